@@ -34,6 +34,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS launchers.
+    files: ['bin/**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/core/**', 'src/protocol/**', 'src/worker/**', 'webview/**'],
     rules: noVscode,
   },

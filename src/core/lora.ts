@@ -1,0 +1,161 @@
+// The LoRA linear layer with PEFT's semantics: y = x·W + b + scale·dropout(x)·Aᵀ·Bᵀ.
+// The frozen W is held as (in, out) so every product is a plain 2-D matMul; A and B live as
+// trainable variables in the transposed layouts Aᵀ (in, r) and Bᵀ (r, out) for the same reason,
+// and are converted to PEFT's A (r, in) / B (out, r) only at the file boundary.
+import * as tf from '@tensorflow/tfjs';
+import type { LinearModule } from './modules';
+import { loraScale, type LoraConfig } from './loraConfig';
+import { Rng } from './rng';
+
+export interface ForwardContext {
+  training: boolean;
+  /** Seed source for dropout masks; required when training with lora_dropout > 0. */
+  dropoutSeed?: () => number;
+}
+
+interface Adapter {
+  /** Aᵀ, shape (in, r). */
+  at: tf.Variable<tf.Rank.R2>;
+  /** Bᵀ, shape (r, out). */
+  bt: tf.Variable<tf.Rank.R2>;
+  scale: number;
+  dropout: number;
+}
+
+export class LoraLinear {
+  private weight: tf.Tensor2D;
+  private adapter?: Adapter;
+  /** The untouched base weight while merged, so unmerge restores it bit for bit. */
+  private baseWhileMerged?: tf.Tensor2D;
+
+  /** `weightInOut` must be (in, out); the layer takes ownership. */
+  constructor(
+    readonly module: LinearModule,
+    weightInOut: tf.Tensor2D,
+    readonly bias?: tf.Tensor1D,
+  ) {
+    const [i, o] = weightInOut.shape;
+    if (i !== module.inFeatures || o !== module.outFeatures) {
+      throw new Error(`${module.path}: weight is ${i}×${o}, expected (in, out) = ${module.inFeatures}×${module.outFeatures}`);
+    }
+    this.weight = weightInOut;
+  }
+
+  get hasAdapter(): boolean {
+    return this.adapter !== undefined;
+  }
+
+  get merged(): boolean {
+    return this.baseWhileMerged !== undefined;
+  }
+
+  /** Creates a fresh adapter: A Kaiming-uniform (a=√5) or N(0, 1/r), B zero, so the output is unchanged. */
+  initAdapter(cfg: LoraConfig, rng: Rng): void {
+    const { inFeatures: n, outFeatures: m } = this.module;
+    const r = cfg.r;
+    const a = new Float32Array(n * r); // stored as Aᵀ (in, r)
+    if (cfg.initLoraWeights === 'gaussian') {
+      for (let k = 0; k < a.length; k++) a[k] = rng.normal(0, 1 / r);
+    } else {
+      // kaiming_uniform_(a=√5) on A (r, in): fan_in = in, gain = √(2/(1+5)), bound = gain·√(3/fan_in) = 1/√in.
+      const bound = 1 / Math.sqrt(n);
+      // Draw in PEFT's row-major (r, in) order so a seed gives the same A whatever our internal layout.
+      for (let row = 0; row < r; row++) for (let col = 0; col < n; col++) a[col * r + row] = rng.uniform(-bound, bound);
+    }
+    this.setAdapter(tf.tensor2d(a, [n, r]), tf.zeros([r, m]), cfg);
+  }
+
+  /** Installs an adapter from PEFT-layout tensors A (r, in) and B (out, r). */
+  loadPeft(a: tf.Tensor2D, b: tf.Tensor2D, cfg: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora' | 'loraDropout'>): void {
+    const { inFeatures: n, outFeatures: m, path } = this.module;
+    if (a.shape[0] !== cfg.r || a.shape[1] !== n) throw new Error(`${path}.lora_A.weight has shape [${a.shape}], expected [${cfg.r}, ${n}]`);
+    if (b.shape[0] !== m || b.shape[1] !== cfg.r) throw new Error(`${path}.lora_B.weight has shape [${b.shape}], expected [${m}, ${cfg.r}]`);
+    this.setAdapter(a.transpose(), b.transpose(), cfg);
+    a.dispose();
+    b.dispose();
+  }
+
+  private setAdapter(at: tf.Tensor2D, bt: tf.Tensor2D, cfg: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora' | 'loraDropout'>): void {
+    if (this.merged) throw new Error(`${this.module.path}: unmerge before replacing the adapter`);
+    this.removeAdapter();
+    this.adapter = { at: tf.variable(at, true), bt: tf.variable(bt, true), scale: loraScale(cfg), dropout: cfg.loraDropout };
+    at.dispose();
+    bt.dispose();
+  }
+
+  removeAdapter(): void {
+    if (!this.adapter) return;
+    if (this.merged) this.unmerge();
+    this.adapter.at.dispose();
+    this.adapter.bt.dispose();
+    this.adapter = undefined;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.adapter ? [this.adapter.at, this.adapter.bt] : [];
+  }
+
+  /** x [N, in] → [N, out]. */
+  apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    return tf.tidy(() => {
+      let y = tf.matMul(x, this.weight);
+      if (this.bias) y = y.add(this.bias);
+      const ad = this.adapter;
+      if (ad && !this.merged) {
+        let xd: tf.Tensor2D = x;
+        if (ctx.training && ad.dropout > 0) {
+          if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
+          xd = tf.dropout(x, ad.dropout, undefined, ctx.dropoutSeed()) as tf.Tensor2D;
+        }
+        y = y.add(tf.matMul(tf.matMul(xd, ad.at), ad.bt).mul(ad.scale));
+      }
+      return y as tf.Tensor2D;
+    });
+  }
+
+  /** The weight update scale·Aᵀ·Bᵀ in (in, out) layout. */
+  deltaInOut(): tf.Tensor2D {
+    const ad = this.adapter;
+    if (!ad) throw new Error(`${this.module.path} has no adapter`);
+    return tf.tidy(() => tf.matMul(ad.at, ad.bt).mul(ad.scale) as tf.Tensor2D);
+  }
+
+  /** W ← W + scale·(B·A)ᵀ-as-stored. Refuses NaN/Inf adapters (PEFT's safe_merge check). */
+  merge(): void {
+    if (!this.adapter || this.merged) return;
+    const delta = this.deltaInOut();
+    const finite = tf.tidy(() => tf.all(tf.isFinite(delta)).dataSync()[0] === 1);
+    if (!finite) {
+      delta.dispose();
+      throw new Error(`${this.module.path}: the adapter contains NaN or Inf; refusing to merge`);
+    }
+    this.baseWhileMerged = this.weight;
+    this.weight = tf.tidy(() => this.baseWhileMerged!.add(delta) as tf.Tensor2D);
+    delta.dispose();
+  }
+
+  unmerge(): void {
+    if (!this.baseWhileMerged) return;
+    this.weight.dispose();
+    this.weight = this.baseWhileMerged;
+    this.baseWhileMerged = undefined;
+  }
+
+  /** The effective weight in the layout of the checkpoint file: Conv1D (in, out), nn.Linear (out, in). */
+  fileLayoutWeight(): tf.Tensor2D {
+    return this.module.fanInFanOut ? this.weight.clone() : (this.weight.transpose() as tf.Tensor2D);
+  }
+
+  /** PEFT-layout adapter weights: A (r, in), B (out, r). Caller disposes. */
+  peftTensors(): { a: tf.Tensor2D; b: tf.Tensor2D } {
+    const ad = this.adapter;
+    if (!ad) throw new Error(`${this.module.path} has no adapter`);
+    return { a: ad.at.transpose(), b: ad.bt.transpose() };
+  }
+
+  dispose(): void {
+    this.removeAdapter();
+    this.weight.dispose();
+    this.bias?.dispose();
+  }
+}

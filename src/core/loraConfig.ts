@@ -1,0 +1,124 @@
+// LoRA configuration with PEFT's semantics (LoraConfig field by field), target selection by
+// PEFT's module-name matching, and PEFT's parameter arithmetic. Pure: no tensors, so the
+// extension host and `lora-lab params` can use it on a bare config.json.
+import type { ModelSpec } from './hfConfig';
+import { baseParameterCount, defaultTargets, linearModules, moduleNames, type LinearModule } from './modules';
+
+export interface LoraConfig {
+  r: number;
+  loraAlpha: number;
+  loraDropout: number;
+  /**
+   * As PEFT: a list of module names or dotted path suffixes (`q_proj`, `model.layers.0.self_attn.q_proj`),
+   * `all-linear`, or any other string as a regular expression that must match a whole module path.
+   */
+  targetModules: string[] | string;
+  useRslora: boolean;
+  /** PEFT's init_lora_weights: true = Kaiming-uniform A (a=√5) and zero B; 'gaussian' = A ~ N(0, 1/r), zero B. */
+  initLoraWeights: true | 'gaussian';
+  /** Restrict adaptation to these layer indices (PEFT's layers_to_transform); undefined = all layers. */
+  layersToTransform?: number[];
+  bias: 'none';
+}
+
+export const LORA_DEFAULTS: Omit<LoraConfig, 'targetModules'> = {
+  r: 8,
+  loraAlpha: 16,
+  loraDropout: 0.05,
+  useRslora: false,
+  initLoraWeights: true,
+  bias: 'none',
+};
+
+export class LoraConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LoraConfigError';
+  }
+}
+
+/** Fills defaults (PEFT's per-architecture targets) and validates against the model. */
+export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> = {}): LoraConfig {
+  const cfg: LoraConfig = { ...LORA_DEFAULTS, targetModules: defaultTargets(spec), ...stripUndefined(partial) };
+  if (!Number.isInteger(cfg.r) || cfg.r <= 0) throw new LoraConfigError(`LoRA rank r must be a positive integer, got ${cfg.r}`);
+  if (!Number.isFinite(cfg.loraAlpha) || cfg.loraAlpha <= 0) throw new LoraConfigError(`lora_alpha must be a positive number, got ${cfg.loraAlpha}`);
+  if (!(cfg.loraDropout >= 0 && cfg.loraDropout < 1)) throw new LoraConfigError(`lora_dropout must be in [0, 1), got ${cfg.loraDropout}`);
+  if (cfg.initLoraWeights !== true && cfg.initLoraWeights !== 'gaussian') {
+    throw new LoraConfigError(`init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported (supported: true, "gaussian")`);
+  }
+  if (Array.isArray(cfg.targetModules)) {
+    if (cfg.targetModules.length === 0) throw new LoraConfigError('target_modules is empty: name at least one module');
+    const all = linearModules(spec);
+    const unknown = cfg.targetModules.filter((t) => !all.some((m) => matchesEntry(m.path, t)));
+    if (unknown.length) {
+      throw new LoraConfigError(
+        `target module(s) ${unknown.join(', ')} do not exist in ${spec.architecture}. Choose from: ${moduleNames(spec).join(', ')}, or all-linear`,
+      );
+    }
+  } else if (cfg.targetModules !== 'all-linear') {
+    try {
+      new RegExp(cfg.targetModules);
+    } catch (e) {
+      throw new LoraConfigError(`target_modules regex ${JSON.stringify(cfg.targetModules)} is invalid: ${(e as Error).message}`);
+    }
+  }
+  if (cfg.layersToTransform) {
+    const bad = cfg.layersToTransform.filter((l) => !Number.isInteger(l) || l < 0 || l >= spec.numLayers);
+    if (bad.length) throw new LoraConfigError(`layers_to_transform ${bad.join(', ')} out of range: the model has layers 0..${spec.numLayers - 1}`);
+  }
+  const targets = selectTargets(spec, cfg);
+  if (targets.length === 0) throw new LoraConfigError('no module matches target_modules and layers_to_transform');
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The scale applied to B·A: alpha/r, or alpha/√r with rsLoRA. */
+export function loraScale(cfg: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora'>): number {
+  return cfg.useRslora ? cfg.loraAlpha / Math.sqrt(cfg.r) : cfg.loraAlpha / cfg.r;
+}
+
+/** PEFT's rule for a list entry: the module path equals it or ends with `.entry`. */
+function matchesEntry(path: string, entry: string): boolean {
+  return path === entry || path.endsWith(`.${entry}`);
+}
+
+/**
+ * The modules LoRA adapts, by PEFT's matching: list entries by suffix (so GPT-2's `c_proj` adapts
+ * both attn.c_proj and mlp.c_proj), a string as a whole-path regex, `all-linear` every block linear.
+ */
+export function selectTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModules' | 'layersToTransform'>): LinearModule[] {
+  const all = linearModules(spec);
+  const t = cfg.targetModules;
+  let byName: LinearModule[];
+  if (Array.isArray(t)) byName = all.filter((m) => t.some((e) => matchesEntry(m.path, e)));
+  else if (t === 'all-linear') byName = all;
+  else {
+    const re = new RegExp(`^(?:${t})$`);
+    byName = all.filter((m) => re.test(m.path));
+  }
+  const layers = cfg.layersToTransform;
+  return layers ? byName.filter((m) => layers.includes(m.layer)) : byName;
+}
+
+export interface ParameterCounts {
+  trainable: number;
+  /** All parameters of the PEFT model: base + LoRA (what print_trainable_parameters calls "all params"). */
+  total: number;
+  base: number;
+  percent: number;
+  adaptedModules: number;
+  /** float32 bytes of the saved adapter's tensors. */
+  adapterBytes: number;
+}
+
+/** Identical to PEFT's print_trainable_parameters() for the same config. */
+export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>): ParameterCounts {
+  const targets = selectTargets(spec, cfg);
+  const trainable = targets.reduce((s, m) => s + cfg.r * (m.inFeatures + m.outFeatures), 0);
+  const base = baseParameterCount(spec);
+  const total = base + trainable;
+  return { trainable, total, base, percent: (100 * trainable) / total, adaptedModules: targets.length, adapterBytes: 4 * trainable };
+}

@@ -1,0 +1,115 @@
+// GPT-2 (GPT2LMHeadModel, distilgpt2): learned positions, pre-LayerNorm blocks, fused c_attn,
+// gelu_new MLP, tied LM head. Conv1D weights are stored (in, out), which is already the layout
+// x·W wants. Accepts both key layouts seen in the wild: `transformer.h.0...` and bare `h.0...`.
+import * as tf from '@tensorflow/tfjs';
+import type { ModelSpec } from '../hfConfig';
+import { LoraLinear, type ForwardContext } from '../lora';
+import { gpt2Modules } from '../modules';
+import { attention, geluExact, geluNew, layerNorm, splitHeads } from '../tensorOps';
+import { CausalLM } from './causalLm';
+import type { WeightReader } from './weightReader';
+
+interface Block {
+  ln1: [tf.Tensor1D, tf.Tensor1D];
+  ln2: [tf.Tensor1D, tf.Tensor1D];
+  attn: LoraLinear;
+  attnProj: LoraLinear;
+  fc: LoraLinear;
+  mlpProj: LoraLinear;
+}
+
+/** Buffers old GPT-2 checkpoints carry that are not parameters: the causal mask and its fill value. */
+const IGNORED = /^(transformer\.)?h\.\d+\.attn\.(bias|masked_bias)$/;
+
+export class Gpt2Model extends CausalLM {
+  private constructor(
+    spec: ModelSpec,
+    private readonly wte: tf.Tensor2D,
+    private readonly wpe: tf.Tensor2D,
+    private readonly blocks: Block[],
+    private readonly lnF: [tf.Tensor1D, tf.Tensor1D],
+    lmHeadT: tf.Tensor2D,
+    lmRows: tf.Tensor2D,
+  ) {
+    super(spec, lmHeadT, lmRows);
+    for (const b of blocks) for (const l of [b.attn, b.attnProj, b.fc, b.mlpProj]) this.linears.set(l.module.path, l);
+  }
+
+  /** Which key layout a checkpoint uses: 'transformer.' or '' (bare GPT2Model keys). */
+  static detectPrefix(names: string[], where: string): string {
+    if (names.includes('transformer.wte.weight')) return 'transformer.';
+    if (names.includes('wte.weight')) return '';
+    throw new Error(
+      `${where}: not a GPT-2 checkpoint: neither "transformer.wte.weight" nor "wte.weight" is present (first keys: ${names.slice(0, 5).join(', ')})`,
+    );
+  }
+
+  static load(spec: ModelSpec, reader: WeightReader): Gpt2Model {
+    const d = spec.hiddenSize;
+    const V = spec.vocabSize;
+    for (const n of reader.source.names()) if (IGNORED.test(n)) reader.markIgnored(n);
+    const wte = reader.read2d('wte.weight', V, d);
+    const wpe = reader.read2d('wpe.weight', spec.maxPositions, d);
+    const modules = gpt2Modules(spec);
+    const blocks: Block[] = [];
+    for (let i = 0; i < spec.numLayers; i++) {
+      const p = `h.${i}.`;
+      const lin = (k: number, file: string): LoraLinear => {
+        const m = modules[4 * i + k];
+        return new LoraLinear(m, reader.read2d(`${p}${file}.weight`, m.inFeatures, m.outFeatures), reader.read1d(`${p}${file}.bias`, m.outFeatures));
+      };
+      blocks.push({
+        ln1: [reader.read1d(`${p}ln_1.weight`, d), reader.read1d(`${p}ln_1.bias`, d)],
+        attn: lin(0, 'attn.c_attn'),
+        attnProj: lin(1, 'attn.c_proj'),
+        ln2: [reader.read1d(`${p}ln_2.weight`, d), reader.read1d(`${p}ln_2.bias`, d)],
+        fc: lin(2, 'mlp.c_fc'),
+        mlpProj: lin(3, 'mlp.c_proj'),
+      });
+    }
+    const lnF: [tf.Tensor1D, tf.Tensor1D] = [reader.read1d('ln_f.weight', d), reader.read1d('ln_f.bias', d)];
+    // The LM head key is never prefixed: `lm_head.weight` sits beside `transformer.*`.
+    let lmRows = wte;
+    const lmKey = 'lm_head.weight';
+    if (reader.source.has(lmKey)) {
+      if (spec.tieWordEmbeddings) reader.markIgnored(lmKey);
+      else {
+        const found = reader.source.info(lmKey).shape;
+        if (found[0] !== V || found[1] !== d) throw new Error(`${reader.where}: "${lmKey}" has shape [${found}], expected [${V}, ${d}]`);
+        reader.markIgnored(lmKey);
+        lmRows = tf.tensor2d(reader.source.readFloat32(lmKey), [V, d]);
+      }
+    } else if (!spec.tieWordEmbeddings) {
+      throw new Error(`${reader.where}: tie_word_embeddings is false but "${lmKey}" is missing`);
+    }
+    const lmHeadT = lmRows.transpose() as tf.Tensor2D;
+    return new Gpt2Model(spec, wte, wpe, blocks, lnF, lmHeadT, lmRows);
+  }
+
+  protected frozenTensors(): tf.Tensor[] {
+    return [this.wte, this.wpe, ...this.lnF, ...this.blocks.flatMap((b) => [...b.ln1, ...b.ln2])];
+  }
+
+  hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [B, T] = ids.shape;
+      const { hiddenSize: d, numHeads: H, headDim: hd, normEps: eps } = this.spec;
+      const pos = this.wpe.slice([0, 0], [T, d]); // (T, d)
+      let x = tf.gather(this.wte, ids.reshape([B * T])).reshape([B, T, d]).add(pos).reshape([B * T, d]) as tf.Tensor2D;
+      const mask = this.mask(T);
+      const act = this.spec.activation === 'gelu_new' ? geluNew : this.spec.activation === 'gelu' ? geluExact : tf.relu;
+      this.blocks.forEach((blk, i) => {
+        const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
+        const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
+        const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
+        let scale = 1 / Math.sqrt(hd);
+        if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
+        const a = attention(q, k, v, mask, scale); // (B·T, d)
+        x = x.add(blk.attnProj.apply(a, ctx));
+        const h2 = layerNorm(x, blk.ln2[0], blk.ln2[1], eps);
+        x = x.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx));
+      });
+      return layerNorm(x, this.lnF[0], this.lnF[1], eps);
+    });
+  }
+}
