@@ -8,4 +8,12 @@ if (!fs.existsSync(bundle)) {
   console.error(`lora-lab: ${bundle} is missing. Run "npm run build" in ${path.join(__dirname, '..')} first.`);
   process.exit(2);
 }
-require(bundle);
+require(bundle)
+  .main(process.argv.slice(2))
+  .then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );

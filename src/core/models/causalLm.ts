@@ -22,6 +22,11 @@ export interface AdapterTensor {
 export abstract class CausalLM {
   readonly linears = new Map<string, LoraLinear>();
   loraConfig?: LoraConfig;
+  /**
+   * Called after each block of a forward pass while its intermediates are alive; throwing stops the
+   * pass (tidy frees what it made). The backend's memory check goes here (see backend.checkMemory).
+   */
+  memoryGuard?: (where: string) => void;
   private masks = new Map<string, tf.Tensor2D>();
 
   protected constructor(
@@ -118,6 +123,7 @@ export abstract class CausalLM {
         const tgt = tf.gather(this.lmRows, tf.tensor1d(targets.subarray(s, s + n), 'int32')); // (n, d), constant
         const nll = lse.sub(hc.mul(tgt).sum(1)); // −log p(target)
         parts.push(nll.mul(tf.tensor1d(wChunk)).sum() as tf.Scalar);
+        this.memoryGuard?.('loss, LM head');
       }
       return tf.addN(parts).div(totalWeight) as tf.Scalar;
     });

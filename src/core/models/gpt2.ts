@@ -108,6 +108,7 @@ export class Gpt2Model extends CausalLM {
         x = x.add(blk.attnProj.apply(a, ctx));
         const h2 = layerNorm(x, blk.ln2[0], blk.ln2[1], eps);
         x = x.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx));
+        this.memoryGuard?.(`forward, layer ${i}`);
       });
       return layerNorm(x, this.lnF[0], this.lnF[1], eps);
     });

@@ -120,7 +120,7 @@ export class LlamaModel extends CausalLM {
       const mask = this.mask(T);
       const { cos, sin } = this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
-      for (const blk of this.blocks) {
+      this.blocks.forEach((blk, i) => {
         const h = rmsNorm(x, blk.inputNorm, eps);
         const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
         const k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
@@ -129,7 +129,8 @@ export class LlamaModel extends CausalLM {
         const h2 = rmsNorm(x, blk.postNorm, eps);
         const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
         x = x.add(blk.down.apply(mlp, ctx));
-      }
+        this.memoryGuard?.(`forward, layer ${i}`);
+      });
       return rmsNorm(x, this.finalNorm, eps);
     });
   }

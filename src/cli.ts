@@ -1,0 +1,66 @@
+// `lora-lab`: the engine from a terminal (plain Node, no VS Code). Subcommands live in
+// src/cli/*; this file parses the command line, prints errors without stack traces, and sets
+// the exit code (0 ok, 1 failure, 2 bad usage).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliUsageError, type CliCommand } from './cli/common';
+import { infoCommand } from './cli/info';
+import { paramsCommand } from './cli/params';
+
+const COMMANDS: Record<string, CliCommand> = {
+  params: paramsCommand,
+  info: infoCommand,
+};
+
+function usage(): string {
+  const lines = ['Usage: lora-lab <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  lines.push('', 'Run "lora-lab <command> --help" for the options of a command.');
+  return lines.join('\n');
+}
+
+function commandHelp(name: string, c: CliCommand): string {
+  const lines = [`Usage: lora-lab ${name} ${c.synopsis}`, '', c.summary, '', 'Options:'];
+  for (const [flag, o] of Object.entries(c.options)) {
+    const arg = o.type === 'string' ? ` <${o.valueName ?? 'value'}>` : '';
+    lines.push(`  --${flag}${arg}`.padEnd(30) + o.description + (o.default !== undefined ? ` (default: ${o.default})` : ''));
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`lora-lab: unknown command "${name}". Commands: ${Object.keys(COMMANDS).join(', ')}`);
+    return 2;
+  }
+  const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
+  for (const [flag, o] of Object.entries(cmd.options)) options[flag] = { type: o.type };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    console.error(`lora-lab ${name}: ${(e as Error).message}\n\n${commandHelp(name, cmd)}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(commandHelp(name, cmd));
+    return 0;
+  }
+  try {
+    return await cmd.run(values);
+  } catch (e) {
+    if (e instanceof CliUsageError) {
+      console.error(`lora-lab ${name}: ${e.message}`);
+      return 2;
+    }
+    const err = e as Error;
+    console.error(`lora-lab ${name}: ${err.message}`);
+    if (process.env.LORA_LAB_DEBUG) console.error(err.stack);
+    return 1;
+  }
+}

@@ -1,0 +1,66 @@
+// Shared pieces of the CLI subcommands: option declarations, typed value readers, output helpers.
+
+export interface CliOption {
+  type: 'string' | 'boolean';
+  description: string;
+  valueName?: string;
+  default?: string;
+}
+
+export type CliValues = Record<string, string | boolean | undefined>;
+
+export interface CliCommand {
+  summary: string;
+  synopsis: string;
+  options: Record<string, CliOption>;
+  run(values: CliValues): Promise<number>;
+}
+
+/** Bad usage (exit code 2): a missing flag or a value outside its valid choices. */
+export class CliUsageError extends Error {}
+
+export function requireString(values: CliValues, flag: string): string {
+  const v = values[flag];
+  if (typeof v !== 'string' || v === '') throw new CliUsageError(`--${flag} is required`);
+  return v;
+}
+
+export function optionalInt(values: CliValues, flag: string, min: number): number | undefined {
+  const v = values[flag];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < min) throw new CliUsageError(`--${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function optionalNumber(values: CliValues, flag: string): number | undefined {
+  const v = values[flag];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n)) throw new CliUsageError(`--${flag} must be a number, got "${v}"`);
+  return n;
+}
+
+/** Comma-separated list ("q_proj,v_proj"); undefined when the flag is absent. */
+export function optionalList(values: CliValues, flag: string): string[] | undefined {
+  const v = values[flag];
+  if (v === undefined) return undefined;
+  const items = String(v).split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new CliUsageError(`--${flag} needs at least one value`);
+  return items;
+}
+
+export function formatInt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
