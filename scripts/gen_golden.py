@@ -15,6 +15,10 @@ tests can compare against them:
       hidden/heads stored as f16 and sharded, plus a GPT-2 checkpoint with
       bare key names and the legacy attn.bias / attn.masked_bias buffers)
       and their float32 reference logits.
+  test/fixtures/<option fixture>/config.json, model.safetensors, golden.json
+      one tiny F32 model per config option: llama3 and linear RoPE scaling,
+      Llama attention_bias + mlp_bias, Mistral sliding_window, GPT-2
+      scale_attn_by_inverse_layer_idx, GPT-2 relu with n_inner.
   test/fixtures/<model>/lora-<variant>/adapter_config.json,
       adapter_model.safetensors (PEFT's own output) and golden.json with the
       adapter model's logits, loss, LoRA gradients and merged-model logits.
@@ -36,7 +40,9 @@ It (re)writes test/fixtures/ (only the folders/files listed above).
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
 import shutil
 import sys
@@ -136,6 +142,13 @@ def hub_style_config(config) -> dict:
     rp = d.get("rope_parameters")
     if isinstance(rp, dict) and "rope_theta" in rp and "rope_theta" not in d:
         d["rope_theta"] = rp["rope_theta"]
+    # A scaled RoPE (linear, llama3, ...) is also written as the classic
+    # "rope_scaling" dict (rope_parameters without rope_theta), which is how
+    # configs saved before transformers 5 spell it. transformers 5 reads
+    # either (rope_scaling wins when both are present); the values are equal.
+    if (isinstance(rp, dict) and rp.get("rope_type", "default") != "default"
+            and d.get("rope_scaling") is None):
+        d["rope_scaling"] = {k: v for k, v in sorted(rp.items()) if k != "rope_theta"}
     return dict(sorted(d.items()))
 
 
@@ -165,9 +178,9 @@ def perturb_(model: torch.nn.Module, seed: int) -> None:
                     p.copy_(WEIGHT_STD * noise)
 
 
-def make_input_ids(vocab_size: int, seed: int) -> torch.Tensor:
+def make_input_ids(vocab_size: int, seed: int, seq_len: int = SEQ_LEN) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab_size, (BATCH, SEQ_LEN), generator=g)
+    ids = torch.randint(0, vocab_size, (BATCH, seq_len), generator=g)
     ids[0, 0] = vocab_size - 1  # make sure the highest id is exercised
     ids[1, 0] = 0
     return ids
@@ -213,7 +226,7 @@ def build(cls, config, seed: int):
     return model
 
 
-def save_model_fixture(name, cls, config, seed, save_dtype, note, max_shard_size=None):
+def save_model_fixture(name, cls, config, seed, save_dtype, note, max_shard_size=None, seq_len=SEQ_LEN):
     folder = FIXTURES / name
     clean_dir(folder)
     model = build(cls, config, seed)
@@ -229,7 +242,7 @@ def save_model_fixture(name, cls, config, seed, save_dtype, note, max_shard_size
 
     # Reference: reload what was written (rounded to save_dtype), run in f32.
     ref = load_f32(cls, folder)
-    input_ids = make_input_ids(config.vocab_size, seed + 2)
+    input_ids = make_input_ids(config.vocab_size, seed + 2, seq_len)
     logits = logits_of(ref, input_ids)
     write_json(folder / "golden.json", {
         "input_ids": input_ids.tolist(),
@@ -309,6 +322,263 @@ def gen_gpt2_bare(src_folder: Path, ref_logits: torch.Tensor, input_ids: torch.T
                  "Logits computed by transformers (float32, eager) after loading this file; "
                  "identical to gpt2-tiny/golden.json."),
     })
+
+
+# --------------------------------------------------------------------------
+# config-option fixtures: one model per option the engine reads from
+# config.json, F32, single file, small enough to keep in the repository
+# --------------------------------------------------------------------------
+
+OPTION_FIXTURE_MAX_BYTES = 100_000
+
+
+def tiny_llama_kwargs(**overrides):
+    kw = dict(
+        hidden_size=32, num_attention_heads=2, num_key_value_heads=1, intermediate_size=32,
+        num_hidden_layers=2, vocab_size=48, rope_theta=10000.0, rms_norm_eps=1e-5,
+        tie_word_embeddings=True, max_position_embeddings=64,
+        bos_token_id=1, eos_token_id=2, architectures=["LlamaForCausalLM"],
+    )
+    kw.update(overrides)
+    return kw
+
+
+def llama_rope_llama3_config():
+    # original_max_position_embeddings=32 (not 16): the shortest rotary
+    # wavelength is always 2*pi (i = 0), so the unscaled high-frequency band
+    # (wavelength < original_max / high_freq_factor) only exists when
+    # original_max / 4 > 2*pi, i.e. original_max >= 26.
+    return LlamaConfig(**tiny_llama_kwargs(rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 32,
+    }))
+
+
+def llama_rope_linear_config():
+    return LlamaConfig(**tiny_llama_kwargs(rope_scaling={"rope_type": "linear", "factor": 2.0}))
+
+
+def llama_attn_bias_config():
+    return LlamaConfig(**tiny_llama_kwargs(
+        intermediate_size=48, vocab_size=64, attention_bias=True, mlp_bias=True))
+
+
+def mistral_sliding_config():
+    return MistralConfig(
+        hidden_size=32, num_attention_heads=2, num_key_value_heads=1, intermediate_size=48,
+        num_hidden_layers=2, vocab_size=64, tie_word_embeddings=False, rope_theta=10000.0,
+        rms_norm_eps=1e-5, max_position_embeddings=64, sliding_window=4,
+        bos_token_id=1, eos_token_id=2, architectures=["MistralForCausalLM"],
+    )
+
+
+def gpt2_inverse_layer_idx_config():
+    return GPT2Config(
+        n_layer=3, n_embd=16, n_head=2, vocab_size=64, n_positions=16,
+        activation_function="gelu_new", scale_attn_by_inverse_layer_idx=True,
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=63, eos_token_id=63, architectures=["GPT2LMHeadModel"],
+    )
+
+
+def gpt2_relu_config():
+    return GPT2Config(
+        n_layer=2, n_embd=32, n_head=4, n_inner=48, vocab_size=64, n_positions=16,
+        activation_function="relu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=63, eos_token_id=63, architectures=["GPT2LMHeadModel"],
+    )
+
+
+def logits_with_changed_config(cls, folder: Path, input_ids: torch.Tensor, **changes) -> torch.Tensor:
+    """Logits of the fixture's own weights under its config with `changes`
+    applied (typically the option switched off)."""
+    ref = load_f32(cls, folder)
+    cfg = copy.deepcopy(ref.config)
+    for key, value in changes.items():
+        setattr(cfg, key, value)
+    cfg._attn_implementation = "eager"
+    other = cls(cfg)
+    other.load_state_dict(ref.state_dict())
+    other.eval()
+    return logits_of(other, input_ids)
+
+
+def append_note(folder: Path, text: str) -> None:
+    path = folder / "golden.json"
+    g = json.loads(path.read_text())
+    g["note"] = g["note"] + " " + text
+    write_json(path, g)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def check_classic_rope_keys(folder: Path, expected: dict) -> dict:
+    """config.json must give the same RoPE to a transformers-5 reader
+    (rope_parameters) and to a reader of the classic rope_scaling/rope_theta
+    keys; transformers must load back exactly `expected`."""
+    cfg = json.loads((folder / "config.json").read_text())
+    rp, rs = cfg["rope_parameters"], cfg["rope_scaling"]
+    assert rp["rope_theta"] == cfg["rope_theta"] == expected["rope_theta"], cfg
+    assert {k: v for k, v in rp.items() if k != "rope_theta"} == rs, (rp, rs)
+    assert rp == expected, (rp, expected)
+    return cfg
+
+
+def expected_inv_freq(head_dim: int, rp: dict) -> np.ndarray:
+    """The scaled rotary inverse frequencies, recomputed in float64 from the
+    formulas (Llama 3.1 reference code / linear position interpolation)."""
+    inv = 1.0 / rp["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    if rp["rope_type"] == "linear":
+        return inv / rp["factor"]
+    assert rp["rope_type"] == "llama3"
+    factor, lo, hi = rp["factor"], rp["low_freq_factor"], rp["high_freq_factor"]
+    orig = rp["original_max_position_embeddings"]
+    out = inv.copy()
+    for i, f in enumerate(inv):
+        wavelen = 2 * math.pi / f
+        if wavelen < orig / hi:
+            out[i] = f
+        elif wavelen > orig / lo:
+            out[i] = f / factor
+        else:
+            smooth = (orig / wavelen - lo) / (hi - lo)
+            out[i] = (1 - smooth) * f / factor + smooth * f
+    return out
+
+
+def llama3_bands(head_dim: int, rp: dict) -> tuple[int, int, int]:
+    """(unscaled, blended, divided-by-factor) frequency counts."""
+    inv = 1.0 / rp["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    wavelen = 2 * math.pi / inv
+    orig = rp["original_max_position_embeddings"]
+    high = int(np.sum(wavelen < orig / rp["high_freq_factor"]))
+    low = int(np.sum(wavelen > orig / rp["low_freq_factor"]))
+    return high, len(inv) - high - low, low
+
+
+def gen_rope_fixture(name: str, config, seed: int, seq_len: int, note: str) -> None:
+    folder, ids, logits = save_model_fixture(
+        name, LlamaForCausalLM, config, seed, torch.float32, note, seq_len=seq_len)
+    rp = dict(config.rope_parameters)
+    check_classic_rope_keys(folder, rp)
+    ref = load_f32(LlamaForCausalLM, folder)
+    assert dict(ref.config.rope_parameters) == rp, ref.config.rope_parameters
+    head_dim = config.hidden_size // config.num_attention_heads
+    want = expected_inv_freq(head_dim, rp)
+    got = ref.model.rotary_emb.inv_freq.double().numpy()
+    rel = float(np.max(np.abs(got - want) / want))
+    assert rel < 1e-6, (got, want)
+    plain = logits_with_changed_config(
+        LlamaForCausalLM, folder, ids, rope_parameters={"rope_type": "default", "rope_theta": rp["rope_theta"]})
+    diff = (plain - logits).abs().max().item()
+    assert diff > 1e-2, f"{name}: scaling does not change the logits ({diff})"
+    text = (f"Check: the loaded rotary_emb.inv_freq equals the scaling formula recomputed in float64 "
+            f"(max rel. error {rel:.2g}); the same weights with rope_type 'default' give logits that "
+            f"differ by up to {diff:.3g}.")
+    if rp["rope_type"] == "llama3":
+        bands = llama3_bands(head_dim, rp)
+        assert min(bands) > 0, bands
+        text += (f" Frequency bands for head_dim {head_dim}: {bands[0]} kept, {bands[1]} blended, "
+                 f"{bands[2]} divided by factor.")
+        print(f"  llama3 bands (kept, blended, divided): {bands}")
+    append_note(folder, text)
+    print(f"  inv_freq max rel err {rel:.2g}; |logits - unscaled| max {diff:.4g}")
+
+
+def gen_sliding_fixture(name: str, config, seed: int, seq_len: int, note: str) -> None:
+    window = config.sliding_window
+    folder, ids, logits = save_model_fixture(
+        name, MistralForCausalLM, config, seed, torch.float32, note, seq_len=seq_len)
+    ref = load_f32(MistralForCausalLM, folder)
+    assert ref.config.sliding_window == window and ref.config._attn_implementation == "eager"
+    # The eager path must really apply the window: inspect its attention weights.
+    with torch.no_grad():
+        attentions = ref(input_ids=ids, output_attentions=True).attentions
+    assert len(attentions) == config.num_hidden_layers
+    q = torch.arange(seq_len).view(-1, 1)
+    k = torch.arange(seq_len).view(1, -1)
+    visible = (k <= q) & (q - k < window)
+    for a in attentions:
+        assert a.shape[-2:] == (seq_len, seq_len), a.shape
+        assert torch.all(a[..., ~visible] == 0), "eager attention ignores the sliding window"
+        assert torch.all(a[..., visible] > 0)
+    full = logits_with_changed_config(MistralForCausalLM, folder, ids, sliding_window=None)
+    per_pos = (full - logits).abs().amax(dim=(0, 2))
+    inside, beyond = per_pos[:window].max().item(), per_pos[window:].min().item()
+    assert inside == 0.0, f"positions < window differ from full attention by {inside}"
+    assert beyond > 1e-3, f"positions >= window barely differ from full attention ({beyond})"
+    diff = per_pos.max().item()
+    append_note(folder, (
+        f"Check: in every layer the eager attention weights are exactly 0 for keys k with q - k >= {window} "
+        f"and > 0 for the {window} most recent keys; the same weights with sliding_window=None give "
+        f"identical logits at positions 0..{window - 1} and logits that differ by {beyond:.3g} to "
+        f"{diff:.3g} (max abs per position) at positions {window}..{seq_len - 1}."))
+    print(f"  |logits - full attention| per position: {[f'{v:.3g}' for v in per_pos.tolist()]}")
+
+
+def gen_option_fixtures(common: str) -> None:
+    print("llama-tiny-rope-llama3")
+    gen_rope_fixture(
+        "llama-tiny-rope-llama3", llama_rope_llama3_config(), 5000, 36,
+        common + "Llama 3.1 RoPE scaling: rope_type llama3, factor 8, low_freq_factor 1, high_freq_factor 4, "
+                 "original_max_position_embeddings 32, rope_theta 1e4, head_dim 16, 36 positions "
+                 "(beyond original_max). config.json carries it twice with the same values: "
+                 "rope_parameters (as transformers 5 writes it, rope_theta inside) and the classic "
+                 "rope_scaling dict (same keys without rope_theta) plus top-level rope_theta. "
+                 "Tied embeddings, GQA 2:1, F32.")
+    print("llama-tiny-rope-linear")
+    gen_rope_fixture(
+        "llama-tiny-rope-linear", llama_rope_linear_config(), 5100, 24,
+        common + "Linear RoPE scaling (position interpolation): rope_type linear, factor 2, rope_theta 1e4, "
+                 "head_dim 16, 24 positions. config.json carries it twice with the same values: "
+                 "rope_parameters (as transformers 5 writes it, rope_theta inside) and the classic "
+                 "rope_scaling dict (same keys without rope_theta) plus top-level rope_theta. "
+                 "Tied embeddings, GQA 2:1, F32.")
+
+    print("llama-tiny-attn-bias")
+    folder, _, _ = save_model_fixture(
+        "llama-tiny-attn-bias", LlamaForCausalLM, llama_attn_bias_config(), 5200, torch.float32,
+        common + "Llama with attention_bias=true (biases on q_proj, k_proj, v_proj and o_proj) and "
+                 "mlp_bias=true (biases on gate_proj, up_proj and down_proj), tied embeddings (no "
+                 "lm_head.weight in the file), GQA 2:1, F32.")
+    keys = safetensors_keys(folder / "model.safetensors")
+    for i in range(llama_attn_bias_config().num_hidden_layers):
+        for proj in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                     "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"):
+            assert f"model.layers.{i}.{proj}.bias" in keys, (i, proj)
+    assert "lm_head.weight" not in keys
+
+    print("mistral-tiny-sliding")
+    gen_sliding_fixture(
+        "mistral-tiny-sliding", mistral_sliding_config(), 6000, 12,
+        common + "Mistral with sliding_window=4 (query q sees keys k with q - 4 < k <= q), 12 positions, "
+                 "2 layers, GQA 2:1, separate lm_head, F32.")
+
+    print("gpt2-tiny-inverse-layer-idx")
+    folder, ids, logits = save_model_fixture(
+        "gpt2-tiny-inverse-layer-idx", GPT2LMHeadModel, gpt2_inverse_layer_idx_config(), 7000, torch.float32,
+        common + "GPT-2 with scale_attn_by_inverse_layer_idx=true (attention scores of layer i scaled by "
+                 "1/sqrt(head_dim)/(i+1)), 3 layers, head_dim 8, activation_function gelu_new, F32.")
+    off = logits_with_changed_config(GPT2LMHeadModel, folder, ids, scale_attn_by_inverse_layer_idx=False)
+    diff = (off - logits).abs().max().item()
+    assert diff > 1e-2, diff
+    append_note(folder, f"Check: the same weights with scale_attn_by_inverse_layer_idx=false give logits "
+                        f"that differ by up to {diff:.3g}.")
+    print(f"  |logits - unscaled| max {diff:.4g}")
+
+    print("gpt2-tiny-relu")
+    save_model_fixture(
+        "gpt2-tiny-relu", GPT2LMHeadModel, gpt2_relu_config(), 7100, torch.float32,
+        common + "GPT-2 with activation_function relu and n_inner=48 (MLP width 48, not 4*n_embd=128), "
+                 "2 layers, F32.")
+
+    for name in ("llama-tiny-rope-llama3", "llama-tiny-rope-linear", "llama-tiny-attn-bias",
+                 "mistral-tiny-sliding", "gpt2-tiny-inverse-layer-idx", "gpt2-tiny-relu"):
+        size = folder_bytes(FIXTURES / name)
+        print(f"  {name}: {size:,} bytes")
+        assert size < OPTION_FIXTURE_MAX_BYTES, (name, size)
 
 
 # --------------------------------------------------------------------------
@@ -543,6 +813,9 @@ def main() -> int:
     print("PEFT parameter counts")
     counts = gen_param_counts()
     assert counts[0]["trainable"] == 294912 and counts[0]["total"] == 124734720, counts[0]
+
+    print("config-option fixtures")
+    gen_option_fixtures(common)
     print("done")
     return 0
 

@@ -93,9 +93,21 @@ function architectureOf(cfg: Json, file: string): string {
   );
 }
 
+function ropeTheta(cfg: Json, file: string): number {
+  if (cfg.rope_theta !== undefined) return num(cfg, 'rope_theta', file);
+  const rp = cfg.rope_parameters as Json | undefined;
+  if (rp && typeof rp === 'object' && rp.rope_theta !== undefined) return num(rp, 'rope_theta', file);
+  return 10000; // LlamaConfig's default
+}
+
 function parseRopeScaling(cfg: Json, file: string): RopeScaling {
-  const rs = cfg.rope_scaling as Json | null | undefined;
+  // transformers ≥ 5 writes `rope_parameters` (theta inside); older configs `rope_scaling`.
+  const rs = (cfg.rope_scaling ?? cfg.rope_parameters) as Json | null | undefined;
   if (rs === undefined || rs === null) return { type: 'none' };
+  if (typeof rs !== 'object' || Array.isArray(rs)) throw new ConfigError('rope_scaling / rope_parameters must be an object', file);
+  if (Object.values(rs).some((v) => typeof v === 'object' && v !== null && !Array.isArray(v))) {
+    throw new ConfigError('per-layer-type rope_parameters are not supported', file);
+  }
   const kind = (rs.rope_type ?? rs.type) as string | undefined;
   if (kind === undefined || kind === 'default') return { type: 'none' };
   if (kind === 'linear') return { type: 'linear', factor: num(rs, 'factor', file) };
@@ -185,7 +197,7 @@ function parseLlamaLike(cfg: Json, file: string, architecture: string, family: F
     oBias: family === 'qwen2' ? false : attentionBias,
     mlpBias: bool(cfg, 'mlp_bias', false),
     activation: 'silu',
-    ropeTheta: num(cfg, 'rope_theta', file, 10000),
+    ropeTheta: ropeTheta(cfg, file),
     ropeScaling: parseRopeScaling(cfg, file),
     slidingWindow,
     scaleAttnByInverseLayerIdx: false,

@@ -62,3 +62,15 @@ describe('loading a checkpoint that does not match its config', () => {
     expect(() => loadModel(dir)).toThrow(/tensor "model\.embed_tokens\.weight" is missing/);
   });
 });
+
+describe('transformers 5 rope_parameters', () => {
+  it('reads theta and llama3 scaling from rope_parameters when the classic keys are absent (same spec as the classic spelling)', () => {
+    const classic = JSON.parse(fs.readFileSync(path.join(FIX, 'llama-tiny-rope-llama3', 'config.json'), 'utf8'));
+    const v5 = { ...classic };
+    delete v5.rope_scaling;
+    delete v5.rope_theta;
+    expect(v5.rope_parameters).toBeDefined();
+    expect(parseConfig(v5)).toEqual(parseConfig(classic));
+    expect(parseConfig(v5).ropeScaling.type).toBe('llama3');
+  });
+});

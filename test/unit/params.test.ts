@@ -28,7 +28,7 @@ describe('PEFT parameter counts', () => {
 
   const fixture = path.join(__dirname, '..', 'fixtures', 'peft-param-counts.json');
   const cases: { name: string; config: object; lora: { r: number; target_modules: string[] | string; layers_to_transform?: number[] }; trainable: number; total: number }[] =
-    fs.existsSync(fixture) ? JSON.parse(fs.readFileSync(fixture, 'utf8')).cases : [];
+    fs.existsSync(fixture) ? JSON.parse(fs.readFileSync(fixture, 'utf8')) : [];
 
   it('the PEFT fixture exists and covers GPT-2 and Llama-family configs', () => {
     expect(cases.length).toBeGreaterThanOrEqual(8);
