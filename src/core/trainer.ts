@@ -1,0 +1,200 @@
+// The training loop: an async generator of typed events (step, eval, checkpoint, done) over a
+// model with a LoRA adapter and tokenized examples. Three cadences (report, evaluate, save),
+// gradient accumulation that equals the larger batch, global-norm clipping, AdamW, schedules,
+// early stopping, NaN/Inf guard, exact resume, and cancel through an AbortSignal within one step.
+import * as tf from '@tensorflow/tfjs';
+import type { TrainerCheckpoint, TrainerProgress } from './checkpoint';
+import type { CausalLM } from './models/causalLm';
+import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
+import { learningRate, type ScheduleKind } from './schedule';
+import { batchOrder, evalLoss, padBatch, type TrainExample } from './batching';
+
+export interface TrainerConfig {
+  lr: number;
+  schedule: ScheduleKind;
+  warmupSteps: number;
+  /** Stop after this many epochs (ignored when maxSteps is set). */
+  epochs: number;
+  maxSteps?: number;
+  batchSize: number;
+  gradAccum: number;
+  maxGradNorm: number;
+  adamw: AdamWConfig;
+  seed: number;
+  reportEvery: number;
+  evalEvery: number;
+  checkpointEvery: number;
+  /** Evaluations without improvement before stopping; 0 = never stop early. */
+  patience: number;
+}
+
+export type TrainerEvent =
+  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; stepMs: number; elapsedMs: number }
+  | { type: 'eval'; step: number; valLoss: number; valPerplexity: number; valTokens: number; best: boolean }
+  | { type: 'checkpoint'; step: number; name: 'last' | 'best'; dir: string }
+  | { type: 'done'; status: 'completed' | 'cancelled' | 'early-stopped' | 'diverged'; step: number; bestValLoss: number | null; bestStep: number | null; message?: string };
+
+export interface TrainerInput {
+  model: CausalLM;
+  train: TrainExample[];
+  valid: TrainExample[];
+  padId: number;
+  config: TrainerConfig;
+  resume?: TrainerCheckpoint;
+  /** Persists a checkpoint and returns where it went. */
+  saveCheckpoint: (name: 'last' | 'best', ckpt: TrainerCheckpoint) => string;
+  signal?: AbortSignal;
+}
+
+export function stepsPerEpoch(examples: number, cfg: Pick<TrainerConfig, 'batchSize' | 'gradAccum'>): number {
+  return Math.ceil(Math.ceil(examples / cfg.batchSize) / cfg.gradAccum);
+}
+
+export function totalSteps(examples: number, cfg: TrainerConfig): number {
+  return cfg.maxSteps ?? cfg.epochs * stepsPerEpoch(examples, cfg);
+}
+
+/** Deterministic dropout seeds from (run seed, step, call index): identical after a resume. */
+function dropoutSeeds(seed: number, step: number): () => number {
+  let k = 0;
+  return () => (Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + k++) >>> 1;
+}
+
+export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEvent> {
+  const { model, train, valid, padId, config: cfg, signal } = input;
+  if (train.length === 0) throw new Error('no training examples');
+  const named = model.namedVariables();
+  if (named.length === 0) throw new Error('the model has no adapter to train');
+  const vars = named.map((n) => n.variable);
+  const opt = new AdamW(vars, cfg.adamw);
+  const total = totalSteps(train.length, cfg);
+  const microPerEpoch = Math.ceil(train.length / cfg.batchSize);
+
+  const progress: TrainerProgress = input.resume
+    ? { ...input.resume.progress }
+    : { step: 0, epoch: 0, microBatch: 0, tokensSeen: 0, bestValLoss: null, bestStep: null, evalsWithoutImprovement: 0, seed: cfg.seed };
+  if (input.resume) {
+    const order = input.resume.adapter.map((t) => t.name);
+    const idx = named.map((n) => order.indexOf(n.peftName));
+    if (idx.some((i) => i < 0)) throw new Error('the checkpoint does not hold every adapter tensor of this configuration');
+    const s = input.resume.optimizer;
+    opt.setState({ step: s.step, m: idx.map((i) => s.m[i]), v: idx.map((i) => s.v[i]) });
+  }
+
+  const snapshot = (): TrainerCheckpoint => ({
+    progress: { ...progress },
+    lora: model.loraConfig!,
+    adapter: model.adapterTensors(),
+    optimizer: opt.getState(),
+  });
+  // Keep the last good state in memory so a NaN step never reaches disk.
+  const start = performance.now();
+  let lastGood = snapshot();
+
+  try {
+    while (progress.step < total) {
+      if (signal?.aborted) break;
+      const order = batchOrder(train.length, cfg.batchSize, cfg.seed, progress.epoch);
+      const group = order.slice(progress.microBatch, progress.microBatch + cfg.gradAccum);
+      const batches = group.map((idx) => padBatch(idx.map((i) => train[i]), padId));
+      const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
+      const t0 = performance.now();
+      const ctx = { training: true, dropoutSeed: dropoutSeeds(progress.seed, progress.step) };
+      let lossValue = 0;
+      let accum: tf.Tensor[] | undefined;
+      let cancelled = false;
+      for (const b of batches) {
+        if (signal?.aborted) {
+          cancelled = true;
+          break;
+        }
+        if (b.lossTokens === 0) continue;
+        // Weight each micro-batch's mean by its share of the group's loss tokens: the summed
+        // gradient then equals the gradient of the whole group's token mean (a larger batch).
+        const share = b.lossTokens / groupWeight;
+        const { value, grads } = tf.variableGrads(() => model.loss(b.ids, b.weights, ctx).loss.mul(share) as tf.Scalar, vars);
+        lossValue += value.dataSync()[0];
+        value.dispose();
+        const g = vars.map((v) => grads[v.name]);
+        if (!accum) accum = g;
+        else {
+          const next = accum.map((a, i) => a.add(g[i]));
+          tf.dispose([...accum, ...g]);
+          accum = next;
+        }
+        await yieldToEventLoop(); // lets a cancel message arrive between micro-batches
+      }
+      if (cancelled || !accum) {
+        tf.dispose(accum ?? []);
+        break;
+      }
+      if (!Number.isFinite(lossValue)) {
+        tf.dispose(accum);
+        yield { type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
+        yield {
+          type: 'done', status: 'diverged', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep,
+          message: `loss became ${lossValue} at step ${progress.step + 1}: lower the learning rate (now ${cfg.lr}) or set max_grad_norm; the last good checkpoint (step ${lastGood.progress.step}) was kept`,
+        };
+        return;
+      }
+      const { grads, norm } = clipByGlobalNorm(accum, cfg.maxGradNorm);
+      const lr = learningRate({ kind: cfg.schedule, baseLr: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps: total }, progress.step);
+      opt.apply(grads, lr);
+      tf.dispose(grads);
+
+      const tokens = batches.reduce((s, b) => s + b.tokens, 0);
+      progress.step++;
+      progress.tokensSeen += tokens;
+      progress.microBatch += group.length;
+      if (progress.microBatch >= microPerEpoch) {
+        progress.epoch++;
+        progress.microBatch = 0;
+      }
+      lastGood = snapshot();
+      const stepMs = performance.now() - t0;
+      const last = progress.step === total;
+      if (progress.step % cfg.reportEvery === 0 || last || progress.step === 1) {
+        yield {
+          type: 'step', step: progress.step, totalSteps: total, epoch: progress.epoch + progress.microBatch / microPerEpoch,
+          loss: lossValue, lr, gradNorm: norm, tokens, tokensPerSec: (tokens / stepMs) * 1000, stepMs, elapsedMs: performance.now() - start,
+        };
+      }
+      let stopEarly = false;
+      if (valid.length > 0 && (progress.step % cfg.evalEvery === 0 || last)) {
+        const ev = evalLoss(model, valid, cfg.batchSize, padId);
+        const best = progress.bestValLoss === null || ev.loss < progress.bestValLoss;
+        if (best) {
+          progress.bestValLoss = ev.loss;
+          progress.bestStep = progress.step;
+          progress.evalsWithoutImprovement = 0;
+        } else progress.evalsWithoutImprovement++;
+        yield { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best };
+        if (best) {
+          lastGood = snapshot(); // carries the new best loss
+          yield { type: 'checkpoint', step: progress.step, name: 'best', dir: input.saveCheckpoint('best', lastGood) };
+        }
+        stopEarly = cfg.patience > 0 && progress.evalsWithoutImprovement >= cfg.patience;
+        lastGood.progress = { ...progress }; // evaluation changes counters, never weights
+      }
+      if (progress.step % cfg.checkpointEvery === 0 || last || stopEarly) {
+        yield { type: 'checkpoint', step: progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
+      }
+      if (stopEarly) {
+        yield {
+          type: 'done', status: 'early-stopped', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep,
+          message: `validation loss did not improve for ${cfg.patience} evaluations`,
+        };
+        return;
+      }
+    }
+    const cancelled = progress.step < total;
+    if (cancelled) yield { type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
+    yield { type: 'done', status: cancelled ? 'cancelled' : 'completed', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep };
+  } finally {
+    opt.dispose();
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

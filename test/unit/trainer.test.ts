@@ -1,0 +1,134 @@
+// The training loop's contracts: gradient accumulation equals the larger batch, resume equals
+// an uninterrupted run, cancel takes effect within one step and saves, the loss falls, and a
+// NaN stops the run keeping the last good state.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import type { TrainerCheckpoint } from '../../src/core/checkpoint';
+import { buildModel } from '../../src/core/models/load';
+import { ADAMW_DEFAULTS } from '../../src/core/optimizer';
+import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/trainer';
+import type { TrainExample } from '../../src/core/batching';
+import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
+
+function examples(n: number, seed: number): TrainExample[] {
+  // Variable lengths so padding and token weighting matter; the first 3 tokens are "prompt".
+  return randomIds(n, 12, TINY_GPT2.vocabSize, seed).map((ids, i) => {
+    const len = 6 + (i % 6);
+    return { ids: ids.slice(0, len), weights: ids.slice(0, len).map((_, t) => (t >= 3 ? 1 : 0)) };
+  });
+}
+
+const CFG: TrainerConfig = {
+  lr: 5e-3, schedule: 'cosine', warmupSteps: 2, epochs: 3, batchSize: 4, gradAccum: 1, maxGradNorm: 1.0,
+  adamw: { ...ADAMW_DEFAULTS, weightDecay: 0.01 }, seed: 3, reportEvery: 1, evalEvery: 5, checkpointEvery: 5, patience: 0,
+};
+
+function freshModel() {
+  const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
+  model.addAdapter({ r: 4, loraAlpha: 8, loraDropout: 0, targetModules: 'all-linear' }, 1);
+  return model;
+}
+
+async function run(cfg: TrainerConfig, opts: { resume?: TrainerCheckpoint; signal?: AbortSignal; onEvent?: (e: TrainerEvent, model: ReturnType<typeof freshModel>) => void; model?: ReturnType<typeof freshModel> } = {}) {
+  const model = opts.model ?? freshModel();
+  const saved: Record<string, TrainerCheckpoint> = {};
+  const events: TrainerEvent[] = [];
+  for await (const e of trainLoop({
+    model, train: examples(16, 1), valid: examples(4, 2), padId: 0, config: cfg, resume: opts.resume, signal: opts.signal,
+    saveCheckpoint: (name, ckpt) => {
+      saved[name] = ckpt;
+      return `mem:${name}`;
+    },
+  })) {
+    events.push(e);
+    opts.onEvent?.(e, model);
+  }
+  return { model, events, saved, steps: events.filter((e) => e.type === 'step') as Extract<TrainerEvent, { type: 'step' }>[] };
+}
+
+function adapterValues(m: ReturnType<typeof freshModel>): Float32Array[] {
+  return m.adapterTensors().map((t) => t.data);
+}
+
+function maxDiff(a: Float32Array[], b: Float32Array[]): number {
+  let d = 0;
+  a.forEach((x, i) => x.forEach((v, k) => (d = Math.max(d, Math.abs(v - b[i][k])))));
+  return d;
+}
+
+describe('trainLoop', () => {
+  it('gradient accumulation 2 × batch 2 equals batch 4 (same examples, token-weighted mean): weights within 1e-5 after 4 steps', async () => {
+    const a = await run({ ...CFG, maxSteps: 4, batchSize: 4, gradAccum: 1 });
+    const b = await run({ ...CFG, maxSteps: 4, batchSize: 2, gradAccum: 2 });
+    a.steps.forEach((s, i) => expect(b.steps[i].loss).toBeCloseTo(s.loss, 5));
+    expect(maxDiff(adapterValues(a.model), adapterValues(b.model))).toBeLessThan(1e-5);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('resume: 20 steps straight equal 10 steps + resume from the checkpoint + 10 steps (losses and weights)', async () => {
+    const cfg = { ...CFG, maxSteps: 20, checkpointEvery: 10, evalEvery: 4, patience: 0 };
+    const straight = await run(cfg);
+    // First half: stop after step 10 by cancelling, as a user would.
+    const ac = new AbortController();
+    const first = await run(cfg, { signal: ac.signal, onEvent: (e) => e.type === 'step' && e.step === 10 && ac.abort() });
+    expect(first.saved.last.progress.step).toBe(10);
+    first.model.dispose();
+    // Second half in a fresh model restored from the checkpoint alone.
+    const model = freshModel();
+    const ck = first.saved.last;
+    model.loadAdapter(ck.lora, new Map(ck.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    const second = await run(cfg, { resume: ck, model });
+    const losses = [...first.steps, ...second.steps].map((s) => s.loss);
+    expect(losses).toHaveLength(20);
+    losses.forEach((l, i) => expect(l).toBeCloseTo(straight.steps[i].loss, 6));
+    expect(maxDiff(adapterValues(second.model), adapterValues(straight.model))).toBeLessThan(1e-6);
+    const lastDone = second.events.at(-1) as Extract<TrainerEvent, { type: 'done' }>;
+    expect(lastDone.bestValLoss).toBeCloseTo((straight.events.at(-1) as typeof lastDone).bestValLoss!, 6);
+    straight.model.dispose();
+    second.model.dispose();
+  });
+
+  it('cancel: aborting during step 3 ends the run within that step, saves a "last" checkpoint and reports cancelled', async () => {
+    const ac = new AbortController();
+    const r = await run({ ...CFG, batchSize: 2, gradAccum: 4 }, { signal: ac.signal, onEvent: (e) => e.type === 'step' && e.step === 2 && setImmediate(() => ac.abort()) });
+    const done = r.events.at(-1) as Extract<TrainerEvent, { type: 'done' }>;
+    expect(done.status).toBe('cancelled');
+    expect(done.step).toBeLessThanOrEqual(3);
+    expect(r.saved.last.progress.step).toBe(done.step);
+    r.model.dispose();
+  });
+
+  it('the training loss falls on a tiny dataset (mean of the last 3 steps < 80% of the first)', async () => {
+    const r = await run({ ...CFG, lr: 2e-2, epochs: 6, schedule: 'constant' });
+    const first = r.steps[0].loss;
+    const tail = r.steps.slice(-3).reduce((s, x) => s + x.loss, 0) / 3;
+    expect(tail).toBeLessThan(0.8 * first);
+    expect(r.events.some((e) => e.type === 'eval')).toBe(true);
+    r.model.dispose();
+  });
+
+  it('a NaN loss stops the run ("diverged"), names the remedy, and keeps the last good checkpoint', async () => {
+    const r = await run({ ...CFG, maxSteps: 10 }, {
+      onEvent: (e, model) => {
+        if (e.type === 'step' && e.step === 3) model.trainableVariables()[0].assign(tf.fill(model.trainableVariables()[0].shape, NaN));
+      },
+    });
+    const done = r.events.at(-1) as Extract<TrainerEvent, { type: 'done' }>;
+    expect(done.status).toBe('diverged');
+    expect(done.message).toMatch(/lower the learning rate/);
+    expect(r.saved.last.progress.step).toBe(3);
+    expect(r.saved.last.adapter.every((t) => t.data.every(Number.isFinite))).toBe(true);
+    r.model.dispose();
+  });
+
+  it('early stopping: with patience 1 and a rate that overshoots, stops at the first evaluation without improvement', async () => {
+    const r = await run({ ...CFG, lr: 0.5, schedule: 'constant', warmupSteps: 0, evalEvery: 1, patience: 1, epochs: 10 });
+    const done = r.events.at(-1) as Extract<TrainerEvent, { type: 'done' }>;
+    const evals = r.events.filter((e) => e.type === 'eval') as Extract<TrainerEvent, { type: 'eval' }>[];
+    expect(done.status).toBe('early-stopped');
+    expect(evals.at(-1)!.best).toBe(false);
+    expect(r.saved.best.progress.step).toBe(done.bestStep);
+    r.model.dispose();
+  });
+});
