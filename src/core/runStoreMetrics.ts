@@ -1,0 +1,72 @@
+// metrics.jsonl: one JSON object per line, appended and fsynced as training goes, and read back
+// tolerantly so that a crash mid-write costs at most the line being written.
+import * as fs from 'node:fs';
+import { appendDurable, endsMidLine, RunStoreError } from './runStoreFs';
+
+export interface MetricsRead {
+  rows: Record<string, unknown>[];
+  /** The file ended in an unparsable line without a newline: a write cut short by a crash. */
+  truncatedTail: boolean;
+  /** 1-based numbers of complete lines that are not JSON objects (skipped). */
+  corruptLines: number[];
+}
+
+// JSON has no NaN or Infinity, and JSON.stringify would turn them into null, hiding a diverged
+// loss. They are written as these strings and turned back into numbers when read.
+const NON_FINITE: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
+
+/** One metrics line: no raw newline can occur (JSON.stringify escapes them inside strings). */
+export function metricLine(m: Record<string, unknown>, file: string): string {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) {
+    throw new RunStoreError(`a metrics entry must be a plain object, got ${Array.isArray(m) ? 'an array' : typeof m}`, file);
+  }
+  const line = JSON.stringify(m, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? Number(v) : v));
+  return `${line}\n`;
+}
+
+/**
+ * Append one line and fsync. `repairTail` first ends a line left unterminated by a crash, so the
+ * new line never glues onto the broken one (the broken line is then skipped as corrupt).
+ */
+export function appendMetricLine(file: string, m: Record<string, unknown>, repairTail: boolean): void {
+  const line = metricLine(m, file);
+  appendDurable(file, repairTail && endsMidLine(file) ? `\n${line}` : line);
+}
+
+/** Read every row; a missing file is an empty run (nothing logged yet). */
+export function readMetricsFile(file: string): MetricsRead {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], truncatedTail: false, corruptLines: [] };
+    throw new RunStoreError(`${file} cannot be read (${(e as Error).message}); check the folder's permissions.`, file);
+  }
+  const lines = text.split('\n');
+  // After the split, the last element is '' when the file ends in a newline, otherwise it is the
+  // unterminated tail.
+  const tail = lines.pop() ?? '';
+  const out: MetricsRead = { rows: [], truncatedTail: false, corruptLines: [] };
+  lines.forEach((l, i) => {
+    if (l.trim() === '') return;
+    const row = parseRow(l);
+    if (row) out.rows.push(row);
+    else out.corruptLines.push(i + 1);
+  });
+  if (tail.trim() !== '') {
+    // A tail that parses was cut exactly before its newline: it is complete.
+    const row = parseRow(tail);
+    if (row) out.rows.push(row);
+    else out.truncatedTail = true;
+  }
+  return out;
+}
+
+function parseRow(line: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(line, (_k, x: unknown) => (typeof x === 'string' && Object.hasOwn(NON_FINITE, x) ? NON_FINITE[x] : x));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
