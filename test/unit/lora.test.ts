@@ -109,4 +109,76 @@ describe.each(cases)('%s', (_name, spec, prefix) => {
     opt.dispose();
     model.dispose();
   });
+
+  it('training never touches the frozen base: after 5 steps, removing the adapter gives the original logits exactly', () => {
+    const { model } = buildModel(spec, randomWeights(spec, 3, prefix), 'mem');
+    const base = model.logits(ids);
+    model.addAdapter({ r: 4, loraAlpha: 8, loraDropout: 0.2, targetModules: 'all-linear' }, 5);
+    const opt = tf.train.adam(5e-2);
+    let seed = 0;
+    for (let step = 0; step < 5; step++) {
+      tf.dispose(opt.minimize(() => model.loss(ids, undefined, { training: true, dropoutSeed: () => seed++ }).loss, true, model.trainableVariables()));
+    }
+    const trained = model.logits(ids);
+    expect(maxAbsDiff(trained, base)).toBeGreaterThan(1e-3);
+    model.removeAdapter();
+    const after = model.logits(ids);
+    expect(maxAbsDiff(after, base)).toBe(0);
+    tf.dispose([base, trained, after]);
+    opt.dispose();
+    model.dispose();
+  });
+
+  it('lora_dropout acts only in training: eval outputs are deterministic, training outputs vary with the seed', () => {
+    const { model } = buildModel(spec, randomWeights(spec, 3, prefix), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8, loraDropout: 0.5, targetModules: 'all-linear' }, 5);
+    perturbAdapter(model);
+    const e1 = model.loss(ids).loss;
+    const e2 = model.loss(ids).loss;
+    const t1 = model.loss(ids, undefined, { training: true, dropoutSeed: () => 1 }).loss;
+    const t2 = model.loss(ids, undefined, { training: true, dropoutSeed: () => 2 }).loss;
+    expect(e1.dataSync()[0]).toBe(e2.dataSync()[0]);
+    expect(t1.dataSync()[0]).not.toBe(t2.dataSync()[0]);
+    tf.dispose([e1, e2, t1, t2]);
+    model.dispose();
+  });
+});
+
+describe('adapter initialisation (PEFT reset_lora_parameters)', () => {
+  const spec = TINY_LLAMA;
+  function stats(xs: Float32Array): { max: number; std: number } {
+    let s = 0;
+    let max = 0;
+    xs.forEach((x) => {
+      s += x * x;
+      max = Math.max(max, Math.abs(x));
+    });
+    return { max, std: Math.sqrt(s / xs.length) };
+  }
+  it('default: A ~ U(−1/√in, 1/√in) (kaiming_uniform_, a=√5) and B = 0', () => {
+    const { model } = buildModel(spec, randomWeights(spec, 3, ''), 'mem');
+    model.addAdapter({ r: 8, targetModules: 'all-linear' }, 3);
+    for (const t of model.adapterTensors()) {
+      const inF = t.shape[1];
+      if (t.name.endsWith('lora_B.weight')) expect(stats(t.data).max).toBe(0);
+      else {
+        const { max, std } = stats(t.data);
+        expect(max).toBeLessThanOrEqual(1 / Math.sqrt(inF));
+        expect(std).toBeGreaterThan(0.8 * (1 / Math.sqrt(inF)) / Math.sqrt(3)); // uniform std = bound/√3
+      }
+    }
+    model.dispose();
+  });
+  it('"gaussian": A ~ N(0, 1/r) and B = 0; the same seed gives the same A', () => {
+    const a = buildModel(spec, randomWeights(spec, 3, ''), 'mem').model;
+    const b = buildModel(spec, randomWeights(spec, 3, ''), 'mem').model;
+    a.addAdapter({ r: 4, targetModules: 'all-linear', initLoraWeights: 'gaussian' }, 9);
+    b.addAdapter({ r: 4, targetModules: 'all-linear', initLoraWeights: 'gaussian' }, 9);
+    const all = a.adapterTensors().filter((t) => t.name.endsWith('lora_A.weight')).flatMap((t) => Array.from(t.data));
+    expect(stats(Float32Array.from(all)).std).toBeGreaterThan(0.9 / 4);
+    expect(stats(Float32Array.from(all)).std).toBeLessThan(1.1 / 4);
+    expect(b.adapterTensors().map((t) => Array.from(t.data))).toEqual(a.adapterTensors().map((t) => Array.from(t.data)));
+    a.dispose();
+    b.dispose();
+  });
 });
