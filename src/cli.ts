@@ -5,8 +5,10 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliUsageError, type CliCommand } from './cli/common';
 import { infoCommand } from './cli/info';
 import { paramsCommand } from './cli/params';
+import { trainCommand } from './cli/train';
 
 const COMMANDS: Record<string, CliCommand> = {
+  train: trainCommand,
   params: paramsCommand,
   info: infoCommand,
 };
@@ -54,8 +56,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(values);
   } catch (e) {
-    if (e instanceof CliUsageError) {
-      console.error(`lora-lab ${name}: ${e.message}`);
+    // Bad values (a rank of 0, an unknown target module) are usage errors: they name the valid choices.
+    if (e instanceof CliUsageError || ['LoraConfigError', 'RunConfigError'].includes((e as Error).name)) {
+      console.error(`lora-lab ${name}: ${(e as Error).message}`);
       return 2;
     }
     const err = e as Error;

@@ -7,7 +7,12 @@ import type { TrainerCheckpoint, TrainerProgress } from './checkpoint';
 import type { CausalLM } from './models/causalLm';
 import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
-import { batchOrder, evalLoss, padBatch, type TrainExample } from './batching';
+import { epochOrder, makeBatch } from './data/batches';
+import type { Example } from './data/types';
+import { evalLoss } from './evaluate';
+
+/** What the trainer needs of an example: token ids and per-token loss weights. */
+export type TrainExample = Pick<Example, 'ids' | 'weights'>;
 
 export interface TrainerConfig {
   lr: number;
@@ -94,9 +99,13 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
   try {
     while (progress.step < total) {
       if (signal?.aborted) break;
-      const order = batchOrder(train.length, cfg.batchSize, cfg.seed, progress.epoch);
-      const group = order.slice(progress.microBatch, progress.microBatch + cfg.gradAccum);
-      const batches = group.map((idx) => padBatch(idx.map((i) => train[i]), padId));
+      // The step's micro-batches: consecutive batchSize slices of this epoch's seeded order.
+      const order = epochOrder(train.length, cfg.seed, progress.epoch);
+      const group: number[][] = [];
+      for (let k = progress.microBatch; k < Math.min(microPerEpoch, progress.microBatch + cfg.gradAccum); k++) {
+        group.push(order.slice(k * cfg.batchSize, (k + 1) * cfg.batchSize));
+      }
+      const batches = group.map((idx) => makeBatch(train, idx, padId));
       const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
       const t0 = performance.now();
       const ctx = { training: true, dropoutSeed: dropoutSeeds(progress.seed, progress.step) };
@@ -190,6 +199,14 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
     const cancelled = progress.step < total;
     if (cancelled) yield { type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
     yield { type: 'done', status: cancelled ? 'cancelled' : 'completed', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep };
+  } catch (e) {
+    // A failure mid-run (out of memory, a kernel error) keeps the last completed step on disk.
+    try {
+      input.saveCheckpoint('last', lastGood);
+    } catch {
+      // Saving failed too (disk full?): the original error matters more.
+    }
+    throw e;
   } finally {
     opt.dispose();
   }

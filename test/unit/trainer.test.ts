@@ -7,7 +7,7 @@ import type { TrainerCheckpoint } from '../../src/core/checkpoint';
 import { buildModel } from '../../src/core/models/load';
 import { ADAMW_DEFAULTS } from '../../src/core/optimizer';
 import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/trainer';
-import type { TrainExample } from '../../src/core/batching';
+import type { TrainExample } from '../../src/core/trainer';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
 
 function examples(n: number, seed: number): TrainExample[] {

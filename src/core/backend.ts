@@ -1,0 +1,346 @@
+// TensorFlow.js backend choice for the training worker and the CLI, and the report of why each
+// backend was or wasn't used. Order for 'auto': tensorflow-gpu (@tensorflow/tfjs-node-gpu, CUDA 11
+// + cuDNN 8 only) → tensorflow (@tensorflow/tfjs-node) → wasm (multi-threaded when it can be) →
+// cpu (pure JS, last resort). The native packages are optionalDependencies: they are loaded through
+// a dynamic require so bundlers keep them external, and a missing one reads "not installed".
+// Measured facts behind these choices: docs/backends.md. The worker's CUDA environment: cudaEnv.ts.
+export { findCudaLibraries, workerEnvironment, type CudaLibraries } from './cudaEnv';
+import os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
+import { findCudaLibraries } from './cudaEnv';
+import { beginThreadedInit, MAX_WASM_THREADS, nodeRequire, releasePthreadWorkers, wasmBinaryDir, type ThreadedInit } from './wasmThreads';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+
+export interface BackendAttempt {
+  backend: BackendName;
+  package: string;
+  ok: boolean;
+  reason: string;
+}
+
+export interface BackendReport {
+  backend: BackendName;
+  /** tf.getBackend(): 'tensorflow' for both native packages. */
+  tfBackend: string;
+  device: 'gpu' | 'cpu';
+  threads: number;
+  simd?: boolean;
+  /** Tensor bytes this backend may hold before checkMemory stops the run (wasm only). */
+  memoryLimitBytes?: number;
+  attempts: BackendAttempt[];
+  versions: Record<string, string>;
+  /** Things worth knowing that are not failures (thread caps, CPU fallback, …). */
+  notes: string[];
+}
+
+export const BACKEND_PACKAGES: Record<BackendName, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+/**
+ * Tensor bytes allowed on wasm: its heap is wasm32 (4 GiB max) and near ~3.9 GB an allocation
+ * silently corrupted a tensor (later "memory access out of bounds"); 3.3 GB leaves room for
+ * XNNPACK scratch buffers and heap fragmentation.
+ */
+export const WASM_MEMORY_LIMIT_BYTES = 3.3e9;
+
+const CUDA_NEEDS = 'tfjs-node-gpu 4.22 needs the NVIDIA driver, CUDA 11.x (built for 11.2) and cuDNN 8.x; with CUDA 12 / cuDNN 9 only it silently runs on the CPU';
+
+export class BackendUnavailableError extends Error {
+  constructor(message: string, readonly backend: BackendName, readonly attempts: BackendAttempt[]) {
+    super(message);
+    this.name = 'BackendUnavailableError';
+  }
+}
+
+interface Loaded {
+  device: 'gpu' | 'cpu';
+  threads: number;
+  simd?: boolean;
+  memoryLimitBytes?: number;
+  reason: string;
+  versions: Record<string, string>;
+}
+
+/** A backend that could not be used: `reason` goes into the report, `fix` into a forced choice's error. */
+class AttemptFailed extends Error {
+  constructor(readonly reason: string, readonly fix: string) {
+    super(reason);
+  }
+}
+
+/**
+ * Loads the backend `choice` names ('auto': the best one that works) and reports what happened.
+ * A forced choice that fails throws BackendUnavailableError with the reason and the fix. tfjs
+ * backends are process-global: call this once per process (the training worker, the CLI).
+ */
+export async function initBackend(choice: BackendChoice = 'auto', opts: { threads?: number } = {}): Promise<BackendReport> {
+  const attempts: BackendAttempt[] = [];
+  const notes: string[] = [];
+  let chosen: { name: BackendName; loaded: Loaded } | undefined;
+  for (const name of AUTO_ORDER) {
+    const pkg = BACKEND_PACKAGES[name];
+    if (choice !== 'auto' && name !== choice) {
+      attempts.push({ backend: name, package: pkg, ok: false, reason: `skipped: backend forced by setting to '${choice}'` });
+      continue;
+    }
+    if (chosen) {
+      attempts.push({ backend: name, package: pkg, ok: false, reason: 'skipped: a higher-priority backend loaded' });
+      continue;
+    }
+    try {
+      const loaded = await loadBackend(name, choice === name, opts, notes);
+      attempts.push({ backend: name, package: pkg, ok: true, reason: choice === name ? `${loaded.reason} (forced by setting)` : loaded.reason });
+      chosen = { name, loaded };
+    } catch (e) {
+      const failed = e instanceof AttemptFailed ? e : new AttemptFailed(`failed: ${errorText(e)}`, '');
+      attempts.push({ backend: name, package: pkg, ok: false, reason: failed.reason });
+      if (choice === name) {
+        const msg = `The '${name}' backend was forced by setting but cannot be used: ${failed.reason}.${failed.fix ? ` ${failed.fix}` : ''} Or set the backend to 'auto'.`;
+        throw new BackendUnavailableError(msg, name, attempts);
+      }
+    }
+  }
+  if (!chosen) throw new BackendUnavailableError('No TensorFlow.js backend could be loaded, not even cpu.', 'cpu', attempts);
+  const { name, loaded } = chosen;
+  return {
+    backend: name,
+    tfBackend: tf.getBackend(),
+    device: loaded.device,
+    threads: loaded.threads,
+    ...(loaded.simd !== undefined ? { simd: loaded.simd } : {}),
+    ...(loaded.memoryLimitBytes !== undefined ? { memoryLimitBytes: loaded.memoryLimitBytes } : {}),
+    attempts,
+    versions: { tfjs: tf.version.tfjs, 'tfjs-core': tf.version['tfjs-core'], 'tfjs-backend-wasm': version_wasm, node: process.versions.node, ...loaded.versions },
+    notes,
+  };
+}
+
+function loadBackend(name: BackendName, forced: boolean, opts: { threads?: number }, notes: string[]): Promise<Loaded> {
+  switch (name) {
+    case 'tensorflow-gpu':
+      return loadNative(true, forced, notes);
+    case 'tensorflow':
+      return loadNative(false, forced, notes);
+    case 'wasm':
+      return loadWasm(opts.threads, notes);
+    case 'cpu':
+      return loadCpu();
+  }
+}
+
+function installFix(pkg: string, gpu: boolean): string {
+  const where = loraLabRoot();
+  const cmd = `npm i ${pkg}@${tf.version.tfjs}${where ? ` (in ${where})` : ''}`;
+  const gpuNeeds = gpu ? ` It runs on the GPU only with CUDA 11.x (libcudart.so.11.0) and cuDNN 8.x (libcudnn.so.8) on the library path; CUDA 12 / cuDNN 9 are not supported.` : '';
+  return `Install it with: ${cmd}; its install script downloads libtensorflow 2.9.1 (offline, point TFJS_NODE_CDN_STORAGE and npm_config_tfjs_binding_binary_host_mirror at an http mirror).${gpuNeeds}`;
+}
+
+/** @tensorflow/tfjs-node(-gpu): libtensorflow through N-API. */
+async function loadNative(gpu: boolean, forced: boolean, notes: string[]): Promise<Loaded> {
+  const pkg = BACKEND_PACKAGES[gpu ? 'tensorflow-gpu' : 'tensorflow'];
+  const req = nodeRequire();
+  try {
+    req.resolve(pkg);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') throw new AttemptFailed(`not installed (npm i ${pkg})`, installFix(pkg, gpu));
+    throw new AttemptFailed(`cannot be resolved: ${errorText(e)}`, installFix(pkg, gpu));
+  }
+  // Without CUDA 11 + cuDNN 8 the GPU package is a CPU-only TensorFlow: used as such only when
+  // auto has no @tensorflow/tfjs-node to fall back on (native CPU TensorFlow beats wasm's
+  // transposed/batched matmuls and has no 4 GiB heap), and always said so.
+  let cudaMissing: string | undefined;
+  if (gpu) {
+    if (process.platform === 'darwin') throw new AttemptFailed('tfjs-node-gpu has no macOS build (no CUDA on macOS)', '');
+    const cuda = findCudaLibraries();
+    if (cuda.missing.length > 0) {
+      const off = Object.entries(cuda.offLoaderPath).map(([lib, dir]) => `${lib} is in ${dir}, which is not on the library path (add it to LD_LIBRARY_PATH)`);
+      cudaMissing = `CUDA 11 libraries not found: ${cuda.missing.join(', ')}${off.length ? `; ${off.join('; ')}` : ''} (${CUDA_NEEDS})`;
+      if (forced || resolves(req, BACKEND_PACKAGES.tensorflow)) throw new AttemptFailed(cudaMissing, installFix(pkg, true));
+    }
+  }
+  let mod: { version?: Record<string, string> };
+  try {
+    mod = req(pkg) as typeof mod;
+  } catch (e) {
+    throw new AttemptFailed(nativeLoadFailure(e), `Reinstall it: ${installFix(pkg, gpu)}`);
+  }
+  if (!(await tf.setBackend('tensorflow'))) throw new AttemptFailed('loaded but tf.setBackend("tensorflow") failed', installFix(pkg, gpu));
+  await tf.ready();
+  // tfjs-node's NodeJSKernelBackend exposes `isUsingGpuDevice` (the binding's IsUsingGPUDevice():
+  // true when TensorFlow's device list holds a GPU, else every op runs on the host CPU).
+  const b = tf.backend() as { isUsingGpuDevice?: boolean; binding?: { isUsingGpuDevice?: () => boolean; TF_Version?: string } };
+  const onGpu = b.isUsingGpuDevice ?? b.binding?.isUsingGpuDevice?.() ?? false;
+  const versions: Record<string, string> = {};
+  const nodeVersion = mod.version?.['tfjs-node'];
+  if (nodeVersion) versions[gpu ? 'tfjs-node-gpu' : 'tfjs-node'] = nodeVersion;
+  if (typeof b.binding?.TF_Version === 'string') versions.tensorflow = b.binding.TF_Version;
+  const threads = os.availableParallelism();
+  if (!gpu) return { device: 'cpu', threads, reason: 'loaded', versions };
+  if (onGpu) return { device: 'gpu', threads, reason: 'loaded, GPU device in use', versions };
+  if (cudaMissing) {
+    notes.push(`tensorflow-gpu is running on the CPU: ${cudaMissing}. Install CUDA 11.x and cuDNN 8.x for the GPU, or npm i ${BACKEND_PACKAGES.tensorflow} to use the CPU package instead.`);
+    return { device: 'cpu', threads, reason: `CUDA 11 libraries not found: loaded as a CPU-only TensorFlow (no ${BACKEND_PACKAGES.tensorflow} installed)`, versions };
+  }
+  const why = 'loaded but TensorFlow registered no GPU device: running on CPU';
+  const fix = 'The CUDA 11 / cuDNN 8 libraries were found, so check that the driver supports CUDA 11 and the GPU is visible (nvidia-smi); run with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow\'s reason.';
+  if (forced) throw new AttemptFailed(why, fix);
+  notes.push(`tensorflow-gpu is running on the CPU. ${fix}`);
+  return { device: 'cpu', threads, reason: why, versions };
+}
+
+function resolves(req: NodeRequire, pkg: string): boolean {
+  try {
+    req.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why requiring an installed native package failed, in the user's terms. */
+function nativeLoadFailure(e: unknown): string {
+  const msg = errorText(e);
+  if (/tfjs_binding\.node.*can ?not be found/is.test(msg)) return 'installed, but its native addon tfjs_binding.node is missing (the install script could not download it)';
+  if ((e as { code?: string }).code === 'ERR_DLOPEN_FAILED' || /cannot open shared object|libtensorflow/i.test(msg)) return `installed, but its native library failed to load: ${firstLine(msg)}`;
+  if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') return `installed, but a dependency is missing: ${firstLine(msg)}`;
+  return `installed, but loading it failed: ${firstLine(msg)}`;
+}
+
+let wasmPathsSet = false;
+
+/** The wasm backend; multi-threaded through ./wasmThreads when SIMD is there and threads > 1. */
+async function loadWasm(requested: number | undefined, notes: string[]): Promise<Loaded> {
+  const wanted = Math.max(1, Math.floor(requested ?? os.availableParallelism()));
+  const threads = Math.min(wanted, MAX_WASM_THREADS);
+  if (wanted > threads) notes.push(`wasm threads capped at ${MAX_WASM_THREADS} (tfjs pre-creates ${MAX_WASM_THREADS} pthread workers); ${wanted} requested`);
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+  const versions = {};
+  const memoryLimitBytes = WASM_MEMORY_LIMIT_BYTES;
+  const simdNote = simd ? '' : ' (no SIMD: the slower baseline binary, single thread)';
+  if (tf.engine().registry.wasm) {
+    // Already initialized in this process (e.g. by a test setup): its thread count is fixed.
+    if (!(await tf.setBackend('wasm'))) throw new AttemptFailed('tf.setBackend("wasm") failed', '');
+    const actual = getThreadsCount();
+    if (actual !== threads) notes.push(`wasm was initialized earlier in this process with ${actual} thread(s); the thread count changes only in a new process`);
+    return { device: 'cpu', threads: actual, simd, memoryLimitBytes, reason: `loaded${simdNote}`, versions };
+  }
+  if (!wasmPathsSet) {
+    setWasmPaths(wasmBinaryDir());
+    wasmPathsSet = true;
+  }
+  let session: ThreadedInit | undefined;
+  if (threads > 1 && !simd) notes.push('wasm multi-threading needs SIMD (tfjs ships only a threaded+SIMD binary): running single-threaded');
+  if (threads > 1 && simd) {
+    try {
+      session = beginThreadedInit(threads);
+    } catch (e) {
+      notes.push(`wasm multi-threading unavailable (${errorText(e)}): running single-threaded`);
+    }
+  }
+  setThreadsCount(session ? threads : 1);
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend('wasm');
+  } finally {
+    session?.end();
+  }
+  if (!ok && session) {
+    notes.push('threaded wasm init failed: retried single-threaded');
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    setThreadsCount(1);
+    ok = await tf.setBackend('wasm');
+  }
+  if (!ok) throw new AttemptFailed('tf.setBackend("wasm") failed (the .wasm binaries could not be loaded)', `Reinstall it: npm i ${BACKEND_PACKAGES.wasm}@${tf.version.tfjs}.`);
+  await tf.ready();
+  releasePthreadWorkers(tf.backend());
+  const actual = getThreadsCount();
+  if (session && actual < threads) notes.push(`wasm asked for ${threads} threads, XNNPACK created ${actual}`);
+  return { device: 'cpu', threads: actual, simd, memoryLimitBytes, reason: `loaded${simdNote}`, versions };
+}
+
+async function loadCpu(): Promise<Loaded> {
+  if (!(await tf.setBackend('cpu'))) throw new AttemptFailed('tf.setBackend("cpu") failed', '');
+  return { device: 'cpu', threads: 1, reason: 'loaded (pure JavaScript: roughly 30× slower than wasm on matmuls)', versions: {} };
+}
+
+/** Thrown when the tensors a run holds would pass the backend's safe memory limit. */
+export class MemoryLimitError extends Error {
+  constructor(readonly where: string, readonly usedBytes: number, readonly limitBytes: number, readonly backend: BackendName) {
+    super(
+      `${where}: tensors would hold ${gb(usedBytes)}, ${gb(usedBytes - limitBytes)} over the ${gb(limitBytes)} safe limit of the ${backend} backend` +
+        (backend === 'wasm' ? ' (its heap is capped at 4 GiB and tfjs silently corrupts tensors near 3.9 GB)' : '') +
+        '. Lower the batch size, the max sequence length, the LoRA rank, or the number of adapted layers' +
+        (backend === 'wasm' ? '; or install @tensorflow/tfjs-node(-gpu), which has no such cap.' : '.'),
+    );
+    this.name = 'MemoryLimitError';
+  }
+}
+
+/** Stops a run before it passes report.memoryLimitBytes: tf.memory().numBytes plus `extraBytes` about to be allocated. */
+export function checkMemory(report: BackendReport, where: string, extraBytes = 0): void {
+  if (report.memoryLimitBytes === undefined) return;
+  const used = tf.memory().numBytes + extraBytes;
+  if (used > report.memoryLimitBytes) throw new MemoryLimitError(where, used, report.memoryLimitBytes, report.backend);
+}
+
+/** Times a plain 2-D matMul [m,k]×[k,n] on the current backend (after 2 warm-ups). */
+export function benchmarkMatMul(m = 512, k = 768, n = 768, reps = 10): { ms: number; gflops: number } {
+  const a = tf.randomNormal([m, k]);
+  const b = tf.randomNormal([k, n]);
+  const run = (): void => {
+    const c = tf.matMul(a, b);
+    c.dataSync();
+    c.dispose();
+  };
+  run();
+  run();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) run();
+  const ms = (performance.now() - t0) / reps;
+  a.dispose();
+  b.dispose();
+  return { ms, gflops: (2 * m * k * n) / (ms * 1e6) };
+}
+
+/** Human-readable lines for `lora-lab info` and the output channel. */
+export function formatBackendReport(r: BackendReport): string {
+  const what = [r.device === 'gpu' ? 'GPU' : 'CPU', `${r.threads} thread${r.threads === 1 ? '' : 's'}`];
+  if (r.simd !== undefined) what.push(r.simd ? 'SIMD' : 'no SIMD');
+  const lines = [`Backend    ${r.backend} (tf.getBackend() = ${r.tfBackend}) on ${what.join(', ')}`];
+  if (r.memoryLimitBytes !== undefined) lines.push(`Memory     runs stop at ${gb(r.memoryLimitBytes)} of tensors (wasm heap: 4 GiB max)`);
+  for (const a of r.attempts) lines.push(`  ${a.ok ? '✓' : '✗'} ${a.backend.padEnd(14)} ${a.package.padEnd(30)} ${a.reason}`);
+  for (const n of r.notes) lines.push(`Note       ${n}`);
+  lines.push(`Versions   ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  return lines.join('\n');
+}
+
+/** The LoRA Lab package folder (where optional packages get installed), if found above this file. */
+function loraLabRoot(): string | undefined {
+  let dir = path.dirname(nodeRequire().resolve('@tensorflow/tfjs'));
+  for (let i = 0; i < 8; i++) {
+    if (path.basename(dir) === 'node_modules') return path.dirname(dir);
+    dir = path.dirname(dir);
+  }
+  return undefined;
+}
+
+function gb(bytes: number): string {
+  return `${(bytes / 1e9).toFixed(2)} GB`;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0];
+}

@@ -1,0 +1,170 @@
+// Reading one dataset file: the structural check (no tokenizer: format, row problems, policy) and
+// the full load (rows → token ids and loss weights), with the report of what was read.
+import type { LoraTokenizer } from '../tokenizer';
+import { RowEncoder, missingTokenizerError } from './encode';
+import { DatasetError, ProblemLog, RowError } from './errors';
+import { inspectFile, type FileInfo } from './files';
+import { readCsv } from './csvRecords';
+import { readJsonArray, readJsonLines } from './jsonRecords';
+import { plainTextExamples, readTextChunks } from './plainText';
+import type { RawItem } from './records';
+import { detectCsvFormat, detectFormat, fieldNames, toRow, unknownShapeReason, type Row, type RowFormat } from './rows';
+import type { CheckOptions, DataOptions, DatasetFormat, DatasetReport, Example, RowProblem } from './types';
+
+export interface CheckResult {
+  file: string;
+  format: DatasetFormat;
+  /** Rows that passed the structural check (for plain text: lines). */
+  rows: number;
+  /** Rows with a problem (all of them, though `problems` is capped). */
+  skipped: number;
+  problems: RowProblem[];
+}
+
+/** The rows of a .jsonl/.json/.csv/.tsv file, streamed (a .json array is read whole, within a size limit). */
+function readRecords(file: string, info: FileInfo): AsyncGenerator<RawItem> {
+  switch (info.kind) {
+    case 'json':
+      // A .json file that starts with an object rather than an array is read as JSON Lines,
+      // which is how many tools write "json" datasets (Hugging Face datasets reads both).
+      return info.head.trimStart().startsWith('{') ? readJsonLines(file) : readJsonArray(file, info.size);
+    case 'csv':
+      return readCsv(file, ',');
+    case 'tsv':
+      return readCsv(file, '\t');
+    default:
+      return readJsonLines(file);
+  }
+}
+
+/**
+ * Reads every row of a record file, detecting the format on the way, logging row problems, and
+ * handing each valid row to `onRow` (which may throw RowError for problems found later).
+ */
+async function scanRows(
+  file: string,
+  info: FileInfo,
+  opts: CheckOptions,
+  log: ProblemLog,
+  onRow: (row: Row, line: number, format: RowFormat) => void,
+): Promise<{ format: RowFormat; rows: number }> {
+  const names = fieldNames(opts.columns);
+  let format: RowFormat | undefined;
+  let rows = 0;
+  let sawHeader = false;
+  for await (const item of readRecords(file, info)) {
+    if (item.kind === 'header') {
+      format = detectCsvFormat(file, item.names, item.line, names);
+      sawHeader = true;
+      continue;
+    }
+    if (item.kind === 'bad') {
+      log.add(item.line, item.reason);
+      continue;
+    }
+    format ??= detectFormat(item.value, names);
+    if (format === undefined) {
+      log.add(item.line, unknownShapeReason(item.value, names));
+      continue;
+    }
+    try {
+      const row = toRow(format, item.value, names, opts.vocabSize);
+      rows++;
+      onRow(row, item.line, format);
+    } catch (e) {
+      if (!(e instanceof RowError)) throw e;
+      log.add(item.line, e.message);
+    }
+  }
+  log.enforce();
+  if (rows === 0 && log.total > 0) throw new DatasetError(file, `No row of ${file} is usable.\n${log.describe()}`, log.kept, log.total);
+  if (format === undefined) throw new DatasetError(file, `${file} has no rows. Add rows, or point to another file.`);
+  if (rows === 0) {
+    const what = sawHeader ? 'has a header row but no data rows' : 'has no rows';
+    throw new DatasetError(file, `${file} ${what}. Add rows, or point to another file.`);
+  }
+  return { format, rows };
+}
+
+function policyOf(opts: CheckOptions): CheckOptions['policy'] {
+  const policy = opts.policy ?? 'fail';
+  if (policy !== 'skip' && policy !== 'fail') throw new Error(`bad-row policy must be 'skip' or 'fail', got ${JSON.stringify(policy)}`);
+  return policy;
+}
+
+/**
+ * The structural pass: the file exists, is of a supported kind, and its rows have the fields and
+ * types of one format. No tokenizer and no model, so run it before loading either. Throws
+ * DatasetError for unusable files, and for row problems under policy 'fail' (the default).
+ */
+export async function checkDatasetFile(file: string, opts: CheckOptions = {}): Promise<CheckResult> {
+  const log = new ProblemLog(file, policyOf(opts));
+  const info = await inspectFile(file);
+  if (info.kind === 'txt') {
+    let lines = 0;
+    let last = '';
+    for await (const chunk of readTextChunks(file)) {
+      lines += chunk.text.split('\n').length - 1;
+      last = chunk.text;
+    }
+    // A last line without a line break at its end still counts.
+    return { file, format: 'plain-text', rows: last.endsWith('\n') ? lines : lines + 1, skipped: 0, problems: [] };
+  }
+  const { format, rows } = await scanRows(file, info, opts, log, () => {});
+  return { file, format, rows, skipped: log.total, problems: log.kept };
+}
+
+export function checkMaxSeqLen(maxSeqLen: number): void {
+  if (!Number.isInteger(maxSeqLen) || maxSeqLen < 2) {
+    throw new Error(`max_seq_len must be an integer of at least 2 (an example needs one token to predict another), got ${maxSeqLen}`);
+  }
+}
+
+/** Counts of a set of examples, for a report. */
+export function summarize(examples: Example[]): Pick<DatasetReport, 'examples' | 'tokens' | 'lossTokens' | 'truncated'> {
+  let tokens = 0;
+  let lossTokens = 0;
+  let truncated = 0;
+  for (const ex of examples) {
+    tokens += ex.ids.length;
+    for (let t = 1; t < ex.weights.length; t++) if (ex.weights[t] > 0) lossTokens++;
+    if (ex.truncated) truncated++;
+  }
+  return { examples: examples.length, tokens, lossTokens, truncated };
+}
+
+/**
+ * Reads, checks and tokenizes one dataset file. The tokenizer is needed by every format but
+ * input_ids. Throws DatasetError for unusable files, for row problems under policy 'fail' (after
+ * reading the whole file, so the error gives the total), and when no example is left.
+ */
+export async function loadExamples(
+  file: string,
+  tokenizer: LoraTokenizer | undefined,
+  opts: DataOptions,
+): Promise<{ examples: Example[]; report: DatasetReport }> {
+  checkMaxSeqLen(opts.maxSeqLen);
+  const log = new ProblemLog(file, policyOf(opts));
+  const info = await inspectFile(file);
+  const examples: Example[] = [];
+  let format: DatasetFormat;
+  if (info.kind === 'txt') {
+    if (tokenizer === undefined) throw missingTokenizerError(file, 'plain-text');
+    format = 'plain-text';
+    for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen)) examples.push(ex);
+  } else {
+    let encoder: RowEncoder | undefined;
+    ({ format } = await scanRows(file, info, opts, log, (row, line, rowFormat) => {
+      // Under 'fail' the dataset is refused after the scan; tokenizing more rows would be wasted.
+      if (log.failing) return;
+      encoder ??= new RowEncoder(tokenizer, file, rowFormat, opts.maxSeqLen);
+      examples.push(encoder.encode(row, line));
+    }));
+  }
+  if (examples.length === 0) {
+    const why = log.total > 0 ? `\n${log.describe()}` : '';
+    throw new DatasetError(file, `${file} gives no training examples: every row was dropped.${why}`, log.kept, log.total);
+  }
+  const report: DatasetReport = { file, format, ...summarize(examples), skipped: log.total, problems: log.kept };
+  return { examples, report };
+}

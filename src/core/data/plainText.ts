@@ -1,0 +1,110 @@
+// .txt datasets: the file is streamed in chunks cut at line breaks, tokenized as one stream (BOS
+// first, as the tokenizer adds it; EOS at the end of the file) and cut into consecutive windows
+// of max_seq_len tokens, the way Hugging Face's run_clm groups texts.
+import { createReadStream } from 'node:fs';
+import type { LoraTokenizer } from '../tokenizer';
+import { leadingSpecialIds } from './encode';
+import type { Example } from './types';
+
+/**
+ * Text handed to the tokenizer at once: bounds the memory of one tokenizer call, and the lines
+ * a window's reported line can be off by.
+ */
+const CHUNK_CHARS = 64 * 1024;
+
+/** A chunk is cut anywhere once it reaches this size without a safe break (e.g. no line breaks). */
+const MAX_CHUNK_CHARS = 1024 * 1024;
+
+/**
+ * Where a chunk may end: after a line break with no whitespace on either side of it. The
+ * pre-tokenizers of byte-level BPE models (GPT-2, Llama 3, Qwen) never join such a line break
+ * with what follows it, so tokenizing the chunks one by one gives the ids of the whole file.
+ * (Exceptions, at most one token per chunk: a CRLF break under GPT-2's pattern, and tokenizers
+ * that prepend a space to every input, like SentencePiece's Metaspace.)
+ */
+const SAFE_BREAK = /\S\r?\n(?=\S)/g;
+
+export interface TextChunk {
+  text: string;
+  /** 1-based line the chunk starts on. */
+  line: number;
+}
+
+function countNewlines(text: string): number {
+  let n = 0;
+  for (let k = text.indexOf('\n'); k !== -1; k = text.indexOf('\n', k + 1)) n++;
+  return n;
+}
+
+/** Where to end the next chunk of `buf`, or -1 to wait for more text. */
+function findCut(buf: string): number {
+  SAFE_BREAK.lastIndex = CHUNK_CHARS - 1;
+  const m = SAFE_BREAK.exec(buf);
+  if (m) return m.index + m[0].length;
+  if (buf.length < MAX_CHUNK_CHARS) return -1;
+  const nl = buf.lastIndexOf('\n', MAX_CHUNK_CHARS - 1);
+  if (nl > 0) return nl + 1;
+  const low = buf.charCodeAt(MAX_CHUNK_CHARS);
+  // Never split a surrogate pair (an emoji) between chunks.
+  return low >= 0xdc00 && low <= 0xdfff ? MAX_CHUNK_CHARS - 1 : MAX_CHUNK_CHARS;
+}
+
+/** The file's text in chunks (BOM removed), streamed: the file is never held whole. */
+export async function* readTextChunks(file: string): AsyncGenerator<TextChunk> {
+  const stream = createReadStream(file, { encoding: 'utf8' });
+  let buf = '';
+  let line = 1;
+  let first = true;
+  try {
+    for await (const piece of stream as AsyncIterable<string>) {
+      buf += first && piece.charCodeAt(0) === 0xfeff ? piece.slice(1) : piece;
+      first = false;
+      while (buf.length >= CHUNK_CHARS) {
+        const cut = findCut(buf);
+        if (cut < 0) break;
+        const text = buf.slice(0, cut);
+        buf = buf.slice(cut);
+        yield { text, line };
+        line += countNewlines(text);
+      }
+    }
+    if (buf.length > 0) yield { text: buf, line };
+  } finally {
+    stream.destroy();
+  }
+}
+
+function windowExample(ids: number[], line: number): Example {
+  const weights = ids.map(() => 1);
+  weights[0] = 0;
+  return { ids, weights, line, truncated: false };
+}
+
+/**
+ * Consecutive, non-overlapping windows of maxSeqLen tokens over the whole file; the last, shorter
+ * window is kept when it has at least 2 tokens (one prediction). Every window has loss on every
+ * position but its first.
+ */
+export async function* plainTextExamples(file: string, tokenizer: LoraTokenizer, maxSeqLen: number): AsyncGenerator<Example> {
+  let pending = leadingSpecialIds(tokenizer);
+  let pendingLine = 1;
+  for await (const chunk of readTextChunks(file)) {
+    if (pending.length === 0) pendingLine = chunk.line;
+    pending = pending.concat(tokenizer.encode(chunk.text, { addSpecialTokens: false }));
+    let k = 0;
+    for (; pending.length - k >= maxSeqLen; k += maxSeqLen) {
+      yield windowExample(pending.slice(k, k + maxSeqLen), k === 0 ? pendingLine : chunk.line);
+    }
+    if (k > 0) {
+      pending = pending.slice(k);
+      pendingLine = chunk.line;
+    }
+  }
+  // The end of the file is the end of a document: EOS teaches the model to stop there.
+  const eos = tokenizer.special.eos?.id;
+  if (eos !== undefined) pending.push(eos);
+  for (let k = 0; k < pending.length; k += maxSeqLen) {
+    const ids = pending.slice(k, k + maxSeqLen);
+    if (ids.length >= 2) yield windowExample(ids, pendingLine);
+  }
+}

@@ -1,0 +1,191 @@
+// One training run end to end, as an async generator of events: validate the dataset (before
+// any model is loaded), tokenize, pick the backend, create (or reopen) the run folder, load the
+// model and adapter, pre-flight, train, write the PEFT adapter, and record the outcome. Used by
+// the training worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
+import * as path from 'node:path';
+import { initBackend, checkMemory, MemoryLimitError, type BackendReport } from './backend';
+import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './checkpoint';
+import { checkDatasetFile, makeBatch, padIdFor, prepareData, type DatasetReport } from './data';
+import { fingerprintModel, sha256File } from './fingerprint';
+import { readConfig } from './hfConfig';
+import { countParameters } from './loraConfig';
+import { loadModel } from './models/load';
+import { writePeftAdapter } from './peft';
+import { assertFits, estimateMemory, warmup, type Preflight } from './preflight';
+import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { RunDir, runsRoot, type RunStatus } from './runStore';
+import { loadTokenizer } from './tokenizer';
+import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './trainer';
+import { versions } from './versions';
+
+export type SessionEvent =
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'config'; config: RunConfig }
+  | { type: 'data'; train: DatasetReport; valid: DatasetReport; validSource: string }
+  | { type: 'backend'; report: BackendReport }
+  | { type: 'run'; runId: string; dir: string; resumedFromStep?: number }
+  | ({ type: 'preflight' } & Preflight)
+  | TrainerEvent
+  | { type: 'adapter'; dir: string }
+  | { type: 'finished'; status: Exclude<RunStatus, 'running' | 'interrupted'>; runDir?: string; message?: string; errorKind?: string };
+
+export interface SessionOptions {
+  signal?: AbortSignal;
+  /** Continue this run folder from its last checkpoint (the config comes from its run.json). */
+  resumeRunDir?: string;
+}
+
+function errorKind(e: unknown): string {
+  if (e instanceof MemoryLimitError) return 'memory';
+  const name = (e as Error)?.name ?? '';
+  if (/Config|Dataset|Adapter|Safetensors|Backend/.test(name)) return name.replace(/Error$/, '').toLowerCase();
+  return 'internal';
+}
+
+function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
+  const t = c.training;
+  const base: TrainerConfig = {
+    lr: t.lr, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradAccum,
+    maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, seed: t.seed,
+    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.patience,
+  };
+  const total = totalSteps(examples, base);
+  const evalEvery = t.evalEvery ?? Math.max(1, Math.round(total / 10)); // about ten evaluations per run
+  return {
+    ...base,
+    warmupSteps: t.warmupSteps ?? Math.floor(t.warmupRatio * total),
+    evalEvery,
+    checkpointEvery: t.checkpointEvery ?? evalEvery,
+  };
+}
+
+export async function* runSession(input: RunConfigInput, opts: SessionOptions = {}): AsyncGenerator<SessionEvent> {
+  let run: RunDir | undefined;
+  try {
+    let resume: TrainerCheckpoint | undefined;
+    let config: RunConfig;
+    if (opts.resumeRunDir) {
+      run = RunDir.open(opts.resumeRunDir);
+      run.recover(); // nothing else writes to it now: put back any checkpoint a crash left aside
+      config = resolveRunConfig(run.record().config as RunConfigInput);
+      const ckDir = run.checkpointDir('last');
+      if (!ckDir) throw new Error(`${opts.resumeRunDir}: no "last" checkpoint to resume from`);
+      resume = readCheckpoint(ckDir);
+    } else {
+      config = resolveRunConfig(input);
+    }
+    yield { type: 'config', config };
+
+    // 1. The dataset, before any model is loaded: a bad file fails in a second, not after minutes.
+    const dataOpts = {
+      maxSeqLen: config.training.maxSeqLen, policy: config.dataOptions.policy, validFraction: config.dataOptions.validFraction, seed: config.training.seed,
+      validFile: config.valid,
+      columns: { text: config.dataOptions.textColumn, prompt: config.dataOptions.promptColumn, completion: config.dataOptions.completionColumn },
+    };
+    await checkDatasetFile(config.data, dataOpts);
+    const { spec } = readConfig(config.model);
+    const tokenizer = loadTokenizer(config.model);
+    const data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
+    yield { type: 'data', train: data.trainReport, valid: data.validReport, validSource: data.validSource };
+    const padId = padIdFor(tokenizer);
+
+    // 2. Backend, then the run folder (so a run that fails from here on keeps its record).
+    const report = await initBackend(config.backend, { threads: config.threads });
+    yield { type: 'backend', report };
+    if (!run) {
+      const root = runsRoot(config.workspace, config.runsDir);
+      run = RunDir.create(root, {
+        name: config.name ?? path.basename(config.data),
+        config,
+        model: { path: path.resolve(config.model), fingerprint: fingerprintModel(config.model) },
+        dataset: {
+          path: path.resolve(config.data), sha256: await sha256File(config.data),
+          ...(config.valid ? { validPath: path.resolve(config.valid), validSha256: await sha256File(config.valid) } : {}),
+        },
+        backend: report,
+        versions: versions(),
+      });
+    } else {
+      run.claim();
+      run.update({ status: 'running', error: undefined, endedAt: undefined, backend: report, resumedFrom: { runId: run.id, checkpoint: 'last', step: resume!.progress.step } });
+    }
+    run.log(`backend ${report.backend} (${report.device}, ${report.threads} threads)`);
+    yield { type: 'run', runId: run.id, dir: run.dir, resumedFromStep: resume?.progress.step };
+
+    // 3. Model and adapter.
+    const loaded = loadModel(config.model);
+    const model = loaded.model;
+    if (loaded.unusedTensors.length) yield { type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` };
+    const l = config.lora;
+    if (resume) {
+      model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    } else {
+      model.addAdapter(
+        { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targets, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
+        config.training.seed,
+      );
+    }
+    model.memoryGuard = (where) => checkMemory(report, where);
+
+    try {
+      // 4. Pre-flight.
+      const tcfg = trainerConfig(config, data.train.length);
+      const byLength = data.train.map((e, i) => [e.ids.length, i]).sort((a, b) => b[0] - a[0]);
+      const mem = estimateMemory(model, report, tcfg.batchSize, byLength[0][0]);
+      assertFits(mem, report);
+      // Warm up on the longest examples: the slowest, most memory-hungry micro-batch of the run.
+      const wu = await warmup(model, makeBatch(data.train, byLength.slice(0, tcfg.batchSize).map(([, i]) => i), padId));
+      const perEpoch = stepsPerEpoch(data.train.length, tcfg);
+      const total = totalSteps(data.train.length, tcfg);
+      const stepSeconds = (wu.ms / 1000) * tcfg.gradAccum;
+      const pre: Preflight = {
+        counts: countParameters(spec, model.loraConfig!),
+        memory: mem, warmupMs: wu.ms, measuredPeakBytes: wu.peakBytes, stepsPerEpoch: perEpoch, totalSteps: total,
+        secondsPerEpoch: stepSeconds * perEpoch, etaSeconds: stepSeconds * (total - (resume?.progress.step ?? 0)),
+      };
+      run.appendMetric({ type: 'preflight', ...pre });
+      yield { type: 'preflight', ...pre };
+
+      // 5. Train.
+      run.update({ startedAt: new Date().toISOString() });
+      const baseModel = path.resolve(config.model);
+      let outcome: Extract<TrainerEvent, { type: 'done' }> | undefined;
+      for await (const ev of trainLoop({
+        model, train: data.train, valid: data.valid, padId, config: tcfg, resume, signal: opts.signal,
+        saveCheckpoint: (name, ck) => run!.writeCheckpointWith(name, (tmp) => writeCheckpoint(tmp, ck, spec, baseModel)),
+      })) {
+        if (ev.type === 'step' || ev.type === 'eval') run.appendMetric({ ...ev, time: new Date().toISOString() });
+        if (ev.type === 'eval') run.log(`step ${ev.step}: validation loss ${ev.valLoss.toFixed(4)}${ev.best ? ' (best)' : ''}`);
+        if (ev.type === 'done') outcome = ev;
+        yield ev;
+      }
+
+      // 6. The adapter, and the record.
+      const status: Exclude<RunStatus, 'running' | 'interrupted'> =
+        outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
+      if (status === 'completed') {
+        const tensors = model.adapterTensors();
+        run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, spec, baseModel, tensors));
+        yield { type: 'adapter', dir: run.adapterDir };
+      }
+      const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
+      run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });
+      run.log(`finished: ${status}${outcome?.message ? ` (${outcome.message})` : ''}`);
+      yield { type: 'finished', status, runDir: run.dir, message: outcome?.message };
+    } finally {
+      model.dispose();
+    }
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    const kind = errorKind(e);
+    if (run) {
+      try {
+        run.log(`failed (${kind}): ${message}`);
+        run.finish('failed', { error: { message, kind } });
+      } catch {
+        // The record could not be updated (disk full?): the error itself still reaches the user.
+      }
+    }
+    yield { type: 'finished', status: 'failed', runDir: run?.dir, message, errorKind: kind };
+  }
+}
