@@ -39,6 +39,7 @@ export function configFromFlags(values: CliValues): RunConfigInput {
     name: str('name') ?? file.name,
     backend: choice<BackendChoice>(values, 'backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']) ?? file.backend,
     threads: optionalInt(values, 'threads', 1) ?? file.threads,
+    memoryLimitBytes: ((mb) => (mb === undefined ? undefined : mb * 1024 * 1024))(optionalInt(values, 'memory-limit-mb', 1)) ?? file.memoryLimitBytes,
     lora: {
       ...file.lora,
       r: optionalInt(values, 'rank', 1) ?? file.lora?.r,
@@ -156,6 +157,7 @@ export const trainCommand: CliCommand = {
     'valid-fraction': { type: 'string', valueName: 'x', description: 'Share held out when there is no validation file', default: '0.1' },
     backend: { type: 'string', valueName: 'name', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto' },
     threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
+    'memory-limit-mb': { type: 'string', valueName: 'MiB', description: "Stop before tensors pass this size (default: the backend's safe limit; wasm 3.3 GB)" },
     workspace: { type: 'string', valueName: 'dir', description: 'Folder whose .lora-lab/runs keeps the run', default: '.' },
     'runs-dir': { type: 'string', valueName: 'dir', description: 'Runs folder, relative to the workspace', default: '.lora-lab/runs' },
     name: { type: 'string', valueName: 'text', description: 'A name for the run' },

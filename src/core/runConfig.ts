@@ -56,6 +56,8 @@ export interface RunConfig {
   };
   backend: BackendChoice;
   threads?: number;
+  /** Stop before tensors pass this many bytes (default: the backend's own safe limit, if it has one). */
+  memoryLimitBytes?: number;
 }
 
 export type RunConfigInput = Partial<Omit<RunConfig, 'lora' | 'training' | 'dataOptions'>> & {
@@ -111,6 +113,7 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
     dataOptions: { policy: 'fail', validFraction: 0.1, ...defined(input.dataOptions) },
     backend: input.backend ?? 'auto',
     threads: input.threads,
+    memoryLimitBytes: input.memoryLimitBytes,
   };
   validateRunConfig(cfg);
   return cfg;
@@ -145,6 +148,7 @@ export function validateRunConfig(c: RunConfig): void {
   check(t.eps > 0, `training.eps must be > 0, got ${t.eps}`);
   check(Number.isInteger(t.seed), `training.seed must be an integer, got ${t.seed}`);
   check(Number.isInteger(t.patience) && t.patience >= 0, `training.patience must be an integer ≥ 0, got ${t.patience}`);
+  check(c.memoryLimitBytes === undefined || c.memoryLimitBytes > 0, `memoryLimitBytes must be > 0, got ${c.memoryLimitBytes}`);
   check(['skip', 'fail'].includes(c.dataOptions.policy), `dataOptions.policy must be skip or fail, got ${c.dataOptions.policy}`);
   check(c.dataOptions.validFraction > 0 && c.dataOptions.validFraction < 1, `dataOptions.validFraction must be in (0, 1), got ${c.dataOptions.validFraction}`);
   check(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(c.backend), `backend must be auto, tensorflow-gpu, tensorflow, wasm or cpu, got ${c.backend}`);

@@ -90,7 +90,9 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     const padId = padIdFor(tokenizer);
 
     // 2. Backend, then the run folder (so a run that fails from here on keeps its record).
-    const report = await initBackend(config.backend, { threads: config.threads });
+    const loadedReport = await initBackend(config.backend, { threads: config.threads });
+    const limit = config.memoryLimitBytes ?? loadedReport.memoryLimitBytes;
+    const report: BackendReport = { ...loadedReport, ...(limit !== undefined ? { memoryLimitBytes: Math.min(limit, loadedReport.memoryLimitBytes ?? Infinity) } : {}) };
     yield { type: 'backend', report };
     if (!run) {
       const root = runsRoot(config.workspace, config.runsDir);

@@ -1,0 +1,84 @@
+// A whole run through runSession (what `lora-lab train` and the worker drive): bad input fails
+// before any model is loaded and leaves no run folder; a run that cannot fit in memory stops at
+// pre-flight naming what to lower; a completed run leaves a loadable PEFT adapter and its record.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readPeftAdapter } from '../../src/core/peft';
+import { RunDir } from '../../src/core/runStore';
+import { runSession, type SessionEvent } from '../../src/core/session';
+import { randomIds } from './helpers/randomModel';
+
+const MODEL = path.join(__dirname, '..', 'fixtures', 'gpt2-tiny');
+
+function workspace(lines: string[]): { dir: string; data: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-session-'));
+  const data = path.join(dir, 'train.jsonl');
+  fs.writeFileSync(data, lines.join('\n') + '\n');
+  return { dir, data };
+}
+
+async function collect(gen: AsyncGenerator<SessionEvent>): Promise<SessionEvent[]> {
+  const out: SessionEvent[] = [];
+  for await (const e of gen) out.push(e);
+  return out;
+}
+
+const goodRows = () => randomIds(24, 14, 96, 3).map((ids) => JSON.stringify({ input_ids: ids }));
+
+describe('runSession', () => {
+  it('a malformed row fails the run before the model or backend is loaded: file and line named, no run folder', async () => {
+    const rows = goodRows();
+    rows[4] = '{"input_ids": [1, 2,';
+    const ws = workspace(rows);
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('failed');
+    expect(fin.errorKind).toBe('dataset');
+    expect(fin.message).toContain(`${ws.data}:5`);
+    expect(events.map((e) => e.type)).not.toContain('backend');
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
+  it('a folder that is not a model is reported by name, with no run folder', async () => {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: ws.dir, data: ws.data, workspace: ws.dir }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('failed');
+    expect(fin.message).toMatch(/config\.json: not found/);
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
+  it('pre-flight stops a run that would pass the memory limit and says which settings to lower; the run is recorded as failed', async () => {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', memoryLimitBytes: 200_000 }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('failed');
+    expect(fin.errorKind).toBe('memory');
+    expect(fin.message).toMatch(/Lower the batch size, the max sequence length/);
+    expect(events.map((e) => e.type)).not.toContain('step');
+    expect(RunDir.open(fin.runDir!).record().status).toBe('failed');
+  });
+
+  it('a completed run: run.json completed with summary, metrics per step and eval, a PEFT adapter that reads back', async () => {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { maxSteps: 5, batchSize: 4, evalEvery: 5, lr: 1e-2 } }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    const run = RunDir.open(fin.runDir!);
+    const rec = run.record();
+    expect(rec.status).toBe('completed');
+    expect(rec.summary).toMatchObject({ finalStep: 5 });
+    expect(rec.dataset.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const m = run.metrics();
+    expect(m.filter((x) => x.type === 'step')).toHaveLength(5);
+    expect(m.filter((x) => x.type === 'eval')).toHaveLength(1);
+    const adapter = readPeftAdapter(run.adapterDir);
+    expect(adapter.config).toMatchObject({ r: 8, loraAlpha: 16, targetModules: ['c_attn'] });
+    expect([...adapter.tensors.keys()].sort()).toEqual([
+      'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.0.attn.c_attn.lora_B.weight',
+      'base_model.model.transformer.h.1.attn.c_attn.lora_A.weight', 'base_model.model.transformer.h.1.attn.c_attn.lora_B.weight',
+    ]);
+  });
+});
