@@ -1,10 +1,43 @@
-// Extension entry: registers commands. Activation is implicit from `contributes` and does no
-// heavy work: TensorFlow.js is never loaded in the extension host.
+// Extension entry: registers the commands, the results panel's serializer and the config
+// documents. Activation is implicit from `contributes` and does no heavy work: TensorFlow.js is
+// only ever loaded in the forked training worker or the CLI child process.
 import * as vscode from 'vscode';
 import { countParametersCommand } from './commands/parameterCount';
+import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
+import { startTraining } from './commands/training';
+import { PanelController } from './host/panelController';
+import { TrainingController } from './host/trainingController';
+import { PANEL_VIEW_TYPE } from './panel/resultsPanel';
 
 export function activate(context: vscode.ExtensionContext): void {
-  context.subscriptions.push(vscode.commands.registerCommand('loraLab.countParameters', countParametersCommand));
+  const log = vscode.window.createOutputChannel('LoRA Lab', { log: true });
+  const cli = context.asAbsolutePath('bin/lora-lab.js');
+  const training = new TrainingController(context.asAbsolutePath('dist/worker.js'), log);
+  const panels = new PanelController(context, training);
+  const deps = { context, panels, training };
+  const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
+  context.subscriptions.push(
+    log,
+    training,
+    training.addListener(panels),
+    cmd('loraLab.startTraining', (uri?: vscode.Uri) => startTraining(deps, uri instanceof vscode.Uri ? uri : undefined)),
+    cmd('loraLab.fineTuneFile', (uri?: vscode.Uri) => startTraining(deps, uri ?? vscode.window.activeTextEditor?.document.uri)),
+    cmd('loraLab.trainWithDefaults', (uri?: vscode.Uri) => startTraining(deps, uri instanceof vscode.Uri ? uri : undefined, { withDefaults: true })),
+    cmd('loraLab.showResults', () => panels.show()),
+    cmd('loraLab.cancelTraining', () => training.cancel()),
+    cmd('loraLab.compareRuns', (a?: string, b?: string) => compareRuns(a, b)),
+    cmd('loraLab.evaluateRun', (dir?: string) => evaluateRun(cli, log, typeof dir === 'string' ? dir : undefined)),
+    cmd('loraLab.mergeRun', (dir?: string) => mergeRun(cli, log, typeof dir === 'string' ? dir : undefined)),
+    cmd('loraLab.openRunFolder', (dir?: string) => openRunFolder(typeof dir === 'string' ? dir : undefined)),
+    cmd('loraLab.countParameters', countParametersCommand),
+    cmd('loraLab.showLog', () => log.show()),
+    vscode.workspace.registerTextDocumentContentProvider(CONFIG_SCHEME, new RunConfigDocuments()),
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel) {
+        panels.revive(panel);
+      },
+    }),
+  );
 }
 
 export function deactivate(): void {}
