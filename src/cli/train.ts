@@ -157,7 +157,7 @@ export const trainCommand: CliCommand = {
     'valid-fraction': { type: 'string', valueName: 'x', description: 'Share held out when there is no validation file', default: '0.1' },
     backend: { type: 'string', valueName: 'name', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto' },
     threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
-    'memory-limit-mb': { type: 'string', valueName: 'MiB', description: "Stop before tensors pass this size (default: the backend's safe limit; wasm 3.3 GB)" },
+    'memory-limit-mb': { type: 'string', valueName: 'MiB', description: "Stop before tensors pass this size (default: the backend's safe limit; wasm 2.5 GB)" },
     workspace: { type: 'string', valueName: 'dir', description: 'Folder whose .lora-lab/runs keeps the run', default: '.' },
     'runs-dir': { type: 'string', valueName: 'dir', description: 'Runs folder, relative to the workspace', default: '.lora-lab/runs' },
     name: { type: 'string', valueName: 'text', description: 'A name for the run' },
@@ -179,6 +179,18 @@ export const trainCommand: CliCommand = {
     process.on('SIGINT', onSigint);
     const tty = !values.json && process.stdout.isTTY === true;
     let status = 'failed';
+    let finished = false;
+    // A native abort inside the backend (wasm out of memory with threads) can end the process
+    // without an exception; say so instead of exiting silently with code 0.
+    const onExit = () => {
+      if (finished) return;
+      process.stderr.write(
+        '\nlora-lab train: the process ended before the run finished (a native abort in the TensorFlow.js backend, usually out of wasm memory). ' +
+          'Lower --batch or --max-seq-len, or use --backend tensorflow. The run folder keeps its metrics and last checkpoint; it shows as interrupted and can be resumed with --resume.\n',
+      );
+      process.exitCode = 1;
+    };
+    process.on('exit', onExit);
     try {
       for await (const e of runSession(input, { signal: abort.signal, resumeRunDir: resume })) {
         if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
@@ -186,7 +198,9 @@ export const trainCommand: CliCommand = {
         if (e.type === 'finished') status = e.status;
       }
     } finally {
+      finished = true;
       process.off('SIGINT', onSigint);
+      process.off('exit', onExit);
     }
     return status === 'completed' ? 0 : status === 'cancelled' ? 130 : 1;
   },

@@ -46,11 +46,23 @@ export const BACKEND_PACKAGES: Record<BackendName, string> = {
 const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 /**
- * Tensor bytes allowed on wasm: its heap is wasm32 (4 GiB max) and near ~3.9 GB an allocation
- * silently corrupted a tensor (later "memory access out of bounds"); 3.3 GB leaves room for
- * XNNPACK scratch buffers and heap fragmentation.
+ * Tensor bytes allowed on wasm. Its heap is wasm32 (4 GiB max) and also holds what tf.memory()
+ * does not count: XNNPACK's packed copies of matmul weights, scratch buffers, allocator slack.
+ * Measured here: distilgpt2 (batch 4 × 128, one thread) died with "memory access out of bounds"
+ * at 3.03e9 tensor bytes; with two threads the process ended without a word. 2.5e9 keeps a margin.
  */
-export const WASM_MEMORY_LIMIT_BYTES = 3.3e9;
+export const WASM_MEMORY_LIMIT_BYTES = 2.5e9;
+
+/** The wasm heap never shrinks; past this size (of 4 GiB) the next growth may fail, so stop first. */
+export const WASM_HEAP_STOP_BYTES = 3.6 * 2 ** 30;
+
+/** Current size of the wasm backend's heap (a high-water mark), or undefined on other backends. */
+export function wasmHeapBytes(): number | undefined {
+  if (tf.getBackend() !== 'wasm') return undefined;
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
+  return heap?.buffer.byteLength;
+}
+
 
 const CUDA_NEEDS = 'tfjs-node-gpu 4.22 needs the NVIDIA driver, CUDA 11.x (built for 11.2) and cuDNN 8.x; with CUDA 12 / cuDNN 9 only it silently runs on the CPU';
 
@@ -290,6 +302,8 @@ export function checkMemory(report: BackendReport, where: string, extraBytes = 0
   if (report.memoryLimitBytes === undefined) return;
   const used = tf.memory().numBytes + extraBytes;
   if (used > report.memoryLimitBytes) throw new MemoryLimitError(where, used, report.memoryLimitBytes, report.backend);
+  const heap = wasmHeapBytes();
+  if (heap !== undefined && heap > WASM_HEAP_STOP_BYTES) throw new MemoryLimitError(`${where} (wasm heap)`, heap, WASM_HEAP_STOP_BYTES, report.backend);
 }
 
 /** Times a plain 2-D matMul [m,k]×[k,n] on the current backend (after 2 warm-ups). */

@@ -95,21 +95,22 @@ export class LoraLinear {
     return this.adapter ? [this.adapter.at, this.adapter.bt] : [];
   }
 
-  /** x [N, in] → [N, out]. */
+  /**
+   * x [N, in] → [N, out]. The backward pass is written by hand so every product is a plain 2-D
+   * matMul: tfjs's own matMul gradient multiplies with transposeA/transposeB, which the wasm
+   * backend runs 10–30× slower than plain products (shared notes). Transposing an operand
+   * explicitly (a memory copy) and multiplying plainly is much cheaper.
+   */
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     return tf.tidy(() => {
-      let y = tf.matMul(x, this.weight);
-      if (this.bias) y = y.add(this.bias);
       const ad = this.adapter;
-      if (ad && !this.merged) {
-        let xd: tf.Tensor2D = x;
-        if (ctx.training && ad.dropout > 0) {
-          if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
-          xd = tf.dropout(x, ad.dropout, undefined, ctx.dropoutSeed()) as tf.Tensor2D;
-        }
-        y = y.add(tf.matMul(tf.matMul(xd, ad.at), ad.bt).mul(ad.scale));
+      if (!ad || this.merged) return frozenLinear(x, this.weight, this.bias);
+      let xd: tf.Tensor2D = x;
+      if (ctx.training && ad.dropout > 0) {
+        if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
+        xd = tf.dropout(x, ad.dropout, undefined, ctx.dropoutSeed()) as tf.Tensor2D;
       }
-      return y as tf.Tensor2D;
+      return loraLinear(x, xd, ad.at, ad.bt, this.weight, this.bias, ad.scale);
     });
   }
 
@@ -158,4 +159,45 @@ export class LoraLinear {
     this.weight.dispose();
     this.bias?.dispose();
   }
+}
+
+/** y = x·W + b with dx = dy·Wᵀ as a plain product (W is frozen: no gradient for it). */
+function frozenLinear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    (args[1] as tf.GradSaveFunc)([]);
+    let y = tf.matMul(args[0] as tf.Tensor2D, w);
+    if (b) y = y.add(b);
+    return { value: y, gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, w.transpose())] };
+  });
+  return op(x) as tf.Tensor2D;
+}
+
+/**
+ * y = x·W + b + s·(xd·Aᵀ)·Bᵀ, with xd = dropout(x) (or x itself). Gradients, all plain products:
+ *   g = dy·B (N, r);  dx = dy·Wᵀ;  dxd = s·g·A;  dAᵀ = s·xdᵀ·g;  dBᵀ = s·(xd·Aᵀ)ᵀ·dy
+ */
+function loraLinear(x: tf.Tensor2D, xd: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, s: number): tf.Tensor2D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xIn, xdIn, atIn, btIn] = args as tf.Tensor2D[];
+    const save = args[4] as tf.GradSaveFunc;
+    const xa = tf.matMul(xdIn, atIn); // (N, r)
+    save([xdIn, xa, atIn, btIn]);
+    let y = tf.matMul(xIn, w).add(tf.matMul(xa, btIn).mul(s));
+    if (b) y = y.add(b);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xdS, xaS, atS, btS] = saved as tf.Tensor2D[];
+        const dy2 = dy as tf.Tensor2D;
+        const g = tf.matMul(dy2, btS.transpose()).mul(s); // (N, r), scale folded in
+        return [
+          tf.matMul(dy2, w.transpose()), // dx (frozen path)
+          tf.matMul(g, atS.transpose()), // dxd (adapter path)
+          tf.matMul(xdS.transpose(), g), // dAᵀ (in, r)
+          tf.matMul(xaS.transpose(), dy2).mul(s), // dBᵀ (r, out)
+        ];
+      },
+    };
+  });
+  return op(x, xd, at, bt) as tf.Tensor2D;
 }

@@ -86,7 +86,7 @@ describe('initBackend in this process', () => {
     expect(auto.backend).toBe('wasm');
     expect(auto.tfBackend).toBe('wasm');
     expect(auto.device).toBe('cpu');
-    expect(auto.memoryLimitBytes).toBe(3.3e9);
+    expect(auto.memoryLimitBytes).toBe(2.5e9);
     const byName = Object.fromEntries(auto.attempts.map((a) => [a.backend, a]));
     expect(byName['tensorflow-gpu']).toMatchObject({ ok: false, package: '@tensorflow/tfjs-node-gpu' });
     expect(byName['tensorflow-gpu'].reason).toMatch(/^not installed \(npm i @tensorflow\/tfjs-node-gpu\)/);

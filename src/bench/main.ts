@@ -1,0 +1,153 @@
+// `npm run bench`: training speed and memory per preset and backend — tokens/s (median of the
+// timed steps), step time, achieved GFLOP/s against the backend's measured plain-matmul peak,
+// peak RSS, peak tensor bytes, tensors alive after the last step — and evaluation forward speed.
+// Benchmarks are a command, never timed unit tests (these machines are shared and noisy).
+import * as tf from '@tensorflow/tfjs';
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { benchmarkMatMul, checkMemory, initBackend, type BackendChoice, type BackendReport } from '../core/backend';
+import { resolveLoraConfig } from '../core/loraConfig';
+import { linearModules } from '../core/modules';
+import { buildModel } from '../core/models/load';
+import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/optimizer';
+import { PRESETS } from './presets';
+
+interface Result {
+  preset: string;
+  backend: string;
+  threads: number;
+  batch: number;
+  seqLen: number;
+  trainable?: number;
+  tokensPerSec?: number;
+  stepMs?: number;
+  stepMsAll?: number[];
+  gflops?: number;
+  peakMatmulGflops: number;
+  peakRssMB: number;
+  peakTensorMB: number;
+  tensorsAfter?: number;
+  tensorsBefore?: number;
+  evalTokensPerSec?: number;
+  error?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** FLOPs of one LoRA training step: forward F plus a backward through the activations (≈ F; frozen weights get no gradient). */
+function stepFlops(spec: ReturnType<typeof PRESETS[string]>['spec'], tokens: number, seqLen: number): number {
+  const linear = linearModules(spec).reduce((s, m) => s + 2 * m.inFeatures * m.outFeatures, 0);
+  const attention = spec.numLayers * 4 * seqLen * spec.numHeads * spec.headDim; // q·kᵀ and p·v per token
+  const head = 2 * spec.hiddenSize * spec.vocabSize;
+  return 2 * tokens * (linear + attention + head);
+}
+
+async function benchPreset(name: string, opts: { batch: number; seqLen: number; warmup: number; steps: number }, peak: number, report: BackendReport): Promise<Result> {
+  const { backend, threads } = report;
+  let peakRss = process.memoryUsage().rss;
+  let peakTensor = 0;
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakTensor = Math.max(peakTensor, tf.memory().numBytes);
+  };
+  const base: Result = { preset: name, backend, threads, batch: opts.batch, seqLen: opts.seqLen, peakMatmulGflops: peak, peakRssMB: 0, peakTensorMB: 0 };
+  const { spec, source, where } = PRESETS[name]();
+  const { model } = buildModel(spec, source, where);
+  try {
+    model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
+    const trainable = model.trainableVariables().reduce((s, v) => s + v.size, 0);
+    const vars = model.trainableVariables();
+    const opt = new AdamW(vars, ADAMW_DEFAULTS);
+    // Token ids in the vocabulary, fixed for every step (speed does not depend on them).
+    const ids = Array.from({ length: opts.batch }, (_, b) => Array.from({ length: opts.seqLen }, (_, t) => (b * 7919 + t * 104729) % spec.vocabSize));
+    model.memoryGuard = (where) => {
+      sample();
+      checkMemory(report, where);
+    };
+    const times: number[] = [];
+    let tensorsBefore = 0;
+    for (let i = 0; i < opts.warmup + opts.steps; i++) {
+      if (i === opts.warmup) tensorsBefore = tf.memory().numTensors;
+      const t0 = performance.now();
+      const { value, grads } = tf.variableGrads(() => model.loss(ids, undefined, { training: true }).loss, vars);
+      value.dataSync();
+      sample();
+      const clipped = clipByGlobalNorm(vars.map((v) => grads[v.name]), 1.0);
+      opt.apply(clipped.grads, 1e-4);
+      tf.dispose([value, ...clipped.grads]);
+      const ms = performance.now() - t0;
+      if (i >= opts.warmup) times.push(ms);
+      process.stderr.write(`  ${name}: step ${i + 1}/${opts.warmup + opts.steps} ${(ms / 1000).toFixed(2)} s${i < opts.warmup ? ' (warm-up)' : ''}\n`);
+    }
+    const tensorsAfter = tf.memory().numTensors;
+    opt.dispose();
+    const stepMs = median(times);
+    const tokens = opts.batch * opts.seqLen;
+    // Evaluation speed: forward-only loss on the same batch.
+    const t0 = performance.now();
+    const reps = 2;
+    for (let i = 0; i < reps; i++) tf.dispose(model.loss(ids).loss);
+    const evalMs = (performance.now() - t0) / reps;
+    return {
+      ...base, trainable, stepMs, stepMsAll: times.map((t) => Math.round(t)), tokensPerSec: (tokens / stepMs) * 1000,
+      gflops: stepFlops(spec, tokens, opts.seqLen) / (stepMs * 1e6), tensorsBefore, tensorsAfter,
+      evalTokensPerSec: (tokens / evalMs) * 1000, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20,
+    };
+  } catch (e) {
+    return { ...base, error: (e as Error).message, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20 };
+  } finally {
+    model.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      preset: { type: 'string', default: 'sample,distilgpt2' },
+      backend: { type: 'string', default: 'auto' },
+      threads: { type: 'string' },
+      batch: { type: 'string', default: '4' },
+      'seq-len': { type: 'string', default: '128' },
+      warmup: { type: 'string', default: '2' },
+      steps: { type: 'string', default: '5' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const names = values.preset!.split(',');
+  for (const n of names) if (!PRESETS[n]) throw new Error(`unknown preset "${n}"; presets: ${Object.keys(PRESETS).join(', ')}`);
+  const report = await initBackend(values.backend as BackendChoice, { threads: values.threads ? Number(values.threads) : undefined });
+  const peak = benchmarkMatMul().gflops;
+  process.stderr.write(`backend ${report.backend} (${report.threads} threads); plain 2-D matMul [512,768]×[768,768]: ${peak.toFixed(1)} GFLOP/s\n`);
+  const opts = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps) };
+  const results: Result[] = [];
+  for (const n of names) results.push(await benchPreset(n, opts, peak, report));
+  if (values.json) {
+    console.log(JSON.stringify({ machine: machine(), results }, null, 2));
+    return;
+  }
+  console.log(`\n${machine()}\nbatch ${opts.batch} × ${opts.seqLen} tokens, LoRA r=8 on default targets, AdamW; ${opts.warmup} warm-up + ${opts.steps} timed steps\n`);
+  console.log('| preset | backend | tokens/s | step (s) | GFLOP/s (peak) | peak RSS | peak tensors | tensors Δ | eval tok/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    if (r.error) {
+      console.log(`| ${r.preset} | ${r.backend} ×${r.threads} | — | — | — | ${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | — | error: ${r.error} |`);
+      continue;
+    }
+    console.log(
+      `| ${r.preset} | ${r.backend} ×${r.threads} | ${r.tokensPerSec!.toFixed(1)} | ${(r.stepMs! / 1000).toFixed(2)} | ${r.gflops!.toFixed(1)} (${r.peakMatmulGflops.toFixed(0)}) | ` +
+        `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.tensorsAfter! - r.tensorsBefore!} | ${r.evalTokensPerSec!.toFixed(0)} |`,
+    );
+  }
+}
+
+function machine(): string {
+  return `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}, tfjs ${tf.version.tfjs}`;
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});
