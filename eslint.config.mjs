@@ -24,7 +24,7 @@ const noVscode = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', '.lora-lab/**', 'samples/**', 'test/fixtures/**', '.vscode-test/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'out/**', '.lora-lab/**', 'samples/**', 'test/fixtures/**', '.vscode-test/**', '.venv/**', '.venv-interop/**', 'test-output/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,12 +3,16 @@
 // the exit code (0 ok, 1 failure, 2 bad usage).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliUsageError, type CliCommand } from './cli/common';
+import { evalCommand } from './cli/eval';
 import { infoCommand } from './cli/info';
+import { mergeCommand } from './cli/merge';
 import { paramsCommand } from './cli/params';
 import { trainCommand } from './cli/train';
 
 const COMMANDS: Record<string, CliCommand> = {
   train: trainCommand,
+  merge: mergeCommand,
+  eval: evalCommand,
   params: paramsCommand,
   info: infoCommand,
 };

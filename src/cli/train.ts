@@ -6,6 +6,7 @@ import type { BackendChoice } from '../core/backend';
 import type { RunConfigInput } from '../core/runConfig';
 import type { ScheduleKind } from '../core/schedule';
 import { runSession, type SessionEvent } from '../core/session';
+import { formatEvalReport } from './eval';
 import { CliUsageError, type CliCommand, type CliValues, formatBytes, formatInt, optionalInt, optionalList, optionalNumber } from './common';
 
 function choice<T extends string>(values: CliValues, flag: string, allowed: readonly T[]): T | undefined {
@@ -116,6 +117,10 @@ function printHuman(e: SessionEvent, tty: boolean): void {
       break;
     case 'adapter':
       line(`adapter  ${e.dir}`);
+      break;
+    case 'evaluation':
+      line(`eval     ${e.path}`);
+      for (const l of formatEvalReport(e.report)) line(`         ${l}`);
       break;
     case 'finished':
       line(`${e.status.padEnd(8)} ${e.message ?? ''}${e.runDir ? `\n         run folder: ${e.runDir}` : ''}`);

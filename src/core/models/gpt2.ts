@@ -1,12 +1,14 @@
 // GPT-2 (GPT2LMHeadModel, distilgpt2): learned positions, pre-LayerNorm blocks, fused c_attn,
 // gelu_new MLP, tied LM head. Conv1D weights are stored (in, out), which is already the layout
 // x·W wants. Accepts both key layouts seen in the wild: `transformer.h.0...` and bare `h.0...`.
+// Incremental decoding reads and extends a KvCache (positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
 import { LoraLinear, type ForwardContext } from '../lora';
 import { gpt2Modules } from '../modules';
-import { attention, geluExact, geluNew, layerNorm, splitHeads } from '../tensorOps';
-import { CausalLM } from './causalLm';
+import type { KvCache } from '../kvCache';
+import { attention, causalMask, geluExact, geluNew, layerNorm, splitHeads } from '../tensorOps';
+import { CausalLM, EVAL } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -91,20 +93,31 @@ export class Gpt2Model extends CausalLM {
   }
 
   hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    return this.forward(ids, ctx);
+  }
+
+  protected hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
+    return this.forward(ids, EVAL, cache);
+  }
+
+  /** The blocks over ids [B, T]; with a cache, at positions cache.length… and attending to cached keys/values. */
+  private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
       const { hiddenSize: d, numHeads: H, headDim: hd, normEps: eps } = this.spec;
-      const pos = this.wpe.slice([0, 0], [T, d]); // (T, d)
+      const past = cache?.length ?? 0;
+      const pos = this.wpe.slice([past, 0], [T, d]); // (T, d)
       let x = tf.gather(this.wte, ids.reshape([B * T])).reshape([B, T, d]).add(pos).reshape([B * T, d]) as tf.Tensor2D;
-      const mask = this.mask(T);
+      const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
       const act = this.spec.activation === 'gelu_new' ? geluNew : this.spec.activation === 'gelu' ? geluExact : tf.relu;
       this.blocks.forEach((blk, i) => {
         const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
         const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
         const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
+        const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, H, past + T, hd)
         let scale = 1 / Math.sqrt(hd);
         if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
-        const a = attention(q, k, v, mask, scale); // (B·T, d)
+        const a = attention(q, kv.k, kv.v, mask, scale); // (B·T, d)
         x = x.add(blk.attnProj.apply(a, ctx));
         const h2 = layerNorm(x, blk.ln2[0], blk.ln2[1], eps);
         x = x.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx));

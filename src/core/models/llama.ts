@@ -2,12 +2,14 @@
 // RMSNorm, rotary embeddings in HF's rotate-half layout, grouped-query attention, SwiGLU MLP,
 // optional q/k/v biases (Qwen2), explicit head_dim, tied or separate lm_head.
 // nn.Linear weights are stored (out, in) and transposed once at load to (in, out).
+// Incremental decoding reads and extends a KvCache (rotary positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
 import { LoraLinear, type ForwardContext } from '../lora';
 import { llamaModules } from '../modules';
-import { applyRope, attention, rmsNorm, ropeTables, silu, splitHeads } from '../tensorOps';
-import { CausalLM } from './causalLm';
+import type { KvCache } from '../kvCache';
+import { applyRope, attention, causalMask, rmsNorm, ropeTables, silu, splitHeads } from '../tensorOps';
+import { CausalLM, EVAL } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -113,19 +115,31 @@ export class LlamaModel extends CausalLM {
   }
 
   hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    return this.forward(ids, ctx);
+  }
+
+  protected hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
+    return this.forward(ids, EVAL, cache);
+  }
+
+  /** The blocks over ids [B, T]; with a cache, at positions cache.length… and attending to cached keys/values. */
+  private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
       const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
       let x = tf.gather(this.embed, ids.reshape([B * T])) as tf.Tensor2D; // (B·T, d)
-      const mask = this.mask(T);
-      const { cos, sin } = this.ropeFor(T);
+      const past = cache?.length ?? 0;
+      // With a cache: a mask over past + new keys, and rotary tables for the new positions only (not cached: they change every step).
+      const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
+      const { cos, sin } = cache ? ropeTables(this.invFreq, T, past) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       this.blocks.forEach((blk, i) => {
         const h = rmsNorm(x, blk.inputNorm, eps);
         const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
         const k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
         const v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
-        x = x.add(blk.o.apply(attention(q, k, v, mask, scale), ctx));
+        const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, K, past + T, hd)
+        x = x.add(blk.o.apply(attention(q, kv.k, kv.v, mask, scale), ctx));
         const h2 = rmsNorm(x, blk.postNorm, eps);
         const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
         x = x.add(blk.down.apply(mlp, ctx));

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `npm run test:interop`: LoRA Lab's outputs checked against the real Python stack.
+#  1. a venv (default .venv-interop; LORA_LAB_INTEROP_VENV overrides) with the torch, transformers,
+#     peft and safetensors pinned in scripts/requirements-ref.txt (skipped when already installed);
+#  2. with the built CLI: train a short adapter on fixture models, merge it, and eval --json;
+#  3. scripts/interop_check.py loads the adapter with PeftModel.from_pretrained and the merged
+#     folder with AutoModelForCausalLM.from_pretrained and compares logits, weights and scores with
+#     LoRA Lab's own (test/interop/dump_logits.ts).
+# Needs python3 (3.10+) and PyPI; prints the time each part took.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t0=$SECONDS
+VENV="${LORA_LAB_INTEROP_VENV:-.venv-interop}"
+PYTHON="${PYTHON:-python3}"
+
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" scripts/interop_check.py --check-versions >/dev/null 2>&1; then
+  echo "interop: using $VENV (pinned versions present)"
+else
+  echo "interop: creating $VENV and installing scripts/requirements-ref.txt (torch is large: this takes a while once)"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-ref.txt
+  "$VENV/bin/python" scripts/interop_check.py --check-versions
+fi
+t_venv=$((SECONDS - t0))
+
+npm run --silent build >/dev/null
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+CLI=(node bin/lora-lab.js)
+
+# Seeded input_ids rows of one length (the logit dump batches them without padding).
+make_data() { # file rows vocab seed
+  node -e '
+    const [file, rows, vocab, seed] = process.argv.slice(1);
+    let s = Number(seed);
+    const next = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % Number(vocab);
+    const lines = Array.from({ length: Number(rows) }, () => JSON.stringify({ input_ids: Array.from({ length: 16 }, next) }));
+    require("fs").writeFileSync(file, lines.join("\n") + "\n");' "$1" "$2" "$3" "$4"
+}
+
+failed=0
+run_case() { # name base-fixture vocab train-flags...
+  local name="$1" base="test/fixtures/$2" vocab="$3"
+  shift 3
+  local t=$SECONDS dir="$WORK/$name"
+  mkdir -p "$dir"
+  echo "== $name ($base)"
+  make_data "$dir/train.jsonl" 48 "$vocab" 11
+  make_data "$dir/valid.jsonl" 6 "$vocab" 12
+  "${CLI[@]}" train --model "$base" --data "$dir/train.jsonl" --valid "$dir/valid.jsonl" --workspace "$dir" \
+    --max-steps 12 --batch 4 --lr 2e-2 --backend wasm --json "$@" >"$dir/events.jsonl"
+  local adapter
+  adapter="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const a = ev.find((e) => e.type === "adapter"); if (!a) { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(a.dir);' "$dir/events.jsonl")"
+  "${CLI[@]}" merge --model "$base" --adapter "$adapter" --out "$dir/merged"
+  "${CLI[@]}" eval --model "$base" --adapter "$adapter" --merged "$dir/merged" --data "$dir/valid.jsonl" --backend wasm --prompts 2 --max-new-tokens 8 --json >"$dir/eval.json"
+  npx vite-node test/interop/dump_logits.ts -- "$base" "$adapter" "$dir/merged" "$dir/valid.jsonl" "$dir/logits.json"
+  if ! "$VENV/bin/python" scripts/interop_check.py --base "$base" --adapter "$adapter" --merged "$dir/merged" \
+    --logits "$dir/logits.json" --eval "$dir/eval.json" --data "$dir/valid.jsonl"; then
+    failed=1
+  fi
+  echo "   ($((SECONDS - t)) s)"
+}
+
+run_case gpt2 gpt2-tiny 96 --rank 4 --alpha 8 --targets c_attn,c_proj
+run_case gpt2-bare gpt2-tiny-bare 96 --rank 2 --alpha 4 --targets c_fc
+run_case llama-bf16 llama-tiny-gqa-bf16 128 --rank 4 --alpha 6 --rslora --targets all-linear
+run_case mistral-f16-sharded mistral-tiny-f16-sharded 112 --rank 3 --alpha 16 --targets q_proj,v_proj,down_proj
+
+echo "interop: venv ${t_venv} s, checks $((SECONDS - t0 - t_venv)) s, total $((SECONDS - t0)) s"
+if [ "$failed" -ne 0 ]; then
+  echo "interop: FAILED"
+  exit 1
+fi
+echo "interop: all checks passed"

@@ -1,0 +1,136 @@
+// `lora-lab eval`: loss, perplexity and token accuracy of a base model, the base + its adapter and
+// the merged model on a dataset; the merge and effect checks; greedy and sampled generations side
+// by side. Also formats an evaluation report for the terminal (used for runs' eval.json too).
+import * as path from 'node:path';
+import { checkMemory, initBackend, type BackendChoice } from '../core/backend';
+import { loadExamples, padIdFor } from '../core/data';
+import { evaluateModels, writeEvalReport, type EvalReport, type ModelRole } from '../core/evaluate';
+import type { GenerationOut, TokensText } from '../core/generate';
+import { readConfig } from '../core/hfConfig';
+import { buildMergedModel, weightsPrecision } from '../core/merge';
+import type { CausalLM } from '../core/models/causalLm';
+import { loadModel } from '../core/models/load';
+import { adapterForModel, readPeftAdapter } from '../core/peft';
+import { loadTokenizer } from '../core/tokenizer';
+import { CliUsageError, type CliCommand, type CliValues, formatInt, optionalInt, optionalNumber, requireString } from './common';
+
+const BACKENDS: BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+function show(t: TokensText, max = 100): string {
+  if (t.text === undefined) return `ids [${t.ids.join(' ')}]`;
+  const s = JSON.stringify(t.text);
+  return s.length > max ? `${s.slice(0, max - 1)}…"` : s;
+}
+
+/** The report as terminal lines: a score table, the two checks, then the generations. */
+export function formatEvalReport(r: EvalReport): string[] {
+  const roles = (['base', 'adapter', 'merged'] as ModelRole[]).filter((k) => r[k]);
+  const lines = [`${''.padEnd(9)}${'loss'.padStart(9)}${'perplexity'.padStart(12)}${'accuracy'.padStart(10)}${'tokens'.padStart(9)}`];
+  for (const k of roles) {
+    const s = r[k]!;
+    lines.push(`${k.padEnd(9)}${s.loss.toFixed(4).padStart(9)}${s.perplexity.toFixed(2).padStart(12)}${`${(100 * s.accuracy).toFixed(1)}%`.padStart(10)}${formatInt(s.tokens).padStart(9)}`);
+  }
+  const m = r.mergeCheck;
+  if (m) lines.push(`merge    ${m.flagged ? 'FLAGGED' : 'ok'}: max |logit(merged) − logit(adapter)| = ${m.maxAbsLogitDiff.toExponential(2)} (threshold ${m.threshold.toPrecision(2)}); ${m.message}`);
+  const e = r.effectCheck;
+  if (e) lines.push(`effect   ${e.flagged ? 'FLAGGED' : 'ok'}: mean |logit(${e.compared}) − logit(base)| = ${e.meanAbsLogitDiff.toExponential(2)} (threshold ${e.threshold}); ${e.message}`);
+  for (const n of r.notes) lines.push(`note     ${n}`);
+  if (r.generations.length) {
+    const g = r.generation;
+    lines.push(`generate greedy, and sampled at temperature ${g.temperature}, top-p ${g.topP}, seed ${g.seed}+prompt index; up to ${g.maxNewTokens} new tokens`);
+  }
+  r.generations.forEach((entry, i) => {
+    lines.push(`[${i + 1}] prompt     ${show(entry.prompt, 160)}`, `    reference  ${show(entry.reference)}`);
+    for (const [role, out] of Object.entries(entry.outputs) as [ModelRole, { greedy: GenerationOut; sampled: GenerationOut }][]) {
+      lines.push(`    ${role.padEnd(8)}greedy   ${show(out.greedy)}${out.greedy.stop === 'eos' ? ' <eos>' : ''}`);
+      lines.push(`    ${''.padEnd(8)}sampled  ${show(out.sampled)}${out.sampled.stop === 'eos' ? ' <eos>' : ''}`);
+    }
+  });
+  return lines;
+}
+
+function backendOf(values: CliValues): BackendChoice {
+  const choice = (values.backend ?? 'auto') as BackendChoice;
+  if (!BACKENDS.includes(choice)) throw new CliUsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${choice}"`);
+  return choice;
+}
+
+export const evalCommand: CliCommand = {
+  summary: 'Evaluate a model, its adapter and the merged model on a dataset (loss, perplexity, accuracy, merge/effect checks, generations)',
+  synopsis: '--model <dir> [--adapter <dir>] [--merged <dir>] --data <file> [--json] [--out eval.json] [--prompts 3 --max-new-tokens 32 --temperature 0.8 --top-p 0.95 --seed 0]',
+  options: {
+    model: { type: 'string', valueName: 'dir', description: 'Base Hugging Face model folder' },
+    adapter: { type: 'string', valueName: 'dir', description: 'PEFT adapter folder; without --merged the merged model is built in memory as lora-lab merge writes it' },
+    merged: { type: 'string', valueName: 'dir', description: 'Merged model folder (e.g. from lora-lab merge)' },
+    data: { type: 'string', valueName: 'file', description: 'Dataset: .jsonl, .json, .csv, .tsv or .txt (any training format)' },
+    out: { type: 'string', valueName: 'file', description: 'Also write the report to this file (eval.json)' },
+    'max-seq-len': { type: 'string', valueName: 'n', description: 'Tokens per example (longer ones are truncated)', default: '256' },
+    batch: { type: 'string', valueName: 'n', description: 'Examples per forward pass', default: '4' },
+    prompts: { type: 'string', valueName: 'n', description: 'Prompts to generate from (0: none)', default: '3' },
+    'max-new-tokens': { type: 'string', valueName: 'n', description: 'Tokens generated per prompt', default: '32' },
+    temperature: { type: 'string', valueName: 'T', description: 'Sampling temperature', default: '0.8' },
+    'top-p': { type: 'string', valueName: 'p', description: 'Nucleus sampling mass', default: '0.95' },
+    seed: { type: 'string', valueName: 'n', description: 'Sampling seed (prompt i uses seed + i)', default: '0' },
+    'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
+    backend: { type: 'string', valueName: 'name', description: `Backend: ${BACKENDS.join(', ')}`, default: 'auto' },
+    threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
+    json: { type: 'boolean', description: 'Print the report as one JSON object' },
+  },
+  async run(values) {
+    const modelDir = requireString(values, 'model');
+    const dataFile = requireString(values, 'data');
+    const adapterDir = typeof values.adapter === 'string' ? values.adapter : undefined;
+    const mergedDir = typeof values.merged === 'string' ? values.merged : undefined;
+    const policy = values['on-bad-rows'] ?? 'fail';
+    if (policy !== 'skip' && policy !== 'fail') throw new CliUsageError(`--on-bad-rows must be skip or fail, got "${policy}"`);
+    const temperature = optionalNumber(values, 'temperature');
+    const topP = optionalNumber(values, 'top-p');
+    if (temperature !== undefined && !(temperature > 0)) throw new CliUsageError('--temperature must be > 0 (greedy outputs are always included)');
+    if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new CliUsageError('--top-p must be in (0, 1]');
+    const { spec } = readConfig(modelDir);
+    const tokenizer = loadTokenizer(modelDir);
+    const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? 256;
+    const data = await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize });
+    const backend = await initBackend(backendOf(values), { threads: optionalInt(values, 'threads', 1) });
+    const adapter = adapterDir ? readPeftAdapter(adapterDir) : undefined;
+    const config = adapter && adapterDir ? adapterForModel(adapter, spec, adapterDir) : undefined;
+    const { model } = loadModel(modelDir);
+    let merged: CausalLM | undefined;
+    try {
+      if (adapter && config) model.loadAdapter(config, adapter.tensors);
+      model.memoryGuard = (where) => checkMemory(backend, where);
+      if (mergedDir) {
+        merged = loadModel(mergedDir).model;
+        const m = merged.spec;
+        if (m.architecture !== spec.architecture || m.vocabSize !== spec.vocabSize || m.numLayers !== spec.numLayers || m.hiddenSize !== spec.hiddenSize) {
+          throw new CliUsageError(`--merged ${mergedDir} is a ${m.architecture} (${m.numLayers} layers × ${m.hiddenSize}, vocab ${m.vocabSize}), not a merge of --model ${modelDir}`);
+        }
+      } else if (adapter && config) merged = buildMergedModel(modelDir, config, adapter.tensors);
+      if (merged) merged.memoryGuard = (where) => checkMemory(backend, where);
+      const report = await evaluateModels({
+        model, merged, mergedDtype: merged ? weightsPrecision(mergedDir ?? modelDir) : undefined, adapter: adapter && config ? { config, tensors: adapter.tensors } : undefined,
+        examples: data.examples, padId: padIdFor(tokenizer), tokenizer,
+        options: {
+          batchSize: optionalInt(values, 'batch', 1), prompts: optionalInt(values, 'prompts', 0), maxNewTokens: optionalInt(values, 'max-new-tokens', 1),
+          temperature, topP, seed: optionalInt(values, 'seed', 0),
+        },
+        sources: {
+          model: path.resolve(modelDir), data: path.resolve(dataFile),
+          ...(adapterDir ? { adapter: path.resolve(adapterDir) } : {}),
+          ...(mergedDir ? { merged: path.resolve(mergedDir) } : adapter ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}),
+        },
+      });
+      if (typeof values.out === 'string') writeEvalReport(values.out, report);
+      if (values.json) console.log(JSON.stringify(report));
+      else {
+        console.log(`data     ${dataFile}: ${data.report.format}, ${formatInt(data.report.examples)} examples, ${formatInt(data.report.lossTokens)} tokens with loss`);
+        console.log(`backend  ${backend.backend} on ${backend.device}, ${backend.threads} thread(s)`);
+        console.log(formatEvalReport(report).join('\n'));
+      }
+      return report.mergeCheck?.flagged ? 1 : 0;
+    } finally {
+      model.dispose();
+      merged?.dispose();
+    }
+  },
+};
