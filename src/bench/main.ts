@@ -72,12 +72,11 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       if (i === opts.warmup) tensorsBefore = tf.memory().numTensors;
       const t0 = performance.now();
-      const { value, grads } = tf.variableGrads(() => model.loss(ids, undefined, { training: true }).loss, vars);
-      value.dataSync();
+      const { grads } = model.lossAndGrads(ids, undefined, { training: true });
       sample();
-      const clipped = clipByGlobalNorm(vars.map((v) => grads[v.name]), 1.0);
+      const clipped = clipByGlobalNorm(grads, 1.0);
       opt.apply(clipped.grads, 1e-4);
-      tf.dispose([value, ...clipped.grads]);
+      tf.dispose(clipped.grads);
       const ms = performance.now() - t0;
       if (i >= opts.warmup) times.push(ms);
       process.stderr.write(`  ${name}: step ${i + 1}/${opts.warmup + opts.steps} ${(ms / 1000).toFixed(2)} s${i < opts.warmup ? ' (warm-up)' : ''}\n`);

@@ -31,21 +31,17 @@ export interface Preflight {
 }
 
 /**
- * Activation bytes of a micro-batch, measured: one forward+backward on a single example of the
- * longest length (tf.profile's peak minus what was allocated before), times the batch size.
- * Activations grow linearly with the batch at a fixed length; a formula from the shapes alone
+ * Activation bytes of a micro-batch, measured: one forward+backward (with the trainer's
+ * layer-wise recomputation) on a single example of the longest length (tf.profile's peak minus
+ * what was allocated before), times the batch size. Activations grow linearly with the batch at
+ * a fixed length; a formula from the shapes alone
  * underestimated the tape 3× (every op keeps its output: norm internals, GELU's polynomial, the
  * attention's scores, masks and softmax), so measuring is the honest estimate. The single-example
  * probe itself runs under the model's memory guard.
  */
 export async function measureActivationBytes(model: CausalLM, example: Batch, batchSize: number): Promise<number> {
   const before = tf.memory().numBytes;
-  const vars = model.trainableVariables();
-  const info = await tf.profile(() => {
-    const g = tf.variableGrads(() => model.loss(example.ids, example.weights, { training: false }).loss, vars);
-    g.value.dataSync();
-    return [g.value, ...Object.values(g.grads)];
-  });
+  const info = await tf.profile(() => model.lossAndGrads(example.ids, example.weights, { training: false }).grads);
   tf.dispose(info.result as tf.Tensor[]);
   return Math.max(0, info.peakBytes - before) * batchSize;
 }
@@ -73,13 +69,9 @@ export function assertFits(mem: MemoryEstimate, report: BackendReport): void {
  * tensor bytes the engine saw (tf.profile's peakBytes, an absolute figure).
  */
 export async function warmup(model: CausalLM, batch: Batch): Promise<{ ms: number; peakBytes: number }> {
-  const vars = model.trainableVariables();
   const t0 = performance.now();
-  const info = await tf.profile(() => {
-    const g = tf.variableGrads(() => model.loss(batch.ids, batch.weights, { training: false }).loss, vars);
-    g.value.dataSync(); // forces the work to finish on asynchronous backends
-    return [g.value, ...Object.values(g.grads)];
-  });
+  // lossAndGrads reads the loss value, which forces the work to finish on asynchronous backends.
+  const info = await tf.profile(() => model.lossAndGrads(batch.ids, batch.weights, { training: false }).grads);
   const ms = performance.now() - t0;
   tf.dispose(info.result as tf.Tensor[]);
   return { ms, peakBytes: info.peakBytes };

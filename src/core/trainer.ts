@@ -121,10 +121,10 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
         // Weight each micro-batch's mean by its share of the group's loss tokens: the summed
         // gradient then equals the gradient of the whole group's token mean (a larger batch).
         const share = b.lossTokens / groupWeight;
-        const { value, grads } = tf.variableGrads(() => model.loss(b.ids, b.weights, ctx).loss.mul(share) as tf.Scalar, vars);
-        lossValue += value.dataSync()[0];
-        value.dispose();
-        const g = vars.map((v) => grads[v.name]);
+        // Layer-wise recomputation: activation memory of one block, not of the whole model.
+        const r = model.lossAndGrads(b.ids, b.weights, ctx, share);
+        lossValue += r.loss * share;
+        const g = r.grads;
         if (!accum) accum = g;
         else {
           const next = accum.map((a, i) => a.add(g[i]));

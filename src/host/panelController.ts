@@ -55,7 +55,8 @@ export class PanelController implements RunListener {
       this.postRuns(panel, event.runId);
       panel.post({ type: 'focusRun', runId: event.runId });
     }
-    if (runId ?? (event.type === 'run' ? event.runId : undefined)) panel.post({ type: 'runEvent', runId: runId ?? (event as { runId: string }).runId, event });
+    // Events before the run folder exists (config, data, backend, an early failure) carry ''.
+    panel.post({ type: 'runEvent', runId: runId ?? (event.type === 'run' ? event.runId : ''), event });
   }
 
   onRunEnded(): void {
@@ -124,11 +125,16 @@ export class PanelController implements RunListener {
       case 'openRunFolder':
         await vscode.commands.executeCommand('loraLab.openRunFolder', this.runDir(m.runId));
         return;
-      case 'evaluateRun':
-        await vscode.commands.executeCommand('loraLab.evaluateRun', this.runDir(m.runId));
+      case 'evaluateRun': {
+        const dir = this.runDir(m.runId);
+        await vscode.commands.executeCommand('loraLab.evaluateRun', dir);
+        if (dir) panel.post({ type: 'runDetail', detail: runDetail(dir) }); // carries the new eval.json
+        this.postRuns(panel);
         return;
+      }
       case 'mergeRun':
         await vscode.commands.executeCommand('loraLab.mergeRun', this.runDir(m.runId));
+        this.postRuns(panel);
         return;
     }
   }

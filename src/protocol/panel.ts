@@ -39,7 +39,7 @@ export interface RunSummary {
   dataset: string;
 }
 
-/** The evaluation the merge/eval step writes to eval.json (shape owned by src/core/evaluate.ts). */
+/** The evaluation written to eval.json (src/core/evaluate.ts); the panel renders it defensively. */
 export type EvaluationReport = Record<string, unknown>;
 
 export interface RunDetail {
@@ -80,4 +80,5 @@ export interface PanelPersistedState {
   xAxis: 'step' | 'tokens' | 'epoch';
   logScale: boolean;
   smoothing: number;
+  tab?: 'configure' | 'curves' | 'evaluation' | 'runs';
 }

@@ -38,15 +38,40 @@ export abstract class CausalLM {
     protected readonly lmRows: tf.Tensor2D,
   ) {}
 
+  /** Embeddings of ids [B, T] at positions past… → (B·T, d). */
+  protected abstract embedTokens(ids: tf.Tensor2D, past: number): tf.Tensor2D;
+
+  /** Transformer block i on x (B·T, d) → (B·T, d); with a cache, attending to cached keys/values (staged in the cache). */
+  protected abstract runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D;
+
+  /** The norm after the last block. */
+  protected abstract finalNorm(x: tf.Tensor2D): tf.Tensor2D;
+
   /** Final hidden states (after the last norm) [B·T, d] for ids [B, T]. */
-  abstract hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+  hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    return this.forward(ids, ctx);
+  }
 
   /**
    * Incremental forward (no dropout): final hidden states [B·T, d] of new tokens ids [B, T] at
    * positions cache.length…, attending to the cached keys/values; stages this step's keys/values
    * in `cache` (nextLogits commits them).
    */
-  protected abstract hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D;
+  protected hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
+    return this.forward(ids, EVAL, cache);
+  }
+
+  private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [B, T] = ids.shape;
+      let x = this.embedTokens(ids, cache?.length ?? 0);
+      for (let i = 0; i < this.spec.numLayers; i++) {
+        x = this.runBlock(i, x, B, T, ctx, cache);
+        this.memoryGuard?.(`forward, layer ${i}`);
+      }
+      return this.finalNorm(x);
+    });
+  }
 
   /** Frozen tensors owned by the family (embeddings, norms). */
   protected abstract frozenTensors(): tf.Tensor[];
@@ -129,38 +154,94 @@ export abstract class CausalLM {
    * in chunks of LOSS_CHUNK_TOKENS rows so [tokens × vocab] logits never exist whole.
    */
   loss(ids: number[][], weights?: number[][], ctx: ForwardContext = EVAL): { loss: tf.Scalar; tokens: number } {
-    const B = ids.length;
-    const T = ids[0]?.length ?? 0;
-    if (T < 2) throw new Error('sequences need at least 2 tokens to have a next-token loss');
-    const targets = new Int32Array(B * T);
-    const w = new Float32Array(B * T);
-    let tokens = 0;
-    for (let b = 0; b < B; b++) {
-      for (let t = 0; t + 1 < T; t++) {
-        const wt = weights ? weights[b][t + 1] : 1;
-        targets[b * T + t] = ids[b][t + 1];
-        w[b * T + t] = wt;
-        tokens += wt > 0 ? 1 : 0;
-      }
+    const t = lossTargets(ids, weights);
+    const loss = tf.tidy(() => this.headLoss(this.hidden(this.idsTensor(ids), ctx), t));
+    return { loss, tokens: t.tokens };
+  }
+
+  /** The chunked weighted NLL of final hidden states h (B·T, d), divided by the total weight. */
+  private headLoss(h: tf.Tensor2D, t: LossTargets): tf.Scalar {
+    const d = this.spec.hiddenSize;
+    const rows = t.targets.length;
+    const parts: tf.Scalar[] = [];
+    for (let s = 0; s < rows; s += LOSS_CHUNK_TOKENS) {
+      const n = Math.min(LOSS_CHUNK_TOKENS, rows - s);
+      const wChunk = t.w.subarray(s, s + n);
+      if (!wChunk.some((x) => x !== 0)) continue;
+      const hc = h.slice([s, 0], [n, d]); // (n, d)
+      const tgt = tf.gather(this.lmRows, tf.tensor1d(t.targets.subarray(s, s + n), 'int32')); // (n, d), constant
+      parts.push(weightedNll(hc, this.lmHeadT, this.lmRows, tgt, tf.tensor1d(wChunk)));
+      this.memoryGuard?.('loss, LM head');
     }
-    if (tokens === 0) throw new Error('no token carries loss in this batch (all weights are 0)');
-    const totalWeight = w.reduce((s, x) => s + x, 0);
-    const loss = tf.tidy(() => {
-      const h = this.hidden(this.idsTensor(ids), ctx); // (B·T, d)
-      const d = this.spec.hiddenSize;
-      const parts: tf.Scalar[] = [];
-      for (let s = 0; s < B * T; s += LOSS_CHUNK_TOKENS) {
-        const n = Math.min(LOSS_CHUNK_TOKENS, B * T - s);
-        const wChunk = w.subarray(s, s + n);
-        if (!wChunk.some((x) => x !== 0)) continue;
-        const hc = h.slice([s, 0], [n, d]); // (n, d)
-        const tgt = tf.gather(this.lmRows, tf.tensor1d(targets.subarray(s, s + n), 'int32')); // (n, d), constant
-        parts.push(weightedNll(hc, this.lmHeadT, this.lmRows, tgt, tf.tensor1d(wChunk)));
-        this.memoryGuard?.('loss, LM head');
-      }
-      return tf.addN(parts).div(totalWeight) as tf.Scalar;
+    return tf.addN(parts).div(t.totalWeight) as tf.Scalar;
+  }
+
+  /** The adapter variables of block i (empty when the block is not adapted). */
+  private blockVariables(i: number): tf.Variable[] {
+    return [...this.linears.values()].filter((l) => l.module.layer === i).flatMap((l) => l.trainableVariables());
+  }
+
+  /**
+   * The loss (times `scale`) and its gradients for trainableVariables(), with layer-wise
+   * recomputation: the forward pass keeps only each block's input (B·T × d), then the backward
+   * pass re-runs one block at a time under the tape and pulls the upstream gradient through it.
+   * Activation memory is one block's tape instead of all of them (shared notes: ~40× less), for
+   * one extra forward. Dropout masks are the same in both passes: each block draws its seeds
+   * from its own base seed.
+   */
+  lossAndGrads(ids: number[][], weights: number[][] | undefined, ctx: ForwardContext, scale = 1): { loss: number; tokens: number; grads: tf.Tensor[] } {
+    const t = lossTargets(ids, weights);
+    const L = this.spec.numLayers;
+    const vars = this.trainableVariables();
+    const adapted = Array.from({ length: L }, (_, i) => this.blockVariables(i));
+    const lowest = adapted.findIndex((v) => v.length > 0);
+    if (lowest < 0) throw new Error('the model has no adapter to train');
+    const bases = ctx.training && ctx.dropoutSeed ? adapted.map(() => ctx.dropoutSeed!()) : undefined;
+    const ctxFor = (i: number): ForwardContext => {
+      if (!bases) return ctx;
+      let k = 0;
+      return { training: ctx.training, dropoutSeed: () => (bases[i] + k++) >>> 0 };
+    };
+    const idsT = this.idsTensor(ids);
+    const [B, T] = idsT.shape;
+    const inputs: tf.Tensor2D[] = [];
+    let x = this.embedTokens(idsT, 0);
+    idsT.dispose();
+    for (let i = 0; i < L; i++) {
+      inputs.push(x);
+      const xi = x;
+      x = tf.tidy(() => this.runBlock(i, xi, B, T, ctxFor(i)));
+      if (i < lowest) xi.dispose(); // nothing below the lowest adapted block needs its input again
+      this.memoryGuard?.(`forward, layer ${i}`);
+    }
+    const xL = x;
+    const head = tf.engine().gradients(() => this.headLoss(this.finalNorm(xL), t).mul(scale) as tf.Scalar, [xL]);
+    const loss = head.value.dataSync()[0] / scale;
+    head.value.dispose();
+    xL.dispose();
+    let dy = head.grads[0] as tf.Tensor2D;
+    const byVar = new Map<tf.Variable, tf.Tensor>();
+    for (let i = L - 1; i >= lowest; i--) {
+      const xi = inputs[i];
+      const vs = adapted[i];
+      const needInput = i > lowest;
+      const xs: tf.Tensor[] = needInput ? [xi, ...vs] : [...vs];
+      const upstream = dy;
+      const g = tf.engine().gradients(() => this.runBlock(i, xi, B, T, ctxFor(i)), xs, upstream, true);
+      g.value.dispose();
+      upstream.dispose();
+      xi.dispose();
+      const gs = g.grads;
+      if (needInput) dy = gs[0] as tf.Tensor2D;
+      vs.forEach((v, k) => byVar.set(v, gs[k + (needInput ? 1 : 0)]));
+      this.memoryGuard?.(`backward, layer ${i}`);
+    }
+    const grads = vars.map((v) => {
+      const gv = byVar.get(v);
+      if (!gv) throw new Error('internal: an adapter variable got no gradient');
+      return gv;
     });
-    return { loss, tokens };
+    return { loss, tokens: t.tokens, grads };
   }
 
   /** Adds a fresh adapter (B = 0: outputs unchanged) on the modules the config targets. */
@@ -265,6 +346,33 @@ function weightedNll(h: tf.Tensor2D, headT: tf.Tensor2D, headRows: tf.Tensor2D, 
     };
   });
   return op(h) as tf.Scalar;
+}
+
+interface LossTargets {
+  /** Row r = b·T + t predicts targets[r] = ids[b][t+1] with weight w[r] (0 for the last position). */
+  targets: Int32Array;
+  w: Float32Array;
+  tokens: number;
+  totalWeight: number;
+}
+
+function lossTargets(ids: number[][], weights?: number[][]): LossTargets {
+  const B = ids.length;
+  const T = ids[0]?.length ?? 0;
+  if (T < 2) throw new Error('sequences need at least 2 tokens to have a next-token loss');
+  const targets = new Int32Array(B * T);
+  const w = new Float32Array(B * T);
+  let tokens = 0;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) {
+      const wt = weights ? weights[b][t + 1] : 1;
+      targets[b * T + t] = ids[b][t + 1];
+      w[b * T + t] = wt;
+      tokens += wt > 0 ? 1 : 0;
+    }
+  }
+  if (tokens === 0) throw new Error('no token carries loss in this batch (all weights are 0)');
+  return { targets, w, tokens, totalWeight: w.reduce((s, x) => s + x, 0) };
 }
 
 export function peftName(modulePath: string, which: 'A' | 'B'): string {

@@ -8,7 +8,7 @@ import { LoraLinear, type ForwardContext } from '../lora';
 import { gpt2Modules } from '../modules';
 import type { KvCache } from '../kvCache';
 import { attention, causalMask, geluExact, geluNew, layerNorm, splitHeads } from '../tensorOps';
-import { CausalLM, EVAL } from './causalLm';
+import { CausalLM } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -92,38 +92,38 @@ export class Gpt2Model extends CausalLM {
     return [this.wte, this.wpe, ...this.lnF, ...this.blocks.flatMap((b) => [...b.ln1, ...b.ln2])];
   }
 
-  hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
-    return this.forward(ids, ctx);
-  }
-
-  protected hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
-    return this.forward(ids, EVAL, cache);
-  }
-
-  /** The blocks over ids [B, T]; with a cache, at positions cache.length… and attending to cached keys/values. */
-  private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+  /** Token + position embeddings of ids [B, T] at positions past… → (B·T, d). */
+  protected embedTokens(ids: tf.Tensor2D, past: number): tf.Tensor2D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
-      const { hiddenSize: d, numHeads: H, headDim: hd, normEps: eps } = this.spec;
-      const past = cache?.length ?? 0;
+      const d = this.spec.hiddenSize;
       const pos = this.wpe.slice([past, 0], [T, d]); // (T, d)
-      let x = tf.gather(this.wte, ids.reshape([B * T])).reshape([B, T, d]).add(pos).reshape([B * T, d]) as tf.Tensor2D;
+      return tf.gather(this.wte, ids.reshape([B * T])).reshape([B, T, d]).add(pos).reshape([B * T, d]) as tf.Tensor2D;
+    });
+  }
+
+  /** Block i on x (B·T, d); with a cache, attending to cached keys/values too. */
+  protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { numHeads: H, headDim: hd, normEps: eps } = this.spec;
+      const blk = this.blocks[i];
+      const past = cache?.length ?? 0;
       const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
       const act = this.spec.activation === 'gelu_new' ? geluNew : this.spec.activation === 'gelu' ? geluExact : tf.relu;
-      this.blocks.forEach((blk, i) => {
-        const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
-        const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
-        const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
-        const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, H, past + T, hd)
-        let scale = 1 / Math.sqrt(hd);
-        if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
-        const a = attention(q, kv.k, kv.v, mask, scale); // (B·T, d)
-        x = x.add(blk.attnProj.apply(a, ctx));
-        const h2 = layerNorm(x, blk.ln2[0], blk.ln2[1], eps);
-        x = x.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx));
-        this.memoryGuard?.(`forward, layer ${i}`);
-      });
-      return layerNorm(x, this.lnF[0], this.lnF[1], eps);
+      const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
+      const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
+      const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
+      const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, H, past + T, hd)
+      let scale = 1 / Math.sqrt(hd);
+      if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
+      const a = attention(q, kv.k, kv.v, mask, scale); // (B·T, d)
+      const x1 = x.add(blk.attnProj.apply(a, ctx)) as tf.Tensor2D;
+      const h2 = layerNorm(x1, blk.ln2[0], blk.ln2[1], eps);
+      return x1.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx)) as tf.Tensor2D;
     });
+  }
+
+  protected finalNorm(x: tf.Tensor2D): tf.Tensor2D {
+    return layerNorm(x, this.lnF[0], this.lnF[1], this.spec.normEps);
   }
 }

@@ -9,7 +9,7 @@ import { LoraLinear, type ForwardContext } from '../lora';
 import { llamaModules } from '../modules';
 import type { KvCache } from '../kvCache';
 import { applyRope, attention, causalMask, rmsNorm, ropeTables, silu, splitHeads } from '../tensorOps';
-import { CausalLM, EVAL } from './causalLm';
+import { CausalLM } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -55,7 +55,7 @@ export class LlamaModel extends CausalLM {
     spec: ModelSpec,
     private readonly embed: tf.Tensor2D,
     private readonly blocks: Block[],
-    private readonly finalNorm: tf.Tensor1D,
+    private readonly finalNormWeight: tf.Tensor1D,
     lmHeadT: tf.Tensor2D,
     lmRows: tf.Tensor2D,
   ) {
@@ -101,7 +101,7 @@ export class LlamaModel extends CausalLM {
 
   protected frozenTensors(): tf.Tensor[] {
     const ropeTs = [...this.rope.values()].flatMap((r) => [r.cos, r.sin]);
-    return [this.embed, this.finalNorm, ...this.blocks.flatMap((b) => [b.inputNorm, b.postNorm]), ...ropeTs];
+    return [this.embed, this.finalNormWeight, ...this.blocks.flatMap((b) => [b.inputNorm, b.postNorm]), ...ropeTs];
   }
 
   private ropeFor(length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
@@ -114,38 +114,33 @@ export class LlamaModel extends CausalLM {
     return r;
   }
 
-  hidden(ids: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
-    return this.forward(ids, ctx);
+  protected embedTokens(ids: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.gather(this.embed, ids.reshape([ids.shape[0] * ids.shape[1]])) as tf.Tensor2D); // (B·T, d)
   }
 
-  protected hiddenCached(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
-    return this.forward(ids, EVAL, cache);
-  }
-
-  /** The blocks over ids [B, T]; with a cache, at positions cache.length… and attending to cached keys/values. */
-  private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+  /** Block i on x (B·T, d); with a cache, at positions cache.length… attending to cached keys/values. */
+  protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
     return tf.tidy(() => {
-      const [B, T] = ids.shape;
       const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
-      let x = tf.gather(this.embed, ids.reshape([B * T])) as tf.Tensor2D; // (B·T, d)
+      const blk = this.blocks[i];
       const past = cache?.length ?? 0;
       // With a cache: a mask over past + new keys, and rotary tables for the new positions only (not cached: they change every step).
       const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
       const { cos, sin } = cache ? ropeTables(this.invFreq, T, past) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
-      this.blocks.forEach((blk, i) => {
-        const h = rmsNorm(x, blk.inputNorm, eps);
-        const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
-        const k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
-        const v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
-        const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, K, past + T, hd)
-        x = x.add(blk.o.apply(attention(q, kv.k, kv.v, mask, scale), ctx));
-        const h2 = rmsNorm(x, blk.postNorm, eps);
-        const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
-        x = x.add(blk.down.apply(mlp, ctx));
-        this.memoryGuard?.(`forward, layer ${i}`);
-      });
-      return rmsNorm(x, this.finalNorm, eps);
+      const h = rmsNorm(x, blk.inputNorm, eps);
+      const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
+      const k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
+      const v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
+      const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, K, past + T, hd)
+      const x1 = x.add(blk.o.apply(attention(q, kv.k, kv.v, mask, scale), ctx)) as tf.Tensor2D;
+      const h2 = rmsNorm(x1, blk.postNorm, eps);
+      const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
+      return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
     });
+  }
+
+  protected finalNorm(x: tf.Tensor2D): tf.Tensor2D {
+    return rmsNorm(x, this.finalNormWeight, this.spec.normEps);
   }
 }

@@ -1,0 +1,136 @@
+// The results panel's store: host messages and UI actions folded into state purely; live steps
+// appended (one copy per batch), runDetail merged with live rows, selection, persistence, status.
+import { describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/core/session';
+import type { FormState, MetricRow, RunDetail, RunSummary, ToPanel } from '../../src/protocol/panel';
+import { etaSeconds } from '../../webview/liveRun';
+import { evaluationRunId, initialState, persisted, reduce, runsToLoad, type Action, type State } from '../../webview/store';
+
+const summary = (id: string, status: RunSummary['status'] = 'completed'): RunSummary => ({
+  id, dir: `/ws/.lora-lab/runs/${id}`, name: 'train.jsonl', status, createdAt: '2024-05-01T10:00:00Z', model: '/m', dataset: '/d/train.jsonl',
+});
+const stepEv = (step: number, loss = 2, totalSteps = 100): SessionEvent => ({
+  type: 'step', step, totalSteps, epoch: step / 50, loss, lr: 1e-4, gradNorm: 1, tokens: 512, tokensPerSec: 5000, stepMs: 100, elapsedMs: step * 100,
+});
+const ev = (runId: string, event: SessionEvent): ToPanel => ({ type: 'runEvent', runId, event });
+const row = (step: number): MetricRow => ({ type: 'step', step, epoch: 0, loss: 1, lr: 1e-4, gradNorm: 1, tokens: 10, tokensPerSec: 1, elapsedMs: 1 });
+const detail = (id: string, metrics: MetricRow[], evaluation?: Record<string, unknown>): RunDetail =>
+  ({ summary: summary(id), record: {} as RunDetail['record'], config: {} as RunDetail['config'], metrics, evaluation });
+const run = (actions: Action[], s: State = initialState) => actions.reduce(reduce, s);
+
+describe('live run', () => {
+  it('a run event selects the new run, opens the curves, and its steps become metric rows', () => {
+    const s = run([
+      { type: 'ui/starting' },
+      ev('', { type: 'config', config: {} as never }),
+      ev('r1', { type: 'run', runId: 'r1', dir: '/ws/r1' }),
+      ev('r1', stepEv(1, 3)),
+      ev('r1', stepEv(2, 2.5)),
+      ev('r1', { type: 'eval', step: 2, valLoss: 2.7, valPerplexity: Math.exp(2.7), valTokens: 100, best: true }),
+    ]);
+    expect(s.activeRunId).toBe('r1');
+    expect(s.selected).toEqual(['r1']);
+    expect(s.tab).toBe('curves');
+    expect(s.runData.r1.metrics.map((m) => `${m.type}@${m.step}`)).toEqual(['step@1', 'step@2', 'eval@2']);
+    expect(s.live).toMatchObject({ runId: 'r1', phase: 'training', step: 2, totalSteps: 100, loss: 2.5, lastValLoss: 2.7, bestValLoss: 2.7 });
+  });
+
+  it('a batch equals the same actions one by one, and copies the rows once', () => {
+    const actions: Action[] = [ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ...Array.from({ length: 50 }, (_, i) => ev('r1', stepEv(i + 1)))];
+    actions.push(ev('r1', { type: 'eval', step: 50, valLoss: 1.5, valPerplexity: 4.5, valTokens: 10, best: true }), ev('r1', stepEv(51)));
+    const one = run(actions);
+    const batched = reduce(initialState, { type: 'ui/batch', actions });
+    expect(batched.runData).toEqual(one.runData);
+    expect(batched.live).toEqual(one.live);
+    expect(batched.runData.r1.metrics.map((m) => m.step).slice(-3)).toEqual([50, 50, 51]);
+  });
+
+  it('ETA: mean step time since the first step seen, times the steps left', () => {
+    expect(etaSeconds({ step: 10, elapsedMs: 1000 }, 20, 3000, 120)).toBeCloseTo(20, 9); // 200 ms/step × 100 steps
+    expect(etaSeconds(undefined, 1, 100, 11, 250)).toBeCloseTo(2.5, 9);
+    expect(etaSeconds(undefined, 5, 0, 5)).toBe(0);
+  });
+
+  it('finished marks the outcome and the run list; a later run starts a fresh status', () => {
+    let s = run([{ type: 'runs', runs: [summary('r1', 'running')] }, ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ev('r1', stepEv(5))]);
+    s = reduce(s, ev('r1', { type: 'finished', status: 'cancelled', runDir: '/r1' }));
+    expect(s.live).toMatchObject({ phase: 'finished', outcome: { status: 'cancelled' }, step: 5 });
+    expect(s.runs[0].status).toBe('cancelled');
+    s = reduce(s, ev('r2', { type: 'run', runId: 'r2', dir: '/r2' }));
+    expect(s.live).toMatchObject({ runId: 'r2', phase: 'preparing', step: 0 });
+  });
+
+  it('a form or error back from the host ends a start that never began', () => {
+    const s = run([{ type: 'ui/starting' }, { type: 'error', message: 'no dataset' }]);
+    expect(s.live).toBeUndefined();
+    expect(s.error).toBe('no dataset');
+  });
+
+  it('an evaluation of an old run stores its report and leaves the status line alone', () => {
+    const s = run([ev('old', { type: 'log', level: 'warn', message: 'slow' }), ev('old', { type: 'evaluation', report: { base: { loss: 1 } } } as unknown as SessionEvent)]);
+    expect(s.live).toBeUndefined();
+    expect(s.runData.old.evaluation).toEqual({ base: { loss: 1 } });
+  });
+
+  it('an evaluation event stores its report, whether nested or flat', () => {
+    const flat = { type: 'evaluation', base: { loss: 3 }, merged: { loss: 2 } } as unknown as SessionEvent;
+    expect(run([ev('r1', flat)]).runData.r1.evaluation).toEqual({ base: { loss: 3 }, merged: { loss: 2 } });
+    const nested = { type: 'evaluation', report: { base: { loss: 1 } } } as unknown as SessionEvent;
+    expect(run([ev('r1', nested)]).runData.r1.evaluation).toEqual({ base: { loss: 1 } });
+  });
+});
+
+describe('runs and details', () => {
+  it('runDetail keeps live rows newer than the file it was read from', () => {
+    const s = run([ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ev('r1', stepEv(1)), ev('r1', stepEv(2)), ev('r1', stepEv(3)),
+      { type: 'runDetail', detail: detail('r1', [row(1), row(2)]) }]);
+    expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+    expect(s.runData.r1.metrics[0]).toEqual(row(1));
+  });
+
+  it('asks for details of selected and focused runs it lacks', () => {
+    let s = run([{ type: 'runs', runs: [summary('a'), summary('b'), summary('c')] }, { type: 'ui/toggleRun', runId: 'a' }, { type: 'ui/toggleRun', runId: 'b' }, { type: 'ui/focus', runId: 'c' }]);
+    expect(runsToLoad(s)).toEqual(['a', 'b', 'c']);
+    s = reduce(s, { type: 'runDetail', detail: detail('a', [row(1)], { base: { loss: 2 } }) });
+    expect(runsToLoad(s)).toEqual(['b', 'c']);
+    expect(s.runData.a.evaluation).toEqual({ base: { loss: 2 } });
+  });
+
+  it('a runs list drops selections of runs that no longer exist', () => {
+    const s = run([{ type: 'ui/select', runIds: ['a', 'gone', 'a'] }, { type: 'runs', runs: [summary('a')] }]);
+    expect(s.selected).toEqual(['a']);
+  });
+
+  it('toggling selects and deselects; the evaluation shows the focused, else the single selected run', () => {
+    let s = run([{ type: 'ui/toggleRun', runId: 'a' }, { type: 'ui/toggleRun', runId: 'b' }, { type: 'ui/toggleRun', runId: 'a' }]);
+    expect(s.selected).toEqual(['b']);
+    expect(evaluationRunId(s)).toBe('b');
+    s = reduce(s, { type: 'focusRun', runId: 'c' });
+    expect(s.selected).toEqual(['b', 'c']);
+    expect(evaluationRunId(s)).toBe('c');
+  });
+});
+
+describe('persistence', () => {
+  it('restores selection, axis, scale, smoothing and tab; ignores junk', () => {
+    const s = reduce(initialState, { type: 'ui/restore', saved: { selectedRunIds: ['a', 7 as unknown as string], xAxis: 'tokens', logScale: true, smoothing: 5, tab: 'runs' } });
+    expect(persisted(s)).toEqual({ selectedRunIds: ['a'], xAxis: 'tokens', logScale: true, smoothing: 0.999, tab: 'runs' });
+    const junk = reduce(initialState, { type: 'ui/restore', saved: { xAxis: 'time' as never, tab: 'nope' as never } });
+    expect(persisted(junk)).toEqual(persisted(initialState));
+  });
+
+  it('the form sent on ready keeps the restored tab; a later form (another model picked) opens Configure', () => {
+    const form = { initial: { model: 'm', data: 'd' }, moduleChoices: ['c_attn'], defaultTargets: ['c_attn'] } as unknown as FormState;
+    let s = run([{ type: 'ui/restore', saved: { tab: 'curves' } }, { type: 'showForm', form }]);
+    expect(s.tab).toBe('curves');
+    s = reduce(s, { type: 'showForm', form });
+    expect(s.tab).toBe('configure');
+  });
+
+  it('the reducer never mutates its input', () => {
+    const s0 = run([{ type: 'ui/select', runIds: ['a'] }, { type: 'runDetail', detail: detail('a', [row(1)]) }]);
+    const frozen = JSON.stringify(s0);
+    run([{ type: 'ui/toggleRun', runId: 'b' }, ev('a', stepEv(2)), { type: 'ui/batch', actions: [ev('a', stepEv(3))] }], s0);
+    expect(JSON.stringify(s0)).toBe(frozen);
+  });
+});

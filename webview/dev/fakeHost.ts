@@ -1,0 +1,103 @@
+// Dev harness only (not shipped): stands in for the extension host. Defines acquireVsCodeApi,
+// answers the panel's messages with sample data, simulates a live run, and exposes
+// window.__host for the screenshot script (send messages, read what the panel posted).
+import type { SessionEvent } from '../../src/core/session';
+import type { FromPanel, ToPanel } from '../../src/protocol/panel';
+import { detailOf, gpt2Form, sampleRuns } from './sampleData';
+
+const posted: FromPanel[] = [];
+let saved: unknown = JSON.parse(sessionStorage.getItem('fakeVsCodeState') ?? 'null');
+let live: { timer: number; runId: string; step: number } | undefined;
+
+function send(m: ToPanel): void {
+  window.postMessage(m, '*');
+}
+
+function runsMessage(activeRunId?: string): ToPanel {
+  return { type: 'runs', runs: sampleRuns.map((r) => r.summary), activeRunId };
+}
+
+/** A live run: ~20 steps a second with an evaluation every 100 steps, until maxSteps or Cancel. */
+function startLive(maxSteps: number, stepsPerSecond = 20): void {
+  const runId = '20250306-150000-shakespeare';
+  const ev = (event: SessionEvent) => send({ type: 'runEvent', runId, event });
+  ev({ type: 'config', config: {} as never });
+  ev({ type: 'run', runId, dir: `/home/me/project/.lora-lab/runs/${runId}` });
+  ev({ type: 'log', level: 'warn', message: 'tokenizer has no pad token: using eos (50256) for padding' });
+  ev({ type: 'preflight', counts: { trainable: 294912, total: 124734720, base: 124439808, percent: 0.2364, adaptedModules: 12, adapterBytes: 1179648 }, memory: {} as never, warmupMs: 320, stepsPerEpoch: 600, totalSteps: maxSteps, secondsPerEpoch: 200, etaSeconds: maxSteps * 0.33 });
+  let step = 0;
+  const timer = window.setInterval(() => {
+    step++;
+    const loss = 1.5 + 1.9 * Math.exp(-step / 300) + 0.15 * Math.sin(step * 1.7);
+    ev({ type: 'step', step, totalSteps: maxSteps, epoch: step / 600, loss, lr: 2e-4, gradNorm: 0.8, tokens: 2048, tokensPerSec: 6100 + 100 * Math.sin(step), stepMs: 1000 / stepsPerSecond, elapsedMs: (step * 1000) / stepsPerSecond });
+    if (step % 100 === 0) ev({ type: 'eval', step, valLoss: 1.6 + 1.8 * Math.exp(-step / 340), valPerplexity: 5, valTokens: 20000, best: true });
+    if (step >= maxSteps) finishLive('completed');
+  }, 1000 / stepsPerSecond);
+  live = { timer, runId, step: 0 };
+}
+
+function finishLive(status: 'completed' | 'cancelled'): void {
+  if (!live) return;
+  window.clearInterval(live.timer);
+  send({ type: 'runEvent', runId: live.runId, event: { type: 'finished', status, runDir: '/x' } });
+  live = undefined;
+}
+
+function onPanelMessage(m: FromPanel): void {
+  posted.push(m);
+  switch (m.type) {
+    case 'ready':
+      send({ type: 'showForm', form: gpt2Form });
+      send(runsMessage());
+      break;
+    case 'loadRuns':
+      for (const id of m.runIds) {
+        const r = sampleRuns.find((x) => x.summary.id === id);
+        if (r) send({ type: 'runDetail', detail: detailOf(r) });
+      }
+      break;
+    case 'startTraining':
+      startLive(m.config.training?.maxSteps ?? 400);
+      break;
+    case 'cancelTraining':
+      finishLive('cancelled');
+      break;
+    default:
+      break;
+  }
+}
+
+declare global {
+  interface Window {
+    acquireVsCodeApi: () => { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
+    __host: {
+      send: (m: ToPanel) => void;
+      posted: FromPanel[];
+      state: () => unknown;
+      startLive: (steps: number, perSecond?: number) => void;
+      finishLive: (status: 'completed' | 'cancelled') => void;
+      detail: (id: string) => ToPanel | undefined;
+      cspViolations: string[];
+    };
+  }
+}
+
+window.acquireVsCodeApi = () => ({
+  postMessage: (m: unknown) => setTimeout(() => onPanelMessage(m as FromPanel), 0),
+  getState: () => saved,
+  setState: (s: unknown) => {
+    saved = s;
+    sessionStorage.setItem('fakeVsCodeState', JSON.stringify(s));
+  },
+});
+
+const cspViolations: string[] = [];
+document.addEventListener('securitypolicyviolation', (e) => cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
+
+window.__host = {
+  send, posted, state: () => saved, startLive, finishLive, cspViolations,
+  detail: (id) => {
+    const r = sampleRuns.find((x) => x.summary.id === id);
+    return r ? { type: 'runDetail', detail: detailOf(r) } : undefined;
+  },
+};

@@ -1,0 +1,92 @@
+// The status line's model of the run in progress: folds live SessionEvents into step, loss,
+// throughput, ETA and phase. Pure, so the reducer and its tests share it.
+import type { SessionEvent } from '../src/core/session';
+import { fmtInt, fmtLoss } from './format';
+
+export type LivePhase = 'starting' | 'preparing' | 'training' | 'finishing' | 'finished';
+
+export interface LiveRun {
+  /** The run folder id; '' until the host has created the folder. */
+  runId: string;
+  phase: LivePhase;
+  /** What the run is doing now, in words ("Loading the dataset…", "Warm-up done"). */
+  detail: string;
+  step: number;
+  totalSteps?: number;
+  epoch?: number;
+  loss?: number;
+  tokensPerSec?: number;
+  etaSeconds?: number;
+  elapsedMs?: number;
+  /** The first step event seen, to time steps over the whole session (not one noisy step). */
+  first?: { step: number; elapsedMs: number };
+  lastValLoss?: number;
+  bestValLoss?: number;
+  outcome?: { status: string; message?: string };
+  warnings: string[];
+}
+
+export function startingRun(): LiveRun {
+  return { runId: '', phase: 'starting', detail: 'Starting…', step: 0, warnings: [] };
+}
+
+/**
+ * Seconds left: the mean step time since the first step this session saw, times the steps left;
+ * before two steps, the last step's own time.
+ */
+export function etaSeconds(first: { step: number; elapsedMs: number } | undefined, step: number, elapsedMs: number, totalSteps: number, stepMs?: number): number | undefined {
+  const left = totalSteps - step;
+  if (left <= 0) return 0;
+  if (first && step > first.step) return (left * (elapsedMs - first.elapsedMs)) / (step - first.step) / 1000;
+  return stepMs !== undefined && Number.isFinite(stepMs) ? (left * stepMs) / 1000 : undefined;
+}
+
+/** The event's type as a string: SessionEvent grows (e.g. 'evaluation') faster than this file. */
+export function eventType(ev: SessionEvent): string {
+  return (ev as { type: string }).type;
+}
+
+export function applyLiveEvent(prev: LiveRun | undefined, runId: string, ev: SessionEvent): LiveRun {
+  // A new run's first event after a finished one starts a fresh status.
+  const base = !prev || (prev.phase === 'finished' && eventType(ev) !== 'finished') ? { ...startingRun(), runId } : prev;
+  const live: LiveRun = { ...base, runId: runId || base.runId };
+  switch (ev.type) {
+    case 'config':
+      return { ...live, phase: 'preparing', detail: 'Checking the dataset…' };
+    case 'data':
+      return { ...live, phase: 'preparing', detail: `Dataset: ${fmtInt(ev.train.examples)} training, ${fmtInt(ev.valid.examples)} validation examples` };
+    case 'backend':
+      return { ...live, phase: 'preparing', detail: `Backend ${ev.report.backend} (${ev.report.device}); loading the model…` };
+    case 'run':
+      return { ...live, runId: ev.runId, phase: 'preparing', detail: ev.resumedFromStep !== undefined ? `Resuming from step ${ev.resumedFromStep}…` : 'Loading the model…' };
+    case 'preflight':
+      return { ...live, phase: 'preparing', totalSteps: ev.totalSteps, etaSeconds: ev.etaSeconds, detail: `Warm-up done: ${fmtInt(ev.totalSteps)} steps` };
+    case 'step': {
+      const first = live.first ?? { step: ev.step - 1, elapsedMs: ev.elapsedMs - ev.stepMs };
+      return {
+        ...live, phase: 'training', detail: 'Training', first,
+        step: ev.step, totalSteps: ev.totalSteps, epoch: ev.epoch, loss: ev.loss, tokensPerSec: ev.tokensPerSec, elapsedMs: ev.elapsedMs,
+        etaSeconds: etaSeconds(first, ev.step, ev.elapsedMs, ev.totalSteps, ev.stepMs),
+      };
+    }
+    case 'eval':
+      return {
+        ...live, lastValLoss: ev.valLoss,
+        bestValLoss: ev.best || live.bestValLoss === undefined ? Math.min(ev.valLoss, live.bestValLoss ?? Infinity) : live.bestValLoss,
+      };
+    case 'checkpoint':
+      return { ...live, detail: `Training (checkpoint "${ev.name}" saved at step ${fmtInt(ev.step)})` };
+    case 'done':
+      return { ...live, phase: 'finishing', etaSeconds: undefined, detail: `Training ${ev.status}${ev.bestValLoss !== null ? `, best validation loss ${fmtLoss(ev.bestValLoss)}` : ''}; saving…` };
+    case 'adapter':
+      return { ...live, phase: 'finishing', detail: 'Adapter saved; evaluating the base, adapter and merged model…' };
+    case 'evaluation':
+      return { ...live, detail: 'Evaluation written (see the Evaluation section)' };
+    case 'finished':
+      return { ...live, phase: 'finished', etaSeconds: undefined, outcome: { status: ev.status, message: ev.message }, detail: ev.message ?? ev.status };
+    case 'log':
+      return ev.level === 'warn' ? { ...live, warnings: [...live.warnings, ev.message].slice(-5) } : live;
+    default:
+      return live;
+  }
+}

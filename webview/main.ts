@@ -1,0 +1,102 @@
+// Entry of the results panel (webview): restores the persisted view state, builds the views,
+// feeds host messages and UI actions through the store once per animation frame (so bursts of
+// live steps cost one render), persists state, asks the host for run details it lacks, says ready.
+import './elements';
+import 'uplot/dist/uPlot.min.css';
+import './styles.css';
+import type { FromPanel, ToPanel } from '../src/protocol/panel';
+import { h } from './dom';
+import { initialState, persisted, reduce, runsToLoad, type Action, type SavedState, type State } from './store';
+import { ConfigureView } from './views/configureView';
+import { CurvesView } from './views/curvesView';
+import { EvaluationView } from './views/evaluationView';
+import { RunsView } from './views/runsView';
+import { Shell } from './views/shell';
+import { StatusView } from './views/statusView';
+
+interface VsCodeApi {
+  postMessage(message: unknown): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const TO_PANEL: ReadonlySet<string> = new Set<ToPanel['type']>(['showForm', 'runs', 'runDetail', 'runEvent', 'focusRun', 'error']);
+
+/** The bundle's stylesheet (dist/webview.css), when the host's HTML does not link it itself. */
+function ensureStylesheet(script: HTMLScriptElement | SVGScriptElement | null): void {
+  if (!(script instanceof HTMLScriptElement) || !script.src) return;
+  const href = script.src.replace(/\.js(\?.*)?$/, '.css$1');
+  if (Array.from(document.querySelectorAll('link[rel="stylesheet"]')).some((l) => (l as HTMLLinkElement).href === href)) return;
+  document.head.appendChild(h('link', { rel: 'stylesheet', href }));
+}
+
+function start(): void {
+  const vscode = acquireVsCodeApi();
+  const post = (m: FromPanel) => vscode.postMessage(m);
+
+  let state: State = initialState;
+  const saved = vscode.getState();
+  if (saved && typeof saved === 'object') state = reduce(state, { type: 'ui/restore', saved: saved as Partial<SavedState> });
+
+  let pending: Action[] = [];
+  let scheduled = false;
+  const dispatch = (a: Action) => {
+    pending.push(a);
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(flush);
+    }
+  };
+
+  const status = new StatusView(post, dispatch);
+  const sections = {
+    configure: new ConfigureView(post, dispatch),
+    curves: new CurvesView(dispatch),
+    evaluation: new EvaluationView(post, dispatch),
+    runs: new RunsView(post, dispatch),
+  };
+  const shell = new Shell(status, sections, dispatch);
+  const app = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
+  app.replaceChildren(shell.el);
+
+  let savedJson = JSON.stringify(persisted(state));
+  const requested = new Set<string>();
+
+  function render(): void {
+    status.update(state);
+    shell.update(state);
+    const json = JSON.stringify(persisted(state));
+    if (json !== savedJson) {
+      savedJson = json;
+      vscode.setState(persisted(state));
+    }
+    const need = runsToLoad(state).filter((id) => !requested.has(id));
+    if (need.length) {
+      need.forEach((id) => requested.add(id));
+      post({ type: 'loadRuns', runIds: need });
+    }
+  }
+
+  function flush(): void {
+    scheduled = false;
+    const actions = pending;
+    pending = [];
+    state = reduce(state, actions.length === 1 ? actions[0] : { type: 'ui/batch', actions });
+    // A runDetail that arrives answers the request; a later reload may ask again.
+    for (const a of actions) if (a.type === 'runDetail') requested.delete(a.detail.summary.id);
+    render();
+  }
+
+  window.addEventListener('message', (e: MessageEvent) => {
+    const m = e.data as { type?: unknown } | null;
+    if (m && typeof m === 'object' && typeof m.type === 'string' && TO_PANEL.has(m.type)) dispatch(m as ToPanel);
+  });
+
+  post({ type: 'ready' });
+  render();
+}
+
+ensureStylesheet(document.currentScript);
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+else start();

@@ -1,0 +1,168 @@
+// The Loss curves section: x axis, log scale and smoothing controls, the chart of every selected
+// run (raw and smoothed training loss, validation loss; one colour per run) and a text summary
+// per run. Data is rebuilt (memoised per run) only when what it depends on changes.
+import { buildChartData, type ChartRunInput, type RunCurves, type XAxis } from '../chartData';
+import { accumulateCurves, accumulateSmoothing, type CurveAccumulator, type SmoothAccumulator } from '../curveAccumulator';
+import { h, setChildren, setText } from '../dom';
+import { fmtInt, fmtLoss } from '../format';
+import { onThemeChange, RUN_VARS } from '../theme';
+import type { Action, State } from '../store';
+import { LossChart, type ChartSeriesSpec } from './lossChart';
+
+const AXES: { value: XAxis; label: string }[] = [
+  { value: 'step', label: 'Step' },
+  { value: 'tokens', label: 'Tokens' },
+  { value: 'epoch', label: 'Epoch' },
+];
+
+const KIND_LABEL = { train: 'train', smoothed: 'train (smoothed)', val: 'validation' } as const;
+
+export class CurvesView {
+  readonly el: HTMLElement;
+  private readonly chartHost: HTMLElement;
+  private readonly empty: HTMLElement;
+  private readonly summary: HTMLElement;
+  private readonly info: HTMLElement;
+  private readonly axisSelect: HTMLElement & { value: string };
+  private readonly logBox: HTMLElement & { checked: boolean };
+  private readonly slider: HTMLInputElement;
+  private readonly sliderValue: HTMLElement;
+  private readonly chart: LossChart;
+  /** Per run: its curves and smoothing, extended as live rows arrive (see curveAccumulator). */
+  private readonly cache = new Map<string, { acc?: CurveAccumulator; smooth?: SmoothAccumulator }>();
+  private lastKey: unknown[] = [];
+  private lastAxis?: XAxis;
+  private state?: State;
+  private visible = false;
+  /** Milliseconds the last chart update took (data build + uPlot), for the status of the harness and profiling. */
+  lastUpdateMs = 0;
+
+  constructor(dispatch: (a: Action) => void) {
+    this.axisSelect = h('vscode-single-select', { id: 'x-axis', label: 'X axis', onchange: () => dispatch({ type: 'ui/xAxis', xAxis: this.axisSelect.value as XAxis }) },
+      AXES.map((a) => h('vscode-option', { value: a.value }, a.label))) as HTMLElement & { value: string };
+    this.logBox = h('vscode-checkbox', { label: 'Log scale', onchange: () => dispatch({ type: 'ui/logScale', logScale: this.logBox.checked }) }) as HTMLElement & { checked: boolean };
+    this.slider = h('input', {
+      type: 'range', id: 'smoothing', min: '0', max: '0.99', step: '0.01', 'aria-label': 'Smoothing of the training loss (exponential moving average weight)',
+      oninput: () => dispatch({ type: 'ui/smoothing', smoothing: Number(this.slider.value) }),
+    });
+    this.sliderValue = h('span', { class: 'slider-value', 'aria-hidden': 'true' });
+    const reset = h('vscode-button', { secondary: true, title: 'Show the whole x range (or double-click the chart)', onclick: () => {
+      this.chart.resetZoom();
+      this.refresh(true);
+    } }, 'Reset zoom');
+    this.chartHost = h('div', { class: 'chart', role: 'img', 'aria-label': 'Loss curves of the selected runs' });
+    this.empty = h('p', { class: 'empty' });
+    this.summary = h('table', { class: 'data-table curve-summary' });
+    this.info = h('p', { class: 'hint' });
+    this.el = h('section', { class: 'curves', 'aria-label': 'Loss curves' },
+      h('div', { class: 'toolbar' },
+        h('vscode-label', { for: 'x-axis' }, 'X axis'), this.axisSelect,
+        this.logBox,
+        h('label', { class: 'slider', for: 'smoothing' }, 'Smoothing', this.slider, this.sliderValue),
+        reset),
+      this.empty, this.chartHost, this.summary, this.info);
+    this.chart = new LossChart(this.chartHost, () => this.refresh(true));
+    onThemeChange(() => {
+      this.chart.themeChanged();
+      this.refresh(true);
+    });
+  }
+
+  setVisible(v: boolean): void {
+    this.visible = v;
+    if (v) this.refresh(false);
+  }
+
+  update(s: State): void {
+    this.state = s;
+    if (this.axisSelect.value !== s.xAxis) this.axisSelect.value = s.xAxis;
+    if (this.logBox.checked !== s.logScale) this.logBox.checked = s.logScale;
+    if (document.activeElement !== this.slider) this.slider.value = String(s.smoothing);
+    setText(this.sliderValue, s.smoothing.toFixed(2));
+    if (this.visible) this.refresh(false);
+  }
+
+  private runsOf(s: State): ChartRunInput[] {
+    return s.selected.map((id) => ({ runId: id, rows: s.runData[id]?.metrics ?? [] }));
+  }
+
+  private entry(runId: string) {
+    let e = this.cache.get(runId);
+    if (!e) this.cache.set(runId, (e = {}));
+    return e;
+  }
+
+  private curvesOf(run: ChartRunInput, axis: XAxis): RunCurves {
+    const e = this.entry(run.runId);
+    e.acc = accumulateCurves(e.acc, run.rows, axis);
+    return e.acc.curves;
+  }
+
+  private smoothedOf(run: ChartRunInput, axis: XAxis, w: number): Float64Array {
+    this.curvesOf(run, axis);
+    const e = this.entry(run.runId);
+    e.smooth = accumulateSmoothing(e.smooth, e.acc!, w);
+    return e.smooth.smoothed;
+  }
+
+  /** Rebuilds the chart when its inputs changed (or `force`: width, zoom, theme). */
+  private refresh(force: boolean): void {
+    const s = this.state;
+    if (!s || !this.visible) return;
+    const runs = this.runsOf(s);
+    for (const id of this.cache.keys()) if (!s.selected.includes(id)) this.cache.delete(id);
+    const hasData = runs.some((r) => r.rows.length > 0);
+    this.empty.hidden = hasData;
+    this.chartHost.hidden = !hasData;
+    if (!hasData) {
+      this.lastKey = [];
+      setChildren(this.summary);
+      setText(this.empty, runs.length ? 'The selected runs have no metrics yet.' : 'Select runs in the Runs section (or start one) to plot their loss curves.');
+      setText(this.info, '');
+      return;
+    }
+    const width = this.chart.width(); // measured once the chart is shown
+    if (width === 0) return; // not laid out yet: the chart's ResizeObserver calls back
+    const key = [s.xAxis, s.logScale, s.smoothing, width, ...runs.map((r) => r.rows)];
+    if (!force && key.length === this.lastKey.length && key.every((k, i) => k === this.lastKey[i])) return;
+    this.lastKey = key;
+    if (this.lastAxis !== s.xAxis) {
+      this.chart.resetZoom(); // a zoomed range in steps means nothing in tokens
+      this.lastAxis = s.xAxis;
+    }
+    const t0 = performance.now();
+    const data = buildChartData(runs, {
+      axis: s.xAxis, smoothing: s.smoothing, logScale: s.logScale, buckets: Math.max(50, width - 60), range: this.chart.range(),
+      curvesOf: (r) => this.curvesOf(r, s.xAxis),
+      smoothedOf: (r) => this.smoothedOf(r, s.xAxis, s.smoothing),
+    });
+    const series: ChartSeriesSpec[] = data.series.map((x) => ({ label: `${x.runId} ${KIND_LABEL[x.kind]}`, colorIndex: s.selected.indexOf(x.runId), kind: x.kind }));
+    this.chart.setData({ series, xAxis: s.xAxis, logScale: s.logScale }, data.data);
+    this.lastUpdateMs = performance.now() - t0;
+    this.chartHost.dataset.updateMs = this.lastUpdateMs.toFixed(2);
+    setText(this.info, `${fmtInt(data.points)} points, ${fmtInt(data.drawn)} drawn. Drag across the chart to zoom, double-click to reset.`);
+    this.renderSummary(s, runs);
+  }
+
+  private renderSummary(s: State, runs: ChartRunInput[]): void {
+    const rows = runs.map((r, i) => {
+      const c = this.curvesOf(r, s.xAxis);
+      const n = c.train.y.length;
+      let best = Infinity;
+      for (const v of c.val.y) if (v < best) best = v;
+      let lastStep: number | undefined;
+      for (let k = r.rows.length - 1; k >= 0 && lastStep === undefined; k--) if (r.rows[k].type === 'step') lastStep = r.rows[k].step;
+      return h('tr', null,
+        h('td', null, h('span', { class: 'swatch', style: `background: var(${RUN_VARS[i % RUN_VARS.length]})` }), r.runId),
+        h('td', { class: 'num' }, fmtInt(lastStep)),
+        h('td', { class: 'num' }, n ? fmtLoss(c.train.y[n - 1]) : '–'),
+        h('td', { class: 'num' }, n ? fmtLoss(this.smoothedOf(r, s.xAxis, s.smoothing)[n - 1]) : '–'),
+        h('td', { class: 'num' }, c.val.y.length ? fmtLoss(c.val.y[c.val.y.length - 1]) : '–'),
+        h('td', { class: 'num' }, Number.isFinite(best) ? fmtLoss(best) : '–'));
+    });
+    setChildren(this.summary,
+      h('caption', { class: 'visually-hidden' }, 'Latest values per run'),
+      h('thead', null, h('tr', null, ...['Run', 'Step', 'Train loss', 'Smoothed', 'Val loss', 'Best val'].map((t, i) => h('th', { class: i ? 'num' : undefined, scope: 'col' }, t)))),
+      h('tbody', null, rows));
+  }
+}

@@ -1,0 +1,132 @@
+// The Runs section: every run with status, best validation loss, steps, duration and creation
+// time. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
+// selection is what the chart overlays; the toolbar acts on one run or diffs two.
+import type { FromPanel, RunSummary } from '../../src/protocol/panel';
+import { h, onActivate, setChildren, setText } from '../dom';
+import { baseName, fmtDate, fmtDuration, fmtInt, fmtLoss } from '../format';
+import { RUN_VARS } from '../theme';
+import type { Action, State } from '../store';
+
+type Button = HTMLElement & { disabled: boolean };
+
+export class RunsView {
+  readonly el: HTMLElement;
+  private readonly body: HTMLElement;
+  private readonly empty: HTMLElement;
+  private readonly selectionInfo: HTMLElement;
+  private readonly buttons: Record<'diff' | 'open' | 'evaluate' | 'merge' | 'showEval', Button>;
+  private focusId?: string;
+  private last?: { runs: RunSummary[]; selected: string[]; active?: string; focused?: string };
+  private state?: State;
+
+  constructor(
+    private readonly post: (m: FromPanel) => void,
+    private readonly dispatch: (a: Action) => void,
+  ) {
+    const one = (f: (id: string) => void) => () => {
+      const id = this.single();
+      if (id) f(id);
+    };
+    const btn = (label: string, title: string, onclick: () => void, secondary = true): Button =>
+      h('vscode-button', { secondary, title, disabled: true, onclick: (e: Event) => !(e.currentTarget as Button).disabled && onclick() }, label) as Button;
+    this.buttons = {
+      diff: btn('Diff configs', 'Compare the configurations of the two selected runs', () => {
+        const s = this.state?.selected ?? [];
+        if (s.length === 2) this.post({ type: 'diffConfigs', runIds: [s[0], s[1]] });
+      }),
+      open: btn('Open folder', 'Reveal the selected run folder', one((runId) => this.post({ type: 'openRunFolder', runId }))),
+      evaluate: btn('Evaluate', 'Evaluate base, adapter and merged model on the validation set', one((runId) => this.post({ type: 'evaluateRun', runId }))),
+      merge: btn('Merge and export', 'Merge the adapter into the base model and save it', one((runId) => this.post({ type: 'mergeRun', runId }))),
+      showEval: btn('Show evaluation', 'Show this run in the Evaluation section', one((runId) => {
+        this.dispatch({ type: 'ui/focus', runId });
+        this.dispatch({ type: 'ui/tab', tab: 'evaluation' });
+      })),
+    };
+    const newRun = h('vscode-button', { title: 'Configure a new training run', onclick: () => {
+      this.post({ type: 'newRun' });
+      this.dispatch({ type: 'ui/tab', tab: 'configure' });
+    } }, 'New run…');
+    this.body = h('tbody');
+    this.empty = h('p', { class: 'empty', hidden: true }, 'No runs yet in this workspace. Configure one and press Start.');
+    this.selectionInfo = h('span', { class: 'hint', 'aria-live': 'polite' });
+    this.el = h('section', { class: 'runs', 'aria-label': 'Runs' },
+      h('div', { class: 'toolbar' }, newRun, this.buttons.diff, this.buttons.open, this.buttons.evaluate, this.buttons.merge, this.buttons.showEval, this.selectionInfo),
+      h('table', { class: 'data-table runs-table', role: 'grid', 'aria-multiselectable': 'true', 'aria-label': 'Runs; Enter or Space selects a run to plot' },
+        h('thead', null, h('tr', null, ...['', 'Run', 'Status', 'Best val loss', 'Steps', 'Duration', 'Created', 'Model', 'Dataset'].map((t, i) =>
+          h('th', { scope: 'col', class: [3, 4, 5].includes(i) ? 'num' : undefined }, i === 0 ? h('span', { class: 'visually-hidden' }, 'Selected') : t)))),
+        this.body),
+      this.empty);
+    this.body.addEventListener('keydown', (ev) => this.onKey(ev));
+  }
+
+  private single(): string | undefined {
+    const s = this.state?.selected ?? [];
+    return s.length === 1 ? s[0] : undefined;
+  }
+
+  update(s: State): void {
+    this.state = s;
+    const l = this.last;
+    if (l && l.runs === s.runs && l.selected === s.selected && l.active === s.activeRunId && l.focused === s.focusedRunId) return;
+    this.last = { runs: s.runs, selected: s.selected, active: s.activeRunId, focused: s.focusedRunId };
+    const n = s.selected.length;
+    const single = n === 1 ? s.runs.find((r) => r.id === s.selected[0]) : undefined;
+    this.buttons.diff.disabled = n !== 2;
+    this.buttons.open.disabled = !single;
+    this.buttons.evaluate.disabled = !single || single.status !== 'completed';
+    this.buttons.merge.disabled = !single || single.status !== 'completed';
+    this.buttons.showEval.disabled = !single;
+    setText(this.selectionInfo, n === 0 ? 'Select runs to plot them.' : `${n} selected${n === 2 ? '' : n > 2 ? ' (Diff configs needs exactly two)' : ''}`);
+    this.empty.hidden = !s.runsLoaded || s.runs.length > 0;
+    const hadFocus = this.body.contains(document.activeElement);
+    if (!this.focusId || !s.runs.some((r) => r.id === this.focusId)) this.focusId = s.runs[0]?.id;
+    setChildren(this.body, s.runs.map((r) => this.row(r, s)));
+    if (hadFocus) this.rowOf(this.focusId)?.focus();
+  }
+
+  private row(r: RunSummary, s: State): HTMLElement {
+    const idx = s.selected.indexOf(r.id);
+    const selected = idx >= 0;
+    const live = r.id === s.activeRunId && s.live && s.live.phase !== 'finished';
+    const tr = h('tr', {
+      role: 'row', 'aria-selected': String(selected), tabindex: r.id === this.focusId ? '0' : '-1', 'data-run': r.id,
+      class: selected ? 'selected' : undefined, title: r.dir,
+    },
+      h('td', { role: 'gridcell' },
+        h('input', { type: 'checkbox', tabindex: '-1', 'aria-hidden': 'true', '.checked': selected }),
+        selected ? h('span', { class: 'swatch', style: `background: var(${RUN_VARS[idx % RUN_VARS.length]})` }) : null),
+      h('td', { role: 'gridcell' }, h('span', { class: 'run-id' }, r.id), r.name && !r.id.endsWith(r.name) ? h('span', { class: 'hint' }, ` ${r.name}`) : null),
+      h('td', { role: 'gridcell' }, h('span', { class: `status status-${r.status}` }, live ? 'running' : r.status)),
+      h('td', { role: 'gridcell', class: 'num' }, fmtLoss(r.bestValLoss ?? undefined)),
+      h('td', { role: 'gridcell', class: 'num' }, fmtInt(r.finalStep)),
+      h('td', { role: 'gridcell', class: 'num' }, fmtDuration(r.durationMs)),
+      h('td', { role: 'gridcell' }, fmtDate(r.createdAt)),
+      h('td', { role: 'gridcell', title: r.model }, baseName(r.model)),
+      h('td', { role: 'gridcell', title: r.dataset }, baseName(r.dataset)));
+    onActivate(tr, () => {
+      this.focusId = r.id;
+      this.dispatch({ type: 'ui/toggleRun', runId: r.id });
+    });
+    tr.addEventListener('focus', () => {
+      this.focusId = r.id;
+    });
+    return tr;
+  }
+
+  private rowOf(id: string | undefined): HTMLElement | undefined {
+    if (!id) return undefined;
+    return Array.from(this.body.querySelectorAll<HTMLElement>('tr[data-run]')).find((e) => e.dataset.run === id);
+  }
+
+  private onKey(ev: KeyboardEvent): void {
+    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp' && ev.key !== 'Home' && ev.key !== 'End') return;
+    const rows = Array.from(this.body.querySelectorAll<HTMLElement>('tr[data-run]'));
+    const i = rows.findIndex((r) => r === document.activeElement);
+    const j = ev.key === 'Home' ? 0 : ev.key === 'End' ? rows.length - 1 : Math.min(rows.length - 1, Math.max(0, i + (ev.key === 'ArrowDown' ? 1 : -1)));
+    if (!rows[j]) return;
+    ev.preventDefault();
+    rows.forEach((r, k) => r.setAttribute('tabindex', k === j ? '0' : '-1'));
+    this.focusId = rows[j].dataset.run;
+    rows[j].focus();
+  }
+}
