@@ -12,6 +12,8 @@ export interface RunConfig {
   /** Workspace folder the runs folder is relative to. */
   workspace: string;
   runsDir: string;
+  /** Continue training this PEFT adapter folder (its r, alpha and targets win over `lora`). */
+  initAdapter?: string;
   name?: string;
   lora: {
     r: number;
@@ -105,6 +107,7 @@ export function resolveRunConfig(input: RunConfigInput): RunConfig {
     model: path.resolve(input.model),
     data: path.resolve(input.data),
     valid: input.valid === undefined ? undefined : path.resolve(input.valid),
+    initAdapter: input.initAdapter === undefined ? undefined : path.resolve(input.initAdapter),
     workspace: path.resolve(input.workspace ?? process.cwd()),
     runsDir: input.runsDir ?? '.lora-lab/runs',
     name: input.name,

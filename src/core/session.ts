@@ -11,7 +11,7 @@ import { fingerprintModel, sha256File } from './fingerprint';
 import { readConfig } from './hfConfig';
 import { countParameters } from './loraConfig';
 import { loadModel } from './models/load';
-import { writePeftAdapter } from './peft';
+import { loadPeftAdapter, writePeftAdapter } from './peft';
 import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
 import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { RunDir, runsRoot, type RunStatus } from './runStore';
@@ -123,6 +123,9 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     const l = config.lora;
     if (resume) {
       model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    } else if (config.initAdapter) {
+      const a = loadPeftAdapter(model, config.initAdapter);
+      yield { type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` };
     } else {
       model.addAdapter(
         { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targets, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },

@@ -82,3 +82,16 @@ describe('runSession', () => {
     ]);
   });
 });
+
+describe('continuing a PEFT adapter', () => {
+  it('initAdapter (--adapter) continues a PEFT-written adapter: the run trains it and writes an adapter with its r and alpha', async () => {
+    const ws = workspace(goodRows());
+    const peftDir = path.join(__dirname, '..', 'fixtures', 'gpt2-tiny', 'lora-r4-c_attn');
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', initAdapter: peftDir, training: { maxSteps: 2, batchSize: 4, evalEvery: 2 } }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    const adapter = readPeftAdapter(RunDir.open(fin.runDir!).adapterDir);
+    expect(adapter.config).toMatchObject({ r: 4, loraAlpha: 8 });
+    expect(events.some((e) => e.type === 'log' && e.message.includes('continuing the adapter'))).toBe(true);
+  });
+});
