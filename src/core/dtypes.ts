@@ -76,9 +76,12 @@ function f16DecodeTable(): Float32Array {
 }
 
 export function f16ToF32(src: Uint16Array): Float32Array {
-  const table = f16DecodeTable();
+  // Copy bit patterns, not numbers: reading a float32 NaN into a JS number (a double) may set
+  // its quiet bit in optimized code (x86's cvtss2sd does), which changed NaN payloads under load.
+  const table = new Uint32Array(f16DecodeTable().buffer);
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < src.length; i++) bits[i] = table[src[i]];
   return out;
 }
 
