@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { benchmarkMatMul, checkMemory, initBackend, type BackendChoice, type BackendReport } from '../core/backend';
+import { benchmarkMatMul, checkMemory, initBackend, wasmHeapBytes, type BackendChoice, type BackendReport } from '../core/backend';
+import { generate } from '../core/generate';
 import { resolveLoraConfig } from '../core/loraConfig';
 import { linearModules } from '../core/modules';
 import { buildModel } from '../core/models/load';
@@ -29,6 +30,9 @@ interface Result {
   tensorsAfter?: number;
   tensorsBefore?: number;
   evalTokensPerSec?: number;
+  /** Greedy generation with the KV cache: new tokens per second after a 16-token prompt. */
+  generateTokensPerSec?: number;
+  peakWasmHeapMB?: number;
   error?: string;
 }
 
@@ -49,9 +53,11 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
   const { backend, threads } = report;
   let peakRss = process.memoryUsage().rss;
   let peakTensor = 0;
+  let peakHeap = 0;
   const sample = () => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     peakTensor = Math.max(peakTensor, tf.memory().numBytes);
+    peakHeap = Math.max(peakHeap, wasmHeapBytes() ?? 0);
   };
   const base: Result = { preset: name, backend, threads, batch: opts.batch, seqLen: opts.seqLen, peakMatmulGflops: peak, peakRssMB: 0, peakTensorMB: 0 };
   const { spec, source, where } = PRESETS[name]();
@@ -90,10 +96,13 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
     const reps = 2;
     for (let i = 0; i < reps; i++) tf.dispose(model.loss(ids).loss);
     const evalMs = (performance.now() - t0) / reps;
+    // Inference: greedy decoding with the KV cache (32 new tokens after a 16-token prompt).
+    const gen = generate(model, ids[0].slice(0, 16), { maxNewTokens: 32, eosIds: [] });
     return {
       ...base, trainable, stepMs, stepMsAll: times.map((t) => Math.round(t)), tokensPerSec: (tokens / stepMs) * 1000,
       gflops: stepFlops(spec, tokens, opts.seqLen) / (stepMs * 1e6), tensorsBefore, tensorsAfter,
       evalTokensPerSec: (tokens / evalMs) * 1000, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20,
+      generateTokensPerSec: (gen.ids.length / gen.ms) * 1000, peakWasmHeapMB: peakHeap ? peakHeap / 2 ** 20 : undefined,
     };
   } catch (e) {
     return { ...base, error: (e as Error).message, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20 };
@@ -128,16 +137,17 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\n${machine()}\nbatch ${opts.batch} × ${opts.seqLen} tokens, LoRA r=8 on default targets, AdamW; ${opts.warmup} warm-up + ${opts.steps} timed steps\n`);
-  console.log('| preset | backend | tokens/s | step (s) | GFLOP/s (peak) | peak RSS | peak tensors | tensors Δ | eval tok/s |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| preset | backend | train tokens/s | step (s) | GFLOP/s (matmul peak) | peak RSS | peak tensors | wasm heap | tensors Δ | eval tok/s | generate tok/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     if (r.error) {
-      console.log(`| ${r.preset} | ${r.backend} ×${r.threads} | — | — | — | ${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | — | error: ${r.error} |`);
+      console.log(`| ${r.preset} | ${r.backend} ×${r.threads} | — | — | — | ${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | — | — | — | error: ${r.error} |`);
       continue;
     }
     console.log(
       `| ${r.preset} | ${r.backend} ×${r.threads} | ${r.tokensPerSec!.toFixed(1)} | ${(r.stepMs! / 1000).toFixed(2)} | ${r.gflops!.toFixed(1)} (${r.peakMatmulGflops.toFixed(0)}) | ` +
-        `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.tensorsAfter! - r.tensorsBefore!} | ${r.evalTokensPerSec!.toFixed(0)} |`,
+        `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.peakWasmHeapMB ? `${r.peakWasmHeapMB.toFixed(0)} MB` : '—'} | ${r.tensorsAfter! - r.tensorsBefore!} | ` +
+        `${r.evalTokensPerSec!.toFixed(0)} | ${r.generateTokensPerSec!.toFixed(1)} |`,
     );
   }
 }
