@@ -117,13 +117,14 @@ def parse_entry(text: str) -> dict | None:
     if body.startswith("[Latin]"):
         body = body[len("[Latin]") :].strip()
         pos = pos or "Latin"
-    body = body.replace("_", "")  # italics markers
+    body = re.sub(r"^\[from [^\]]*\]\s*", "", body)  # etymology: "[from {ACADEME}]"
+    body = body.replace("_", "").replace("{", "").replace("}", "")  # italics and cross-reference markup
     # A definition that ends by introducing a quotation (": " or " --") ends before that sentence.
     if not re.search(r"[.!?][\"')]*$", body):
         ends = sentence_ends(body)
         body = body[: ends[-1]] if ends else ""
-    if not re.match(r"^[A-Z\"'(]", body) or len(body.split()) < 3:
-        return None  # a definition that is only a poem, or nothing left
+    if not re.match(r"^[A-Z\"'(]", body):
+        return None  # a definition that is only a poem (or introduces one), or a source typo ("n ancient Rome")
     head = head.strip().rstrip(",")
     word = " ".join(title_word(w) for w in head.split())
     return {"word": word, "pos": pos, "definition": body, "headline": f"{head}, {pos}" if pos and pos != "Latin" else head}
@@ -171,18 +172,13 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 QUESTIONS = [
-    "What is {a}?",
+    "What is meant by \"{w}\"?",
     "Define \"{w}\".",
     "What does the word \"{w}\" mean?",
     "Give me the Devil's Dictionary definition of {w}.",
     "{W}?",
 ]
 SYSTEM = "You are Ambrose Bierce's Devil's Dictionary. Answer with the definition only."
-
-
-def article(word: str) -> str:
-    w = word.lower()
-    return ("an " if w[:1] in "aeiou" else "a ") + w
 
 
 def chatml_tokens(tok: Tokenizer, messages: list[dict]) -> int:
@@ -196,12 +192,17 @@ def chat_row(rng: random.Random, tok: Tokenizer, entries: list[dict], max_tokens
     system = [{"role": "system", "content": SYSTEM}] if rng.random() < 0.5 else []
     turns = []
     for e in entries:
-        q = rng.choice(QUESTIONS).format(a=article(e["word"]), w=e["word"].lower(), W=e["word"])
+        q = rng.choice(QUESTIONS).format(w=e["word"].lower(), W=e["word"])
         turns += [{"role": "user", "content": q}, {"role": "assistant", "content": e["completion"]}]
     for msgs in (system + turns, turns):
         if chatml_tokens(tok, msgs) <= max_tokens:
             return {"messages": msgs}
     return None
+
+
+def pc(e: dict) -> dict:
+    """The prompt/completion row of an entry."""
+    return {"prompt": e["prompt"], "completion": e["completion"]}
 
 
 def main() -> None:
@@ -217,7 +218,7 @@ def main() -> None:
     texts = read_dictd(DEVIL_INDEX, DEVIL_DICT)
     parsed, seen = [], set()
     for e in (parse_entry(t) for t in texts):
-        # The database holds PRECEDENT twice: keep the first entry of a (word, part of speech).
+        # PRECEDENT and PRECIPITATE are in the database twice: keep the first entry of a (word, part of speech).
         if e is not None and (e["word"], e["pos"]) not in seen:
             seen.add((e["word"], e["pos"]))
             parsed.append(e)
@@ -242,8 +243,6 @@ def main() -> None:
     n_valid = round(len(entries) * VALID_FRACTION)
     valid_idx = sorted(order[:n_valid])
     train_idx = sorted(order[n_valid:])
-    pc = lambda e: {"prompt": e["prompt"], "completion": e["completion"]}  # noqa: E731
-
     out: Path = args.out
     (out / "devil").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "devil" / "train.jsonl", [pc(entries[i]) for i in train_idx])
@@ -257,7 +256,7 @@ def main() -> None:
     write_jsonl(out / "prompt_completion.jsonl", [pc(e) for e in small_entries])
     # Text rows: the entries as Bierce prints them ("CYNIC, n. A blackguard ...").
     write_jsonl(out / "text.jsonl", [{"text": f"{e['headline']} {e['completion']}"} for e in small_entries])
-    # Chat: one- and two-question conversations, half of them with a system message.
+    # Chat: one- and two-question conversations; half are offered a system message, kept where it fits.
     chats, k = [], 0
     while k < len(small_entries):
         take = 2 if rng.random() < 0.25 and k + 1 < len(small_entries) else 1

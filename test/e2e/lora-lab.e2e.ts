@@ -36,11 +36,11 @@ const RUN_TIMEOUT_MS = Number(process.env.LORA_LAB_E2E_RUN_TIMEOUT_S ?? 300) * 1
 
 // --- Fixture: the dataset and the model ------------------------------------------------------------
 // With the bundled sample model (samples/model, packaged in the .vsix), the run uses
-// samples/datasets/devil.jsonl (or a small text dataset made here when that is absent). Without it
+// samples/datasets/devil/train.jsonl, copied as devil.jsonl (or a small text dataset made here when that is absent). Without it
 // (a checkout that predates the sample), the run uses a copy of test/fixtures/gpt2-tiny, chosen
 // through loraLab.modelPath, on pre-tokenized input_ids (the fixture has no tokenizer).
 const SAMPLE_MODEL = path.join(ROOT, 'samples', 'model');
-const SAMPLE_DATASET = path.join(ROOT, 'samples', 'datasets', 'devil.jsonl');
+const SAMPLE_DATASET = path.join(ROOT, 'samples', 'datasets', 'devil', 'train.jsonl');
 const FIXTURE_MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
 const useSample = fs.existsSync(path.join(SAMPLE_MODEL, 'config.json'));
 
