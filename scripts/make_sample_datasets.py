@@ -205,6 +205,17 @@ def pc(e: dict) -> dict:
     return {"prompt": e["prompt"], "completion": e["completion"]}
 
 
+# Bierce wrote in 1911: a few entries are racial or religious slurs. They are left out of the
+# sample data (by headword, plus a safety net on the slur itself), after the split, so the rest of
+# the files are unchanged.
+EXCLUDED_WORDS = {"African", "Minstrel", "Negro", "Hebrew"}
+SLUR = re.compile(r"nigger", re.IGNORECASE)
+
+
+def excluded(e: dict) -> bool:
+    return e["word"] in EXCLUDED_WORDS or bool(SLUR.search(e["definition"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Write samples/datasets/ from Debian's dict-devil and bible-kjv.")
     ap.add_argument("--out", type=Path, default=ROOT / "samples" / "datasets")
@@ -241,8 +252,8 @@ def main() -> None:
     order = list(range(len(entries)))
     rng.shuffle(order)
     n_valid = round(len(entries) * VALID_FRACTION)
-    valid_idx = sorted(order[:n_valid])
-    train_idx = sorted(order[n_valid:])
+    valid_idx = [i for i in sorted(order[:n_valid]) if not excluded(entries[i])]
+    train_idx = [i for i in sorted(order[n_valid:]) if not excluded(entries[i])]
     out: Path = args.out
     (out / "devil").mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "devil" / "train.jsonl", [pc(entries[i]) for i in train_idx])
