@@ -1,5 +1,9 @@
 // Shared pieces of the CLI subcommands: option declarations, typed value readers, output helpers.
 
+import type { BackendChoice } from '../core/backend';
+
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
 export interface CliOption {
   type: 'string' | 'boolean';
   description: string;
@@ -63,4 +67,17 @@ export function formatBytes(n: number): string {
     u++;
   }
   return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
+}
+
+/** A flag limited to listed values; undefined when absent. */
+export function optionalChoice<T extends string>(values: CliValues, flag: string, allowed: readonly T[]): T | undefined {
+  const v = values[flag];
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new CliUsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+/** --backend, 'auto' when absent. */
+export function backendFlag(values: CliValues): BackendChoice {
+  return optionalChoice(values, 'backend', BACKEND_CHOICES) ?? 'auto';
 }

@@ -2,7 +2,7 @@
 // the merged model on a dataset; the merge and effect checks; greedy and sampled generations side
 // by side. Also formats an evaluation report for the terminal (used for runs' eval.json too).
 import * as path from 'node:path';
-import { checkMemory, initBackend, type BackendChoice } from '../core/backend';
+import { checkMemory, initBackend } from '../core/backend';
 import { loadExamples, padIdFor } from '../core/data';
 import { evaluateModels, writeEvalReport, type EvalReport, type ModelRole } from '../core/evaluate';
 import type { GenerationOut, TokensText } from '../core/generate';
@@ -12,9 +12,8 @@ import type { CausalLM } from '../core/models/causalLm';
 import { loadModel } from '../core/models/load';
 import { adapterForModel, readPeftAdapter } from '../core/peft';
 import { loadTokenizer } from '../core/tokenizer';
-import { CliUsageError, type CliCommand, type CliValues, formatInt, optionalInt, optionalNumber, requireString } from './common';
+import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
 
-const BACKENDS: BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 function show(t: TokensText, max = 100): string {
   if (t.text === undefined) return `ids [${t.ids.join(' ')}]`;
@@ -49,11 +48,6 @@ export function formatEvalReport(r: EvalReport): string[] {
   return lines;
 }
 
-function backendOf(values: CliValues): BackendChoice {
-  const choice = (values.backend ?? 'auto') as BackendChoice;
-  if (!BACKENDS.includes(choice)) throw new CliUsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${choice}"`);
-  return choice;
-}
 
 export const evalCommand: CliCommand = {
   summary: 'Evaluate a model, its adapter and the merged model on a dataset (loss, perplexity, accuracy, merge/effect checks, generations)',
@@ -72,7 +66,7 @@ export const evalCommand: CliCommand = {
     'top-p': { type: 'string', valueName: 'p', description: 'Nucleus sampling mass', default: '0.95' },
     seed: { type: 'string', valueName: 'n', description: 'Sampling seed (prompt i uses seed + i)', default: '0' },
     'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
-    backend: { type: 'string', valueName: 'name', description: `Backend: ${BACKENDS.join(', ')}`, default: 'auto' },
+    backend: { type: 'string', valueName: 'name', description: `Backend: ${BACKEND_CHOICES.join(', ')}`, default: 'auto' },
     threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
     json: { type: 'boolean', description: 'Print the report as one JSON object' },
   },
@@ -91,7 +85,7 @@ export const evalCommand: CliCommand = {
     const tokenizer = loadTokenizer(modelDir);
     const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? 256;
     const data = await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize });
-    const backend = await initBackend(backendOf(values), { threads: optionalInt(values, 'threads', 1) });
+    const backend = await initBackend(backendFlag(values), { threads: optionalInt(values, 'threads', 1) });
     const adapter = adapterDir ? readPeftAdapter(adapterDir) : undefined;
     const config = adapter && adapterDir ? adapterForModel(adapter, spec, adapterDir) : undefined;
     const { model } = loadModel(modelDir);

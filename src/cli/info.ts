@@ -2,27 +2,25 @@
 // TensorFlow.js backend this machine gives, with the reason each other one was not used.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend, formatBackendReport, type BackendChoice } from '../core/backend';
+import { initBackend, formatBackendReport } from '../core/backend';
 import { readConfig } from '../core/hfConfig';
 import { baseParameterCount, defaultTargets } from '../core/modules';
 import { loadTokenizer } from '../core/tokenizer';
 import { WeightStore } from '../core/weights';
-import { CliUsageError, type CliCommand, formatBytes, formatInt, requireString } from './common';
+import { BACKEND_CHOICES, backendFlag, type CliCommand, formatBytes, formatInt, requireString } from './common';
 
-const BACKENDS: BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 export const infoCommand: CliCommand = {
   summary: 'Describe a model folder (architecture, sizes, dtypes, tokenizer) and the TensorFlow.js backend report',
   synopsis: '--model <dir> [--backend auto|tensorflow-gpu|tensorflow|wasm|cpu] [--json]',
   options: {
     model: { type: 'string', valueName: 'dir', description: 'Hugging Face model folder (config.json + safetensors)' },
-    backend: { type: 'string', valueName: 'name', description: `Backend to load: ${BACKENDS.join(', ')}`, default: 'auto' },
+    backend: { type: 'string', valueName: 'name', description: `Backend to load: ${BACKEND_CHOICES.join(', ')}`, default: 'auto' },
     json: { type: 'boolean', description: 'Print one JSON object' },
   },
   async run(values) {
     const dir = requireString(values, 'model');
-    const choice = (values.backend ?? 'auto') as BackendChoice;
-    if (!BACKENDS.includes(choice)) throw new CliUsageError(`--backend must be one of ${BACKENDS.join(', ')}, got "${choice}"`);
+    const choice = backendFlag(values);
     const { spec } = readConfig(dir);
     const store = WeightStore.open(dir);
     const files = store.files.map((f) => ({ file: path.basename(f), bytes: fs.statSync(f).size }));

@@ -2,19 +2,11 @@
 // event lines for scripts. Ctrl-C cancels after the current step (a checkpoint is saved);
 // a second Ctrl-C exits at once.
 import * as fs from 'node:fs';
-import type { BackendChoice } from '../core/backend';
 import type { RunConfigInput } from '../core/runConfig';
 import type { ScheduleKind } from '../core/schedule';
 import { runSession, type SessionEvent } from '../core/session';
 import { formatEvalReport } from './eval';
-import { CliUsageError, type CliCommand, type CliValues, formatBytes, formatInt, optionalInt, optionalList, optionalNumber } from './common';
-
-function choice<T extends string>(values: CliValues, flag: string, allowed: readonly T[]): T | undefined {
-  const v = values[flag];
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) throw new CliUsageError(`--${flag} must be one of ${allowed.join(', ')}, got "${v}"`);
-  return v as T;
-}
+import { BACKEND_CHOICES, CliUsageError, type CliCommand, type CliValues, formatBytes, formatInt, optionalChoice, optionalInt, optionalList, optionalNumber } from './common';
 
 function readConfigFile(file: string): RunConfigInput {
   if (!fs.existsSync(file)) throw new CliUsageError(`--config ${file}: file not found`);
@@ -39,7 +31,7 @@ export function configFromFlags(values: CliValues): RunConfigInput {
     workspace: str('workspace') ?? file.workspace,
     runsDir: str('runs-dir') ?? file.runsDir,
     name: str('name') ?? file.name,
-    backend: choice<BackendChoice>(values, 'backend', ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']) ?? file.backend,
+    backend: optionalChoice(values, 'backend', BACKEND_CHOICES) ?? file.backend,
     threads: optionalInt(values, 'threads', 1) ?? file.threads,
     memoryLimitBytes: ((mb) => (mb === undefined ? undefined : mb * 1024 * 1024))(optionalInt(values, 'memory-limit-mb', 1)) ?? file.memoryLimitBytes,
     lora: {
@@ -53,7 +45,7 @@ export function configFromFlags(values: CliValues): RunConfigInput {
     training: {
       ...file.training,
       lr: optionalNumber(values, 'lr') ?? file.training?.lr,
-      schedule: choice<ScheduleKind>(values, 'schedule', ['constant', 'linear', 'cosine']) ?? file.training?.schedule,
+      schedule: optionalChoice<ScheduleKind>(values, 'schedule', ['constant', 'linear', 'cosine']) ?? file.training?.schedule,
       warmupSteps: optionalInt(values, 'warmup-steps', 0) ?? file.training?.warmupSteps,
       epochs: optionalInt(values, 'epochs', 1) ?? file.training?.epochs,
       maxSteps: optionalInt(values, 'max-steps', 1) ?? file.training?.maxSteps,
@@ -69,7 +61,7 @@ export function configFromFlags(values: CliValues): RunConfigInput {
     },
     dataOptions: {
       ...file.dataOptions,
-      policy: choice(values, 'on-bad-rows', ['skip', 'fail'] as const) ?? file.dataOptions?.policy,
+      policy: optionalChoice(values, 'on-bad-rows', ['skip', 'fail'] as const) ?? file.dataOptions?.policy,
       validFraction: optionalNumber(values, 'valid-fraction') ?? file.dataOptions?.validFraction,
     },
   };

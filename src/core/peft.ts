@@ -9,6 +9,7 @@ import type { ModelSpec } from './hfConfig';
 import { resolveLoraConfig, selectTargets, type LoraConfig } from './loraConfig';
 import type { CausalLM } from './models/causalLm';
 import { linearModules, type LinearModule } from './modules';
+import { writeFileAtomic } from './runStoreFs';
 import { SafetensorsFile, writeSafetensors } from './safetensors';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -214,8 +215,7 @@ export function writePeftAdapter(
   const exact = cfg.targetModules !== 'all-linear' && byLeaves.length === paths.length && byLeaves.every((p) => paths.includes(p));
   const targets = exact ? leaves : paths;
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
-  fs.writeFileSync(`${cfgFile}.tmp`, JSON.stringify(adapterConfigJson(cfg, spec, baseModel, targets, exact ? cfg.layersToTransform : undefined), null, 2) + '\n');
-  fs.renameSync(`${cfgFile}.tmp`, cfgFile);
+  writeFileAtomic(cfgFile, JSON.stringify(adapterConfigJson(cfg, spec, baseModel, targets, exact ? cfg.layersToTransform : undefined), null, 2) + '\n');
   writeSafetensors(
     path.join(dir, ADAPTER_WEIGHTS),
     tensors.map((t) => ({ name: t.name, shape: t.shape, data: t.data, dtype: 'F32' as const })),
