@@ -14,7 +14,7 @@ import { loadModel } from './models/load';
 import { loadPeftAdapter, writePeftAdapter } from './peft';
 import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
 import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
-import { RunDir, runsRoot, type RunStatus } from './runStore';
+import { newRunId, RunDir, runsRoot, type RunStatus } from './runStore';
 import { loadTokenizer } from './tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './trainer';
 import { versions } from './versions';
@@ -99,6 +99,8 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     if (!run) {
       const root = runsRoot(config.workspace, config.runsDir);
       run = RunDir.create(root, {
+        // A given run name names the folder (<date>-<name>); else the dataset file does.
+        ...(config.name ? { id: newRunId(new Date(), config.name, root) } : {}),
         name: config.name ?? path.basename(config.data),
         config,
         model: { path: path.resolve(config.model), fingerprint: fingerprintModel(config.model) },
