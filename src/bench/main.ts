@@ -111,6 +111,49 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
   }
 }
 
+/**
+ * `--profile`: one training step (after the warm-up) under tf.profile, kernels grouped by name and
+ * input shapes, the most expensive first. Shows where a step's time goes.
+ */
+async function profilePreset(name: string, opts: { batch: number; seqLen: number; warmup: number }): Promise<void> {
+  const { spec, source, where } = PRESETS[name]();
+  const { model } = buildModel(spec, source, where);
+  try {
+    model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
+    const ids = Array.from({ length: opts.batch }, (_, b) => Array.from({ length: opts.seqLen }, (_, t) => (b * 7919 + t * 104729) % spec.vocabSize));
+    const step = () => tf.dispose(model.lossAndGrads(ids, undefined, { training: true }).grads);
+    for (let i = 0; i < Math.max(1, opts.warmup); i++) step();
+    const t0 = performance.now();
+    const info = await tf.profile(() => {
+      step();
+      return [];
+    });
+    const wall = performance.now() - t0;
+    const groups = new Map<string, { ms: number; calls: number }>();
+    let total = 0;
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      total += ms;
+      const key = `${k.name} ${k.inputShapes.map((s) => `[${s}]`).join('×')}`;
+      const g = groups.get(key) ?? { ms: 0, calls: 0 };
+      g.ms += ms;
+      g.calls++;
+      groups.set(key, g);
+    }
+    const byName = new Map<string, number>();
+    for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
+    console.log(`\n${name}: one step, ${(wall / 1000).toFixed(2)} s wall (profiled), kernels ${(total / 1000).toFixed(2)} s, ${info.kernels.length} kernel calls`);
+    console.log('\nby kernel:');
+    for (const [k, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${(ms / 1000).toFixed(3).padStart(7)} s ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${k}`);
+    console.log('\nby kernel and input shapes:');
+    for (const [k, g] of [...groups].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30)) {
+      console.log(`  ${(g.ms / 1000).toFixed(3).padStart(7)} s ${((100 * g.ms) / total).toFixed(1).padStart(5)}%  ×${String(g.calls).padEnd(4)} ${k}`);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -122,6 +165,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       steps: { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
     },
   });
   const names = values.preset!.split(',');
@@ -130,6 +174,10 @@ async function main(): Promise<void> {
   const peak = benchmarkMatMul().gflops;
   process.stderr.write(`backend ${report.backend} (${report.threads} threads); plain 2-D matMul [512,768]×[768,768]: ${peak.toFixed(1)} GFLOP/s\n`);
   const opts = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps) };
+  if (values.profile) {
+    for (const n of names) await profilePreset(n, opts);
+    return;
+  }
   const results: Result[] = [];
   for (const n of names) results.push(await benchPreset(n, opts, peak, report));
   if (values.json) {

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { findCudaLibraries } from './cudaEnv';
+import { installFastWasmKernels } from './wasmKernels';
 import { beginThreadedInit, MAX_WASM_THREADS, nodeRequire, releasePthreadWorkers, wasmBinaryDir, type ThreadedInit } from './wasmThreads';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -241,6 +242,7 @@ async function loadWasm(requested: number | undefined, notes: string[]): Promise
   if (tf.engine().registry.wasm) {
     // Already initialized in this process (e.g. by a test setup): its thread count is fixed.
     if (!(await tf.setBackend('wasm'))) throw new AttemptFailed('tf.setBackend("wasm") failed', '');
+    installFastWasmKernels();
     const actual = getThreadsCount();
     if (actual !== threads) notes.push(`wasm was initialized earlier in this process with ${actual} thread(s); the thread count changes only in a new process`);
     return { device: 'cpu', threads: actual, simd, memoryLimitBytes, reason: `loaded${simdNote}`, versions };
@@ -273,6 +275,7 @@ async function loadWasm(requested: number | undefined, notes: string[]): Promise
   }
   if (!ok) throw new AttemptFailed('tf.setBackend("wasm") failed (the .wasm binaries could not be loaded)', `Reinstall it: npm i ${BACKEND_PACKAGES.wasm}@${tf.version.tfjs}.`);
   await tf.ready();
+  installFastWasmKernels();
   releasePthreadWorkers(tf.backend());
   const actual = getThreadsCount();
   if (session && actual < threads) notes.push(`wasm asked for ${threads} threads, XNNPACK created ${actual}`);
