@@ -13,6 +13,16 @@ export interface ForwardContext {
   dropoutSeed?: () => number;
 }
 
+/**
+ * What LoraLinear.backward needs from LoraLinear.forwardSaved besides the layer's input: the
+ * dropout multiplier (mask, absent without dropout) and xd·Aᵀ (xa), where xd = x ⊙ mask. Empty
+ * for a frozen layer, whose input gradient needs only W.
+ */
+export interface LinearSaved {
+  mask?: tf.Tensor2D;
+  xa?: tf.Tensor2D;
+}
+
 interface Adapter {
   /** Aᵀ, shape (in, r). */
   at: tf.Variable<tf.Rank.R2>;
@@ -114,6 +124,55 @@ export class LoraLinear {
     });
   }
 
+  /**
+   * The forward of apply() without a tape: y plus what backward() needs. Used by the models'
+   * hand-written block backward (CausalLM.lossAndGrads). Dropout draws the same mask as
+   * tf.dropout with the same seed (floor(U + keep) / keep), kept for the backward.
+   */
+  forwardSaved(x: tf.Tensor2D, ctx: ForwardContext): { y: tf.Tensor2D; saved: LinearSaved } {
+    return tf.tidy(() => {
+      const ad = this.adapter;
+      if (!ad || this.merged) return { y: frozenProduct(x, this.weight, this.bias), saved: {} };
+      let xd = x;
+      let mask: tf.Tensor2D | undefined;
+      if (ctx.training && ad.dropout > 0) {
+        if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
+        const keep = 1 - ad.dropout;
+        mask = tf.randomUniform(x.shape, 0, 1, 'float32', ctx.dropoutSeed()).add(keep).floor().div(keep) as tf.Tensor2D;
+        xd = x.mul(mask) as tf.Tensor2D;
+      }
+      const xa = tf.matMul(xd, ad.at) as tf.Tensor2D; // (N, r)
+      let y = tf.matMul(x, this.weight).add(tf.matMul(xa, ad.bt).mul(ad.scale)) as tf.Tensor2D;
+      if (this.bias) y = y.add(this.bias);
+      return { y, saved: mask ? { mask, xa } : { xa } };
+    });
+  }
+
+  /**
+   * The backward of forwardSaved for upstream dy (N, out) and the layer's input x: dx (when asked) and, with an adapter,
+   * the gradients of Aᵀ and Bᵀ in the order of trainableVariables(). Plain 2-D products only:
+   *   g = s·dy·B;  dx = dy·Wᵀ + (g·A) ⊙ mask;  dAᵀ = xdᵀ·g;  dBᵀ = s·xaᵀ·dy
+   */
+  backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean): { dx?: tf.Tensor2D; grads: tf.Tensor2D[] } {
+    return tf.tidy(() => {
+      const ad = this.adapter;
+      const frozenDx = needDx ? (tf.matMul(dy, this.weight.transpose()) as tf.Tensor2D) : undefined;
+      if (!ad || this.merged) return frozenDx ? { dx: frozenDx, grads: [] } : { grads: [] };
+      const { mask, xa } = saved;
+      if (!xa) throw new Error(`internal: ${this.module.path} was run without saving its adapter product`);
+      const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
+      const g = tf.matMul(dy, ad.bt.transpose()).mul(ad.scale) as tf.Tensor2D; // (N, r)
+      let dx = frozenDx;
+      if (needDx) {
+        let dxd = tf.matMul(g, ad.at.transpose()) as tf.Tensor2D;
+        if (mask) dxd = dxd.mul(mask);
+        dx = dx!.add(dxd) as tf.Tensor2D;
+      }
+      const grads = [tf.matMul(xd.transpose(), g), tf.matMul(xa.transpose(), dy).mul(ad.scale)] as tf.Tensor2D[];
+      return dx ? { dx, grads } : { grads };
+    });
+  }
+
   /** The weight update scale·Aᵀ·Bᵀ in (in, out) layout. */
   deltaInOut(): tf.Tensor2D {
     const ad = this.adapter;
@@ -159,6 +218,11 @@ export class LoraLinear {
     this.weight.dispose();
     this.bias?.dispose();
   }
+}
+
+function frozenProduct(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = tf.matMul(x, w) as tf.Tensor2D;
+  return b ? (y.add(b) as tf.Tensor2D) : y;
 }
 
 /** y = x·W + b with dx = dy·Wᵀ as a plain product (W is frozen: no gradient for it). */

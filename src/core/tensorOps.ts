@@ -97,74 +97,183 @@ export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads:
  * query heads sharing one KV head are stacked along the time axis, so head h reads KV head
  * ⌊h/rep⌋ exactly as HF's repeat_kv does.
  *   q [B, H, Tq, hd], k/v [B, K, Tk, hd], mask [Tq, Tk] additive → [B·Tq, H·hd]
- * On wasm the products run per head as plain 2-D matMuls with a hand-written backward
- * (attentionPerHead); elsewhere as batched matMuls with tfjs's own gradients.
+ * The backward is hand-written (attentionBackward) so its products avoid tfjs's transposed
+ * matMul gradients; on wasm every product runs per head as a plain 2-D matMul (groupMatMul).
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, scale: number): tf.Tensor2D {
-  if (tf.getBackend() === 'wasm') return attentionPerHead(q, k, v, mask, scale);
-  return tf.tidy(() => {
-    const [B, H, Tq, hd] = q.shape;
-    const K = k.shape[1];
-    const Tk = k.shape[2];
-    const rep = H / K;
-    const qg = q.reshape([B, K, rep * Tq, hd]); // (B, K, rep·Tq, hd)
-    const scores = tf.matMul(qg, k, false, true).mul(scale); // (B, K, rep·Tq, Tk)
-    const masked = scores.reshape([B * H, Tq, Tk]).add(mask); // (B·H, Tq, Tk)
-    const probs = tf.softmax(masked, -1).reshape([B, K, rep * Tq, Tk]);
-    const out = tf.matMul(probs, v); // (B, K, rep·Tq, hd)
-    return out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]) as tf.Tensor2D;
-  });
-}
-
-/** Per-group 2-D products: a[g]·b[g] for 3-D a (G, m, k) and b (G, k, n), stacked to (G, m, n). */
-function groupMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  const as = tf.unstack(a) as tf.Tensor2D[];
-  const bs = tf.unstack(b) as tf.Tensor2D[];
-  const out = tf.stack(as.map((x, i) => tf.matMul(x, bs[i]))) as tf.Tensor3D;
-  tf.dispose([...as, ...bs]);
-  return out;
-}
-
-/**
- * attention() for the wasm backend. Its batched matMul runs at ~2 GFLOP/s whatever the
- * transposes, while a plain 2-D matMul reaches XNNPACK's ~30–50 (shared notes; measured for
- * 48 heads × [128, 64]: 45 ms batched, 13 ms per head including the unstack/stack copies).
- * So every product is a per-(batch, KV head) 2-D matMul, with operands transposed explicitly,
- * and the backward is written out (G = B·K groups, R = rep·Tq stacked query rows):
- *   S = s·Q·Kᵀ + M;  P = softmax(S);  O = P·V
- *   dP = dO·Vᵀ;  dV = Pᵀ·dO;  dS = P ⊙ (dP − Σⱼ dP⊙P);  dQ = s·dS·K;  dK = s·dSᵀ·Q
- * Only P is kept for the backward besides the inputs.
- */
-function attentionPerHead(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, scale: number): tf.Tensor2D {
-  const [B, H, Tq, hd] = q.shape;
-  const K = k.shape[1];
-  const Tk = k.shape[2];
-  const G = B * K;
-  const R = (H / K) * Tq;
-  const T3 = [0, 2, 1];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn] = args as tf.Tensor4D[];
     const save = args[3] as tf.GradSaveFunc;
-    const qg = qIn.reshape([G, R, hd]) as tf.Tensor3D;
-    const kg = kIn.reshape([G, Tk, hd]) as tf.Tensor3D;
-    const vg = vIn.reshape([G, Tk, hd]) as tf.Tensor3D;
-    const scores = groupMatMul(qg, kg.transpose(T3) as tf.Tensor3D).mul(scale); // (G, R, Tk)
-    const probs = tf.softmax(scores.reshape([B * H, Tq, Tk]).add(mask), -1).reshape([G, R, Tk]) as tf.Tensor3D;
-    save([qg, kg, vg, probs]);
-    const out = groupMatMul(probs, vg); // (G, R, hd)
+    const { y, saved } = attentionSaved(qIn, kIn, vIn, mask, scale);
+    save([saved.q, saved.k, saved.v, saved.p]);
     return {
-      value: out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qS, kS, vS, p] = saved as tf.Tensor3D[];
-        const dO = dy.reshape([B, Tq, H, hd]).transpose([0, 2, 1, 3]).reshape([G, R, hd]) as tf.Tensor3D;
-        const dP = groupMatMul(dO, vS.transpose(T3) as tf.Tensor3D); // (G, R, Tk)
-        const dV = groupMatMul(p.transpose(T3) as tf.Tensor3D, dO); // (G, Tk, hd)
-        const dS = p.mul(dP.sub(dP.mul(p).sum(-1, true))).mul(scale) as tf.Tensor3D; // (G, R, Tk), scale folded in
-        const dQ = groupMatMul(dS, kS); // (G, R, hd)
-        const dK = groupMatMul(dS.transpose(T3) as tf.Tensor3D, qS); // (G, Tk, hd)
-        return [dQ.reshape([B, H, Tq, hd]), dK.reshape([B, K, Tk, hd]), dV.reshape([B, K, Tk, hd])];
+      value: y,
+      gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => {
+        const [qS, kS, vS, p] = s as tf.Tensor3D[];
+        const g = attentionBackward(dy as tf.Tensor2D, { ...saved, q: qS, k: kS, v: vS, p });
+        return [g.dq, g.dk, g.dv];
       },
     };
   });
   return op(q, k, v) as tf.Tensor2D;
+}
+
+/** What attentionBackward needs: q/k/v grouped by KV head (G = B·K groups) and the probabilities. */
+export interface AttentionSaved {
+  /** (G, R, hd) with R = rep·Tq query rows per group. */
+  q: tf.Tensor3D;
+  /** (G, Tk, hd). */
+  k: tf.Tensor3D;
+  v: tf.Tensor3D;
+  /** softmax probabilities (G, R, Tk). */
+  p: tf.Tensor3D;
+  /** [B, H, Tq, K, Tk, hd]. */
+  dims: number[];
+  scale: number;
+}
+
+/**
+ * a[g]·b[g] over the groups of 3-D a and b, with optional transposes. The wasm backend's batched
+ * matMul runs at ~2 GFLOP/s whatever the transposes while a plain 2-D matMul reaches XNNPACK's
+ * ~30–50 (shared notes; measured for 48 heads × [128, 64]: 45 ms batched, 13 ms per head with
+ * the unstack/stack copies), so there the operands are transposed explicitly and multiplied
+ * group by group. Other backends get one batched matMul.
+ */
+export function groupMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
+  return tf.tidy(() => {
+    const as = tf.unstack(transposeA ? a.transpose([0, 2, 1]) : a) as tf.Tensor2D[];
+    const bs = tf.unstack(transposeB ? b.transpose([0, 2, 1]) : b) as tf.Tensor2D[];
+    return tf.stack(as.map((x, i) => tf.matMul(x, bs[i]))) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Forward of attention() returning what attentionBackward needs. G = B·K groups, R = rep·Tq rows:
+ *   S = s·Q·Kᵀ + M;  P = softmax(S);  O = P·V
+ */
+export function attentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, scale: number): { y: tf.Tensor2D; saved: AttentionSaved } {
+  return tf.tidy(() => {
+    const [B, H, Tq, hd] = q.shape;
+    const K = k.shape[1];
+    const Tk = k.shape[2];
+    const G = B * K;
+    const R = (H / K) * Tq;
+    const qg = q.reshape([G, R, hd]) as tf.Tensor3D;
+    const kg = k.reshape([G, Tk, hd]) as tf.Tensor3D;
+    const vg = v.reshape([G, Tk, hd]) as tf.Tensor3D;
+    const scores = groupMatMul(qg, kg, false, true).mul(scale); // (G, R, Tk)
+    const p = tf.softmax(scores.reshape([B * H, Tq, Tk]).add(mask), -1).reshape([G, R, Tk]) as tf.Tensor3D;
+    const out = groupMatMul(p, vg); // (G, R, hd)
+    const y = out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]) as tf.Tensor2D;
+    return { y, saved: { q: qg, k: kg, v: vg, p, dims: [B, H, Tq, K, Tk, hd], scale } };
+  });
+}
+
+/**
+ * Backward of attention for upstream dy (B·Tq, H·hd):
+ *   dP = dO·Vᵀ;  dV = Pᵀ·dO;  dS = P ⊙ (dP − Σⱼ dP⊙P);  dQ = s·dS·K;  dK = s·dSᵀ·Q
+ */
+export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq: tf.Tensor4D; dk: tf.Tensor4D; dv: tf.Tensor4D } {
+  return tf.tidy(() => {
+    const [B, H, Tq, K, Tk, hd] = saved.dims;
+    const { q, k, v, p, scale } = saved;
+    const G = B * K;
+    const R = (H / K) * Tq;
+    const dO = dy.reshape([B, Tq, H, hd]).transpose([0, 2, 1, 3]).reshape([G, R, hd]) as tf.Tensor3D;
+    const dP = groupMatMul(dO, v, false, true); // (G, R, Tk)
+    const dv = groupMatMul(p, dO, true, false); // (G, Tk, hd)
+    const dS = p.mul(dP.sub(dP.mul(p).sum(-1, true))).mul(scale) as tf.Tensor3D; // scale folded in
+    const dq = groupMatMul(dS, k); // (G, R, hd)
+    const dk = groupMatMul(dS, q, true, false); // (G, Tk, hd)
+    return { dq: dq.reshape([B, H, Tq, hd]) as tf.Tensor4D, dk: dk.reshape([B, K, Tk, hd]) as tf.Tensor4D, dv: dv.reshape([B, K, Tk, hd]) as tf.Tensor4D };
+  });
+}
+
+/** [B, heads, T, hd] → [B·T, heads·hd]: the inverse of splitHeads. */
+export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
+  const [B, H, T, hd] = x.shape;
+  return x.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
+}
+
+/** Backward of applyRope: dx = dy·cos + rotate_halfᵀ(dy·sin), where rotate_halfᵀ([a, b]) = [b, −a]. */
+export function applyRopeBackward(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const half = dy.shape[3] / 2;
+    const [z1, z2] = tf.split(dy.mul(sin), [half, half], 3);
+    return dy.mul(cos).add(tf.concat([z2, z1.neg()], 3)) as tf.Tensor4D;
+  });
+}
+
+/** LayerNorm keeping x̂ = (x − mean)·rstd and rstd for layerNormBackward. */
+export function layerNormSaved(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const rstd = tf.rsqrt(variance.add(eps)) as tf.Tensor2D;
+    const xhat = x.sub(mean).mul(rstd) as tf.Tensor2D;
+    return { y: xhat.mul(gamma).add(beta) as tf.Tensor2D, xhat, rstd };
+  });
+}
+
+/** dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)) with g = dy·γ. */
+export function layerNormBackward(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, gamma: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const g = dy.mul(gamma);
+    return g.sub(g.mean(-1, true)).sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(rstd) as tf.Tensor2D;
+  });
+}
+
+/** RMSNorm keeping x̂ = x·r and r = 1/√(mean(x²) + eps) for rmsNormBackward. */
+export function rmsNormSaved(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; r: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const r = tf.rsqrt(x.square().mean(-1, true).add(eps)) as tf.Tensor2D;
+    const xhat = x.mul(r) as tf.Tensor2D;
+    return { y: xhat.mul(weight) as tf.Tensor2D, xhat, r };
+  });
+}
+
+/** dx = r·(g − x̂·mean(g⊙x̂)) with g = dy·w. */
+export function rmsNormBackward(dy: tf.Tensor2D, xhat: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const g = dy.mul(weight);
+    return g.sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(r) as tf.Tensor2D;
+  });
+}
+
+export type ActivationKind = 'gelu_new' | 'gelu' | 'relu';
+
+/** GPT-2's MLP activations keeping what activationBackward needs: the input, and tanh(u) for gelu_new. */
+export function activationSaved(kind: ActivationKind, x: tf.Tensor2D): { y: tf.Tensor2D; saved: tf.Tensor2D[] } {
+  return tf.tidy(() => {
+    if (kind === 'gelu_new') {
+      const t = tf.tanh(x.add(x.square().mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI)) as tf.Tensor2D;
+      return { y: x.mul(0.5).mul(t.add(1)) as tf.Tensor2D, saved: [x, t] };
+    }
+    if (kind === 'gelu') return { y: geluExact(x) as tf.Tensor2D, saved: [x] };
+    return { y: tf.relu(x), saved: [x] };
+  });
+}
+
+/**
+ * d activation / dx ⊙ dy:
+ *   gelu_new: 0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²), t = tanh(√(2/π)·(x + 0.044715·x³))
+ *   gelu:     Φ(x) + x·φ(x);   relu: step(x)
+ */
+export function activationBackward(kind: ActivationKind, dy: tf.Tensor2D, saved: tf.Tensor2D[]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const x = saved[0];
+    if (kind === 'gelu_new') {
+      const t = saved[1];
+      const x2 = x.square();
+      const inner = x2.mul(3 * 0.044715).add(1).mul(SQRT_2_OVER_PI);
+      const d = t.add(1).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1)).mul(inner));
+      return dy.mul(d) as tf.Tensor2D;
+    }
+    if (kind === 'gelu') {
+      const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5);
+      const pdf = x.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+      return dy.mul(cdf.add(x.mul(pdf))) as tf.Tensor2D;
+    }
+    return dy.mul(tf.step(x)) as tf.Tensor2D;
+  });
 }

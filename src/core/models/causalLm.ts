@@ -21,6 +21,24 @@ export interface AdapterTensor {
   data: Float32Array;
 }
 
+/** A block's saved activations: any nesting of tensors (and numbers), disposed as a whole. */
+export type BlockSaved = tf.TensorContainer;
+
+export interface BlockGrads {
+  dx?: tf.Tensor2D;
+  grads: Map<tf.Variable, tf.Tensor>;
+}
+
+/** How lossAndGrads treats block activations: keep them all, recompute each block in the backward, or decide by memory. */
+export type ActivationMode = 'keep' | 'recompute' | 'auto';
+
+/** Collects a LoraLinear.backward result into a BlockGrads map; returns dx. */
+export function collectGrads(layer: LoraLinear, r: { dx?: tf.Tensor2D; grads: tf.Tensor2D[] }, into: Map<tf.Variable, tf.Tensor>): tf.Tensor2D | undefined {
+  const vs = layer.trainableVariables();
+  r.grads.forEach((g, k) => into.set(vs[k], g));
+  return r.dx;
+}
+
 export abstract class CausalLM {
   readonly linears = new Map<string, LoraLinear>();
   loraConfig?: LoraConfig;
@@ -29,6 +47,16 @@ export abstract class CausalLM {
    * pass (tidy frees what it made). The backend's memory check goes here (see backend.checkMemory).
    */
   memoryGuard?: (where: string) => void;
+  /**
+   * lossAndGrads keeps every adapted block's activations ('keep': no recomputation, the fastest)
+   * or re-runs each block's forward in the backward ('recompute': one block's activations at a
+   * time, one more forward). 'auto' keeps them when they fit under memoryLimitBytes.
+   */
+  activationMode: ActivationMode = 'auto';
+  /** Tensor bytes the backend may hold (backend report); undefined: no limit known. */
+  memoryLimitBytes?: number;
+  /** What the last lossAndGrads did with activations, and how many bytes one block kept. */
+  lastActivations?: { mode: 'keep' | 'recompute'; bytesPerBlock: number };
   private masks = new Map<string, tf.Tensor2D>();
 
   protected constructor(
@@ -43,6 +71,18 @@ export abstract class CausalLM {
 
   /** Transformer block i on x (B·T, d) → (B·T, d); with a cache, attending to cached keys/values (staged in the cache). */
   protected abstract runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D;
+
+  /**
+   * Block i's forward without a tape, returning with the output what blockBackward needs
+   * (activations, dropout masks). The result is owned by the caller.
+   */
+  protected abstract blockForwardSaved(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext): { y: tf.Tensor2D; saved: BlockSaved };
+
+  /**
+   * Hand-written backward of block i for upstream dy: dx (when needDx) and the gradients of the
+   * block's adapter variables, keyed by variable. Must not dispose x or saved.
+   */
+  protected abstract blockBackward(i: number, dy: tf.Tensor2D, x: tf.Tensor2D, saved: BlockSaved, needDx: boolean): BlockGrads;
 
   /** The norm after the last block. */
   protected abstract finalNorm(x: tf.Tensor2D): tf.Tensor2D;
@@ -182,21 +222,23 @@ export abstract class CausalLM {
   }
 
   /**
-   * The loss (times `scale`) and its gradients for trainableVariables(), with layer-wise
-   * recomputation: the forward pass keeps only each block's input (B·T × d), then the backward
-   * pass re-runs one block at a time under the tape and pulls the upstream gradient through it.
-   * Activation memory is one block's tape instead of all of them (shared notes: ~40× less), for
-   * one extra forward. Dropout masks are the same in both passes: each block draws its seeds
-   * from its own base seed.
+   * The loss (times `scale`) and its gradients for trainableVariables(), by hand-written block
+   * backward passes (blockForwardSaved/blockBackward; no tape except for the LM-head loss). Each
+   * adapted block keeps its activations from the forward ('keep'), or only its input, re-running
+   * its forward just before its backward ('recompute': one block's activations alive at a time,
+   * for one extra forward). 'auto' measures the first adapted block's activations and keeps them
+   * all when they fit under memoryLimitBytes with room for the LM head. Blocks below the lowest
+   * adapted one run without saving anything. Dropout masks are the same in both passes: each
+   * block draws its seeds from its own base seed.
    */
   lossAndGrads(ids: number[][], weights: number[][] | undefined, ctx: ForwardContext, scale = 1): { loss: number; tokens: number; grads: tf.Tensor[] } {
     const t = lossTargets(ids, weights);
     const L = this.spec.numLayers;
     const vars = this.trainableVariables();
-    const adapted = Array.from({ length: L }, (_, i) => this.blockVariables(i));
-    const lowest = adapted.findIndex((v) => v.length > 0);
+    const adaptedBlocks = Array.from({ length: L }, (_, i) => this.blockVariables(i).length > 0);
+    const lowest = adaptedBlocks.indexOf(true);
     if (lowest < 0) throw new Error('the model has no adapter to train');
-    const bases = ctx.training && ctx.dropoutSeed ? adapted.map(() => ctx.dropoutSeed!()) : undefined;
+    const bases = ctx.training && ctx.dropoutSeed ? adaptedBlocks.map(() => ctx.dropoutSeed!()) : undefined;
     const ctxFor = (i: number): ForwardContext => {
       if (!bases) return ctx;
       let k = 0;
@@ -205,43 +247,77 @@ export abstract class CausalLM {
     const idsT = this.idsTensor(ids);
     const [B, T] = idsT.shape;
     const inputs: tf.Tensor2D[] = [];
+    const saved: (BlockSaved | undefined)[] = [];
+    let keep = this.activationMode !== 'recompute';
+    let bytesPerBlock = 0;
     let x = this.embedTokens(idsT, 0);
     idsT.dispose();
-    for (let i = 0; i < L; i++) {
-      inputs.push(x);
-      const xi = x;
-      x = tf.tidy(() => this.runBlock(i, xi, B, T, ctxFor(i)));
-      if (i < lowest) xi.dispose(); // nothing below the lowest adapted block needs its input again
-      this.memoryGuard?.(`forward, layer ${i}`);
+    try {
+      for (let i = 0; i < L; i++) {
+        const xi = x;
+        if (i < lowest) {
+          x = tf.tidy(() => this.runBlock(i, xi, B, T, ctxFor(i)));
+          xi.dispose(); // nothing below the lowest adapted block needs its input again
+        } else {
+          inputs[i] = xi;
+          const r = this.blockForwardSaved(i, xi, B, T, ctxFor(i));
+          x = r.y;
+          if (i === lowest) {
+            bytesPerBlock = containerBytes(r.saved);
+            if (this.activationMode === 'auto') keep = this.activationsFit(bytesPerBlock * (L - lowest), bytesPerBlock);
+          }
+          if (keep) saved[i] = r.saved;
+          else tf.dispose(r.saved);
+        }
+        this.memoryGuard?.(`forward, layer ${i}`);
+      }
+      this.lastActivations = { mode: keep ? 'keep' : 'recompute', bytesPerBlock };
+      const xL = x;
+      const head = tf.engine().gradients(() => this.headLoss(this.finalNorm(xL), t).mul(scale) as tf.Scalar, [xL]);
+      const loss = head.value.dataSync()[0] / scale;
+      head.value.dispose();
+      xL.dispose();
+      let dy = head.grads[0] as tf.Tensor2D;
+      const byVar = new Map<tf.Variable, tf.Tensor>();
+      for (let i = L - 1; i >= lowest; i--) {
+        const xi = inputs[i];
+        let s = saved[i];
+        if (!s) {
+          const r = this.blockForwardSaved(i, xi, B, T, ctxFor(i));
+          r.y.dispose();
+          s = r.saved;
+        }
+        const upstream = dy;
+        const g = this.blockBackward(i, upstream, xi, s, i > lowest);
+        tf.dispose(s);
+        saved[i] = undefined;
+        upstream.dispose();
+        xi.dispose();
+        for (const [v, gv] of g.grads) byVar.set(v, gv);
+        if (g.dx) dy = g.dx;
+        this.memoryGuard?.(`backward, layer ${i}`);
+      }
+      const grads = vars.map((v) => {
+        const gv = byVar.get(v);
+        if (!gv) throw new Error('internal: an adapter variable got no gradient');
+        return gv;
+      });
+      return { loss, tokens: t.tokens, grads };
+    } catch (e) {
+      tf.dispose([...inputs.filter((v) => v && !v.isDisposed), ...saved.filter((v) => v !== undefined)] as tf.TensorContainer[]);
+      if (!x.isDisposed) x.dispose();
+      throw e;
     }
-    const xL = x;
-    const head = tf.engine().gradients(() => this.headLoss(this.finalNorm(xL), t).mul(scale) as tf.Scalar, [xL]);
-    const loss = head.value.dataSync()[0] / scale;
-    head.value.dispose();
-    xL.dispose();
-    let dy = head.grads[0] as tf.Tensor2D;
-    const byVar = new Map<tf.Variable, tf.Tensor>();
-    for (let i = L - 1; i >= lowest; i--) {
-      const xi = inputs[i];
-      const vs = adapted[i];
-      const needInput = i > lowest;
-      const xs: tf.Tensor[] = needInput ? [xi, ...vs] : [...vs];
-      const upstream = dy;
-      const g = tf.engine().gradients(() => this.runBlock(i, xi, B, T, ctxFor(i)), xs, upstream, true);
-      g.value.dispose();
-      upstream.dispose();
-      xi.dispose();
-      const gs = g.grads;
-      if (needInput) dy = gs[0] as tf.Tensor2D;
-      vs.forEach((v, k) => byVar.set(v, gs[k + (needInput ? 1 : 0)]));
-      this.memoryGuard?.(`backward, layer ${i}`);
-    }
-    const grads = vars.map((v) => {
-      const gv = byVar.get(v);
-      if (!gv) throw new Error('internal: an adapter variable got no gradient');
-      return gv;
-    });
-    return { loss, tokens: t.tokens, grads };
+  }
+
+  /**
+   * Whether `total` bytes of kept activations fit under memoryLimitBytes, leaving room for the
+   * LM-head loss (a chunk's logits, exponentials and probabilities) and one block's backward.
+   */
+  private activationsFit(total: number, perBlock: number): boolean {
+    if (this.memoryLimitBytes === undefined) return true;
+    const head = 4 * LOSS_CHUNK_TOKENS * this.spec.vocabSize * 4;
+    return tf.memory().numBytes + total + head + 2 * perBlock < this.memoryLimitBytes;
   }
 
   /** Adds a fresh adapter (B = 0: outputs unchanged) on the modules the config targets. */
@@ -373,6 +449,23 @@ function lossTargets(ids: number[][], weights?: number[][]): LossTargets {
   }
   if (tokens === 0) throw new Error('no token carries loss in this batch (all weights are 0)');
   return { targets, w, tokens, totalWeight: w.reduce((s, x) => s + x, 0) };
+}
+
+/** Bytes of the distinct tensors in a container. */
+function containerBytes(c: tf.TensorContainer): number {
+  const seen = new Set<number>();
+  let bytes = 0;
+  const walk = (v: unknown): void => {
+    if (v instanceof tf.Tensor) {
+      if (!seen.has(v.id)) {
+        seen.add(v.id);
+        bytes += v.size * 4;
+      }
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(c);
+  return bytes;
 }
 
 export function peftName(modulePath: string, which: 'A' | 'B'): string {

@@ -4,11 +4,14 @@
 // Incremental decoding reads and extends a KvCache (positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
-import { LoraLinear, type ForwardContext } from '../lora';
+import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { gpt2Modules } from '../modules';
 import type { KvCache } from '../kvCache';
-import { attention, causalMask, geluExact, geluNew, layerNorm, splitHeads } from '../tensorOps';
-import { CausalLM } from './causalLm';
+import {
+  activationBackward, activationSaved, attention, attentionBackward, attentionSaved, causalMask, geluExact, geluNew, layerNorm, layerNormBackward,
+  layerNormSaved, mergeHeads, splitHeads, type ActivationKind, type AttentionSaved,
+} from '../tensorOps';
+import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -18,6 +21,22 @@ interface Block {
   attnProj: LoraLinear;
   fc: LoraLinear;
   mlpProj: LoraLinear;
+}
+
+/** What a GPT-2 block keeps for its hand-written backward. */
+interface Gpt2Saved {
+  ln1: [tf.Tensor2D, tf.Tensor2D];
+  h1: tf.Tensor2D;
+  qkv: LinearSaved;
+  att: AttentionSaved;
+  a: tf.Tensor2D;
+  proj: LinearSaved;
+  ln2: [tf.Tensor2D, tf.Tensor2D];
+  h2: tf.Tensor2D;
+  fc: LinearSaved;
+  act: tf.Tensor2D[];
+  g: tf.Tensor2D;
+  mlp: LinearSaved;
 }
 
 /** Buffers old GPT-2 checkpoints carry that are not parameters: the causal mask and its fill value. */
@@ -121,6 +140,57 @@ export class Gpt2Model extends CausalLM {
       const h2 = layerNorm(x1, blk.ln2[0], blk.ln2[1], eps);
       return x1.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx)) as tf.Tensor2D;
     });
+  }
+
+  private attentionScale(i: number): number {
+    let scale = 1 / Math.sqrt(this.spec.headDim);
+    if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
+    return scale;
+  }
+
+  protected blockForwardSaved(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext): { y: tf.Tensor2D; saved: BlockSaved } {
+    return tf.tidy(() => {
+      const { numHeads: H, headDim: hd, normEps: eps } = this.spec;
+      const blk = this.blocks[i];
+      const ln1 = layerNormSaved(x, blk.ln1[0], blk.ln1[1], eps);
+      const qkv = blk.attn.forwardSaved(ln1.y, ctx); // (B·T, 3d)
+      const [q, k, v] = tf.split(qkv.y, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd));
+      const att = attentionSaved(q, k, v, this.mask(T), this.attentionScale(i));
+      const proj = blk.attnProj.forwardSaved(att.y, ctx);
+      const x1 = x.add(proj.y) as tf.Tensor2D;
+      const ln2 = layerNormSaved(x1, blk.ln2[0], blk.ln2[1], eps);
+      const fc = blk.fc.forwardSaved(ln2.y, ctx);
+      const act = activationSaved(this.activationKind(), fc.y);
+      const mlp = blk.mlpProj.forwardSaved(act.y, ctx);
+      const saved: Gpt2Saved = {
+        ln1: [ln1.xhat, ln1.rstd], h1: ln1.y, qkv: qkv.saved, att: att.saved, a: att.y, proj: proj.saved,
+        ln2: [ln2.xhat, ln2.rstd], h2: ln2.y, fc: fc.saved, act: act.saved, g: act.y, mlp: mlp.saved,
+      };
+      return { y: x1.add(mlp.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
+    });
+  }
+
+  protected blockBackward(i: number, dy: tf.Tensor2D, _x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
+    const s = savedIn as unknown as Gpt2Saved;
+    const blk = this.blocks[i];
+    const grads = new Map<tf.Variable, tf.Tensor>();
+    const dx = tf.tidy(() => {
+      const dg = collectGrads(blk.mlpProj, blk.mlpProj.backward(dy, s.g, s.mlp, true), grads)!;
+      const df = activationBackward(this.activationKind(), dg, s.act);
+      const dh2 = collectGrads(blk.fc, blk.fc.backward(df, s.h2, s.fc, true), grads)!;
+      const dx1 = dy.add(layerNormBackward(dh2, s.ln2[0], s.ln2[1], blk.ln2[0])) as tf.Tensor2D;
+      const da = collectGrads(blk.attnProj, blk.attnProj.backward(dx1, s.a, s.proj, true), grads)!;
+      const { dq, dk, dv } = attentionBackward(da, s.att);
+      const dqkv = tf.concat([mergeHeads(dq), mergeHeads(dk), mergeHeads(dv)], 1) as tf.Tensor2D;
+      const dh1 = collectGrads(blk.attn, blk.attn.backward(dqkv, s.h1, s.qkv, needDx), grads);
+      for (const g of grads.values()) tf.keep(g);
+      return dh1 ? (dx1.add(layerNormBackward(dh1, s.ln1[0], s.ln1[1], blk.ln1[0])) as tf.Tensor2D) : undefined;
+    });
+    return dx ? { dx, grads } : { grads };
+  }
+
+  private activationKind(): ActivationKind {
+    return this.spec.activation === 'gelu_new' ? 'gelu_new' : this.spec.activation === 'gelu' ? 'gelu' : 'relu';
   }
 
   protected finalNorm(x: tf.Tensor2D): tf.Tensor2D {

@@ -5,11 +5,14 @@
 // Incremental decoding reads and extends a KvCache (rotary positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
-import { LoraLinear, type ForwardContext } from '../lora';
+import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { llamaModules } from '../modules';
 import type { KvCache } from '../kvCache';
-import { applyRope, attention, causalMask, rmsNorm, ropeTables, silu, splitHeads } from '../tensorOps';
-import { CausalLM } from './causalLm';
+import {
+  applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, causalMask, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
+  ropeTables, silu, splitHeads, type AttentionSaved,
+} from '../tensorOps';
+import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -22,6 +25,29 @@ interface Block {
   gate: LoraLinear;
   up: LoraLinear;
   down: LoraLinear;
+}
+
+/** What a Llama block keeps for its hand-written backward. */
+interface LlamaSaved {
+  n1: [tf.Tensor2D, tf.Tensor2D];
+  h1: tf.Tensor2D;
+  q: LinearSaved;
+  k: LinearSaved;
+  v: LinearSaved;
+  att: AttentionSaved;
+  a: tf.Tensor2D;
+  o: LinearSaved;
+  n2: [tf.Tensor2D, tf.Tensor2D];
+  h2: tf.Tensor2D;
+  gate: LinearSaved;
+  up: LinearSaved;
+  /** gate pre-activation, σ(gate), silu(gate), up output, silu(gate)·up. */
+  g: tf.Tensor2D;
+  sig: tf.Tensor2D;
+  sg: tf.Tensor2D;
+  u: tf.Tensor2D;
+  m: tf.Tensor2D;
+  down: LinearSaved;
 }
 
 /** Rotary inverse frequencies 1/θ^(2i/hd), with HF's linear or llama3 scaling when configured. */
@@ -138,6 +164,72 @@ export class LlamaModel extends CausalLM {
       const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
       return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
     });
+  }
+
+  protected blockForwardSaved(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext): { y: tf.Tensor2D; saved: BlockSaved } {
+    return tf.tidy(() => {
+      const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
+      const blk = this.blocks[i];
+      const { cos, sin } = this.ropeFor(T);
+      const n1 = rmsNormSaved(x, blk.inputNorm, eps);
+      const q = blk.q.forwardSaved(n1.y, ctx);
+      const k = blk.k.forwardSaved(n1.y, ctx);
+      const v = blk.v.forwardSaved(n1.y, ctx);
+      const att = attentionSaved(
+        applyRope(splitHeads(q.y, B, T, H, hd), cos, sin),
+        applyRope(splitHeads(k.y, B, T, K, hd), cos, sin),
+        splitHeads(v.y, B, T, K, hd),
+        this.mask(T),
+        1 / Math.sqrt(hd),
+      );
+      const o = blk.o.forwardSaved(att.y, ctx);
+      const x1 = x.add(o.y) as tf.Tensor2D;
+      const n2 = rmsNormSaved(x1, blk.postNorm, eps);
+      const gate = blk.gate.forwardSaved(n2.y, ctx);
+      const up = blk.up.forwardSaved(n2.y, ctx);
+      const sig = tf.sigmoid(gate.y) as tf.Tensor2D;
+      const sg = gate.y.mul(sig) as tf.Tensor2D;
+      const m = sg.mul(up.y) as tf.Tensor2D;
+      const down = blk.down.forwardSaved(m, ctx);
+      const saved: LlamaSaved = {
+        n1: [n1.xhat, n1.r], h1: n1.y, q: q.saved, k: k.saved, v: v.saved, att: att.saved, a: att.y, o: o.saved,
+        n2: [n2.xhat, n2.r], h2: n2.y, gate: gate.saved, up: up.saved, g: gate.y, sig, sg, u: up.y, m, down: down.saved,
+      };
+      return { y: x1.add(down.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
+    });
+  }
+
+  protected blockBackward(i: number, dy: tf.Tensor2D, _x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
+    const s = savedIn as unknown as LlamaSaved;
+    const blk = this.blocks[i];
+    const grads = new Map<tf.Variable, tf.Tensor>();
+    const dx = tf.tidy(() => {
+      const T = s.att.dims[2];
+      const { cos, sin } = this.ropeFor(T);
+      const dm = collectGrads(blk.down, blk.down.backward(dy, s.m, s.down, true), grads)!;
+      // m = silu(g)·u;  silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+      const du = dm.mul(s.sg) as tf.Tensor2D;
+      const dg = dm.mul(s.u).mul(s.sig.mul(s.g.mul(s.sig.neg().add(1)).add(1))) as tf.Tensor2D;
+      const dh2 = collectGrads(blk.gate, blk.gate.backward(dg, s.h2, s.gate, true), grads)!.add(
+        collectGrads(blk.up, blk.up.backward(du, s.h2, s.up, true), grads)!,
+      ) as tf.Tensor2D;
+      const dx1 = dy.add(rmsNormBackward(dh2, s.n2[0], s.n2[1], blk.postNorm)) as tf.Tensor2D;
+      const da = collectGrads(blk.o, blk.o.backward(dx1, s.a, s.o, true), grads)!;
+      const g = attentionBackward(da, s.att);
+      const dq = mergeHeads(applyRopeBackward(g.dq, cos, sin));
+      const dk = mergeHeads(applyRopeBackward(g.dk, cos, sin));
+      const dv = mergeHeads(g.dv);
+      const parts = [
+        collectGrads(blk.q, blk.q.backward(dq, s.h1, s.q, needDx), grads),
+        collectGrads(blk.k, blk.k.backward(dk, s.h1, s.k, needDx), grads),
+        collectGrads(blk.v, blk.v.backward(dv, s.h1, s.v, needDx), grads),
+      ];
+      for (const gv of grads.values()) tf.keep(gv);
+      if (!needDx) return undefined;
+      const dh1 = tf.addN(parts as tf.Tensor2D[]) as tf.Tensor2D;
+      return dx1.add(rmsNormBackward(dh1, s.n1[0], s.n1[1], blk.inputNorm)) as tf.Tensor2D;
+    });
+    return dx ? { dx, grads } : { grads };
   }
 
   protected finalNorm(x: tf.Tensor2D): tf.Tensor2D {

@@ -1,0 +1,90 @@
+// The hand-written block backward behind CausalLM.lossAndGrads (LoraLinear.backward, attention,
+// LayerNorm/RMSNorm, GPT-2 activations, SwiGLU, rotary embeddings) against tfjs's own automatic
+// differentiation of model.loss (the reference path; golden.test.ts also checks both against
+// PyTorch's loss.backward()). Covers keeping activations and recomputing them, lora_dropout
+// (the same masks in both paths), an adapter on some layers only, and every GPT-2 activation.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type ModelSpec } from '../../src/core/hfConfig';
+import type { ForwardContext } from '../../src/core/lora';
+import type { LoraConfig } from '../../src/core/loraConfig';
+import { buildModel } from '../../src/core/models/load';
+import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
+
+const gpt2With = (activation: string): ModelSpec =>
+  parseConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 16, n_head: 2, n_layer: 3, vocab_size: 40, n_positions: 32, activation_function: activation, scale_attn_by_inverse_layer_idx: true });
+const llamaWindow = parseConfig({
+  architectures: ['MistralForCausalLM'], model_type: 'mistral', hidden_size: 16, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 8,
+  intermediate_size: 24, num_hidden_layers: 3, vocab_size: 40, max_position_embeddings: 64, sliding_window: 4, tie_word_embeddings: true,
+});
+
+const cases: [string, ModelSpec, string, Partial<LoraConfig>][] = [
+  ['GPT-2 gelu_new, all-linear, dropout 0.3', TINY_GPT2, 'transformer.', { r: 4, loraAlpha: 8, targetModules: 'all-linear', loraDropout: 0.3 }],
+  ['GPT-2 gelu (exact), c_attn on layers 1–2', gpt2With('gelu'), 'transformer.', { r: 2, loraAlpha: 4, targetModules: ['c_attn'], layersToTransform: [1, 2] }],
+  ['GPT-2 relu, c_fc only', gpt2With('relu'), '', { r: 3, loraAlpha: 3, targetModules: ['c_fc'] }],
+  ['Llama GQA, all-linear, dropout 0.2', TINY_LLAMA, '', { r: 4, loraAlpha: 8, targetModules: 'all-linear', loraDropout: 0.2 }],
+  ['Mistral 1 KV head, sliding window, q/v on layer 2', llamaWindow, '', { r: 2, loraAlpha: 8, targetModules: ['q_proj', 'v_proj'], layersToTransform: [2] }],
+];
+
+/**
+ * lossAndGrads draws one base seed per block and counts up from it inside the block; model.loss
+ * draws one seed per LoRA call in the same order. These give both paths the same dropout masks.
+ */
+function seedSources(spec: ModelSpec, callsPerBlock: number): { blockwise: ForwardContext; sequential: ForwardContext } {
+  let n = 0;
+  const order: number[] = [];
+  for (let i = 0; i < spec.numLayers; i++) for (let k = 0; k < callsPerBlock; k++) order.push(1000 * (i + 1) + k);
+  let m = 0;
+  return {
+    blockwise: { training: true, dropoutSeed: () => 1000 * ++n },
+    sequential: { training: true, dropoutSeed: () => order[m++] },
+  };
+}
+
+describe.each(cases)('%s', (_name, spec, prefix, lora) => {
+  const ids = randomIds(3, 11, spec.vocabSize, 7);
+  const weights = ids.map((row) => row.map((_, t) => (t < 3 ? 0 : t % 4 === 0 ? 0.5 : 1))); // a masked prompt and uneven weights
+
+  it.each(['keep', 'recompute'] as const)('lossAndGrads (%s) equals autograd of model.loss within 1e-4 relative, without leaking tensors', (mode) => {
+    const { model } = buildModel(spec, randomWeights(spec, 3, prefix), 'mem');
+    model.addAdapter(lora, 11);
+    let k = 1;
+    for (const v of model.trainableVariables()) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', k++)); // B ≠ 0: every path carries gradient
+    model.activationMode = mode;
+    const calls = spec.family === 'gpt2' ? 4 : 7; // LoRA-capable linears per block, in forward order
+    const ref = seedSources(spec, calls);
+    // Block seeds are drawn for every layer, adapted or not; only layers with dropout use them.
+    const vars = model.trainableVariables();
+    const expected = tf.variableGrads(() => model.loss(ids, weights, lora.loraDropout ? ref.sequential : { training: false }).loss, vars);
+    const before = tf.memory().numTensors;
+    const got = model.lossAndGrads(ids, weights, lora.loraDropout ? ref.blockwise : { training: false });
+    expect(model.lastActivations?.mode).toBe(mode);
+    expect(got.loss).toBeCloseTo(expected.value.dataSync()[0], 5);
+    vars.forEach((v, i) => {
+      const e = expected.grads[v.name];
+      const scale = tf.tidy(() => e.abs().max().dataSync()[0]);
+      expect(scale, v.name).toBeGreaterThan(0);
+      const diff = tf.tidy(() => got.grads[i].sub(e).abs().max().dataSync()[0]);
+      expect(diff / scale, v.name).toBeLessThan(1e-4);
+    });
+    expect(tf.memory().numTensors - got.grads.length).toBe(before);
+    tf.dispose([expected.value, ...Object.values(expected.grads), ...got.grads]);
+    model.dispose();
+  });
+});
+
+describe('activation memory mode', () => {
+  it("'auto' keeps activations when they fit under memoryLimitBytes and recomputes them when they do not", () => {
+    const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8 }, 1);
+    const ids = randomIds(2, 9, TINY_GPT2.vocabSize, 3);
+    model.memoryLimitBytes = tf.memory().numBytes + 1e9;
+    tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
+    expect(model.lastActivations?.mode).toBe('keep');
+    expect(model.lastActivations!.bytesPerBlock).toBeGreaterThan(0);
+    model.memoryLimitBytes = tf.memory().numBytes + 2 * model.lastActivations!.bytesPerBlock;
+    tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
+    expect(model.lastActivations?.mode).toBe('recompute');
+    model.dispose();
+  });
+});
