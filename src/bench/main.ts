@@ -9,6 +9,7 @@ import { benchmarkMatMul, checkMemory, initBackend, wasmHeapBytes, type BackendC
 import { generate } from '../core/generate';
 import { resolveLoraConfig } from '../core/loraConfig';
 import { linearModules } from '../core/modules';
+import type { ActivationMode } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/optimizer';
 import { PRESETS } from './presets';
@@ -33,7 +34,17 @@ interface Result {
   /** Greedy generation with the KV cache: new tokens per second after a 16-token prompt. */
   generateTokensPerSec?: number;
   peakWasmHeapMB?: number;
+  /** Whether the timed steps kept block activations or recomputed them (CausalLM.activationMode). */
+  activations?: string;
   error?: string;
+}
+
+interface BenchOptions {
+  batch: number;
+  seqLen: number;
+  warmup: number;
+  steps: number;
+  activations?: ActivationMode;
 }
 
 function median(xs: number[]): number {
@@ -49,7 +60,7 @@ function stepFlops(spec: ReturnType<typeof PRESETS[string]>['spec'], tokens: num
   return 2 * tokens * (linear + attention + head);
 }
 
-async function benchPreset(name: string, opts: { batch: number; seqLen: number; warmup: number; steps: number }, peak: number, report: BackendReport): Promise<Result> {
+async function benchPreset(name: string, opts: BenchOptions, peak: number, report: BackendReport): Promise<Result> {
   const { backend, threads } = report;
   let peakRss = process.memoryUsage().rss;
   let peakTensor = 0;
@@ -73,6 +84,8 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
       sample();
       checkMemory(report, where);
     };
+    model.memoryLimitBytes = report.memoryLimitBytes;
+    if (opts.activations) model.activationMode = opts.activations;
     const times: number[] = [];
     let tensorsBefore = 0;
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
@@ -103,6 +116,7 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
       gflops: stepFlops(spec, tokens, opts.seqLen) / (stepMs * 1e6), tensorsBefore, tensorsAfter,
       evalTokensPerSec: (tokens / evalMs) * 1000, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20,
       generateTokensPerSec: (gen.ids.length / gen.ms) * 1000, peakWasmHeapMB: peakHeap ? peakHeap / 2 ** 20 : undefined,
+      activations: model.lastActivations?.mode,
     };
   } catch (e) {
     return { ...base, error: (e as Error).message, peakRssMB: peakRss / 2 ** 20, peakTensorMB: peakTensor / 2 ** 20 };
@@ -115,11 +129,13 @@ async function benchPreset(name: string, opts: { batch: number; seqLen: number; 
  * `--profile`: one training step (after the warm-up) under tf.profile, kernels grouped by name and
  * input shapes, the most expensive first. Shows where a step's time goes.
  */
-async function profilePreset(name: string, opts: { batch: number; seqLen: number; warmup: number }): Promise<void> {
+async function profilePreset(name: string, opts: BenchOptions, report: BackendReport): Promise<void> {
   const { spec, source, where } = PRESETS[name]();
   const { model } = buildModel(spec, source, where);
   try {
     model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
+    model.memoryLimitBytes = report.memoryLimitBytes;
+    if (opts.activations) model.activationMode = opts.activations;
     const ids = Array.from({ length: opts.batch }, (_, b) => Array.from({ length: opts.seqLen }, (_, t) => (b * 7919 + t * 104729) % spec.vocabSize));
     const step = () => tf.dispose(model.lossAndGrads(ids, undefined, { training: true }).grads);
     for (let i = 0; i < Math.max(1, opts.warmup); i++) step();
@@ -142,7 +158,7 @@ async function profilePreset(name: string, opts: { batch: number; seqLen: number
     }
     const byName = new Map<string, number>();
     for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
-    console.log(`\n${name}: one step, ${(wall / 1000).toFixed(2)} s wall (profiled), kernels ${(total / 1000).toFixed(2)} s, ${info.kernels.length} kernel calls`);
+    console.log(`\n${name}: one step (activations: ${model.lastActivations?.mode}), ${(wall / 1000).toFixed(2)} s wall (profiled), kernels ${(total / 1000).toFixed(2)} s, ${info.kernels.length} kernel calls`);
     console.log('\nby kernel:');
     for (const [k, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${(ms / 1000).toFixed(3).padStart(7)} s ${((100 * ms) / total).toFixed(1).padStart(5)}%  ${k}`);
     console.log('\nby kernel and input shapes:');
@@ -166,6 +182,7 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '5' },
       json: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      activations: { type: 'string', default: 'auto' },
     },
   });
   const names = values.preset!.split(',');
@@ -173,9 +190,11 @@ async function main(): Promise<void> {
   const report = await initBackend(values.backend as BackendChoice, { threads: values.threads ? Number(values.threads) : undefined });
   const peak = benchmarkMatMul().gflops;
   process.stderr.write(`backend ${report.backend} (${report.threads} threads); plain 2-D matMul [512,768]×[768,768]: ${peak.toFixed(1)} GFLOP/s\n`);
-  const opts = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps) };
+  const activations = values.activations as ActivationMode;
+  if (!['auto', 'keep', 'recompute'].includes(activations)) throw new Error(`--activations must be auto, keep or recompute, got "${activations}"`);
+  const opts: BenchOptions = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps), activations };
   if (values.profile) {
-    for (const n of names) await profilePreset(n, opts);
+    for (const n of names) await profilePreset(n, opts, report);
     return;
   }
   const results: Result[] = [];
@@ -185,15 +204,15 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\n${machine()}\nbatch ${opts.batch} × ${opts.seqLen} tokens, LoRA r=8 on default targets, AdamW; ${opts.warmup} warm-up + ${opts.steps} timed steps\n`);
-  console.log('| preset | backend | train tokens/s | step (s) | GFLOP/s (matmul peak) | peak RSS | peak tensors | wasm heap | tensors Δ | eval tok/s | generate tok/s |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| preset | backend | activations | train tokens/s | step (s) | GFLOP/s (matmul peak) | peak RSS | peak tensors | wasm heap | tensors Δ | eval tok/s | generate tok/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     if (r.error) {
-      console.log(`| ${r.preset} | ${r.backend} ×${r.threads} | — | — | — | ${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | — | — | — | error: ${r.error} |`);
+      console.log(`| ${r.preset} | ${r.backend} ×${r.threads} | — | — | — | — | ${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | — | — | — | error: ${r.error} |`);
       continue;
     }
     console.log(
-      `| ${r.preset} | ${r.backend} ×${r.threads} | ${r.tokensPerSec!.toFixed(1)} | ${(r.stepMs! / 1000).toFixed(2)} | ${r.gflops!.toFixed(1)} (${r.peakMatmulGflops.toFixed(0)}) | ` +
+      `| ${r.preset} | ${r.backend} ×${r.threads} | ${r.activations} | ${r.tokensPerSec!.toFixed(1)} | ${(r.stepMs! / 1000).toFixed(2)} | ${r.gflops!.toFixed(1)} (${r.peakMatmulGflops.toFixed(0)}) | ` +
         `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.peakWasmHeapMB ? `${r.peakWasmHeapMB.toFixed(0)} MB` : '—'} | ${r.tensorsAfter! - r.tensorsBefore!} | ` +
         `${r.evalTokensPerSec!.toFixed(0)} | ${r.generateTokensPerSec!.toFixed(1)} |`,
     );

@@ -31,8 +31,9 @@ export interface Preflight {
 }
 
 /**
- * Activation bytes of a micro-batch, measured: one forward+backward (with the trainer's
- * layer-wise recomputation) on a single example of the longest length (tf.profile's peak minus
+ * Activation bytes of a micro-batch, measured: one forward+backward (in layer-wise recomputation
+ * mode, the least memory a step can take; the trainer keeps activations instead only when they
+ * fit, see CausalLM.activationMode) on a single example of the longest length (tf.profile's peak minus
  * what was allocated before), times the batch size. Activations grow linearly with the batch at
  * a fixed length; a formula from the shapes alone
  * underestimated the tape 3× (every op keeps its output: norm internals, GELU's polynomial, the
@@ -41,9 +42,15 @@ export interface Preflight {
  */
 export async function measureActivationBytes(model: CausalLM, example: Batch, batchSize: number): Promise<number> {
   const before = tf.memory().numBytes;
-  const info = await tf.profile(() => model.lossAndGrads(example.ids, example.weights, { training: false }).grads);
-  tf.dispose(info.result as tf.Tensor[]);
-  return Math.max(0, info.peakBytes - before) * batchSize;
+  const mode = model.activationMode;
+  model.activationMode = 'recompute';
+  try {
+    const info = await tf.profile(() => model.lossAndGrads(example.ids, example.weights, { training: false }).grads);
+    tf.dispose(info.result as tf.Tensor[]);
+    return Math.max(0, info.peakBytes - before) * batchSize;
+  } finally {
+    model.activationMode = mode;
+  }
 }
 
 export function estimateMemory(model: CausalLM, report: BackendReport, activationBytes: number): MemoryEstimate {

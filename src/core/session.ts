@@ -135,6 +135,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       );
     }
     model.memoryGuard = (where) => checkMemory(report, where);
+    model.memoryLimitBytes = report.memoryLimitBytes; // activations are kept (no recomputation) when they fit under it
 
     try {
       // 4. Pre-flight.

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelSpec } from '../../src/core/hfConfig';
 import type { ForwardContext } from '../../src/core/lora';
 import type { LoraConfig } from '../../src/core/loraConfig';
+import { VOCAB_BLOCK } from '../../src/core/models/causalLm';
 import { buildModel } from '../../src/core/models/load';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
 
@@ -86,5 +87,39 @@ describe('activation memory mode', () => {
     tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
     expect(model.lastActivations?.mode).toBe('recompute');
     model.dispose();
+  });
+});
+
+describe('LM head in vocabulary blocks', () => {
+  it.each([[TINY_GPT2, 'transformer.'], [TINY_LLAMA, '']] as const)('blocks of 16 give the logits, loss and gradients of the whole head (vocab 40 = 16 + 16 + 8)', (spec, prefix) => {
+    const ids = randomIds(2, 9, spec.vocabSize, 5);
+    const build = (block: number) => {
+      const saved = VOCAB_BLOCK[tf.getBackend()];
+      VOCAB_BLOCK[tf.getBackend()] = block;
+      try {
+        const { model } = buildModel(spec, randomWeights(spec, 3, prefix), 'mem');
+        model.addAdapter({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }, 2);
+        let k = 1;
+        for (const v of model.trainableVariables()) v.assign(tf.randomNormal(v.shape, 0, 0.3, 'float32', k++));
+        return model;
+      } finally {
+        if (saved === undefined) delete VOCAB_BLOCK[tf.getBackend()];
+        else VOCAB_BLOCK[tf.getBackend()] = saved;
+      }
+    };
+    const whole = build(1000);
+    const blocked = build(16);
+    const [lw, lb] = [whole.logits(ids), blocked.logits(ids)];
+    expect(tf.tidy(() => lw.sub(lb).abs().max().dataSync()[0])).toBeLessThan(1e-5);
+    const gw = whole.lossAndGrads(ids, undefined, { training: false });
+    const gb = blocked.lossAndGrads(ids, undefined, { training: false });
+    expect(gb.loss).toBeCloseTo(gw.loss, 5);
+    gw.grads.forEach((g, i) => {
+      const scale = tf.tidy(() => g.abs().max().dataSync()[0]);
+      expect(tf.tidy(() => g.sub(gb.grads[i]).abs().max().dataSync()[0]) / scale).toBeLessThan(1e-5);
+    });
+    tf.dispose([lw, lb, ...gw.grads, ...gb.grads]);
+    whole.dispose();
+    blocked.dispose();
   });
 });

@@ -49,10 +49,9 @@ export class Gpt2Model extends CausalLM {
     private readonly wpe: tf.Tensor2D,
     private readonly blocks: Block[],
     private readonly lnF: [tf.Tensor1D, tf.Tensor1D],
-    lmHeadT: tf.Tensor2D,
     lmRows: tf.Tensor2D,
   ) {
-    super(spec, lmHeadT, lmRows);
+    super(spec, lmRows);
     for (const b of blocks) for (const l of [b.attn, b.attnProj, b.fc, b.mlpProj]) this.linears.set(l.module.path, l);
   }
 
@@ -103,8 +102,7 @@ export class Gpt2Model extends CausalLM {
     } else if (!spec.tieWordEmbeddings) {
       throw new Error(`${reader.where}: tie_word_embeddings is false but "${lmKey}" is missing`);
     }
-    const lmHeadT = lmRows.transpose() as tf.Tensor2D;
-    return new Gpt2Model(spec, wte, wpe, blocks, lnF, lmHeadT, lmRows);
+    return new Gpt2Model(spec, wte, wpe, blocks, lnF, lmRows);
   }
 
   protected frozenTensors(): tf.Tensor[] {

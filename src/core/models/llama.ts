@@ -82,10 +82,9 @@ export class LlamaModel extends CausalLM {
     private readonly embed: tf.Tensor2D,
     private readonly blocks: Block[],
     private readonly finalNormWeight: tf.Tensor1D,
-    lmHeadT: tf.Tensor2D,
     lmRows: tf.Tensor2D,
   ) {
-    super(spec, lmHeadT, lmRows);
+    super(spec, lmRows);
     this.invFreq = ropeInverseFrequencies(spec);
     for (const b of blocks) for (const l of [b.q, b.k, b.v, b.o, b.gate, b.up, b.down]) this.linears.set(l.module.path, l);
   }
@@ -121,8 +120,7 @@ export class LlamaModel extends CausalLM {
     let lmRows = embed;
     if (!spec.tieWordEmbeddings) lmRows = reader.read2d('lm_head.weight', V, d);
     else if (reader.has('lm_head.weight')) reader.markIgnored('lm_head.weight'); // tied copy saved anyway
-    const lmHeadT = lmRows.transpose() as tf.Tensor2D;
-    return new LlamaModel(spec, embed, blocks, finalNorm, lmHeadT, lmRows);
+    return new LlamaModel(spec, embed, blocks, finalNorm, lmRows);
   }
 
   protected frozenTensors(): tf.Tensor[] {
