@@ -123,3 +123,22 @@ describe('LM head in vocabulary blocks', () => {
     blocked.dispose();
   });
 });
+
+describe('a failed step frees what it allocated', () => {
+  it.each(['forward, layer 1', 'loss, LM head', 'backward, layer 1'])('a memory guard stopping at "%s" leaves the tensor count where it was', (stopAt) => {
+    const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }, 1);
+    const ids = randomIds(2, 9, TINY_GPT2.vocabSize, 3);
+    tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads); // caches the mask
+    const before = tf.memory().numTensors;
+    const seen: string[] = [];
+    model.memoryGuard = (where) => {
+      seen.push(where);
+      if (where === stopAt) throw new Error(`stop at ${where}`);
+    };
+    expect(() => model.lossAndGrads(ids, undefined, { training: false })).toThrow(`stop at ${stopAt}`);
+    expect(seen).toContain(stopAt);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});

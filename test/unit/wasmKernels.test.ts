@@ -30,7 +30,8 @@ describe.skipIf(!onWasm)('fast wasm slicing kernels', () => {
   it.each(shapes.map((s) => [s.join('×'), s] as const))('slice of a %s tensor: 40 random windows equal tfjs’s kernel', (_n, shape) => {
     const size = shape.reduce((a, b) => a * b, 1);
     for (const dtype of ['float32', 'int32', 'bool'] as const) {
-      const x = tf.tensor(Array.from({ length: size }, (_, i) => (dtype === 'bool' ? i % 3 === 0 : i - 7.5)), shape, dtype);
+      const data = Array.from({ length: size }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : i - 7.5));
+      const x = tf.tensor(data, shape, dtype);
       for (let k = 0; k < 40; k++) {
         const begin = shape.map((d) => rng.nextUint32() % d);
         const sz = shape.map((d, i) => rng.nextUint32() % (d - begin[i] + 1)); // may be 0: an empty slice

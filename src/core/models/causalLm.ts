@@ -279,6 +279,8 @@ export abstract class CausalLM {
     let bytesPerBlock = 0;
     let x = this.embedTokens(idsT, 0);
     idsT.dispose();
+    let dy: tf.Tensor2D | undefined;
+    const byVar = new Map<tf.Variable, tf.Tensor>();
     try {
       for (let i = 0; i < L; i++) {
         const xi = x;
@@ -301,13 +303,16 @@ export abstract class CausalLM {
       this.lastActivations = { mode: keep ? 'keep' : 'recompute', bytesPerBlock };
       const xL = x;
       const tgts = this.targetRowChunks(t);
-      const head = tf.engine().gradients(() => this.headLoss(this.finalNorm(xL), t, tgts).mul(scale) as tf.Scalar, [xL]);
-      tf.dispose(tgts);
+      let head: { value: tf.Tensor; grads: tf.Tensor[] };
+      try {
+        head = gradientsFreeingOnError(() => this.headLoss(this.finalNorm(xL), t, tgts).mul(scale) as tf.Scalar, [xL]);
+      } finally {
+        tf.dispose(tgts);
+      }
       const loss = head.value.dataSync()[0] / scale;
       head.value.dispose();
       xL.dispose();
-      let dy = head.grads[0] as tf.Tensor2D;
-      const byVar = new Map<tf.Variable, tf.Tensor>();
+      dy = head.grads[0] as tf.Tensor2D;
       for (let i = L - 1; i >= lowest; i--) {
         const xi = inputs[i];
         let s = saved[i];
@@ -316,14 +321,15 @@ export abstract class CausalLM {
           r.y.dispose();
           s = r.saved;
         }
-        const upstream = dy;
+        if (!dy) throw new Error(`internal: block ${i} got no upstream gradient`);
+        const upstream: tf.Tensor2D = dy;
         const g = this.blockBackward(i, upstream, xi, s, i > lowest);
         tf.dispose(s);
         saved[i] = undefined;
         upstream.dispose();
         xi.dispose();
         for (const [v, gv] of g.grads) byVar.set(v, gv);
-        if (g.dx) dy = g.dx;
+        dy = g.dx;
         this.memoryGuard?.(`backward, layer ${i}`);
       }
       const grads = vars.map((v) => {
@@ -333,8 +339,8 @@ export abstract class CausalLM {
       });
       return { loss, tokens: t.tokens, grads };
     } catch (e) {
-      tf.dispose([...inputs.filter((v) => v && !v.isDisposed), ...saved.filter((v) => v !== undefined)] as tf.TensorContainer[]);
-      if (!x.isDisposed) x.dispose();
+      // Nothing of a failed step stays allocated (tf.dispose skips what is already disposed).
+      tf.dispose([x, dy, ...inputs, ...saved.filter((v) => v !== undefined), ...byVar.values()] as tf.TensorContainer[]);
       throw e;
     }
   }
@@ -534,6 +540,23 @@ function lossTargets(ids: number[][], weights?: number[][]): LossTargets {
     k += len;
   }
   return { targets, w, tokens, totalWeight: w.reduce((s, x) => s + x, 0), runs, selTargets, selW };
+}
+
+/**
+ * tf.engine().gradients, except that when f throws (a memory guard stopping the step) the
+ * tensors tfjs 4.22 saved on its tape are freed: its gradients() leaves them allocated then.
+ */
+function gradientsFreeingOnError(f: () => tf.Tensor, xs: tf.Tensor[]): { value: tf.Tensor; grads: tf.Tensor[] } {
+  try {
+    return tf.engine().gradients(f, xs);
+  } catch (e) {
+    const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: tf.Tensor[] }[] | null } }).state;
+    if (state.gradientDepth === 0 && state.activeTape) {
+      for (const node of state.activeTape) tf.dispose(node.saved ?? []);
+      state.activeTape = null;
+    }
+    throw e;
+  }
 }
 
 /** Bytes of the distinct tensors in a container. */
