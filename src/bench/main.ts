@@ -204,7 +204,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\n${machine()}\nbatch ${opts.batch} × ${opts.seqLen} tokens, LoRA r=8 on default targets, AdamW; ${opts.warmup} warm-up + ${opts.steps} timed steps\n`);
-  console.log('| preset | backend | activations | train tokens/s | step (s) | GFLOP/s (matmul peak) | peak RSS | peak tensors | wasm heap | tensors Δ | eval tok/s | generate tok/s |');
+  console.log('| preset | backend | activations | train tokens/s | step (s) | GFLOP/s (matmul peak) | peak RSS | peak tensors | wasm heap | tensors after (Δ) | eval tok/s | generate tok/s |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     if (r.error) {
@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     }
     console.log(
       `| ${r.preset} | ${r.backend} ×${r.threads} | ${r.activations} | ${r.tokensPerSec!.toFixed(1)} | ${(r.stepMs! / 1000).toFixed(2)} | ${r.gflops!.toFixed(1)} (${r.peakMatmulGflops.toFixed(0)}) | ` +
-        `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.peakWasmHeapMB ? `${r.peakWasmHeapMB.toFixed(0)} MB` : '—'} | ${r.tensorsAfter! - r.tensorsBefore!} | ` +
+        `${r.peakRssMB.toFixed(0)} MB | ${r.peakTensorMB.toFixed(0)} MB | ${r.peakWasmHeapMB ? `${r.peakWasmHeapMB.toFixed(0)} MB` : '—'} | ${r.tensorsAfter} (${r.tensorsAfter! - r.tensorsBefore!}) | ` +
         `${r.evalTokensPerSec!.toFixed(0)} | ${r.generateTokensPerSec!.toFixed(1)} |`,
     );
   }
