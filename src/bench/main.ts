@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { benchmarkMatMul, checkMemory, initBackend, wasmHeapBytes, type BackendChoice, type BackendReport } from '../core/backend';
+import { benchmarkMatMul, checkMemory, initBackend, memoryFits, wasmHeapBytes, type BackendChoice, type BackendReport } from '../core/backend';
 import { generate } from '../core/generate';
 import { resolveLoraConfig } from '../core/loraConfig';
 import { linearModules } from '../core/modules';
@@ -84,7 +84,7 @@ async function benchPreset(name: string, opts: BenchOptions, peak: number, repor
       sample();
       checkMemory(report, where);
     };
-    model.memoryLimitBytes = report.memoryLimitBytes;
+    model.memoryFits = (extra) => memoryFits(report, extra);
     if (opts.activations) model.activationMode = opts.activations;
     const times: number[] = [];
     let tensorsBefore = 0;
@@ -134,7 +134,7 @@ async function profilePreset(name: string, opts: BenchOptions, report: BackendRe
   const { model } = buildModel(spec, source, where);
   try {
     model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
-    model.memoryLimitBytes = report.memoryLimitBytes;
+    model.memoryFits = (extra) => memoryFits(report, extra);
     if (opts.activations) model.activationMode = opts.activations;
     const ids = Array.from({ length: opts.batch }, (_, b) => Array.from({ length: opts.seqLen }, (_, t) => (b * 7919 + t * 104729) % spec.vocabSize));
     const step = () => tf.dispose(model.lossAndGrads(ids, undefined, { training: true }).grads);

@@ -309,6 +309,19 @@ export function checkMemory(report: BackendReport, where: string, extraBytes = 0
   if (heap !== undefined && heap > WASM_HEAP_STOP_BYTES) throw new MemoryLimitError(`${where} (wasm heap)`, heap, WASM_HEAP_STOP_BYTES, report.backend);
 }
 
+/**
+ * Whether `extraBytes` more of tensors would fit: under report.memoryLimitBytes and, on wasm,
+ * with the heap kept under WASM_HEAP_STOP_BYTES. The heap projection is conservative: the heap
+ * as it is (a high-water mark that also holds XNNPACK's packed weights and scratch) plus all of
+ * `extraBytes`, as if none of it could reuse free space.
+ */
+export function memoryFits(report: BackendReport, extraBytes: number): boolean {
+  if (report.memoryLimitBytes === undefined) return true;
+  if (tf.memory().numBytes + extraBytes > report.memoryLimitBytes) return false;
+  const heap = wasmHeapBytes();
+  return heap === undefined || heap + extraBytes <= WASM_HEAP_STOP_BYTES;
+}
+
 /** Times a plain 2-D matMul [m,k]×[k,n] on the current backend (after 2 warm-ups). */
 export function benchmarkMatMul(m = 512, k = 768, n = 768, reps = 10): { ms: number; gflops: number } {
   const a = tf.randomNormal([m, k]);

@@ -3,7 +3,7 @@
 // model and adapter, pre-flight, train, write the PEFT adapter, and record the outcome. Used by
 // the training worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
 import * as path from 'node:path';
-import { initBackend, checkMemory, MemoryLimitError, type BackendReport } from './backend';
+import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './checkpoint';
 import { checkDatasetFile, makeBatch, padIdFor, prepareData, type DatasetReport } from './data';
 import { evaluateRun, type EvalReport } from './evaluate';
@@ -135,7 +135,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       );
     }
     model.memoryGuard = (where) => checkMemory(report, where);
-    model.memoryLimitBytes = report.memoryLimitBytes; // activations are kept (no recomputation) when they fit under it
+    model.memoryFits = (extra) => memoryFits(report, extra); // activations are kept (no recomputation) when they fit
 
     try {
       // 4. Pre-flight.

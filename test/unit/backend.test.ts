@@ -14,6 +14,9 @@ import {
   BackendUnavailableError,
   checkMemory,
   findCudaLibraries,
+  memoryFits,
+  wasmHeapBytes,
+  WASM_HEAP_STOP_BYTES,
   formatBackendReport,
   initBackend,
   MemoryLimitError,
@@ -119,6 +122,19 @@ describe('initBackend in this process', () => {
     expect(msg).toContain('CUDA 11');
     expect(msg).toContain('cuDNN 8');
     expect(tf.getBackend()).toBe(auto.tfBackend); // a failed forced choice leaves the backend alone
+  });
+
+  it('memoryFits: tensors plus the extra bytes under the limit, and on wasm the heap plus the extra under the heap stop', () => {
+    const roomy: BackendReport = { ...auto, memoryLimitBytes: tf.memory().numBytes + 100 };
+    expect(memoryFits(roomy, 100)).toBe(true);
+    expect(memoryFits(roomy, 101)).toBe(false);
+    expect(memoryFits({ ...auto, memoryLimitBytes: undefined }, 1e15)).toBe(true);
+    const heap = wasmHeapBytes();
+    if (heap !== undefined) {
+      const huge: BackendReport = { ...auto, memoryLimitBytes: 1e15 };
+      expect(memoryFits(huge, WASM_HEAP_STOP_BYTES - heap)).toBe(true);
+      expect(memoryFits(huge, WASM_HEAP_STOP_BYTES - heap + 1)).toBe(false); // the tensor limit allows it; the heap does not
+    }
   });
 
   it('checkMemory throws MemoryLimitError with advice when tensors pass a (test-set small) limit', () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelSpec } from '../../src/core/hfConfig';
 import type { ForwardContext } from '../../src/core/lora';
 import type { LoraConfig } from '../../src/core/loraConfig';
-import { VOCAB_BLOCK } from '../../src/core/models/causalLm';
+import { LOSS_CHUNK_TOKENS, VOCAB_BLOCK } from '../../src/core/models/causalLm';
 import { buildModel } from '../../src/core/models/load';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
 
@@ -75,15 +75,23 @@ describe.each(cases)('%s', (_name, spec, prefix, lora) => {
 });
 
 describe('activation memory mode', () => {
-  it("'auto' keeps activations when they fit under memoryLimitBytes and recomputes them when they do not", () => {
+  it("'auto' keeps activations when memoryFits says they fit and recomputes them when not; it asks for every block plus the LM head and one block's backward", () => {
     const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
     model.addAdapter({ r: 4, loraAlpha: 8 }, 1);
     const ids = randomIds(2, 9, TINY_GPT2.vocabSize, 3);
-    model.memoryLimitBytes = tf.memory().numBytes + 1e9;
+    const asked: number[] = [];
+    let limit = Infinity;
+    model.memoryFits = (extra) => {
+      asked.push(extra);
+      return extra <= limit;
+    };
     tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
     expect(model.lastActivations?.mode).toBe('keep');
-    expect(model.lastActivations!.bytesPerBlock).toBeGreaterThan(0);
-    model.memoryLimitBytes = tf.memory().numBytes + 2 * model.lastActivations!.bytesPerBlock;
+    const perBlock = model.lastActivations!.bytesPerBlock;
+    expect(perBlock).toBeGreaterThan(0);
+    const head = 4 * LOSS_CHUNK_TOKENS * TINY_GPT2.vocabSize * 4;
+    expect(asked).toEqual([TINY_GPT2.numLayers * perBlock + head + 2 * perBlock]); // both blocks are adapted
+    limit = asked[0] - 1;
     tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
     expect(model.lastActivations?.mode).toBe('recompute');
     model.dispose();

@@ -50,11 +50,11 @@ export abstract class CausalLM {
   /**
    * lossAndGrads keeps every adapted block's activations ('keep': no recomputation, the fastest)
    * or re-runs each block's forward in the backward ('recompute': one block's activations at a
-   * time, one more forward). 'auto' keeps them when they fit under memoryLimitBytes.
+   * time, one more forward). 'auto' keeps them when memoryFits says they fit.
    */
   activationMode: ActivationMode = 'auto';
-  /** Tensor bytes the backend may hold (backend report); undefined: no limit known. */
-  memoryLimitBytes?: number;
+  /** Whether this many more bytes of tensors fit on the backend (see backend.memoryFits); unset: no limit known. */
+  memoryFits?: (extraBytes: number) => boolean;
   /** What the last lossAndGrads did with activations, and how many bytes one block kept. */
   lastActivations?: { mode: 'keep' | 'recompute'; bytesPerBlock: number };
   private masks = new Map<string, tf.Tensor2D>();
@@ -254,7 +254,7 @@ export abstract class CausalLM {
    * adapted block keeps its activations from the forward ('keep'), or only its input, re-running
    * its forward just before its backward ('recompute': one block's activations alive at a time,
    * for one extra forward). 'auto' measures the first adapted block's activations and keeps them
-   * all when they fit under memoryLimitBytes with room for the LM head. Blocks below the lowest
+   * all when memoryFits says they fit, with room for the LM head. Blocks below the lowest
    * adapted one run without saving anything. Dropout masks are the same in both passes: each
    * block draws its seeds from its own base seed.
    */
@@ -346,13 +346,13 @@ export abstract class CausalLM {
   }
 
   /**
-   * Whether `total` bytes of kept activations fit under memoryLimitBytes, leaving room for the
-   * LM-head loss (a chunk's logits, exponentials and probabilities) and one block's backward.
+   * Whether `total` bytes of kept activations fit (memoryFits), leaving room for the LM-head loss
+   * (a chunk's logits, exponentials and probabilities) and one block's backward.
    */
   private activationsFit(total: number, perBlock: number): boolean {
-    if (this.memoryLimitBytes === undefined) return true;
+    if (!this.memoryFits) return true;
     const head = 4 * LOSS_CHUNK_TOKENS * this.spec.vocabSize * 4;
-    return tf.memory().numBytes + total + head + 2 * perBlock < this.memoryLimitBytes;
+    return this.memoryFits(total + head + 2 * perBlock);
   }
 
   /** Adds a fresh adapter (B = 0: outputs unchanged) on the modules the config targets. */
