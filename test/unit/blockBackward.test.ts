@@ -150,3 +150,44 @@ describe('a failed step frees what it allocated', () => {
     model.dispose();
   });
 });
+
+describe('a backward that throws frees the block state it was given', () => {
+  it.each(['keep', 'recompute'] as const)('%s: the tensor count is unchanged after a throw inside a block backward', (mode) => {
+    const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8, targetModules: 'all-linear' }, 1);
+    model.activationMode = mode;
+    const ids = randomIds(2, 9, TINY_GPT2.vocabSize, 3);
+    tf.dispose(model.lossAndGrads(ids, undefined, { training: false }).grads);
+    const before = tf.memory().numTensors;
+    const layer = model.linears.get('transformer.h.1.attn.c_attn')!;
+    layer.backward = () => {
+      throw new Error('backend failure inside a backward');
+    };
+    expect(() => model.lossAndGrads(ids, undefined, { training: false })).toThrow('backend failure');
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+});
+
+describe('LM-head loss memory does not grow with the number of loss spans', () => {
+  it("peak bytes of a step with 64 separate loss spans stay within 2 × (rows × d) floats of a step with one span per row (tfjs's taped slices would add one full (rows, d) gradient per span)", async () => {
+    const { model } = buildModel(TINY_GPT2, randomWeights(TINY_GPT2, 3), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8 }, 1);
+    const B = 2;
+    const T = 32;
+    const ids = randomIds(B, T, TINY_GPT2.vocabSize, 9);
+    const dense = ids.map((row) => row.map(() => 1)); // one span per row (the last position never carries loss)
+    const sparse = ids.map((row) => row.map((_, t) => (t % 2 === 1 ? 1 : 0))); // every other token: 2 × 16 spans
+    const peak = async (w: number[][]) => {
+      tf.dispose(model.lossAndGrads(ids, w, { training: false }).grads); // caches
+      const base = tf.memory().numBytes;
+      const info = await tf.profile(() => model.lossAndGrads(ids, w, { training: false }).grads);
+      tf.dispose(info.result as tf.Tensor[]);
+      return info.peakBytes - base;
+    };
+    const rowsTimesD = B * T * TINY_GPT2.hiddenSize * 4;
+    const [p1, p2] = [await peak(dense), await peak(sparse)];
+    expect(p2 - p1).toBeLessThan(2 * rowsTimesD);
+    model.dispose();
+  });
+});

@@ -204,29 +204,26 @@ export abstract class CausalLM {
    */
   loss(ids: number[][], weights?: number[][], ctx: ForwardContext = EVAL): { loss: tf.Scalar; tokens: number } {
     const t = lossTargets(ids, weights);
-    const loss = tf.tidy(() => this.headLoss(this.hidden(this.idsTensor(ids), ctx), t));
+    const loss = tf.tidy(() => this.headLoss(this.hidden(this.idsTensor(ids), ctx), t, false));
     return { loss, tokens: t.tokens };
   }
 
   /**
-   * The chunked weighted NLL of final hidden states h (B·T, d), divided by the total weight. Only
-   * rows with a nonzero weight reach the LM head (t.runs), LOSS_CHUNK_TOKENS at a time.
-   * `targetRows` are the chunks' target-token vectors when computed beforehand (targetRowChunks).
+   * The weighted NLL of final hidden states h (B·T, d), divided by the total weight: one custom
+   * op (headNll). Only rows with a nonzero weight reach the LM head (t.runs), LOSS_CHUNK_TOKENS at
+   * a time, so [rows × vocab] logits never exist whole. With `eagerGrad` (lossAndGrads, which
+   * always wants the gradient) each chunk's gradient is formed right after its loss, while its
+   * probabilities exist, and only the (rows, d) gradient is kept; otherwise (evaluation) nothing
+   * is kept and a backward, if asked for, recomputes the chunks. `targetRows` are the chunks'
+   * target-token vectors when made beforehand (targetRowChunks); else they are made here.
    */
-  private headLoss(h: tf.Tensor2D, t: LossTargets, targetRows?: tf.Tensor2D[]): tf.Scalar {
-    const d = this.spec.hiddenSize;
-    const rows = h.shape[0];
-    const whole = t.runs.length === 1 && t.runs[0][0] === 0 && t.runs[0][1] === rows;
-    const hSel = whole ? h : t.runs.length === 1 ? h.slice([t.runs[0][0], 0], [t.runs[0][1], d]) : tf.concat(t.runs.map(([s, n]) => h.slice([s, 0], [n, d])));
-    const parts: tf.Scalar[] = [];
+  private headLoss(h: tf.Tensor2D, t: LossTargets, eagerGrad: boolean, targetRows?: tf.Tensor2D[]): tf.Scalar {
     const tgts = targetRows ?? this.targetRowChunks(t);
-    for (let s = 0, c = 0; s < t.selW.length; s += LOSS_CHUNK_TOKENS, c++) {
-      const n = Math.min(LOSS_CHUNK_TOKENS, t.selW.length - s);
-      const hc = n === t.selW.length ? hSel : hSel.slice([s, 0], [n, d]); // (n, d)
-      parts.push(weightedNll(hc, this.head, tgts[c], tf.tensor1d(t.selW.subarray(s, s + n))));
-      this.memoryGuard?.('loss, LM head');
+    try {
+      return headNll(h, this.head, t, tgts, eagerGrad, () => this.memoryGuard?.('loss, LM head'));
+    } finally {
+      if (!targetRows) tf.dispose(tgts);
     }
-    return tf.addN(parts).div(t.totalWeight) as tf.Scalar;
   }
 
   /**
@@ -305,7 +302,7 @@ export abstract class CausalLM {
       const tgts = this.targetRowChunks(t);
       let head: { value: tf.Tensor; grads: tf.Tensor[] };
       try {
-        head = gradientsFreeingOnError(() => this.headLoss(this.finalNorm(xL), t, tgts).mul(scale) as tf.Scalar, [xL]);
+        head = gradientsFreeingOnError(() => this.headLoss(this.finalNorm(xL), t, true, tgts).mul(scale) as tf.Scalar, [xL]);
       } finally {
         tf.dispose(tgts);
       }
@@ -319,7 +316,7 @@ export abstract class CausalLM {
         if (!s) {
           const r = this.blockForwardSaved(i, xi, B, T, ctxFor(i));
           r.y.dispose();
-          s = r.saved;
+          s = saved[i] = r.saved; // in `saved` so that a failing backward frees it too
         }
         if (!dy) throw new Error(`internal: block ${i} got no upstream gradient`);
         const upstream: tf.Tensor2D = dy;
@@ -459,33 +456,83 @@ function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
 }
 
 /**
- * Σᵢ wᵢ·(logsumexp(hᵢ·Wₕᵀ) − hᵢ·wₜᵢ): the weighted next-token NLL of a chunk of rows, with a
- * hand-written backward dh = w ⊙ (softmax(h·Wₕᵀ)·Wₕ − wₜ). The logits are computed per vocabulary
- * block; one exponential per logit gives both the log-sum-exp and the probabilities (kept for the
- * backward, per block), and the backward is a sum of plain block products (tfjs's own gradient
- * would multiply by a transposed operand, the slow path on wasm).
+ * One chunk of rows hc (n, d): the weighted NLL Σᵢ wᵢ·(logsumexp(hᵢ·Wₕᵀ) − hᵢ·wₜᵢ) and, when
+ * asked, its gradient w ⊙ (softmax(hc·Wₕᵀ)·Wₕ − wₜ) (n, d). The logits are made per vocabulary
+ * block; one exponential per logit gives both the log-sum-exp and the probabilities; the
+ * gradient is a sum of plain block products (tfjs's own matMul gradient would multiply by a
+ * transposed operand, the slow path on wasm).
  */
-function weightedNll(h: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D): tf.Scalar {
+function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; grad?: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const logits = head.map((b) => tf.matMul(hc, b.t)); // (n, V_b) each
+    const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
+    const e = logits.map((l) => tf.exp(l.sub(m)));
+    tf.dispose(logits);
+    const sum = e.length === 1 ? e[0].sum(1, true) : tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
+    const lse = m.add(tf.log(sum)).reshape([-1]); // (n)
+    const nll = lse.sub(hc.mul(targetRows).sum(1)).mul(w).sum() as tf.Scalar;
+    if (!withGrad) return { nll };
+    const inv = tf.reciprocal(sum);
+    const ph = tf.addN(e.map((x, k) => tf.matMul(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
+    return { nll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
+  });
+}
+
+/**
+ * The weighted next-token NLL of h (B·T, d) over the rows in t.runs, divided by the total weight,
+ * as one custom op whose gradient is dense: the rows without loss get zeros, assembled in one
+ * concat (a taped slice per run or chunk would make tfjs keep a full (B·T, d) padded gradient for
+ * each of them until the backward ends). `eager`: see CausalLM.headLoss.
+ */
+function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targetRows: tf.Tensor2D[], eager: boolean, guard: () => void): tf.Scalar {
+  const [rows, d] = h.shape;
+  const n = t.selW.length;
+  const select = (x: tf.Tensor2D): tf.Tensor2D =>
+    t.runs.length === 1 ? x.slice([t.runs[0][0], 0], [t.runs[0][1], d]) : (tf.concat(t.runs.map(([s, len]) => x.slice([s, 0], [len, d]))) as tf.Tensor2D);
+  /** The selected rows' loss (and gradient), chunk by chunk. */
+  const chunks = (hIn: tf.Tensor2D, tgts: tf.Tensor2D[], withGrad: boolean, check: () => void): { total: tf.Scalar; grad?: tf.Tensor2D } =>
+    tf.tidy(() => {
+      const hSel = select(hIn);
+      const nlls: tf.Scalar[] = [];
+      const grads: tf.Tensor2D[] = [];
+      for (let s = 0, c = 0; s < n; s += LOSS_CHUNK_TOKENS, c++) {
+        const len = Math.min(LOSS_CHUNK_TOKENS, n - s);
+        const r = chunkNll(len === n ? hSel : hSel.slice([s, 0], [len, d]), head, tgts[c], tf.tensor1d(t.selW.subarray(s, s + len)), withGrad);
+        nlls.push(r.nll);
+        if (r.grad) grads.push(r.grad);
+        check();
+      }
+      const total = tf.addN(nlls).div(t.totalWeight) as tf.Scalar;
+      if (!withGrad) return { total };
+      return { total, grad: (grads.length === 1 ? grads[0] : tf.concat(grads)).div(t.totalWeight) as tf.Tensor2D };
+    });
+  /** (n, d) gradient of the selected rows → (rows, d), zeros elsewhere. */
+  const scatter = (g: tf.Tensor2D): tf.Tensor2D =>
+    tf.tidy(() => {
+      const pieces: tf.Tensor2D[] = [];
+      let pos = 0;
+      let k = 0;
+      for (const [s, len] of t.runs) {
+        if (s > pos) pieces.push(tf.zeros([s - pos, d]));
+        pieces.push(t.runs.length === 1 ? g : g.slice([k, 0], [len, d]));
+        k += len;
+        pos = s + len;
+      }
+      if (pos < rows) pieces.push(tf.zeros([rows - pos, d]));
+      return tf.concat(pieces) as tf.Tensor2D;
+    });
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const hIn = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const logits = head.map((b) => tf.matMul(hIn, b.t)); // (n, V_b) each
-    const m = tf.stack(logits.map((l) => l.max(1))).max(0).reshape([-1, 1]); // (n, 1) row maximum
-    const e = logits.map((l) => tf.exp(l.sub(m)));
-    const sum = tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
-    const inv = tf.reciprocal(sum);
-    const probs = e.map((x) => x.mul(inv));
-    save([...probs, targetRows, w]); // saved: the tidy around loss() would dispose the constants otherwise
-    const lse = m.add(tf.log(sum)).reshape([-1]); // (n)
-    const nll = lse.sub(hIn.mul(targetRows).sum(1)); // (n)
+    const r = chunks(hIn, targetRows, eager, guard);
+    save(eager ? [r.grad!] : [hIn, ...targetRows]); // saved: a tidy around the caller disposes the constants otherwise
     return {
-      value: nll.mul(w).sum(),
+      value: r.total,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const ps = saved.slice(0, head.length) as tf.Tensor2D[];
-        const [tRows, wS] = saved.slice(head.length);
-        const scale = wS.mul(dy).reshape([-1, 1]); // (n, 1)
-        const ph = ps.length === 1 ? tf.matMul(ps[0], head[0].rows) : tf.addN(ps.map((p, k) => tf.matMul(p, head[k].rows)));
-        return [ph.sub(tRows).mul(scale)];
+        if (eager) return [scatter(saved[0] as tf.Tensor2D).mul(dy)];
+        const again = chunks(saved[0] as tf.Tensor2D, saved.slice(1) as tf.Tensor2D[], true, () => {});
+        again.total.dispose();
+        return [scatter(again.grad!).mul(dy)];
       },
     };
   });
