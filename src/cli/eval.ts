@@ -11,6 +11,7 @@ import { buildMergedModel, weightsPrecision } from '../core/merge';
 import type { CausalLM } from '../core/models/causalLm';
 import { loadModel } from '../core/models/load';
 import { adapterForModel, readPeftAdapter } from '../core/peft';
+import { runEvalInputs, runValidation } from '../core/runEval';
 import { loadTokenizer } from '../core/tokenizer';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
 
@@ -51,29 +52,34 @@ export function formatEvalReport(r: EvalReport): string[] {
 
 export const evalCommand: CliCommand = {
   summary: 'Evaluate a model, its adapter and the merged model on a dataset (loss, perplexity, accuracy, merge/effect checks, generations)',
-  synopsis: '--model <dir> [--adapter <dir>] [--merged <dir>] --data <file> [--json] [--out eval.json] [--prompts 3 --max-new-tokens 32 --temperature 0.8 --top-p 0.95 --seed 0]',
+  synopsis: '(--model <dir> [--adapter <dir>] [--merged <dir>] --data <file> | --run <dir>) [--json] [--out eval.json] [--prompts 3 --max-new-tokens 32 --temperature 0.8 --top-p 0.95 --seed 0]',
   options: {
+    run: {
+      type: 'string', valueName: 'dir',
+      description: 'A LoRA Lab run folder (.lora-lab/runs/<id>): its base model, its adapter and the validation examples the run held out, rebuilt as training built them (the flags below override each part)',
+    },
     model: { type: 'string', valueName: 'dir', description: 'Base Hugging Face model folder' },
     adapter: { type: 'string', valueName: 'dir', description: 'PEFT adapter folder; without --merged the merged model is built in memory as lora-lab merge writes it' },
     merged: { type: 'string', valueName: 'dir', description: 'Merged model folder (e.g. from lora-lab merge)' },
     data: { type: 'string', valueName: 'file', description: 'Dataset: .jsonl, .json, .csv, .tsv or .txt (any training format)' },
     out: { type: 'string', valueName: 'file', description: 'Also write the report to this file (eval.json)' },
-    'max-seq-len': { type: 'string', valueName: 'n', description: 'Tokens per example (longer ones are truncated)', default: '256' },
+    'max-seq-len': { type: 'string', valueName: 'n', description: 'Tokens per example (longer ones are truncated)', default: "256; with --run, the run's" },
     batch: { type: 'string', valueName: 'n', description: 'Examples per forward pass', default: '4' },
     prompts: { type: 'string', valueName: 'n', description: 'Prompts to generate from (0: none)', default: '3' },
     'max-new-tokens': { type: 'string', valueName: 'n', description: 'Tokens generated per prompt', default: '32' },
     temperature: { type: 'string', valueName: 'T', description: 'Sampling temperature', default: '0.8' },
     'top-p': { type: 'string', valueName: 'p', description: 'Nucleus sampling mass', default: '0.95' },
-    seed: { type: 'string', valueName: 'n', description: 'Sampling seed (prompt i uses seed + i)', default: '0' },
+    seed: { type: 'string', valueName: 'n', description: 'Sampling seed (prompt i uses seed + i)', default: "0; with --run, the run's" },
     'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
     backend: { type: 'string', valueName: 'name', description: `Backend: ${BACKEND_CHOICES.join(', ')}`, default: 'auto' },
     threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
     json: { type: 'boolean', description: 'Print the report as one JSON object' },
   },
   async run(values) {
-    const modelDir = requireString(values, 'model');
-    const dataFile = requireString(values, 'data');
-    const adapterDir = typeof values.adapter === 'string' ? values.adapter : undefined;
+    const run = typeof values.run === 'string' ? runEvalInputs(values.run) : undefined;
+    const modelDir = run && values.model === undefined ? run.modelDir : requireString(values, 'model');
+    const dataFile = run && values.data === undefined ? undefined : requireString(values, 'data');
+    const adapterDir = typeof values.adapter === 'string' ? values.adapter : run?.adapterDir;
     const mergedDir = typeof values.merged === 'string' ? values.merged : undefined;
     const policy = values['on-bad-rows'] ?? 'fail';
     if (policy !== 'skip' && policy !== 'fail') throw new CliUsageError(`--on-bad-rows must be skip or fail, got "${policy}"`);
@@ -83,8 +89,11 @@ export const evalCommand: CliCommand = {
     if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new CliUsageError('--top-p must be in (0, 1]');
     const { spec } = readConfig(modelDir);
     const tokenizer = loadTokenizer(modelDir);
-    const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? 256;
-    const data = await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize });
+    const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? run?.config.training.maxSeqLen ?? 256;
+    // Without --data, a run is scored on its own validation examples (never on what it trained on).
+    const runValid = run && dataFile === undefined ? await runValidation(run, tokenizer, spec.vocabSize, maxSeqLen) : undefined;
+    const data = dataFile !== undefined ? await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize }) : undefined;
+    const examples = runValid?.examples ?? data!.examples;
     const backend = await initBackend(backendFlag(values), { threads: optionalInt(values, 'threads', 1) });
     const adapter = adapterDir ? readPeftAdapter(adapterDir) : undefined;
     const config = adapter && adapterDir ? adapterForModel(adapter, spec, adapterDir) : undefined;
@@ -103,13 +112,13 @@ export const evalCommand: CliCommand = {
       if (merged) merged.memoryGuard = (where) => checkMemory(backend, where);
       const report = await evaluateModels({
         model, merged, mergedDtype: merged ? weightsPrecision(mergedDir ?? modelDir) : undefined, adapter: adapter && config ? { config, tensors: adapter.tensors } : undefined,
-        examples: data.examples, padId: padIdFor(tokenizer), tokenizer,
+        examples, padId: padIdFor(tokenizer), tokenizer, notes: runValid?.notes,
         options: {
           batchSize: optionalInt(values, 'batch', 1), prompts: optionalInt(values, 'prompts', 0), maxNewTokens: optionalInt(values, 'max-new-tokens', 1),
-          temperature, topP, seed: optionalInt(values, 'seed', 0),
+          temperature, topP, seed: optionalInt(values, 'seed', 0) ?? run?.config.training.seed,
         },
         sources: {
-          model: path.resolve(modelDir), data: path.resolve(dataFile),
+          model: path.resolve(modelDir), data: runValid?.description ?? path.resolve(dataFile!),
           ...(adapterDir ? { adapter: path.resolve(adapterDir) } : {}),
           ...(mergedDir ? { merged: path.resolve(mergedDir) } : adapter ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}),
         },
@@ -117,7 +126,8 @@ export const evalCommand: CliCommand = {
       if (typeof values.out === 'string') writeEvalReport(values.out, report);
       if (values.json) console.log(JSON.stringify(report));
       else {
-        console.log(`data     ${dataFile}: ${data.report.format}, ${formatInt(data.report.examples)} examples, ${formatInt(data.report.lossTokens)} tokens with loss`);
+        if (data) console.log(`data     ${dataFile}: ${data.report.format}, ${formatInt(data.report.examples)} examples, ${formatInt(data.report.lossTokens)} tokens with loss`);
+        else console.log(`data     ${runValid!.description}`);
         console.log(`backend  ${backend.backend} on ${backend.device}, ${backend.threads} thread(s)`);
         console.log(formatEvalReport(report).join('\n'));
       }

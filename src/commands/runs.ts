@@ -90,10 +90,9 @@ export function runCli(cliScript: string, args: string[], title: string, log: vs
 export async function evaluateRun(cliScript: string, log: vscode.LogOutputChannel, dir?: string): Promise<void> {
   const d = await pickRun(dir, 'LoRA Lab: evaluate which run?');
   if (!d) return;
-  const rec = JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')) as { model: { path: string }; dataset: { path: string; validPath?: string } };
-  const data = rec.dataset.validPath ?? rec.dataset.path;
   try {
-    await runCli(cliScript, ['eval', '--model', rec.model.path, '--adapter', path.join(d, 'adapter'), '--data', data, '--out', path.join(d, 'eval.json'), '--json'], `LoRA Lab: evaluating ${path.basename(d)}`, log);
+    // The CLI rebuilds the run's validation examples as training did (file, sibling file or held-out split).
+    await runCli(cliScript, ['eval', '--run', d, '--out', path.join(d, 'eval.json'), '--json'], `LoRA Lab: evaluating ${path.basename(d)}`, log);
     void vscode.commands.executeCommand('loraLab.showResults');
   } catch (e) {
     void vscode.window.showErrorMessage(`LoRA Lab: evaluation failed: ${(e as Error).message}`, 'Show Log').then((p) => p && log.show(true));

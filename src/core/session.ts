@@ -106,7 +106,10 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
         model: { path: path.resolve(config.model), fingerprint: fingerprintModel(config.model) },
         dataset: {
           path: path.resolve(config.data), sha256: await sha256File(config.data),
-          ...(config.valid ? { validPath: path.resolve(config.valid), validSha256: await sha256File(config.valid) } : {}),
+          // The validation file, given or found next to the training file (a split has none: it is part of `path`).
+          ...(data.validSource === 'file' || data.validSource === 'sibling'
+            ? { validPath: path.resolve(data.validReport.file), validSha256: await sha256File(data.validReport.file) }
+            : {}),
         },
         backend: report,
         versions: versions(),

@@ -1,9 +1,12 @@
 // The end of every training run evaluates base, adapter and merged model on the validation
 // split: an `evaluation` event, and eval.json in the run folder next to the adapter.
+// `lora-lab eval --run <dir>` (the "Evaluate Run…" command) scores the same held-out examples
+// again: the reference is the end-of-run evaluation's own numbers.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli';
 import { EVAL_FILE, type EvalReport } from '../../src/core/evaluate';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
@@ -35,5 +38,75 @@ describe('end-of-run evaluation', () => {
     expect(saved.sources.adapter).toBe(path.join(fin.runDir!, 'adapter'));
     const lastEval = events.filter((e) => e.type === 'eval').at(-1) as Extract<SessionEvent, { type: 'eval' }>;
     expect(saved.adapter!.loss).toBeCloseTo(lastEval.valLoss, 5); // the same quantity the trainer reports
+  });
+
+  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    const error = vi.spyOn(console, 'error').mockImplementation((m: string) => void err.push(m));
+    try {
+      return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+  }
+
+  async function train(dir: string, data: string): Promise<{ runDir: string; report: EvalReport }> {
+    let runDir: string | undefined;
+    let report: EvalReport | undefined;
+    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 3, batchSize: 4, lr: 2e-2, seed: 7 } })) {
+      if (e.type === 'finished') runDir = e.runDir;
+      if (e.type === 'evaluation') report = e.report;
+    }
+    return { runDir: runDir!, report: report! };
+  }
+
+  it('eval --run scores the examples the run held out (not the training file): the same examples and losses as the end-of-run evaluation', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-evalrun-'));
+    const data = path.join(dir, 'train.jsonl');
+    fs.writeFileSync(data, randomIds(40, 12, 96, 8).map((ids) => JSON.stringify({ input_ids: ids })).join('\n') + '\n');
+    const { runDir, report } = await train(dir, data);
+    expect(report.examples).toBe(4); // 10% of 40, drawn with the run's seed (7)
+    const e = await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm', '--prompts', '0']);
+    expect(e.code, e.err).toBe(0);
+    const r = JSON.parse(e.out) as EvalReport;
+    expect(r.examples).toBe(4);
+    for (const k of ['base', 'adapter', 'merged'] as const) {
+      expect(r[k]!.tokens).toBe(report[k]!.tokens);
+      expect(r[k]!.loss).toBeCloseTo(report[k]!.loss, 5);
+    }
+    expect(r.sources.adapter).toBe(path.join(runDir, 'adapter'));
+    expect(r.sources.data).toMatch(/the 4 examples the run held out for validation: fraction 0\.1, seed 7/);
+    expect(r.notes).toEqual([]);
+    // The whole file (what "Evaluate Run…" used to score) is 40 examples, most of them trained on.
+    const whole = JSON.parse((await cli(['eval', '--run', runDir, '--data', data, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
+    expect(whole.examples).toBe(40);
+    // A changed dataset file is reported: the split may now overlap what the adapter trained on.
+    fs.appendFileSync(data, JSON.stringify({ input_ids: [1, 2, 3, 4] }) + '\n');
+    const changed = JSON.parse((await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
+    expect(changed.notes.join(' ')).toMatch(/train\.jsonl changed since the run .*may include examples the adapter was trained on/);
+  });
+
+  it('a validation file found next to the training file is recorded in run.json and is what eval --run scores; a run without an adapter is refused by name', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-evalrun-'));
+    const data = path.join(dir, 'train.jsonl');
+    const valid = path.join(dir, 'valid.jsonl');
+    fs.writeFileSync(data, randomIds(20, 12, 96, 9).map((ids) => JSON.stringify({ input_ids: ids })).join('\n') + '\n');
+    fs.writeFileSync(valid, randomIds(5, 10, 96, 10).map((ids) => JSON.stringify({ input_ids: ids })).join('\n') + '\n');
+    const { runDir, report } = await train(dir, data);
+    expect(report.examples).toBe(5);
+    const rec = JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')) as { dataset: { validPath?: string; validSha256?: string } };
+    expect(rec.dataset.validPath).toBe(valid);
+    expect(rec.dataset.validSha256).toMatch(/^[0-9a-f]{64}$/);
+    const r = JSON.parse((await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
+    expect(r.examples).toBe(5);
+    expect(r.sources.data).toBe(valid);
+    expect(r.adapter!.loss).toBeCloseTo(report.adapter!.loss, 5);
+    fs.rmSync(path.join(runDir, 'adapter'), { recursive: true });
+    const refused = await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm']);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(`${path.join(runDir, 'adapter')} holds no adapter`);
   });
 });

@@ -1,0 +1,74 @@
+// What evaluating a finished run means: its base model, its saved adapter, and the validation
+// examples the run itself was scored on, rebuilt from run.json exactly as the training session
+// built them (the same file, sibling file or seeded held-out split; the same max_seq_len, bad-row
+// policy and columns). Evaluating the whole training file instead would score the adapter on the
+// examples it was trained on.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { prepareData, type Example, type ValidSource } from './data';
+import { sha256File } from './fingerprint';
+import type { LoraTokenizer } from './tokenizer';
+import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { ADAPTER_DIR, RunDir, type RunRecord } from './runStore';
+
+export interface RunEvalInputs {
+  record: RunRecord;
+  config: RunConfig;
+  /** The run's base model folder, as recorded. */
+  modelDir: string;
+  /** <run>/adapter. */
+  adapterDir: string;
+}
+
+/** The run's record and resolved config, and where its model and adapter are. Throws, naming the folder, when there is no adapter yet. */
+export function runEvalInputs(runDir: string): RunEvalInputs {
+  const run = RunDir.open(runDir);
+  const record = run.record();
+  const config = resolveRunConfig(record.config as RunConfigInput);
+  const adapterDir = path.join(run.dir, ADAPTER_DIR);
+  if (!fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
+    throw new Error(
+      `${adapterDir} holds no adapter (the run is ${record.status}; the adapter is written when training ends). ` +
+        `Resume the run, or evaluate one of its checkpoints with --adapter ${path.join(run.dir, 'checkpoints', '<name>')} if it has PEFT files.`,
+    );
+  }
+  return { record, config, modelDir: config.model, adapterDir };
+}
+
+export interface RunValidation {
+  examples: Example[];
+  source: ValidSource;
+  /** For eval.json's sources.data: the file, and for a split how it was drawn. */
+  description: string;
+  /** Warnings for the report, e.g. the dataset file changed since the run. */
+  notes: string[];
+}
+
+/**
+ * The run's validation examples, tokenized with `tokenizer` (the run's model's) and truncated to
+ * `maxSeqLen` (the run's unless given). Throws when the
+ * run trained without validation data (fraction 0, no file): there is nothing held out to score.
+ */
+export async function runValidation(inputs: RunEvalInputs, tokenizer: LoraTokenizer | undefined, vocabSize: number, maxSeqLen = inputs.config.training.maxSeqLen): Promise<RunValidation> {
+  const { config, record } = inputs;
+  const data = await prepareData(config.data, tokenizer, {
+    maxSeqLen, policy: config.dataOptions.policy, validFraction: config.dataOptions.validFraction, seed: config.training.seed,
+    validFile: config.valid, vocabSize,
+    columns: { text: config.dataOptions.textColumn, prompt: config.dataOptions.promptColumn, completion: config.dataOptions.completionColumn },
+  });
+  if (data.validSource === 'none') {
+    throw new Error(`${record.dir} trained without validation data (no validation file and a validation fraction of 0), so nothing was held out to evaluate on; give a dataset file to evaluate on.`);
+  }
+  const notes: string[] = [];
+  const trainFile = path.resolve(config.data);
+  const changed = async (file: string, recorded: string | undefined) => recorded !== undefined && (await sha256File(file)) !== recorded;
+  if (await changed(trainFile, record.dataset.sha256)) {
+    notes.push(`${trainFile} changed since the run (its SHA-256 differs from run.json's)${data.validSource === 'split' ? ': the held-out split is drawn from the file as it is now and may include examples the adapter was trained on' : ''}`);
+  }
+  const validFile = path.resolve(data.validReport.file);
+  if (data.validSource !== 'split' && (await changed(validFile, record.dataset.validSha256))) notes.push(`${validFile} changed since the run (its SHA-256 differs from run.json's)`);
+  const description = data.validSource === 'split'
+    ? `${trainFile} (the ${data.valid.length} examples the run held out for validation: fraction ${config.dataOptions.validFraction}, seed ${config.training.seed})`
+    : validFile;
+  return { examples: data.valid, source: data.validSource, description, notes };
+}
