@@ -140,8 +140,11 @@ function onMessage(s: State, m: ToPanel): State {
     case 'runs': {
       const ids = new Set(m.runs.map((r) => r.id));
       const keep = (id: string) => ids.has(id) || id === m.activeRunId;
+      // A panel opened without a form ("Show Results") has only the model and dataset pickers to
+      // show under Configure: when runs exist, the first list opens on them instead.
+      const tab = !s.runsLoaded && !s.form && s.tab === 'configure' && m.runs.length > 0 ? 'runs' : s.tab;
       return {
-        ...s, runs: m.runs, runsLoaded: true, activeRunId: m.activeRunId ?? (s.live?.phase === 'finished' ? undefined : s.activeRunId),
+        ...s, tab, runs: m.runs, runsLoaded: true, activeRunId: m.activeRunId ?? (s.live?.phase === 'finished' ? undefined : s.activeRunId),
         selected: s.selected.filter(keep), focusedRunId: s.focusedRunId && keep(s.focusedRunId) ? s.focusedRunId : undefined,
       };
     }

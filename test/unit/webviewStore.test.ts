@@ -18,6 +18,23 @@ const detail = (id: string, metrics: MetricRow[], evaluation?: Record<string, un
   ({ summary: summary(id), record: {} as RunDetail['record'], config: {} as RunDetail['config'], metrics, evaluation });
 const run = (actions: Action[], s: State = initialState) => actions.reduce(reduce, s);
 
+describe('which section opens', () => {
+  const form = { dataset: '/d/train.jsonl', model: '/m', initial: { model: '/m', data: '/d/train.jsonl' }, moduleChoices: ['c_attn'], defaultTargets: ['c_attn'] } as unknown as FormState;
+  it('"Show Results" (no form) opens on the Runs list when runs exist, once; an empty workspace keeps the pickers', () => {
+    const s = run([{ type: 'runs', runs: [summary('a')] }]);
+    expect(s.tab).toBe('runs');
+    expect(run([{ type: 'runs', runs: [] }]).tab).toBe('configure');
+    // The user goes back to Configure: a later list (after a run ends) does not move them.
+    expect(run([{ type: 'ui/tab', tab: 'configure' }, { type: 'runs', runs: [summary('a'), summary('b')] }], s).tab).toBe('configure');
+  });
+
+  it('a panel opened with a form (Configure…) stays on Configure when the run list arrives', () => {
+    const s = run([{ type: 'showForm', form }, { type: 'runs', runs: [summary('a')] }]);
+    expect(s.tab).toBe('configure');
+    expect(s.form).toBe(form);
+  });
+});
+
 describe('live run', () => {
   it('a run event selects the new run, opens the curves, and its steps become metric rows', () => {
     const s = run([
