@@ -248,6 +248,8 @@ export const EVAL_FILE = 'eval.json';
 export async function evaluateRun(r: {
   model: CausalLM; modelDir: string; valid: readonly Pick<Example, 'ids' | 'weights'>[]; padId: number; tokenizer?: LoraTokenizer;
   runDir: string; adapterDir: string; seed: number; batchSize: number; memoryLimitBytes?: number;
+  /** Where the validation examples come from (eval.json's sources.data). */
+  dataSource?: string;
 }): Promise<{ path: string; report: EvalReport }> {
   const config = r.model.loraConfig;
   if (!config) throw new Error('the model has no adapter to evaluate');
@@ -261,7 +263,7 @@ export async function evaluateRun(r: {
     const report = await evaluateModels({
       model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes,
       options: { seed: r.seed, batchSize: r.batchSize },
-      sources: { model: path.resolve(r.modelDir), adapter: r.adapterDir, ...(merged ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}) },
+      sources: { model: path.resolve(r.modelDir), adapter: r.adapterDir, ...(r.dataSource ? { data: r.dataSource } : {}), ...(merged ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}) },
     });
     const file = path.join(r.runDir, EVAL_FILE);
     writeEvalReport(file, report);

@@ -67,8 +67,12 @@ export async function runValidation(inputs: RunEvalInputs, tokenizer: LoraTokeni
   }
   const validFile = path.resolve(data.validReport.file);
   if (data.validSource !== 'split' && (await changed(validFile, record.dataset.validSha256))) notes.push(`${validFile} changed since the run (its SHA-256 differs from run.json's)`);
-  const description = data.validSource === 'split'
-    ? `${trainFile} (the ${data.valid.length} examples the run held out for validation: fraction ${config.dataOptions.validFraction}, seed ${config.training.seed})`
-    : validFile;
+  const description = describeValidation(data.validSource, trainFile, validFile, data.valid.length, config);
   return { examples: data.valid, source: data.validSource, description, notes };
+}
+
+/** Where a run's validation examples come from, for eval.json's sources.data. */
+export function describeValidation(source: ValidSource, trainFile: string, validFile: string, examples: number, config: Pick<RunConfig, 'dataOptions' | 'training'>): string {
+  if (source !== 'split') return path.resolve(validFile);
+  return `${path.resolve(trainFile)} (the ${examples} examples the run held out for validation: fraction ${config.dataOptions.validFraction}, seed ${config.training.seed})`;
 }

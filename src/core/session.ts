@@ -14,6 +14,7 @@ import { loadModel } from './models/load';
 import { loadPeftAdapter, writePeftAdapter } from './peft';
 import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
 import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { describeValidation } from './runEval';
 import { newRunId, RunDir, runsRoot, type RunStatus } from './runStore';
 import { loadTokenizer } from './tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './trainer';
@@ -188,6 +189,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
           const ev = await evaluateRun({
             model, modelDir: config.model, valid: data.valid, padId, tokenizer, runDir: run.dir, adapterDir: run.adapterDir,
             seed: config.training.seed, batchSize: config.training.batchSize, memoryLimitBytes: report.memoryLimitBytes,
+            dataSource: describeValidation(data.validSource, config.data, data.validReport.file, data.valid.length, config),
           });
           run.log(`evaluation: ${ev.path}`);
           yield { type: 'evaluation', path: ev.path, report: ev.report };

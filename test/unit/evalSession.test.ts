@@ -79,6 +79,7 @@ describe('end-of-run evaluation', () => {
     }
     expect(r.sources.adapter).toBe(path.join(runDir, 'adapter'));
     expect(r.sources.data).toMatch(/the 4 examples the run held out for validation: fraction 0\.1, seed 7/);
+    expect(r.sources.data).toBe(report.sources.data); // eval.json names the same examples
     expect(r.notes).toEqual([]);
     // The whole file (what "Evaluate Run…" used to score) is 40 examples, most of them trained on.
     const whole = JSON.parse((await cli(['eval', '--run', runDir, '--data', data, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
@@ -103,6 +104,7 @@ describe('end-of-run evaluation', () => {
     const r = JSON.parse((await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
     expect(r.examples).toBe(5);
     expect(r.sources.data).toBe(valid);
+    expect(report.sources.data).toBe(valid);
     expect(r.adapter!.loss).toBeCloseTo(report.adapter!.loss, 5);
     fs.rmSync(path.join(runDir, 'adapter'), { recursive: true });
     const refused = await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm']);
