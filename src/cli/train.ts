@@ -58,6 +58,7 @@ export function configFromFlags(values: CliValues): RunConfigInput {
       evalEvery: optionalInt(values, 'eval-every', 1) ?? file.training?.evalEvery,
       checkpointEvery: optionalInt(values, 'save-every', 1) ?? file.training?.checkpointEvery,
       patience: optionalInt(values, 'patience', 0) ?? file.training?.patience,
+      groupByLength: values['group-by-length'] === true ? true : file.training?.groupByLength,
     },
     dataOptions: {
       ...file.dataOptions,
@@ -152,6 +153,7 @@ export const trainCommand: CliCommand = {
     'eval-every': { type: 'string', valueName: 'steps', description: 'Evaluate every N steps (default: ~10 per run)' },
     'save-every': { type: 'string', valueName: 'steps', description: 'Checkpoint every N steps (default: with each evaluation)' },
     patience: { type: 'string', valueName: 'evals', description: 'Early stopping after N evaluations without improvement (0: off)', default: '0' },
+    'group-by-length': { type: 'boolean', description: 'Batch examples of similar length together (shuffled in groups of up to 50 batches): less padding, faster epochs' },
     'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
     'valid-fraction': { type: 'string', valueName: 'x', description: 'Share held out when there is no validation file', default: '0.1' },
     backend: { type: 'string', valueName: 'name', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto' },

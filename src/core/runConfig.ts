@@ -48,6 +48,8 @@ export interface RunConfig {
     /** undefined = with every evaluation. */
     checkpointEvery?: number;
     patience: number;
+    /** Batches of examples of similar length (shuffled in groups of up to 50 batches): less padding. */
+    groupByLength: boolean;
   };
   dataOptions: {
     policy: 'skip' | 'fail';
@@ -84,6 +86,7 @@ export const DEFAULT_TRAINING: RunConfig['training'] = {
   seed: 42,
   reportEvery: 1,
   patience: 0,
+  groupByLength: false,
 };
 
 export const DEFAULT_LORA: RunConfig['lora'] = { r: 8, alpha: 16, dropout: 0.05, useRslora: false, init: 'kaiming' };
@@ -151,6 +154,7 @@ export function validateRunConfig(c: RunConfig): void {
   check(t.eps > 0, `training.eps must be > 0, got ${t.eps}`);
   check(Number.isInteger(t.seed), `training.seed must be an integer, got ${t.seed}`);
   check(Number.isInteger(t.patience) && t.patience >= 0, `training.patience must be an integer ≥ 0, got ${t.patience}`);
+  check(typeof t.groupByLength === 'boolean', `training.groupByLength must be true or false, got ${JSON.stringify(t.groupByLength)}`);
   check(c.memoryLimitBytes === undefined || c.memoryLimitBytes > 0, `memoryLimitBytes must be > 0, got ${c.memoryLimitBytes}`);
   check(['skip', 'fail'].includes(c.dataOptions.policy), `dataOptions.policy must be skip or fail, got ${c.dataOptions.policy}`);
   check(c.dataOptions.validFraction > 0 && c.dataOptions.validFraction < 1, `dataOptions.validFraction must be in (0, 1), got ${c.dataOptions.validFraction}`);

@@ -50,7 +50,7 @@ function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   const base: TrainerConfig = {
     lr: t.lr, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradAccum,
     maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, seed: t.seed,
-    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.patience,
+    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.patience, groupByLength: t.groupByLength,
   };
   const total = totalSteps(examples, base);
   const evalEvery = t.evalEvery ?? Math.max(1, Math.round(total / 10)); // about ten evaluations per run

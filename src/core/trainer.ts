@@ -7,7 +7,7 @@ import type { TrainerCheckpoint, TrainerProgress } from './checkpoint';
 import type { CausalLM } from './models/causalLm';
 import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
-import { epochOrder, makeBatch } from './data/batches';
+import { epochOrder, lengthGroupedOrder, makeBatch } from './data/batches';
 import type { Example } from './data/types';
 import { evalLoss } from './evaluate';
 
@@ -31,6 +31,8 @@ export interface TrainerConfig {
   checkpointEvery: number;
   /** Evaluations without improvement before stopping; 0 = never stop early. */
   patience: number;
+  /** Batches of similar-length examples (lengthGroupedOrder): less padding, fewer FLOPs per epoch. */
+  groupByLength?: boolean;
 }
 
 export type TrainerEvent =
@@ -74,6 +76,14 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
   const opt = new AdamW(vars, cfg.adamw);
   const total = totalSteps(train.length, cfg);
   const microPerEpoch = Math.ceil(train.length / cfg.batchSize);
+  const lengths = cfg.groupByLength ? train.map((e) => e.ids.length) : undefined;
+  let cached: { epoch: number; order: number[] } | undefined;
+  const orderOf = (epoch: number): number[] => {
+    if (cached?.epoch !== epoch) {
+      cached = { epoch, order: lengths ? lengthGroupedOrder(lengths, cfg.batchSize, cfg.seed, epoch) : epochOrder(train.length, cfg.seed, epoch) };
+    }
+    return cached.order;
+  };
 
   const progress: TrainerProgress = input.resume
     ? { ...input.resume.progress }
@@ -100,7 +110,7 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
     while (progress.step < total) {
       if (signal?.aborted) break;
       // The step's micro-batches: consecutive batchSize slices of this epoch's seeded order.
-      const order = epochOrder(train.length, cfg.seed, progress.epoch);
+      const order = orderOf(progress.epoch);
       const group: number[][] = [];
       for (let k = progress.microBatch; k < Math.min(microPerEpoch, progress.microBatch + cfg.gradAccum); k++) {
         group.push(order.slice(k * cfg.batchSize, (k + 1) * cfg.batchSize));

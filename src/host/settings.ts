@@ -59,6 +59,7 @@ export function runConfigFromSettings(model: string, data: string, workspace: st
       evalEvery: zeroIsUnset(c.get('training.evalEvery', 0)),
       checkpointEvery: zeroIsUnset(c.get('training.checkpointEvery', 0)),
       patience: c.get('training.earlyStoppingPatience', 0),
+      groupByLength: c.get('training.groupByLength', false),
     },
     dataOptions: {
       validFraction: c.get('data.validationFraction', 0.1),

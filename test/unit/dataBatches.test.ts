@@ -1,4 +1,4 @@
-// Data pipeline: padded batches and the seeded epoch order.
+// Data pipeline: padded batches, the seeded epoch order and its length-grouped variant.
 // References: padding and weights — the model's loss convention (weights[t] weighs predicting
 // token t; padding must carry 0), checked element by element on hand-made examples; epoch order —
 // the definition of a permutation and of reproducibility (same inputs, same output), checked
@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LoraTokenizer } from '../../src/core/tokenizer';
-import { epochOrder, makeBatch, makeBatches, padIdFor, type Example } from '../../src/core/data';
+import { epochOrder, lengthGroupedOrder, lengthGroupSize, makeBatch, makeBatches, padIdFor, type Example } from '../../src/core/data';
 import { GPT2_EOT_ID, gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 
 const require = createRequire(import.meta.url);
@@ -83,5 +83,58 @@ describe('epochOrder', () => {
   it('checks its arguments', () => {
     expect(() => epochOrder(-1, 0, 0)).toThrow(/number of examples/);
     expect(() => epochOrder(3, 0, 1.5)).toThrow(/epoch must be an integer/);
+  });
+});
+
+describe('lengthGroupedOrder', () => {
+  // Lengths like an instruction dataset's: mostly short, a long tail (deterministic).
+  const lengths = Array.from({ length: 1000 }, (_, i) => 8 + ((i * 7919) % 97) + (i % 13 === 0 ? 120 : 0));
+  const padded = (order: number[], bs: number) => {
+    let cells = 0;
+    for (let k = 0; k < order.length; k += bs) {
+      const b = order.slice(k, k + bs).map((i) => lengths[i]);
+      cells += Math.max(...b) * b.length;
+    }
+    return cells;
+  };
+  const real = lengths.reduce((a, b) => a + b, 0);
+
+  it('is a permutation; groups of lengthGroupSize are sorted longest first; the batch with the longest example comes first', () => {
+    const bs = 8;
+    const order = lengthGroupedOrder(lengths, bs, 42, 0);
+    expect([...order].sort((a, b) => a - b)).toEqual(lengths.map((_, i) => i));
+    const size = lengthGroupSize(lengths.length, bs);
+    expect(size).toBe(8 * 31); // floor(1000 / 32) = 31 batches per group (< 50)
+    const max = Math.max(...lengths);
+    expect(order.slice(0, bs).some((i) => lengths[i] === max)).toBe(true);
+    // Apart from the swapped first batch, every group is sorted: count the places where length rises.
+    let rises = 0;
+    for (let k = 0; k < order.length; k += size) {
+      const g = order.slice(k, k + size).map((i) => lengths[i]);
+      for (let j = 1; j < g.length; j++) if (g[j] > g[j - 1]) rises++;
+    }
+    expect(rises).toBeLessThanOrEqual(2);
+  });
+
+  it('pads far less than the plain shuffle (same batch size), and still depends on seed and epoch', () => {
+    const plain = padded(epochOrder(lengths.length, 42, 0), 8);
+    const grouped = padded(lengthGroupedOrder(lengths, 8, 42, 0), 8);
+    expect(plain / real).toBeGreaterThan(1.5); // the shuffle computes > 50% padding here
+    expect(grouped / real).toBeLessThan(1.1); // grouped: < 10%
+    expect(lengthGroupedOrder(lengths, 8, 42, 0)).toEqual(lengthGroupedOrder(lengths, 8, 42, 0));
+    expect(lengthGroupedOrder(lengths, 8, 42, 1)).not.toEqual(lengthGroupedOrder(lengths, 8, 42, 0));
+    expect(lengthGroupedOrder(lengths, 8, 43, 0)).not.toEqual(lengthGroupedOrder(lengths, 8, 42, 0));
+  });
+
+  it('a longest example in a short last batch: only that batch\'s length is swapped, batch sizes are unchanged', () => {
+    // 9 examples, batch 4: one group (lengthGroupSize = 4), so the last batch holds one example.
+    const ls = [5, 5, 5, 5, 5, 5, 5, 5, 5];
+    for (let seed = 0; seed < 20; seed++) {
+      const order = lengthGroupedOrder(ls.map((l, i) => (i === 8 ? 50 : l + (i % 3))), 4, seed, 0);
+      expect(order[0]).toBe(8);
+      expect([...order].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+    expect(lengthGroupedOrder([3], 4, 0, 0)).toEqual([0]);
+    expect(lengthGroupedOrder([], 4, 0, 0)).toEqual([]);
   });
 });

@@ -111,4 +111,22 @@ describe('end-of-run evaluation', () => {
     expect(refused.code).toBe(1);
     expect(refused.err).toContain(`${path.join(runDir, 'adapter')} holds no adapter`);
   });
+
+  it('lora-lab train --group-by-length records it in run.json, and eval --run still finds the held-out split (the split does not depend on the order)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-evalrun-'));
+    const data = path.join(dir, 'train.jsonl');
+    fs.writeFileSync(data, randomIds(30, 12, 96, 11).map((ids, i) => JSON.stringify({ input_ids: ids.slice(0, 4 + (i % 9)) })).join('\n') + '\n');
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => lines.push(String(chunk)) > 0);
+    const t = await cli(['train', '--model', MODEL, '--data', data, '--workspace', dir, '--backend', 'wasm', '--max-steps', '3', '--batch', '4', '--group-by-length', '--json']).finally(() => write.mockRestore());
+    expect(t.code, t.err).toBe(0);
+    const fin = lines.map((l) => JSON.parse(l) as SessionEvent).find((e) => e.type === 'finished') as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    const rec = JSON.parse(fs.readFileSync(path.join(fin.runDir!, 'run.json'), 'utf8')) as { config: { training: { groupByLength: boolean } } };
+    expect(rec.config.training.groupByLength).toBe(true);
+    const saved = JSON.parse(fs.readFileSync(path.join(fin.runDir!, EVAL_FILE), 'utf8')) as EvalReport;
+    const r = JSON.parse((await cli(['eval', '--run', fin.runDir!, '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
+    expect(r.examples).toBe(3);
+    expect(r.adapter!.loss).toBeCloseTo(saved.adapter!.loss, 5);
+  });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { TrainerCheckpoint } from '../../src/core/checkpoint';
 import { buildModel } from '../../src/core/models/load';
 import { ADAMW_DEFAULTS } from '../../src/core/optimizer';
+import { lengthGroupedOrder } from '../../src/core/data';
 import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/trainer';
 import type { TrainExample } from '../../src/core/trainer';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
@@ -85,6 +86,30 @@ describe('trainLoop', () => {
     expect(maxDiff(adapterValues(second.model), adapterValues(straight.model))).toBeLessThan(1e-6);
     const lastDone = second.events.at(-1) as Extract<TrainerEvent, { type: 'done' }>;
     expect(lastDone.bestValLoss).toBeCloseTo((straight.events.at(-1) as typeof lastDone).bestValLoss!, 6);
+    straight.model.dispose();
+    second.model.dispose();
+  });
+
+  it('groupByLength: steps take the length-grouped order (their token counts), and resume still equals the straight run', async () => {
+    const cfg = { ...CFG, maxSteps: 8, batchSize: 2, checkpointEvery: 4, evalEvery: 4, groupByLength: true };
+    const straight = await run(cfg);
+    const lengths = examples(16, 1).map((e) => e.ids.length);
+    const order = lengthGroupedOrder(lengths, 2, CFG.seed, 0);
+    const expected = Array.from({ length: 8 }, (_, k) => lengths[order[2 * k]] + lengths[order[2 * k + 1]]);
+    expect(straight.steps.map((s) => s.tokens)).toEqual(expected);
+    expect(lengths[order[0]]).toBe(Math.max(...lengths)); // the batch with the longest example first
+    const shuffled = await run({ ...cfg, groupByLength: false });
+    expect(shuffled.steps.map((s) => s.tokens)).not.toEqual(expected);
+    shuffled.model.dispose();
+    const ac = new AbortController();
+    const first = await run(cfg, { signal: ac.signal, onEvent: (e) => e.type === 'step' && e.step === 4 && ac.abort() });
+    first.model.dispose();
+    const model = freshModel();
+    const ck = first.saved.last;
+    model.loadAdapter(ck.lora, new Map(ck.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    const second = await run(cfg, { resume: ck, model });
+    [...first.steps, ...second.steps].forEach((st, i) => expect(st.loss).toBeCloseTo(straight.steps[i].loss, 6));
+    expect(maxDiff(adapterValues(second.model), adapterValues(straight.model))).toBeLessThan(1e-6);
     straight.model.dispose();
     second.model.dispose();
   });

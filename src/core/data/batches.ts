@@ -44,6 +44,39 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
   return shuffledIndices(n, new Rng(epochSeed));
 }
 
+/**
+ * Examples per length-sorted group in `lengthGroupedOrder`: 50 batches, or fewer so that a small
+ * dataset still has at least 4 groups to shuffle (the same rule as Hugging Face's LengthGroupedSampler).
+ */
+export function lengthGroupSize(n: number, batchSize: number): number {
+  return batchSize * Math.max(1, Math.min(50, Math.floor(n / (4 * batchSize))));
+}
+
+/**
+ * epochOrder, then each consecutive group of `lengthGroupSize` examples sorted longest first, and the
+ * batch holding the longest example moved to the front (an out-of-memory shows on the first step).
+ * Batches then hold examples of similar length, so far less of each batch is padding, while the
+ * order still changes with the seed and the epoch. Deterministic for (lengths, batchSize, seed,
+ * epoch), so a resumed run continues it exactly.
+ */
+export function lengthGroupedOrder(lengths: readonly number[], batchSize: number, seed: number, epoch: number): number[] {
+  checkCount('batch size', batchSize, 1);
+  const order = epochOrder(lengths.length, seed, epoch);
+  const size = lengthGroupSize(lengths.length, batchSize);
+  const out: number[] = [];
+  for (let k = 0; k < order.length; k += size) {
+    // Longest first; ties keep the shuffled order (Array.prototype.sort is stable).
+    out.push(...order.slice(k, k + size).sort((a, b) => lengths[b] - lengths[a]));
+  }
+  let longest = 0;
+  for (let i = 1; i < out.length; i++) if (lengths[out[i]] > lengths[out[longest]]) longest = i;
+  // Swap that batch with the first, position by position (batch sizes stay as they were; a short
+  // last batch swaps only its own length).
+  const first = Math.floor(longest / batchSize) * batchSize;
+  for (let j = 0; first > 0 && j < Math.min(batchSize, out.length - first); j++) [out[j], out[first + j]] = [out[first + j], out[j]];
+  return out;
+}
+
 /** One batch of the given examples, right-padded to its longest row. */
 export function makeBatch(examples: readonly Pick<Example, 'ids' | 'weights'>[], indices: number[], padId = 0): Batch {
   if (indices.length === 0) throw new Error('a batch needs at least one example');

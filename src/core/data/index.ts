@@ -5,4 +5,4 @@ export { DatasetError, LISTED_PROBLEMS, MAX_KEPT_PROBLEMS, formatProblem } from 
 export { MAX_JSON_ARRAY_BYTES } from './jsonRecords';
 export { checkDatasetFile, loadExamples, type CheckResult } from './load';
 export { DEFAULT_VALID_FRACTION, describeReport, prepareData, splitIndices, type PreparedData } from './prepare';
-export { epochOrder, makeBatch, makeBatches, padIdFor } from './batches';
+export { epochOrder, lengthGroupedOrder, lengthGroupSize, makeBatch, makeBatches, padIdFor } from './batches';
