@@ -26,6 +26,7 @@ export interface FormDraft {
   batchSize: string;
   gradAccum: string;
   maxSeqLen: string;
+  groupByLength: boolean;
   /** Blank = automatic (about ten evaluations per run). */
   evalEvery: string;
   /** Blank = with every evaluation. */
@@ -59,6 +60,7 @@ export function draftFromForm(form: FormState): FormDraft {
     batchSize: str(t.batchSize, '4'),
     gradAccum: str(t.gradAccum, '1'),
     maxSeqLen: str(t.maxSeqLen, '256'),
+    groupByLength: t.groupByLength ?? false,
     evalEvery: str(t.evalEvery, ''),
     checkpointEvery: str(t.checkpointEvery, ''),
     seed: str(t.seed, '42'),
@@ -163,6 +165,7 @@ export function validateDraft(draft: FormDraft, form: FormState): Validation {
       batchSize,
       gradAccum,
       maxSeqLen,
+      groupByLength: draft.groupByLength,
       evalEvery,
       checkpointEvery,
       seed,

@@ -60,7 +60,7 @@ describe('validation', () => {
     expect(v.errors).toEqual({});
     const cfg = resolveRunConfig(v.config!);
     expect(cfg.lora).toMatchObject({ r: 8, alpha: 16, targets: ['c_attn'], useRslora: false });
-    expect(cfg.training).toMatchObject({ lr: 2e-4, epochs: 3, schedule: 'cosine', batchSize: 4 });
+    expect(cfg.training).toMatchObject({ lr: 2e-4, epochs: 3, schedule: 'cosine', batchSize: 4, groupByLength: false });
     expect(cfg.workspace).toBe('/ws');
   });
 
@@ -86,6 +86,10 @@ describe('validation', () => {
     const v = validateDraft(edit({ lengthMode: 'maxSteps', maxSteps: '2000', targets: ['c_attn', 'all-linear'], useRslora: true, lr: '5e-4' }), gpt2Form);
     expect(v.config!.training).toMatchObject({ maxSteps: 2000, lr: 5e-4, evalEvery: undefined, checkpointEvery: undefined });
     expect(v.config!.lora).toMatchObject({ targets: 'all-linear', useRslora: true });
+    expect(validateDraft(edit({ groupByLength: true }), gpt2Form).config!.training!.groupByLength).toBe(true);
+    // The setting prefills the checkbox.
+    const fromSettings = { ...gpt2Form, initial: { ...gpt2Form.initial, training: { ...gpt2Form.initial.training, groupByLength: true } } };
+    expect(draftFromForm(fromSettings).groupByLength).toBe(true);
     expect(resolveRunConfig(v.config!).training.maxSteps).toBe(2000);
   });
 

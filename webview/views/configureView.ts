@@ -98,6 +98,10 @@ export class ConfigureView {
       onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { targets: [...((e.currentTarget as unknown as { value: string[] }).value ?? [])] } }),
     }, choices.map((c) => h('vscode-option', { value: c, selected: d.targets.includes(c), description: c === ALL_LINEAR ? 'every linear layer in the blocks' : undefined }, c))) as unknown as Control;
     const rslora = h('vscode-checkbox', { label: 'rsLoRA (scale alpha/√r)', '.checked': d.useRslora, onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { useRslora: (e.currentTarget as unknown as { checked: boolean }).checked } }) });
+    const byLength = h('vscode-checkbox', {
+      label: 'Group batches by length (less padding, faster epochs)', '.checked': d.groupByLength,
+      onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { groupByLength: (e.currentTarget as unknown as { checked: boolean }).checked } }),
+    });
     const epochs = text('epochs', 'Epochs');
     const maxSteps = text('maxSteps', 'Max steps', 'e.g. 2000');
     this.lengthFields = { epochs, maxSteps };
@@ -121,7 +125,7 @@ export class ConfigureView {
           this.field('targets', 'Target modules', targets, this.targetsHelp), h('div', { class: 'field' }, rslora), text('layers', 'Layers', `0–${spec.numLayers - 1}`)),
         h('fieldset', null, h('legend', null, 'Training'),
           text('lr', 'Learning rate'), select('schedule', 'Schedule', SCHEDULES), lengthMode, epochs, maxSteps,
-          text('batchSize', 'Batch size'), text('gradAccum', 'Gradient accumulation'), text('maxSeqLen', 'Max sequence length')),
+          text('batchSize', 'Batch size'), text('gradAccum', 'Gradient accumulation'), text('maxSeqLen', 'Max sequence length'), h('div', { class: 'field' }, byLength)),
         h('fieldset', null, h('legend', null, 'Cadence and system'),
           text('evalEvery', 'Evaluate every (steps)', 'auto'), text('checkpointEvery', 'Checkpoint every (steps)', 'auto'),
           text('seed', 'Seed'), select('backend', 'Backend', BACKENDS))),
