@@ -6,8 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli';
+import { describe, expect, it } from 'vitest';
+import { cli } from './helpers/cli';
 import { evalLoss, evaluateModels, MERGE_CHECK_THRESHOLD, NO_EFFECT_THRESHOLD, type EvalReport } from '../../src/core/evaluate';
 import { generate } from '../../src/core/generate';
 import { buildMergedModel } from '../../src/core/merge';
@@ -122,19 +122,6 @@ describe('evaluateModels', () => {
 });
 
 describe('CLI', () => {
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((s: string) => void out.push(s));
-    const error = vi.spyOn(console, 'error').mockImplementation((s: string) => void err.push(s));
-    try {
-      return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
-
   it('merge, then eval --json with --adapter and --merged: one object with {loss, perplexity, tokens, accuracy} per model; eval.json written', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-cli-'));
     const data = path.join(dir, 'valid.jsonl');

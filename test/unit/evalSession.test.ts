@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli';
+import { cli } from './helpers/cli';
 import { EVAL_FILE, type EvalReport } from '../../src/core/evaluate';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
@@ -39,19 +39,6 @@ describe('end-of-run evaluation', () => {
     const lastEval = events.filter((e) => e.type === 'eval').at(-1) as Extract<SessionEvent, { type: 'eval' }>;
     expect(saved.adapter!.loss).toBeCloseTo(lastEval.valLoss, 5); // the same quantity the trainer reports
   });
-
-  async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-    const out: string[] = [];
-    const err: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
-    const error = vi.spyOn(console, 'error').mockImplementation((m: string) => void err.push(m));
-    try {
-      return { code: await main(args), out: out.join('\n'), err: err.join('\n') };
-    } finally {
-      log.mockRestore();
-      error.mockRestore();
-    }
-  }
 
   async function train(dir: string, data: string): Promise<{ runDir: string; report: EvalReport }> {
     let runDir: string | undefined;
