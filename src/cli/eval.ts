@@ -76,7 +76,7 @@ export const evalCommand: CliCommand = {
     json: { type: 'boolean', description: 'Print the report as one JSON object' },
   },
   async run(values) {
-    const run = typeof values.run === 'string' ? runEvalInputs(values.run) : undefined;
+    const run = typeof values.run === 'string' ? runEvalInputs(values.run, typeof values.adapter === 'string' ? values.adapter : undefined) : undefined;
     const modelDir = run && values.model === undefined ? run.modelDir : requireString(values, 'model');
     const dataFile = run && values.data === undefined ? undefined : requireString(values, 'data');
     const adapterDir = typeof values.adapter === 'string' ? values.adapter : run?.adapterDir;

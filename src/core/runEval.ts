@@ -16,23 +16,27 @@ export interface RunEvalInputs {
   config: RunConfig;
   /** The run's base model folder, as recorded. */
   modelDir: string;
-  /** <run>/adapter. */
+  /** <run>/adapter, or the adapter given instead (e.g. one of its checkpoints). */
   adapterDir: string;
 }
 
-/** The run's record and resolved config, and where its model and adapter are. Throws, naming the folder, when there is no adapter yet. */
-export function runEvalInputs(runDir: string): RunEvalInputs {
+/**
+ * The run's record and resolved config, and where its model and adapter are. Without `adapterDir`,
+ * the run's own adapter; throws, naming the folder, when the run has none yet.
+ */
+export function runEvalInputs(runDir: string, adapterDir?: string): RunEvalInputs {
   const run = RunDir.open(runDir);
   const record = run.record();
   const config = resolveRunConfig(record.config as RunConfigInput);
-  const adapterDir = path.join(run.dir, ADAPTER_DIR);
-  if (!fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) {
+  if (adapterDir !== undefined) return { record, config, modelDir: config.model, adapterDir };
+  const own = path.join(run.dir, ADAPTER_DIR);
+  if (!fs.existsSync(path.join(own, 'adapter_config.json'))) {
     throw new Error(
-      `${adapterDir} holds no adapter (the run is ${record.status}; the adapter is written when training ends). ` +
-        `Resume the run, or evaluate one of its checkpoints with --adapter ${path.join(run.dir, 'checkpoints', '<name>')} if it has PEFT files.`,
+      `${own} holds no adapter (the run is ${record.status}; the adapter is written when training ends). ` +
+        `Resume the run, or evaluate a checkpoint (each is a PEFT folder): --run ${run.dir} --adapter ${path.join(run.dir, 'checkpoints', 'last')} (or best).`,
     );
   }
-  return { record, config, modelDir: config.model, adapterDir };
+  return { record, config, modelDir: config.model, adapterDir: own };
 }
 
 export interface RunValidation {

@@ -97,6 +97,10 @@ describe('end-of-run evaluation', () => {
     const refused = await cli(['eval', '--run', runDir, '--json', '--backend', 'wasm']);
     expect(refused.code).toBe(1);
     expect(refused.err).toContain(`${path.join(runDir, 'adapter')} holds no adapter`);
+    // A checkpoint instead (a PEFT folder), scored on the same validation file: the last one is the final adapter.
+    const ck = JSON.parse((await cli(['eval', '--run', runDir, '--adapter', path.join(runDir, 'checkpoints', 'last'), '--json', '--backend', 'wasm', '--prompts', '0'])).out) as EvalReport;
+    expect(ck.examples).toBe(5);
+    expect(ck.adapter!.loss).toBeCloseTo(report.adapter!.loss, 5);
   });
 
   it('lora-lab train --group-by-length records it in run.json, and eval --run still finds the held-out split (the split does not depend on the order)', async () => {
