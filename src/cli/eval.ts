@@ -15,7 +15,6 @@ import { runEvalInputs, runValidation } from '../core/runEval';
 import { loadTokenizer } from '../core/tokenizer';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
 
-
 function show(t: TokensText, max = 100): string {
   if (t.text === undefined) return `ids [${t.ids.join(' ')}]`;
   const s = JSON.stringify(t.text);
@@ -48,7 +47,6 @@ export function formatEvalReport(r: EvalReport): string[] {
   });
   return lines;
 }
-
 
 export const evalCommand: CliCommand = {
   summary: 'Evaluate a model, its adapter and the merged model on a dataset (loss, perplexity, accuracy, merge/effect checks, generations)',

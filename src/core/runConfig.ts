@@ -3,6 +3,7 @@
 // worker, is stored in run.json, and can be given back with --config.
 import * as path from 'node:path';
 import type { BackendChoice } from './backend';
+import type { DataOptions } from './data';
 import type { ScheduleKind } from './schedule';
 
 export interface RunConfig {
@@ -100,6 +101,18 @@ export class RunConfigError extends Error {
 
 function defined<T extends object>(o: T | undefined): Partial<T> {
   return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * How a run reads its data: the training session and `lora-lab eval --run` both take it from here,
+ * so a run's held-out split is always rebuilt from the same options. `maxSeqLen` overrides the run's.
+ */
+export function dataOptionsOf(c: RunConfig, maxSeqLen = c.training.maxSeqLen): DataOptions {
+  return {
+    maxSeqLen, policy: c.dataOptions.policy, validFraction: c.dataOptions.validFraction, seed: c.training.seed,
+    validFile: c.valid,
+    columns: { text: c.dataOptions.textColumn, prompt: c.dataOptions.promptColumn, completion: c.dataOptions.completionColumn },
+  };
 }
 
 export function resolveRunConfig(input: RunConfigInput): RunConfig {

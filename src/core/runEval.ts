@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { prepareData, type Example, type ValidSource } from './data';
 import { sha256File } from './fingerprint';
 import type { LoraTokenizer } from './tokenizer';
-import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { ADAPTER_DIR, RunDir, type RunRecord } from './runStore';
 
 export interface RunEvalInputs {
@@ -55,11 +55,7 @@ export interface RunValidation {
  */
 export async function runValidation(inputs: RunEvalInputs, tokenizer: LoraTokenizer | undefined, vocabSize: number, maxSeqLen = inputs.config.training.maxSeqLen): Promise<RunValidation> {
   const { config, record } = inputs;
-  const data = await prepareData(config.data, tokenizer, {
-    maxSeqLen, policy: config.dataOptions.policy, validFraction: config.dataOptions.validFraction, seed: config.training.seed,
-    validFile: config.valid, vocabSize,
-    columns: { text: config.dataOptions.textColumn, prompt: config.dataOptions.promptColumn, completion: config.dataOptions.completionColumn },
-  });
+  const data = await prepareData(config.data, tokenizer, { ...dataOptionsOf(config, maxSeqLen), vocabSize });
   if (data.validSource === 'none') {
     throw new Error(`${record.dir} trained without validation data (no validation file and a validation fraction of 0), so nothing was held out to evaluate on; give a dataset file to evaluate on.`);
   }

@@ -13,7 +13,7 @@ import { countParameters } from './loraConfig';
 import { loadModel } from './models/load';
 import { loadPeftAdapter, writePeftAdapter } from './peft';
 import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
-import { resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { describeValidation } from './runEval';
 import { newRunId, RunDir, runsRoot, type RunStatus } from './runStore';
 import { loadTokenizer } from './tokenizer';
@@ -80,11 +80,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     yield { type: 'config', config };
 
     // 1. The dataset, before any model is loaded: a bad file fails in a second, not after minutes.
-    const dataOpts = {
-      maxSeqLen: config.training.maxSeqLen, policy: config.dataOptions.policy, validFraction: config.dataOptions.validFraction, seed: config.training.seed,
-      validFile: config.valid,
-      columns: { text: config.dataOptions.textColumn, prompt: config.dataOptions.promptColumn, completion: config.dataOptions.completionColumn },
-    };
+    const dataOpts = dataOptionsOf(config);
     await checkDatasetFile(config.data, dataOpts);
     const { spec } = readConfig(config.model);
     const tokenizer = loadTokenizer(config.model);
