@@ -7,6 +7,7 @@ import { evalCommand } from './cli/eval';
 import { infoCommand } from './cli/info';
 import { mergeCommand } from './cli/merge';
 import { paramsCommand } from './cli/params';
+import { setupNativeCommand } from './cli/setupNative';
 import { trainCommand } from './cli/train';
 
 const COMMANDS: Record<string, CliCommand> = {
@@ -15,11 +16,12 @@ const COMMANDS: Record<string, CliCommand> = {
   eval: evalCommand,
   params: paramsCommand,
   info: infoCommand,
+  'setup-native': setupNativeCommand,
 };
 
 function usage(): string {
   const lines = ['Usage: lora-lab <command> [options]', '', 'Commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(13)} ${c.summary}`);
   lines.push('', 'Run "lora-lab <command> --help" for the options of a command.');
   return lines.join('\n');
 }

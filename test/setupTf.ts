@@ -3,7 +3,7 @@
 // (LORA_LAB_TEST_BACKEND=cpu switches to the pure-JS reference backend).
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { installFastWasmKernels } from '../src/core/wasmKernels';
+import { installFastWasmKernels } from '../src/core/backend/wasmKernels';
 
 const backend = process.env.LORA_LAB_TEST_BACKEND ?? 'wasm';
 await tf.setBackend(backend);

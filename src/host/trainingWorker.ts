@@ -2,7 +2,7 @@
 // relays its events, cancels it (gracefully, then by force), and tells a crash or an
 // out-of-memory kill from a cancel. No vscode import: the CLI's tests use it too.
 import { fork, type ChildProcess } from 'node:child_process';
-import { workerEnvironment } from '../core/cudaEnv';
+import { workerEnvironment } from '../core/backend/cudaEnv';
 import { RunDir } from '../core/runStore';
 import type { FromWorker, RunConfigInput, SessionEvent } from '../protocol/training';
 import { isFromWorker } from '../protocol/training';

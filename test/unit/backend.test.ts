@@ -1,6 +1,6 @@
 // Backend choice and report. In this process test/setupTf.ts has already initialized wasm
 // (single-threaded); the multi-threaded path runs in fresh Node processes on an esbuild bundle of
-// src/core/backend.ts with TensorFlow.js external, the way dist/worker.js and dist/cli.js use it.
+// src/core/backend/index.ts with TensorFlow.js external, the way dist/worker.js and dist/cli.js use it.
 // Reference for every matMul: a plain JavaScript triple loop in float64.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -216,7 +216,7 @@ describe('findCudaLibraries', () => {
   });
 });
 
-// ---- Fresh processes: an esbuild bundle of src/core/backend.ts (TensorFlow.js external, as in
+// ---- Fresh processes: an esbuild bundle of src/core/backend/index.ts (TensorFlow.js external, as in
 // dist/worker.js and dist/cli.js) in a folder under node_modules/.cache, so it resolves packages
 // the way an installed extension does. A folder can carry a fake @tensorflow/tfjs-node-gpu whose
 // behaviour FAKE_TFJS_NODE_GPU picks: the real one cannot be installed offline, and its GPU path
@@ -256,7 +256,7 @@ describe('fresh processes on a bundle of backend.ts', () => {
 
   beforeAll(async () => {
     const built = await esbuild.build({
-      entryPoints: [path.join(ROOT, 'src/core/backend.ts')], write: false,
+      entryPoints: [path.join(ROOT, 'src/core/backend/index.ts')], write: false,
       bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/*'], logLevel: 'error',
     });
     bundle = built.outputFiles[0].text;

@@ -1,9 +1,9 @@
-// LoRA Lab's wasm Slice/SplitV/Unpack (src/core/wasmKernels.ts) against tfjs's own wasm kernels
+// LoRA Lab's wasm Slice/SplitV/Unpack (src/core/backend/wasmKernels.ts) against tfjs's own wasm kernels
 // (the reference: a slice is a copy, so results must be identical element for element), on
 // contiguous and strided slices of ranks 1–5, int32/bool/float32, and empty slices.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { copySlice, installFastWasmKernels, uninstallFastWasmKernels } from '../../src/core/wasmKernels';
+import { copySlice, installFastWasmKernels, uninstallFastWasmKernels } from '../../src/core/backend/wasmKernels';
 import { Rng } from '../../src/core/rng';
 
 const onWasm = tf.getBackend() === 'wasm';
