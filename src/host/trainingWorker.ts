@@ -36,7 +36,7 @@ export class TrainingWorker {
     opts: { resumeRunDir?: string; env?: NodeJS.ProcessEnv; execArgv?: string[] } = {},
   ) {
     this.child = fork(workerScript, [], {
-      env: workerEnvironment(opts.env ?? process.env),
+      env: workerEnvironment(opts.env ?? process.env, { threads: config.threads }),
       execArgv: opts.execArgv ?? [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',

@@ -35,7 +35,14 @@ function installed(pkg: string): boolean {
     return false;
   }
 }
+/** A native package with its binding and a libtensorflow to load (npm run setup:native, or the classic install). */
+function ready(pkg: string): boolean {
+  if (!installed(pkg)) return false;
+  const dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  return fs.existsSync(path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node')) && fs.existsSync(path.join(dir, 'deps', 'lib', 'libtensorflow_framework.so.2'));
+}
 const NATIVE_INSTALLED = installed('@tensorflow/tfjs-node-gpu') || installed('@tensorflow/tfjs-node');
+const NATIVE_CPU_READY = ready('@tensorflow/tfjs-node');
 
 /** Deterministic uniform values in [-scale, scale] (LCG), so every process builds the same inputs. */
 function lcgValues(count: number, seed: number, scale: number): Float32Array {
@@ -92,11 +99,27 @@ describe('initBackend in this process', () => {
     expect(auto.memoryLimitBytes).toBe(2.5e9);
     const byName = Object.fromEntries(auto.attempts.map((a) => [a.backend, a]));
     expect(byName['tensorflow-gpu']).toMatchObject({ ok: false, package: '@tensorflow/tfjs-node-gpu' });
-    expect(byName['tensorflow-gpu'].reason).toMatch(/^not installed \(npm i @tensorflow\/tfjs-node-gpu\)/);
-    expect(byName.tensorflow.reason).toMatch(/^not installed \(npm i @tensorflow\/tfjs-node\)/);
+    expect(byName['tensorflow-gpu'].reason).toBe('not installed (npm run setup:native -- --gpu)');
+    expect(byName.tensorflow.reason).toBe('not installed (npm run setup:native)');
     expect(byName.wasm.ok).toBe(true);
     expect(byName.cpu.reason).toBe('skipped: a higher-priority backend loaded');
     expect(auto.versions.tfjs).toBe(tf.version.tfjs);
+  });
+
+  it.skipIf(!NATIVE_CPU_READY)('with native TensorFlow set up, auto selects it, says it came from the PyPI wheel, and limits memory to 70% of the machine', () => {
+    expect(auto).toMatchObject({ backend: 'tensorflow', tfBackend: 'tensorflow', device: 'cpu' });
+    const byName = Object.fromEntries(auto.attempts.map((a) => [a.backend, a]));
+    expect(byName.tensorflow.ok).toBe(true);
+    if (auto.native?.source === 'pypi-wheel') {
+      expect(byName.tensorflow.reason).toBe(`loaded (TensorFlow from the PyPI wheel ${auto.native.wheel})`);
+      expect(auto.native.wheel).toBe('tensorflow-cpu 2.21.0');
+      expect(auto.versions.tensorflow).toBe('2.21.0');
+      // The library the process really mapped is the install's, not some other libtensorflow.
+      expect(auto.native.library).toBe(path.join(auto.native.installRoot!, 'site', 'tensorflow', 'libtensorflow_framework.so.2'));
+    }
+    expect(auto.machineMemoryBytes).toBeGreaterThan(0);
+    expect(auto.memoryLimitBytes).toBe(Math.floor(0.7 * auto.machineMemoryBytes!));
+    expect(formatBackendReport(auto)).toMatch(/^TensorFlow 2\.\d+\.\d+ from /m);
   });
 
   it('matMul on the selected backend equals a plain JS triple loop within 1e-5', () => {
@@ -118,9 +141,11 @@ describe('initBackend in this process', () => {
     const err = await initBackend('tensorflow-gpu').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendUnavailableError);
     const msg = (err as Error).message;
+    expect(msg).toContain('npm run setup:native -- --gpu');
+    expect(msg).toContain('Set Up Native Backend');
+    expect(msg).toContain('CUDA 12 / cuDNN 9');
     expect(msg).toContain('npm i @tensorflow/tfjs-node-gpu');
-    expect(msg).toContain('CUDA 11');
-    expect(msg).toContain('cuDNN 8');
+    expect(msg).toContain('CUDA 11.x + cuDNN 8.x');
     expect(tf.getBackend()).toBe(auto.tfBackend); // a failed forced choice leaves the backend alone
   });
 
@@ -250,7 +275,9 @@ interface ChildResult { report?: BackendReport; values?: number[]; error?: { nam
 
 describe('fresh processes on a bundle of backend.ts', () => {
   const M = 128, K = 768, N = 96;
-  const work = path.join(ROOT, 'node_modules', '.cache', 'lora-lab-tests', `backend-${process.pid}`);
+  // Outside the repository, so the real native packages (when set up) cannot be resolved from
+  // here: each folder links in TensorFlow.js itself and holds exactly the native packages a case needs.
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-backend-'));
   const fakeLibs = path.join(work, 'fake-cuda-libs');
   let bundle = '';
 
@@ -266,16 +293,23 @@ describe('fresh processes on a bundle of backend.ts', () => {
   });
 
   /** A folder with the bundle, the driver, and fakes of the named native packages. */
-  function folder(name: string, fakes: Array<'tfjs-node-gpu' | 'tfjs-node'>): string {
+  function folder(name: string, fakes: Array<'tfjs-node-gpu' | 'tfjs-node'>, reals: Array<'tfjs-node-gpu' | 'tfjs-node'> = []): string {
     const dir = path.join(work, name);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'backend.cjs'), bundle);
     fs.writeFileSync(path.join(dir, 'driver.cjs'), DRIVER);
+    const scope = path.join(dir, 'node_modules', '@tensorflow');
+    fs.mkdirSync(scope, { recursive: true });
+    for (const real of ['tfjs', 'tfjs-backend-wasm', ...reals]) fs.symlinkSync(path.join(ROOT, 'node_modules', '@tensorflow', real), path.join(scope, real), 'dir');
     for (const fake of fakes) {
-      const pkg = path.join(dir, 'node_modules', '@tensorflow', fake);
-      fs.mkdirSync(pkg, { recursive: true });
+      const pkg = path.join(scope, fake);
+      fs.mkdirSync(path.join(pkg, 'lib', 'napi-v8'), { recursive: true });
+      fs.mkdirSync(path.join(pkg, 'deps', 'lib'), { recursive: true });
       fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: `@tensorflow/${fake}`, version: '4.22.0', main: 'index.js' }));
       fs.writeFileSync(path.join(pkg, 'index.js'), FAKE_NATIVE_PACKAGE);
+      // What a classic install leaves: the addon and its own libtensorflow (empty stand-ins: never loaded).
+      fs.writeFileSync(path.join(pkg, 'lib', 'napi-v8', 'tfjs_binding.node'), '');
+      fs.writeFileSync(path.join(pkg, 'deps', 'lib', 'libtensorflow_framework.so.2'), '');
     }
     return dir;
   }
@@ -324,7 +358,51 @@ describe('fresh processes on a bundle of backend.ts', () => {
   it('tfjs-node-gpu on a GPU device reports device gpu', () => {
     const r = run(folder('gpu', ['tfjs-node-gpu']), ['auto'], { FAKE_TFJS_NODE_GPU: 'gpu', LD_LIBRARY_PATH: fakeLibs }).report!;
     expect(r).toMatchObject({ backend: 'tensorflow-gpu', device: 'gpu' });
-    expect(r.attempts[0].reason).toBe('loaded, GPU device in use');
+    expect(r.attempts[0].reason).toBe('loaded (classic package: its own libtensorflow), GPU device in use');
+  });
+
+  it('a native package without libtensorflow (its download script never ran) is refused with the set-up command', () => {
+    const dir = folder('no-deps', ['tfjs-node']);
+    fs.rmSync(path.join(dir, 'node_modules', '@tensorflow', 'tfjs-node', 'deps'), { recursive: true });
+    const r = run(dir, ['auto']).report!;
+    expect(r.backend).toBe('wasm');
+    expect(r.attempts[1].reason).toBe('installed, but it has no libtensorflow (deps/lib is missing: its download script did not run)');
+    const forced = run(dir, ['tensorflow']);
+    expect(forced.error?.message).toContain('npm run setup:native');
+  });
+
+  describe.skipIf(!NATIVE_CPU_READY)('the real tfjs-node set up from PyPI', () => {
+    it('--threads 1 reaches TensorFlow (TF_NUM_INTRAOP_THREADS before load), and its matMul equals the triple loop within 1e-5', () => {
+      const dir = folder('real-cpu', [], ['tfjs-node']);
+      const { a, b, ref } = matMulCase(M, K, N);
+      fs.writeFileSync(path.join(dir, 'inputs.json'), JSON.stringify({ a: [...a], b: [...b] }));
+      const r = run(dir, ['tensorflow', '1', `${M},${K},${N}`], { TF_NUM_INTRAOP_THREADS: undefined });
+      expect(r.report).toMatchObject({ backend: 'tensorflow', device: 'cpu', threads: 1 });
+      // Set up by LoRA Lab (deps/lib → <install>/site/tensorflow, with the install record two levels up) or the classic way.
+      const libDir = fs.realpathSync(path.join(ROOT, 'node_modules', '@tensorflow', 'tfjs-node', 'deps', 'lib'));
+      const fromPyPI = fs.existsSync(path.join(libDir, '..', '..', 'lora-lab-native.json'));
+      expect(r.report!.native?.source).toBe(fromPyPI ? 'pypi-wheel' : 'classic');
+      expect(r.report!.native?.library).toBe(path.join(libDir, 'libtensorflow_framework.so.2'));
+      expect(maxAbsDiff(r.values!, ref)).toBeLessThan(1e-5);
+    });
+  });
+
+  describe.skipIf(!ready('@tensorflow/tfjs-node-gpu') || findCudaLibraries({ LD_LIBRARY_PATH: '' }).found['libcuda.so.1'] !== undefined)('the real tfjs-node-gpu (CUDA 12 build from PyPI) on a machine without an NVIDIA driver', () => {
+    it('auto skips it for tfjs-node with the reason; alone it runs on the CPU and says why; forced, it throws', () => {
+      const both = run(folder('real-gpu-both', [], ['tfjs-node-gpu', 'tfjs-node']), ['auto']).report!;
+      expect(both.backend).toBe('tensorflow');
+      expect(both.attempts[0].reason).toMatch(/^no NVIDIA driver \(libcuda\.so\.1 not found\): TensorFlow 2\.21\.0's CUDA 12 build would run on the CPU$/);
+      const dir = folder('real-gpu-alone', [], ['tfjs-node-gpu']);
+      const alone = run(dir, ['auto']).report!;
+      expect(alone).toMatchObject({ backend: 'tensorflow-gpu', device: 'cpu' });
+      expect(alone.attempts[0].reason).toMatch(/^no NVIDIA driver .*: loaded as a CPU-only TensorFlow \(no @tensorflow\/tfjs-node set up\)$/);
+      expect(alone.notes.join(' ')).toContain('tensorflow-gpu is running on the CPU: no NVIDIA driver');
+      expect(alone.native?.cuda?.driver).toBeUndefined();
+      expect(alone.native?.cuda?.missing).toEqual([]); // every CUDA 12 library of the wheels is there: only the driver is not
+      expect(formatBackendReport(alone)).toContain('CUDA       driver not found (libcuda.so.1): no NVIDIA driver on this machine');
+      const forced = run(dir, ['tensorflow-gpu']);
+      expect(forced.error?.message).toContain('no NVIDIA driver');
+    });
   });
 
   describe.skipIf(findCudaLibraries({ LD_LIBRARY_PATH: '' }).missing.length === 0)('on a machine without CUDA 11 libraries', () => {
@@ -339,7 +417,7 @@ describe('fresh processes on a bundle of backend.ts', () => {
       const dir = folder('no-cuda', ['tfjs-node-gpu']);
       const r = run(dir, ['auto'], { FAKE_TFJS_NODE_GPU: 'cpu' }).report!;
       expect(r).toMatchObject({ backend: 'tensorflow-gpu', device: 'cpu' });
-      expect(r.attempts[0].reason).toMatch(/^CUDA 11 libraries not found: loaded as a CPU-only TensorFlow/);
+      expect(r.attempts[0].reason).toMatch(/^CUDA 11 libraries not found: .*: loaded as a CPU-only TensorFlow \(no @tensorflow\/tfjs-node set up\)$/);
       expect(r.notes.join(' ')).toMatch(/libcudart\.so\.11\.0/);
       const forced = run(dir, ['tensorflow-gpu'], { FAKE_TFJS_NODE_GPU: 'cpu' });
       expect(forced.error?.message).toMatch(/CUDA 11 libraries not found: .*libcudnn\.so\.8/);

@@ -4,12 +4,16 @@
 // cpu (pure JS, last resort). The native packages are optionalDependencies: they are loaded through
 // a dynamic require so bundlers keep them external, and a missing one reads "not installed".
 // Measured facts behind these choices: docs/backends.md. The worker's CUDA environment: cudaEnv.ts.
-export { findCudaLibraries, workerEnvironment, type CudaLibraries } from './cudaEnv';
+export { findCuda12Libraries, findCudaLibraries, workerEnvironment, type CudaLibraries } from './cudaEnv';
+export type { NativeSourceInfo } from './nativeSource';
+import * as fs from 'node:fs';
 import os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
-import { findCudaLibraries } from './cudaEnv';
+import { CUDA12_DRIVER, findCuda12Libraries, findCudaLibraries } from './cudaEnv';
+import { TF_WHEEL_VERSION } from './nativeLayout';
+import { describeLibrary, libtensorflowDir, mappedLibraries, nativeMemoryLimitBytes, type NativeSourceInfo } from './nativeSource';
 import { installFastWasmKernels } from './wasmKernels';
 import { beginThreadedInit, MAX_WASM_THREADS, nodeRequire, releasePthreadWorkers, wasmBinaryDir, type ThreadedInit } from './wasmThreads';
 
@@ -30,8 +34,12 @@ export interface BackendReport {
   device: 'gpu' | 'cpu';
   threads: number;
   simd?: boolean;
-  /** Tensor bytes this backend may hold before checkMemory stops the run (wasm only). */
+  /** Tensor bytes this backend may hold before checkMemory stops the run: wasm's heap, or 70% of the machine's memory on native CPU. */
   memoryLimitBytes?: number;
+  /** Native CPU: the memory the limit is taken from (the machine's, or its cgroup's). */
+  machineMemoryBytes?: number;
+  /** Native: which TensorFlow loaded, from where, and (GPU) the CUDA libraries. */
+  native?: NativeSourceInfo;
   attempts: BackendAttempt[];
   versions: Record<string, string>;
   /** Things worth knowing that are not failures (thread caps, CPU fallback, …). */
@@ -79,6 +87,8 @@ interface Loaded {
   threads: number;
   simd?: boolean;
   memoryLimitBytes?: number;
+  machineMemoryBytes?: number;
+  native?: NativeSourceInfo;
   reason: string;
   versions: Record<string, string>;
 }
@@ -131,6 +141,8 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: { thread
     threads: loaded.threads,
     ...(loaded.simd !== undefined ? { simd: loaded.simd } : {}),
     ...(loaded.memoryLimitBytes !== undefined ? { memoryLimitBytes: loaded.memoryLimitBytes } : {}),
+    ...(loaded.machineMemoryBytes !== undefined ? { machineMemoryBytes: loaded.machineMemoryBytes } : {}),
+    ...(loaded.native ? { native: loaded.native } : {}),
     attempts,
     versions: { tfjs: tf.version.tfjs, 'tfjs-core': tf.version['tfjs-core'], 'tfjs-backend-wasm': version_wasm, node: process.versions.node, ...loaded.versions },
     notes,
@@ -140,9 +152,9 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: { thread
 function loadBackend(name: BackendName, forced: boolean, opts: { threads?: number }, notes: string[]): Promise<Loaded> {
   switch (name) {
     case 'tensorflow-gpu':
-      return loadNative(true, forced, notes);
+      return loadNative(true, forced, opts, notes);
     case 'tensorflow':
-      return loadNative(false, forced, notes);
+      return loadNative(false, forced, opts, notes);
     case 'wasm':
       return loadWasm(opts.threads, notes);
     case 'cpu':
@@ -150,35 +162,69 @@ function loadBackend(name: BackendName, forced: boolean, opts: { threads?: numbe
   }
 }
 
+/** How to get a native package working: the registries-only set-up first, the classic install second. */
 function installFix(pkg: string, gpu: boolean): string {
   const where = loraLabRoot();
-  const cmd = `npm i ${pkg}@${tf.version.tfjs}${where ? ` (in ${where})` : ''}`;
-  const gpuNeeds = gpu ? ` It runs on the GPU only with CUDA 11.x (libcudart.so.11.0) and cuDNN 8.x (libcudnn.so.8) on the library path; CUDA 12 / cuDNN 9 are not supported.` : '';
-  return `Install it with: ${cmd}; its install script downloads libtensorflow 2.9.1 (offline, point TFJS_NODE_CDN_STORAGE and npm_config_tfjs_binding_binary_host_mirror at an http mirror).${gpuNeeds}`;
+  const setup = `npm run setup:native${gpu ? ' -- --gpu' : ''}${where ? ` (in ${where})` : ''}, or in VS Code *LoRA Lab: Set Up Native Backend…*`;
+  const classic = `npm i ${pkg}@${tf.version.tfjs}, whose install script downloads libtensorflow 2.9.1 from Google storage${gpu ? ' (CUDA 11.x + cuDNN 8.x only)' : ''}`;
+  return `Set it up from PyPI's TensorFlow ${TF_WHEEL_VERSION} wheel with ${setup}${gpu ? ' (CUDA 12 / cuDNN 9 from the nvidia-*-cu12 wheels, needs an NVIDIA driver)' : ''}; or the classic way: ${classic}.`;
+}
+
+/** True when `pkg` is installed with its binding and a libtensorflow to load. */
+function nativeReady(req: NodeRequire, pkg: string): boolean {
+  try {
+    const dir = path.dirname(req.resolve(`${pkg}/package.json`));
+    return fs.existsSync(path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node')) && libtensorflowDir(dir) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** @tensorflow/tfjs-node(-gpu): libtensorflow through N-API. */
-async function loadNative(gpu: boolean, forced: boolean, notes: string[]): Promise<Loaded> {
+async function loadNative(gpu: boolean, forced: boolean, opts: { threads?: number }, notes: string[]): Promise<Loaded> {
   const pkg = BACKEND_PACKAGES[gpu ? 'tensorflow-gpu' : 'tensorflow'];
   const req = nodeRequire();
+  let pkgDir: string;
   try {
-    req.resolve(pkg);
+    pkgDir = path.dirname(req.resolve(`${pkg}/package.json`));
   } catch (e) {
-    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') throw new AttemptFailed(`not installed (npm i ${pkg})`, installFix(pkg, gpu));
+    if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') throw new AttemptFailed(`not installed (npm run setup:native${gpu ? ' -- --gpu' : ''})`, installFix(pkg, gpu));
     throw new AttemptFailed(`cannot be resolved: ${errorText(e)}`, installFix(pkg, gpu));
   }
-  // Without CUDA 11 + cuDNN 8 the GPU package is a CPU-only TensorFlow: used as such only when
-  // auto has no @tensorflow/tfjs-node to fall back on (native CPU TensorFlow beats wasm's
-  // transposed/batched matmuls and has no 4 GiB heap), and always said so.
+  const alreadyLoaded = Boolean(tf.engine().registryFactory.tensorflow);
+  const libDir = alreadyLoaded ? undefined : libtensorflowDir(pkgDir);
+  if (!alreadyLoaded && !libDir) throw new AttemptFailed('installed, but it has no libtensorflow (deps/lib is missing: its download script did not run)', installFix(pkg, gpu));
+  const source = libDir ? describeLibrary(libDir) : undefined;
+  // A GPU package that would run without a GPU is used as such only when auto has no CPU package
+  // to fall back on (native CPU TensorFlow beats wasm and has no 4 GiB heap), and always said so.
   let cudaMissing: string | undefined;
+  let cuda: NativeSourceInfo['cuda'];
   if (gpu) {
     if (process.platform === 'darwin') throw new AttemptFailed('tfjs-node-gpu has no macOS build (no CUDA on macOS)', '');
-    const cuda = findCudaLibraries();
-    if (cuda.missing.length > 0) {
-      const off = Object.entries(cuda.offLoaderPath).map(([lib, dir]) => `${lib} is in ${dir}, which is not on the library path (add it to LD_LIBRARY_PATH)`);
-      cudaMissing = `CUDA 11 libraries not found: ${cuda.missing.join(', ')}${off.length ? `; ${off.join('; ')}` : ''} (${CUDA_NEEDS})`;
-      if (forced || resolves(req, BACKEND_PACKAGES.tensorflow)) throw new AttemptFailed(cudaMissing, installFix(pkg, true));
+    const cpuFallback = forced || nativeReady(req, BACKEND_PACKAGES.tensorflow);
+    if (source?.install?.variant === 'gpu') {
+      const c12 = findCuda12Libraries(source.install);
+      cuda = { ...(c12.driver ? { driver: c12.driver } : {}), libraries: c12.found, missing: c12.missing };
+      if (c12.missing.length > 0) throw new AttemptFailed(`the GPU install in ${source.install.root} lacks ${c12.missing.join(', ')}`, `Set it up again: npm run setup:native -- --gpu --force.`);
+      if (!c12.driver) {
+        cudaMissing = `no NVIDIA driver (${CUDA12_DRIVER} not found): TensorFlow ${source.install.tensorflow}'s CUDA 12 build would run on the CPU`;
+        if (cpuFallback) throw new AttemptFailed(cudaMissing, 'Install the NVIDIA driver (nvidia-smi must work), or use the CPU backend.');
+      }
+    } else if (source?.install?.variant === 'cpu') {
+      throw new AttemptFailed(`its deps/lib points at the CPU build (${source.wheel})`, 'Set up the GPU build: npm run setup:native -- --gpu.');
+    } else if (!alreadyLoaded) {
+      const c11 = findCudaLibraries();
+      if (c11.missing.length > 0) {
+        const off = Object.entries(c11.offLoaderPath).map(([lib, dir]) => `${lib} is in ${dir}, which is not on the library path (add it to LD_LIBRARY_PATH)`);
+        cudaMissing = `CUDA 11 libraries not found: ${c11.missing.join(', ')}${off.length ? `; ${off.join('; ')}` : ''} (${CUDA_NEEDS})`;
+        if (cpuFallback) throw new AttemptFailed(cudaMissing, installFix(pkg, true));
+      }
     }
+  }
+  // TensorFlow sizes its intra-op thread pool once, when the library loads.
+  if (opts.threads !== undefined) {
+    if (alreadyLoaded) notes.push(`native TensorFlow was loaded earlier in this process: --threads ${opts.threads} applies only in a new process`);
+    else process.env.TF_NUM_INTRAOP_THREADS = String(Math.max(1, Math.floor(opts.threads)));
   }
   let mod: { version?: Record<string, string> };
   try {
@@ -196,27 +242,37 @@ async function loadNative(gpu: boolean, forced: boolean, notes: string[]): Promi
   const nodeVersion = mod.version?.['tfjs-node'];
   if (nodeVersion) versions[gpu ? 'tfjs-node-gpu' : 'tfjs-node'] = nodeVersion;
   if (typeof b.binding?.TF_Version === 'string') versions.tensorflow = b.binding.TF_Version;
-  const threads = os.availableParallelism();
-  if (!gpu) return { device: 'cpu', threads, reason: 'loaded', versions };
-  if (onGpu) return { device: 'gpu', threads, reason: 'loaded, GPU device in use', versions };
+  const mapped = mappedLibraries(/^libtensorflow_framework\.so/)[0];
+  const native: NativeSourceInfo | undefined = mapped ? stripInstall(describeLibrary(mapped)) : source ? stripInstall(source) : undefined;
+  if (native && gpu) {
+    const loadedCuda = Object.fromEntries(mappedLibraries(/^lib(cuda|cudart|cudnn|cublas|cublasLt)\.so/).map((f) => [path.basename(f), f]));
+    native.cuda = { ...(cuda ?? { libraries: {}, missing: [] }), libraries: { ...(cuda?.libraries ?? {}), ...loadedCuda } };
+  }
+  const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || os.availableParallelism();
+  const memory = nativeMemoryLimitBytes();
+  const common = { threads, versions, ...(native ? { native } : {}) };
+  if (!gpu) return { ...common, device: 'cpu', memoryLimitBytes: memory.bytes, machineMemoryBytes: memory.machineBytes, reason: loadedReason(native) };
+  if (onGpu) return { ...common, device: 'gpu', reason: `${loadedReason(native)}, GPU device in use` };
+  const cpuCommon = { ...common, device: 'cpu' as const, memoryLimitBytes: memory.bytes, machineMemoryBytes: memory.machineBytes };
   if (cudaMissing) {
-    notes.push(`tensorflow-gpu is running on the CPU: ${cudaMissing}. Install CUDA 11.x and cuDNN 8.x for the GPU, or npm i ${BACKEND_PACKAGES.tensorflow} to use the CPU package instead.`);
-    return { device: 'cpu', threads, reason: `CUDA 11 libraries not found: loaded as a CPU-only TensorFlow (no ${BACKEND_PACKAGES.tensorflow} installed)`, versions };
+    notes.push(`tensorflow-gpu is running on the CPU: ${cudaMissing}. Install an NVIDIA driver for the GPU, or npm run setup:native (the CPU build) to use ${BACKEND_PACKAGES.tensorflow} instead.`);
+    return { ...cpuCommon, reason: `${cudaMissing}: loaded as a CPU-only TensorFlow (no ${BACKEND_PACKAGES.tensorflow} set up)` };
   }
   const why = 'loaded but TensorFlow registered no GPU device: running on CPU';
-  const fix = 'The CUDA 11 / cuDNN 8 libraries were found, so check that the driver supports CUDA 11 and the GPU is visible (nvidia-smi); run with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow\'s reason.';
+  const fix = 'The CUDA libraries and the driver were found, so check that the driver supports the CUDA version and the GPU is visible (nvidia-smi); run with TF_CPP_MIN_LOG_LEVEL=0 to see TensorFlow\'s reason.';
   if (forced) throw new AttemptFailed(why, fix);
   notes.push(`tensorflow-gpu is running on the CPU. ${fix}`);
-  return { device: 'cpu', threads, reason: why, versions };
+  return { ...cpuCommon, reason: why };
 }
 
-function resolves(req: NodeRequire, pkg: string): boolean {
-  try {
-    req.resolve(pkg);
-    return true;
-  } catch {
-    return false;
-  }
+function loadedReason(native: NativeSourceInfo | undefined): string {
+  if (!native) return 'loaded';
+  return native.source === 'pypi-wheel' ? `loaded (TensorFlow from the PyPI wheel ${native.wheel})` : 'loaded (classic package: its own libtensorflow)';
+}
+
+function stripInstall(info: NativeSourceInfo & { install?: unknown }): NativeSourceInfo {
+  const { install: _install, ...rest } = info;
+  return rest;
 }
 
 /** Why requiring an installed native package failed, in the user's terms. */
@@ -292,9 +348,9 @@ export class MemoryLimitError extends Error {
   constructor(readonly where: string, readonly usedBytes: number, readonly limitBytes: number, readonly backend: BackendName) {
     super(
       `${where}: tensors would hold ${gb(usedBytes)}, ${gb(usedBytes - limitBytes)} over the ${gb(limitBytes)} safe limit of the ${backend} backend` +
-        (backend === 'wasm' ? ' (its heap is capped at 4 GiB and tfjs silently corrupts tensors near 3.9 GB)' : '') +
+        (backend === 'wasm' ? ' (its heap is capped at 4 GiB and tfjs silently corrupts tensors near 3.9 GB)' : backend === 'tensorflow' || backend === 'tensorflow-gpu' ? ' (70% of this machine\'s memory)' : '') +
         '. Lower the batch size, the max sequence length, the LoRA rank, or the number of adapted layers' +
-        (backend === 'wasm' ? '; or install @tensorflow/tfjs-node(-gpu), which has no such cap.' : '.'),
+        (backend === 'wasm' ? '; or set up native TensorFlow (npm run setup:native, or LoRA Lab: Set Up Native Backend…), which has no such cap.' : '.'),
     );
     this.name = 'MemoryLimitError';
   }
@@ -346,7 +402,21 @@ export function formatBackendReport(r: BackendReport): string {
   const what = [r.device === 'gpu' ? 'GPU' : 'CPU', `${r.threads} thread${r.threads === 1 ? '' : 's'}`];
   if (r.simd !== undefined) what.push(r.simd ? 'SIMD' : 'no SIMD');
   const lines = [`Backend    ${r.backend} (tf.getBackend() = ${r.tfBackend}) on ${what.join(', ')}`];
-  if (r.memoryLimitBytes !== undefined) lines.push(`Memory     runs stop at ${gb(r.memoryLimitBytes)} of tensors (wasm heap: 4 GiB max)`);
+  if (r.native) {
+    const n = r.native;
+    const from = n.source === 'pypi-wheel' ? `the PyPI wheel ${n.wheel}, set up in ${n.installRoot}` : 'the classic package (its own libtensorflow)';
+    lines.push(`TensorFlow ${r.versions.tensorflow ?? '?'} from ${from}`, `           ${n.library}`);
+    if (n.cuda) {
+      lines.push(`CUDA       driver ${n.cuda.driver ?? `not found (${'libcuda.so.1'}): no NVIDIA driver on this machine`}`);
+      const libs = Object.keys(n.cuda.libraries);
+      if (libs.length) lines.push(`           ${libs.join(', ')} from ${[...new Set(Object.values(n.cuda.libraries).map((f) => path.dirname(path.dirname(f))))].join(', ')}`);
+      if (n.cuda.missing.length) lines.push(`           missing: ${n.cuda.missing.join(', ')}`);
+    }
+  }
+  if (r.memoryLimitBytes !== undefined) {
+    const why = r.backend === 'wasm' ? 'wasm heap: 4 GiB max' : `70% of ${r.machineMemoryBytes !== undefined ? gb(r.machineMemoryBytes) : 'the machine\'s memory'}`;
+    lines.push(`Memory     runs stop at ${gb(r.memoryLimitBytes)} of tensors (${why})`);
+  }
   for (const a of r.attempts) lines.push(`  ${a.ok ? '✓' : '✗'} ${a.backend.padEnd(14)} ${a.package.padEnd(30)} ${a.reason}`);
   for (const n of r.notes) lines.push(`Note       ${n}`);
   lines.push(`Versions   ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);

@@ -22,10 +22,25 @@ export const TF_WHEEL_VERSION = '2.21.0';
 export const TF_WHEEL_PROJECT: Record<NativeVariant, string> = { cpu: 'tensorflow-cpu', gpu: 'tensorflow' };
 
 /**
- * The nvidia-*-cu12 wheels `tensorflow[and-cuda]==2.21.0` resolves to (pip's resolver, 2026-12-03),
- * pinned so every machine gets the CUDA that was tested. `lib` is the folder inside the wheel.
+ * The nvidia-*-cu12 wheels of `tensorflow[and-cuda]==2.21.0` (its METADATA's ranges, e.g.
+ * nvidia-cudnn-cu12 >=9.3.0.75,<10), each pinned to the newest release in range on 2026-12-03, so
+ * every machine gets the same CUDA 12.9 / cuDNN 9. nvidia-cuda-nvcc-cu12 is left out: it carries
+ * ptxas for XLA, which tfjs never uses. ~2.8 GB of downloads in all; NVIDIA's licence: fetched on
+ * the user's machine, never redistributed.
  */
-export const NVIDIA_WHEELS: ReadonlyArray<{ project: string; version: string; lib: string }> = [];
+export const NVIDIA_WHEELS: ReadonlyArray<{ project: string; version: string; filename: string }> = [
+  { project: 'nvidia-cublas-cu12', version: '12.9.3.13', filename: 'nvidia_cublas_cu12-12.9.3.13-py3-none-manylinux_2_27_x86_64.whl' },
+  { project: 'nvidia-cuda-cupti-cu12', version: '12.9.79', filename: 'nvidia_cuda_cupti_cu12-12.9.79-py3-none-manylinux_2_25_x86_64.whl' },
+  { project: 'nvidia-cuda-nvrtc-cu12', version: '12.9.86', filename: 'nvidia_cuda_nvrtc_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl' },
+  { project: 'nvidia-cuda-runtime-cu12', version: '12.9.79', filename: 'nvidia_cuda_runtime_cu12-12.9.79-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl' },
+  { project: 'nvidia-cudnn-cu12', version: '9.28.0.42', filename: 'nvidia_cudnn_cu12-9.28.0.42-py3-none-manylinux_2_27_x86_64.whl' },
+  { project: 'nvidia-cufft-cu12', version: '11.4.1.4', filename: 'nvidia_cufft_cu12-11.4.1.4-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl' },
+  { project: 'nvidia-curand-cu12', version: '10.3.10.19', filename: 'nvidia_curand_cu12-10.3.10.19-py3-none-manylinux_2_27_x86_64.whl' },
+  { project: 'nvidia-cusolver-cu12', version: '11.7.5.82', filename: 'nvidia_cusolver_cu12-11.7.5.82-py3-none-manylinux_2_27_x86_64.whl' },
+  { project: 'nvidia-cusparse-cu12', version: '12.5.10.65', filename: 'nvidia_cusparse_cu12-12.5.10.65-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl' },
+  { project: 'nvidia-nccl-cu12', version: '2.32.3', filename: 'nvidia_nccl_cu12-2.32.3-py3-none-manylinux_2_27_x86_64.whl' },
+  { project: 'nvidia-nvjitlink-cu12', version: '12.9.86', filename: 'nvidia_nvjitlink_cu12-12.9.86-py3-none-manylinux2010_x86_64.manylinux_2_12_x86_64.whl' },
+];
 
 export const MANIFEST_NAME = 'lora-lab-native.json';
 

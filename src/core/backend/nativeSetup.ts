@@ -98,8 +98,8 @@ export async function installNativeLibraries(opts: InstallLibrariesOptions): Pro
   wheels.push({ record: tf, destOf: tfWheelDest, required: TF_LIBS.map((l) => `tensorflow/${l}`) });
   if (opts.variant === 'gpu') {
     for (const nv of NVIDIA_WHEELS) {
-      const candidates = ['py3-none-manylinux_2_27_x86_64', 'py3-none-manylinux2014_x86_64', 'py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64', 'py3-none-manylinux1_x86_64'].map((tag) => linuxWheelName(nv.project, nv.version, tag));
-      const rec = await findWheel(nv.project, nv.version, candidates, env, opts.signal);
+      opts.onProgress?.({ message: `Looking up ${nv.project} ${nv.version} on the package index` });
+      const rec = await findWheel(nv.project, nv.version, [nv.filename], env, opts.signal);
       wheels.push({ record: rec, destOf: nvidiaWheelDest, required: [] });
     }
   }
