@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import type { RunConfigInput } from '../core/runConfig';
 import type { ScheduleKind } from '../core/schedule';
 import { runSession, type SessionEvent } from '../core/session';
+import { backendSummary, nativeHint } from '../core/backend';
 import { formatEvalReport } from './eval';
 import { BACKEND_CHOICES, CliUsageError, type CliCommand, type CliValues, formatBytes, formatInt, optionalChoice, optionalInt, optionalList, optionalNumber } from './common';
 
@@ -86,7 +87,9 @@ function printHuman(e: SessionEvent, tty: boolean): void {
       line(`valid    ${e.valid.file} (${e.validSource}): ${formatInt(e.valid.examples)} examples, ${formatInt(e.valid.lossTokens)} tokens with loss`);
       break;
     case 'backend':
-      line(`backend  ${e.report.backend} on ${e.report.device}, ${e.report.threads} thread(s)`);
+      line(`backend  ${backendSummary(e.report)}`);
+      for (const n of e.report.notes) line(`         note: ${n}`);
+      if (nativeHint(e.report)) line(`         hint: ${nativeHint(e.report)}`);
       break;
     case 'run':
       line(`run      ${e.dir}${e.resumedFromStep !== undefined ? ` (resuming after step ${e.resumedFromStep})` : ''}`);
@@ -157,7 +160,7 @@ export const trainCommand: CliCommand = {
     'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
     'valid-fraction': { type: 'string', valueName: 'x', description: 'Share held out when there is no validation file', default: '0.1' },
     backend: { type: 'string', valueName: 'name', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto' },
-    threads: { type: 'string', valueName: 'n', description: 'wasm threads (default: as many as useful)' },
+    threads: { type: 'string', valueName: 'n', description: 'CPU threads of the backend: wasm, or native TensorFlow (TF_NUM_INTRAOP_THREADS); default: one per core' },
     'memory-limit-mb': { type: 'string', valueName: 'MiB', description: "Stop before tensors pass this size (default: the backend's safe limit; wasm 2.5 GB)" },
     workspace: { type: 'string', valueName: 'dir', description: 'Folder whose .lora-lab/runs keeps the run', default: '.' },
     'runs-dir': { type: 'string', valueName: 'dir', description: 'Runs folder, relative to the workspace', default: '.lora-lab/runs' },

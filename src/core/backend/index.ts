@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { CUDA12_DRIVER, findCuda12Libraries, findCudaLibraries } from './cudaEnv';
-import { TF_WHEEL_VERSION } from './nativeLayout';
+import { nativeUnsupportedReason, TF_WHEEL_VERSION } from './nativeLayout';
 import { describeLibrary, libtensorflowDir, mappedLibraries, nativeMemoryLimitBytes, type NativeSourceInfo } from './nativeSource';
 import { installFastWasmKernels } from './wasmKernels';
 import { beginThreadedInit, MAX_WASM_THREADS, nodeRequire, releasePthreadWorkers, wasmBinaryDir, type ThreadedInit } from './wasmThreads';
@@ -395,6 +395,25 @@ export function benchmarkMatMul(m = 512, k = 768, n = 768, reps = 10): { ms: num
   a.dispose();
   b.dispose();
   return { ms, gflops: (2 * m * k * n) / (ms * 1e6) };
+}
+
+/** One line: "tensorflow on CPU, 2 threads, TensorFlow 2.21.0 from the PyPI wheel tensorflow-cpu 2.21.0". */
+export function backendSummary(r: BackendReport): string {
+  const parts = [`${r.backend} on ${r.device === 'gpu' ? 'GPU' : 'CPU'}, ${r.threads} thread${r.threads === 1 ? '' : 's'}`];
+  if (r.native) parts.push(`TensorFlow ${r.versions.tensorflow ?? '?'} from ${r.native.source === 'pypi-wheel' ? `the PyPI wheel ${r.native.wheel}` : 'the classic package'}`);
+  if (r.native?.cuda && r.device !== 'gpu') parts.push(r.native.cuda.driver ? 'no GPU device registered' : 'no NVIDIA driver');
+  return parts.join(', ');
+}
+
+/**
+ * Said once when a run starts on wasm or cpu where native TensorFlow could be set up (Linux
+ * x86_64, not set up yet): what to run. Undefined when there is nothing to say.
+ */
+export function nativeHint(r: BackendReport): string | undefined {
+  if ((r.backend !== 'wasm' && r.backend !== 'cpu') || nativeUnsupportedReason()) return undefined;
+  const forced = r.attempts.some((a) => a.reason.startsWith('skipped: backend forced'));
+  if (forced) return undefined;
+  return 'native TensorFlow trains several times faster on this machine (BENCHMARKS.md): set it up with npm run setup:native (or LoRA Lab: Set Up Native Backend… in VS Code); it downloads the 274 MB tensorflow-cpu wheel from PyPI once.';
 }
 
 /** Human-readable lines for `lora-lab info` and the output channel. */
