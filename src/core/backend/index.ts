@@ -191,7 +191,10 @@ async function loadNative(gpu: boolean, forced: boolean, opts: { threads?: numbe
     if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') throw new AttemptFailed(`not installed (npm run setup:native${gpu ? ' -- --gpu' : ''})`, installFix(pkg, gpu));
     throw new AttemptFailed(`cannot be resolved: ${errorText(e)}`, installFix(pkg, gpu));
   }
-  const alreadyLoaded = Boolean(tf.engine().registryFactory.tensorflow);
+  // One libtensorflow per process: this package may already be loaded (a test setup, a second
+  // initBackend); another native package must not be loaded beside it.
+  const alreadyLoaded = Boolean(req.cache[req.resolve(pkg)]);
+  if (!alreadyLoaded && tf.engine().registryFactory.tensorflow) throw new AttemptFailed('another native TensorFlow package is already loaded in this process (one libtensorflow per process)', 'Start a new process.');
   const libDir = alreadyLoaded ? undefined : libtensorflowDir(pkgDir);
   if (!alreadyLoaded && !libDir) throw new AttemptFailed('installed, but it has no libtensorflow (deps/lib is missing: its download script did not run)', installFix(pkg, gpu));
   const source = libDir ? describeLibrary(libDir) : undefined;
@@ -221,6 +224,8 @@ async function loadNative(gpu: boolean, forced: boolean, opts: { threads?: numbe
       }
     }
   }
+  // TensorFlow's C++ logging (CPU feature banners) reads this at load; LoRA Lab reports what matters.
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   // TensorFlow sizes its intra-op thread pool once, when the library loads.
   if (opts.threads !== undefined) {
     if (alreadyLoaded) notes.push(`native TensorFlow was loaded earlier in this process: --threads ${opts.threads} applies only in a new process`);
