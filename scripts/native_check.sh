@@ -20,7 +20,7 @@ node bin/lora-lab.js setup-native
 t_setup=$((SECONDS - t0))
 
 FILES=(golden goldenOptions blockBackward lora optimizer generateKvCache trainer mergeFolder mergePeftAdapter backend)
-for extra in test/unit/nativeParity.test.ts; do [ -f "$extra" ] && FILES+=("$(basename "$extra" .test.ts)"); done
+for extra in test/unit/nativeEquivalence.test.ts; do [ -f "$extra" ] && FILES+=("$(basename "$extra" .test.ts)"); done
 LORA_LAB_TEST_BACKEND=tensorflow npx vitest run "${FILES[@]/#/test/unit/}"
 t_tests=$((SECONDS - t0 - t_setup))
 
