@@ -56,7 +56,10 @@ export const setupNativeCommand: CliCommand = {
     }
     const device = check.gpu ? 'a GPU device' : variant === 'gpu' ? 'the CPU (TensorFlow found no usable GPU: no NVIDIA driver, or none visible)' : 'the CPU';
     log(`Check      ${NATIVE_PACKAGE[variant]} loads TensorFlow ${check.tensorflow} from ${check.library ?? '?'} and runs on ${device} (${check.seconds.toFixed(1)} s)`);
-    log(`Done in ${((Date.now() - t0) / 1000).toFixed(0)} s: lora-lab and npm start now pick the '${variant === 'gpu' ? 'tensorflow-gpu' : 'tensorflow'}' backend (lora-lab info --model <dir> shows it).`);
+    const picks = variant === 'cpu' || check.gpu
+      ? `lora-lab and npm start now pick the '${variant === 'gpu' ? 'tensorflow-gpu' : 'tensorflow'}' backend`
+      : "'tensorflow-gpu' is picked where an NVIDIA driver is present; without one, auto keeps the CPU build ('tensorflow') when it is set up, else runs this one on the CPU and says so";
+    log(`Done in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${picks} (lora-lab info --model <dir> shows it).`);
     return report(json, { variant, libraries: { root: libs.install.root, bytes: libs.installBytes, downloadedBytes: libs.downloadedBytes, reused: libs.reused, dirs: nativeLibraryDirs(libs.install) }, binding, check }, log);
   },
 };
