@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './loraConfig';
 import { Rng } from './rng';
+import { matMulT, tapeActive } from './tensorOps';
 
 export interface ForwardContext {
   training: boolean;
@@ -20,6 +21,7 @@ export interface ForwardContext {
  */
 export interface LinearSaved {
   mask?: tf.Tensor2D;
+  /** s·xd·Aᵀ (N, r): the scale is applied on these r columns, not on the (N, out) product. */
   xa?: tf.Tensor2D;
 }
 
@@ -112,6 +114,12 @@ export class LoraLinear {
    * explicitly (a memory copy) and multiplying plainly is much cheaper.
    */
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    if (!tapeActive()) {
+      // No gradient wanted (evaluation, decoding): the plain forward, without a customGrad wrapper.
+      const { y, saved } = this.forwardSaved(x, ctx);
+      tf.dispose([saved.mask, saved.xa] as tf.Tensor[]);
+      return y;
+    }
     return tf.tidy(() => {
       const ad = this.adapter;
       if (!ad || this.merged) return frozenLinear(x, this.weight, this.bias);
@@ -141,8 +149,8 @@ export class LoraLinear {
         mask = tf.randomUniform(x.shape, 0, 1, 'float32', ctx.dropoutSeed()).add(keep).floor().div(keep) as tf.Tensor2D;
         xd = x.mul(mask) as tf.Tensor2D;
       }
-      const xa = tf.matMul(xd, ad.at) as tf.Tensor2D; // (N, r)
-      let y = tf.matMul(x, this.weight).add(tf.matMul(xa, ad.bt).mul(ad.scale)) as tf.Tensor2D;
+      const xa = tf.matMul(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
+      let y = tf.matMul(x, this.weight).add(tf.matMul(xa, ad.bt)) as tf.Tensor2D;
       if (this.bias) y = y.add(this.bias);
       return { y, saved: mask ? { mask, xa } : { xa } };
     });
@@ -150,25 +158,26 @@ export class LoraLinear {
 
   /**
    * The backward of forwardSaved for upstream dy (N, out) and the layer's input x: dx (when asked) and, with an adapter,
-   * the gradients of Aᵀ and Bᵀ in the order of trainableVariables(). Plain 2-D products only:
-   *   g = s·dy·B;  dx = dy·Wᵀ + (g·A) ⊙ mask;  dAᵀ = xdᵀ·g;  dBᵀ = s·xaᵀ·dy
+   * the gradients of Aᵀ and Bᵀ in the order of trainableVariables(). Transposed operands go
+   * through matMulT (explicit copies on wasm, matMul's flags on native: BackendTuning):
+   *   g = s·dy·B;  dx = dy·Wᵀ + (g·A) ⊙ mask;  dAᵀ = xdᵀ·g;  dBᵀ = (s·xa)ᵀ·dy
    */
   backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean): { dx?: tf.Tensor2D; grads: tf.Tensor2D[] } {
     return tf.tidy(() => {
       const ad = this.adapter;
-      const frozenDx = needDx ? (tf.matMul(dy, this.weight.transpose()) as tf.Tensor2D) : undefined;
+      const frozenDx = needDx ? matMulT(dy, this.weight, false, true) : undefined;
       if (!ad || this.merged) return frozenDx ? { dx: frozenDx, grads: [] } : { grads: [] };
       const { mask, xa } = saved;
       if (!xa) throw new Error(`internal: ${this.module.path} was run without saving its adapter product`);
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-      const g = tf.matMul(dy, ad.bt.transpose()).mul(ad.scale) as tf.Tensor2D; // (N, r)
+      const g = matMulT(dy, ad.bt as tf.Tensor2D, false, true).mul(ad.scale) as tf.Tensor2D; // (N, r)
       let dx = frozenDx;
       if (needDx) {
-        let dxd = tf.matMul(g, ad.at.transpose()) as tf.Tensor2D;
+        let dxd = matMulT(g, ad.at as tf.Tensor2D, false, true);
         if (mask) dxd = dxd.mul(mask);
         dx = dx!.add(dxd) as tf.Tensor2D;
       }
-      const grads = [tf.matMul(xd.transpose(), g), tf.matMul(xa.transpose(), dy).mul(ad.scale)] as tf.Tensor2D[];
+      const grads = [matMulT(xd, g, true, false), matMulT(xa, dy, true, false)];
       return dx ? { dx, grads } : { grads };
     });
   }
@@ -231,34 +240,34 @@ function frozenLinear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tenso
     (args[1] as tf.GradSaveFunc)([]);
     let y = tf.matMul(args[0] as tf.Tensor2D, w);
     if (b) y = y.add(b);
-    return { value: y, gradFunc: (dy: tf.Tensor) => [tf.matMul(dy as tf.Tensor2D, w.transpose())] };
+    return { value: y, gradFunc: (dy: tf.Tensor) => [matMulT(dy as tf.Tensor2D, w, false, true)] };
   });
   return op(x) as tf.Tensor2D;
 }
 
 /**
- * y = x·W + b + s·(xd·Aᵀ)·Bᵀ, with xd = dropout(x) (or x itself). Gradients, all plain products:
- *   g = dy·B (N, r);  dx = dy·Wᵀ;  dxd = s·g·A;  dAᵀ = s·xdᵀ·g;  dBᵀ = s·(xd·Aᵀ)ᵀ·dy
+ * y = x·W + b + (s·xd·Aᵀ)·Bᵀ, with xd = dropout(x) (or x itself). Gradients (matMulT products):
+ *   g = s·dy·B (N, r);  dx = dy·Wᵀ;  dxd = g·A;  dAᵀ = xdᵀ·g;  dBᵀ = (s·xd·Aᵀ)ᵀ·dy
  */
 function loraLinear(x: tf.Tensor2D, xd: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, s: number): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, xdIn, atIn, btIn] = args as tf.Tensor2D[];
     const save = args[4] as tf.GradSaveFunc;
-    const xa = tf.matMul(xdIn, atIn); // (N, r)
+    const xa = tf.matMul(xdIn, atIn).mul(s); // s·xd·Aᵀ (N, r)
     save([xdIn, xa, atIn, btIn]);
-    let y = tf.matMul(xIn, w).add(tf.matMul(xa, btIn).mul(s));
+    let y = tf.matMul(xIn, w).add(tf.matMul(xa, btIn));
     if (b) y = y.add(b);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xdS, xaS, atS, btS] = saved as tf.Tensor2D[];
         const dy2 = dy as tf.Tensor2D;
-        const g = tf.matMul(dy2, btS.transpose()).mul(s); // (N, r), scale folded in
+        const g = matMulT(dy2, btS, false, true).mul(s) as tf.Tensor2D; // (N, r), scale folded in
         return [
-          tf.matMul(dy2, w.transpose()), // dx (frozen path)
-          tf.matMul(g, atS.transpose()), // dxd (adapter path)
-          tf.matMul(xdS.transpose(), g), // dAᵀ (in, r)
-          tf.matMul(xaS.transpose(), dy2).mul(s), // dBᵀ (r, out)
+          matMulT(dy2, w, false, true), // dx (frozen path)
+          matMulT(g, atS, false, true), // dxd (adapter path)
+          matMulT(xdS, g, true, false), // dAᵀ (in, r)
+          matMulT(xaS, dy2, true, false), // dBᵀ (r, out)
         ];
       },
     };

@@ -3,6 +3,67 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 
+/**
+ * How the engine's products and per-op work are shaped on one backend. Every backend-specific
+ * choice of the training and decoding code reads this table (and VOCAB_BLOCK in
+ * models/causalLm.ts for the LM head), instead of checking tf.getBackend() here and there. The
+ * figures behind each entry are in BENCHMARKS.md and docs/backends.md.
+ */
+export interface BackendTuning {
+  /**
+   * How a product with a transposed operand (dy·Wᵀ, xᵀ·g, q·kᵀ, …) is made.
+   * - 'copy': transpose the operand explicitly (a memory copy), then a plain matMul. wasm: its
+   *   matMul with transposeA/transposeB runs at 1–3 GFLOP/s against XNNPACK's 30–56 for the
+   *   plain product, so the copy is far cheaper.
+   * - 'flags': matMul's transposeA/transposeB. Native TensorFlow: a transposed operand costs
+   *   0–25% in the product (0 with oneDNN's matmul, TF_ENABLE_ONEDNN_OPTS=1) while the explicit
+   *   transpose of a frozen weight is a full copy each time (6 × [768, 3072] + … per distilgpt2
+   *   step: 0.12 s of Transpose kernels, and the copies' memory).
+   */
+  transposedProducts: 'copy' | 'flags';
+  /**
+   * Attention products per (batch, KV head) as plain 2-D matMuls (wasm: its batched matMul runs at
+   * ~2 GFLOP/s whatever the transposes), or one batched matMul over all heads (native: 35–50
+   * GFLOP/s for [48, 128, 64] heads, and one op instead of ~3 per head).
+   */
+  perHeadAttention: boolean;
+}
+
+/** Backends not listed (cpu, webgl, …) get DEFAULT_TUNING: tfjs's own kernels, no workaround. */
+export const DEFAULT_TUNING: BackendTuning = { transposedProducts: 'flags', perHeadAttention: false };
+
+export const BACKEND_TUNING: Record<string, BackendTuning> = {
+  wasm: { transposedProducts: 'copy', perHeadAttention: true },
+  tensorflow: { transposedProducts: 'flags', perHeadAttention: false },
+};
+
+/** The tuning of the current backend. */
+export function tuning(): BackendTuning {
+  return BACKEND_TUNING[tf.getBackend()] ?? DEFAULT_TUNING;
+}
+
+/**
+ * a·b with optional transposes, made the way the backend multiplies fastest
+ * (BackendTuning.transposedProducts): explicit transposes then a plain product, or matMul's flags.
+ */
+export function matMulT<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
+  if (tuning().transposedProducts === 'flags' || (!transposeA && !transposeB)) return tf.matMul(a, b, transposeA, transposeB) as T;
+  return tf.tidy(() => {
+    const perm = (x: tf.Tensor) => (x.rank === 2 ? x.transpose() : x.transpose([0, 2, 1]));
+    return tf.matMul(transposeA ? perm(a) : a, transposeB ? perm(b) : b) as T;
+  });
+}
+
+/**
+ * Whether a gradient tape is recording (inside tf.grads / engine().gradients). When none is, a
+ * tf.customGrad wrapper only adds work: the forward's tensors are saved for a gradient nobody
+ * asks for, and on native TensorFlow each extra kernel costs ~25–65 µs of overhead, which is what
+ * token-by-token decoding is made of.
+ */
+export function tapeActive(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
 /** LayerNorm over the last axis (GPT-2): (x − mean) / √(var + eps) · γ + β. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
   return tf.tidy(() => {
@@ -87,8 +148,9 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
   });
 }
 
-/** [B·T, heads·hd] → [B, heads, T, hd]. */
+/** [B·T, heads·hd] → [B, heads, T, hd] (one token: a reshape, no transpose). */
 export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number): tf.Tensor4D {
+  if (length === 1) return x.reshape([batch, heads, 1, headDim]) as tf.Tensor4D;
   return x.reshape([batch, length, heads, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
 }
 
@@ -96,11 +158,12 @@ export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads:
  * Scaled dot-product attention with grouped-query heads, no key/value repetition: the `rep`
  * query heads sharing one KV head are stacked along the time axis, so head h reads KV head
  * ⌊h/rep⌋ exactly as HF's repeat_kv does.
- *   q [B, H, Tq, hd], k/v [B, K, Tk, hd], mask [Tq, Tk] additive → [B·Tq, H·hd]
+ *   q [B, H, Tq, hd], k/v [B, K, Tk, hd], mask [Tq, Tk] additive (undefined: every key visible) → [B·Tq, H·hd]
  * The backward is hand-written (attentionBackward) so its products avoid tfjs's transposed
  * matMul gradients; on wasm every product runs per head as a plain 2-D matMul (groupMatMul).
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, scale: number): tf.Tensor2D {
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): tf.Tensor2D {
+  if (!tapeActive()) return tf.tidy(() => attentionSaved(q, k, v, mask, scale).y); // no gradient wanted: nothing to save
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn] = args as tf.Tensor4D[];
     const save = args[3] as tf.GradSaveFunc;
@@ -140,7 +203,7 @@ export interface AttentionSaved {
  * group by group. Other backends get one batched matMul.
  */
 export function groupMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
-  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, transposeA, transposeB);
+  if (!tuning().perHeadAttention) return matMulT(a, b, transposeA, transposeB);
   return tf.tidy(() => {
     const as = tf.unstack(transposeA ? a.transpose([0, 2, 1]) : a) as tf.Tensor2D[];
     const bs = tf.unstack(transposeB ? b.transpose([0, 2, 1]) : b) as tf.Tensor2D[];
@@ -152,22 +215,31 @@ export function groupMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, 
  * Forward of attention() returning what attentionBackward needs. G = B·K groups, R = rep·Tq rows:
  *   S = s·Q·Kᵀ + M;  P = softmax(S);  O = P·V
  */
-export function attentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D, scale: number): { y: tf.Tensor2D; saved: AttentionSaved } {
+export function attentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): { y: tf.Tensor2D; saved: AttentionSaved } {
   return tf.tidy(() => {
     const [B, H, Tq, hd] = q.shape;
     const K = k.shape[1];
     const Tk = k.shape[2];
     const G = B * K;
     const R = (H / K) * Tq;
-    const qg = q.reshape([G, R, hd]) as tf.Tensor3D;
-    const kg = k.reshape([G, Tk, hd]) as tf.Tensor3D;
-    const vg = v.reshape([G, Tk, hd]) as tf.Tensor3D;
-    const scores = groupMatMul(qg, kg, false, true).mul(scale); // (G, R, Tk)
-    const p = tf.softmax(scores.reshape([B * H, Tq, Tk]).add(mask), -1).reshape([G, R, Tk]) as tf.Tensor3D;
+    const qg = reshapeTo<tf.Tensor3D>(q, [G, R, hd]);
+    const kg = reshapeTo<tf.Tensor3D>(k, [G, Tk, hd]);
+    const vg = reshapeTo<tf.Tensor3D>(v, [G, Tk, hd]);
+    let scores = groupMatMul(qg, kg, false, true).mul(scale) as tf.Tensor3D; // (G, R, Tk)
+    if (mask) scores = reshapeTo<tf.Tensor3D>(reshapeTo(scores, [B * H, Tq, Tk]).add(mask), [G, R, Tk]); // per query row: (B·H, Tq, Tk)
+    const p = tf.softmax(scores, -1) as tf.Tensor3D;
     const out = groupMatMul(p, vg); // (G, R, hd)
-    const y = out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]) as tf.Tensor2D;
+    const y = (Tq === 1 ? out.reshape([B, H * hd]) : out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd])) as tf.Tensor2D;
     return { y, saved: { q: qg, k: kg, v: vg, p, dims: [B, H, Tq, K, Tk, hd], scale } };
   });
+}
+
+/**
+ * x reshaped, or x itself when it already has the shape: tfjs-node runs every reshape as a
+ * TensorFlow op (~40 µs), where wasm and cpu only relabel the buffer.
+ */
+export function reshapeTo<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T {
+  return (x.shape.length === shape.length && x.shape.every((n, i) => n === shape[i]) ? x : x.reshape(shape)) as T;
 }
 
 /**

@@ -55,6 +55,13 @@ export abstract class CausalLM {
   activationMode: ActivationMode = 'auto';
   /** Whether this many more bytes of tensors fit on the backend (see backend.memoryFits); unset: no limit known. */
   memoryFits?: (extraBytes: number) => boolean;
+  /**
+   * When set, lossAndGrads reports the wall time of its parts (the bench's --parts): 'forward'
+   * (embeddings and blocks), 'head' (final norm, LM-head loss and its gradient), 'backward' (the
+   * blocks' backward, with their recomputed forwards in recompute mode). Ops run synchronously on
+   * the CPU backends, so the clock needs no sync; on a GPU the parts are only launch times.
+   */
+  onPart?: (part: 'forward' | 'head' | 'backward', ms: number) => void;
   /** What the last lossAndGrads did with activations, and how many bytes one block kept. */
   lastActivations?: { mode: 'keep' | 'recompute'; bytesPerBlock: number };
   private masks = new Map<string, tf.Tensor2D>();
@@ -140,6 +147,24 @@ export abstract class CausalLM {
       this.masks.set(key, m);
     }
     return m;
+  }
+
+  private stepMask?: { key: string; mask: tf.Tensor2D | undefined };
+
+  /**
+   * The additive mask of a decoding step: T new tokens after `past` cached ones. Undefined when
+   * every key is visible (one new token within the sliding window): no mask to build, upload and
+   * add. Built once per step, not once per layer; replaced at the next step.
+   */
+  protected decodeMask(T: number, past: number): tf.Tensor2D | undefined {
+    const w = this.spec.slidingWindow;
+    if (T === 1 && (w === undefined || past < w)) return undefined;
+    const key = `${T}@${past}`;
+    if (this.stepMask?.key !== key) {
+      this.stepMask?.mask?.dispose();
+      this.stepMask = { key, mask: tf.keep(causalMask(T, past, w)) };
+    }
+    return this.stepMask.mask;
   }
 
   /** Validates token ids and makes the int32 [B, T] tensor. */
@@ -278,6 +303,13 @@ export abstract class CausalLM {
     idsT.dispose();
     let dy: tf.Tensor2D | undefined;
     const byVar = new Map<tf.Variable, tf.Tensor>();
+    let clock = performance.now();
+    const lap = (part: 'forward' | 'head' | 'backward'): void => {
+      if (!this.onPart) return;
+      const now = performance.now();
+      this.onPart(part, now - clock);
+      clock = now;
+    };
     try {
       for (let i = 0; i < L; i++) {
         const xi = x;
@@ -298,6 +330,7 @@ export abstract class CausalLM {
         this.memoryGuard?.(`forward, layer ${i}`);
       }
       this.lastActivations = { mode: keep ? 'keep' : 'recompute', bytesPerBlock };
+      lap('forward');
       const xL = x;
       const tgts = this.targetRowChunks(t);
       let head: { value: tf.Tensor; grads: tf.Tensor[] };
@@ -310,6 +343,7 @@ export abstract class CausalLM {
       head.value.dispose();
       xL.dispose();
       dy = head.grads[0] as tf.Tensor2D;
+      lap('head');
       for (let i = L - 1; i >= lowest; i--) {
         const xi = inputs[i];
         let s = saved[i];
@@ -334,6 +368,7 @@ export abstract class CausalLM {
         if (!gv) throw new Error('internal: an adapter variable got no gradient');
         return gv;
       });
+      lap('backward');
       return { loss, tokens: t.tokens, grads };
     } catch (e) {
       // Nothing of a failed step stays allocated (tf.dispose skips what is already disposed).
@@ -424,6 +459,8 @@ export abstract class CausalLM {
     this.linears.clear();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
+    this.stepMask?.mask?.dispose();
+    this.stepMask = undefined;
     const own = new Set<tf.Tensor>([...this.head.flatMap((b) => [b.t, b.rows]), this.lmRows, ...this.frozenTensors()]);
     for (const t of own) if (!t.isDisposed) t.dispose();
   }

@@ -8,7 +8,7 @@ import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { gpt2Modules } from '../modules';
 import type { KvCache } from '../kvCache';
 import {
-  activationBackward, activationSaved, attention, attentionBackward, attentionSaved, causalMask, geluExact, geluNew, layerNorm, layerNormBackward,
+  activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
   layerNormSaved, mergeHeads, splitHeads, type ActivationKind, type AttentionSaved,
 } from '../tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
@@ -125,7 +125,7 @@ export class Gpt2Model extends CausalLM {
       const { numHeads: H, headDim: hd, normEps: eps } = this.spec;
       const blk = this.blocks[i];
       const past = cache?.length ?? 0;
-      const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
+      const mask = cache ? this.decodeMask(T, past) : this.mask(T);
       const act = this.spec.activation === 'gelu_new' ? geluNew : this.spec.activation === 'gelu' ? geluExact : tf.relu;
       const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
       const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)

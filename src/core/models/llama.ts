@@ -9,7 +9,7 @@ import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { llamaModules } from '../modules';
 import type { KvCache } from '../kvCache';
 import {
-  applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, causalMask, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
+  applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
   ropeTables, silu, splitHeads, type AttentionSaved,
 } from '../tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
@@ -124,7 +124,7 @@ export class LlamaModel extends CausalLM {
   }
 
   protected frozenTensors(): tf.Tensor[] {
-    const ropeTs = [...this.rope.values()].flatMap((r) => [r.cos, r.sin]);
+    const ropeTs = [...this.rope.values(), ...(this.stepRope ? [this.stepRope] : [])].flatMap((r) => [r.cos, r.sin]);
     return [this.embed, this.finalNormWeight, ...this.blocks.flatMap((b) => [b.inputNorm, b.postNorm]), ...ropeTs];
   }
 
@@ -138,6 +138,19 @@ export class LlamaModel extends CausalLM {
     return r;
   }
 
+  private stepRope?: { key: string; cos: tf.Tensor2D; sin: tf.Tensor2D };
+
+  /** Rotary tables of a decoding step (positions past…past+T−1): made once per step, not once per layer. */
+  private stepRopeFor(T: number, past: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+    const key = `${T}@${past}`;
+    if (this.stepRope?.key !== key) {
+      if (this.stepRope) tf.dispose([this.stepRope.cos, this.stepRope.sin]);
+      const t = ropeTables(this.invFreq, T, past);
+      this.stepRope = { key, cos: tf.keep(t.cos), sin: tf.keep(t.sin) };
+    }
+    return this.stepRope;
+  }
+
   protected embedTokens(ids: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => tf.gather(this.embed, ids.reshape([ids.shape[0] * ids.shape[1]])) as tf.Tensor2D); // (B·T, d)
   }
@@ -149,8 +162,8 @@ export class LlamaModel extends CausalLM {
       const blk = this.blocks[i];
       const past = cache?.length ?? 0;
       // With a cache: a mask over past + new keys, and rotary tables for the new positions only (not cached: they change every step).
-      const mask = cache ? causalMask(T, past, this.spec.slidingWindow) : this.mask(T);
-      const { cos, sin } = cache ? ropeTables(this.invFreq, T, past) : this.ropeFor(T);
+      const mask = cache ? this.decodeMask(T, past) : this.mask(T);
+      const { cos, sin } = cache ? this.stepRopeFor(T, past) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
       const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
