@@ -1,5 +1,5 @@
 // Benchmark presets: the embedded sample model and random-weight models with the shapes of
-// distilgpt2, GPT-2 (124M) and SmolLM-135M. Random weights are generated in memory (no files)
+// distilgpt2, GPT-2 (124M), SmolLM-135M, SmolLM-360M and Qwen2.5-0.5B (q/k/v biases, vocab 151936). Random weights are generated in memory (no files)
 // from a seeded xorshift stream: their values do not matter for speed, only their shapes.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +20,16 @@ export const PRESETS: Record<string, () => { spec: ModelSpec; source: TensorSour
     random(parseConfig({
       architectures: ['LlamaForCausalLM'], hidden_size: 576, intermediate_size: 1536, num_hidden_layers: 30, num_attention_heads: 9,
       num_key_value_heads: 3, vocab_size: 49152, tie_word_embeddings: true, max_position_embeddings: 2048, rope_theta: 10000,
+    })),
+  'smollm-360m': () =>
+    random(parseConfig({
+      architectures: ['LlamaForCausalLM'], hidden_size: 960, intermediate_size: 2560, num_hidden_layers: 32, num_attention_heads: 15,
+      num_key_value_heads: 5, vocab_size: 49152, tie_word_embeddings: true, max_position_embeddings: 2048, rope_theta: 10000,
+    })),
+  'qwen2.5-0.5b': () =>
+    random(parseConfig({
+      architectures: ['Qwen2ForCausalLM'], hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24, num_attention_heads: 14,
+      num_key_value_heads: 2, vocab_size: 151936, tie_word_embeddings: true, max_position_embeddings: 32768, rope_theta: 1000000,
     })),
 };
 
