@@ -2,9 +2,11 @@
 // documents. Activation is implicit from `contributes` and does no heavy work: TensorFlow.js is
 // only ever loaded in the forked training worker or the CLI child process.
 import * as vscode from 'vscode';
+import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setupNativeCommand } from './commands/native';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
 import { startTraining } from './commands/training';
+import { workerBaseEnv } from './host/nativeInstall';
 import { PanelController } from './host/panelController';
 import { TrainingController } from './host/trainingController';
 import { PANEL_VIEW_TYPE } from './panel/resultsPanel';
@@ -12,7 +14,12 @@ import { PANEL_VIEW_TYPE } from './panel/resultsPanel';
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('LoRA Lab', { log: true });
   const cli = context.asAbsolutePath('bin/lora-lab.js');
-  const training = new TrainingController(context.asAbsolutePath('dist/worker.js'), log);
+  const training = new TrainingController(context.asAbsolutePath('dist/worker.js'), log, {
+    // The worker finds native installs of *Set Up Native Backend…* in the global storage.
+    env: () => workerBaseEnv(context.globalStorageUri.fsPath),
+    onBackend: (report) => void hintNativeOnWasm(context, report),
+  });
+  relinkNativeOnActivation(context, log);
   const panels = new PanelController(context, training);
   const deps = { context, panels, training };
   const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
@@ -31,6 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
     cmd('loraLab.openRunFolder', (dir?: string) => openRunFolder(typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.countParameters', countParametersCommand),
     cmd('loraLab.showLog', () => log.show()),
+    cmd(SETUP_NATIVE_COMMAND, () => setupNativeCommand(context, log)),
     vscode.workspace.registerTextDocumentContentProvider(CONFIG_SCHEME, new RunConfigDocuments()),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
       async deserializeWebviewPanel(panel: vscode.WebviewPanel) {

@@ -29,6 +29,12 @@ MUST = [
     "extension/node_modules/@huggingface/tokenizers/package.json",
     "extension/node_modules/@huggingface/jinja/package.json",
     "extension/node_modules/csv-parse/package.json",
+    # Native TensorFlow: the prebuilt binding and what loads it; the libraries come from PyPI on
+    # the user's machine ("LoRA Lab: Set Up Native Backend…").
+    "extension/node_modules/@tensorflow/tfjs-node/package.json",
+    "extension/node_modules/@tensorflow/tfjs-node/dist/index.js",
+    "extension/node_modules/@tensorflow/tfjs-node/lib/napi-v8/tfjs_binding.node",
+    "extension/node_modules/@mapbox/node-pre-gyp/package.json",
 ]
 MUST_NOT_PREFIXES = [
     "extension/src/", "extension/test/", "extension/scripts/", "extension/webview/", "extension/docs/",
@@ -36,6 +42,8 @@ MUST_NOT_PREFIXES = [
     "extension/node_modules/typescript/", "extension/node_modules/esbuild/", "extension/node_modules/vitest/",
     "extension/node_modules/playwright-core/", "extension/node_modules/@vscode/",
 ]
+for _pkg in ("tfjs-node", "tfjs-node-gpu"):
+    MUST_NOT_PREFIXES += [f"extension/node_modules/@tensorflow/{_pkg}/{d}" for d in ("deps/", "build/", "binding/", "python/", "scripts/", "src/")]
 
 
 def main() -> int:
@@ -49,6 +57,12 @@ def main() -> int:
     shipped_sample = "extension/samples/model/config.json" in names
     if has_sample != shipped_sample:
         problems.append(f"samples/model is {'in' if has_sample else 'not in'} the checkout but {'in' if shipped_sample else 'not in'} the .vsix")
+    target = next((i for i in infos if i.filename == "extension.vsixmanifest"), None)
+    if target is not None:
+        with zipfile.ZipFile(vsix) as z:
+            manifest = z.read(target).decode("utf-8", "replace")
+        if 'TargetPlatform="linux-x64"' not in manifest:
+            problems.append("the .vsix is not targeted at linux-x64 (it carries a linux-x64 binding): vsce package --target linux-x64")
     sizes = collections.Counter()
     counts = collections.Counter()
     for i in infos:

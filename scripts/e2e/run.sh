@@ -2,12 +2,14 @@
 # `npm run test:e2e`: the extension, packaged as a .vsix, in a real VS Code (code-server) driven by
 # headless Chromium. Steps:
 #   1. scripts/e2e/setup.sh: Debian packages + code-server in a cache outside the project (once);
-#   2. `vsce package` (its vscode:prepublish runs `npm run build`) → out/e2e/lora-lab.vsix;
+#   2. `npm run package` (the binding if missing, then `vsce package --target linux-x64`, whose
+#      vscode:prepublish runs `npm run build`) → out/e2e/lora-lab.vsix;
 #   3. tsc compiles the integration suite (test/integration → out/integration); esbuild bundles
 #      test/e2e/*.e2e.ts → out/e2e/*.e2e.test.mjs (playwright-core stays external);
 #   4. node runs each (node:test), one after the other, each with an isolated profile and
 #      code-server on a free port, killed by its process group at the end:
-#      - lora-lab.e2e.ts: the user's scenarios (Command Palette, explorer context menu, results panel);
+#      - lora-lab.e2e.ts: the user's scenarios (Command Palette, explorer context menu, results panel,
+#        Set Up Native Backend… then a run on native TensorFlow);
 #      - integration-suite.e2e.ts: the @vscode/test-electron suite inside code-server's extension host.
 #      Screenshots go to test-output/e2e/.
 # Environment: LORA_LAB_E2E_CACHE (code-server cache root), E2E_KEEP=1 (keep the temp profile),
@@ -27,9 +29,10 @@ mkdir -p "$OUT" "$ROOT/test-output/e2e"
 rm -f "$ROOT"/test-output/e2e/*.png "$ROOT"/test-output/e2e/*.log "$OUT"/*.vsix
 
 t=$SECONDS
-say "2/4 build and package the extension (vsce package)"
-npx --no-install vsce package --skip-license --allow-missing-repository --no-rewrite-relative-links \
-  --out "$OUT/lora-lab.vsix" </dev/null >"$OUT/package.log" 2>&1 || {
+say "2/4 build and package the extension (npm run package: the linux-x64 .vsix with the native binding)"
+# `npm run package` builds the tfjs-node binding first when it is missing (npm run setup:native,
+# which reuses the wheel cache), then runs `vsce package --target linux-x64`.
+npm run package -- --out "$OUT/lora-lab.vsix" </dev/null >"$OUT/package.log" 2>&1 || {
   cat "$OUT/package.log"
   say "packaging failed"
   exit 1

@@ -2,12 +2,20 @@
 // with Cancel, a status bar item (step, loss, tokens/s, ETA) that opens the panel, logs to the
 // output channel, relays events to the panel, and reports the outcome (crash and OOM included).
 import * as vscode from 'vscode';
+import type { BackendReport } from '../core/backend';
 import type { RunConfigInput, SessionEvent } from '../protocol/training';
 import { TrainingWorker } from './trainingWorker';
 
 export interface RunListener {
   onRunEvent(runId: string | undefined, event: SessionEvent): void;
   onRunEnded(): void;
+}
+
+export interface TrainingHooks {
+  /** The environment the worker is forked with (workerEnvironment adds the native/CUDA variables). */
+  env?: () => NodeJS.ProcessEnv;
+  /** Called with the worker's backend report when a run has chosen its backend. */
+  onBackend?: (report: BackendReport) => void;
 }
 
 const PROGRESS_EVERY_MS = 1000; // progress notification and status bar: at most once a second
@@ -28,6 +36,7 @@ export class TrainingController implements vscode.Disposable {
   constructor(
     private readonly workerScript: string,
     private readonly log: vscode.LogOutputChannel,
+    private readonly hooks: TrainingHooks = {},
   ) {
     this.status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
     this.status.command = 'loraLab.showResults';
@@ -89,9 +98,10 @@ export class TrainingController implements vscode.Disposable {
             progress.report({ message: `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(3)} · ETA ${eta}`, increment: undefined });
             this.status.text = `$(sync~spin) LoRA ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(3)} · ${e.tokensPerSec.toFixed(0)} tok/s · ETA ${eta}`;
           } else if (e.type === 'data') progress.report({ message: 'tokenized the dataset; loading the model…' });
+          else if (e.type === 'backend') this.hooks.onBackend?.(e.report);
           else if (e.type === 'preflight') progress.report({ message: `${e.totalSteps} steps, ETA ${fmtEta(e.etaSeconds)}` });
           for (const l of this.listeners) l.onRunEvent(this.runId, e);
-        }, { resumeRunDir });
+        }, { resumeRunDir, env: this.hooks.env?.() });
         this.worker = worker;
         const outcome = await worker.done;
         this.worker = undefined;

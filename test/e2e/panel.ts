@@ -1,0 +1,86 @@
+// The results panel as the end-to-end test sees it: its text, its tabs, the loss chart's pixels.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Page } from 'playwright-core';
+import { progress, screenshot, waitFor, webviewContent } from './harness';
+import type { RunInfo } from './workspace';
+
+// --- The results panel ---------------------------------------------------------------------------
+/** The panel's visible text, whitespace collapsed. */
+export async function panelText(page: Page): Promise<string> {
+  return ((await webviewContent(page).locator('body').innerText({ timeout: 5_000 })) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** Opens a section of the panel by its tab label, when the panel has such tabs. */
+async function openPanelTab(page: Page, label: RegExp): Promise<boolean> {
+  const tab = webviewContent(page).locator('vscode-tab-header, [role=tab]').filter({ hasText: label }).first();
+  if (!(await tab.count())) return false;
+  await tab.click();
+  return true;
+}
+
+/** The loss chart is drawn, the Runs section lists the run, and the Evaluation section is shown if it has a table. */
+export async function checkResultsPanel(page: Page, run: RunInfo): Promise<void> {
+  await waitFor('the LoRA Lab results panel tab', () => page.locator('.tabs-container .tab').filter({ hasText: 'LoRA Lab' }).first().isVisible(), 30_000);
+  const view = webviewContent(page);
+  await waitFor('the results panel content', async () => (await panelText(page)).length > 0, 60_000);
+  progress(`panel: ${(await panelText(page)).slice(0, 240)}`);
+  await openPanelTab(page, /^\s*Loss curves/);
+
+  // The loss chart: a canvas of some size with drawn pixels (uPlot draws axes, grid and the series on it).
+  let painted: number;
+  try {
+    const canvas = await waitFor('a loss chart (canvas) in the panel', async () => {
+      const canvases = view.locator('canvas');
+      const n = await canvases.count();
+      for (let i = 0; i < n; i++) {
+        const box = await canvases.nth(i).boundingBox();
+        if (box && box.width > 50 && box.height > 50) return canvases.nth(i);
+      }
+      return undefined;
+    }, 60_000);
+    painted = await waitFor('the loss chart to be drawn', async () => {
+      const n = await canvas.evaluate((c: HTMLCanvasElement) => {
+        const ctx = c.getContext('2d');
+        if (!ctx || !c.width || !c.height) return 0;
+        const data = ctx.getImageData(0, 0, c.width, c.height).data;
+        let count = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+        return count;
+      });
+      return n > 500 ? n : undefined;
+    }, 30_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; the panel shows: "${(await panelText(page).catch(() => '')).slice(0, 600)}"`);
+  }
+  const points = /([\d,]+) points?/.exec(await panelText(page))?.[1];
+  progress(`loss chart: ${painted} painted pixels${points ? `, ${points} points` : ''}`);
+  await screenshot(page, 'results-loss-curves');
+
+  // The run in the Runs section (or, in a panel without sections, anywhere in its text).
+  if (await openPanelTab(page, /^\s*Runs/)) {
+    const row = await waitFor(`run ${run.id} in the Runs section`, async () => {
+      // Visible rows only: the (hidden) Loss curves section has tables that name the run too.
+      const rows = view.locator('table tr').filter({ hasText: run.id, visible: true });
+      return (await rows.count()) ? rows.first() : undefined;
+    }, 30_000);
+    const text = ((await row.innerText()) ?? '').replace(/\s+/g, ' ').trim();
+    progress(`Runs section: ${text}`);
+    assert.match(text, /completed/i, 'the Runs section shows the run as completed');
+    await screenshot(page, 'results-runs');
+  } else {
+    await waitFor(`run ${run.id} listed in the panel`, async () => (await panelText(page)).includes(run.id), 30_000);
+  }
+
+  // The evaluation, when the panel has one for this run (eval.json is written by "Evaluate").
+  if (await openPanelTab(page, /^\s*Evaluation/)) {
+    await sleep(500);
+    const tables = view.locator('section[aria-label="Evaluation"] table, .eval-table');
+    const n = await tables.count();
+    if (n) progress(`Evaluation section: ${n} table(s): ${((await tables.first().innerText()) ?? '').replace(/\s+/g, ' ').slice(0, 200)}`);
+    else progress(`Evaluation section (no table): ${(await panelText(page)).replace(/^.*?Runs( \(\d+\))?/, '').slice(0, 200)}`);
+    await screenshot(page, 'results-evaluation');
+  }
+  await openPanelTab(page, /^\s*Loss curves/);
+}
+
