@@ -3,6 +3,7 @@
 // output channel, relays events to the panel, and reports the outcome (crash and OOM included).
 import * as vscode from 'vscode';
 import type { BackendReport } from '../core/backend';
+import { backendSummary, formatBackendReport } from '../core/backend/report';
 import type { RunConfigInput, SessionEvent } from '../protocol/training';
 import { TrainingWorker } from './trainingWorker';
 
@@ -135,7 +136,7 @@ export class TrainingController implements vscode.Disposable {
         this.log.info(`data: ${e.train.file} (${e.train.format}) ${e.train.examples} examples, ${e.train.tokens} tokens; validation ${e.valid.examples} examples (${e.validSource})`);
         break;
       case 'backend':
-        this.log.info(`backend: ${e.report.backend} on ${e.report.device}, ${e.report.threads} thread(s); ${e.report.attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ')}`);
+        this.log.info(`backend: ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`);
         break;
       case 'run':
         this.log.info(`run folder: ${e.dir}`);
