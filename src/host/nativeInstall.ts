@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { workerEnvironment } from '../core/backend/cudaEnv';
-import { linkPackage, packageDir, packageState, type LoadCheck } from '../core/backend/nativeBinding';
+import { linkPackage, loadCheckScript, packageDir, packageState, parseLoadCheck, type LoadCheck } from '../core/backend/nativeBinding';
 import { findNativeInstall, nativeUnsupportedReason, type NativeInstall, type NativeVariant } from '../core/backend/nativeLayout';
 
 export const VARIANTS: NativeVariant[] = ['cpu', 'gpu'];
@@ -101,14 +101,7 @@ export function relinkInstalls(home: string, extensionRoot: string, warn: (line:
 export function checkNativeLoadsAsync(variant: NativeVariant, opts: { root: string; home: string; timeoutMs?: number; signal?: AbortSignal }): Promise<LoadCheck> {
   const t0 = Date.now();
   const dir = packageDir(variant, opts.root);
-  const script = `
-    const tf = require(${JSON.stringify(dir)});
-    const b = tf.backend();
-    const y = tf.matMul(tf.ones([64, 32]), tf.ones([32, 16])).dataSync();
-    const maps = require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/).slice(5).join(' '));
-    const library = maps.find((p) => /libtensorflow_framework\\.so/.test(p));
-    process.stdout.write('\\n' + JSON.stringify({ tensorflow: b.binding.TF_Version, gpu: !!b.isUsingGpuDevice, sum: y[0], library }));
-  `;
+  const script = loadCheckScript(dir);
   const env = workerEnvironment({ ...process.env, LORA_LAB_NATIVE_HOME: opts.home, ELECTRON_RUN_AS_NODE: '1', TF_CPP_MIN_LOG_LEVEL: '2' });
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-e', script], { cwd: opts.root, env, stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
@@ -127,13 +120,7 @@ export function checkNativeLoadsAsync(variant: NativeVariant, opts: { root: stri
         finish({ ok: false, error: (err || out || `exit ${signal ?? code}`).trim().split('\n').slice(0, 6).join('\n') });
         return;
       }
-      try {
-        const r = JSON.parse(out.trim().split('\n').pop() ?? '') as { tensorflow: string; gpu: boolean; sum: number; library?: string };
-        if (r.sum !== 32) finish({ ok: false, error: `a 64×32 · 32×16 matMul of ones gave ${r.sum}, not 32` });
-        else finish({ ok: true, tensorflow: r.tensorflow, gpu: r.gpu, ...(r.library ? { library: r.library } : {}) });
-      } catch {
-        finish({ ok: false, error: `unexpected output: ${out.slice(0, 300)}` });
-      }
+      finish(parseLoadCheck(out));
     });
   });
 }

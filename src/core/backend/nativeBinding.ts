@@ -156,23 +156,31 @@ export interface LoadCheck {
  */
 export function checkNativeLoads(variant: NativeVariant, opts: { root?: string; env?: NodeJS.ProcessEnv } = {}): LoadCheck {
   const t0 = Date.now();
-  const dir = packageDir(variant, opts.root);
-  const script = `
-    const tf = require(${JSON.stringify(dir)});
+  const r = spawnSync(process.execPath, ['-e', loadCheckScript(packageDir(variant, opts.root))], { cwd: opts.root ?? loraLabRoot(), encoding: 'utf8', timeout: 120_000, env: { TF_CPP_MIN_LOG_LEVEL: '2', ...(opts.env ?? process.env) } });
+  const seconds = (Date.now() - t0) / 1000;
+  if (r.status !== 0) return { ok: false, seconds, error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(0, 6).join('\n') };
+  return { ...parseLoadCheck(r.stdout), seconds };
+}
+
+/** The script a fresh Node process runs to check a package: load it, one matMul, the mapped libtensorflow. */
+export function loadCheckScript(packageDirectory: string): string {
+  return `
+    const tf = require(${JSON.stringify(packageDirectory)});
     const b = tf.backend();
     const y = tf.matMul(tf.ones([64, 32]), tf.ones([32, 16])).dataSync();
     const maps = require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').map((l) => l.split(/\\s+/).slice(5).join(' '));
     const library = maps.find((p) => /libtensorflow_framework\\.so/.test(p));
-    process.stdout.write(JSON.stringify({ tensorflow: b.binding.TF_Version, gpu: !!b.isUsingGpuDevice, sum: y[0], library }));
+    process.stdout.write('\\n' + JSON.stringify({ tensorflow: b.binding.TF_Version, gpu: !!b.isUsingGpuDevice, sum: y[0], library }));
   `;
-  const r = spawnSync(process.execPath, ['-e', script], { cwd: opts.root ?? loraLabRoot(), encoding: 'utf8', timeout: 120_000, env: { TF_CPP_MIN_LOG_LEVEL: '2', ...(opts.env ?? process.env) } });
-  const seconds = (Date.now() - t0) / 1000;
-  if (r.status !== 0) return { ok: false, seconds, error: (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').slice(0, 6).join('\n') };
+}
+
+/** Reads the last line loadCheckScript printed (anything before it is the library's own output). */
+export function parseLoadCheck(stdout: string): Omit<LoadCheck, 'seconds'> {
   try {
-    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { tensorflow: string; gpu: boolean; sum: number; library?: string };
-    if (out.sum !== 32) return { ok: false, seconds, error: `a 64×32 · 32×16 matMul of ones gave ${out.sum}, not 32` };
-    return { ok: true, tensorflow: out.tensorflow, gpu: out.gpu, ...(out.library ? { library: out.library } : {}), seconds };
+    const out = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { tensorflow: string; gpu: boolean; sum: number; library?: string };
+    if (out.sum !== 32) return { ok: false, error: `a 64×32 · 32×16 matMul of ones gave ${out.sum}, not 32` };
+    return { ok: true, tensorflow: out.tensorflow, gpu: out.gpu, ...(out.library ? { library: out.library } : {}) };
   } catch {
-    return { ok: false, seconds, error: `unexpected output: ${r.stdout.slice(0, 300)}` };
+    return { ok: false, error: `unexpected output: ${stdout.slice(0, 300)}` };
   }
 }
