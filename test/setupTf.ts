@@ -11,6 +11,7 @@ import { installFastWasmKernels } from '../src/core/backend/wasmKernels';
 const backend = process.env.LORA_LAB_TEST_BACKEND ?? 'wasm';
 if (backend === 'tensorflow') {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1'; // as initBackend sets it: the tests check what users run
   try {
     createRequire(import.meta.url)('@tensorflow/tfjs-node');
   } catch (e) {

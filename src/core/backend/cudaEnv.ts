@@ -130,6 +130,7 @@ export function workerEnvironment(base: NodeJS.ProcessEnv, opts: { threads?: num
   env.CUDA_CACHE_MAXSIZE ??= String(2 ** 31);
   // TensorFlow sizes its intra-op pool when the library loads: one thread per core unless told.
   env.TF_NUM_INTRAOP_THREADS ??= String(opts.threads ?? os.availableParallelism());
+  env.TF_ENABLE_ONEDNN_OPTS ??= '1'; // oneDNN's matMul on every x86 CPU (see initBackend's measurements)
   if (process.platform === 'linux') {
     const own = splitPath(base.LD_LIBRARY_PATH, false);
     // The CUDA 12 wheels of a GPU install from PyPI: libtensorflow finds most through its own

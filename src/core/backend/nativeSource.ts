@@ -15,6 +15,8 @@ export interface NativeSourceInfo {
   wheel?: string;
   installRoot?: string;
   variant?: 'cpu' | 'gpu';
+  /** Whether TensorFlow loaded with oneDNN's kernels (TF_ENABLE_ONEDNN_OPTS at load). */
+  onednn?: boolean;
   /** GPU builds: the driver and the CUDA libraries found (and, after load, mapped). */
   cuda?: { driver?: string; libraries: Record<string, string>; missing: string[] };
 }
