@@ -1,18 +1,27 @@
 // Per-layer key/value cache for incremental decoding: each forward step appends the keys and
 // values of its new tokens, so generating one token costs one token's forward pass instead of
 // recomputing the whole prefix. Updates are staged and committed only when the whole forward
-// pass succeeds, so a failed step leaves the cache as it was.
+// pass succeeds, so a failed step leaves the cache as it was. The cache also holds what a model
+// builds once per generation for decoding (merged/fused weights, per-step tables: decodeState),
+// disposed with the cache.
 import * as tf from '@tensorflow/tfjs';
 
+/** Keys and values with time on the second-to-last axis: [B, kvHeads, T, hd] or grouped [B·kvHeads, T, hd]. */
 interface LayerKv {
-  k: tf.Tensor4D;
-  v: tf.Tensor4D;
+  k: tf.Tensor;
+  v: tf.Tensor;
+}
+
+/** What a model keeps for the decoding steps of one cache. */
+export interface DecodeState {
+  dispose(): void;
 }
 
 export class KvCache {
   private layers: (LayerKv | undefined)[];
   private pending: (LayerKv | undefined)[];
   private committed = 0;
+  private state?: { owner: object; value: DecodeState };
 
   constructor(readonly numLayers: number) {
     this.layers = new Array<LayerKv | undefined>(numLayers).fill(undefined);
@@ -25,18 +34,29 @@ export class KvCache {
   }
 
   /**
-   * Keys and values of layer `layer` for all positions so far plus the new ones ([B, kvHeads, T, hd],
-   * time on axis 2). The result is kept (it survives the caller's tf.tidy) and staged until commit().
+   * The decoding state `owner` (a model) built for this cache, made by `build` on first use and
+   * kept (its tensors must be tf.keep'd) until dispose(). One owner per cache.
    */
-  extend(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): LayerKv {
+  decodeState<T extends DecodeState>(owner: object, build: () => T): T {
+    if (this.state && this.state.owner !== owner) throw new Error('internal: a KV cache is used with one model only');
+    if (!this.state) this.state = { owner, value: build() };
+    return this.state.value as T;
+  }
+
+  /**
+   * Keys and values of layer `layer` for all positions so far plus the new ones (time on the
+   * second-to-last axis: [B, kvHeads, T, hd] or [B·kvHeads, T, hd], as the model stores them).
+   * The result is kept (it survives the caller's tf.tidy) and staged until commit().
+   */
+  extend<T extends tf.Tensor>(layer: number, k: T, v: T): { k: T; v: T } {
     if (layer < 0 || layer >= this.numLayers) throw new Error(`internal: KV cache has ${this.numLayers} layers, got layer ${layer}`);
     if (this.pending[layer]) throw new Error(`internal: layer ${layer} extended twice in one step`);
     const old = this.layers[layer];
     const next: LayerKv = old
-      ? { k: tf.keep(tf.concat([old.k, k], 2)), v: tf.keep(tf.concat([old.v, v], 2)) }
+      ? { k: tf.keep(tf.concat([old.k, k], k.rank - 2)), v: tf.keep(tf.concat([old.v, v], v.rank - 2)) }
       : { k: tf.keep(k.clone()), v: tf.keep(v.clone()) };
     this.pending[layer] = next;
-    return next;
+    return next as { k: T; v: T };
   }
 
   /** Makes the staged step permanent: `newTokens` more positions are cached. */
@@ -66,5 +86,7 @@ export class KvCache {
     for (const l of this.layers) if (l) tf.dispose([l.k, l.v]);
     this.layers.fill(undefined);
     this.committed = 0;
+    this.state?.value.dispose();
+    this.state = undefined;
   }
 }

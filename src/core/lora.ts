@@ -189,6 +189,19 @@ export class LoraLinear {
     return tf.tidy(() => tf.matMul(ad.at, ad.bt).mul(ad.scale) as tf.Tensor2D);
   }
 
+  /**
+   * For decoding (no gradient): the weight x·W' equals apply() with, (in, out). Without an active
+   * adapter (none, or merged) this is the layer's own weight (owned: false, do not dispose);
+   * with one, a new tensor W + scale·Aᵀ·Bᵀ (owned: true). Never changes the layer.
+   */
+  inferenceWeight(): { w: tf.Tensor2D; owned: boolean } {
+    if (!this.adapter || this.merged) return { w: this.weight, owned: false };
+    const delta = this.deltaInOut();
+    const w = this.weight.add(delta) as tf.Tensor2D;
+    delta.dispose();
+    return { w, owned: true };
+  }
+
   /** W ← W + scale·(B·A)ᵀ-as-stored. Refuses NaN/Inf adapters (PEFT's safe_merge check). */
   merge(): void {
     if (!this.adapter || this.merged) return;

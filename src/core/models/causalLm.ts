@@ -211,7 +211,8 @@ export abstract class CausalLM {
         const idsT = this.idsTensor(ids);
         const B = idsT.shape[0];
         const d = this.spec.hiddenSize;
-        const last = this.hiddenCached(idsT, cache).reshape([B, T, d]).slice([0, T - 1, 0], [B, 1, d]).reshape([B, d]);
+        const h = this.hiddenCached(idsT, cache);
+        const last = T === 1 ? h : h.reshape([B, T, d]).slice([0, T - 1, 0], [B, 1, d]).reshape([B, d]); // one token: already (B, d)
         return this.headLogits(last as tf.Tensor2D);
       });
       cache.commit(T);

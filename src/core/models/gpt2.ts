@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
 import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { gpt2Modules } from '../modules';
-import type { KvCache } from '../kvCache';
+import type { DecodeState, KvCache } from '../kvCache';
 import {
   activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
   layerNormSaved, mergeHeads, splitHeads, type ActivationKind, type AttentionSaved,
@@ -37,6 +37,22 @@ interface Gpt2Saved {
   act: tf.Tensor2D[];
   g: tf.Tensor2D;
   mlp: LinearSaved;
+}
+
+/**
+ * What one-token decoding steps use, built once per KV cache (one generation): the weights with
+ * any active adapter merged (LoraLinear.inferenceWeight: x·(W + s·Aᵀ·Bᵀ) instead of three products
+ * and two elementwise ops), √d·γ for the LayerNorms below, and constants as tensors (a JS number
+ * is uploaded as a new scalar on every op).
+ */
+interface Gpt2Decode extends DecodeState {
+  layers: { attn: tf.Tensor2D; proj: tf.Tensor2D; fc: tf.Tensor2D; mlp: tf.Tensor2D; g1: tf.Tensor1D; g2: tf.Tensor1D; scale: tf.Scalar }[];
+  /** 1/d and d·eps. */
+  invD: tf.Scalar;
+  dEps: tf.Scalar;
+  /** gelu_new(x) = x·σ(x·(a + b·x²)), a = 2√(2/π), b = 0.044715·a. */
+  geluA: tf.Scalar;
+  geluB: tf.Scalar;
 }
 
 /** Buffers old GPT-2 checkpoints carry that are not parameters: the causal mask and its fill value. */
@@ -121,6 +137,8 @@ export class Gpt2Model extends CausalLM {
 
   /** Block i on x (B·T, d); with a cache, attending to cached keys/values too. */
   protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+    if (cache && B === 1 && T === 1) return this.decodeBlock(i, x, cache);
+    if (cache) this.decodeState(cache); // built with the cache's first step (a prompt), so a failed one-token step leaves nothing behind
     return tf.tidy(() => {
       const { numHeads: H, headDim: hd, normEps: eps } = this.spec;
       const blk = this.blocks[i];
@@ -130,13 +148,74 @@ export class Gpt2Model extends CausalLM {
       const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
       const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
       const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
-      const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, H, past + T, hd)
-      let scale = 1 / Math.sqrt(hd);
-      if (this.spec.scaleAttnByInverseLayerIdx) scale /= i + 1;
-      const a = attention(q, kv.k, kv.v, mask, scale); // (B·T, d)
+      let kv = { k, v };
+      if (cache) {
+        // The cache holds [B·H, 1, time, hd] (the layout decodeBlock broadcasts with).
+        const c = cache.extend(i, k.reshape([B * H, 1, T, hd]) as tf.Tensor4D, v.reshape([B * H, 1, T, hd]) as tf.Tensor4D);
+        const Tk = c.k.shape[2];
+        kv = { k: c.k.reshape([B, H, Tk, hd]), v: c.v.reshape([B, H, Tk, hd]) };
+      }
+      const a = attention(q, kv.k, kv.v, mask, this.attentionScale(i)); // (B·T, d)
       const x1 = x.add(blk.attnProj.apply(a, ctx)) as tf.Tensor2D;
       const h2 = layerNorm(x1, blk.ln2[0], blk.ln2[1], eps);
       return x1.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx)) as tf.Tensor2D;
+    });
+  }
+
+  private decodeState(cache: KvCache): Gpt2Decode {
+    return cache.decodeState(this, () => {
+      const kept: tf.Tensor[] = [];
+      const keep = <T extends tf.Tensor>(t: T): T => {
+        kept.push(tf.keep(t));
+        return t;
+      };
+      const d = this.spec.hiddenSize;
+      const weight = (l: LoraLinear): tf.Tensor2D => {
+        const r = l.inferenceWeight();
+        return r.owned ? keep(r.w) : r.w;
+      };
+      const a = 2 * Math.sqrt(2 / Math.PI);
+      return {
+        layers: this.blocks.map((b, i) => ({
+          attn: weight(b.attn), proj: weight(b.attnProj), fc: weight(b.fc), mlp: weight(b.mlpProj),
+          g1: keep(b.ln1[0].mul(Math.sqrt(d)) as tf.Tensor1D), g2: keep(b.ln2[0].mul(Math.sqrt(d)) as tf.Tensor1D), scale: keep(tf.scalar(this.attentionScale(i))),
+        })),
+        invD: keep(tf.scalar(1 / d)), dEps: keep(tf.scalar(d * this.spec.normEps)), geluA: keep(tf.scalar(a)), geluB: keep(tf.scalar(0.044715 * a)),
+        dispose: () => tf.dispose(kept),
+      };
+    });
+  }
+
+  /**
+   * One new token (B = T = 1) at position cache.length: the block of runBlock in fewer ops, for
+   * native TensorFlow where every op (even a reshape) costs 15–60 µs: merged adapter weights,
+   * LayerNorm from two sums, gelu_new as x·σ(·), one reshape + one split for q/k/v, attention by
+   * broadcasting over the cache ([H, 1, time, hd]) instead of batched matMuls.
+   */
+  private decodeBlock(i: number, x: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { numHeads: H, headDim: hd } = this.spec;
+      const st = this.decodeState(cache);
+      const L = st.layers[i];
+      const blk = this.blocks[i];
+      // LayerNorm: xc = x − Σx/d;  xc·rsqrt(Σxc² + d·eps)·(√d·γ) + β  (= xc/√(var + eps)·γ + β)
+      const ln = (z: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D): tf.Tensor2D => {
+        const zc = z.sub(z.sum(-1, true).mul(st.invD));
+        return zc.mul(tf.rsqrt(zc.square().sum(-1, true).add(st.dEps))).mul(g).add(b) as tf.Tensor2D;
+      };
+      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? tf.matMul(a, w).add(bias) : tf.matMul(a, w)) as tf.Tensor2D;
+      const qkv = product(ln(x, L.g1, blk.ln1[1]), L.attn, blk.attn.bias).reshape([3 * H, 1, 1, hd]);
+      const [q, k, v] = tf.split(qkv, 3, 0) as tf.Tensor4D[]; // (H, 1, 1, hd) each
+      const kv = cache.extend(i, k, v); // (H, 1, past + 1, hd)
+      // Attention for one query as broadcast products and sums: small batched matMuls cost
+      // ~100 µs more each on native TensorFlow with oneDNN than these elementwise ops.
+      const Tk = kv.k.shape[2];
+      const p = tf.softmax(q.mul(L.scale).mul(kv.k).sum(-1)); // (H, 1, Tk)
+      const a = p.reshape([H, 1, Tk, 1]).mul(kv.v).sum(2).reshape([1, H * hd]) as tf.Tensor2D;
+      const x1 = x.add(product(a, L.proj, blk.attnProj.bias)) as tf.Tensor2D;
+      const f = product(ln(x1, L.g2, blk.ln2[1]), L.fc, blk.fc.bias);
+      const act = this.spec.activation === 'gelu_new' ? f.mul(tf.sigmoid(f.mul(f.square().mul(st.geluB).add(st.geluA)))) : this.spec.activation === 'gelu' ? geluExact(f) : tf.relu(f);
+      return x1.add(product(act as tf.Tensor2D, L.mlp, blk.mlpProj.bias)) as tf.Tensor2D;
     });
   }
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
 import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { llamaModules } from '../modules';
-import type { KvCache } from '../kvCache';
+import type { DecodeState, KvCache } from '../kvCache';
 import {
   applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
   ropeTables, silu, splitHeads, type AttentionSaved,
@@ -48,6 +48,18 @@ interface LlamaSaved {
   u: tf.Tensor2D;
   m: tf.Tensor2D;
   down: LinearSaved;
+}
+
+/**
+ * What one-token decoding steps use, built once per KV cache (one generation): q/k/v as one
+ * (d, (H + 2K)·hd) product with any active adapter merged and √d·(input norm weight) folded into
+ * its rows; the other weights with their adapters merged (LoraLinear.inferenceWeight); √d·(post
+ * norm weight); and the rotation of the current position (see decodeRotation).
+ */
+interface LlamaDecode extends DecodeState {
+  layers: { qkv: tf.Tensor2D; qkvBias?: tf.Tensor1D; o: tf.Tensor2D; gate: tf.Tensor2D; up: tf.Tensor2D; down: tf.Tensor2D; post: tf.Tensor1D }[];
+  dEps: tf.Scalar;
+  rotation?: { position: number; r: tf.Tensor4D };
 }
 
 /** Rotary inverse frequencies 1/θ^(2i/hd), with HF's linear or llama3 scaling when configured. */
@@ -157,23 +169,135 @@ export class LlamaModel extends CausalLM {
 
   /** Block i on x (B·T, d); with a cache, at positions cache.length… attending to cached keys/values. */
   protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
+    const past = cache?.length ?? 0;
+    // With a cache: a mask over past + new keys (none for one token inside the window).
+    const mask = cache ? this.decodeMask(T, past) : this.mask(T);
+    if (cache && B === 1 && T === 1 && !mask) return this.decodeBlock(i, x, cache);
+    if (cache) this.decodeState(cache); // built with the cache's first step (a prompt), so a failed one-token step leaves nothing behind
     return tf.tidy(() => {
       const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
       const blk = this.blocks[i];
-      const past = cache?.length ?? 0;
-      // With a cache: a mask over past + new keys, and rotary tables for the new positions only (not cached: they change every step).
-      const mask = cache ? this.decodeMask(T, past) : this.mask(T);
+      // Rotary tables for the new positions only (not cached: they change every step).
       const { cos, sin } = cache ? this.stepRopeFor(T, past) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
       const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
-      const k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
-      const v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
-      const kv = cache ? cache.extend(i, k, v) : { k, v }; // (B, K, past + T, hd)
-      const x1 = x.add(blk.o.apply(attention(q, kv.k, kv.v, mask, scale), ctx)) as tf.Tensor2D;
+      let k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
+      let v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
+      if (cache) {
+        // The cache holds [B·K, 1, time, hd] (the layout decodeBlock broadcasts with).
+        const c = cache.extend(i, k.reshape([B * K, 1, T, hd]) as tf.Tensor4D, v.reshape([B * K, 1, T, hd]) as tf.Tensor4D);
+        const Tk = c.k.shape[2];
+        k = c.k.reshape([B, K, Tk, hd]);
+        v = c.v.reshape([B, K, Tk, hd]);
+      }
+      const x1 = x.add(blk.o.apply(attention(q, k, v, mask, scale), ctx)) as tf.Tensor2D;
       const h2 = rmsNorm(x1, blk.postNorm, eps);
       const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
       return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
+    });
+  }
+
+  private decodeState(cache: KvCache): LlamaDecode {
+    return cache.decodeState(this, () => {
+      const kept: tf.Tensor[] = [];
+      const keep = <T extends tf.Tensor>(t: T): T => {
+        kept.push(tf.keep(t));
+        return t;
+      };
+      const d = this.spec.hiddenSize;
+      const weight = (l: LoraLinear): tf.Tensor2D => {
+        const r = l.inferenceWeight();
+        return r.owned ? keep(r.w) : r.w;
+      };
+      const state: LlamaDecode = {
+        layers: this.blocks.map((b) => ({
+          qkv: keep(
+            tf.tidy(() => {
+              const ws = [b.q, b.k, b.v].map((l) => l.inferenceWeight().w); // merged copies (if any) are freed by this tidy
+              return tf.concat(ws, 1).mul(b.inputNorm.mul(Math.sqrt(d)).reshape([d, 1])) as tf.Tensor2D;
+            }),
+          ),
+          qkvBias: b.q.bias && b.k.bias && b.v.bias ? keep(tf.concat([b.q.bias, b.k.bias, b.v.bias]) as tf.Tensor1D) : undefined,
+          o: weight(b.o), gate: weight(b.gate), up: weight(b.up), down: weight(b.down),
+          post: keep(b.postNorm.mul(Math.sqrt(d)) as tf.Tensor1D),
+        })),
+        dEps: keep(tf.scalar(d * this.spec.normEps)),
+        dispose: () => {
+          tf.dispose(kept);
+          if (state.rotation) state.rotation.r.dispose();
+        },
+      };
+      return state;
+    });
+  }
+
+  /**
+   * Rotary embedding of one position as per-head matrices [H + 2K, 1, hd, hd] for rows [q heads, k
+   * heads, v heads]: x·R = x·cos + rotate_half(x)·sin for q (times the attention scale 1/√hd) and
+   * k, the identity for v. One batched product instead of split, neg, concat, two products and an
+   * add, twice. Made once per step (shared by the layers).
+   */
+  private decodeRotation(st: LlamaDecode, position: number): tf.Tensor4D {
+    if (st.rotation?.position !== position) {
+      const { numHeads: H, numKvHeads: K, headDim: hd } = this.spec;
+      const half = hd / 2;
+      const heads = H + 2 * K;
+      const m = new Float32Array(heads * hd * hd);
+      const scale = 1 / Math.sqrt(hd);
+      for (let h = 0; h < heads; h++) {
+        const o = h * hd * hd;
+        if (h >= H + K) {
+          for (let j = 0; j < hd; j++) m[o + j * hd + j] = 1;
+          continue;
+        }
+        const s = h < H ? scale : 1;
+        for (let i = 0; i < half; i++) {
+          // Angle rounded to float32 as ropeTables (and HF) do.
+          const angle = Math.fround(position * this.invFreq[i]);
+          const c = Math.fround(Math.cos(angle)) * s;
+          const sn = Math.fround(Math.sin(angle)) * s;
+          // out[i] = x[i]·c − x[i+half]·s;  out[i+half] = x[i+half]·c + x[i]·s   (row j of R feeds column k)
+          m[o + i * hd + i] = c;
+          m[o + (i + half) * hd + i] = -sn;
+          m[o + (i + half) * hd + i + half] = c;
+          m[o + i * hd + i + half] = sn;
+        }
+      }
+      st.rotation?.r.dispose();
+      st.rotation = { position, r: tf.keep(tf.tensor4d(m, [heads, 1, hd, hd])) };
+    }
+    return st.rotation.r;
+  }
+
+  /**
+   * One new token (B = T = 1, no mask) at position cache.length: the block of runBlock in fewer
+   * ops, for native TensorFlow where every op (even a reshape) costs 15–60 µs. RMSNorm from one
+   * sum (rsqrt(Σx² + d·eps) with √d folded into the weights); q, k and v from one product, rotated
+   * (and q scaled) by one batched product, split once; attention by broadcasting over the cache
+   * ([K, 1, time, hd]) instead of batched matMuls; adapters merged.
+   */
+  private decodeBlock(i: number, x: tf.Tensor2D, cache: KvCache): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { numHeads: H, numKvHeads: K, headDim: hd } = this.spec;
+      const st = this.decodeState(cache);
+      const L = st.layers[i];
+      const rep = H / K;
+      const rstd = (z: tf.Tensor2D) => tf.rsqrt(z.square().sum(-1, true).add(st.dEps));
+      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? tf.matMul(a, w).add(bias) : tf.matMul(a, w)) as tf.Tensor2D;
+      const qkv = product(x.mul(rstd(x)) as tf.Tensor2D, L.qkv, L.qkvBias).reshape([H + 2 * K, 1, 1, hd]);
+      const [q, k, v] = tf.split(tf.matMul(qkv, this.decodeRotation(st, cache.length)), [H, K, K], 0) as tf.Tensor4D[]; // (·, 1, 1, hd)
+      const kv = cache.extend(i, k, v); // (K, 1, past + 1, hd)
+      // Attention for one query as broadcast products and sums: small batched matMuls cost
+      // ~100 µs more each on native TensorFlow with oneDNN than these elementwise ops.
+      const Tk = kv.k.shape[2];
+      const p = tf.softmax((rep === 1 ? q : q.reshape([K, rep, 1, hd])).mul(kv.k).sum(-1)); // (K, rep, Tk)
+      const a = p.reshape([K, rep, Tk, 1]).mul(kv.v).sum(2).reshape([1, H * hd]) as tf.Tensor2D;
+      const x1 = x.add(product(a, L.o, this.blocks[i].o.bias)) as tf.Tensor2D;
+      const h2 = x1.mul(rstd(x1)).mul(L.post) as tf.Tensor2D;
+      const g = tf.matMul(h2, L.gate);
+      const mlp = g.mul(tf.sigmoid(g)).mul(tf.matMul(h2, L.up)) as tf.Tensor2D;
+      return x1.add(product(mlp, L.down, this.blocks[i].down.bias)) as tf.Tensor2D;
     });
   }
 
