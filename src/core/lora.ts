@@ -287,3 +287,20 @@ function loraLinear(x: tf.Tensor2D, xd: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Ten
   });
   return op(x, xd, at, bt) as tf.Tensor2D;
 }
+
+/**
+ * Tensors a decoding state keeps alive across tf.tidy scopes (built once per KV cache): `keep`
+ * marks one, `weight` gives a layer's inference weight (W, or a kept W + ΔW), `dispose` frees them all.
+ */
+export function keptTensors(): { keep: <T extends tf.Tensor>(t: T) => T; weight: (l: LoraLinear) => tf.Tensor2D; dispose: () => void } {
+  const kept: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    kept.push(tf.keep(t));
+    return t;
+  };
+  const weight = (l: LoraLinear): tf.Tensor2D => {
+    const r = l.inferenceWeight();
+    return r.owned ? keep(r.w) : r.w;
+  };
+  return { keep, weight, dispose: () => tf.dispose(kept) };
+}

@@ -1,7 +1,6 @@
 // What loading one backend yields, and how a failed attempt is told: shared by the backend
 // choice (index.ts) and the native loader (loadNative.ts).
-import type { NativeSourceInfo } from './nativeSource';
-import type { BackendName } from './report';
+import type { BackendName, BackendReport } from './report';
 
 export const BACKEND_PACKAGES: Record<BackendName, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
@@ -10,16 +9,8 @@ export const BACKEND_PACKAGES: Record<BackendName, string> = {
   cpu: '@tensorflow/tfjs-backend-cpu',
 };
 
-export interface Loaded {
-  device: 'gpu' | 'cpu';
-  threads: number;
-  simd?: boolean;
-  memoryLimitBytes?: number;
-  machineMemoryBytes?: number;
-  native?: NativeSourceInfo;
-  reason: string;
-  versions: Record<string, string>;
-}
+/** What loading one backend yields: the report's per-backend part, and the attempt's reason. */
+export type Loaded = Pick<BackendReport, 'device' | 'threads' | 'simd' | 'memoryLimitBytes' | 'machineMemoryBytes' | 'native' | 'versions'> & { reason: string };
 
 /** A backend that could not be used: `reason` goes into the report, `fix` into a forced choice's error. */
 export class AttemptFailed extends Error {

@@ -4,7 +4,7 @@
 // Incremental decoding reads and extends a KvCache (positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
-import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
+import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { gpt2Modules } from '../modules';
 import type { DecodeState, KvCache } from '../kvCache';
 import {
@@ -164,16 +164,8 @@ export class Gpt2Model extends CausalLM {
 
   private decodeState(cache: KvCache): Gpt2Decode {
     return cache.decodeState(this, () => {
-      const kept: tf.Tensor[] = [];
-      const keep = <T extends tf.Tensor>(t: T): T => {
-        kept.push(tf.keep(t));
-        return t;
-      };
+      const { keep, weight, dispose } = keptTensors();
       const d = this.spec.hiddenSize;
-      const weight = (l: LoraLinear): tf.Tensor2D => {
-        const r = l.inferenceWeight();
-        return r.owned ? keep(r.w) : r.w;
-      };
       const a = 2 * Math.sqrt(2 / Math.PI);
       return {
         layers: this.blocks.map((b, i) => ({
@@ -181,7 +173,7 @@ export class Gpt2Model extends CausalLM {
           g1: keep(b.ln1[0].mul(Math.sqrt(d)) as tf.Tensor1D), g2: keep(b.ln2[0].mul(Math.sqrt(d)) as tf.Tensor1D), scale: keep(tf.scalar(this.attentionScale(i))),
         })),
         invD: keep(tf.scalar(1 / d)), dEps: keep(tf.scalar(d * this.spec.normEps)), geluA: keep(tf.scalar(a)), geluB: keep(tf.scalar(0.044715 * a)),
-        dispose: () => tf.dispose(kept),
+        dispose: () => dispose(),
       };
     });
   }

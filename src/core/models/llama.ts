@@ -5,7 +5,7 @@
 // Incremental decoding reads and extends a KvCache (rotary positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hfConfig';
-import { LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
+import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
 import { llamaModules } from '../modules';
 import type { DecodeState, KvCache } from '../kvCache';
 import {
@@ -200,16 +200,8 @@ export class LlamaModel extends CausalLM {
 
   private decodeState(cache: KvCache): LlamaDecode {
     return cache.decodeState(this, () => {
-      const kept: tf.Tensor[] = [];
-      const keep = <T extends tf.Tensor>(t: T): T => {
-        kept.push(tf.keep(t));
-        return t;
-      };
+      const { keep, weight, dispose } = keptTensors();
       const d = this.spec.hiddenSize;
-      const weight = (l: LoraLinear): tf.Tensor2D => {
-        const r = l.inferenceWeight();
-        return r.owned ? keep(r.w) : r.w;
-      };
       const state: LlamaDecode = {
         layers: this.blocks.map((b) => ({
           qkv: keep(
@@ -224,7 +216,7 @@ export class LlamaModel extends CausalLM {
         })),
         dEps: keep(tf.scalar(d * this.spec.normEps)),
         dispose: () => {
-          tf.dispose(kept);
+          dispose();
           if (state.rotation) state.rotation.r.dispose();
         },
       };
