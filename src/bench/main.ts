@@ -9,7 +9,8 @@ import { benchmarkMatMul, checkMemory, initBackend, memoryFits, wasmHeapBytes, t
 import { generate } from '../core/generate';
 import { resolveLoraConfig } from '../core/loraConfig';
 import { linearModules } from '../core/modules';
-import type { ActivationMode } from '../core/models/causalLm';
+import type { ModelSpec } from '../core/hfConfig';
+import type { ActivationMode, CausalLM } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/optimizer';
 import { PRESETS } from './presets';
@@ -99,10 +100,8 @@ async function benchPreset(name: string, opts: BenchOptions, peak: Peaks, report
   const base: Result = {
     preset: name, backend, threads, batch: opts.batch, seqLen: opts.seqLen, peakMatmulGflops: peak.small, peakLargeMatmulGflops: peak.large, peakRssMB: 0, peakTensorMB: 0,
   };
-  const { spec, source, where } = PRESETS[name]();
-  const { model } = buildModel(spec, source, where);
+  const { spec, model } = benchModel(name, opts, report);
   try {
-    model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
     const trainable = model.trainableVariables().reduce((s, v) => s + v.size, 0);
     const vars = model.trainableVariables();
     const opt = new AdamW(vars, ADAMW_DEFAULTS);
@@ -111,8 +110,6 @@ async function benchPreset(name: string, opts: BenchOptions, peak: Peaks, report
       sample();
       checkMemory(report, where);
     };
-    model.memoryFits = (extra) => memoryFits(report, extra);
-    if (opts.activations) model.activationMode = opts.activations;
     const times: number[] = [];
     const cpuTimes: number[] = [];
     let tensorsBefore = 0;
@@ -161,16 +158,30 @@ async function benchPreset(name: string, opts: BenchOptions, peak: Peaks, report
 }
 
 /**
- * `--profile`: one training step (after the warm-up) under tf.profile, kernels grouped by name and
- * input shapes, the most expensive first. Shows where a step's time goes.
+ * A preset's model as every bench mode uses it: LoRA r=8 (no dropout) on the default targets, the
+ * backend's memory rule for keeping activations, and the activation mode asked for.
  */
-async function profilePreset(name: string, opts: BenchOptions, report: BackendReport): Promise<void> {
+function benchModel(name: string, opts: BenchOptions, report: BackendReport): { spec: ModelSpec; model: CausalLM } {
   const { spec, source, where } = PRESETS[name]();
   const { model } = buildModel(spec, source, where);
   try {
     model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
-    model.memoryFits = (extra) => memoryFits(report, extra);
-    if (opts.activations) model.activationMode = opts.activations;
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  model.memoryFits = (extra) => memoryFits(report, extra);
+  if (opts.activations) model.activationMode = opts.activations;
+  return { spec, model };
+}
+
+/**
+ * `--profile`: one training step (after the warm-up) under tf.profile, kernels grouped by name and
+ * input shapes, the most expensive first. Shows where a step's time goes.
+ */
+async function profilePreset(name: string, opts: BenchOptions, report: BackendReport): Promise<void> {
+  const { spec, model } = benchModel(name, opts, report);
+  try {
     const ids = idsFor(spec, opts);
     const step = () => tf.dispose(model.lossAndGrads(ids, undefined, { training: true }).grads);
     for (let i = 0; i < Math.max(1, opts.warmup); i++) step();
@@ -232,12 +243,8 @@ function matMulFlops(shapes: number[][]): number {
  * and one decoding step. Medians over the timed steps.
  */
 async function partsPreset(name: string, opts: BenchOptions, peak: Peaks, report: BackendReport): Promise<void> {
-  const { spec, source, where } = PRESETS[name]();
-  const { model } = buildModel(spec, source, where);
+  const { spec, model } = benchModel(name, opts, report);
   try {
-    model.addAdapter(resolveLoraConfig(spec, { r: 8, loraDropout: 0 }), 0);
-    model.memoryFits = (extra) => memoryFits(report, extra);
-    if (opts.activations) model.activationMode = opts.activations;
     const opt = new AdamW(model.trainableVariables(), ADAMW_DEFAULTS);
     const ids = idsFor(spec, opts);
     const parts = new Map<string, number[]>();
