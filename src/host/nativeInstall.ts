@@ -7,11 +7,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { workerEnvironment } from '../core/backend/cudaEnv';
-import { linkPackage, loadCheckScript, packageDir, packageState, parseLoadCheck, type LoadCheck } from '../core/backend/nativeBinding';
+import { bindingFile, linkPackage, loadCheckScript, packageDir, packageState, parseLoadCheck, type LoadCheck } from '../core/backend/nativeBinding';
 import { findNativeInstall, nativeUnsupportedReason, type NativeInstall, type NativeVariant } from '../core/backend/nativeLayout';
 
 export const VARIANTS: NativeVariant[] = ['cpu', 'gpu'];
-const BINDING = path.join('lib', 'napi-v8', 'tfjs_binding.node');
 
 /** Where the extension keeps its native installs: <globalStorage>/native (LORA_LAB_NATIVE_HOME of its worker). */
 export function extensionNativeHome(globalStorage: string): string {
@@ -24,7 +23,7 @@ export function workerBaseEnv(globalStorage: string, base: NodeJS.ProcessEnv = p
 }
 
 export function bindingPath(variant: NativeVariant, extensionRoot: string): string {
-  return path.join(packageDir(variant, extensionRoot), BINDING);
+  return bindingFile(packageDir(variant, extensionRoot));
 }
 
 /** Does this extension carry the prebuilt binding (the linux-x64 .vsix, or a checkout after setup-native)? */

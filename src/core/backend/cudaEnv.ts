@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findNativeInstall, nativeHome, nativeLibraryDirs, type NativeInstall } from './nativeLayout';
+import { findNativeInstall, isDir, nativeHome, nativeLibraryDirs, type NativeInstall } from './nativeLayout';
 
 /** The sonames tfjs-node-gpu 4.22 (libtensorflow 2.9.1, built for CUDA 11.2) dlopens. */
 export const CUDA_LIBS: Record<string, string[]> = {
@@ -147,13 +147,5 @@ export function workerEnvironment(base: NodeJS.ProcessEnv, opts: { threads?: num
 
 function splitPath(value: string | undefined, windows: boolean): string[] {
   return (value ?? '').split(windows ? ';' : ':').filter((d) => d.length > 0);
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 

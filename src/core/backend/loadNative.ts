@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AttemptFailed, BACKEND_PACKAGES, errorText, firstLine, type Loaded } from './attempt';
 import { CUDA12_DRIVER, findCuda12Libraries, findCudaLibraries } from './cudaEnv';
+import { bindingFile, loraLabRoot } from './nativeBinding';
 import { TF_WHEEL_VERSION } from './nativeLayout';
 import { describeLibrary, libtensorflowDir, mappedLibraries, nativeMemoryLimitBytes, type NativeSourceInfo } from './nativeSource';
 import { nodeRequire } from './wasmThreads';
@@ -16,7 +17,12 @@ const CUDA_NEEDS = 'tfjs-node-gpu 4.22 needs the NVIDIA driver, CUDA 11.x (built
 
 /** How to get a native package working: the registries-only set-up first, the classic install second. */
 function installFix(pkg: string, gpu: boolean): string {
-  const where = loraLabRoot();
+  let where: string | undefined;
+  try {
+    where = loraLabRoot();
+  } catch {
+    where = undefined; // only named in the advice
+  }
   const setup = `npm run setup:native${gpu ? ' -- --gpu' : ''}${where ? ` (in ${where})` : ''}, or in VS Code *LoRA Lab: Set Up Native Backend…*`;
   const classic = `npm i ${pkg}@${tf.version.tfjs}, whose install script downloads libtensorflow 2.9.1 from Google storage${gpu ? ' (CUDA 11.x + cuDNN 8.x only)' : ''}`;
   return `Set it up from PyPI's TensorFlow ${TF_WHEEL_VERSION} wheel with ${setup}${gpu ? ' (CUDA 12 / cuDNN 9 from the nvidia-*-cu12 wheels, needs an NVIDIA driver)' : ''}; or the classic way: ${classic}.`;
@@ -26,7 +32,7 @@ function installFix(pkg: string, gpu: boolean): string {
 function nativeReady(req: NodeRequire, pkg: string): boolean {
   try {
     const dir = path.dirname(req.resolve(`${pkg}/package.json`));
-    return fs.existsSync(path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node')) && libtensorflowDir(dir) !== undefined;
+    return fs.existsSync(bindingFile(dir)) && libtensorflowDir(dir) !== undefined;
   } catch {
     return false;
   }
@@ -145,15 +151,5 @@ function nativeLoadFailure(e: unknown): string {
   if ((e as { code?: string }).code === 'ERR_DLOPEN_FAILED' || /cannot open shared object|libtensorflow/i.test(msg)) return `installed, but its native library failed to load: ${firstLine(msg)}`;
   if ((e as { code?: string }).code === 'MODULE_NOT_FOUND') return `installed, but a dependency is missing: ${firstLine(msg)}`;
   return `installed, but loading it failed: ${firstLine(msg)}`;
-}
-
-/** The LoRA Lab package folder (where optional packages get installed), if found above this file. */
-function loraLabRoot(): string | undefined {
-  let dir = path.dirname(nodeRequire().resolve('@tensorflow/tfjs'));
-  for (let i = 0; i < 8; i++) {
-    if (path.basename(dir) === 'node_modules') return path.dirname(dir);
-    dir = path.dirname(dir);
-  }
-  return undefined;
 }
 

@@ -32,6 +32,11 @@ export function tfjsVersion(): string {
   return (JSON.parse(fs.readFileSync(req.resolve('@tensorflow/tfjs/package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** Where node-pre-gyp (and so tfjs-node's index.js) looks for the addon inside a package folder. */
+export function bindingFile(packageDirectory: string): string {
+  return path.join(packageDirectory, NAPI_DIR, BINDING);
+}
+
 export function packageDir(variant: NativeVariant, root = loraLabRoot()): string {
   return path.join(root, 'node_modules', ...NATIVE_PACKAGE[variant].split('/'));
 }
@@ -77,7 +82,7 @@ export function packageState(variant: NativeVariant, root = loraLabRoot()): { st
   const dir = packageDir(variant, root);
   if (!fs.existsSync(path.join(dir, 'package.json'))) return { state: 'missing', dir };
   const lib = path.join(dir, 'deps', 'lib');
-  const hasBinding = fs.existsSync(path.join(dir, NAPI_DIR, BINDING));
+  const hasBinding = fs.existsSync(bindingFile(dir));
   if (!hasBinding) return { state: 'no-binding', dir };
   if (fs.lstatSync(lib, { throwIfNoEntry: false })?.isSymbolicLink()) return { state: 'linked', dir, libDir: safeRealpath(lib) };
   return fs.existsSync(lib) ? { state: 'classic', dir, libDir: lib } : { state: 'no-binding', dir };
@@ -114,7 +119,7 @@ export function bindingCachePath(home: string, tfVersion: string): string {
 export function provideBinding(variant: NativeVariant, install: NativeInstall, home: string, opts: { force?: boolean; log: (line: string) => void; root?: string }): { built: boolean; seconds: number; file: string } {
   const t0 = Date.now();
   const dir = packageDir(variant, opts.root);
-  const target = path.join(dir, NAPI_DIR, BINDING);
+  const target = bindingFile(dir);
   const kept = bindingCachePath(home, install.tensorflow);
   fs.mkdirSync(path.dirname(target), { recursive: true });
   if (!opts.force && fs.existsSync(kept)) {
