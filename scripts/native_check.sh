@@ -38,8 +38,9 @@ node -e '
   if (run.status !== "completed") fail(`run status ${run.status}`);
   if (b.backend !== "tensorflow") fail(`run.json records backend ${b.backend}, not tensorflow`);
   if (!b.native || b.native.source !== "pypi-wheel") fail(`run.json does not record TensorFlow from the PyPI wheel: ${JSON.stringify(b.native)}`);
-  const steps = fs.readFileSync(path.join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map(JSON.parse).filter((r) => r.type === "step" || r.step !== undefined);
-  if (steps.length < 12) fail(`only ${steps.length} metric rows`);
-  console.log(`test:native: lora-lab train on ${b.backend} (${b.native.wheel}, ${b.threads} threads): ${run.status}, ${steps.length} metric rows in ${dir}`);
+  const steps = fs.readFileSync(path.join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map(JSON.parse).filter((r) => r.type === "step");
+  if (steps.length !== 12) fail(`${steps.length} step rows in metrics.jsonl, not the 12 asked for (--max-steps 12)`);
+  if (!steps.every((r) => Number.isFinite(r.loss))) fail("a step row has no finite loss");
+  console.log(`test:native: lora-lab train on ${b.backend} (${b.native.wheel}, ${b.threads} threads): ${run.status}, ${steps.length} steps, loss ${steps[0].loss.toFixed(3)} → ${steps[11].loss.toFixed(3)} in ${dir}`);
 ' "$WORK"
 echo "test:native: set-up ${t_setup}s, engine tests ${t_tests}s, total $((SECONDS - t0))s"
