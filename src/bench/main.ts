@@ -6,13 +6,13 @@ import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { benchmarkMatMul, checkMemory, initBackend, memoryFits, wasmHeapBytes, type BackendChoice, type BackendReport } from '../core/backend';
-import { generate } from '../core/generate';
-import { resolveLoraConfig } from '../core/loraConfig';
-import { linearModules } from '../core/modules';
-import type { ModelSpec } from '../core/hfConfig';
+import { generate } from '../core/eval/generate';
+import { resolveLoraConfig } from '../core/lora/config';
+import { linearModules } from '../core/lora/modules';
+import type { ModelSpec } from '../core/hf/config';
 import type { ActivationMode, CausalLM } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
-import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/optimizer';
+import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer';
 import { PRESETS } from './presets';
 
 interface Result {

@@ -3,10 +3,10 @@
 // from a seeded xorshift stream: their values do not matter for speed, only their shapes.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig, readConfig, type ModelSpec } from '../core/hfConfig';
-import { linearModules } from '../core/modules';
+import { parseConfig, readConfig, type ModelSpec } from '../core/hf/config';
+import { linearModules } from '../core/lora/modules';
 import type { TensorSource } from '../core/models/weightReader';
-import { WeightStore } from '../core/weights';
+import { WeightStore } from '../core/hf/weights';
 
 export const PRESETS: Record<string, () => { spec: ModelSpec; source: TensorSource; where: string }> = {
   sample: () => {

@@ -4,15 +4,15 @@
 import * as path from 'node:path';
 import { checkMemory, initBackend } from '../core/backend';
 import { loadExamples, padIdFor } from '../core/data';
-import { evaluateModels, writeEvalReport, type EvalReport, type ModelRole } from '../core/evaluate';
-import type { GenerationOut, TokensText } from '../core/generate';
-import { readConfig } from '../core/hfConfig';
-import { buildMergedModel, weightsPrecision } from '../core/merge';
+import { evaluateModels, writeEvalReport, type EvalReport, type ModelRole } from '../core/eval/evaluate';
+import type { GenerationOut, TokensText } from '../core/eval/generate';
+import { readConfig } from '../core/hf/config';
+import { buildMergedModel, weightsPrecision } from '../core/peft/merge';
 import type { CausalLM } from '../core/models/causalLm';
 import { loadModel } from '../core/models/load';
-import { adapterForModel, readPeftAdapter } from '../core/peft';
+import { adapterForModel, readPeftAdapter } from '../core/peft/adapterFolder';
 import { runEvalInputs, runValidation } from '../core/runEval';
-import { loadTokenizer } from '../core/tokenizer';
+import { loadTokenizer } from '../core/hf/tokenizer';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
 
 function show(t: TokensText, max = 100): string {

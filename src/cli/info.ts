@@ -3,10 +3,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, formatBackendReport } from '../core/backend';
-import { readConfig } from '../core/hfConfig';
-import { baseParameterCount, defaultTargets } from '../core/modules';
-import { loadTokenizer } from '../core/tokenizer';
-import { WeightStore } from '../core/weights';
+import { readConfig } from '../core/hf/config';
+import { baseParameterCount, defaultTargets } from '../core/lora/modules';
+import { loadTokenizer } from '../core/hf/tokenizer';
+import { WeightStore } from '../core/hf/weights';
 import { BACKEND_CHOICES, backendFlag, type CliCommand, formatBytes, formatInt, requireString } from './common';
 
 

@@ -1,6 +1,6 @@
 // `lora-lab merge`: a PEFT LoRA adapter merged into its base model, written as a complete model
 // folder (config, weights in the base's own layout, dtypes and sharding, tokenizer and small files).
-import { mergeModelFolder } from '../core/merge';
+import { mergeModelFolder } from '../core/peft/merge';
 import { type CliCommand, formatBytes, requireString } from './common';
 
 export const mergeCommand: CliCommand = {

@@ -1,7 +1,7 @@
 // `lora-lab params`: PEFT's trainable/total parameter counts from config.json alone.
-import { readConfig } from '../core/hfConfig';
-import { countParameters, resolveLoraConfig } from '../core/loraConfig';
-import { selectTargets } from '../core/loraConfig';
+import { readConfig } from '../core/hf/config';
+import { countParameters, resolveLoraConfig } from '../core/lora/config';
+import { selectTargets } from '../core/lora/config';
 import { type CliCommand, formatBytes, formatInt, optionalInt, optionalList, requireString } from './common';
 
 export const paramsCommand: CliCommand = {

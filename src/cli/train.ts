@@ -3,7 +3,7 @@
 // a second Ctrl-C exits at once.
 import * as fs from 'node:fs';
 import type { RunConfigInput } from '../core/runConfig';
-import type { ScheduleKind } from '../core/schedule';
+import type { ScheduleKind } from '../core/train/schedule';
 import { runSession, type SessionEvent } from '../core/session';
 import { backendSummary, nativeHint } from '../core/backend';
 import { formatEvalReport } from './eval';

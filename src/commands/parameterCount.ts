@@ -1,9 +1,9 @@
 // "LoRA Lab: Count LoRA Parameters…": PEFT's trainable/total figures for a model folder and a
 // rank/targets choice, computed from config.json in the extension host (pure arithmetic, no tensors).
 import * as vscode from 'vscode';
-import { readConfig } from '../core/hfConfig';
-import { countParameters, resolveLoraConfig } from '../core/loraConfig';
-import { defaultTargets, moduleNames } from '../core/modules';
+import { readConfig } from '../core/hf/config';
+import { countParameters, resolveLoraConfig } from '../core/lora/config';
+import { defaultTargets, moduleNames } from '../core/lora/modules';
 
 export async function countParametersCommand(): Promise<void> {
   const picked = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this model folder', title: 'Hugging Face model folder (with config.json)' });

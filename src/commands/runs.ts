@@ -4,7 +4,7 @@ import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { runsRoot } from '../core/runStore';
+import { runsRoot } from '../core/runs';
 import { runSummaries } from '../host/runsModel';
 import { runsFolderSetting } from '../host/settings';
 

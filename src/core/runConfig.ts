@@ -4,7 +4,7 @@
 import * as path from 'node:path';
 import type { BackendChoice } from './backend';
 import type { DataOptions } from './data';
-import type { ScheduleKind } from './schedule';
+import type { ScheduleKind } from './train/schedule';
 
 export interface RunConfig {
   model: string;

@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { prepareData, type Example, type ValidSource } from './data';
-import { sha256File } from './fingerprint';
-import type { LoraTokenizer } from './tokenizer';
+import { sha256File } from './hf/fingerprint';
+import type { LoraTokenizer } from './hf/tokenizer';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
-import { ADAPTER_DIR, RunDir, type RunRecord } from './runStore';
+import { ADAPTER_DIR, RunDir, type RunRecord } from './runs';
 
 export interface RunEvalInputs {
   record: RunRecord;

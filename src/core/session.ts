@@ -4,21 +4,21 @@
 // the training worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
 import * as path from 'node:path';
 import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
-import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './checkpoint';
+import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';
 import { checkDatasetFile, makeBatch, padIdFor, prepareData, type DatasetReport } from './data';
-import { evaluateRun, type EvalReport } from './evaluate';
-import { fingerprintModel, sha256File } from './fingerprint';
-import { readConfig } from './hfConfig';
-import { countParameters } from './loraConfig';
+import { evaluateRun, type EvalReport } from './eval/evaluate';
+import { fingerprintModel, sha256File } from './hf/fingerprint';
+import { readConfig } from './hf/config';
+import { countParameters } from './lora/config';
 import { loadModel } from './models/load';
-import { loadPeftAdapter, writePeftAdapter } from './peft';
-import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './preflight';
+import { loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
+import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { describeValidation } from './runEval';
-import { newRunId, RunDir, runsRoot, type RunStatus } from './runStore';
-import { loadTokenizer } from './tokenizer';
-import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './trainer';
-import { versions } from './versions';
+import { newRunId, RunDir, runsRoot, type RunStatus } from './runs';
+import { loadTokenizer } from './hf/tokenizer';
+import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
+import { versions } from './runs/versions';
 
 export type SessionEvent =
   | { type: 'log'; level: 'info' | 'warn'; message: string }

@@ -4,8 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { defaultTargets, moduleNames } from '../core/modules';
-import type { ModelSpec } from '../core/hfConfig';
+import { defaultTargets, moduleNames } from '../core/lora/modules';
+import type { ModelSpec } from '../core/hf/config';
 import type { FormState, FromPanel } from '../protocol/panel';
 import type { SessionEvent } from '../protocol/training';
 import { ResultsPanel } from '../panel/resultsPanel';
@@ -13,7 +13,7 @@ import { pickDataset, pickModel } from './pickers';
 import { runDetail, runSummaries } from './runsModel';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
 import type { RunListener, TrainingController } from './trainingController';
-import { runsRoot } from '../core/runStore';
+import { runsRoot } from '../core/runs';
 import { checkDatasetFile } from '../core/data';
 
 export class PanelController implements RunListener {

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { inspectFile } from '../core/data/files';
-import { readConfig, type ModelSpec } from '../core/hfConfig';
-import { WeightStore } from '../core/weights';
+import { readConfig, type ModelSpec } from '../core/hf/config';
+import { WeightStore } from '../core/hf/weights';
 import { configuredModel, sampleModelPath } from './settings';
 
 export const DATASET_EXTENSIONS = ['jsonl', 'json', 'csv', 'tsv', 'txt'];

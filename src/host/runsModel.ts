@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunConfig } from '../core/runConfig';
-import { listRuns, RunDir, type RunRecord } from '../core/runStore';
+import { listRuns, RunDir, type RunRecord } from '../core/runs';
 import type { EvaluationReport, MetricRow, RunDetail, RunSummary } from '../protocol/panel';
 
 export const EVAL_FILE = 'eval.json';

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendChoice } from '../core/backend';
 import type { RunConfigInput } from '../core/runConfig';
-import type { ScheduleKind } from '../core/schedule';
+import type { ScheduleKind } from '../core/train/schedule';
 
 /** The bundled sample model, used when loraLab.modelPath is empty. */
 export function sampleModelPath(extensionPath: string): string {

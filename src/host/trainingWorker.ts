@@ -3,7 +3,7 @@
 // out-of-memory kill from a cancel. No vscode import: the CLI's tests use it too.
 import { fork, type ChildProcess } from 'node:child_process';
 import { workerEnvironment } from '../core/backend/cudaEnv';
-import { RunDir } from '../core/runStore';
+import { RunDir } from '../core/runs';
 import type { FromWorker, RunConfigInput, SessionEvent } from '../protocol/training';
 import { isFromWorker } from '../protocol/training';
 

@@ -1,8 +1,8 @@
 // Messages between the extension host and the results panel (webview). Discriminated unions on
 // `type`; JSON-serialisable (webview postMessage). Types only: the webview bundle imports this.
-import type { ModelSpec } from '../core/hfConfig';
+import type { ModelSpec } from '../core/hf/config';
 import type { RunConfig, RunConfigInput } from '../core/runConfig';
-import type { RunRecord, RunStatus } from '../core/runStoreRecord';
+import type { RunRecord, RunStatus } from '../core/runs/record';
 import type { SessionEvent } from '../core/session';
 
 /** What the configuration form needs to prefill and to count parameters live (countParameters runs in the webview). */

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { initBackend } from '../../src/core/backend';
 import type { CausalLM } from '../../src/core/models/causalLm';
 import { loadModel } from '../../src/core/models/load';
-import { loadPeftAdapter } from '../../src/core/peft';
+import { loadPeftAdapter } from '../../src/core/peft/adapterFolder';
 
 const ROWS = 4;
 

@@ -5,9 +5,9 @@
 // (the same masks in both paths), an adapter on some layers only, and every GPT-2 activation.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type ModelSpec } from '../../src/core/hfConfig';
-import type { ForwardContext } from '../../src/core/lora';
-import type { LoraConfig } from '../../src/core/loraConfig';
+import { parseConfig, type ModelSpec } from '../../src/core/hf/config';
+import type { ForwardContext } from '../../src/core/lora/layer';
+import type { LoraConfig } from '../../src/core/lora/config';
 import { LOSS_CHUNK_TOKENS, VOCAB_BLOCK } from '../../src/core/models/causalLm';
 import { buildModel } from '../../src/core/models/load';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';

@@ -5,7 +5,7 @@
 // directly.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { epochOrder, lengthGroupedOrder, lengthGroupSize, makeBatch, makeBatches, padIdFor, type Example } from '../../src/core/data';
 import { GPT2_EOT_ID, gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { checkDatasetFile, DatasetError, loadExamples, type Example } from '../../src/core/data';
 import { assistantSpans, suffixPrefixOverlap } from '../../src/core/data/chat';
 import type { ChatMessage } from '../../src/core/data/rows';

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { checkDatasetFile, DatasetError, loadExamples, MAX_JSON_ARRAY_BYTES } from '../../src/core/data';
 import { gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode as gpt3Encode } from 'gpt-3-encoder';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { checkDatasetFile, DatasetError, loadExamples, type Example } from '../../src/core/data';
 import { GPT2_EOT, GPT2_EOT_ID, gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 

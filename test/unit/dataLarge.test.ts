@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode as gpt3Encode } from 'gpt-3-encoder';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { checkDatasetFile, loadExamples } from '../../src/core/data';
 import { GPT2_EOT_ID, gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 

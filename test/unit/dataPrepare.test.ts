@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { DatasetError, describeReport, prepareData, splitIndices } from '../../src/core/data';
 import { gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 

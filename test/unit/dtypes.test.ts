@@ -1,7 +1,7 @@
 // Bit-exact half-precision conversions, checked against IEEE 754-2008 binary16 bit patterns,
 // the bfloat16 definition (the top 16 bits of a binary32) and roundTiesToEven (IEEE 754-2008 §4.3.1).
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, dtypeByteSize, f16ToF32, f32ToBf16, f32ToF16, isStDtype, tensorByteLength } from '../../src/core/dtypes';
+import { bf16ToF32, dtypeByteSize, f16ToF32, f32ToBf16, f32ToF16, isStDtype, tensorByteLength } from '../../src/core/hf/dtypes';
 
 const fromBits = (bits: number[]): Float32Array => new Float32Array(new Uint32Array(bits).buffer);
 const toBits = (f: Float32Array): number[] => [...new Uint32Array(f.buffer, f.byteOffset, f.length)];

@@ -8,12 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli';
-import { evalLoss, evaluateModels, MERGE_CHECK_THRESHOLD, NO_EFFECT_THRESHOLD, type EvalReport } from '../../src/core/evaluate';
-import { generate } from '../../src/core/generate';
-import { buildMergedModel } from '../../src/core/merge';
+import { evaluateModels, MERGE_CHECK_THRESHOLD, NO_EFFECT_THRESHOLD, type EvalReport } from '../../src/core/eval/evaluate';
+import { evalLoss } from '../../src/core/train/evalLoss';
+import { generate } from '../../src/core/eval/generate';
+import { buildMergedModel } from '../../src/core/peft/merge';
 import { loadModel } from '../../src/core/models/load';
-import { loadPeftAdapter } from '../../src/core/peft';
-import { LoraTokenizer } from '../../src/core/tokenizer';
+import { loadPeftAdapter } from '../../src/core/peft/adapterFolder';
+import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 
 const FIX = path.join(__dirname, '..', 'fixtures');

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { cli } from './helpers/cli';
-import { EVAL_FILE, type EvalReport } from '../../src/core/evaluate';
+import { EVAL_FILE, type EvalReport } from '../../src/core/eval/evaluate';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
 

@@ -4,12 +4,12 @@
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { argmax, generate, pickPromptExamples, promptOf, sampleToken } from '../../src/core/generate';
-import { KvCache } from '../../src/core/kvCache';
+import { argmax, generate, pickPromptExamples, promptOf, sampleToken } from '../../src/core/eval/generate';
+import { KvCache } from '../../src/core/models/kvCache';
 import type { CausalLM } from '../../src/core/models/causalLm';
 import { loadModel } from '../../src/core/models/load';
-import { loadPeftAdapter } from '../../src/core/peft';
-import { Rng } from '../../src/core/rng';
+import { loadPeftAdapter } from '../../src/core/peft/adapterFolder';
+import { Rng } from '../../src/core/util/rng';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 

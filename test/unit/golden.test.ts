@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/core/models/load';
-import { readPeftAdapter } from '../../src/core/peft';
+import { readPeftAdapter } from '../../src/core/peft/adapterFolder';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ModelSpec } from '../../src/core/hfConfig';
+import type { ModelSpec } from '../../src/core/hf/config';
 import { loadModel } from '../../src/core/models/load';
 
 const FIX = path.join(__dirname, '..', 'fixtures');

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, readConfig } from '../../src/core/hfConfig';
+import { ConfigError, parseConfig, readConfig } from '../../src/core/hf/config';
 import { loadModel } from '../../src/core/models/load';
 
 const FIX = path.join(__dirname, '..', 'fixtures');

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/core/models/load';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
-import type { ModelSpec } from '../../src/core/hfConfig';
+import type { ModelSpec } from '../../src/core/hf/config';
 
 function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => a.sub(b).abs().max().dataSync()[0]);

@@ -8,12 +8,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/core/dtypes';
-import { buildMergedModel, mergeModelFolder } from '../../src/core/merge';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/core/hf/dtypes';
+import { buildMergedModel, mergeModelFolder } from '../../src/core/peft/merge';
 import { loadModel } from '../../src/core/models/load';
-import { loadPeftAdapter, readPeftAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../src/core/peft';
-import { WeightStore } from '../../src/core/weights';
-import { SafetensorsFile, writeSafetensors } from '../../src/core/safetensors';
+import { loadPeftAdapter, readPeftAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS } from '../../src/core/peft/adapterFolder';
+import { WeightStore } from '../../src/core/hf/weights';
+import { SafetensorsFile, writeSafetensors } from '../../src/core/hf/safetensors';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lora-merge-'));

@@ -9,10 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/core/models/load';
-import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadPeftAdapter, readPeftAdapter, writePeftAdapter } from '../../src/core/peft';
-import { SafetensorsFile, writeSafetensors } from '../../src/core/safetensors';
-import { ADAMW_DEFAULTS } from '../../src/core/optimizer';
-import { trainLoop } from '../../src/core/trainer';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadPeftAdapter, readPeftAdapter, writePeftAdapter } from '../../src/core/peft/adapterFolder';
+import { SafetensorsFile, writeSafetensors } from '../../src/core/hf/safetensors';
+import { ADAMW_DEFAULTS } from '../../src/core/train/optimizer';
+import { trainLoop } from '../../src/core/train/trainer';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lora-peft-'));

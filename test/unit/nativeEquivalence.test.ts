@@ -7,11 +7,11 @@
 // Runs when tfjs-node is loaded (LORA_LAB_TEST_BACKEND=tensorflow, see test/setupTf.ts); skipped otherwise.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ModelSpec } from '../../src/core/hfConfig';
+import type { ModelSpec } from '../../src/core/hf/config';
 import { buildModel } from '../../src/core/models/load';
 import { VOCAB_BLOCK } from '../../src/core/models/causalLm';
-import { generate } from '../../src/core/generate';
-import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../../src/core/optimizer';
+import { generate } from '../../src/core/eval/generate';
+import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../../src/core/train/optimizer';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
 
 const registered = Object.keys((tf.engine() as unknown as { registryFactory: Record<string, unknown> }).registryFactory);

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AdamW, clipByGlobalNorm } from '../../src/core/optimizer';
-import { learningRate } from '../../src/core/schedule';
+import { AdamW, clipByGlobalNorm } from '../../src/core/train/optimizer';
+import { learningRate } from '../../src/core/train/schedule';
 
 const G = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'optim', 'adamw.json'), 'utf8'));
 

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseConfig } from '../../src/core/hfConfig';
-import { countParameters, resolveLoraConfig, LoraConfigError, loraScale } from '../../src/core/loraConfig';
+import { parseConfig } from '../../src/core/hf/config';
+import { countParameters, resolveLoraConfig, LoraConfigError, loraScale } from '../../src/core/lora/config';
 
 const GPT2_124M = {
   architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, vocab_size: 50257,

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fingerprintModel, sha256File } from '../../src/core/fingerprint';
-import { isProcessAlive, listRuns, newRunId, RunDir, runsRoot, RunStoreError, slugOf, type RunInit } from '../../src/core/runStore';
-import { writeSafetensors } from '../../src/core/safetensors';
+import { fingerprintModel, sha256File } from '../../src/core/hf/fingerprint';
+import { isProcessAlive, listRuns, newRunId, RunDir, runsRoot, RunStoreError, slugOf, type RunInit } from '../../src/core/runs';
+import { writeSafetensors } from '../../src/core/hf/safetensors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-runs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

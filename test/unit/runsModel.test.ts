@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RunDir } from '../../src/core/runStore';
+import { RunDir } from '../../src/core/runs';
 import { runDetail, runSummaries } from '../../src/host/runsModel';
 
 function makeRun(root: string, name: string): RunDir {

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { f16ToF32, f32ToF16 } from '../../src/core/dtypes';
-import { MAX_HEADER_BYTES, SafetensorsError, SafetensorsFile, writeSafetensors } from '../../src/core/safetensors';
+import { f16ToF32, f32ToF16 } from '../../src/core/hf/dtypes';
+import { MAX_HEADER_BYTES, SafetensorsError, SafetensorsFile, writeSafetensors } from '../../src/core/hf/safetensors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-st-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

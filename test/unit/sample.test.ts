@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDatasetFile, loadExamples, prepareData, type DatasetFormat } from '../../src/core/data';
 import { ChatRenderer } from '../../src/core/data/chat';
 import type { ChatMessage } from '../../src/core/data/rows';
-import { readConfig } from '../../src/core/hfConfig';
+import { readConfig } from '../../src/core/hf/config';
 import { loadModel, type LoadedModel } from '../../src/core/models/load';
-import { loadTokenizer, type LoraTokenizer } from '../../src/core/tokenizer';
+import { loadTokenizer, type LoraTokenizer } from '../../src/core/hf/tokenizer';
 
 const ROOT = join(__dirname, '..', '..');
 const MODEL = join(ROOT, 'samples', 'model');

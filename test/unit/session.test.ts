@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readPeftAdapter } from '../../src/core/peft';
-import { RunDir } from '../../src/core/runStore';
+import { readPeftAdapter } from '../../src/core/peft/adapterFolder';
+import { RunDir } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
 

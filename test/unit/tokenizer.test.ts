@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode as r50kEncode, vocabularySize as r50kVocabularySize } from 'gpt-tokenizer/encoding/r50k_base';
 import { encode as gpt3Encode } from 'gpt-3-encoder';
 import { TokenizerLoader } from '@lenml/tokenizers';
-import { LoraTokenizer, loadTokenizer } from '../../src/core/tokenizer';
+import { LoraTokenizer, loadTokenizer } from '../../src/core/hf/tokenizer';
 import { GPT2_EOT, GPT2_EOT_ID, gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 
 const require = createRequire(import.meta.url);

@@ -3,12 +3,12 @@
 // NaN stops the run keeping the last good state.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { TrainerCheckpoint } from '../../src/core/checkpoint';
+import type { TrainerCheckpoint } from '../../src/core/train/checkpoint';
 import { buildModel } from '../../src/core/models/load';
-import { ADAMW_DEFAULTS } from '../../src/core/optimizer';
+import { ADAMW_DEFAULTS } from '../../src/core/train/optimizer';
 import { lengthGroupedOrder } from '../../src/core/data';
-import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/trainer';
-import type { TrainExample } from '../../src/core/trainer';
+import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/train/trainer';
+import type { TrainExample } from '../../src/core/train/trainer';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
 
 function examples(n: number, seed: number): TrainExample[] {

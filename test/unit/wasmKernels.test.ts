@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { copySlice, installFastWasmKernels, uninstallFastWasmKernels } from '../../src/core/backend/wasmKernels';
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/core/util/rng';
 
 const onWasm = tf.getBackend() === 'wasm';
 

@@ -1,7 +1,7 @@
 // The configuration form's model: draft from FormState, validation messages per field, the
 // RunConfigInput Start sends, and the live parameter preview (PEFT's numbers, r·(in+out) per kind).
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/core/hfConfig';
+import { parseConfig } from '../../src/core/hf/config';
 import { resolveRunConfig } from '../../src/core/runConfig';
 import type { FormState } from '../../src/protocol/panel';
 import { draftFromForm, mergeDraft, paramPreview, parseLayers, validateDraft, type FormDraft } from '../../webview/formModel';

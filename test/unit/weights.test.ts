@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SafetensorsError, writeSafetensors, type TensorToWrite } from '../../src/core/safetensors';
-import { WeightStore } from '../../src/core/weights';
+import { SafetensorsError, writeSafetensors, type TensorToWrite } from '../../src/core/hf/safetensors';
+import { WeightStore } from '../../src/core/hf/weights';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-weights-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RunDir } from '../../src/core/runStore';
+import { RunDir } from '../../src/core/runs';
 import { TrainingWorker } from '../../src/host/trainingWorker';
 import type { FromWorker, RunConfigInput } from '../../src/protocol/training';
 import { buildWorker } from './helpers/buildWorker';

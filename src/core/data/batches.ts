@@ -1,7 +1,7 @@
 // Training order and batches: a seeded, reproducible permutation per epoch (so a run resumes from
 // (epoch, index) exactly), and right-padded batches with zero loss weight on the padding.
-import type { LoraTokenizer } from '../tokenizer';
-import { Rng } from '../rng';
+import type { LoraTokenizer } from '../hf/tokenizer';
+import { Rng } from '../util/rng';
 import type { Batch, Example } from './types';
 
 /**

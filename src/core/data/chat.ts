@@ -2,7 +2,7 @@
 // chat_template (Jinja, run by @huggingface/jinja) renders the text; the assistant turns are
 // located by rendering prefixes of the conversation, and each segment is tokenized on its own.
 import { Template } from '@huggingface/jinja';
-import type { LoraTokenizer } from '../tokenizer';
+import type { LoraTokenizer } from '../hf/tokenizer';
 import { DatasetError, messageOf, RowError } from './errors';
 import type { ChatMessage } from './rows';
 

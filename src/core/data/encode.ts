@@ -1,5 +1,5 @@
 // Rows → examples: token ids and loss weights for each row format, then truncation to max_seq_len.
-import type { LoraTokenizer } from '../tokenizer';
+import type { LoraTokenizer } from '../hf/tokenizer';
 import { ChatRenderer, type Encoded } from './chat';
 import { DatasetError, RowError } from './errors';
 import type { Row, RowFormat } from './rows';

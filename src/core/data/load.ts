@@ -1,6 +1,6 @@
 // Reading one dataset file: the structural check (no tokenizer: format, row problems, policy) and
 // the full load (rows → token ids and loss weights), with the report of what was read.
-import type { LoraTokenizer } from '../tokenizer';
+import type { LoraTokenizer } from '../hf/tokenizer';
 import { RowEncoder, missingTokenizerError } from './encode';
 import { DatasetError, ProblemLog, RowError } from './errors';
 import { inspectFile, type FileInfo } from './files';

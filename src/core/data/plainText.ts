@@ -2,7 +2,7 @@
 // first, as the tokenizer adds it; EOS at the end of the file) and cut into consecutive windows
 // of max_seq_len tokens, the way Hugging Face's run_clm groups texts.
 import { createReadStream } from 'node:fs';
-import type { LoraTokenizer } from '../tokenizer';
+import type { LoraTokenizer } from '../hf/tokenizer';
 import { leadingSpecialIds } from './encode';
 import type { Example } from './types';
 

@@ -1,8 +1,8 @@
 // Training and validation data for a run: the training file, and validation from an explicit
 // file, else a valid/val/validation file next to it, else a seeded held-out split.
 import { resolve } from 'node:path';
-import type { LoraTokenizer } from '../tokenizer';
-import { Rng } from '../rng';
+import type { LoraTokenizer } from '../hf/tokenizer';
+import { Rng } from '../util/rng';
 import { shuffledIndices } from './batches';
 import { DatasetError } from './errors';
 import { findSiblingValidFile, inspectFile } from './files';

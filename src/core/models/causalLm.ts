@@ -3,12 +3,12 @@
 // creation/loading/export, merge/unmerge, incremental decoding (nextLogits with a KvCache) and
 // disposal. Families implement `hidden()` and `hiddenCached()`.
 import * as tf from '@tensorflow/tfjs';
-import type { ModelSpec } from '../hfConfig';
-import type { KvCache } from '../kvCache';
-import { LoraLinear, type ForwardContext } from '../lora';
-import { resolveLoraConfig, selectTargets, type LoraConfig } from '../loraConfig';
-import { Rng } from '../rng';
-import { causalMask } from '../tensorOps';
+import type { ModelSpec } from '../hf/config';
+import type { KvCache } from './kvCache';
+import { LoraLinear, type ForwardContext } from '../lora/layer';
+import { resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
+import { Rng } from '../util/rng';
+import { causalMask } from '../backend/tensorOps';
 
 export const EVAL: ForwardContext = { training: false };
 

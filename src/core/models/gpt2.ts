@@ -3,14 +3,14 @@
 // x·W wants. Accepts both key layouts seen in the wild: `transformer.h.0...` and bare `h.0...`.
 // Incremental decoding reads and extends a KvCache (positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
-import type { ModelSpec } from '../hfConfig';
-import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
-import { gpt2Modules } from '../modules';
-import type { DecodeState, KvCache } from '../kvCache';
+import type { ModelSpec } from '../hf/config';
+import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora/layer';
+import { gpt2Modules } from '../lora/modules';
+import type { DecodeState, KvCache } from './kvCache';
 import {
   activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
   layerNormSaved, mergeHeads, splitHeads, type ActivationKind, type AttentionSaved,
-} from '../tensorOps';
+} from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
 

@@ -4,14 +4,14 @@
 // nn.Linear weights are stored (out, in) and transposed once at load to (in, out).
 // Incremental decoding reads and extends a KvCache (rotary positions continue from the cached length).
 import * as tf from '@tensorflow/tfjs';
-import type { ModelSpec } from '../hfConfig';
-import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora';
-import { llamaModules } from '../modules';
-import type { DecodeState, KvCache } from '../kvCache';
+import type { ModelSpec } from '../hf/config';
+import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora/layer';
+import { llamaModules } from '../lora/modules';
+import type { DecodeState, KvCache } from './kvCache';
 import {
   applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
   ropeTables, silu, splitHeads, type AttentionSaved,
-} from '../tensorOps';
+} from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
 

@@ -1,7 +1,7 @@
 // Loads a local Hugging Face model folder (config.json + safetensors, single or sharded) into
 // the engine's model classes. Unexpected checkpoint tensors are reported, not silently dropped.
-import { readConfig, type ModelSpec } from '../hfConfig';
-import { WeightStore } from '../weights';
+import { readConfig, type ModelSpec } from '../hf/config';
+import { WeightStore } from '../hf/weights';
 import type { CausalLM } from './causalLm';
 import { Gpt2Model } from './gpt2';
 import { LlamaModel } from './llama';

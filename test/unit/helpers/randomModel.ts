@@ -1,7 +1,7 @@
 // Tiny random models held in memory (no files), for invariants that need no external reference.
-import { parseConfig, type ModelSpec } from '../../../src/core/hfConfig';
-import { linearModules } from '../../../src/core/modules';
-import { Rng } from '../../../src/core/rng';
+import { parseConfig, type ModelSpec } from '../../../src/core/hf/config';
+import { linearModules } from '../../../src/core/lora/modules';
+import { Rng } from '../../../src/core/util/rng';
 import type { TensorSource } from '../../../src/core/models/weightReader';
 
 export class MapSource implements TensorSource {

@@ -4,9 +4,9 @@
 // alternates backends and code versions. Build: see run.sh.
 import * as tf from '@tensorflow/tfjs';
 import { benchmarkMatMul, initBackend, type BackendChoice } from '../../../../src/core/backend';
-import { generate } from '../../../../src/core/generate';
-import { KvCache } from '../../../../src/core/kvCache';
-import { resolveLoraConfig } from '../../../../src/core/loraConfig';
+import { generate } from '../../../../src/core/eval/generate';
+import { KvCache } from '../../../../src/core/models/kvCache';
+import { resolveLoraConfig } from '../../../../src/core/lora/config';
 import { buildModel } from '../../../../src/core/models/load';
 import { PRESETS } from '../../../../src/bench/presets';
 

@@ -3,11 +3,11 @@
 // what resuming needs: optimizer.safetensors (AdamW moments) and trainer_state.json.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ModelSpec } from './hfConfig';
-import type { LoraConfig } from './loraConfig';
+import type { ModelSpec } from '../hf/config';
+import type { LoraConfig } from '../lora/config';
 import type { AdamWState } from './optimizer';
-import { readPeftAdapter, writePeftAdapter } from './peft';
-import { SafetensorsFile, writeSafetensors } from './safetensors';
+import { readPeftAdapter, writePeftAdapter } from '../peft/adapterFolder';
+import { SafetensorsFile, writeSafetensors } from '../hf/safetensors';
 
 export const TRAINER_STATE = 'trainer_state.json';
 export const OPTIMIZER_STATE = 'optimizer.safetensors';

@@ -5,12 +5,12 @@
 // rules) and refuses LoRA variants whose math LoRA Lab does not implement, naming them.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ModelSpec } from './hfConfig';
-import { resolveLoraConfig, selectTargets, type LoraConfig } from './loraConfig';
-import type { CausalLM } from './models/causalLm';
-import { linearModules, type LinearModule } from './modules';
-import { writeFileAtomic } from './runStoreFs';
-import { SafetensorsFile, writeSafetensors } from './safetensors';
+import type { ModelSpec } from '../hf/config';
+import { resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
+import type { CausalLM } from '../models/causalLm';
+import { linearModules, type LinearModule } from '../lora/modules';
+import { writeFileAtomic } from '../util/durableFiles';
+import { SafetensorsFile, writeSafetensors } from '../hf/safetensors';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';

@@ -4,12 +4,12 @@
 // early stopping, NaN/Inf guard, exact resume, and cancel through an AbortSignal within one step.
 import * as tf from '@tensorflow/tfjs';
 import type { TrainerCheckpoint, TrainerProgress } from './checkpoint';
-import type { CausalLM } from './models/causalLm';
+import type { CausalLM } from '../models/causalLm';
 import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
-import { epochOrder, lengthGroupedOrder, makeBatch } from './data/batches';
-import type { Example } from './data/types';
-import { evalLoss } from './evaluate';
+import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
+import type { Example } from '../data/types';
+import { evalLoss } from './evalLoss';
 
 /** What the trainer needs of an example: token ids and per-token loss weights. */
 export type TrainExample = Pick<Example, 'ids' | 'weights'>;

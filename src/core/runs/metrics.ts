@@ -1,7 +1,7 @@
 // metrics.jsonl: one JSON object per line, appended and fsynced as training goes, and read back
 // tolerantly so that a crash mid-write costs at most the line being written.
 import * as fs from 'node:fs';
-import { appendDurable, endsMidLine, RunStoreError } from './runStoreFs';
+import { appendDurable, endsMidLine, RunStoreError } from '../util/durableFiles';
 
 export interface MetricsRead {
   rows: Record<string, unknown>[];

@@ -2,11 +2,11 @@
 // activations) against the backend's limit, and the time per step measured on a warm-up
 // forward+backward. Stops with the setting to lower when the run cannot fit.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendReport } from './backend';
-import { MemoryLimitError } from './backend';
-import type { CausalLM } from './models/causalLm';
-import { countParameters, type ParameterCounts } from './loraConfig';
-import type { Batch } from './data/types';
+import type { BackendReport } from '../backend';
+import { MemoryLimitError } from '../backend';
+import type { CausalLM } from '../models/causalLm';
+import { countParameters, type ParameterCounts } from '../lora/config';
+import type { Batch } from '../data/types';
 
 export interface MemoryEstimate {
   weightsBytes: number;

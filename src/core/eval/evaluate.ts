@@ -1,35 +1,19 @@
 // Evaluation of a base model, the base with its LoRA adapter (unmerged) and the merged model on
 // tokenized examples: mean next-token loss, perplexity and token accuracy over loss-bearing
 // tokens; the merge check (merged ≈ adapter logits) and the effect check (adapter ≠ base); and
-// greedy + sampled generations side by side (generate.ts). Also evalLoss, used by the trainer.
+// greedy + sampled generations side by side (generate.ts).
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeBatch } from './data/batches';
-import type { Example } from './data/types';
+import { makeBatch } from '../data/batches';
+import type { Example } from '../data/types';
 import { sideBySide, type GenerationEntry } from './generate';
-import type { LoraConfig } from './loraConfig';
-import { buildMergedModel, weightsPrecision } from './merge';
-import type { CausalLM } from './models/causalLm';
-import type { PeftAdapter } from './peft';
-import { writeFileAtomic } from './runStoreFs';
-import type { LoraTokenizer } from './tokenizer';
-
-/** Token-weighted mean next-token loss over examples (no dropout), and the loss-token count. */
-export function evalLoss(model: CausalLM, examples: readonly Pick<Example, 'ids' | 'weights'>[], batchSize: number, padId: number): { loss: number; tokens: number } {
-  let sum = 0;
-  let tokens = 0;
-  for (let i = 0; i < examples.length; i += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, examples.length - i) }, (_, k) => i + k);
-    const b = makeBatch(examples, idx, padId);
-    if (b.lossTokens === 0) continue;
-    const { loss } = model.loss(b.ids, b.weights);
-    sum += loss.dataSync()[0] * b.lossTokens;
-    loss.dispose();
-    tokens += b.lossTokens;
-  }
-  return { loss: tokens ? sum / tokens : NaN, tokens };
-}
+import type { LoraConfig } from '../lora/config';
+import { buildMergedModel, weightsPrecision } from '../peft/merge';
+import type { CausalLM } from '../models/causalLm';
+import type { PeftAdapter } from '../peft/adapterFolder';
+import { writeFileAtomic } from '../util/durableFiles';
+import type { LoraTokenizer } from '../hf/tokenizer';
 
 /** Merged and adapter logits may differ by float32 rounding (~1e-6 here); a wrong merge differs by the adapter's own effect. */
 export const MERGE_CHECK_THRESHOLD = 1e-3;

@@ -1,7 +1,6 @@
-// The run folder store ("nothing is lost"): one folder per experiment under the runs root,
-// holding run.json, metrics.jsonl, train.log, checkpoints/ and adapter/, every write crash-safe.
-// Layout and file formats: runStoreRecord.ts (run.json), runStoreMetrics.ts (metrics.jsonl),
-// runStoreFs.ts (atomic writes), runStoreList.ts (listing, interrupted runs).
+// One run folder (RunDir): create or open it, append metrics, log, save checkpoints and the
+// adapter, finish it. File formats: record.ts (run.json), metrics.ts (metrics.jsonl); atomic
+// writes: util/durableFiles.ts; listing and interrupted runs: list.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,16 +16,16 @@ import {
   statOrUndefined,
   sweepLeftovers,
   TEMP_PREFIX,
-} from './runStoreFs';
-import { appendMetricLine, readMetricsFile, type MetricsRead } from './runStoreMetrics';
-import { baseRunId, reserveGivenId, reserveNewId } from './runStoreId';
-import { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, readRunRecord, RUN_FILE, writeRunRecord, type RunRecord, type RunStatus } from './runStoreRecord';
+} from '../util/durableFiles';
+import { appendMetricLine, readMetricsFile, type MetricsRead } from './metrics';
+import { baseRunId, reserveGivenId, reserveNewId } from './ids';
+import { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, readRunRecord, RUN_FILE, writeRunRecord, type RunRecord, type RunStatus } from './record';
 
-export { RunStoreError } from './runStoreFs';
-export type { MetricsRead } from './runStoreMetrics';
-export { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RUN_FILE, RUN_STATUSES, type RunRecord, type RunStatus } from './runStoreRecord';
-export { baseRunId, DEFAULT_RUNS_SETTING, newRunId, runsRoot, slugOf } from './runStoreId';
-export { isOrphaned, isProcessAlive, listRuns, type ListRunsOptions, type RunListing } from './runStoreList';
+export { RunStoreError } from '../util/durableFiles';
+export type { MetricsRead } from './metrics';
+export { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RUN_FILE, RUN_STATUSES, type RunRecord, type RunStatus } from './record';
+export { baseRunId, DEFAULT_RUNS_SETTING, newRunId, runsRoot, slugOf } from './ids';
+export { isOrphaned, isProcessAlive, listRuns, type ListRunsOptions, type RunListing } from './list';
 
 /** What the caller supplies to create a run; the store fills id, dir, status, createdAt, pid, hostname. */
 export type RunInit = Omit<RunRecord, 'id' | 'dir' | 'status' | 'createdAt' | 'pid' | 'hostname' | 'name'> & { id?: string; name?: string };

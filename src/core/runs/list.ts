@@ -2,8 +2,8 @@
 // from one whose process died without finishing it ("interrupted").
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { isDir, safeReaddir, statOrUndefined } from './runStoreFs';
-import { LOG_FILE, METRICS_FILE, readRunRecord, RUN_FILE, writeRunRecord, type RunRecord } from './runStoreRecord';
+import { isDir, safeReaddir, statOrUndefined } from '../util/durableFiles';
+import { LOG_FILE, METRICS_FILE, readRunRecord, RUN_FILE, writeRunRecord, type RunRecord } from './record';
 
 export interface RunListing {
   runs: RunRecord[];

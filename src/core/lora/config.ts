@@ -1,7 +1,7 @@
 // LoRA configuration with PEFT's semantics (LoraConfig field by field), target selection by
 // PEFT's module-name matching, and PEFT's parameter arithmetic. Pure: no tensors, so the
 // extension host and `lora-lab params` can use it on a bare config.json.
-import type { ModelSpec } from './hfConfig';
+import type { ModelSpec } from '../hf/config';
 import { baseParameterCount, defaultTargets, linearModules, moduleNames, type LinearModule } from './modules';
 
 export interface LoraConfig {

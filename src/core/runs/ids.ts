@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkName, RunStoreError } from './runStoreFs';
+import { checkName, RunStoreError } from '../util/durableFiles';
 
 // Default runs root, relative to the workspace folder.
 export const DEFAULT_RUNS_SETTING = path.join('.lora-lab', 'runs');

@@ -1,7 +1,7 @@
 // The linear modules of each architecture under the names PyTorch/PEFT give them, and the
 // base parameter count, both from a ModelSpec alone (no weights): the single source of truth
 // for LoRA targeting, parameter arithmetic and adapter tensor names.
-import type { ModelSpec } from './hfConfig';
+import type { ModelSpec } from '../hf/config';
 
 export interface LinearModule {
   /** Module path inside the *ForCausalLM model, as PEFT names it: `transformer.h.0.attn.c_attn`, `model.layers.3.self_attn.q_proj`. */

@@ -2,11 +2,11 @@
 // nucleus (top-p) filtering from a seeded generator, stopping at EOS, a maximum number of new
 // tokens, or the model's position limit. Also picks evaluation prompts from tokenized examples
 // and generates from them with several models side by side (the evaluation report's generations).
-import type { Example } from './data/types';
-import { KvCache } from './kvCache';
-import type { CausalLM } from './models/causalLm';
-import { Rng } from './rng';
-import type { LoraTokenizer } from './tokenizer';
+import type { Example } from '../data/types';
+import { KvCache } from '../models/kvCache';
+import type { CausalLM } from '../models/causalLm';
+import { Rng } from '../util/rng';
+import type { LoraTokenizer } from '../hf/tokenizer';
 
 export interface Sampling {
   /** > 0; logits are divided by it before the softmax. */

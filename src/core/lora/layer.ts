@@ -4,9 +4,9 @@
 // and are converted to PEFT's A (r, in) / B (out, r) only at the file boundary.
 import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
-import { loraScale, type LoraConfig } from './loraConfig';
-import { Rng } from './rng';
-import { matMulT, tapeActive } from './tensorOps';
+import { loraScale, type LoraConfig } from './config';
+import { Rng } from '../util/rng';
+import { matMulT, tapeActive } from '../backend/tensorOps';
 
 export interface ForwardContext {
   training: boolean;

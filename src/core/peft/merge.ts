@@ -5,17 +5,17 @@
 // merged tensors in memory (MergedSource) so evaluation scores exactly what the folder would hold.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
-import { readConfig, type ModelSpec } from './hfConfig';
-import { loraScale, type LoraConfig } from './loraConfig';
-import { Gpt2Model } from './models/gpt2';
-import { buildModel } from './models/load';
-import type { CausalLM } from './models/causalLm';
-import type { TensorSource } from './models/weightReader';
-import { linearModules, type LinearModule } from './modules';
-import { adapterForModel, readPeftAdapter, type PeftAdapter } from './peft';
-import { SafetensorsFile, type StDtype } from './safetensors';
-import { WeightStore } from './weights';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../hf/dtypes';
+import { readConfig, type ModelSpec } from '../hf/config';
+import { loraScale, type LoraConfig } from '../lora/config';
+import { Gpt2Model } from '../models/gpt2';
+import { buildModel } from '../models/load';
+import type { CausalLM } from '../models/causalLm';
+import type { TensorSource } from '../models/weightReader';
+import { linearModules, type LinearModule } from '../lora/modules';
+import { adapterForModel, readPeftAdapter, type PeftAdapter } from './adapterFolder';
+import { SafetensorsFile, type StDtype } from '../hf/safetensors';
+import { WeightStore } from '../hf/weights';
 
 export class MergeError extends Error {
   constructor(message: string) {

@@ -2,7 +2,7 @@
 // status, timings, owning process), its validation when read back, and its atomic write.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunStoreError, writeFileAtomic } from './runStoreFs';
+import { RunStoreError, writeFileAtomic } from '../util/durableFiles';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
 export const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled', 'interrupted'];
