@@ -2,7 +2,6 @@
 // worker and CLI (CJS for plain Node, TensorFlow.js kept external so its native/wasm
 // binaries are found through their own package.json), and the webview (browser IIFE).
 import * as esbuild from 'esbuild';
-import * as fs from 'node:fs';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -20,12 +19,9 @@ const builds = [
   { ...common, entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'iife', target: 'es2022' },
 ];
 
-// The worker and the webview arrive with their issues: bundle each entry that exists.
-const present = builds.filter((b) => fs.existsSync(b.entryPoints[0]));
-
 if (watch) {
-  const ctxs = await Promise.all(present.map((b) => esbuild.context(b)));
+  const ctxs = await Promise.all(builds.map((b) => esbuild.context(b)));
   await Promise.all(ctxs.map((c) => c.watch()));
 } else {
-  await Promise.all(present.map((b) => esbuild.build(b)));
+  await Promise.all(builds.map((b) => esbuild.build(b)));
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelSpec } from '../../src/core/hf/config';
 import type { ForwardContext } from '../../src/core/lora/layer';
 import type { LoraConfig } from '../../src/core/lora/config';
-import { LOSS_CHUNK_TOKENS, VOCAB_BLOCK } from '../../src/core/models/causalLm';
+import { LOSS_CHUNK_TOKENS, VOCAB_BLOCK } from '../../src/core/models/headLoss';
 import { buildModel } from '../../src/core/models/load';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ModelSpec } from '../../src/core/hf/config';
 import { buildModel } from '../../src/core/models/load';
-import { VOCAB_BLOCK } from '../../src/core/models/causalLm';
+import { VOCAB_BLOCK } from '../../src/core/models/headLoss';
 import { generate } from '../../src/core/eval/generate';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../../src/core/train/optimizer';
 import { randomIds, randomWeights, TINY_GPT2, TINY_LLAMA } from './helpers/randomModel';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 /**
  * How the engine's products and per-op work are shaped on one backend. Every backend-specific
  * choice of the training and decoding code reads this table (and VOCAB_BLOCK in
- * models/causalLm.ts for the LM head), instead of checking tf.getBackend() here and there. The
+ * models/headLoss.ts for the LM head), instead of checking tf.getBackend() here and there. The
  * figures behind each entry are in BENCHMARKS.md and docs/backends.md.
  */
 export interface BackendTuning {

@@ -23,11 +23,6 @@ export function isStDtype(s: unknown): s is StDtype {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BITS, s);
 }
 
-/** Storage bits of one element. */
-export function dtypeBits(dtype: StDtype): number {
-  return DTYPE_BITS[dtype];
-}
-
 /**
  * Bytes per element: 1, 2, 4 or 8 for the byte-sized dtypes; fractional (0.5, 0.75) for
  * the packed sub-byte dtypes F4 and F6_*.

@@ -1,25 +1,19 @@
-// What every supported decoder-only model shares: the LoRA-able linear layers by PEFT path,
-// the LM head, logits, the length-masked next-token loss (computed in token chunks), adapter
-// creation/loading/export, merge/unmerge, incremental decoding (nextLogits with a KvCache) and
-// disposal. Families implement `hidden()` and `hiddenCached()`.
+// The causal-LM driver every supported decoder-only model shares: the forward over the blocks,
+// logits, the length-masked next-token loss (the LM-head loss itself is headLoss.ts), the training
+// step by hand-written block backwards with kept or recomputed activations (lossAndGrads),
+// incremental decoding (nextLogits with a KvCache) and disposal. The LoRA layers and the adapter
+// bookkeeping over them (add, load, export, merge) are lora/adapters.ts; families (gpt2.ts,
+// llama.ts) implement the blocks.
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hf/config';
 import type { KvCache } from './kvCache';
-import { LoraLinear, type ForwardContext } from '../lora/layer';
-import { resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
-import { Rng } from '../util/rng';
+import { LoraAdapters, type AdapterTensor } from '../lora/adapters';
+import type { LoraLinear, ForwardContext } from '../lora/layer';
+import type { LoraConfig } from '../lora/config';
+import { headNll, lossTargets, LOSS_CHUNK_TOKENS, VOCAB_BLOCK, vocabBlocks, type LossTargets, type VocabBlock } from './headLoss';
 import { causalMask } from '../backend/tensorOps';
 
 export const EVAL: ForwardContext = { training: false };
-
-/** Rows of [tokens × vocab] logits materialised at once by the loss (bounds peak memory). */
-export const LOSS_CHUNK_TOKENS = 256;
-
-export interface AdapterTensor {
-  name: string;
-  shape: [number, number];
-  data: Float32Array;
-}
 
 /** A block's saved activations: any nesting of tensors (and numbers), disposed as a whole. */
 export type BlockSaved = tf.TensorContainer;
@@ -40,8 +34,8 @@ export function collectGrads(layer: LoraLinear, r: { dx?: tf.Tensor2D; grads: tf
 }
 
 export abstract class CausalLM {
-  readonly linears = new Map<string, LoraLinear>();
-  loraConfig?: LoraConfig;
+  /** The LoRA-able linear layers by PEFT path and the adapter installed on them (lora/adapters.ts). */
+  readonly adapters: LoraAdapters;
   /**
    * Called after each block of a forward pass while its intermediates are alive; throwing stops the
    * pass (tidy frees what it made). The backend's memory check goes here (see backend.checkMemory).
@@ -75,6 +69,17 @@ export abstract class CausalLM {
     protected readonly lmRows: tf.Tensor2D,
   ) {
     this.head = vocabBlocks(lmRows, VOCAB_BLOCK[tf.getBackend()] ?? lmRows.shape[0]);
+    this.adapters = new LoraAdapters(spec);
+  }
+
+  /** The linear layers by PEFT module path (filled by the family's constructor). */
+  get linears(): Map<string, LoraLinear> {
+    return this.adapters.linears;
+  }
+
+  /** The installed adapter's resolved config; undefined when none is installed. */
+  get loraConfig(): LoraConfig | undefined {
+    return this.adapters.config;
   }
 
   /** Logits h·Wₕᵀ (N, V) for hidden states h (N, d), one product per vocabulary block. */
@@ -133,9 +138,7 @@ export abstract class CausalLM {
   protected abstract frozenTensors(): tf.Tensor[];
 
   protected linear(path: string): LoraLinear {
-    const l = this.linears.get(path);
-    if (!l) throw new Error(`internal: no linear module ${path}`);
-    return l;
+    return this.adapters.linear(path);
   }
 
   /** Cached additive causal mask for a length (constants: never part of a gradient). */
@@ -266,11 +269,6 @@ export abstract class CausalLM {
     return out;
   }
 
-  /** The adapter variables of block i (empty when the block is not adapted). */
-  private blockVariables(i: number): tf.Variable[] {
-    return [...this.linears.values()].filter((l) => l.module.layer === i).flatMap((l) => l.trainableVariables());
-  }
-
   /**
    * The loss (times `scale`) and its gradients for trainableVariables(), by hand-written block
    * backward passes (blockForwardSaved/blockBackward; no tape except for the LM-head loss). Each
@@ -285,7 +283,7 @@ export abstract class CausalLM {
     const t = lossTargets(ids, weights);
     const L = this.spec.numLayers;
     const vars = this.trainableVariables();
-    const adaptedBlocks = Array.from({ length: L }, (_, i) => this.blockVariables(i).length > 0);
+    const adaptedBlocks = Array.from({ length: L }, (_, i) => this.adapters.blockVariables(i).length > 0);
     const lowest = adaptedBlocks.indexOf(true);
     if (lowest < 0) throw new Error('the model has no adapter to train');
     const bases = ctx.training && ctx.dropoutSeed ? adaptedBlocks.map(() => ctx.dropoutSeed!()) : undefined;
@@ -390,74 +388,42 @@ export abstract class CausalLM {
 
   /** Adds a fresh adapter (B = 0: outputs unchanged) on the modules the config targets. */
   addAdapter(partial: Partial<LoraConfig> = {}, seed = 0): LoraConfig {
-    const cfg = resolveLoraConfig(this.spec, partial);
-    this.removeAdapter();
-    const rng = new Rng(seed);
-    for (const m of selectTargets(this.spec, cfg)) this.linear(m.path).initAdapter(cfg, rng);
-    this.loraConfig = cfg;
-    return cfg;
+    return this.adapters.add(partial, seed);
   }
 
   /** Installs PEFT-layout weights (A (r, in), B (out, r)) by PEFT tensor name; every target must be present. */
   loadAdapter(cfg: LoraConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>): void {
-    const resolved = resolveLoraConfig(this.spec, cfg);
-    this.removeAdapter();
-    const used = new Set<string>();
-    for (const m of selectTargets(this.spec, resolved)) {
-      const [an, bn] = [peftName(m.path, 'A'), peftName(m.path, 'B')];
-      const a = tensors.get(an);
-      const b = tensors.get(bn);
-      if (!a || !b) throw new Error(`adapter is missing ${!a ? an : bn} for target module ${m.path}`);
-      this.linear(m.path).loadPeft(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number]), resolved);
-      used.add(an).add(bn);
-    }
-    const extra = [...tensors.keys()].filter((k) => !used.has(k));
-    if (extra.length) throw new Error(`adapter has tensors for modules the config does not target: ${extra.slice(0, 5).join(', ')}`);
-    this.loraConfig = resolved;
+    this.adapters.load(cfg, tensors);
   }
 
   removeAdapter(): void {
-    for (const l of this.linears.values()) l.removeAdapter();
-    this.loraConfig = undefined;
+    this.adapters.remove();
   }
 
-  /** PEFT-named adapter tensors (`base_model.model.<path>.lora_A.weight` (r, in), `.lora_B.weight` (out, r)). */
+  /** PEFT-named adapter tensors (see LoraAdapters.tensors). */
   adapterTensors(): AdapterTensor[] {
-    const out: AdapterTensor[] = [];
-    for (const l of this.linears.values()) {
-      if (!l.hasAdapter) continue;
-      const { a, b } = l.peftTensors();
-      out.push({ name: peftName(l.module.path, 'A'), shape: a.shape, data: a.dataSync() as Float32Array });
-      out.push({ name: peftName(l.module.path, 'B'), shape: b.shape, data: b.dataSync() as Float32Array });
-      a.dispose();
-      b.dispose();
-    }
-    return out;
+    return this.adapters.tensors();
   }
 
-  /** Trainable variables with the PEFT tensor they hold, transposed: Aᵀ (in, r) for lora_A, Bᵀ (r, out) for lora_B. */
+  /** Trainable variables with the PEFT tensor they hold (see LoraAdapters.namedVariables). */
   namedVariables(): { peftName: string; variable: tf.Variable }[] {
-    return [...this.linears.values()].flatMap((l) => {
-      const [at, bt] = l.trainableVariables();
-      return at ? [{ peftName: peftName(l.module.path, 'A'), variable: at }, { peftName: peftName(l.module.path, 'B'), variable: bt }] : [];
-    });
+    return this.adapters.namedVariables();
   }
 
   trainableVariables(): tf.Variable[] {
-    return [...this.linears.values()].flatMap((l) => l.trainableVariables());
+    return this.adapters.trainableVariables();
   }
 
   merge(): void {
-    for (const l of this.linears.values()) l.merge();
+    this.adapters.merge();
   }
 
   unmerge(): void {
-    for (const l of this.linears.values()) l.unmerge();
+    this.adapters.unmerge();
   }
 
   dispose(): void {
-    for (const l of this.linears.values()) l.dispose();
-    this.linears.clear();
+    this.adapters.dispose();
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
     this.stepMask?.mask?.dispose();
@@ -465,166 +431,6 @@ export abstract class CausalLM {
     const own = new Set<tf.Tensor>([...this.head.flatMap((b) => [b.t, b.rows]), this.lmRows, ...this.frozenTensors()]);
     for (const t of own) if (!t.isDisposed) t.dispose();
   }
-}
-
-/**
- * A slice of the LM head's vocabulary: rows [start, start+n) as (d, n) for h·Wₕᵀ and as (n, d)
- * for the backward product. On wasm a product with the whole 50k-column head runs at ~30 GFLOP/s
- * while the same work in blocks of ~2k columns reaches ~58 (measured here for [256, 768] ×
- * [768, 50257]: 671 ms whole, 334 ms in 32 blocks; likewise for the backward): the blocks keep
- * XNNPACK's packed weights in cache. Costs one more copy of the head (V·d floats).
- */
-interface VocabBlock {
-  t: tf.Tensor2D;
-  rows: tf.Tensor2D;
-}
-
-/** Vocabulary columns per LM-head block, by backend (read when a model is built; tests shrink it). Native backends take the head whole. */
-export const VOCAB_BLOCK: Record<string, number> = { wasm: 2048 };
-
-function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
-  const [V, d] = lmRows.shape;
-  if (size >= V) return [{ t: lmRows.transpose(), rows: lmRows }];
-  const out: VocabBlock[] = [];
-  for (let start = 0; start < V; start += size) {
-    const rows = lmRows.slice([start, 0], [Math.min(size, V - start), d]);
-    out.push({ t: rows.transpose(), rows });
-  }
-  return out;
-}
-
-/**
- * One chunk of rows hc (n, d): the weighted NLL Σᵢ wᵢ·(logsumexp(hᵢ·Wₕᵀ) − hᵢ·wₜᵢ) and, when
- * asked, its gradient w ⊙ (softmax(hc·Wₕᵀ)·Wₕ − wₜ) (n, d). The logits are made per vocabulary
- * block; one exponential per logit gives both the log-sum-exp and the probabilities; the
- * gradient is a sum of plain block products (tfjs's own matMul gradient would multiply by a
- * transposed operand, the slow path on wasm).
- */
-function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; grad?: tf.Tensor2D } {
-  return tf.tidy(() => {
-    const logits = head.map((b) => tf.matMul(hc, b.t)); // (n, V_b) each
-    const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
-    const e = logits.map((l) => tf.exp(l.sub(m)));
-    tf.dispose(logits);
-    const sum = e.length === 1 ? e[0].sum(1, true) : tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
-    const lse = m.add(tf.log(sum)).reshape([-1]); // (n)
-    const nll = lse.sub(hc.mul(targetRows).sum(1)).mul(w).sum() as tf.Scalar;
-    if (!withGrad) return { nll };
-    const inv = tf.reciprocal(sum);
-    const ph = tf.addN(e.map((x, k) => tf.matMul(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
-    return { nll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
-  });
-}
-
-/**
- * The weighted next-token NLL of h (B·T, d) over the rows in t.runs, divided by the total weight,
- * as one custom op whose gradient is dense: the rows without loss get zeros, assembled in one
- * concat (a taped slice per run or chunk would make tfjs keep a full (B·T, d) padded gradient for
- * each of them until the backward ends). `eager`: see CausalLM.headLoss.
- */
-function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targetRows: tf.Tensor2D[], eager: boolean, guard: () => void): tf.Scalar {
-  const [rows, d] = h.shape;
-  const n = t.selW.length;
-  const select = (x: tf.Tensor2D): tf.Tensor2D =>
-    t.runs.length === 1 ? x.slice([t.runs[0][0], 0], [t.runs[0][1], d]) : (tf.concat(t.runs.map(([s, len]) => x.slice([s, 0], [len, d]))) as tf.Tensor2D);
-  /** The selected rows' loss (and gradient), chunk by chunk. */
-  const chunks = (hIn: tf.Tensor2D, tgts: tf.Tensor2D[], withGrad: boolean, check: () => void): { total: tf.Scalar; grad?: tf.Tensor2D } =>
-    tf.tidy(() => {
-      const hSel = select(hIn);
-      const nlls: tf.Scalar[] = [];
-      const grads: tf.Tensor2D[] = [];
-      for (let s = 0, c = 0; s < n; s += LOSS_CHUNK_TOKENS, c++) {
-        const len = Math.min(LOSS_CHUNK_TOKENS, n - s);
-        const r = chunkNll(len === n ? hSel : hSel.slice([s, 0], [len, d]), head, tgts[c], tf.tensor1d(t.selW.subarray(s, s + len)), withGrad);
-        nlls.push(r.nll);
-        if (r.grad) grads.push(r.grad);
-        check();
-      }
-      const total = tf.addN(nlls).div(t.totalWeight) as tf.Scalar;
-      if (!withGrad) return { total };
-      return { total, grad: (grads.length === 1 ? grads[0] : tf.concat(grads)).div(t.totalWeight) as tf.Tensor2D };
-    });
-  /** (n, d) gradient of the selected rows → (rows, d), zeros elsewhere. */
-  const scatter = (g: tf.Tensor2D): tf.Tensor2D =>
-    tf.tidy(() => {
-      const pieces: tf.Tensor2D[] = [];
-      let pos = 0;
-      let k = 0;
-      for (const [s, len] of t.runs) {
-        if (s > pos) pieces.push(tf.zeros([s - pos, d]));
-        pieces.push(t.runs.length === 1 ? g : g.slice([k, 0], [len, d]));
-        k += len;
-        pos = s + len;
-      }
-      if (pos < rows) pieces.push(tf.zeros([rows - pos, d]));
-      return tf.concat(pieces) as tf.Tensor2D;
-    });
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const hIn = args[0] as tf.Tensor2D;
-    const save = args[1] as tf.GradSaveFunc;
-    const r = chunks(hIn, targetRows, eager, guard);
-    save(eager ? [r.grad!] : [hIn, ...targetRows]); // saved: a tidy around the caller disposes the constants otherwise
-    return {
-      value: r.total,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        if (eager) return [scatter(saved[0] as tf.Tensor2D).mul(dy)];
-        const again = chunks(saved[0] as tf.Tensor2D, saved.slice(1) as tf.Tensor2D[], true, () => {});
-        again.total.dispose();
-        return [scatter(again.grad!).mul(dy)];
-      },
-    };
-  });
-  return op(h) as tf.Scalar;
-}
-
-interface LossTargets {
-  /** Row r = b·T + t predicts targets[r] = ids[b][t+1] with weight w[r] (0 for the last position). */
-  targets: Int32Array;
-  w: Float32Array;
-  tokens: number;
-  totalWeight: number;
-  /**
-   * The rows that carry loss, as runs [start, length) of rows with w ≠ 0: the LM head runs on
-   * these only (prompts, padding and the last position cost nothing there).
-   */
-  runs: [number, number][];
-  /** targets and w of the rows in `runs`, in order. */
-  selTargets: Int32Array;
-  selW: Float32Array;
-}
-
-function lossTargets(ids: number[][], weights?: number[][]): LossTargets {
-  const B = ids.length;
-  const T = ids[0]?.length ?? 0;
-  if (T < 2) throw new Error('sequences need at least 2 tokens to have a next-token loss');
-  const targets = new Int32Array(B * T);
-  const w = new Float32Array(B * T);
-  let tokens = 0;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) {
-      const wt = weights ? weights[b][t + 1] : 1;
-      targets[b * T + t] = ids[b][t + 1];
-      w[b * T + t] = wt;
-      tokens += wt > 0 ? 1 : 0;
-    }
-  }
-  if (tokens === 0) throw new Error('no token carries loss in this batch (all weights are 0)');
-  const runs: [number, number][] = [];
-  for (let r = 0; r < w.length; r++) {
-    if (w[r] === 0) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[0] + last[1] === r) last[1]++;
-    else runs.push([r, 1]);
-  }
-  const selTargets = new Int32Array(runs.reduce((n, [, len]) => n + len, 0));
-  const selW = new Float32Array(selTargets.length);
-  let k = 0;
-  for (const [start, len] of runs) {
-    selTargets.set(targets.subarray(start, start + len), k);
-    selW.set(w.subarray(start, start + len), k);
-    k += len;
-  }
-  return { targets, w, tokens, totalWeight: w.reduce((s, x) => s + x, 0), runs, selTargets, selW };
 }
 
 /**
@@ -659,8 +465,4 @@ function containerBytes(c: tf.TensorContainer): number {
   };
   walk(c);
   return bytes;
-}
-
-export function peftName(modulePath: string, which: 'A' | 'B'): string {
-  return `base_model.model.${modulePath}.lora_${which}.weight`;
 }

@@ -1,6 +1,6 @@
 // The loss-only evaluation the training loop runs on its validation examples every eval_steps:
 // the token-weighted mean next-token loss in eval mode (no dropout). The full evaluation of a
-// finished run (base vs adapter vs merged, generations) is eval/evaluate.ts, which reuses this.
+// finished run (base vs adapter vs merged, perplexity, accuracy, generations) is eval/evaluate.ts.
 import type { CausalLM } from '../models/causalLm';
 import { makeBatch } from '../data/batches';
 import type { Example } from '../data/types';

@@ -1,0 +1,114 @@
+// The adapter over a whole model, as PEFT's LoraModel keeps it beside its LoraLayer: the
+// LoRA-able linear layers by module path, which of them the config targets, and adding, loading,
+// removing, exporting (PEFT tensor names and layouts), merging and unmerging the adapter on all
+// of them at once. The causal-LM driver (models/causalLm.ts) owns one and delegates to it.
+import * as tf from '@tensorflow/tfjs';
+import type { ModelSpec } from '../hf/config';
+import { Rng } from '../util/rng';
+import { resolveLoraConfig, selectTargets, type LoraConfig } from './config';
+import type { LoraLinear } from './layer';
+
+/** One PEFT adapter tensor in PEFT's layout: lora_A (r, in), lora_B (out, r). */
+export interface AdapterTensor {
+  name: string;
+  shape: [number, number];
+  data: Float32Array;
+}
+
+/** PEFT's state-dict key of a module's lora_A / lora_B weight. */
+export function peftName(modulePath: string, which: 'A' | 'B'): string {
+  return `base_model.model.${modulePath}.lora_${which}.weight`;
+}
+
+export class LoraAdapters {
+  /** Every LoRA-able linear layer by PEFT module path (`transformer.h.0.attn.c_attn`, …). */
+  readonly linears = new Map<string, LoraLinear>();
+  /** The installed adapter's resolved config; undefined when none is installed. */
+  config?: LoraConfig;
+
+  constructor(readonly spec: ModelSpec) {}
+
+  linear(path: string): LoraLinear {
+    const l = this.linears.get(path);
+    if (!l) throw new Error(`internal: no linear module ${path}`);
+    return l;
+  }
+
+  /** Adds a fresh adapter (B = 0: outputs unchanged) on the modules the config targets. */
+  add(partial: Partial<LoraConfig> = {}, seed = 0): LoraConfig {
+    const cfg = resolveLoraConfig(this.spec, partial);
+    this.remove();
+    const rng = new Rng(seed);
+    for (const m of selectTargets(this.spec, cfg)) this.linear(m.path).initAdapter(cfg, rng);
+    this.config = cfg;
+    return cfg;
+  }
+
+  /** Installs PEFT-layout weights (A (r, in), B (out, r)) by PEFT tensor name; every target must be present. */
+  load(cfg: LoraConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>): void {
+    const resolved = resolveLoraConfig(this.spec, cfg);
+    this.remove();
+    const used = new Set<string>();
+    for (const m of selectTargets(this.spec, resolved)) {
+      const [an, bn] = [peftName(m.path, 'A'), peftName(m.path, 'B')];
+      const a = tensors.get(an);
+      const b = tensors.get(bn);
+      if (!a || !b) throw new Error(`adapter is missing ${!a ? an : bn} for target module ${m.path}`);
+      this.linear(m.path).loadPeft(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number]), resolved);
+      used.add(an).add(bn);
+    }
+    const extra = [...tensors.keys()].filter((k) => !used.has(k));
+    if (extra.length) throw new Error(`adapter has tensors for modules the config does not target: ${extra.slice(0, 5).join(', ')}`);
+    this.config = resolved;
+  }
+
+  remove(): void {
+    for (const l of this.linears.values()) l.removeAdapter();
+    this.config = undefined;
+  }
+
+  /** PEFT-named adapter tensors (`base_model.model.<path>.lora_A.weight` (r, in), `.lora_B.weight` (out, r)). */
+  tensors(): AdapterTensor[] {
+    const out: AdapterTensor[] = [];
+    for (const l of this.linears.values()) {
+      if (!l.hasAdapter) continue;
+      const { a, b } = l.peftTensors();
+      out.push({ name: peftName(l.module.path, 'A'), shape: a.shape, data: a.dataSync() as Float32Array });
+      out.push({ name: peftName(l.module.path, 'B'), shape: b.shape, data: b.dataSync() as Float32Array });
+      a.dispose();
+      b.dispose();
+    }
+    return out;
+  }
+
+  /** Trainable variables with the PEFT tensor they hold, transposed: Aᵀ (in, r) for lora_A, Bᵀ (r, out) for lora_B. */
+  namedVariables(): { peftName: string; variable: tf.Variable }[] {
+    return [...this.linears.values()].flatMap((l) => {
+      const [at, bt] = l.trainableVariables();
+      return at ? [{ peftName: peftName(l.module.path, 'A'), variable: at }, { peftName: peftName(l.module.path, 'B'), variable: bt }] : [];
+    });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [...this.linears.values()].flatMap((l) => l.trainableVariables());
+  }
+
+  /** The adapter variables of block i (empty when the block is not adapted). */
+  blockVariables(i: number): tf.Variable[] {
+    return [...this.linears.values()].filter((l) => l.module.layer === i).flatMap((l) => l.trainableVariables());
+  }
+
+  merge(): void {
+    for (const l of this.linears.values()) l.merge();
+  }
+
+  unmerge(): void {
+    for (const l of this.linears.values()) l.unmerge();
+  }
+
+  dispose(): void {
+    for (const l of this.linears.values()) l.dispose();
+    this.linears.clear();
+    this.config = undefined;
+  }
+}
