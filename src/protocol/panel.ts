@@ -4,6 +4,9 @@ import type { ModelSpec } from '../core/hf/config';
 import type { RunConfig, RunConfigInput } from '../core/runConfig';
 import type { RunRecord, RunStatus } from '../core/runs/record';
 import type { SessionEvent } from '../core/session';
+import type { MetricRow } from './metrics';
+
+export type { MetricRow } from './metrics';
 
 /** What the configuration form needs to prefill and to count parameters live (countParameters runs in the webview). */
 export interface FormState {
@@ -20,11 +23,6 @@ export interface FormState {
   /** An error to show at the top of the form (e.g. the last start failed validation). */
   error?: string;
 }
-
-/** One row of metrics.jsonl as the panel plots it. */
-export type MetricRow =
-  | { type: 'step'; step: number; epoch: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; elapsedMs: number }
-  | { type: 'eval'; step: number; valLoss: number; valPerplexity: number; best: boolean };
 
 export interface RunSummary {
   id: string;

@@ -7,13 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeBatch } from '../data/batches';
 import type { Example } from '../data/types';
-import { sideBySide, type GenerationEntry } from './generate';
+import { sideBySide } from './generate';
 import type { LoraConfig } from '../lora/config';
 import { buildMergedModel, weightsPrecision } from '../peft/merge';
 import type { CausalLM } from '../models/causalLm';
 import type { PeftAdapter } from '../peft/adapterFolder';
 import { writeFileAtomic } from '../util/durableFiles';
 import type { LoraTokenizer } from '../hf/tokenizer';
+import type { EvalOptions, EvalReport, ModelRole, ModelScores } from '../../protocol/evaluation';
+
+export type { EvalOptions, EvalReport, ModelRole, ModelScores } from '../../protocol/evaluation';
 
 /** Merged and adapter logits may differ by float32 rounding (~1e-6 here); a wrong merge differs by the adapter's own effect. */
 export const MERGE_CHECK_THRESHOLD = 1e-3;
@@ -33,40 +36,7 @@ export const NO_EFFECT_THRESHOLD = 1e-5;
 /** Logit floats materialised per model per batch (bounds memory: 8M floats = 32 MB). */
 const LOGIT_BUDGET = 8_000_000;
 
-export type ModelRole = 'base' | 'adapter' | 'merged';
-export interface ModelScores {
-  loss: number;
-  perplexity: number;
-  /** Loss-bearing tokens evaluated. */
-  tokens: number;
-  /** Share of them whose argmax logit is the target token. */
-  accuracy: number;
-}
-export interface EvalOptions {
-  batchSize: number;
-  prompts: number;
-  maxNewTokens: number;
-  temperature: number;
-  topP: number;
-  seed: number;
-}
 export const DEFAULT_EVAL_OPTIONS: EvalOptions = { batchSize: 4, prompts: 3, maxNewTokens: 32, temperature: 0.8, topP: 0.95, seed: 0 };
-
-export interface EvalReport {
-  formatVersion: 1;
-  createdAt: string;
-  sources: { model: string; adapter?: string; merged?: string; data?: string };
-  examples: number;
-  base?: ModelScores;
-  adapter?: ModelScores;
-  merged?: ModelScores;
-  mergeCheck?: { maxAbsLogitDiff: number; threshold: number; flagged: boolean; mergedDtype: 'F32' | 'F16' | 'BF16'; message: string };
-  effectCheck?: { meanAbsLogitDiff: number; threshold: number; flagged: boolean; compared: 'adapter' | 'merged'; message: string };
-  generation: Omit<EvalOptions, 'batchSize' | 'prompts'> & { eosIds: number[] };
-  generations: GenerationEntry[];
-  timings: { scoringMs: number; generationMs: number };
-  notes: string[];
-}
 
 export interface EvalSetup {
   /** The base model. With `adapter`, the adapter is installed on it and removed as needed; it is left installed. */

@@ -7,6 +7,9 @@ import { KvCache } from '../models/kvCache';
 import type { CausalLM } from '../models/causalLm';
 import { Rng } from '../util/rng';
 import type { LoraTokenizer } from '../hf/tokenizer';
+import type { GenerationEntry, GenerationOut, StopReason, TokensText } from '../../protocol/evaluation';
+
+export type { GenerationEntry, GenerationOut, StopReason, TokensText } from '../../protocol/evaluation';
 
 export interface Sampling {
   /** > 0; logits are divided by it before the softmax. */
@@ -23,8 +26,6 @@ export interface GenerateOptions {
   /** Absent: greedy (argmax, the first of equal maxima). */
   sampling?: Sampling;
 }
-
-export type StopReason = 'eos' | 'max-new-tokens' | 'max-positions';
 
 export interface Generation {
   /** New tokens only (the prompt is not repeated). */
@@ -131,19 +132,6 @@ export function promptOf(ex: Pick<Example, 'ids' | 'weights'>): { prompt: number
 export function pickPromptExamples<T>(examples: readonly T[], count: number): T[] {
   const n = Math.min(count, examples.length);
   return Array.from({ length: n }, (_, i) => examples[Math.floor((i * examples.length) / n)]);
-}
-
-export interface TokensText {
-  ids: number[];
-  /** Decoded (special tokens skipped) when the model folder has a tokenizer. */
-  text?: string;
-}
-export type GenerationOut = TokensText & { stop: StopReason; ms: number };
-export interface GenerationEntry {
-  prompt: TokensText;
-  reference: TokensText;
-  /** Per model: base, and merged (or adapter when no merged model is given). */
-  outputs: Partial<Record<'base' | 'adapter' | 'merged', { greedy: GenerationOut; sampled: GenerationOut }>>;
 }
 
 /**

@@ -5,30 +5,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendReport } from '../backend';
 import { MemoryLimitError } from '../backend';
 import type { CausalLM } from '../models/causalLm';
-import { countParameters, type ParameterCounts } from '../lora/config';
+import { countParameters } from '../lora/config';
 import type { Batch } from '../data/types';
+import type { MemoryEstimate } from '../../protocol/metrics';
 
-export interface MemoryEstimate {
-  weightsBytes: number;
-  optimizerBytes: number;
-  gradientBytes: number;
-  activationBytes: number;
-  totalBytes: number;
-  limitBytes?: number;
-}
-
-export interface Preflight {
-  counts: ParameterCounts;
-  memory: MemoryEstimate;
-  /** Measured on the warm-up: milliseconds for one micro-batch forward+backward. */
-  warmupMs: number;
-  /** Peak tensor bytes measured during the warm-up (tf.profile), when available. */
-  measuredPeakBytes?: number;
-  stepsPerEpoch: number;
-  totalSteps: number;
-  secondsPerEpoch: number;
-  etaSeconds: number;
-}
+export type { MemoryEstimate, Preflight } from '../../protocol/metrics';
 
 /**
  * Activation bytes of a micro-batch, measured: one forward+backward (in layer-wise recomputation

@@ -10,6 +10,7 @@ import { learningRate, type ScheduleKind } from './schedule';
 import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
 import type { Example } from '../data/types';
 import { evalLoss } from './evalLoss';
+import type { EvalEvent, StepEvent } from '../../protocol/metrics';
 
 /** What the trainer needs of an example: token ids and per-token loss weights. */
 export type TrainExample = Pick<Example, 'ids' | 'weights'>;
@@ -36,8 +37,8 @@ export interface TrainerConfig {
 }
 
 export type TrainerEvent =
-  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokens: number; tokensPerSec: number; stepMs: number; elapsedMs: number }
-  | { type: 'eval'; step: number; valLoss: number; valPerplexity: number; valTokens: number; best: boolean }
+  | StepEvent
+  | EvalEvent
   | { type: 'checkpoint'; step: number; name: 'last' | 'best'; dir: string }
   | { type: 'done'; status: 'completed' | 'cancelled' | 'early-stopped' | 'diverged'; step: number; bestValLoss: number | null; bestStep: number | null; message?: string };
 
