@@ -1,9 +1,10 @@
 // The rows of metrics.jsonl, defined once: the trainer's step and eval events are the rows minus
 // the wall-clock `time` the session stamps on them when it appends them, and the pre-flight row is
 // the pre-flight report under `type: 'preflight'`. The panel plots a subset of each row
-// (MetricRow); live events and rows read back from disk both fit it. Types only (plus their
-// decoders in metricsDecode.ts): the webview bundle imports this.
+// (MetricRow); live events and rows read back from disk both fit it. decodeMetricsLine checks a
+// row read back from disk. Pure: the webview bundle imports this.
 import type { ParameterCounts } from '../core/lora/config';
+import { decoder, Fields, type Decoder } from './decode';
 
 /** One optimizer step, as the trainer reports it (TrainerEvent 'step'). */
 export interface StepEvent {
@@ -76,3 +77,55 @@ export type PlottedStep = Pick<StepEvent, 'type' | 'step' | 'epoch' | 'loss' | '
 export type PlottedEval = Pick<EvalEvent, 'type' | 'step' | 'valLoss' | 'valPerplexity' | 'best'>;
 /** One metric row as the panel plots it. */
 export type MetricRow = PlottedStep | PlottedEval;
+
+// --- Decoders -------------------------------------------------------------------------------------
+
+function stepEvent(f: Fields): StepEvent {
+  return {
+    type: 'step', step: f.index('step'), totalSteps: f.index('totalSteps'), epoch: f.num('epoch'), loss: f.num('loss'), lr: f.num('lr'),
+    gradNorm: f.num('gradNorm'), tokens: f.num('tokens'), tokensPerSec: f.num('tokensPerSec'), stepMs: f.num('stepMs'), elapsedMs: f.num('elapsedMs'),
+  };
+}
+
+function evalEvent(f: Fields): EvalEvent {
+  return { type: 'eval', step: f.index('step'), valLoss: f.num('valLoss'), valPerplexity: f.num('valPerplexity'), valTokens: f.num('valTokens'), best: f.bool('best') };
+}
+
+function parameterCounts(f: Fields): ParameterCounts {
+  return { trainable: f.num('trainable'), total: f.num('total'), base: f.num('base'), percent: f.num('percent'), adaptedModules: f.num('adaptedModules'), adapterBytes: f.num('adapterBytes') };
+}
+
+function memoryEstimate(f: Fields): MemoryEstimate {
+  return {
+    weightsBytes: f.num('weightsBytes'), optimizerBytes: f.num('optimizerBytes'), gradientBytes: f.num('gradientBytes'), activationBytes: f.num('activationBytes'),
+    totalBytes: f.num('totalBytes'), ...(f.has('limitBytes') ? { limitBytes: f.num('limitBytes') } : {}),
+  };
+}
+
+function preflightRow(f: Fields): PreflightRow {
+  return {
+    type: 'preflight', counts: parameterCounts(f.obj('counts')), memory: memoryEstimate(f.obj('memory')), warmupMs: f.num('warmupMs'),
+    ...(f.has('measuredPeakBytes') ? { measuredPeakBytes: f.num('measuredPeakBytes') } : {}),
+    stepsPerEpoch: f.num('stepsPerEpoch'), totalSteps: f.num('totalSteps'), secondsPerEpoch: f.num('secondsPerEpoch'), etaSeconds: f.num('etaSeconds'),
+  };
+}
+
+/** One line of metrics.jsonl (already parsed, non-finite numbers restored): a step, eval or pre-flight row. */
+export const decodeMetricsLine: Decoder<MetricsLine> = decoder((v) => {
+  const f = Fields.of(v, '');
+  switch (f.oneOf('type', ['step', 'eval', 'preflight'] as const)) {
+    case 'step':
+      return { ...stepEvent(f), time: f.str('time') };
+    case 'eval':
+      return { ...evalEvent(f), time: f.str('time') };
+    case 'preflight':
+      return preflightRow(f);
+  }
+});
+
+/** What the panel plots of a step or eval event (or row): the other fields dropped. */
+export function plotted(row: StepEvent | EvalEvent): MetricRow {
+  if (row.type === 'eval') return { type: 'eval', step: row.step, valLoss: row.valLoss, valPerplexity: row.valPerplexity, best: row.best };
+  const { step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs } = row;
+  return { type: 'step', step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs };
+}

@@ -1,6 +1,10 @@
 // metrics.jsonl: one JSON object per line, appended and fsynced as training goes, and read back
-// tolerantly so that a crash mid-write costs at most the line being written.
+// tolerantly so that a crash mid-write costs at most the line being written. readMetricRows also
+// checks each row against its type (src/protocol/metrics.ts) and skips a malformed one with its
+// line number and the reason.
 import * as fs from 'node:fs';
+import { isRecord } from '../../protocol/decode';
+import { decodeMetricsLine, type MetricsLine } from '../../protocol/metrics';
 import { appendDurable, endsMidLine, RunStoreError } from '../util/durableFiles';
 
 export interface MetricsRead {
@@ -35,28 +39,61 @@ export function appendMetricLine(file: string, m: Record<string, unknown>, repai
 
 /** Read every row; a missing file is an empty run (nothing logged yet). */
 export function readMetricsFile(file: string): MetricsRead {
+  const { objects, truncatedTail, corruptLines } = readObjects(file);
+  return { rows: objects.map((o) => o.row), truncatedTail, corruptLines };
+}
+
+export interface MetricRowsRead {
+  /** The step, eval and pre-flight rows, in file order. */
+  rows: MetricsLine[];
+  /** Lines skipped: not JSON objects, or rows whose fields do not match their type (1-based line, reason). */
+  skipped: { line: number; reason: string }[];
+  truncatedTail: boolean;
+}
+
+/** Read and check every row: a malformed one is skipped with its line number and what is wrong with it. */
+export function readMetricRows(file: string): MetricRowsRead {
+  const { objects, truncatedTail, corruptLines } = readObjects(file);
+  const out: MetricRowsRead = { rows: [], skipped: corruptLines.map((line) => ({ line, reason: 'not a JSON object' })), truncatedTail };
+  for (const { line, row } of objects) {
+    const d = decodeMetricsLine(row);
+    if (d.ok) out.rows.push(d.value);
+    else out.skipped.push({ line, reason: d.error });
+  }
+  out.skipped.sort((a, b) => a.line - b.line);
+  return out;
+}
+
+interface ObjectsRead {
+  /** Each parsed object with its 1-based line number. */
+  objects: { line: number; row: Record<string, unknown> }[];
+  truncatedTail: boolean;
+  corruptLines: number[];
+}
+
+function readObjects(file: string): ObjectsRead {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], truncatedTail: false, corruptLines: [] };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { objects: [], truncatedTail: false, corruptLines: [] };
     throw new RunStoreError(`${file} cannot be read (${(e as Error).message}); check the folder's permissions.`, file);
   }
   const lines = text.split('\n');
   // After the split, the last element is '' when the file ends in a newline, otherwise it is the
   // unterminated tail.
   const tail = lines.pop() ?? '';
-  const out: MetricsRead = { rows: [], truncatedTail: false, corruptLines: [] };
+  const out: ObjectsRead = { objects: [], truncatedTail: false, corruptLines: [] };
   lines.forEach((l, i) => {
     if (l.trim() === '') return;
     const row = parseRow(l);
-    if (row) out.rows.push(row);
+    if (row) out.objects.push({ line: i + 1, row });
     else out.corruptLines.push(i + 1);
   });
   if (tail.trim() !== '') {
     // A tail that parses was cut exactly before its newline: it is complete.
     const row = parseRow(tail);
-    if (row) out.rows.push(row);
+    if (row) out.objects.push({ line: lines.length + 1, row });
     else out.truncatedTail = true;
   }
   return out;
@@ -65,7 +102,7 @@ export function readMetricsFile(file: string): MetricsRead {
 function parseRow(line: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(line, (_k, x: unknown) => (typeof x === 'string' && Object.hasOwn(NON_FINITE, x) ? NON_FINITE[x] : x));
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return isRecord(v) ? v : undefined;
   } catch {
     return undefined;
   }

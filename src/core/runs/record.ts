@@ -1,35 +1,13 @@
 // run.json: the record of one experiment (config, model and dataset fingerprints, backend,
-// status, timings, owning process), its validation when read back, and its atomic write.
+// status, timings, owning process; the type and its decoder are src/protocol/runRecord.ts), its
+// validation when read back, and its atomic write.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunStoreError, writeFileAtomic } from '../util/durableFiles';
+import { isRecord } from '../../protocol/decode';
+import { decodeRunRecord, type RunRecord } from '../../protocol/runRecord';
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
-export const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled', 'interrupted'];
-
-export interface RunRecord {
-  /** The folder name; always taken from the folder, so a renamed folder keeps working. */
-  id: string;
-  /** Absolute folder path; never stored in run.json (the folder may be moved). */
-  dir: string;
-  name: string;
-  status: RunStatus;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  durationMs?: number;
-  pid?: number;
-  hostname?: string;
-  config: unknown;
-  model: { path: string; fingerprint: string };
-  dataset: { path: string; sha256: string; validPath?: string; validSha256?: string };
-  backend?: unknown;
-  versions?: Record<string, string>;
-  error?: { message: string; kind: string };
-  resumedFrom?: { runId: string; checkpoint: string; step: number };
-  /** Free-form results for listings, e.g. { finalStep, bestValLoss }. */
-  summary?: Record<string, unknown>;
-}
+export { RUN_STATUSES, type RunRecord, type RunStatus } from '../../protocol/runRecord';
 
 // The folder layout: <runs root>/<id>/{run.json, metrics.jsonl, train.log, checkpoints/, adapter/}.
 export const RUN_FILE = 'run.json';
@@ -69,31 +47,10 @@ export function readRunRecord(dir: string): RunRecord {
 }
 
 function validate(json: unknown, dir: string, file: string): RunRecord {
-  const bad = (what: string): never => {
-    throw new RunStoreError(`${file}: ${what}; the file was edited by hand or written by another tool. Fix that field or delete the run folder.`, file);
-  };
-  if (!isObject(json)) return bad('the top level is not a JSON object');
-  const v = json.formatVersion;
-  if (typeof v === 'number' && v > RUN_FORMAT_VERSION) {
-    throw new RunStoreError(`${file} has formatVersion ${v}, newer than this LoRA Lab understands (${RUN_FORMAT_VERSION}); update LoRA Lab to open it.`, file);
+  if (isRecord(json) && typeof json.formatVersion === 'number' && json.formatVersion > RUN_FORMAT_VERSION) {
+    throw new RunStoreError(`${file} has formatVersion ${json.formatVersion}, newer than this LoRA Lab understands (${RUN_FORMAT_VERSION}); update LoRA Lab to open it.`, file);
   }
-  if (!RUN_STATUSES.includes(json.status as RunStatus)) bad(`"status" is ${JSON.stringify(json.status)}, expected one of ${RUN_STATUSES.join(', ')}`);
-  if (typeof json.createdAt !== 'string') bad('"createdAt" is missing or not a string');
-  const model = json.model;
-  if (!isObject(model) || typeof model.path !== 'string' || typeof model.fingerprint !== 'string') bad('"model" needs string fields "path" and "fingerprint"');
-  const dataset = json.dataset;
-  if (!isObject(dataset) || typeof dataset.path !== 'string' || typeof dataset.sha256 !== 'string') bad('"dataset" needs string fields "path" and "sha256"');
-  for (const k of ['startedAt', 'endedAt', 'hostname'] as const) {
-    if (json[k] !== undefined && typeof json[k] !== 'string') bad(`"${k}" is not a string`);
-  }
-  for (const k of ['durationMs', 'pid'] as const) {
-    if (json[k] !== undefined && typeof json[k] !== 'number') bad(`"${k}" is not a number`);
-  }
-  const { formatVersion: _v, ...rest } = json;
-  const id = path.basename(dir);
-  return { ...(rest as unknown as RunRecord), id, dir: path.resolve(dir), name: typeof json.name === 'string' ? json.name : id };
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
+  const rec = decodeRunRecord({ id: path.basename(dir), dir: path.resolve(dir) })(json);
+  if (!rec.ok) throw new RunStoreError(`${file}: ${rec.error}; the file was edited by hand or written by another tool. Fix that field or delete the run folder.`, file);
+  return rec.value;
 }
