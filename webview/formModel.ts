@@ -1,30 +1,34 @@
 // The configuration form as data: the editable draft (strings, so a half-typed "2e-" stays on
 // screen), its validation with messages per field, the RunConfigInput it starts, and the live
-// LoRA parameter preview (PEFT's count plus r·(in+out) vs in·out per module kind). Pure.
+// LoRA parameter preview (PEFT's count plus r·(in+out) vs in·out per module kind). Pure. Labels,
+// defaults and checks come from the run-config table (src/protocol/runConfig.ts).
 import type { FormState } from '../src/protocol/panel';
-import type { RunConfigInput } from '../src/core/runConfig';
-import { countParameters, selectTargets, type ParameterCounts } from '../src/core/loraConfig';
-import type { ModelSpec } from '../src/core/hfConfig';
+import {
+  ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, RUN_FIELDS, runField, setField, type RunConfigInput, type RunField,
+} from '../src/protocol/runConfig';
+import { countParameters, selectTargets, type ParameterCounts } from '../src/core/lora/config';
+import type { ModelSpec } from '../src/core/hf/config';
 
-export const ALL_LINEAR = 'all-linear';
-export const SCHEDULES = ['cosine', 'linear', 'constant'] as const;
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export { ALL_LINEAR };
+export const SCHEDULES = runField('training', 'schedule').choices!;
+export const BACKENDS = runField('run', 'backend').choices!;
 
+/** The draft's keys are the run-config fields' keys (protocol/runConfig.ts), plus the epochs/max-steps switch. */
 export interface FormDraft {
   r: string;
   alpha: string;
   dropout: string;
-  targets: string[];
+  targetModules: string[];
   useRslora: boolean;
   /** Comma-separated layer indices; blank = every layer. */
   layers: string;
-  lr: string;
+  learningRate: string;
   schedule: string;
   lengthMode: 'epochs' | 'maxSteps';
   epochs: string;
   maxSteps: string;
   batchSize: string;
-  gradAccum: string;
+  gradientAccumulation: string;
   maxSeqLen: string;
   groupByLength: boolean;
   /** Blank = automatic (about ten evaluations per run). */
@@ -38,34 +42,28 @@ export interface FormDraft {
 export type DraftField = keyof FormDraft;
 export type FieldErrors = Partial<Record<DraftField, string>>;
 
-const str = (v: unknown, fallback: string): string => (v === undefined || v === null ? fallback : String(v));
+/** The draft's text fields (boxes and single selects), each a row of the run-config table. */
+export const TEXT_FIELDS = ['r', 'alpha', 'dropout', 'layers', 'learningRate', 'schedule', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulation', 'maxSeqLen', 'evalEvery', 'checkpointEvery', 'seed', 'backend'] as const;
+const BOOL_FIELDS = ['useRslora', 'groupByLength'] as const;
 
-/** The draft a fresh form starts from: the host's prefilled values, else the engine's defaults. */
+/** The table row behind a draft field (undefined for the form-only lengthMode). */
+export function formField(k: DraftField): RunField | undefined {
+  return RUN_FIELDS.find((f) => f.key === k);
+}
+
+/** The draft a fresh form starts from: the host's prefilled values, else the table's defaults. */
 export function draftFromForm(form: FormState): FormDraft {
-  const l = form.initial.lora ?? {};
-  const t = form.initial.training ?? {};
-  const targets = l.targets === ALL_LINEAR ? [ALL_LINEAR] : Array.isArray(l.targets) && l.targets.length ? l.targets : form.defaultTargets;
-  return {
-    r: str(l.r, '8'),
-    alpha: str(l.alpha, '16'),
-    dropout: str(l.dropout, '0.05'),
-    targets: [...targets],
-    useRslora: l.useRslora ?? false,
-    layers: l.layers?.join(', ') ?? '',
-    lr: str(t.lr, '2e-4'),
-    schedule: t.schedule ?? 'cosine',
-    lengthMode: t.maxSteps !== undefined ? 'maxSteps' : 'epochs',
-    epochs: str(t.epochs, '3'),
-    maxSteps: str(t.maxSteps, ''),
-    batchSize: str(t.batchSize, '4'),
-    gradAccum: str(t.gradAccum, '1'),
-    maxSeqLen: str(t.maxSeqLen, '256'),
-    groupByLength: t.groupByLength ?? false,
-    evalEvery: str(t.evalEvery, ''),
-    checkpointEvery: str(t.checkpointEvery, ''),
-    seed: str(t.seed, '42'),
-    backend: form.initial.backend ?? 'auto',
+  const init = form.initial;
+  const value = (k: DraftField) => {
+    const f = formField(k)!;
+    return getField(init, f) ?? f.default;
   };
+  const t = init.lora?.targetModules;
+  const targets = t === ALL_LINEAR ? [ALL_LINEAR] : Array.isArray(t) && t.length ? t : form.defaultTargets;
+  const draft = { targetModules: [...targets], lengthMode: init.training?.maxSteps !== undefined ? 'maxSteps' : 'epochs' } as FormDraft;
+  for (const k of TEXT_FIELDS) (draft as unknown as Record<string, string>)[k] = fieldText(value(k));
+  for (const k of BOOL_FIELDS) draft[k] = value(k) === true;
+  return draft;
 }
 
 /**
@@ -75,35 +73,17 @@ export function draftFromForm(form: FormState): FormDraft {
 export function mergeDraft(prev: FormDraft | undefined, form: FormState): FormDraft {
   const fresh = draftFromForm(form);
   if (!prev) return fresh;
-  const valid = prev.targets.length > 0 && prev.targets.every((t) => t === ALL_LINEAR || form.moduleChoices.includes(t));
-  return { ...prev, targets: valid ? prev.targets : fresh.targets };
-}
-
-function parseNumber(s: string): number | undefined {
-  const t = s.trim();
-  if (t === '') return undefined;
-  const v = Number(t);
-  return Number.isFinite(v) ? v : undefined;
+  const valid = prev.targetModules.length > 0 && prev.targetModules.every((t) => t === ALL_LINEAR || form.moduleChoices.includes(t));
+  return { ...prev, targetModules: valid ? prev.targetModules : fresh.targetModules };
 }
 
 /** Layer indices from "0, 1, 4-6"; a string is an error message. */
 export function parseLayers(s: string, numLayers: number): number[] | undefined | string {
-  if (s.trim() === '') return undefined;
-  const out: number[] = [];
-  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
-    if (!m) return `"${part}" is not a layer index or range (e.g. 0, 1, 4-6)`;
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    if (b < a) return `range ${part} runs backwards`;
-    if (b >= numLayers) return `layer ${b} does not exist: the model has layers 0–${numLayers - 1}`;
-    for (let i = a; i <= b; i++) if (!out.includes(i)) out.push(i);
-  }
-  return out.length ? out : undefined;
+  return parseLayerList(s, numLayers);
 }
 
-export function targetsOf(draft: Pick<FormDraft, 'targets'>): string[] | 'all-linear' {
-  return draft.targets.includes(ALL_LINEAR) ? ALL_LINEAR : draft.targets;
+export function targetsOf(draft: Pick<FormDraft, 'targetModules'>): string[] | typeof ALL_LINEAR {
+  return draft.targetModules.includes(ALL_LINEAR) ? ALL_LINEAR : draft.targetModules;
 }
 
 export interface Validation {
@@ -112,66 +92,40 @@ export interface Validation {
   config?: RunConfigInput;
 }
 
-/** Checks each field as the engine's validateRunConfig would, with the message next to the field. */
+/** Checks each field with the run-config table's check (as the engine will), the message next to the field. */
 export function validateDraft(draft: FormDraft, form: FormState): Validation {
   const errors: FieldErrors = {};
-  const num = (f: DraftField, ok: (v: number) => boolean, rule: string): number | undefined => {
-    const raw = String(draft[f]);
-    const v = parseNumber(raw);
-    if (v === undefined || !ok(v)) {
-      errors[f] = raw.trim() === '' ? `required: ${rule}` : `${rule} (got "${raw.trim()}")`;
-      return undefined;
+  const config: RunConfigInput = { ...form.initial, model: form.model || form.initial.model, data: form.dataset || form.initial.data };
+  for (const g of ['lora', 'training', 'dataOptions'] as const) config[g] = { ...form.initial[g] } as never;
+  for (const k of TEXT_FIELDS) {
+    const f = formField(k)!;
+    const shown = k === 'epochs' ? draft.lengthMode === 'epochs' : k === 'maxSteps' ? draft.lengthMode === 'maxSteps' : true;
+    if (!shown) continue;
+    const raw = draft[k].trim();
+    const required = f.whenUnset === undefined || k === 'maxSteps';
+    const rule = `${f.label} must be ${fieldRule(f)}${required ? '' : `, or blank: ${f.whenUnset}`}`;
+    let value: unknown;
+    if (k === 'layers') {
+      const l = parseLayers(raw, form.modelSpec.numLayers);
+      if (typeof l === 'string') errors[k] = l;
+      else value = l;
+    } else if (raw === '') {
+      if (required) errors[k] = `required: ${rule}`;
+    } else {
+      const parsed = parseFieldText(f, raw);
+      if (typeof parsed === 'object') value = parsed.value;
+      else errors[k] = `${rule} (got "${raw}")`;
     }
-    return v;
-  };
-  const optInt = (f: DraftField): number | undefined =>
-    String(draft[f]).trim() === '' ? undefined : num(f, (v) => Number.isInteger(v) && v > 0, 'a whole number ≥ 1, or blank for automatic');
-  const posInt = (v: number) => Number.isInteger(v) && v > 0;
-
-  const r = num('r', posInt, 'rank must be a whole number ≥ 1');
-  const alpha = num('alpha', (v) => v > 0, 'alpha must be > 0');
-  const dropout = num('dropout', (v) => v >= 0 && v < 1, 'dropout must be in [0, 1)');
-  if (draft.targets.length === 0) errors.targets = 'choose at least one target module';
-  const layers = parseLayers(draft.layers, form.modelSpec.numLayers);
-  if (typeof layers === 'string') errors.layers = layers;
-  const lr = num('lr', (v) => v > 0 && v < 1, 'learning rate must be in (0, 1), e.g. 2e-4');
-  if (!(SCHEDULES as readonly string[]).includes(draft.schedule)) errors.schedule = `schedule must be one of ${SCHEDULES.join(', ')}`;
-  const epochs = draft.lengthMode === 'epochs' ? num('epochs', posInt, 'epochs must be a whole number ≥ 1') : undefined;
-  const maxSteps = draft.lengthMode === 'maxSteps' ? num('maxSteps', posInt, 'max steps must be a whole number ≥ 1') : undefined;
-  const batchSize = num('batchSize', posInt, 'batch size must be a whole number ≥ 1');
-  const gradAccum = num('gradAccum', posInt, 'gradient accumulation must be a whole number ≥ 1');
-  const maxSeqLen = num('maxSeqLen', (v) => Number.isInteger(v) && v >= 2, 'max sequence length must be a whole number ≥ 2');
-  if (maxSeqLen !== undefined && maxSeqLen > form.modelSpec.maxPositions) {
-    errors.maxSeqLen = `the model has ${form.modelSpec.maxPositions} positions: use at most that`;
+    if (k === 'maxSeqLen' && typeof value === 'number' && value > form.modelSpec.maxPositions) {
+      errors[k] = `the model has ${form.modelSpec.maxPositions} positions: use at most that`;
+    }
+    setField(config, f, value);
   }
-  const evalEvery = optInt('evalEvery');
-  const checkpointEvery = optInt('checkpointEvery');
-  const seed = num('seed', (v) => Number.isInteger(v), 'seed must be a whole number');
-  if (!(BACKENDS as readonly string[]).includes(draft.backend)) errors.backend = `backend must be one of ${BACKENDS.join(', ')}`;
-  if (Object.keys(errors).length) return { errors };
-
-  const init = form.initial;
-  const config: RunConfigInput = {
-    ...init,
-    model: form.model || init.model,
-    data: form.dataset || init.data,
-    backend: draft.backend as RunConfigInput['backend'],
-    lora: { ...init.lora, r, alpha, dropout, targets: targetsOf(draft), useRslora: draft.useRslora, layers: layers as number[] | undefined },
-    training: {
-      ...init.training,
-      lr,
-      schedule: draft.schedule as (typeof SCHEDULES)[number],
-      ...(draft.lengthMode === 'epochs' ? { epochs, maxSteps: undefined } : { maxSteps }),
-      batchSize,
-      gradAccum,
-      maxSeqLen,
-      groupByLength: draft.groupByLength,
-      evalEvery,
-      checkpointEvery,
-      seed,
-    },
-  };
-  return { errors, config };
+  if (draft.lengthMode === 'epochs') setField(config, runField('training', 'maxSteps'), undefined);
+  if (draft.targetModules.length === 0) errors.targetModules = 'choose at least one target module';
+  setField(config, runField('lora', 'targetModules'), targetsOf(draft));
+  for (const k of BOOL_FIELDS) setField(config, formField(k)!, draft[k]);
+  return Object.keys(errors).length ? { errors } : { errors, config };
 }
 
 export interface ModuleKind {
@@ -194,8 +148,9 @@ export interface ParamPreview {
 
 /** PEFT's trainable-parameter count for the draft, and its breakdown by module kind; undefined while r, targets or layers are invalid. */
 export function paramPreview(spec: ModelSpec, draft: FormDraft): ParamPreview | undefined {
-  const r = parseNumber(draft.r);
-  if (r === undefined || !Number.isInteger(r) || r < 1 || draft.targets.length === 0) return undefined;
+  const parsed = parseFieldText(runField('lora', 'r'), draft.r);
+  if (typeof parsed !== 'object' || draft.targetModules.length === 0) return undefined;
+  const r = parsed.value as number;
   const layers = parseLayers(draft.layers, spec.numLayers);
   if (typeof layers === 'string') return undefined;
   const cfg = { r, targetModules: targetsOf(draft), layersToTransform: layers };

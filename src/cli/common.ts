@@ -1,8 +1,8 @@
 // Shared pieces of the CLI subcommands: option declarations, typed value readers, output helpers.
 
-import type { BackendChoice } from '../core/backend';
+import { BACKEND_CHOICES, fieldRule as fieldRuleOf, flagHelp, parseFieldText, RUN_FIELDS, runField, type BackendChoice, type FieldValue, type RunField } from '../protocol/runConfig';
 
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export { BACKEND_CHOICES };
 
 export interface CliOption {
   type: 'string' | 'boolean';
@@ -77,7 +77,38 @@ export function optionalChoice<T extends string>(values: CliValues, flag: string
   return v as T;
 }
 
-/** --backend, 'auto' when absent. */
+/** --backend, the run config's default when absent. */
 export function backendFlag(values: CliValues): BackendChoice {
-  return optionalChoice(values, 'backend', BACKEND_CHOICES) ?? 'auto';
+  return optionalChoice(values, 'backend', BACKEND_CHOICES) ?? (runField('run', 'backend').default as BackendChoice);
 }
+
+/** The flags of every run-config field that has one, with the table's help text and default. */
+export function fieldOptions(): Record<string, CliOption> {
+  const out: Record<string, CliOption> = {};
+  for (const f of RUN_FIELDS) {
+    if (!f.flag) continue;
+    out[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string', valueName: f.valueName, ...flagHelp(f) };
+  }
+  return out;
+}
+
+/**
+ * A run-config field's value from its flag, checked against the table; undefined when the flag is
+ * absent (a boolean flag can only switch its field on).
+ */
+export function fieldFlagValue(values: CliValues, f: RunField): FieldValue | undefined {
+  const raw = f.flag === undefined ? undefined : values[f.flag];
+  if (raw === undefined) return undefined;
+  if (f.kind === 'boolean') return raw === true ? true : undefined;
+  const text = String(raw);
+  if (f.flagUnit) {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new CliUsageError(`--${f.flag} must be a number of ${f.flagUnit.name} > 0, got "${text}"`);
+    return Math.round(n * f.flagUnit.factor);
+  }
+  const parsed = parseFieldText(f, text);
+  if (parsed === undefined) throw new CliUsageError(`--${f.flag} must be ${fieldRuleOf(f)}, got "${text}"`);
+  if (typeof parsed === 'string') throw new CliUsageError(parsed.startsWith('must ') ? `--${f.flag} ${parsed}, got "${text}"` : `--${f.flag}: ${parsed}`);
+  return parsed.value;
+}
+

@@ -2,12 +2,11 @@
 // event lines for scripts. Ctrl-C cancels after the current step (a checkpoint is saved);
 // a second Ctrl-C exits at once.
 import * as fs from 'node:fs';
-import type { RunConfigInput } from '../core/runConfig';
-import type { ScheduleKind } from '../core/train/schedule';
+import { RUN_FIELDS, setField, upgradeRunConfigKeys, type RunConfigInput } from '../protocol/runConfig';
 import { runSession, type SessionEvent } from '../core/session';
 import { backendSummary, nativeHint } from '../core/backend';
 import { formatEvalReport } from './eval';
-import { BACKEND_CHOICES, CliUsageError, type CliCommand, type CliValues, formatBytes, formatInt, optionalChoice, optionalInt, optionalList, optionalNumber } from './common';
+import { CliUsageError, type CliCommand, type CliValues, fieldFlagValue, fieldOptions, formatBytes, formatInt } from './common';
 
 function readConfigFile(file: string): RunConfigInput {
   if (!fs.existsSync(file)) throw new CliUsageError(`--config ${file}: file not found`);
@@ -18,12 +17,11 @@ function readConfigFile(file: string): RunConfigInput {
   }
 }
 
-/** Flags over --config over defaults. */
+/** Flags over --config over defaults; a --config written by an older version has its keys renamed. */
 export function configFromFlags(values: CliValues): RunConfigInput {
-  const file = typeof values.config === 'string' ? readConfigFile(values.config) : {};
-  const targets = optionalList(values, 'targets');
+  const file = typeof values.config === 'string' ? upgradeRunConfigKeys(readConfigFile(values.config)) : {};
   const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
-  return {
+  const input: RunConfigInput = {
     ...file,
     model: str('model') ?? file.model,
     data: str('data') ?? file.data,
@@ -32,41 +30,15 @@ export function configFromFlags(values: CliValues): RunConfigInput {
     workspace: str('workspace') ?? file.workspace,
     runsDir: str('runs-dir') ?? file.runsDir,
     name: str('name') ?? file.name,
-    backend: optionalChoice(values, 'backend', BACKEND_CHOICES) ?? file.backend,
-    threads: optionalInt(values, 'threads', 1) ?? file.threads,
-    memoryLimitBytes: ((mb) => (mb === undefined ? undefined : mb * 1024 * 1024))(optionalInt(values, 'memory-limit-mb', 1)) ?? file.memoryLimitBytes,
-    lora: {
-      ...file.lora,
-      r: optionalInt(values, 'rank', 1) ?? file.lora?.r,
-      alpha: optionalNumber(values, 'alpha') ?? file.lora?.alpha,
-      dropout: optionalNumber(values, 'dropout') ?? file.lora?.dropout,
-      targets: targets ? (targets.length === 1 && targets[0] === 'all-linear' ? 'all-linear' : targets) : file.lora?.targets,
-      useRslora: values.rslora === true ? true : file.lora?.useRslora,
-    },
-    training: {
-      ...file.training,
-      lr: optionalNumber(values, 'lr') ?? file.training?.lr,
-      schedule: optionalChoice<ScheduleKind>(values, 'schedule', ['constant', 'linear', 'cosine']) ?? file.training?.schedule,
-      warmupSteps: optionalInt(values, 'warmup-steps', 0) ?? file.training?.warmupSteps,
-      epochs: optionalInt(values, 'epochs', 1) ?? file.training?.epochs,
-      maxSteps: optionalInt(values, 'max-steps', 1) ?? file.training?.maxSteps,
-      batchSize: optionalInt(values, 'batch', 1) ?? file.training?.batchSize,
-      gradAccum: optionalInt(values, 'grad-accum', 1) ?? file.training?.gradAccum,
-      maxSeqLen: optionalInt(values, 'max-seq-len', 2) ?? file.training?.maxSeqLen,
-      maxGradNorm: optionalNumber(values, 'max-grad-norm') ?? file.training?.maxGradNorm,
-      weightDecay: optionalNumber(values, 'weight-decay') ?? file.training?.weightDecay,
-      seed: optionalInt(values, 'seed', 0) ?? file.training?.seed,
-      evalEvery: optionalInt(values, 'eval-every', 1) ?? file.training?.evalEvery,
-      checkpointEvery: optionalInt(values, 'save-every', 1) ?? file.training?.checkpointEvery,
-      patience: optionalInt(values, 'patience', 0) ?? file.training?.patience,
-      groupByLength: values['group-by-length'] === true ? true : file.training?.groupByLength,
-    },
-    dataOptions: {
-      ...file.dataOptions,
-      policy: optionalChoice(values, 'on-bad-rows', ['skip', 'fail'] as const) ?? file.dataOptions?.policy,
-      validFraction: optionalNumber(values, 'valid-fraction') ?? file.dataOptions?.validFraction,
-    },
+    lora: { ...file.lora },
+    training: { ...file.training },
+    dataOptions: { ...file.dataOptions },
   };
+  for (const f of RUN_FIELDS) {
+    const v = fieldFlagValue(values, f);
+    if (v !== undefined) setField(input, f, v);
+  }
+  return input;
 }
 
 function fmtDuration(s: number): string {
@@ -137,31 +109,7 @@ export const trainCommand: CliCommand = {
     config: { type: 'string', valueName: 'file', description: 'Run configuration JSON (flags override it)' },
     adapter: { type: 'string', valueName: 'dir', description: 'Continue training this PEFT adapter folder (e.g. one made by PEFT, or a run\'s adapter/)' },
     resume: { type: 'string', valueName: 'run dir', description: 'Continue an interrupted or cancelled run from its last checkpoint' },
-    rank: { type: 'string', valueName: 'r', description: 'LoRA rank', default: '8' },
-    alpha: { type: 'string', valueName: 'a', description: 'lora_alpha', default: '16' },
-    dropout: { type: 'string', valueName: 'p', description: 'lora_dropout', default: '0.05' },
-    targets: { type: 'string', valueName: 'names', description: "Target modules, comma-separated, or all-linear (default: PEFT's)" },
-    rslora: { type: 'boolean', description: 'Scale by alpha/√r (rsLoRA)' },
-    lr: { type: 'string', valueName: 'rate', description: 'Peak learning rate', default: '2e-4' },
-    schedule: { type: 'string', valueName: 'kind', description: 'constant, linear or cosine', default: 'cosine' },
-    'warmup-steps': { type: 'string', valueName: 'n', description: 'Warmup steps (default: 5% of the steps)' },
-    epochs: { type: 'string', valueName: 'n', description: 'Epochs', default: '3' },
-    'max-steps': { type: 'string', valueName: 'n', description: 'Stop after this many optimizer steps (overrides --epochs)' },
-    batch: { type: 'string', valueName: 'n', description: 'Micro-batch size', default: '4' },
-    'grad-accum': { type: 'string', valueName: 'n', description: 'Micro-batches per optimizer step', default: '1' },
-    'max-seq-len': { type: 'string', valueName: 'n', description: 'Tokens per example (longer ones are truncated)', default: '256' },
-    'max-grad-norm': { type: 'string', valueName: 'x', description: 'Global gradient-norm clip (0: off)', default: '1.0' },
-    'weight-decay': { type: 'string', valueName: 'x', description: 'AdamW weight decay', default: '0' },
-    seed: { type: 'string', valueName: 'n', description: 'Seed for init, data order and dropout', default: '42' },
-    'eval-every': { type: 'string', valueName: 'steps', description: 'Evaluate every N steps (default: ~10 per run)' },
-    'save-every': { type: 'string', valueName: 'steps', description: 'Checkpoint every N steps (default: with each evaluation)' },
-    patience: { type: 'string', valueName: 'evals', description: 'Early stopping after N evaluations without improvement (0: off)', default: '0' },
-    'group-by-length': { type: 'boolean', description: 'Batch examples of similar length together (shuffled in groups of up to 50 batches): less padding, faster epochs' },
-    'on-bad-rows': { type: 'string', valueName: 'policy', description: 'skip or fail', default: 'fail' },
-    'valid-fraction': { type: 'string', valueName: 'x', description: 'Share held out when there is no validation file', default: '0.1' },
-    backend: { type: 'string', valueName: 'name', description: 'auto, tensorflow-gpu, tensorflow, wasm or cpu', default: 'auto' },
-    threads: { type: 'string', valueName: 'n', description: 'CPU threads of the backend: wasm, or native TensorFlow (TF_NUM_INTRAOP_THREADS); default: one per core' },
-    'memory-limit-mb': { type: 'string', valueName: 'MiB', description: "Stop before tensors pass this size (default: the backend's safe limit; wasm 2.5 GB)" },
+    ...fieldOptions(),
     workspace: { type: 'string', valueName: 'dir', description: 'Folder whose .lora-lab/runs keeps the run', default: '.' },
     'runs-dir': { type: 'string', valueName: 'dir', description: 'Runs folder, relative to the workspace', default: '.lora-lab/runs' },
     name: { type: 'string', valueName: 'text', description: 'A name for the run' },

@@ -74,5 +74,5 @@ export async function runValidation(inputs: RunEvalInputs, tokenizer: LoraTokeni
 /** Where a run's validation examples come from, for eval.json's sources.data. */
 export function describeValidation(source: ValidSource, trainFile: string, validFile: string, examples: number, config: Pick<RunConfig, 'dataOptions' | 'training'>): string {
   if (source !== 'split') return path.resolve(validFile);
-  return `${path.resolve(trainFile)} (the ${examples} examples the run held out for validation: fraction ${config.dataOptions.validFraction}, seed ${config.training.seed})`;
+  return `${path.resolve(trainFile)} (the ${examples} examples the run held out for validation: fraction ${config.dataOptions.validationFraction}, seed ${config.training.seed})`;
 }

@@ -48,9 +48,9 @@ function errorKind(e: unknown): string {
 function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   const t = c.training;
   const base: TrainerConfig = {
-    lr: t.lr, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradAccum,
+    lr: t.learningRate, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradientAccumulation,
     maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, seed: t.seed,
-    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.patience, groupByLength: t.groupByLength,
+    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.earlyStoppingPatience, groupByLength: t.groupByLength,
   };
   const total = totalSteps(examples, base);
   const evalEvery = t.evalEvery ?? Math.max(1, Math.round(total / 10)); // about ten evaluations per run
@@ -130,7 +130,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       yield { type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` };
     } else {
       model.addAdapter(
-        { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targets, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
+        { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
         config.training.seed,
       );
     }

@@ -19,7 +19,7 @@ describe('end-of-run evaluation', () => {
     const data = path.join(dir, 'train.jsonl');
     fs.writeFileSync(data, randomIds(30, 12, 96, 5).map((ids) => JSON.stringify({ input_ids: ids })).join('\n') + '\n');
     const events: SessionEvent[] = [];
-    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 4, batchSize: 4, lr: 2e-2 } })) events.push(e);
+    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 4, batchSize: 4, learningRate: 2e-2 } })) events.push(e);
     const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
     expect(fin.status, fin.message).toBe('completed');
     const types = events.map((e) => e.type);
@@ -43,7 +43,7 @@ describe('end-of-run evaluation', () => {
   async function train(dir: string, data: string): Promise<{ runDir: string; report: EvalReport }> {
     let runDir: string | undefined;
     let report: EvalReport | undefined;
-    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 3, batchSize: 4, lr: 2e-2, seed: 7 } })) {
+    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 3, batchSize: 4, learningRate: 2e-2, seed: 7 } })) {
       if (e.type === 'finished') runDir = e.runDir;
       if (e.type === 'evaluation') report = e.report;
     }

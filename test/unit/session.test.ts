@@ -63,7 +63,7 @@ describe('runSession', () => {
 
   it('a completed run: run.json completed with summary, metrics per step and eval, a PEFT adapter that reads back', async () => {
     const ws = workspace(goodRows());
-    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', name: 'My experiment', training: { maxSteps: 5, batchSize: 4, evalEvery: 5, lr: 1e-2 } }));
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', name: 'My experiment', training: { maxSteps: 5, batchSize: 4, evalEvery: 5, learningRate: 1e-2 } }));
     const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
     expect(fin.status).toBe('completed');
     expect(path.basename(fin.runDir!)).toMatch(/^\d{8}-\d{6}-my-experiment$/); // the run name names the folder

@@ -16,7 +16,7 @@ const llama = parseConfig({
 const gpt2Form: FormState = {
   dataset: '/ws/data/train.jsonl', datasetSummary: 'prompt/completion, 1,200 rows', model: '/models/gpt2', modelSpec: gpt2,
   moduleChoices: ['c_attn', 'c_proj', 'c_fc', 'all-linear'], defaultTargets: ['c_attn'],
-  initial: { model: '/models/gpt2', data: '/ws/data/train.jsonl', workspace: '/ws', lora: { r: 8, alpha: 16 }, training: { lr: 2e-4, epochs: 3 } },
+  initial: { model: '/models/gpt2', data: '/ws/data/train.jsonl', workspace: '/ws', lora: { r: 8, alpha: 16 }, training: { learningRate: 2e-4, epochs: 3 } },
 };
 
 const edit = (patch: Partial<FormDraft>) => ({ ...draftFromForm(gpt2Form), ...patch });
@@ -31,17 +31,17 @@ describe('parameter preview', () => {
   });
 
   it('c_proj splits into attn.c_proj (768×768) and mlp.c_proj (3072×768), as PEFT matches both', () => {
-    const p = paramPreview(gpt2, edit({ targets: ['c_proj'] }))!;
+    const p = paramPreview(gpt2, edit({ targetModules: ['c_proj'] }))!;
     expect(p.kinds.map((k) => [k.kind, k.inFeatures, k.outFeatures])).toEqual([['attn.c_proj', 768, 768], ['mlp.c_proj', 3072, 768]]);
   });
 
   it("the product's worked example: a 512×64 weight at r=8 trains 4,608 instead of 32,768", () => {
-    const p = paramPreview(llama, { ...draftFromForm({ ...gpt2Form, modelSpec: llama }), targets: ['k_proj'] })!;
+    const p = paramPreview(llama, { ...draftFromForm({ ...gpt2Form, modelSpec: llama }), targetModules: ['k_proj'] })!;
     expect(p.kinds).toEqual([{ kind: 'self_attn.k_proj', count: 2, inFeatures: 512, outFeatures: 64, lora: 4608, full: 32_768 }]);
   });
 
   it('all-linear and layers_to_transform follow countParameters', () => {
-    const all = paramPreview(gpt2, edit({ targets: ['all-linear'], layers: '0, 10-11' }))!;
+    const all = paramPreview(gpt2, edit({ targetModules: ['all-linear'], layers: '0, 10-11' }))!;
     expect(all.counts.adaptedModules).toBe(12);
     expect(all.kinds.every((k) => k.count === 3)).toBe(true);
   });
@@ -49,7 +49,7 @@ describe('parameter preview', () => {
   it('no preview while rank, targets or layers are invalid', () => {
     expect(paramPreview(gpt2, edit({ r: '0' }))).toBeUndefined();
     expect(paramPreview(gpt2, edit({ r: '2.5' }))).toBeUndefined();
-    expect(paramPreview(gpt2, edit({ targets: [] }))).toBeUndefined();
+    expect(paramPreview(gpt2, edit({ targetModules: [] }))).toBeUndefined();
     expect(paramPreview(gpt2, edit({ layers: '12' }))).toBeUndefined();
   });
 });
@@ -59,33 +59,33 @@ describe('validation', () => {
     const v = validateDraft(draftFromForm(gpt2Form), gpt2Form);
     expect(v.errors).toEqual({});
     const cfg = resolveRunConfig(v.config!);
-    expect(cfg.lora).toMatchObject({ r: 8, alpha: 16, targets: ['c_attn'], useRslora: false });
-    expect(cfg.training).toMatchObject({ lr: 2e-4, epochs: 3, schedule: 'cosine', batchSize: 4, groupByLength: false });
+    expect(cfg.lora).toMatchObject({ r: 8, alpha: 16, targetModules: ['c_attn'], useRslora: false });
+    expect(cfg.training).toMatchObject({ learningRate: 2e-4, epochs: 3, schedule: 'cosine', batchSize: 4, groupByLength: false });
     expect(cfg.workspace).toBe('/ws');
   });
 
   it('names each bad field with its rule', () => {
-    const v = validateDraft(edit({ r: '0', alpha: '-1', dropout: '1', lr: '0', batchSize: '2.5', maxSeqLen: '4096', seed: 'x', evalEvery: '0', targets: [] }), gpt2Form);
+    const v = validateDraft(edit({ r: '0', alpha: '-1', dropout: '1', learningRate: '0', batchSize: '2.5', maxSeqLen: '4096', seed: 'x', evalEvery: '0', targetModules: [] }), gpt2Form);
     expect(v.config).toBeUndefined();
-    expect(v.errors.r).toMatch(/rank must be a whole number ≥ 1/);
+    expect(v.errors.r).toMatch(/Rank r must be a whole number ≥ 1/);
     expect(v.errors.alpha).toMatch(/> 0/);
     expect(v.errors.dropout).toMatch(/\[0, 1\)/);
-    expect(v.errors.lr).toMatch(/\(0, 1\)/);
+    expect(v.errors.learningRate).toMatch(/\(0, 1\)/);
     expect(v.errors.batchSize).toMatch(/whole number/);
     expect(v.errors.maxSeqLen).toMatch(/1024 positions/);
     expect(v.errors.seed).toMatch(/whole number/);
-    expect(v.errors.evalEvery).toMatch(/blank for automatic/);
-    expect(v.errors.targets).toMatch(/at least one/);
+    expect(v.errors.evalEvery).toMatch(/or blank: about ten evaluations per run/);
+    expect(v.errors.targetModules).toMatch(/at least one/);
   });
 
   it('an empty required field says so', () => {
-    expect(validateDraft(edit({ lr: ' ' }), gpt2Form).errors.lr).toMatch(/^required/);
+    expect(validateDraft(edit({ learningRate: ' ' }), gpt2Form).errors.learningRate).toMatch(/^required/);
   });
 
   it('max steps replaces epochs; blank cadences stay automatic; all-linear is sent as the string', () => {
-    const v = validateDraft(edit({ lengthMode: 'maxSteps', maxSteps: '2000', targets: ['c_attn', 'all-linear'], useRslora: true, lr: '5e-4' }), gpt2Form);
-    expect(v.config!.training).toMatchObject({ maxSteps: 2000, lr: 5e-4, evalEvery: undefined, checkpointEvery: undefined });
-    expect(v.config!.lora).toMatchObject({ targets: 'all-linear', useRslora: true });
+    const v = validateDraft(edit({ lengthMode: 'maxSteps', maxSteps: '2000', targetModules: ['c_attn', 'all-linear'], useRslora: true, learningRate: '5e-4' }), gpt2Form);
+    expect(v.config!.training).toMatchObject({ maxSteps: 2000, learningRate: 5e-4, evalEvery: undefined, checkpointEvery: undefined });
+    expect(v.config!.lora).toMatchObject({ targetModules: 'all-linear', useRslora: true });
     expect(validateDraft(edit({ groupByLength: true }), gpt2Form).config!.training!.groupByLength).toBe(true);
     // The setting prefills the checkbox.
     const fromSettings = { ...gpt2Form, initial: { ...gpt2Form.initial, training: { ...gpt2Form.initial.training, groupByLength: true } } };
@@ -103,17 +103,17 @@ describe('validation', () => {
 
 describe('draft', () => {
   it('a new FormState keeps what the user typed, and resets targets the new model lacks', () => {
-    const typed = edit({ r: '16', targets: ['c_fc'] });
+    const typed = edit({ r: '16', targetModules: ['c_fc'] });
     const llamaForm: FormState = { ...gpt2Form, modelSpec: llama, moduleChoices: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'all-linear'], defaultTargets: ['q_proj', 'v_proj'] };
     const merged = mergeDraft(typed, llamaForm);
     expect(merged.r).toBe('16');
-    expect(merged.targets).toEqual(['q_proj', 'v_proj']);
-    expect(mergeDraft(typed, gpt2Form).targets).toEqual(['c_fc']);
+    expect(merged.targetModules).toEqual(['q_proj', 'v_proj']);
+    expect(mergeDraft(typed, gpt2Form).targetModules).toEqual(['c_fc']);
   });
 
   it('prefills from the settings, else the defaults', () => {
-    const d = draftFromForm({ ...gpt2Form, initial: { model: 'm', data: 'd', training: { maxSteps: 500 }, lora: { targets: 'all-linear' } } });
-    expect(d).toMatchObject({ r: '8', lengthMode: 'maxSteps', maxSteps: '500', targets: ['all-linear'], evalEvery: '' });
+    const d = draftFromForm({ ...gpt2Form, initial: { model: 'm', data: 'd', training: { maxSteps: 500 }, lora: { targetModules: 'all-linear' } } });
+    expect(d).toMatchObject({ r: '8', lengthMode: 'maxSteps', maxSteps: '500', targetModules: ['all-linear'], evalEvery: '' });
   });
 });
 

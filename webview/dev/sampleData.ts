@@ -18,7 +18,7 @@ export const gpt2Form: FormState = {
   modelSpec: gpt2Spec,
   moduleChoices: ['c_attn', 'c_proj', 'c_fc', 'all-linear'],
   defaultTargets: ['c_attn'],
-  initial: { model: '/home/me/models/gpt2', data: '/home/me/project/data/shakespeare.jsonl', workspace: '/home/me/project', lora: { r: 8, alpha: 16, dropout: 0.05 }, training: { lr: 2e-4, epochs: 3, batchSize: 8, maxSeqLen: 256 } },
+  initial: { model: '/home/me/models/gpt2', data: '/home/me/project/data/shakespeare.jsonl', workspace: '/home/me/project', lora: { r: 8, alpha: 16, dropout: 0.05 }, training: { learningRate: 2e-4, epochs: 3, batchSize: 8, maxSeqLen: 256 } },
 };
 
 /** Deterministic noise (mulberry32), so screenshots are comparable run to run. */

@@ -4,20 +4,17 @@
 import type { FormState, FromPanel } from '../../src/protocol/panel';
 import { h, setChildren, setText, toggleAttr } from '../dom';
 import { fmtInt, fmtPercent } from '../format';
-import { ALL_LINEAR, BACKENDS, SCHEDULES, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
+import { ALL_LINEAR, BACKENDS, SCHEDULES, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
+import { formHelp } from '../../src/protocol/runConfig';
 import type { Action, State } from '../store';
 
 type Control = HTMLElement & { value: string; invalid?: boolean; disabled?: boolean };
 
-const HELP: Partial<Record<DraftField, string>> = {
-  r: 'Rank of A (r × in) and B (out × r).',
-  alpha: 'Scale alpha/r (alpha/√r with rsLoRA).',
-  dropout: 'Dropout on the adapter’s input, in [0, 1).',
-  layers: 'Blank = every layer; e.g. 0, 1, 8-11.',
-  lr: 'AdamW learning rate, e.g. 2e-4.',
-  evalEvery: 'Steps between evaluations; blank = about 10 per run.',
-  checkpointEvery: 'Steps between checkpoints; blank = at each evaluation.',
-  maxSeqLen: 'Longer examples are truncated.',
+/** A field's label and hint, from the run-config table. */
+const labelOf = (f: DraftField) => formField(f)?.label ?? f;
+const helpOf = (f: DraftField) => {
+  const field = formField(f);
+  return field ? formHelp(field) : undefined;
 };
 
 export class ConfigureView {
@@ -56,7 +53,7 @@ export class ConfigureView {
       this.validation = validateDraft(s.draft, this.form);
       this.showErrors(this.validation);
       this.showParams(this.form, s.draft);
-      const t = s.draft.targets;
+      const t = s.draft.targetModules;
       setText(this.targetsHelp, t.includes(ALL_LINEAR) ? 'all-linear: every linear layer in the blocks' : t.length ? `Adapting ${t.join(', ')} (PEFT matches by name suffix)` : '');
       if (this.lengthFields) {
         this.lengthFields.epochs.hidden = s.draft.lengthMode !== 'epochs';
@@ -87,23 +84,23 @@ export class ConfigureView {
     this.controls.clear();
     this.errors.clear();
     const spec = form.modelSpec;
-    const text = (f: DraftField, label: string, placeholder?: string) =>
+    const text = (f: DraftField, placeholder?: string, label = labelOf(f)) =>
       this.field(f, label, h('vscode-textfield', { id: `f-${f}`, label, '.value': String(d[f]), placeholder, oninput: (e: Event) => this.edit(f, (e.currentTarget as Control).value) }) as Control);
-    const select = (f: DraftField, label: string, options: readonly string[]) =>
+    const select = (f: DraftField, options: readonly string[], label = labelOf(f)) =>
       this.field(f, label, h('vscode-single-select', { id: `f-${f}`, label, onchange: (e: Event) => this.edit(f, (e.currentTarget as Control).value) },
         options.map((o) => h('vscode-option', { value: o, selected: o === d[f] }, o))) as Control);
     const choices = form.moduleChoices.includes(ALL_LINEAR) ? form.moduleChoices : [...form.moduleChoices, ALL_LINEAR];
     const targets = h('vscode-multi-select', {
-      id: 'f-targets', label: 'Target modules',
-      onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { targets: [...((e.currentTarget as unknown as { value: string[] }).value ?? [])] } }),
-    }, choices.map((c) => h('vscode-option', { value: c, selected: d.targets.includes(c), description: c === ALL_LINEAR ? 'every linear layer in the blocks' : undefined }, c))) as unknown as Control;
-    const rslora = h('vscode-checkbox', { label: 'rsLoRA (scale alpha/√r)', '.checked': d.useRslora, onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { useRslora: (e.currentTarget as unknown as { checked: boolean }).checked } }) });
+      id: 'f-targetModules', label: labelOf('targetModules'),
+      onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { targetModules: [...((e.currentTarget as unknown as { value: string[] }).value ?? [])] } }),
+    }, choices.map((c) => h('vscode-option', { value: c, selected: d.targetModules.includes(c), description: c === ALL_LINEAR ? 'every linear layer in the blocks' : undefined }, c))) as unknown as Control;
+    const rslora = h('vscode-checkbox', { label: labelOf('useRslora'), '.checked': d.useRslora, onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { useRslora: (e.currentTarget as unknown as { checked: boolean }).checked } }) });
     const byLength = h('vscode-checkbox', {
-      label: 'Group batches by length (less padding, faster epochs)', '.checked': d.groupByLength,
+      label: labelOf('groupByLength'), '.checked': d.groupByLength,
       onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { groupByLength: (e.currentTarget as unknown as { checked: boolean }).checked } }),
     });
-    const epochs = text('epochs', 'Epochs');
-    const maxSteps = text('maxSteps', 'Max steps', 'e.g. 2000');
+    const epochs = text('epochs');
+    const maxSteps = text('maxSteps', 'e.g. 2000');
     this.lengthFields = { epochs, maxSteps };
     epochs.hidden = d.lengthMode !== 'epochs';
     maxSteps.hidden = d.lengthMode !== 'maxSteps';
@@ -121,14 +118,14 @@ export class ConfigureView {
         this.pickers()),
       h('div', { class: 'form-grid' },
         h('fieldset', null, h('legend', null, 'LoRA adapter'),
-          text('r', 'Rank r'), text('alpha', 'Alpha'), text('dropout', 'Dropout'),
-          this.field('targets', 'Target modules', targets, this.targetsHelp), h('div', { class: 'field' }, rslora), text('layers', 'Layers', `0–${spec.numLayers - 1}`)),
+          text('r'), text('alpha'), text('dropout'),
+          this.field('targetModules', labelOf('targetModules'), targets, this.targetsHelp), h('div', { class: 'field' }, rslora), text('layers', `0–${spec.numLayers - 1}`)),
         h('fieldset', null, h('legend', null, 'Training'),
-          text('lr', 'Learning rate'), select('schedule', 'Schedule', SCHEDULES), lengthMode, epochs, maxSteps,
-          text('batchSize', 'Batch size'), text('gradAccum', 'Gradient accumulation'), text('maxSeqLen', 'Max sequence length'), h('div', { class: 'field' }, byLength)),
+          text('learningRate'), select('schedule', SCHEDULES), lengthMode, epochs, maxSteps,
+          text('batchSize'), text('gradientAccumulation'), text('maxSeqLen'), h('div', { class: 'field' }, byLength)),
         h('fieldset', null, h('legend', null, 'Cadence and system'),
-          text('evalEvery', 'Evaluate every (steps)', 'auto'), text('checkpointEvery', 'Checkpoint every (steps)', 'auto'),
-          text('seed', 'Seed'), select('backend', 'Backend', BACKENDS))),
+          text('evalEvery', 'auto'), text('checkpointEvery', 'auto'),
+          text('seed'), select('backend', BACKENDS))),
       this.params,
       h('div', { class: 'toolbar actions' }, this.start, this.startHint));
   }
@@ -138,7 +135,7 @@ export class ConfigureView {
     const err = h('div', { class: 'field-error', id: `f-${f}-error` });
     this.errors.set(f, err);
     return h('div', { class: 'field' }, h('vscode-label', { for: control.id }, label), control,
-      help ?? (HELP[f] ? h('div', { class: 'field-help' }, HELP[f]) : null), err);
+      help ?? (helpOf(f) ? h('div', { class: 'field-help' }, helpOf(f)) : null), err);
   }
 
   private edit(f: DraftField, value: string): void {

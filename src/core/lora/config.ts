@@ -2,6 +2,7 @@
 // PEFT's module-name matching, and PEFT's parameter arithmetic. Pure: no tensors, so the
 // extension host and `lora-lab params` can use it on a bare config.json.
 import type { ModelSpec } from '../hf/config';
+import { fieldProblem, runField } from '../../protocol/runConfig';
 import { baseParameterCount, defaultTargets, linearModules, moduleNames, type LinearModule } from './modules';
 
 export interface LoraConfig {
@@ -21,12 +22,17 @@ export interface LoraConfig {
   bias: 'none';
 }
 
+const R = runField('lora', 'r');
+const ALPHA = runField('lora', 'alpha');
+const DROPOUT = runField('lora', 'dropout');
+
+/** The run-config table's LoRA defaults (src/protocol/runConfig.ts) under PEFT's names. */
 export const LORA_DEFAULTS: Omit<LoraConfig, 'targetModules'> = {
-  r: 8,
-  loraAlpha: 16,
-  loraDropout: 0.05,
-  useRslora: false,
-  initLoraWeights: true,
+  r: R.default as number,
+  loraAlpha: ALPHA.default as number,
+  loraDropout: DROPOUT.default as number,
+  useRslora: runField('lora', 'useRslora').default as boolean,
+  initLoraWeights: runField('lora', 'init').default === 'gaussian' ? 'gaussian' : true,
   bias: 'none',
 };
 
@@ -40,9 +46,11 @@ export class LoraConfigError extends Error {
 /** Fills defaults (PEFT's per-architecture targets) and validates against the model. */
 export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> = {}): LoraConfig {
   const cfg: LoraConfig = { ...LORA_DEFAULTS, targetModules: defaultTargets(spec), ...stripUndefined(partial) };
-  if (!Number.isInteger(cfg.r) || cfg.r <= 0) throw new LoraConfigError(`LoRA rank r must be a positive integer, got ${cfg.r}`);
-  if (!Number.isFinite(cfg.loraAlpha) || cfg.loraAlpha <= 0) throw new LoraConfigError(`lora_alpha must be a positive number, got ${cfg.loraAlpha}`);
-  if (!(cfg.loraDropout >= 0 && cfg.loraDropout < 1)) throw new LoraConfigError(`lora_dropout must be in [0, 1), got ${cfg.loraDropout}`);
+  // The table's checks, named as PEFT names them (this also reads adapter_config.json files).
+  for (const [f, v] of [[R, cfg.r], [ALPHA, cfg.loraAlpha], [DROPOUT, cfg.loraDropout]] as const) {
+    const problem = fieldProblem(f, v, f.peft === 'r' ? 'LoRA rank r' : f.peft);
+    if (problem) throw new LoraConfigError(problem);
+  }
   if (cfg.initLoraWeights !== true && cfg.initLoraWeights !== 'gaussian') {
     throw new LoraConfigError(`init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported (supported: true, "gaussian")`);
   }
