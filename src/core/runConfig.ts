@@ -4,7 +4,7 @@
 // checks are the table in src/protocol/runConfig.ts; this file adds what needs Node (paths).
 import * as path from 'node:path';
 import type { DataOptions } from './data';
-import { fieldDefaults, RUN_FIELDS, runConfigProblems, upgradeRunConfigKeys, type RunConfig, type RunConfigInput } from '../protocol/runConfig';
+import { runConfigProblems, upgradeRunConfigKeys, withFieldDefaults, type RunConfig, type RunConfigInput } from '../protocol/runConfig';
 
 export type { RunConfig, RunConfigInput } from '../protocol/runConfig';
 
@@ -13,10 +13,6 @@ export class RunConfigError extends Error {
     super(message);
     this.name = 'RunConfigError';
   }
-}
-
-function defined<T extends object>(o: T | undefined): Partial<T> {
-  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**
@@ -29,14 +25,6 @@ export function dataOptionsOf(c: RunConfig, maxSeqLen = c.training.maxSeqLen): D
     validFile: c.valid,
     columns: { text: c.dataOptions.textColumn, prompt: c.dataOptions.promptColumn, completion: c.dataOptions.completionColumn },
   };
-}
-
-/** Only the keys the table knows (old run.json keys renamed first), defaults filled in. */
-function group<G extends 'lora' | 'training' | 'dataOptions'>(g: G, input: Partial<RunConfig[G]> | undefined): RunConfig[G] {
-  const given = defined(input);
-  const out: Record<string, unknown> = { ...fieldDefaults(g) };
-  for (const f of RUN_FIELDS) if (f.group === g && (given as Record<string, unknown>)[f.key] !== undefined) out[f.key] = (given as Record<string, unknown>)[f.key];
-  return out as RunConfig[G];
 }
 
 /**
@@ -56,12 +44,7 @@ export function resolveRunConfig(raw: RunConfigInput): RunConfig {
     workspace: path.resolve(input.workspace ?? process.cwd()),
     runsDir: input.runsDir ?? '.lora-lab/runs',
     name: input.name,
-    lora: group('lora', input.lora),
-    training: group('training', input.training),
-    dataOptions: group('dataOptions', input.dataOptions),
-    backend: input.backend ?? (fieldDefaults('run').backend as RunConfig['backend']),
-    threads: input.threads,
-    memoryLimitBytes: input.memoryLimitBytes,
+    ...withFieldDefaults(input),
   };
   validateRunConfig(cfg);
   return cfg;

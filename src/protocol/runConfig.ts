@@ -434,6 +434,54 @@ export function upgradeRunConfigKeys<T>(raw: T): T {
   return out as T;
 }
 
+/**
+ * The table's part of a config: each group with the table's defaults under the given values
+ * (keys the table does not know are dropped), and the top-level fields. Old keys must be
+ * renamed first (upgradeRunConfigKeys).
+ */
+export function withFieldDefaults(input: RunConfigInput): Pick<RunConfig, 'lora' | 'training' | 'dataOptions' | 'backend' | 'threads' | 'memoryLimitBytes'> {
+  const out: RunConfigInput = { lora: {}, training: {}, dataOptions: {} };
+  for (const f of RUN_FIELDS) {
+    const v = getField(input, f) ?? f.default;
+    if (v !== undefined || f.group !== 'run') setField(out, f, v);
+  }
+  // Unset optional fields stay absent, as JSON would have them.
+  for (const g of ['lora', 'training', 'dataOptions'] as const) {
+    const o = out[g] as Obj;
+    for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+  }
+  return out as ReturnType<typeof withFieldDefaults>;
+}
+
+/**
+ * run.json's `config` as a RunConfig, or the reason it is not one: old keys renamed, missing
+ * fields given the table's defaults, every field checked. For readers that only show a run (the
+ * panel); running one goes through core/runConfig.ts's resolveRunConfig, which also resolves paths.
+ */
+export function decodeRunConfig(raw: unknown): { ok: true; value: RunConfig } | { ok: false; error: string } {
+  if (!isObj(raw)) return { ok: false, error: 'the run config is not a JSON object' };
+  const c = upgradeRunConfigKeys(raw);
+  for (const k of ['model', 'data', 'workspace', 'runsDir'] as const) {
+    if (typeof c[k] !== 'string') return { ok: false, error: `"${k}" is ${JSON.stringify(c[k]) ?? 'missing'}, expected a path` };
+  }
+  for (const k of ['valid', 'initAdapter', 'name'] as const) {
+    if (c[k] !== undefined && typeof c[k] !== 'string') return { ok: false, error: `"${k}" is ${JSON.stringify(c[k])}, expected a string` };
+  }
+  for (const g of ['lora', 'training', 'dataOptions'] as const) {
+    if (c[g] !== undefined && !isObj(c[g])) return { ok: false, error: `"${g}" is ${JSON.stringify(c[g])}, expected an object` };
+  }
+  const input = c as RunConfigInput;
+  const value: RunConfig = {
+    model: input.model!, data: input.data!, workspace: input.workspace!, runsDir: input.runsDir!,
+    ...(input.valid !== undefined && { valid: input.valid }),
+    ...(input.initAdapter !== undefined && { initAdapter: input.initAdapter }),
+    ...(input.name !== undefined && { name: input.name }),
+    ...withFieldDefaults(input),
+  };
+  const problems = runConfigProblems(value);
+  return problems.length ? { ok: false, error: problems.join('; ') } : { ok: true, value };
+}
+
 /** Layer indices from "0, 1, 4-6" (duplicates dropped, order kept); a string is an error message. */
 export function parseLayerList(s: string, numLayers = Infinity): number[] | undefined | string {
   if (s.trim() === '') return undefined;

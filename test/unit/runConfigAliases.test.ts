@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RUN_CONFIG_ALIASES, upgradeRunConfigKeys, type RunConfigInput } from '../../src/protocol/runConfig';
+import { decodeRunConfig, RUN_CONFIG_ALIASES, upgradeRunConfigKeys, type RunConfigInput } from '../../src/protocol/runConfig';
 import { resolveRunConfig } from '../../src/core/runConfig';
 import { readRunRecord } from '../../src/core/runs/record';
 import { configFromFlags } from '../../src/cli/train';
@@ -48,5 +48,21 @@ describe('old run.json keys', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('decodeRunConfig (the panel reads run.json with it)', () => {
+  it('decodes the old run.json config to the same config resolveRunConfig makes', () => {
+    const raw = readRunRecord(OLD_RUN).config;
+    const d = decodeRunConfig(raw);
+    expect(d.ok && d.value).toEqual(JSON.parse(JSON.stringify(resolveRunConfig(raw as RunConfigInput))));
+  });
+
+  it('gives the reason for a malformed config', () => {
+    expect(decodeRunConfig(7)).toEqual({ ok: false, error: 'the run config is not a JSON object' });
+    expect(decodeRunConfig({ data: 'd', workspace: '/w', runsDir: 'r' })).toMatchObject({ ok: false, error: '"model" is missing, expected a path' });
+    expect(decodeRunConfig({ model: 'm', data: 'd', workspace: '/w', runsDir: 'r', training: { lr: -1 } })).toEqual({
+      ok: false, error: 'training.learningRate must be a number in (0, 1), got -1',
+    });
   });
 });
