@@ -63,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(values);
   } catch (e) {
     // Bad values (a rank of 0, an unknown target module) are usage errors: they name the valid choices.
-    if (e instanceof CliUsageError || ['LoraConfigError', 'RunConfigError'].includes((e as Error).name)) {
+    if (e instanceof CliUsageError || ['LoraConfigError', 'RunConfigError', 'EvalInputError'].includes((e as Error).name)) {
       console.error(`lora-lab ${name}: ${(e as Error).message}`);
       return 2;
     }

@@ -2,15 +2,12 @@
 // the merged model on a dataset; the merge and effect checks; greedy and sampled generations side
 // by side. Also formats an evaluation report for the terminal (used for runs' eval.json too).
 import * as path from 'node:path';
-import { checkMemory, initBackend } from '../core/backend';
+import { initBackend } from '../core/backend';
 import { loadExamples, padIdFor } from '../core/data';
-import { evaluateModels, writeEvalReport, type EvalReport, type ModelRole } from '../core/eval/evaluate';
+import { writeEvalReport, type EvalReport, type ModelRole } from '../core/eval/evaluate';
+import { evaluateFolders } from '../core/eval/evaluateFolders';
 import type { GenerationOut, TokensText } from '../core/eval/generate';
 import { readConfig } from '../core/hf/config';
-import { buildMergedModel, weightsPrecision } from '../core/peft/merge';
-import type { CausalLM } from '../core/models/causalLm';
-import { loadModel } from '../core/models/load';
-import { adapterForModel, readPeftAdapter } from '../core/peft/adapterFolder';
 import { runEvalInputs, runValidation } from '../core/runEval';
 import { loadTokenizer } from '../core/hf/tokenizer';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
@@ -93,46 +90,22 @@ export const evalCommand: CliCommand = {
     const data = dataFile !== undefined ? await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize }) : undefined;
     const examples = runValid?.examples ?? data!.examples;
     const backend = await initBackend(backendFlag(values), { threads: optionalInt(values, 'threads', 1) });
-    const adapter = adapterDir ? readPeftAdapter(adapterDir) : undefined;
-    const config = adapter && adapterDir ? adapterForModel(adapter, spec, adapterDir) : undefined;
-    const { model } = loadModel(modelDir);
-    let merged: CausalLM | undefined;
-    try {
-      if (adapter && config) model.loadAdapter(config, adapter.tensors);
-      model.memoryGuard = (where) => checkMemory(backend, where);
-      if (mergedDir) {
-        merged = loadModel(mergedDir).model;
-        const m = merged.spec;
-        if (m.architecture !== spec.architecture || m.vocabSize !== spec.vocabSize || m.numLayers !== spec.numLayers || m.hiddenSize !== spec.hiddenSize) {
-          throw new CliUsageError(`--merged ${mergedDir} is a ${m.architecture} (${m.numLayers} layers × ${m.hiddenSize}, vocab ${m.vocabSize}), not a merge of --model ${modelDir}`);
-        }
-      } else if (adapter && config) merged = buildMergedModel(modelDir, config, adapter.tensors);
-      if (merged) merged.memoryGuard = (where) => checkMemory(backend, where);
-      const report = await evaluateModels({
-        model, merged, mergedDtype: merged ? weightsPrecision(mergedDir ?? modelDir) : undefined, adapter: adapter && config ? { config, tensors: adapter.tensors } : undefined,
-        examples, padId: padIdFor(tokenizer), tokenizer, notes: runValid?.notes,
-        options: {
-          batchSize: optionalInt(values, 'batch', 1), prompts: optionalInt(values, 'prompts', 0), maxNewTokens: optionalInt(values, 'max-new-tokens', 1),
-          temperature, topP, seed: optionalInt(values, 'seed', 0) ?? run?.config.training.seed,
-        },
-        sources: {
-          model: path.resolve(modelDir), data: runValid?.description ?? path.resolve(dataFile!),
-          ...(adapterDir ? { adapter: path.resolve(adapterDir) } : {}),
-          ...(mergedDir ? { merged: path.resolve(mergedDir) } : adapter ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}),
-        },
-      });
-      if (typeof values.out === 'string') writeEvalReport(values.out, report);
-      if (values.json) console.log(JSON.stringify(report));
-      else {
-        if (data) console.log(`data     ${dataFile}: ${data.report.format}, ${formatInt(data.report.examples)} examples, ${formatInt(data.report.lossTokens)} tokens with loss`);
-        else console.log(`data     ${runValid!.description}`);
-        console.log(`backend  ${backend.backend} on ${backend.device}, ${backend.threads} thread(s)`);
-        console.log(formatEvalReport(report).join('\n'));
-      }
-      return report.mergeCheck?.flagged ? 1 : 0;
-    } finally {
-      model.dispose();
-      merged?.dispose();
+    const report = await evaluateFolders({
+      modelDir, adapterDir, mergedDir, examples, padId: padIdFor(tokenizer), tokenizer, notes: runValid?.notes, backend,
+      dataSource: runValid?.description ?? path.resolve(dataFile!),
+      options: {
+        batchSize: optionalInt(values, 'batch', 1), prompts: optionalInt(values, 'prompts', 0), maxNewTokens: optionalInt(values, 'max-new-tokens', 1),
+        temperature, topP, seed: optionalInt(values, 'seed', 0) ?? run?.config.training.seed,
+      },
+    });
+    if (typeof values.out === 'string') writeEvalReport(values.out, report);
+    if (values.json) console.log(JSON.stringify(report));
+    else {
+      if (data) console.log(`data     ${dataFile}: ${data.report.format}, ${formatInt(data.report.examples)} examples, ${formatInt(data.report.lossTokens)} tokens with loss`);
+      else console.log(`data     ${runValid!.description}`);
+      console.log(`backend  ${backend.backend} on ${backend.device}, ${backend.threads} thread(s)`);
+      console.log(formatEvalReport(report).join('\n'));
     }
+    return report.mergeCheck?.flagged ? 1 : 0;
   },
 };

@@ -5,8 +5,9 @@
 import * as path from 'node:path';
 import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';
-import { checkDatasetFile, makeBatch, padIdFor, prepareData, type DatasetReport } from './data';
-import { evaluateRun, type EvalReport } from './eval/evaluate';
+import { checkDatasetFile, makeBatch, padIdFor, prepareData } from './data';
+import { evaluateRun } from './eval/evaluate';
+import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
 import { readConfig } from './hf/config';
 import { countParameters } from './lora/config';
@@ -15,22 +16,13 @@ import { loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
 import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { describeValidation } from './runEval';
-import { newRunId, RunDir, runsRoot, type RunStatus } from './runs';
+import { newRunId, RunDir, runsRoot } from './runs';
 import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
+import type { FinishedStatus, PhaseEvent, SessionEvent } from '../protocol/worker';
 
-export type SessionEvent =
-  | { type: 'log'; level: 'info' | 'warn'; message: string }
-  | { type: 'config'; config: RunConfig }
-  | { type: 'data'; train: DatasetReport; valid: DatasetReport; validSource: string }
-  | { type: 'backend'; report: BackendReport }
-  | { type: 'run'; runId: string; dir: string; resumedFromStep?: number }
-  | ({ type: 'preflight' } & Preflight)
-  | TrainerEvent
-  | { type: 'adapter'; dir: string }
-  | { type: 'evaluation'; path: string; report: EvalReport }
-  | { type: 'finished'; status: Exclude<RunStatus, 'running' | 'interrupted'>; runDir?: string; message?: string; errorKind?: string };
+export type { SessionEvent };
 
 export interface SessionOptions {
   signal?: AbortSignal;
@@ -62,56 +54,193 @@ function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   };
 }
 
+/** A resumed run's config (from its run.json) and last checkpoint; `run` is opened first, so a failure here is recorded in it. */
+function reopenRun(run: RunDir, given: string): { config: RunConfig; resume: TrainerCheckpoint } {
+  run.recover(); // nothing else writes to it now: put back any checkpoint a crash left aside
+  const config = resolveRunConfig(run.record().config as RunConfigInput);
+  const ckDir = run.checkpointDir('last');
+  if (!ckDir) throw new Error(`${given}: no "last" checkpoint to resume from`);
+  return { config, resume: readCheckpoint(ckDir) };
+}
+
+/** The dataset, checked before any model is loaded (a bad file fails in a second, not after minutes), then tokenized. */
+async function loadData(config: RunConfig) {
+  const dataOpts = dataOptionsOf(config);
+  await checkDatasetFile(config.data, dataOpts);
+  const { spec } = readConfig(config.model);
+  const tokenizer = loadTokenizer(config.model);
+  const data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
+  return { spec, tokenizer, data, padId: padIdFor(tokenizer) };
+}
+type SessionData = Awaited<ReturnType<typeof loadData>>;
+
+/** The backend, with the run's memory limit folded into its report. */
+async function startBackend(config: RunConfig): Promise<BackendReport> {
+  const loadedReport = await initBackend(config.backend, { threads: config.threads });
+  const limit = config.memoryLimitBytes ?? loadedReport.memoryLimitBytes;
+  return { ...loadedReport, ...(limit !== undefined ? { memoryLimitBytes: Math.min(limit, loadedReport.memoryLimitBytes ?? Infinity) } : {}) };
+}
+
+/** A new run folder with its record: config, model and dataset fingerprints, backend, versions. */
+async function createRun(config: RunConfig, data: SessionData['data'], report: BackendReport): Promise<RunDir> {
+  const root = runsRoot(config.workspace, config.runsDir);
+  return RunDir.create(root, {
+    // A given run name names the folder (<date>-<name>); else the dataset file does.
+    ...(config.name ? { id: newRunId(new Date(), config.name, root) } : {}),
+    name: config.name ?? path.basename(config.data),
+    config,
+    model: { path: path.resolve(config.model), fingerprint: fingerprintModel(config.model) },
+    dataset: {
+      path: path.resolve(config.data), sha256: await sha256File(config.data),
+      // The validation file, given or found next to the training file (a split has none: it is part of `path`).
+      ...(data.validSource === 'file' || data.validSource === 'sibling'
+        ? { validPath: path.resolve(data.validReport.file), validSha256: await sha256File(data.validReport.file) }
+        : {}),
+    },
+    backend: report,
+    versions: versions(),
+  });
+}
+
+/** The model with its adapter: the checkpoint's when resuming, a given PEFT adapter's, or a new one. */
+function setUpModel(config: RunConfig, spec: SessionData['spec'], report: BackendReport, resume: TrainerCheckpoint | undefined): { model: CausalLM; events: SessionEvent[] } {
+  const events: SessionEvent[] = [];
+  const loaded = loadModel(config.model);
+  const model = loaded.model;
+  if (loaded.unusedTensors.length) events.push({ type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` });
+  const l = config.lora;
+  if (resume) {
+    model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+  } else if (config.initAdapter) {
+    const a = loadPeftAdapter(model, config.initAdapter);
+    events.push({ type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` });
+  } else {
+    model.addAdapter(
+      { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
+      config.training.seed,
+    );
+  }
+  model.memoryGuard = (where) => checkMemory(report, where);
+  model.memoryFits = (extra) => memoryFits(report, extra); // activations are kept (no recomputation) when they fit
+  return { model, events };
+}
+
+/** Pre-flight: parameter counts, the memory estimate (throws when it does not fit) and a timed warm-up. */
+async function preflight(model: CausalLM, s: SessionData, tcfg: TrainerConfig, report: BackendReport, resume: TrainerCheckpoint | undefined): Promise<Preflight> {
+  const { data, padId } = s;
+  const byLength = data.train.map((e, i) => [e.ids.length, i]).sort((a, b) => b[0] - a[0]);
+  const longestOne = makeBatch(data.train, [byLength[0][1]], padId);
+  const mem = estimateMemory(model, report, await measureActivationBytes(model, longestOne, tcfg.batchSize));
+  assertFits(mem, report);
+  // Warm up on the longest examples: the slowest, most memory-hungry micro-batch of the run.
+  const wu = await warmup(model, makeBatch(data.train, byLength.slice(0, tcfg.batchSize).map(([, i]) => i), padId));
+  const perEpoch = stepsPerEpoch(data.train.length, tcfg);
+  const total = totalSteps(data.train.length, tcfg);
+  const stepSeconds = (wu.ms / 1000) * tcfg.gradAccum;
+  return {
+    counts: countParameters(s.spec, model.loraConfig!),
+    memory: mem, warmupMs: wu.ms, measuredPeakBytes: wu.peakBytes, stepsPerEpoch: perEpoch, totalSteps: total,
+    secondsPerEpoch: stepSeconds * perEpoch, etaSeconds: stepSeconds * (total - (resume?.progress.step ?? 0)),
+  };
+}
+
+type TrainerDone = Extract<TrainerEvent, { type: 'done' }>;
+
+/** The training loop, its step and eval events appended to metrics.jsonl as they come; returns its `done` event. */
+async function* train(run: RunDir, model: CausalLM, s: SessionData, tcfg: TrainerConfig, config: RunConfig, resume: TrainerCheckpoint | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent, TrainerDone | undefined> {
+  run.update({ startedAt: new Date().toISOString() });
+  const baseModel = path.resolve(config.model);
+  let outcome: TrainerDone | undefined;
+  for await (const ev of trainLoop({
+    model, train: s.data.train, valid: s.data.valid, padId: s.padId, config: tcfg, resume, signal,
+    saveCheckpoint: (name, ck) => run.writeCheckpointWith(name, (tmp) => writeCheckpoint(tmp, ck, s.spec, baseModel)),
+  })) {
+    if (ev.type === 'step' || ev.type === 'eval') run.appendMetric({ ...ev, time: new Date().toISOString() });
+    if (ev.type === 'eval') run.log(`step ${ev.step}: validation loss ${ev.valLoss.toFixed(4)}${ev.best ? ' (best)' : ''}`);
+    if (ev.type === 'done') outcome = ev;
+    yield ev;
+  }
+  return outcome;
+}
+
+/**
+ * Runs `work`, yielding the events it emits while it runs, then returns its result: callback
+ * progress (the evaluation's phases) becomes events of this generator as it happens.
+ */
+async function* relay<E, R>(work: (emit: (e: E) => void) => Promise<R>): AsyncGenerator<E, R> {
+  const queue: E[] = [];
+  let wake: (() => void) | undefined;
+  let settled = false;
+  const result = work((e) => {
+    queue.push(e);
+    wake?.();
+  }).finally(() => {
+    settled = true;
+    wake?.();
+  });
+  result.catch(() => {}); // rethrown by the await below
+  for (;;) {
+    while (queue.length) yield queue.shift()!;
+    if (settled) break;
+    await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+  }
+  return await result;
+}
+
+/** End-of-run evaluation on the validation split → eval.json (see evaluate.ts). A failure is reported, not fatal. */
+async function* evaluateAtEnd(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport): AsyncGenerator<SessionEvent> {
+  try {
+    const ev = yield* relay<PhaseEvent, Awaited<ReturnType<typeof evaluateRun>>>((onPhase) => evaluateRun({
+      model, modelDir: config.model, valid: s.data.valid, padId: s.padId, tokenizer: s.tokenizer, runDir: run.dir, adapterDir: run.adapterDir,
+      seed: config.training.seed, batchSize: config.training.batchSize, memoryLimitBytes: report.memoryLimitBytes,
+      dataSource: describeValidation(s.data.validSource, config.data, s.data.validReport.file, s.data.valid.length, config),
+      onPhase,
+    }));
+    run.log(`evaluation: ${ev.path}`);
+    yield { type: 'evaluation', path: ev.path, report: ev.report };
+  } catch (e) {
+    yield { type: 'log', level: 'warn', message: `end-of-run evaluation failed (the adapter is saved): ${(e as Error).message}` };
+  }
+}
+
+/** After training: the adapter (when completed), the evaluation, and the run's record. */
+async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, outcome: TrainerDone | undefined): AsyncGenerator<SessionEvent> {
+  const status: FinishedStatus = outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
+  if (status === 'completed') {
+    const tensors = model.adapterTensors();
+    run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, s.spec, path.resolve(config.model), tensors));
+    yield { type: 'adapter', dir: run.adapterDir };
+    if (s.data.valid.length > 0) yield* evaluateAtEnd(run, model, s, config, report);
+  }
+  const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
+  run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });
+  run.log(`finished: ${status}${outcome?.message ? ` (${outcome.message})` : ''}`);
+  yield { type: 'finished', status, runDir: run.dir, message: outcome?.message };
+}
+
 export async function* runSession(input: RunConfigInput, opts: SessionOptions = {}): AsyncGenerator<SessionEvent> {
   let run: RunDir | undefined;
   try {
-    let resume: TrainerCheckpoint | undefined;
     let config: RunConfig;
+    let resume: TrainerCheckpoint | undefined;
     if (opts.resumeRunDir) {
       run = RunDir.open(opts.resumeRunDir);
-      run.recover(); // nothing else writes to it now: put back any checkpoint a crash left aside
-      config = resolveRunConfig(run.record().config as RunConfigInput);
-      const ckDir = run.checkpointDir('last');
-      if (!ckDir) throw new Error(`${opts.resumeRunDir}: no "last" checkpoint to resume from`);
-      resume = readCheckpoint(ckDir);
+      ({ config, resume } = reopenRun(run, opts.resumeRunDir));
     } else {
       config = resolveRunConfig(input);
     }
     yield { type: 'config', config };
 
-    // 1. The dataset, before any model is loaded: a bad file fails in a second, not after minutes.
-    const dataOpts = dataOptionsOf(config);
-    await checkDatasetFile(config.data, dataOpts);
-    const { spec } = readConfig(config.model);
-    const tokenizer = loadTokenizer(config.model);
-    const data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
-    yield { type: 'data', train: data.trainReport, valid: data.validReport, validSource: data.validSource };
-    const padId = padIdFor(tokenizer);
+    // 1. The dataset, before any model is loaded.
+    const s = await loadData(config);
+    yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
 
     // 2. Backend, then the run folder (so a run that fails from here on keeps its record).
-    const loadedReport = await initBackend(config.backend, { threads: config.threads });
-    const limit = config.memoryLimitBytes ?? loadedReport.memoryLimitBytes;
-    const report: BackendReport = { ...loadedReport, ...(limit !== undefined ? { memoryLimitBytes: Math.min(limit, loadedReport.memoryLimitBytes ?? Infinity) } : {}) };
+    const report = await startBackend(config);
     yield { type: 'backend', report };
-    if (!run) {
-      const root = runsRoot(config.workspace, config.runsDir);
-      run = RunDir.create(root, {
-        // A given run name names the folder (<date>-<name>); else the dataset file does.
-        ...(config.name ? { id: newRunId(new Date(), config.name, root) } : {}),
-        name: config.name ?? path.basename(config.data),
-        config,
-        model: { path: path.resolve(config.model), fingerprint: fingerprintModel(config.model) },
-        dataset: {
-          path: path.resolve(config.data), sha256: await sha256File(config.data),
-          // The validation file, given or found next to the training file (a split has none: it is part of `path`).
-          ...(data.validSource === 'file' || data.validSource === 'sibling'
-            ? { validPath: path.resolve(data.validReport.file), validSha256: await sha256File(data.validReport.file) }
-            : {}),
-        },
-        backend: report,
-        versions: versions(),
-      });
-    } else {
+    if (!run) run = await createRun(config, s.data, report);
+    else {
       run.claim();
       run.update({ status: 'running', error: undefined, endedAt: undefined, backend: report, resumedFrom: { runId: run.id, checkpoint: 'last', step: resume!.progress.step } });
     }
@@ -119,84 +248,18 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     yield { type: 'run', runId: run.id, dir: run.dir, resumedFromStep: resume?.progress.step };
 
     // 3. Model and adapter.
-    const loaded = loadModel(config.model);
-    const model = loaded.model;
-    if (loaded.unusedTensors.length) yield { type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` };
-    const l = config.lora;
-    if (resume) {
-      model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
-    } else if (config.initAdapter) {
-      const a = loadPeftAdapter(model, config.initAdapter);
-      yield { type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` };
-    } else {
-      model.addAdapter(
-        { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
-        config.training.seed,
-      );
-    }
-    model.memoryGuard = (where) => checkMemory(report, where);
-    model.memoryFits = (extra) => memoryFits(report, extra); // activations are kept (no recomputation) when they fit
-
+    const { model, events } = setUpModel(config, s.spec, report, resume);
+    yield* events;
     try {
       // 4. Pre-flight.
-      const tcfg = trainerConfig(config, data.train.length);
-      const byLength = data.train.map((e, i) => [e.ids.length, i]).sort((a, b) => b[0] - a[0]);
-      const longestOne = makeBatch(data.train, [byLength[0][1]], padId);
-      const mem = estimateMemory(model, report, await measureActivationBytes(model, longestOne, tcfg.batchSize));
-      assertFits(mem, report);
-      // Warm up on the longest examples: the slowest, most memory-hungry micro-batch of the run.
-      const wu = await warmup(model, makeBatch(data.train, byLength.slice(0, tcfg.batchSize).map(([, i]) => i), padId));
-      const perEpoch = stepsPerEpoch(data.train.length, tcfg);
-      const total = totalSteps(data.train.length, tcfg);
-      const stepSeconds = (wu.ms / 1000) * tcfg.gradAccum;
-      const pre: Preflight = {
-        counts: countParameters(spec, model.loraConfig!),
-        memory: mem, warmupMs: wu.ms, measuredPeakBytes: wu.peakBytes, stepsPerEpoch: perEpoch, totalSteps: total,
-        secondsPerEpoch: stepSeconds * perEpoch, etaSeconds: stepSeconds * (total - (resume?.progress.step ?? 0)),
-      };
+      yield { type: 'phase', phase: 'preflight' };
+      const tcfg = trainerConfig(config, s.data.train.length);
+      const pre = await preflight(model, s, tcfg, report, resume);
       run.appendMetric({ type: 'preflight', ...pre });
       yield { type: 'preflight', ...pre };
-
-      // 5. Train.
-      run.update({ startedAt: new Date().toISOString() });
-      const baseModel = path.resolve(config.model);
-      let outcome: Extract<TrainerEvent, { type: 'done' }> | undefined;
-      for await (const ev of trainLoop({
-        model, train: data.train, valid: data.valid, padId, config: tcfg, resume, signal: opts.signal,
-        saveCheckpoint: (name, ck) => run!.writeCheckpointWith(name, (tmp) => writeCheckpoint(tmp, ck, spec, baseModel)),
-      })) {
-        if (ev.type === 'step' || ev.type === 'eval') run.appendMetric({ ...ev, time: new Date().toISOString() });
-        if (ev.type === 'eval') run.log(`step ${ev.step}: validation loss ${ev.valLoss.toFixed(4)}${ev.best ? ' (best)' : ''}`);
-        if (ev.type === 'done') outcome = ev;
-        yield ev;
-      }
-
-      // 6. The adapter, and the record.
-      const status: Exclude<RunStatus, 'running' | 'interrupted'> =
-        outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
-      if (status === 'completed') {
-        const tensors = model.adapterTensors();
-        run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, spec, baseModel, tensors));
-        yield { type: 'adapter', dir: run.adapterDir };
-      }
-      // 7. End-of-run evaluation on the validation split → eval.json (see evaluate.ts). A failure is reported, not fatal.
-      if (status === 'completed' && data.valid.length > 0) {
-        try {
-          const ev = await evaluateRun({
-            model, modelDir: config.model, valid: data.valid, padId, tokenizer, runDir: run.dir, adapterDir: run.adapterDir,
-            seed: config.training.seed, batchSize: config.training.batchSize, memoryLimitBytes: report.memoryLimitBytes,
-            dataSource: describeValidation(data.validSource, config.data, data.validReport.file, data.valid.length, config),
-          });
-          run.log(`evaluation: ${ev.path}`);
-          yield { type: 'evaluation', path: ev.path, report: ev.report };
-        } catch (e) {
-          yield { type: 'log', level: 'warn', message: `end-of-run evaluation failed (the adapter is saved): ${(e as Error).message}` };
-        }
-      }
-      const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
-      run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });
-      run.log(`finished: ${status}${outcome?.message ? ` (${outcome.message})` : ''}`);
-      yield { type: 'finished', status, runDir: run.dir, message: outcome?.message };
+      // 5. Train; 6. the adapter, the evaluation and the record.
+      const outcome = yield* train(run, model, s, tcfg, config, resume, opts.signal);
+      yield* wrapUp(run, model, s, config, report, outcome);
     } finally {
       model.dispose();
     }

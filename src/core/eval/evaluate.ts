@@ -14,7 +14,8 @@ import type { CausalLM } from '../models/causalLm';
 import type { PeftAdapter } from '../peft/adapterFolder';
 import { writeFileAtomic } from '../util/durableFiles';
 import type { LoraTokenizer } from '../hf/tokenizer';
-import type { EvalOptions, EvalReport, ModelRole, ModelScores } from '../../protocol/evaluation';
+import type { EffectCheck, EvalOptions, EvalReport, MergeCheck, ModelRole, ModelScores, WeightsDtype } from '../../protocol/evaluation';
+import type { PhaseEvent } from '../../protocol/progress';
 
 export type { EvalOptions, EvalReport, ModelRole, ModelScores } from '../../protocol/evaluation';
 
@@ -51,6 +52,10 @@ export interface EvalSetup {
   options?: Partial<EvalOptions>;
   sources: EvalReport['sources'];
   notes?: string[];
+  /** Told as each batch is scored and each prompt generated from. */
+  onPhase?: (e: PhaseEvent) => void;
+  /** Stops between batches (and between generations) with an AbortError. */
+  signal?: AbortSignal;
 }
 
 class Scores {
@@ -64,6 +69,16 @@ class Scores {
   }
 }
 
+/** What the comparisons between models gather over the batches: for the merge check and the effect check. */
+interface Comparisons {
+  /** max |logit(merged) − logit(adapter)| and max |logit(adapter)|. */
+  mergeMax: number;
+  logitMax: number;
+  /** Σ |logit(tuned) − logit(base)| over effectCount logits. */
+  effectSum: number;
+  effectCount: number;
+}
+
 function logitsOf(model: CausalLM, ids: number[][]): Float32Array {
   const t = model.logits(ids);
   const data = t.dataSync() as Float32Array;
@@ -72,6 +87,85 @@ function logitsOf(model: CausalLM, ids: number[][]): Float32Array {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The batches, in order: as many rows as fit the logit budget (at least one), at most batchSize.
+ * Planned ahead so the evaluation can say "batch k of K".
+ */
+export function planBatches(examples: readonly Pick<Example, 'ids'>[], batchSize: number, vocabSize: number): number[][] {
+  const batches: number[][] = [];
+  for (let i = 0; i < examples.length;) {
+    const idx: number[] = [];
+    let longest = 0;
+    while (i < examples.length && idx.length < batchSize) {
+      const len = Math.max(longest, examples[i].ids.length);
+      if (idx.length > 0 && (idx.length + 1) * len * vocabSize > LOGIT_BUDGET) break;
+      idx.push(i++);
+      longest = len;
+    }
+    batches.push(idx);
+  }
+  return batches;
+}
+
+/** Loss-bearing positions of a batch: where its logits start in the flat [B·T·V] array, the target id and its weight. */
+function lossPositions(b: { ids: number[][]; weights: number[][] }, V: number): { at: number; target: number; w: number }[] {
+  const T = b.ids[0].length;
+  const pos: { at: number; target: number; w: number }[] = [];
+  b.ids.forEach((row, r) => {
+    for (let t = 0; t + 1 < T; t++) if (b.weights[r][t + 1] > 0) pos.push({ at: (r * T + t) * V, target: row[t + 1], w: b.weights[r][t + 1] });
+  });
+  return pos;
+}
+
+/** Adds one model's logits at the loss positions to its scores: weighted NLL (log-sum-exp) and argmax hits. */
+function addScores(sc: Scores, l: Float32Array, pos: { at: number; target: number; w: number }[], V: number): void {
+  for (const p of pos) {
+    let arg = p.at;
+    for (let v = p.at + 1; v < p.at + V; v++) if (l[v] > l[arg]) arg = v;
+    const max = l[arg];
+    let sum = 0;
+    for (let v = 0; v < V; v++) sum += Math.exp(l[p.at + v] - max);
+    sc.nll += p.w * (max + Math.log(sum) - l[p.at + p.target]);
+    sc.weight += p.w;
+    sc.tokens++;
+    if (arg - p.at === p.target) sc.correct++;
+  }
+}
+
+/** Adds a batch's logit differences: merged vs adapter (merge check), tuned vs base (effect check). */
+function addComparisons(c: Comparisons, logits: Partial<Record<ModelRole, Float32Array>>, pos: { at: number }[], V: number): void {
+  const tuned = logits.adapter ?? logits.merged;
+  for (const p of pos) {
+    for (let v = p.at; v < p.at + V; v++) {
+      if (logits.adapter && logits.merged) {
+        c.mergeMax = Math.max(c.mergeMax, Math.abs(logits.merged[v] - logits.adapter[v]));
+        c.logitMax = Math.max(c.logitMax, Math.abs(logits.adapter[v]));
+      }
+      if (tuned) c.effectSum += Math.abs(tuned[v] - logits.base![v]);
+    }
+    c.effectCount += V;
+  }
+}
+
+function mergeCheckOf(c: Comparisons, dtype: WeightsDtype): MergeCheck {
+  const threshold = dtype === 'F32' ? MERGE_CHECK_THRESHOLD : MERGE_CHECK_THRESHOLD + 8 * UNIT_ROUNDOFF[dtype] * c.logitMax;
+  const flagged = !(c.mergeMax <= threshold);
+  const half = dtype === 'F32' ? '' : ` (weights stored as ${dtype}: the threshold allows for their rounding)`;
+  return {
+    maxAbsLogitDiff: c.mergeMax, threshold, flagged, mergedDtype: dtype,
+    message: flagged ? `merged logits differ from the adapter's by up to ${c.mergeMax.toExponential(2)}${half}: the merged model does not reproduce the adapter` : `merged model reproduces the adapter${half}`,
+  };
+}
+
+function effectCheckOf(c: Comparisons, compared: EffectCheck['compared']): EffectCheck {
+  const mean = c.effectCount ? c.effectSum / c.effectCount : 0;
+  const flagged = !(mean > NO_EFFECT_THRESHOLD);
+  return {
+    meanAbsLogitDiff: mean, threshold: NO_EFFECT_THRESHOLD, flagged, compared,
+    message: flagged ? 'adapter has no effect: its logits equal the base model\'s (B is still ~0: train longer or raise the learning rate)' : 'adapter changes the model',
+  };
+}
 
 export async function evaluateModels(s: EvalSetup): Promise<EvalReport> {
   const given = Object.entries(s.options ?? {}).filter(([, v]) => v !== undefined);
@@ -86,63 +180,29 @@ export async function evaluateModels(s: EvalSetup): Promise<EvalReport> {
   };
   const roles: ModelRole[] = ['base', ...(adapter ? ['adapter' as const] : []), ...(merged ? ['merged' as const] : [])];
   const scores = Object.fromEntries(roles.map((r) => [r, new Scores()])) as Record<ModelRole, Scores>;
-  let mergeMax = 0;
-  let logitMax = 0;
-  let effectSum = 0;
-  let effectCount = 0;
+  const compared: Comparisons = { mergeMax: 0, logitMax: 0, effectSum: 0, effectCount: 0 };
+  const batches = planBatches(s.examples, o.batchSize, V);
   const t0 = performance.now();
+  const evaluating = (done: number) => s.onPhase?.({ type: 'phase', phase: 'evaluating', done, total: batches.length, elapsedMs: performance.now() - t0, detail: roles.join(', ') });
+  evaluating(0);
   try {
-    for (let i = 0; i < s.examples.length;) {
-      // As many rows as fit the logit budget (at least one), at most batchSize.
-      const idx: number[] = [];
-      let longest = 0;
-      while (i < s.examples.length && idx.length < o.batchSize) {
-        const len = Math.max(longest, s.examples[i].ids.length);
-        if (idx.length > 0 && (idx.length + 1) * len * V > LOGIT_BUDGET) break;
-        idx.push(i++);
-        longest = len;
-      }
+    for (const [k, idx] of batches.entries()) {
+      s.signal?.throwIfAborted();
       const b = makeBatch(s.examples, idx, s.padId);
-      const T = b.ids[0].length;
-      const pos: { at: number; target: number; w: number }[] = [];
-      b.ids.forEach((row, r) => {
-        for (let t = 0; t + 1 < T; t++) if (b.weights[r][t + 1] > 0) pos.push({ at: (r * T + t) * V, target: row[t + 1], w: b.weights[r][t + 1] });
-      });
-      if (pos.length === 0) continue;
-      const logits: Partial<Record<ModelRole, Float32Array>> = {};
-      // Whichever state the adapter is in first, so it toggles at most once per batch.
-      for (const role of model.loraConfig ? (['adapter', 'base'] as const) : (['base', 'adapter'] as const)) {
-        if (role === 'adapter' && !adapter) continue;
-        setAdapter(role === 'adapter');
-        logits[role] = logitsOf(model, b.ids);
-      }
-      if (merged) logits.merged = logitsOf(merged, b.ids);
-      for (const role of roles) {
-        const l = logits[role]!;
-        const sc = scores[role];
-        for (const p of pos) {
-          let arg = p.at;
-          for (let v = p.at + 1; v < p.at + V; v++) if (l[v] > l[arg]) arg = v;
-          const max = l[arg];
-          let sum = 0;
-          for (let v = 0; v < V; v++) sum += Math.exp(l[p.at + v] - max);
-          sc.nll += p.w * (max + Math.log(sum) - l[p.at + p.target]);
-          sc.weight += p.w;
-          sc.tokens++;
-          if (arg - p.at === p.target) sc.correct++;
+      const pos = lossPositions(b, V);
+      if (pos.length > 0) {
+        const logits: Partial<Record<ModelRole, Float32Array>> = {};
+        // Whichever state the adapter is in first, so it toggles at most once per batch.
+        for (const role of model.loraConfig ? (['adapter', 'base'] as const) : (['base', 'adapter'] as const)) {
+          if (role === 'adapter' && !adapter) continue;
+          setAdapter(role === 'adapter');
+          logits[role] = logitsOf(model, b.ids);
         }
+        if (merged) logits.merged = logitsOf(merged, b.ids);
+        for (const role of roles) addScores(scores[role], logits[role]!, pos, V);
+        addComparisons(compared, logits, pos, V);
       }
-      const tuned = logits.adapter ?? logits.merged;
-      for (const p of pos) {
-        for (let v = p.at; v < p.at + V; v++) {
-          if (logits.adapter && logits.merged) {
-            mergeMax = Math.max(mergeMax, Math.abs(logits.merged[v] - logits.adapter[v]));
-            logitMax = Math.max(logitMax, Math.abs(logits.adapter[v]));
-          }
-          if (tuned) effectSum += Math.abs(tuned[v] - logits.base![v]);
-        }
-        effectCount += V;
-      }
+      evaluating(k + 1);
       await yieldToEventLoop(); // a cancel or progress message can get through between batches
     }
     const scoringMs = performance.now() - t0;
@@ -152,26 +212,13 @@ export async function evaluateModels(s: EvalSetup): Promise<EvalReport> {
       generation: { maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, eosIds: eosIds(model, s.tokenizer) },
       generations: [], timings: { scoringMs, generationMs: 0 }, notes: [...(s.notes ?? [])],
     };
-    if (adapter && merged) {
-      const dtype = s.mergedDtype ?? 'F32';
-      const threshold = dtype === 'F32' ? MERGE_CHECK_THRESHOLD : MERGE_CHECK_THRESHOLD + 8 * UNIT_ROUNDOFF[dtype] * logitMax;
-      const flagged = !(mergeMax <= threshold);
-      const half = dtype === 'F32' ? '' : ` (weights stored as ${dtype}: the threshold allows for their rounding)`;
-      report.mergeCheck = {
-        maxAbsLogitDiff: mergeMax, threshold, flagged, mergedDtype: dtype,
-        message: flagged ? `merged logits differ from the adapter's by up to ${mergeMax.toExponential(2)}${half}: the merged model does not reproduce the adapter` : `merged model reproduces the adapter${half}`,
-      };
-    }
-    if (adapter || merged) {
-      const mean = effectCount ? effectSum / effectCount : 0;
-      const flagged = !(mean > NO_EFFECT_THRESHOLD);
-      report.effectCheck = {
-        meanAbsLogitDiff: mean, threshold: NO_EFFECT_THRESHOLD, flagged, compared: adapter ? 'adapter' : 'merged',
-        message: flagged ? 'adapter has no effect: its logits equal the base model\'s (B is still ~0: train longer or raise the learning rate)' : 'adapter changes the model',
-      };
-    }
+    if (adapter && merged) report.mergeCheck = mergeCheckOf(compared, s.mergedDtype ?? 'F32');
+    if (adapter || merged) report.effectCheck = effectCheckOf(compared, adapter ? 'adapter' : 'merged');
     const g0 = performance.now();
-    report.generations = sideBySide({ ...s, ...o, hasAdapter: adapter !== undefined, eosIds: report.generation.eosIds, setAdapter });
+    report.generations = await sideBySide({
+      ...s, ...o, hasAdapter: adapter !== undefined, eosIds: report.generation.eosIds, setAdapter,
+      onProgress: (done, total) => s.onPhase?.({ type: 'phase', phase: 'generating', done, total, elapsedMs: performance.now() - g0 }),
+    });
     report.timings.generationMs = performance.now() - g0;
     return report;
   } finally {
@@ -204,6 +251,7 @@ export async function evaluateRun(r: {
   runDir: string; adapterDir: string; seed: number; batchSize: number; memoryLimitBytes?: number;
   /** Where the validation examples come from (eval.json's sources.data). */
   dataSource?: string;
+  onPhase?: (e: PhaseEvent) => void;
 }): Promise<{ path: string; report: EvalReport }> {
   const config = r.model.loraConfig;
   if (!config) throw new Error('the model has no adapter to evaluate');
@@ -211,11 +259,13 @@ export async function evaluateRun(r: {
   const notes: string[] = [];
   let merged: CausalLM | undefined;
   const mergedDtype = weightsPrecision(r.modelDir);
-  if (r.memoryLimitBytes === undefined || 2 * tf.memory().numBytes < r.memoryLimitBytes) merged = buildMergedModel(r.modelDir, config, tensors);
-  else notes.push('merged model not evaluated: a second copy of the weights would pass the memory limit (run lora-lab merge, then lora-lab eval --merged)');
+  if (r.memoryLimitBytes === undefined || 2 * tf.memory().numBytes < r.memoryLimitBytes) {
+    r.onPhase?.({ type: 'phase', phase: 'merging', detail: 'in memory, for the evaluation' });
+    merged = buildMergedModel(r.modelDir, config, tensors);
+  } else notes.push('merged model not evaluated: a second copy of the weights would pass the memory limit (run lora-lab merge, then lora-lab eval --merged)');
   try {
     const report = await evaluateModels({
-      model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes,
+      model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes, onPhase: r.onPhase,
       options: { seed: r.seed, batchSize: r.batchSize },
       sources: { model: path.resolve(r.modelDir), adapter: r.adapterDir, ...(r.dataSource ? { data: r.dataSource } : {}), ...(merged ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}) },
     });

@@ -139,10 +139,13 @@ export function pickPromptExamples<T>(examples: readonly T[], count: number): T[
  * the base with its adapter installed) and by the base (adapter removed through setAdapter). Prompt
  * i samples with seed + i for every model, so their samples are comparable.
  */
-export function sideBySide(s: {
+export async function sideBySide(s: {
   model: CausalLM; merged?: CausalLM; hasAdapter: boolean; setAdapter: (on: boolean) => void; examples: readonly Pick<Example, 'ids' | 'weights'>[];
   tokenizer?: LoraTokenizer; prompts: number; maxNewTokens: number; temperature: number; topP: number; seed: number; eosIds: number[];
-}): GenerationEntry[] {
+  /** Told after each prompt of each model: (done, total) over prompts × models. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}): Promise<GenerationEntry[]> {
   if (s.prompts <= 0 || s.maxNewTokens <= 0) return [];
   const limit = s.model.spec.family === 'gpt2' ? s.model.spec.maxPositions : Infinity;
   const text = (ids: number[]): TokensText => (s.tokenizer ? { ids, text: s.tokenizer.decode(ids, { skipSpecialTokens: true }) } : { ids });
@@ -151,22 +154,28 @@ export function sideBySide(s: {
     const room = Math.max(1, limit - s.maxNewTokens); // GPT-2: keep the prompt's end when it would not leave room
     return { prompt: text(prompt.slice(Math.max(0, prompt.length - room))), reference: text(reference.slice(0, s.maxNewTokens)), outputs: {} };
   });
-  const run = (role: keyof GenerationEntry['outputs'], model: CausalLM) => {
-    entries.forEach((e, i) => {
+  const total = entries.length * (s.merged || s.hasAdapter ? 2 : 1);
+  let done = 0;
+  s.onProgress?.(0, total);
+  const run = async (role: keyof GenerationEntry['outputs'], model: CausalLM) => {
+    for (const [i, e] of entries.entries()) {
+      s.signal?.throwIfAborted();
       const out = (g: Generation): GenerationOut => ({ ...text(g.ids), stop: g.stop, ms: Math.round(g.ms) });
       const opts = { maxNewTokens: s.maxNewTokens, eosIds: s.eosIds };
       e.outputs[role] = {
         greedy: out(generate(model, e.prompt.ids, opts)),
         sampled: out(generate(model, e.prompt.ids, { ...opts, sampling: { temperature: s.temperature, topP: s.topP, seed: s.seed + i } })),
       };
-    });
+      s.onProgress?.(++done, total);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // lets progress and a cancel through
+    }
   };
-  if (s.merged) run('merged', s.merged);
+  if (s.merged) await run('merged', s.merged);
   else if (s.hasAdapter) {
     s.setAdapter(true);
-    run('adapter', s.model);
+    await run('adapter', s.model);
   }
   s.setAdapter(false);
-  run('base', s.model);
+  await run('base', s.model);
   return entries;
 }

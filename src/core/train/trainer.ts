@@ -8,7 +8,7 @@ import type { CausalLM } from '../models/causalLm';
 import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
 import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
-import type { Example } from '../data/types';
+import type { Batch, Example } from '../data/types';
 import { evalLoss } from './evalLoss';
 import type { EvalEvent, StepEvent } from '../../protocol/metrics';
 
@@ -68,34 +68,109 @@ function dropoutSeeds(seed: number, step: number): () => number {
   return () => (Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + k++) >>> 1;
 }
 
-export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEvent> {
-  const { model, train, valid, padId, config: cfg, signal } = input;
-  if (train.length === 0) throw new Error('no training examples');
-  const named = model.namedVariables();
-  if (named.length === 0) throw new Error('the model has no adapter to train');
-  const vars = named.map((n) => n.variable);
-  const opt = new AdamW(vars, cfg.adamw);
-  const total = totalSteps(train.length, cfg);
-  const microPerEpoch = Math.ceil(train.length / cfg.batchSize);
+/** Each epoch's seeded example order, computed once per epoch. */
+function epochOrders(train: TrainExample[], cfg: TrainerConfig): (epoch: number) => number[] {
   const lengths = cfg.groupByLength ? train.map((e) => e.ids.length) : undefined;
   let cached: { epoch: number; order: number[] } | undefined;
-  const orderOf = (epoch: number): number[] => {
+  return (epoch) => {
     if (cached?.epoch !== epoch) {
       cached = { epoch, order: lengths ? lengthGroupedOrder(lengths, cfg.batchSize, cfg.seed, epoch) : epochOrder(train.length, cfg.seed, epoch) };
     }
     return cached.order;
   };
+}
 
-  const progress: TrainerProgress = input.resume
-    ? { ...input.resume.progress }
-    : { step: 0, epoch: 0, microBatch: 0, tokensSeen: 0, bestValLoss: null, bestStep: null, evalsWithoutImprovement: 0, seed: cfg.seed };
-  if (input.resume) {
-    const order = input.resume.adapter.map((t) => t.name);
-    const idx = named.map((n) => order.indexOf(n.peftName));
-    if (idx.some((i) => i < 0)) throw new Error('the checkpoint does not hold every adapter tensor of this configuration');
-    const s = input.resume.optimizer;
-    opt.setState({ step: s.step, m: idx.map((i) => s.m[i]), v: idx.map((i) => s.v[i]) });
+/** The counters to start from: the checkpoint's when resuming (and the optimizer's moments put back in this adapter's order). */
+function startingProgress(input: TrainerInput, named: ReturnType<CausalLM['namedVariables']>, opt: AdamW): TrainerProgress {
+  if (!input.resume) {
+    return { step: 0, epoch: 0, microBatch: 0, tokensSeen: 0, bestValLoss: null, bestStep: null, evalsWithoutImprovement: 0, seed: input.config.seed };
   }
+  const order = input.resume.adapter.map((t) => t.name);
+  const idx = named.map((n) => order.indexOf(n.peftName));
+  if (idx.some((i) => i < 0)) throw new Error('the checkpoint does not hold every adapter tensor of this configuration');
+  const s = input.resume.optimizer;
+  opt.setState({ step: s.step, m: idx.map((i) => s.m[i]), v: idx.map((i) => s.v[i]) });
+  return { ...input.resume.progress };
+}
+
+/** The step's micro-batches: consecutive batchSize slices of this epoch's seeded order. */
+function stepGroup(order: number[], progress: TrainerProgress, microPerEpoch: number, cfg: TrainerConfig): number[][] {
+  const group: number[][] = [];
+  for (let k = progress.microBatch; k < Math.min(microPerEpoch, progress.microBatch + cfg.gradAccum); k++) {
+    group.push(order.slice(k * cfg.batchSize, (k + 1) * cfg.batchSize));
+  }
+  return group;
+}
+
+/**
+ * Forward and backward over the step's micro-batches, gradients summed: the group's loss and
+ * gradients, or undefined when cancelled between micro-batches (or no batch carried loss).
+ */
+async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => number, signal?: AbortSignal): Promise<{ loss: number; grads: tf.Tensor[] } | undefined> {
+  const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
+  const ctx = { training: true, dropoutSeed };
+  let lossValue = 0;
+  let accum: tf.Tensor[] | undefined;
+  for (const b of batches) {
+    if (signal?.aborted) {
+      tf.dispose(accum ?? []);
+      return undefined;
+    }
+    if (b.lossTokens === 0) continue;
+    // Weight each micro-batch's mean by its share of the group's loss tokens: the summed
+    // gradient then equals the gradient of the whole group's token mean (a larger batch).
+    const share = b.lossTokens / groupWeight;
+    // Layer-wise recomputation: activation memory of one block, not of the whole model.
+    const r = model.lossAndGrads(b.ids, b.weights, ctx, share);
+    lossValue += r.loss * share;
+    const g = r.grads;
+    if (!accum) accum = g;
+    else {
+      const next = accum.map((a, i) => a.add(g[i]));
+      tf.dispose([...accum, ...g]);
+      accum = next;
+    }
+    await yieldToEventLoop(); // lets a cancel message arrive between micro-batches
+  }
+  return accum && { loss: lossValue, grads: accum };
+}
+
+/** Clipping, the scheduled learning rate and one AdamW update (consumes `grads`). */
+function update(opt: AdamW, grads: tf.Tensor[], cfg: TrainerConfig, total: number, step: number): { lr: number; norm: number } {
+  const clipped = clipByGlobalNorm(grads, cfg.maxGradNorm);
+  const lr = learningRate({ kind: cfg.schedule, baseLr: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps: total }, step);
+  opt.apply(clipped.grads, lr);
+  tf.dispose(clipped.grads);
+  return { lr, norm: clipped.norm };
+}
+
+/** A validation pass; the best loss and the patience counter move in `progress`. */
+function validate(model: CausalLM, valid: TrainExample[], cfg: TrainerConfig, padId: number, progress: TrainerProgress): EvalEvent {
+  const ev = evalLoss(model, valid, cfg.batchSize, padId);
+  const best = progress.bestValLoss === null || ev.loss < progress.bestValLoss;
+  if (best) {
+    progress.bestValLoss = ev.loss;
+    progress.bestStep = progress.step;
+    progress.evalsWithoutImprovement = 0;
+  } else progress.evalsWithoutImprovement++;
+  return { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best };
+}
+
+type Done = Extract<TrainerEvent, { type: 'done' }>;
+const doneEvent = (p: TrainerProgress, status: Done['status'], message?: string): Done => ({
+  type: 'done', status, step: p.step, bestValLoss: p.bestValLoss, bestStep: p.bestStep, ...(message !== undefined ? { message } : {}),
+});
+
+export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEvent> {
+  const { model, train, valid, padId, config: cfg, signal } = input;
+  if (train.length === 0) throw new Error('no training examples');
+  const named = model.namedVariables();
+  if (named.length === 0) throw new Error('the model has no adapter to train');
+  const opt = new AdamW(named.map((n) => n.variable), cfg.adamw);
+  const total = totalSteps(train.length, cfg);
+  const microPerEpoch = Math.ceil(train.length / cfg.batchSize);
+  const orderOf = epochOrders(train, cfg);
+  const progress = startingProgress(input, named, opt);
 
   const snapshot = (): TrainerCheckpoint => ({
     progress: { ...progress },
@@ -103,6 +178,7 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
     adapter: model.adapterTensors(),
     optimizer: opt.getState(),
   });
+  const saveLast = (): TrainerEvent => ({ type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) });
   // Keep the last good state in memory so a NaN step never reaches disk.
   const start = performance.now();
   let lastGood = snapshot();
@@ -110,57 +186,18 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
   try {
     while (progress.step < total) {
       if (signal?.aborted) break;
-      // The step's micro-batches: consecutive batchSize slices of this epoch's seeded order.
-      const order = orderOf(progress.epoch);
-      const group: number[][] = [];
-      for (let k = progress.microBatch; k < Math.min(microPerEpoch, progress.microBatch + cfg.gradAccum); k++) {
-        group.push(order.slice(k * cfg.batchSize, (k + 1) * cfg.batchSize));
-      }
+      const group = stepGroup(orderOf(progress.epoch), progress, microPerEpoch, cfg);
       const batches = group.map((idx) => makeBatch(train, idx, padId));
-      const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
       const t0 = performance.now();
-      const ctx = { training: true, dropoutSeed: dropoutSeeds(progress.seed, progress.step) };
-      let lossValue = 0;
-      let accum: tf.Tensor[] | undefined;
-      let cancelled = false;
-      for (const b of batches) {
-        if (signal?.aborted) {
-          cancelled = true;
-          break;
-        }
-        if (b.lossTokens === 0) continue;
-        // Weight each micro-batch's mean by its share of the group's loss tokens: the summed
-        // gradient then equals the gradient of the whole group's token mean (a larger batch).
-        const share = b.lossTokens / groupWeight;
-        // Layer-wise recomputation: activation memory of one block, not of the whole model.
-        const r = model.lossAndGrads(b.ids, b.weights, ctx, share);
-        lossValue += r.loss * share;
-        const g = r.grads;
-        if (!accum) accum = g;
-        else {
-          const next = accum.map((a, i) => a.add(g[i]));
-          tf.dispose([...accum, ...g]);
-          accum = next;
-        }
-        await yieldToEventLoop(); // lets a cancel message arrive between micro-batches
-      }
-      if (cancelled || !accum) {
-        tf.dispose(accum ?? []);
-        break;
-      }
-      if (!Number.isFinite(lossValue)) {
-        tf.dispose(accum);
-        yield { type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
-        yield {
-          type: 'done', status: 'diverged', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep,
-          message: `loss became ${lossValue} at step ${progress.step + 1}: lower the learning rate (now ${cfg.lr}) or set max_grad_norm; the last good checkpoint (step ${lastGood.progress.step}) was kept`,
-        };
+      const acc = await accumulate(model, batches, dropoutSeeds(progress.seed, progress.step), signal);
+      if (!acc) break;
+      if (!Number.isFinite(acc.loss)) {
+        tf.dispose(acc.grads);
+        yield saveLast();
+        yield doneEvent(progress, 'diverged', `loss became ${acc.loss} at step ${progress.step + 1}: lower the learning rate (now ${cfg.lr}) or set max_grad_norm; the last good checkpoint (step ${lastGood.progress.step}) was kept`);
         return;
       }
-      const { grads, norm } = clipByGlobalNorm(accum, cfg.maxGradNorm);
-      const lr = learningRate({ kind: cfg.schedule, baseLr: cfg.lr, warmupSteps: cfg.warmupSteps, totalSteps: total }, progress.step);
-      opt.apply(grads, lr);
-      tf.dispose(grads);
+      const { lr, norm } = update(opt, acc.grads, cfg, total, progress.step);
 
       const tokens = batches.reduce((s, b) => s + b.tokens, 0);
       progress.step++;
@@ -176,20 +213,14 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
       if (progress.step % cfg.reportEvery === 0 || last || progress.step === 1) {
         yield {
           type: 'step', step: progress.step, totalSteps: total, epoch: progress.epoch + progress.microBatch / microPerEpoch,
-          loss: lossValue, lr, gradNorm: norm, tokens, tokensPerSec: (tokens / stepMs) * 1000, stepMs, elapsedMs: performance.now() - start,
+          loss: acc.loss, lr, gradNorm: norm, tokens, tokensPerSec: (tokens / stepMs) * 1000, stepMs, elapsedMs: performance.now() - start,
         };
       }
       let stopEarly = false;
       if (valid.length > 0 && (progress.step % cfg.evalEvery === 0 || last)) {
-        const ev = evalLoss(model, valid, cfg.batchSize, padId);
-        const best = progress.bestValLoss === null || ev.loss < progress.bestValLoss;
-        if (best) {
-          progress.bestValLoss = ev.loss;
-          progress.bestStep = progress.step;
-          progress.evalsWithoutImprovement = 0;
-        } else progress.evalsWithoutImprovement++;
-        yield { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best };
-        if (best) {
+        const ev = validate(model, valid, cfg, padId, progress);
+        yield ev;
+        if (ev.best) {
           lastGood = snapshot(); // carries the new best loss
           yield { type: 'checkpoint', step: progress.step, name: 'best', dir: input.saveCheckpoint('best', lastGood) };
         }
@@ -200,16 +231,13 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
         yield { type: 'checkpoint', step: progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
       }
       if (stopEarly) {
-        yield {
-          type: 'done', status: 'early-stopped', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep,
-          message: `validation loss did not improve for ${cfg.patience} evaluations`,
-        };
+        yield doneEvent(progress, 'early-stopped', `validation loss did not improve for ${cfg.patience} evaluations`);
         return;
       }
     }
     const cancelled = progress.step < total;
-    if (cancelled) yield { type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) };
-    yield { type: 'done', status: cancelled ? 'cancelled' : 'completed', step: progress.step, bestValLoss: progress.bestValLoss, bestStep: progress.bestStep };
+    if (cancelled) yield saveLast();
+    yield doneEvent(progress, cancelled ? 'cancelled' : 'completed');
   } catch (e) {
     // A failure mid-run (out of memory, a kernel error) keeps the last completed step on disk.
     try {

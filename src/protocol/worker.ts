@@ -1,0 +1,140 @@
+// Messages between the extension host (or any parent process) and the worker it forks: the jobs
+// the worker runs (train, evaluate a run, merge a run's adapter) and the events it sends back,
+// discriminated on `type` and JSON-serialisable (child_process IPC). Each side decodes what it
+// receives with decodeToWorker / decodeFromWorker: a typed value, or the reason it was rejected.
+import type { BackendReport } from '../core/backend/report';
+import type { DatasetReport } from '../core/data/types';
+import type { MergeSummary } from '../core/peft/merge';
+import type { RunConfig, RunConfigInput } from '../core/runConfig';
+import type { RunStatus } from '../core/runs/record';
+import type { TrainerEvent } from '../core/train/trainer';
+import type { Preflight } from './metrics';
+import type { EvalReport } from './evaluation';
+import type { Decoded } from './decode';
+import { ANNOUNCED_PHASES, type PhaseEvent } from './progress';
+
+export type { Decoded, RunConfig, RunConfigInput, PhaseEvent };
+
+/** How a job ended (a training run is never left 'running' or 'interrupted' by its own session). */
+export type FinishedStatus = Exclude<RunStatus, 'running' | 'interrupted'>;
+
+/** A training session's events, in order (src/core/session.ts); evaluation jobs send the last three. */
+export type SessionEvent =
+  | { type: 'log'; level: 'info' | 'warn'; message: string }
+  | { type: 'config'; config: RunConfig }
+  | { type: 'data'; train: DatasetReport; valid: DatasetReport; validSource: string }
+  | { type: 'backend'; report: BackendReport }
+  | { type: 'run'; runId: string; dir: string; resumedFromStep?: number }
+  | PhaseEvent
+  | ({ type: 'preflight' } & Preflight)
+  | TrainerEvent
+  | { type: 'adapter'; dir: string }
+  | { type: 'evaluation'; path: string; report: EvalReport }
+  | { type: 'finished'; status: FinishedStatus; runDir?: string; message?: string; errorKind?: string };
+
+/** Parent → worker: one job per worker, then cancel when asked. */
+export type ToWorker =
+  /** Train (or resume) a run; the worker sends the session's events. */
+  | { type: 'train'; config: RunConfigInput; resumeRunDir?: string }
+  /** Evaluate a finished run (base, adapter, merged) on its validation examples; writes <run>/eval.json. */
+  | { type: 'evaluate'; runDir: string }
+  /** Merge an adapter into its base model and write the merged model folder. */
+  | { type: 'merge'; model: string; adapter: string; out: string; force?: boolean }
+  | { type: 'cancel' };
+
+export type WorkerJob = Exclude<ToWorker, { type: 'cancel' }>;
+
+/** Worker → parent: the job's events, plus the worker's own life cycle. */
+export type FromWorker =
+  | { type: 'ready'; pid: number }
+  | SessionEvent
+  | { type: 'merged'; out: string; summary: MergeSummary }
+  | { type: 'exit'; code: number };
+
+
+// --- Decoders ---------------------------------------------------------------------------------
+// One table per direction: for each message type, every field (none left out, none extra: the
+// mapped types below make the compiler check that) and what it must hold.
+
+type Check = 'string' | 'number' | 'boolean' | 'object' | 'array' | 'number|null' | readonly string[];
+type Field = Check | { optional: Check };
+type Fields<M extends { type: string }> = { [T in M['type']]: { [K in keyof Omit<Extract<M, { type: T }>, 'type'>]-?: Field } };
+
+const opt = (c: Check): Field => ({ optional: c });
+
+const TO_WORKER: Fields<ToWorker> = {
+  train: { config: 'object', resumeRunDir: opt('string') },
+  evaluate: { runDir: 'string' },
+  merge: { model: 'string', adapter: 'string', out: 'string', force: opt('boolean') },
+  cancel: {},
+};
+
+const num = 'number' as const;
+const FROM_WORKER: Fields<FromWorker> = {
+  ready: { pid: num },
+  exit: { code: num },
+  log: { level: ['info', 'warn'], message: 'string' },
+  config: { config: 'object' },
+  data: { train: 'object', valid: 'object', validSource: 'string' },
+  backend: { report: 'object' },
+  run: { runId: 'string', dir: 'string', resumedFromStep: opt(num) },
+  phase: { phase: ANNOUNCED_PHASES, done: opt(num), total: opt(num), elapsedMs: opt(num), detail: opt('string') },
+  preflight: {
+    counts: 'object', memory: 'object', warmupMs: num, measuredPeakBytes: opt(num), stepsPerEpoch: num, totalSteps: num, secondsPerEpoch: num, etaSeconds: num,
+  },
+  step: { step: num, totalSteps: num, epoch: num, loss: num, lr: num, gradNorm: num, tokens: num, tokensPerSec: num, stepMs: num, elapsedMs: num },
+  eval: { step: num, valLoss: num, valPerplexity: num, valTokens: num, best: 'boolean' },
+  checkpoint: { step: num, name: ['last', 'best'], dir: 'string' },
+  done: { status: ['completed', 'cancelled', 'early-stopped', 'diverged'], step: num, bestValLoss: 'number|null', bestStep: 'number|null', message: opt('string') },
+  adapter: { dir: 'string' },
+  evaluation: { path: 'string', report: 'object' },
+  merged: { out: 'string', summary: 'object' },
+  finished: { status: ['completed', 'failed', 'cancelled'], runDir: opt('string'), message: opt('string'), errorKind: opt('string') },
+};
+
+function holds(v: unknown, c: Check): boolean {
+  if (Array.isArray(c)) return typeof v === 'string' && c.includes(v);
+  switch (c) {
+    case 'number|null':
+      return v === null || typeof v === 'number';
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    default:
+      return typeof v === c;
+  }
+}
+
+const describeCheck = (c: Check) => (Array.isArray(c) ? `one of ${c.join(', ')}` : `a ${c}`);
+
+function decodeWith<M>(table: Record<string, Record<string, Field>>, what: string, raw: unknown): Decoded<M> {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, error: `${what}: not an object (${raw === null ? 'null' : typeof raw})` };
+  const m = raw as Record<string, unknown>;
+  if (typeof m.type !== 'string') return { ok: false, error: `${what}: no "type"` };
+  const fields = Object.hasOwn(table, m.type) ? table[m.type] : undefined;
+  if (!fields) return { ok: false, error: `${what}: unknown type "${m.type}"` };
+  for (const [k, f] of Object.entries(fields)) {
+    const optional = typeof f === 'object' && !Array.isArray(f);
+    const check = optional ? (f as { optional: Check }).optional : (f as Check);
+    if (m[k] === undefined) {
+      if (optional) continue;
+      return { ok: false, error: `${what} "${m.type}": "${k}" is missing` };
+    }
+    if (!holds(m[k], check)) return { ok: false, error: `${what} "${m.type}": "${k}" must be ${describeCheck(check)}, got ${JSON.stringify(m[k])?.slice(0, 60)}` };
+  }
+  for (const k of Object.keys(m)) {
+    if (k !== 'type' && !(k in fields)) return { ok: false, error: `${what} "${m.type}": unexpected field "${k}"` };
+  }
+  return { ok: true, value: m as M };
+}
+
+/** What the worker accepts from its parent. */
+export function decodeToWorker(raw: unknown): Decoded<ToWorker> {
+  return decodeWith<ToWorker>(TO_WORKER, 'message to the worker', raw);
+}
+
+/** What the parent accepts from the worker. */
+export function decodeFromWorker(raw: unknown): Decoded<FromWorker> {
+  return decodeWith<FromWorker>(FROM_WORKER, 'message from the worker', raw);
+}
