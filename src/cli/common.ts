@@ -82,14 +82,14 @@ export function backendFlag(values: CliValues): BackendChoice {
   return optionalChoice(values, 'backend', BACKEND_CHOICES) ?? (runField('run', 'backend').default as BackendChoice);
 }
 
-/** The flags of every run-config field that has one, with the table's help text and default. */
+/** A run-config field's flag, with the table's help text and default. */
+export function fieldOption(f: RunField): CliOption {
+  return { type: f.kind === 'boolean' ? 'boolean' : 'string', valueName: f.valueName, ...flagHelp(f) };
+}
+
+/** The flags of every run-config field that has one. */
 export function fieldOptions(): Record<string, CliOption> {
-  const out: Record<string, CliOption> = {};
-  for (const f of RUN_FIELDS) {
-    if (!f.flag) continue;
-    out[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string', valueName: f.valueName, ...flagHelp(f) };
-  }
-  return out;
+  return Object.fromEntries(RUN_FIELDS.filter((f) => f.flag).map((f) => [f.flag!, fieldOption(f)]));
 }
 
 /**

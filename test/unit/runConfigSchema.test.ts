@@ -134,6 +134,14 @@ describe('lora-lab train flags come from the table', () => {
     expect(configFromFlags({ targets: ALL_LINEAR }).lora?.targetModules).toBe(ALL_LINEAR);
   });
 
+  it('lora-lab params reads --rank, --targets and --layers the same way, with the same default rank', async () => {
+    const model = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
+    const { code, out } = await cli(['params', '--model', model, '--layers', '0-1', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ r: 8, layersToTransform: [0, 1] });
+    expect((await cli(['params', '--model', model, '--rank', '0'])).err).toContain('--rank must be a whole number ≥ 1, got "0"');
+  });
+
   it('a bad flag value is a usage error naming the flag and its rule', () => {
     expect(() => configFromFlags({ rank: '0' })).toThrow(CliUsageError);
     expect(() => configFromFlags({ rank: '0' })).toThrow('--rank must be a whole number ≥ 1, got "0"');
