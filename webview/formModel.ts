@@ -95,8 +95,10 @@ export interface Validation {
 /** Checks each field with the run-config table's check (as the engine will), the message next to the field. */
 export function validateDraft(draft: FormDraft, form: FormState): Validation {
   const errors: FieldErrors = {};
-  const config: RunConfigInput = { ...form.initial, model: form.model || form.initial.model, data: form.dataset || form.initial.data };
-  for (const g of ['lora', 'training', 'dataOptions'] as const) config[g] = { ...form.initial[g] } as never;
+  const init = form.initial;
+  const config: RunConfigInput = {
+    ...init, model: form.model || init.model, data: form.dataset || init.data, lora: { ...init.lora }, training: { ...init.training }, dataOptions: { ...init.dataOptions },
+  };
   for (const k of TEXT_FIELDS) {
     const f = formField(k)!;
     const shown = k === 'epochs' ? draft.lengthMode === 'epochs' : k === 'maxSteps' ? draft.lengthMode === 'maxSteps' : true;

@@ -58,11 +58,11 @@ await page.waitForSelector('#f-r');
 await shot('01-configure-dark');
 
 await page.locator('#f-r input').fill('0');
-await page.locator('#f-lr input').fill('abc');
+await page.locator('#f-learningRate input').fill('abc');
 await page.locator('#f-layers input').fill('3, 14');
 await shot('02-configure-errors');
 await page.locator('#f-r input').fill('16');
-await page.locator('#f-lr input').fill('2e-4');
+await page.locator('#f-learningRate input').fill('2e-4');
 await page.locator('#f-layers input').fill('');
 await page.waitForTimeout(100);
 
