@@ -1,13 +1,14 @@
-// The status line's model of the run in progress: folds live SessionEvents into step, loss,
-// throughput, ETA and phase. Pure, so the reducer and its tests share it.
-import type { SessionEvent } from '../src/core/session';
+// The panel's one notion of the run in progress ("the live run"): folds its SessionEvents into
+// its id (from the `run` event, when its folder exists), step, loss, throughput, ETA and phase.
+// Pure, so the reducer and its tests share it.
+import type { SessionEvent } from '../src/protocol/worker';
 import { fmtInt, fmtLoss } from './format';
 
 export type LivePhase = 'starting' | 'preparing' | 'training' | 'finishing' | 'finished';
 
 export interface LiveRun {
-  /** The run folder id; '' until the host has created the folder. */
-  runId: string;
+  /** The run folder's id; absent until the host has created the folder (the `run` event). */
+  runId?: string;
   phase: LivePhase;
   /** What the run is doing now, in words ("Loading the dataset…", "Warm-up done"). */
   detail: string;
@@ -27,7 +28,7 @@ export interface LiveRun {
 }
 
 export function startingRun(): LiveRun {
-  return { runId: '', phase: 'starting', detail: 'Starting…', step: 0, warnings: [] };
+  return { phase: 'starting', detail: 'Starting…', step: 0, warnings: [] };
 }
 
 /**
@@ -41,15 +42,9 @@ export function etaSeconds(first: { step: number; elapsedMs: number } | undefine
   return stepMs !== undefined && Number.isFinite(stepMs) ? (left * stepMs) / 1000 : undefined;
 }
 
-/** The event's type as a string: SessionEvent grows (e.g. 'evaluation') faster than this file. */
-export function eventType(ev: SessionEvent): string {
-  return (ev as { type: string }).type;
-}
-
-export function applyLiveEvent(prev: LiveRun | undefined, runId: string, ev: SessionEvent): LiveRun {
+export function applyLiveEvent(prev: LiveRun | undefined, ev: SessionEvent): LiveRun {
   // A new run's first event after a finished one starts a fresh status.
-  const base = !prev || (prev.phase === 'finished' && eventType(ev) !== 'finished') ? { ...startingRun(), runId } : prev;
-  const live: LiveRun = { ...base, runId: runId || base.runId };
+  const live = !prev || (prev.phase === 'finished' && ev.type !== 'finished') ? startingRun() : prev;
   switch (ev.type) {
     case 'config':
       return { ...live, phase: 'preparing', detail: 'Checking the dataset…' };

@@ -1,11 +1,13 @@
 // Entry of the results panel (webview): restores the persisted view state, builds the views,
-// feeds host messages and UI actions through the store once per animation frame (so bursts of
-// live steps cost one render), persists state, asks the host for run details it lacks, says ready.
+// feeds host messages, replies and UI actions through the store once per animation frame (so
+// bursts of live steps cost one render), persists state, asks the host for run details it lacks
+// (LoadRuns), says ready.
 import './elements';
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
-import type { FromPanel, ToPanel } from '../src/protocol/panel';
+import type { FromPanel, PanelCommand } from '../src/protocol/panel';
 import { h } from './dom';
+import { PanelChannel } from './host';
 import { initialState, persisted, reduce, runsToLoad, type Action, type SavedState, type State } from './store';
 import { ConfigureView } from './views/configureView';
 import { CurvesView } from './views/curvesView';
@@ -21,8 +23,6 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 
-const TO_PANEL: ReadonlySet<string> = new Set<ToPanel['type']>(['showForm', 'runs', 'runDetail', 'runEvent', 'focusRun', 'error']);
-
 /** The bundle's stylesheet (dist/webview.css), when the host's HTML does not link it itself. */
 function ensureStylesheet(script: HTMLScriptElement | SVGScriptElement | null): void {
   if (!(script instanceof HTMLScriptElement) || !script.src) return;
@@ -33,7 +33,6 @@ function ensureStylesheet(script: HTMLScriptElement | SVGScriptElement | null): 
 
 function start(): void {
   const vscode = acquireVsCodeApi();
-  const post = (m: FromPanel) => vscode.postMessage(m);
 
   let state: State = initialState;
   const saved = vscode.getState();
@@ -49,12 +48,15 @@ function start(): void {
     }
   };
 
-  const status = new StatusView(post, dispatch);
+  const send = (m: FromPanel) => vscode.postMessage(m);
+  const host = new PanelChannel({ send, deliver: dispatch, warn: (p) => console.warn(`LoRA Lab panel: ${p}`) });
+  const post = (m: PanelCommand) => host.post(m);
+  const status = new StatusView(send, dispatch);
   const sections = {
-    configure: new ConfigureView(post, dispatch),
+    configure: new ConfigureView(send, dispatch),
     curves: new CurvesView(dispatch),
-    evaluation: new EvaluationView(post, dispatch),
-    runs: new RunsView(post, dispatch),
+    evaluation: new EvaluationView(host, dispatch),
+    runs: new RunsView(host, dispatch),
   };
   const shell = new Shell(status, sections, dispatch);
   const app = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
@@ -74,7 +76,7 @@ function start(): void {
     const need = runsToLoad(state).filter((id) => !requested.has(id));
     if (need.length) {
       need.forEach((id) => requested.add(id));
-      post({ type: 'loadRuns', runIds: need });
+      void host.loadRuns(need);
     }
   }
 
@@ -88,10 +90,7 @@ function start(): void {
     render();
   }
 
-  window.addEventListener('message', (e: MessageEvent) => {
-    const m = e.data as { type?: unknown } | null;
-    if (m && typeof m === 'object' && typeof m.type === 'string' && TO_PANEL.has(m.type)) dispatch(m as ToPanel);
-  });
+  window.addEventListener('message', (e: MessageEvent) => host.receive(e.data));
 
   post({ type: 'ready' });
   render();

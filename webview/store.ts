@@ -1,11 +1,15 @@
-// The panel's state and its pure reducer: (state, host message | UI action) → state. No DOM; the
-// views read the state, main.ts dispatches. Live metric rows arrive many per second: a batch of
-// actions (one animation frame's worth) appends each run's rows with one copy, not one per row.
-import type { SessionEvent } from '../src/core/session';
-import type { EvaluationReport, FormState, MetricRow, PanelPersistedState, RunDetail, RunSummary, ToPanel } from '../src/protocol/panel';
+// The panel's state and its pure reducer: (state, host message | reply | UI action) → state. No
+// DOM; the views read the state, main.ts dispatches. The run in progress is `live` (liveRun.ts):
+// its id comes with runStarted, with the run as on disk then, and every later live event belongs
+// to it. Live metric rows arrive many per second: a batch of actions (one animation frame's
+// worth) appends each run's rows with one copy, not one per row.
+import type { EvalReport } from '../src/protocol/evaluation';
+import { plotted } from '../src/protocol/metrics';
+import type { FormState, HostNotification, MetricRow, PanelPersistedState, RunDetail, RunSummary } from '../src/protocol/panel';
+import type { SessionEvent } from '../src/protocol/worker';
 import type { XAxis } from './chartData';
 import { mergeDraft, type FormDraft } from './formModel';
-import { applyLiveEvent, eventType, startingRun, type LiveRun } from './liveRun';
+import { applyLiveEvent, startingRun, type LiveRun } from './liveRun';
 
 export type Tab = 'configure' | 'curves' | 'evaluation' | 'runs';
 export const TABS: readonly Tab[] = ['configure', 'curves', 'evaluation', 'runs'];
@@ -13,7 +17,9 @@ export const TABS: readonly Tab[] = ['configure', 'curves', 'evaluation', 'runs'
 export interface RunData {
   detail?: RunDetail;
   metrics: MetricRow[];
-  evaluation?: EvaluationReport;
+  evaluation?: EvalReport;
+  /** eval.json exists but could not be used: why. */
+  evaluationError?: string;
 }
 
 export interface State {
@@ -23,7 +29,7 @@ export interface State {
   runs: RunSummary[];
   runsLoaded: boolean;
   activeRunId?: string;
-  /** Per run: what the host sent (runDetail) plus live rows. */
+  /** Per run: its detail from disk (a LoadRuns or EvaluateRun reply, or runStarted) plus live rows. */
   runData: Record<string, RunData>;
   /** Runs whose curves are overlaid, in selection order (one colour each). */
   selected: string[];
@@ -53,7 +59,10 @@ export type UiAction =
   | { type: 'ui/restore'; saved: Partial<SavedState> }
   | { type: 'ui/batch'; actions: Action[] };
 
-export type Action = ToPanel | UiAction;
+/** A run's detail, from a reply to LoadRuns or EvaluateRun. */
+export type DetailAction = { type: 'runDetail'; detail: RunDetail };
+
+export type Action = HostNotification | DetailAction | UiAction;
 
 export const initialState: State = {
   tab: 'configure', runs: [], runsLoaded: false, runData: {}, selected: [], xAxis: 'step', logScale: false, smoothing: 0.6,
@@ -65,22 +74,9 @@ export function persisted(s: State): SavedState {
 
 const clampSmoothing = (v: number) => (Number.isFinite(v) ? Math.min(Math.max(v, 0), 0.999) : 0.6);
 
-/** A live event as the metric row metrics.jsonl holds for it, if it is one. */
+/** A live event as the panel plots it, if it is a step or eval. */
 export function metricRowOf(ev: SessionEvent): MetricRow | undefined {
-  if (ev.type === 'step') {
-    const { step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs } = ev;
-    return { type: 'step', step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs };
-  }
-  if (ev.type === 'eval') return { type: 'eval', step: ev.step, valLoss: ev.valLoss, valPerplexity: ev.valPerplexity, best: ev.best };
-  return undefined;
-}
-
-/** The evaluation event's report: `{type, report}` or the report's fields on the event itself. */
-export function evaluationOf(ev: SessionEvent): EvaluationReport {
-  const o = ev as unknown as Record<string, unknown>;
-  if (o.report && typeof o.report === 'object') return o.report as EvaluationReport;
-  const { type: _type, ...rest } = o;
-  return rest;
+  return ev.type === 'step' || ev.type === 'eval' ? plotted(ev) : undefined;
 }
 
 const lastStep = (rows: readonly MetricRow[]) => (rows.length ? rows[rows.length - 1].step : -Infinity);
@@ -93,43 +89,52 @@ function patchRun(runs: RunSummary[], runId: string, patch: Partial<RunSummary>)
   return runs.some((r) => r.id === runId) ? runs.map((r) => (r.id === runId ? { ...r, ...patch } : r)) : runs;
 }
 
+/** The run's data as read from disk. */
+function fromDisk(detail: RunDetail): RunData {
+  return { detail, metrics: detail.metrics, evaluation: detail.evaluation, evaluationError: detail.evaluationError };
+}
+
 function onRunDetail(s: State, detail: RunDetail): State {
   const id = detail.summary.id;
   return withRunData(s, id, (d) => {
-    // Live rows that arrived after the host read metrics.jsonl are kept.
+    // A reloaded panel asks for the live run while it goes on: rows that arrived after the host
+    // read metrics.jsonl are kept.
     const after = lastStep(detail.metrics);
     const newer = d.metrics.filter((m) => m.step > after);
-    return { detail, metrics: newer.length ? [...detail.metrics, ...newer] : detail.metrics, evaluation: detail.evaluation ?? d.evaluation };
+    const disk = fromDisk(detail);
+    return { ...disk, metrics: newer.length ? [...detail.metrics, ...newer] : detail.metrics, evaluation: detail.evaluation ?? d.evaluation };
   });
 }
 
-function onRunEvent(s: State, runId: string, ev: SessionEvent): State {
-  const type = eventType(ev);
-  if (type === 'evaluation') {
-    // Also the answer to Evaluate on an old run: only the run in progress has a status line to update.
-    const ours = s.live && s.live.phase !== 'finished' && (!runId || runId === s.live.runId);
-    const id = runId || s.live?.runId || '';
-    return withRunData(ours ? { ...s, live: applyLiveEvent(s.live, runId, ev) } : s, id, (d) => ({ ...d, evaluation: evaluationOf(ev) }));
-  }
-  // A log line with no run in progress (e.g. from Evaluate on an old run) has no status line to go to.
-  if (type === 'log' && (!s.live || s.live.phase === 'finished')) return s;
-  const live = applyLiveEvent(s.live, runId, ev);
+/** The live run has its folder: it becomes the active, selected, focused run, with its rows so far from disk. */
+function onRunStarted(s: State, m: Extract<HostNotification, { type: 'runStarted' }>): State {
+  const id = m.event.runId;
+  const data = m.detail ? fromDisk(m.detail) : (s.runData[id] ?? { metrics: [] });
+  return {
+    ...s, live: applyLiveEvent(s.live, m.event), activeRunId: id, focusedRunId: id, tab: 'curves',
+    selected: s.selected.includes(id) ? s.selected : [...s.selected, id], runData: { ...s.runData, [id]: data },
+  };
+}
+
+/** An event of the live run; before runStarted (config, data, backend, an early failure) it has no run folder yet. */
+function onLiveEvent(s: State, ev: Exclude<SessionEvent, { type: 'run' }>): State {
+  // With no run in progress, a log line has no status line to go to, and an evaluation no run to
+  // belong to (an Evaluate of an old run comes back as its detail).
+  const idle = !s.live || s.live.phase === 'finished';
+  if (idle && (ev.type === 'log' || ev.type === 'evaluation')) return s;
+  const live = applyLiveEvent(s.live, ev);
   let next: State = { ...s, live };
   const id = live.runId;
-  if (ev.type === 'run') {
-    next = {
-      ...next, activeRunId: id, selected: next.selected.includes(id) ? next.selected : [...next.selected, id],
-      tab: next.tab === 'configure' ? 'curves' : next.tab, runData: next.runData[id] ? next.runData : { ...next.runData, [id]: { metrics: [] } },
-    };
-  }
-  if (ev.type === 'eval' && ev.best && id) next = { ...next, runs: patchRun(next.runs, id, { bestValLoss: ev.valLoss }) };
-  if (ev.type === 'finished' && id) next = { ...next, runs: patchRun(next.runs, id, { status: ev.status }) };
+  if (!id) return next;
+  if (ev.type === 'evaluation') return withRunData(next, id, (d) => ({ ...d, evaluation: ev.report, evaluationError: undefined }));
+  if (ev.type === 'eval' && ev.best) next = { ...next, runs: patchRun(next.runs, id, { bestValLoss: ev.valLoss }) };
+  if (ev.type === 'finished') next = { ...next, runs: patchRun(next.runs, id, { status: ev.status }) };
   const row = metricRowOf(ev);
-  if (row && id) next = withRunData(next, id, (d) => ({ ...d, metrics: [...d.metrics, row] }));
+  if (row) next = withRunData(next, id, (d) => ({ ...d, metrics: [...d.metrics, row] }));
   return next;
 }
 
-function onMessage(s: State, m: ToPanel): State {
+function onMessage(s: State, m: HostNotification | DetailAction): State {
   switch (m.type) {
     case 'showForm': {
       // A form back from the host ends a start that never began (e.g. it failed validation). The
@@ -150,10 +155,10 @@ function onMessage(s: State, m: ToPanel): State {
     }
     case 'runDetail':
       return onRunDetail(s, m.detail);
+    case 'runStarted':
+      return onRunStarted(s, m);
     case 'runEvent':
-      return onRunEvent(s, m.runId, m.event);
-    case 'focusRun':
-      return { ...s, focusedRunId: m.runId, selected: s.selected.includes(m.runId) ? s.selected : [...s.selected, m.runId], tab: 'curves' };
+      return onLiveEvent(s, m.event);
     case 'error':
       return { ...s, error: m.message, live: s.live?.phase === 'starting' ? undefined : s.live };
   }
@@ -211,21 +216,21 @@ function reduceBatch(state: State, actions: readonly Action[]): State {
   };
   for (const a of actions) {
     if (a.type === 'runEvent') {
-      const row = metricRowOf(a.event);
-      if (row && a.event.type === 'step') {
+      const ev = a.event;
+      if (ev.type === 'step') {
         // The live status still sees every step; only the rows are deferred.
-        const live = applyLiveEvent(s.live, a.runId, a.event);
+        const live = applyLiveEvent(s.live, ev);
         s = { ...s, live };
         if (live.runId) {
           const rows = buffered.get(live.runId) ?? [];
-          rows.push(row);
+          rows.push(plotted(ev));
           buffered.set(live.runId, rows);
         }
         continue;
       }
-      flush(s.live?.runId || a.runId);
+      flush();
     } else if (a.type === 'runDetail') flush(a.detail.summary.id);
-    else if (a.type === 'ui/batch') flush();
+    else if (a.type === 'runStarted' || a.type === 'ui/batch') flush();
     s = reduce(s, a);
   }
   flush();
@@ -234,8 +239,11 @@ function reduceBatch(state: State, actions: readonly Action[]): State {
 
 export function reduce(s: State, a: Action): State {
   if (a.type === 'ui/batch') return reduceBatch(s, a.actions);
-  if (a.type.startsWith('ui/')) return onUi(s, a as Exclude<UiAction, { type: 'ui/batch' }>);
-  return onMessage(s, a as ToPanel);
+  return isUiAction(a) ? onUi(s, a) : onMessage(s, a);
+}
+
+function isUiAction(a: Action): a is Exclude<UiAction, { type: 'ui/batch' }> {
+  return a.type.startsWith('ui/');
 }
 
 /** Runs whose details (record, config, metrics so far) the panel lacks: the selected ones and the focused one. */

@@ -1,40 +1,68 @@
-// Connects the results panel with the rest of the host: answers the panel's messages (start,
-// cancel, pickers, run details, diffs, evaluate, merge), relays live run events, and keeps the
-// form and the runs list current so a reloaded panel shows the same thing.
+// Connects the results panel with the rest of the host: answers the panel's commands (start,
+// cancel, pickers, diffs, merge) and requests (LoadRuns, EvaluateRun), relays the live run's
+// events, and keeps the form and the runs list current so a reloaded panel shows the same thing.
+// What the panel sends is decoded before it gets here (ResultsPanel); run ids are turned into
+// folders only by runDirOf (inside the runs folder), and a run starts only on the dataset and
+// model picked through the host (the form it remembers) with the panel's parameters.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { defaultTargets, moduleNames } from '../core/lora/modules';
 import type { ModelSpec } from '../core/hf/config';
-import type { FormState, FromPanel } from '../protocol/panel';
-import type { SessionEvent } from '../protocol/training';
-import { ResultsPanel } from '../panel/resultsPanel';
+import { EvaluateRun, LoadRuns, type FormState, type PanelCommand, type RunDetail, type RunParameters } from '../protocol/panel';
+import type { RunConfigInput } from '../protocol/runConfig';
+import type { Rpc } from '../protocol/rpc';
+import type { SessionEvent } from '../protocol/worker';
+import { ResultsPanel, type PanelHost } from '../panel/resultsPanel';
 import { pickDataset, pickModel } from './pickers';
-import { runDetail, runSummaries } from './runsModel';
+import { runDetail, runDirOf, runSummaries } from './runsModel';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
 import type { RunListener, TrainingController } from './trainingController';
 import { runsRoot } from '../core/runs';
 import { checkDatasetFile } from '../core/data';
 
-export class PanelController implements RunListener {
+/** The output channel's part the panel needs: refused messages and unreadable rows go there. */
+export interface PanelLog {
+  warn(message: string): void;
+}
+
+/**
+ * The configuration a Start from the panel runs: the form's settings, with each group the panel
+ * sent (lora, training, ...; the panel sends whole groups) in place of the form's, on the dataset
+ * and model the host picked. Paths never come from the panel.
+ */
+export function startConfig(form: FormState, params: RunParameters): RunConfigInput {
+  const { lora, training, dataOptions, backend, threads, memoryLimitBytes } = params;
+  return {
+    ...form.initial,
+    ...(lora && { lora }), ...(training && { training }), ...(dataOptions && { dataOptions }),
+    ...(backend !== undefined && { backend }), ...(threads !== undefined && { threads }), ...(memoryLimitBytes !== undefined && { memoryLimitBytes }),
+    model: form.model,
+    data: form.dataset,
+  };
+}
+
+export class PanelController implements RunListener, PanelHost {
+  /** The form last shown: the dataset and model the user picked through the host. */
   private form?: FormState;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly training: TrainingController,
+    private readonly log: PanelLog = { warn: () => {} },
   ) {}
 
   /** Shows (or creates) the panel; `form` switches it to the configuration form. */
   show(form?: FormState): ResultsPanel {
     if (form) this.form = form;
-    const panel = ResultsPanel.show(this.context.extensionUri, (m) => this.onMessage(m));
+    const panel = ResultsPanel.show(this.context.extensionUri, this);
     if (form) panel.post({ type: 'showForm', form });
     this.postRuns(panel);
     return panel;
   }
 
   revive(webviewPanel: vscode.WebviewPanel): void {
-    ResultsPanel.revive(webviewPanel, this.context.extensionUri, (m) => this.onMessage(m));
+    ResultsPanel.revive(webviewPanel, this.context.extensionUri, this);
   }
 
   async formFor(dataset: string, model: string, spec: ModelSpec, error?: string): Promise<FormState> {
@@ -48,20 +76,42 @@ export class PanelController implements RunListener {
     };
   }
 
-  onRunEvent(runId: string | undefined, event: SessionEvent): void {
+  /** The live run's events: its folder (with the run as on disk) once it exists, then the rest. */
+  onRunEvent(_runId: string | undefined, event: SessionEvent): void {
     const panel = ResultsPanel.current;
     if (!panel) return;
-    if (event.type === 'run') {
-      this.postRuns(panel, event.runId);
-      panel.post({ type: 'focusRun', runId: event.runId });
+    if (event.type !== 'run') {
+      panel.post({ type: 'runEvent', event });
+      return;
     }
-    // Events before the run folder exists (config, data, backend, an early failure) carry ''.
-    panel.post({ type: 'runEvent', runId: runId ?? (event.type === 'run' ? event.runId : ''), event });
+    this.postRuns(panel, event.runId);
+    let detail: RunDetail | undefined;
+    try {
+      detail = runDetail(event.dir, (p) => this.log.warn(p));
+    } catch (e) {
+      this.log.warn(`Results panel: run ${event.runId} could not be read yet (${(e as Error).message}); the panel asks for it`);
+    }
+    panel.post({ type: 'runStarted', event, detail });
   }
 
   onRunEnded(): void {
     const panel = ResultsPanel.current;
     if (panel) this.postRuns(panel);
+  }
+
+  warn(problem: string): void {
+    this.log.warn(problem);
+  }
+
+  serve(rpc: Rpc): void {
+    rpc.handle(LoadRuns, ({ runIds }) => runIds.map((id) => runDetail(this.runDir(id), (p) => this.log.warn(p))));
+    rpc.handle(EvaluateRun, async ({ runId }) => {
+      const dir = this.runDir(runId);
+      await vscode.commands.executeCommand('loraLab.evaluateRun', dir);
+      const panel = ResultsPanel.current;
+      if (panel) this.postRuns(panel);
+      return runDetail(dir, (p) => this.log.warn(p)); // carries the new eval.json
+    });
   }
 
   private runsRoot(): string | undefined {
@@ -79,22 +129,29 @@ export class PanelController implements RunListener {
     }
   }
 
-  private runDir(runId: string): string | undefined {
+  /** The folder of a run id the panel sent; throws (the panel shows it, the log keeps it) when it names no run in the runs folder. */
+  private runDir(runId: string): string {
     const root = this.runsRoot();
-    return root ? path.join(root, runId) : undefined;
+    const r = root ? runDirOf(root, runId) : { error: 'no workspace folder holds a runs folder' };
+    if ('error' in r) {
+      this.log.warn(`Results panel: run id refused: ${r.error}`);
+      throw new Error(`Run ${JSON.stringify(runId)} refused: ${r.error}.`);
+    }
+    return r.dir;
   }
 
-  private async onMessage(m: FromPanel): Promise<void> {
-    const panel = ResultsPanel.current!;
+  async onCommand(m: PanelCommand, panel: ResultsPanel): Promise<void> {
     switch (m.type) {
       case 'ready':
         if (this.form) panel.post({ type: 'showForm', form: this.form });
         this.postRuns(panel);
         return;
-      case 'startTraining':
-        if (this.form) this.form = { ...this.form, error: undefined };
-        await this.training.start(m.config);
+      case 'startTraining': {
+        if (!this.form) throw new Error('Pick a dataset and a model first (LoRA Lab: Start Training).');
+        this.form = { ...this.form, error: undefined };
+        await this.training.start(startConfig(this.form, m.config));
         return;
+      }
       case 'cancelTraining':
         this.training.cancel();
         return;
@@ -113,25 +170,12 @@ export class PanelController implements RunListener {
         if (model) this.show(await this.formFor(this.form.dataset, model.dir, model.spec));
         return;
       }
-      case 'loadRuns':
-        for (const id of m.runIds) {
-          const dir = this.runDir(id);
-          if (dir) panel.post({ type: 'runDetail', detail: runDetail(dir) });
-        }
-        return;
       case 'diffConfigs':
         await vscode.commands.executeCommand('loraLab.compareRuns', ...m.runIds.map((id) => this.runDir(id)));
         return;
       case 'openRunFolder':
         await vscode.commands.executeCommand('loraLab.openRunFolder', this.runDir(m.runId));
         return;
-      case 'evaluateRun': {
-        const dir = this.runDir(m.runId);
-        await vscode.commands.executeCommand('loraLab.evaluateRun', dir);
-        if (dir) panel.post({ type: 'runDetail', detail: runDetail(dir) }); // carries the new eval.json
-        this.postRuns(panel);
-        return;
-      }
       case 'mergeRun':
         await vscode.commands.executeCommand('loraLab.mergeRun', this.runDir(m.runId));
         this.postRuns(panel);

@@ -1,12 +1,19 @@
-// Runs on disk as the results panel shows them: summaries for the list, and one run's record,
-// metrics (step and eval rows) and evaluation. No vscode import: unit-tested under vitest.
+// Runs on disk as the results panel shows them: summaries for the list, one run's record, metrics
+// (step and eval rows, each checked) and evaluation (eval.json, checked), and the only way from a
+// run id the panel sent to a folder (runDirOf: inside the runs folder, or refused). No vscode
+// import: unit-tested under vitest.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RunConfig } from '../core/runConfig';
-import { listRuns, RunDir, type RunRecord } from '../core/runs';
-import type { EvaluationReport, MetricRow, RunDetail, RunSummary } from '../protocol/panel';
+import { listRuns, METRICS_FILE, RUN_FILE, RunDir, type RunRecord } from '../core/runs';
+import { readMetricRows } from '../core/runs/metrics';
+import { decodeEvalReport, type EvalReport } from '../protocol/evaluation';
+import { plotted, type MetricRow } from '../protocol/metrics';
+import { runIdProblem, type RunDetail, type RunSummary } from '../protocol/panel';
 
 export const EVAL_FILE = 'eval.json';
+
+/** Where a problem met while reading a run goes (the output channel, in the extension). */
+export type ProblemLog = (problem: string) => void;
 
 export function summarize(rec: RunRecord): RunSummary {
   const s = rec.summary ?? {};
@@ -31,28 +38,51 @@ export function runSummaries(root: string): { runs: RunSummary[]; problems: { di
   return { runs: listing.runs.map(summarize), problems: listing.problems };
 }
 
-/** Keeps the metric rows the panel plots; the best validation loss is taken from them for live runs. */
-export function metricRows(rows: Record<string, unknown>[]): MetricRow[] {
-  return rows.filter((r) => r.type === 'step' || r.type === 'eval') as unknown as MetricRow[];
+/**
+ * The folder of run `id` under `root`, or why there is none: the id must be one folder name
+ * (no `..`, no separator, not absolute) naming a folder with a run.json directly under the root.
+ */
+export function runDirOf(root: string, id: unknown): { dir: string } | { error: string } {
+  const problem = runIdProblem(id);
+  if (problem !== undefined || typeof id !== 'string') return { error: problem ?? 'not a run id' };
+  const base = path.resolve(root);
+  const dir = path.resolve(base, id);
+  if (path.dirname(dir) !== base) return { error: `"${id}" is not a folder directly under ${base}` };
+  if (!fs.existsSync(path.join(dir, RUN_FILE))) return { error: `no run "${id}" under ${base}` };
+  return { dir };
 }
 
-export function runDetail(dir: string): RunDetail {
-  const run = RunDir.open(dir);
-  const record = run.record();
-  const metrics = metricRows(run.metrics());
+/** The panel's rows of a metrics.jsonl: step and eval rows, each checked; malformed lines logged with their number. */
+export function metricRows(dir: string, log: ProblemLog = () => {}): MetricRow[] {
+  const read = readMetricRows(path.join(dir, METRICS_FILE));
+  for (const s of read.skipped) log(`${path.join(dir, METRICS_FILE)}:${s.line}: row skipped: ${s.reason}`);
+  return read.rows.flatMap((r) => (r.type === 'preflight' ? [] : [plotted(r)]));
+}
+
+/** eval.json of a run folder, checked: the report, why it cannot be used, or neither when there is none. */
+export function readEvaluation(dir: string): { evaluation?: EvalReport; evaluationError?: string } {
+  const file = path.join(dir, EVAL_FILE);
+  if (!fs.existsSync(file)) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return { evaluationError: `${file} is not valid JSON` };
+  }
+  const d = decodeEvalReport(json);
+  return d.ok ? { evaluation: d.value } : { evaluationError: `${file}: ${d.error}` };
+}
+
+/** One run's record, metric rows and evaluation; the best validation loss is taken from the rows for live runs. */
+export function runDetail(dir: string, log: ProblemLog = () => {}): RunDetail {
+  const record = RunDir.open(dir).record();
+  const metrics = metricRows(dir, log);
   const summary = summarize(record);
   if (summary.bestValLoss === null) {
-    const evals = metrics.filter((m): m is Extract<MetricRow, { type: 'eval' }> => m.type === 'eval');
-    if (evals.length) summary.bestValLoss = Math.min(...evals.map((e) => e.valLoss));
+    const evals = metrics.flatMap((m) => (m.type === 'eval' ? [m.valLoss] : []));
+    if (evals.length) summary.bestValLoss = Math.min(...evals);
   }
-  const evalPath = path.join(dir, EVAL_FILE);
-  let evaluation: EvaluationReport | undefined;
-  if (fs.existsSync(evalPath)) {
-    try {
-      evaluation = JSON.parse(fs.readFileSync(evalPath, 'utf8')) as EvaluationReport;
-    } catch {
-      evaluation = { error: `${evalPath} is not valid JSON` };
-    }
-  }
-  return { summary, record, config: record.config as RunConfig, metrics, evaluation };
+  const evaluation = readEvaluation(dir);
+  if (evaluation.evaluationError) log(evaluation.evaluationError);
+  return { summary, record, metrics, ...evaluation };
 }

@@ -1,14 +1,24 @@
 // The results panel: a single webview (restored after a window reload by a serializer) with a
 // strict CSP and a nonce, no remote content. It shows the configuration form, live loss curves,
-// the evaluation and the runs; messages are typed in src/protocol/panel.ts.
+// the evaluation and the runs. Messages are typed in src/protocol/panel.ts: every one the webview
+// sends is decoded here (requests by the panel's Rpc, commands by decodePanelCommand), and a
+// malformed one is refused with its reason in the log.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { FromPanel, ToPanel } from '../protocol/panel';
+import { decodePanelCommand, type PanelCommand, type ToPanel } from '../protocol/panel';
+import { Rpc } from '../protocol/rpc';
 
 export const PANEL_VIEW_TYPE = 'loraLab.results';
 
-export type PanelMessageHandler = (msg: FromPanel, panel: ResultsPanel) => void | Promise<void>;
+/** What a panel needs from the host: a handler for its commands, its request handlers, a log. */
+export interface PanelHost {
+  onCommand(cmd: PanelCommand, panel: ResultsPanel): void | Promise<void>;
+  /** Registers the request handlers (LoadRuns, EvaluateRun) on a new panel's Rpc. */
+  serve(rpc: Rpc): void;
+  /** Hears every message refused and every request that failed, with the reason. */
+  warn(problem: string): void;
+}
 
 export class ResultsPanel implements vscode.Disposable {
   static current: ResultsPanel | undefined;
@@ -16,30 +26,44 @@ export class ResultsPanel implements vscode.Disposable {
   private ready = false;
   private queue: ToPanel[] = [];
 
+  /** Requests from the webview and their replies. */
+  readonly rpc: Rpc;
+
   private constructor(
     readonly panel: vscode.WebviewPanel,
     private readonly extensionUri: vscode.Uri,
-    private readonly onMessage: PanelMessageHandler,
+    private readonly host: PanelHost,
   ) {
     panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')] };
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.svg');
     panel.webview.html = this.html();
+    this.rpc = new Rpc((m) => this.post(m), (problem) => host.warn(`Results panel: ${problem}`));
+    host.serve(this.rpc);
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((m: FromPanel) => {
-        if (m?.type === 'ready') {
-          this.ready = true;
-          const pending = this.queue;
-          this.queue = [];
-          for (const p of pending) void this.panel.webview.postMessage(p);
-        }
-        void Promise.resolve(this.onMessage(m, this)).catch((e: Error) => this.post({ type: 'error', message: e.message }));
-      }),
+      panel.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw)),
     );
   }
 
+  private receive(raw: unknown): void {
+    if (this.rpc.receive(raw)) return;
+    const d = decodePanelCommand(raw);
+    if (!d.ok) {
+      this.host.warn(`Results panel: message refused: ${d.error}`);
+      return;
+    }
+    const m = d.value;
+    if (m.type === 'ready') {
+      this.ready = true;
+      const pending = this.queue;
+      this.queue = [];
+      for (const p of pending) void this.panel.webview.postMessage(p);
+    }
+    void Promise.resolve(this.host.onCommand(m, this)).catch((e: Error) => this.post({ type: 'error', message: e.message }));
+  }
+
   /** Shows the panel (creating it if needed) beside the editor. */
-  static show(extensionUri: vscode.Uri, onMessage: PanelMessageHandler): ResultsPanel {
+  static show(extensionUri: vscode.Uri, host: PanelHost): ResultsPanel {
     if (ResultsPanel.current) {
       ResultsPanel.current.panel.reveal(undefined, true);
       return ResultsPanel.current;
@@ -49,14 +73,14 @@ export class ResultsPanel implements vscode.Disposable {
       retainContextWhenHidden: true, // live curves keep their state while the tab is in the background
       localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
     });
-    ResultsPanel.current = new ResultsPanel(panel, extensionUri, onMessage);
+    ResultsPanel.current = new ResultsPanel(panel, extensionUri, host);
     return ResultsPanel.current;
   }
 
   /** Restores a panel VS Code kept across a reload (the webview re-sends 'ready' and its saved state). */
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, onMessage: PanelMessageHandler): ResultsPanel {
+  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, host: PanelHost): ResultsPanel {
     ResultsPanel.current?.dispose();
-    ResultsPanel.current = new ResultsPanel(panel, extensionUri, onMessage);
+    ResultsPanel.current = new ResultsPanel(panel, extensionUri, host);
     return ResultsPanel.current;
   }
 
@@ -98,6 +122,7 @@ ${css}
 
   dispose(): void {
     if (ResultsPanel.current === this) ResultsPanel.current = undefined;
+    this.rpc.dispose('the results panel was closed');
     for (const d of this.disposables.splice(0)) d.dispose();
     this.panel.dispose();
   }

@@ -1,10 +1,16 @@
-// Messages between the extension host and the results panel (webview). Discriminated unions on
-// `type`; JSON-serialisable (webview postMessage). Types only: the webview bundle imports this.
+// Messages between the extension host and the results panel (webview): commands the panel sends
+// (fire and forget), notifications the host sends, and requests with typed replies over
+// src/protocol/rpc.ts (LoadRuns, EvaluateRun). Discriminated unions on `type`, JSON-serialisable.
+// The host decodes everything the panel sends (decodePanelCommand, the requests' parameter
+// decoders); the panel decodes the replies. Pure: the webview bundle imports this.
 import type { ModelSpec } from '../core/hf/config';
-import type { RunConfig, RunConfigInput } from '../core/runConfig';
-import type { RunRecord, RunStatus } from '../core/runs/record';
-import type { SessionEvent } from '../core/session';
+import { DecodeError, decoder, fail, Fields, isRecord, type Decoded, type Decoder } from './decode';
+import { decodeEvalReport, type EvalReport } from './evaluation';
 import type { MetricRow } from './metrics';
+import { requestType, type RpcMessage } from './rpc';
+import { getField, RUN_FIELDS, fieldProblem, setField, type RunConfigInput } from './runConfig';
+import { decodeRunRecord, RUN_STATUSES, type RunRecord, type RunStatus } from './runRecord';
+import type { SessionEvent } from './worker';
 
 export type { MetricRow } from './metrics';
 
@@ -24,6 +30,13 @@ export interface FormState {
   error?: string;
 }
 
+/**
+ * What the panel may choose when it starts a run: the fields of the run-config table (LoRA,
+ * training, data options, backend), never a path. The dataset and model are the ones the user
+ * picked through the host; the workspace and runs folder come from the host's settings.
+ */
+export type RunParameters = Pick<RunConfigInput, 'lora' | 'training' | 'dataOptions' | 'backend' | 'threads' | 'memoryLimitBytes'>;
+
 export interface RunSummary {
   id: string;
   dir: string;
@@ -37,40 +50,47 @@ export interface RunSummary {
   dataset: string;
 }
 
-/** The evaluation written to eval.json (src/core/evaluate.ts); the panel renders it defensively. */
-export type EvaluationReport = Record<string, unknown>;
-
 export interface RunDetail {
   summary: RunSummary;
   record: RunRecord;
-  config: RunConfig;
   metrics: MetricRow[];
-  evaluation?: EvaluationReport;
+  evaluation?: EvalReport;
+  /** eval.json exists but could not be used: why (the Evaluation section shows it). */
+  evaluationError?: string;
 }
 
-/** Host → panel. */
-export type ToPanel =
+type RunEvent<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>;
+
+/** Host → panel, besides replies. */
+export type HostNotification =
   | { type: 'showForm'; form: FormState }
   | { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
-  | { type: 'runDetail'; detail: RunDetail }
-  /** A live event of the run in progress (step, eval, checkpoint, preflight, finished, evaluation, ...). */
-  | { type: 'runEvent'; runId: string; event: SessionEvent }
-  | { type: 'focusRun'; runId: string }
+  /**
+   * The run in progress has its folder: the `run` event, with the run as on disk at that moment
+   * (a resumed run's earlier rows; absent if it could not be read). Live events follow.
+   */
+  | { type: 'runStarted'; event: RunEvent<'run'>; detail?: RunDetail }
+  /** A live event of the run in progress (config, step, eval, checkpoint, preflight, finished, evaluation, ...). */
+  | { type: 'runEvent'; event: Exclude<SessionEvent, RunEvent<'run'>> }
   | { type: 'error'; message: string };
 
-/** Panel → host. */
-export type FromPanel =
+/** Everything the host posts to the panel. */
+export type ToPanel = HostNotification | RpcMessage;
+
+/** Panel → host commands (no reply). */
+export type PanelCommand =
   | { type: 'ready' }
-  | { type: 'startTraining'; config: RunConfigInput }
+  | { type: 'startTraining'; config: RunParameters }
   | { type: 'cancelTraining' }
   | { type: 'pickModel' }
   | { type: 'pickDataset' }
   | { type: 'newRun' }
-  | { type: 'loadRuns'; runIds: string[] }
   | { type: 'diffConfigs'; runIds: [string, string] }
   | { type: 'openRunFolder'; runId: string }
-  | { type: 'evaluateRun'; runId: string }
   | { type: 'mergeRun'; runId: string };
+
+/** Everything the panel posts to the host. */
+export type FromPanel = PanelCommand | RpcMessage;
 
 /** What the panel persists across reloads (webview state + serializer). */
 export interface PanelPersistedState {
@@ -80,3 +100,142 @@ export interface PanelPersistedState {
   smoothing: number;
   tab?: 'configure' | 'curves' | 'evaluation' | 'runs';
 }
+
+// --- Decoders ------------------------------------------------------------------------------------
+
+/**
+ * A run id as the panel may send it: one folder name (no separator, not `.` or `..`, no control
+ * character). Whether such a run exists under the runs folder is the host's check (runsModel.runDirOf).
+ */
+export function runIdProblem(id: unknown): string | undefined {
+  if (typeof id !== 'string' || id === '') return `a run id must be a non-empty string, got ${JSON.stringify(id)}`;
+  // eslint-disable-next-line no-control-regex
+  if (id === '.' || id === '..' || /[/\\\u0000-\u001f]/.test(id) || id.length > 255) return `"${id.slice(0, 80)}" is not a run id (one folder name under the runs folder)`;
+  return undefined;
+}
+
+function runIdAt(f: Fields, k: string): string {
+  const v = f.raw[k];
+  const problem = runIdProblem(v);
+  if (problem !== undefined || typeof v !== 'string') return fail(f.at(k), v, `a run id (${problem})`);
+  return v;
+}
+
+function runIdsAt(f: Fields, k: string): string[] {
+  return f.list(k, (v, path) => {
+    const problem = runIdProblem(v);
+    return problem === undefined && typeof v === 'string' ? v : fail(path, v, 'a run id');
+  });
+}
+
+/**
+ * The run parameters the panel sent: each field of the run-config table checked by its own rule;
+ * anything else (paths included) is not taken.
+ */
+export const decodeRunParameters: Decoder<RunParameters> = decoder((v) => {
+  const f = Fields.of(v, 'config');
+  for (const group of ['lora', 'training', 'dataOptions']) f.optObj(group);
+  const out: RunConfigInput = {};
+  for (const field of RUN_FIELDS) {
+    const value = getField(f.raw, field);
+    if (value === undefined) continue;
+    const problem = fieldProblem(field, value);
+    if (problem) throw new DecodeError(`config: ${problem}`);
+    setField(out, field, value);
+  }
+  const { lora, training, dataOptions, backend, threads, memoryLimitBytes } = out;
+  return { lora, training, dataOptions, backend, threads, memoryLimitBytes };
+});
+
+/** One command from the panel, or why it was refused. */
+export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelCommand => {
+  const f = Fields.of(v, '');
+  const type = f.oneOf('type', ['ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun'] as const);
+  switch (type) {
+    case 'ready':
+    case 'cancelTraining':
+    case 'pickModel':
+    case 'pickDataset':
+    case 'newRun':
+      return { type };
+    case 'startTraining': {
+      const d = decodeRunParameters(f.raw.config);
+      return d.ok ? { type, config: d.value } : fail('config', f.raw.config, `run parameters (${d.error})`);
+    }
+    case 'diffConfigs': {
+      const ids = runIdsAt(f, 'runIds');
+      return ids.length === 2 ? { type, runIds: [ids[0], ids[1]] } : fail('runIds', f.raw.runIds, 'two run ids');
+    }
+    case 'openRunFolder':
+    case 'mergeRun':
+      return { type, runId: runIdAt(f, 'runId') };
+  }
+});
+
+function metricRow(v: unknown, path: string): MetricRow {
+  const f = Fields.of(v, path);
+  if (f.oneOf('type', ['step', 'eval'] as const) === 'eval') {
+    return { type: 'eval', step: f.index('step'), valLoss: f.num('valLoss'), valPerplexity: f.num('valPerplexity'), best: f.bool('best') };
+  }
+  return {
+    type: 'step', step: f.index('step'), epoch: f.num('epoch'), loss: f.num('loss'), lr: f.num('lr'), gradNorm: f.num('gradNorm'),
+    tokens: f.num('tokens'), tokensPerSec: f.num('tokensPerSec'), elapsedMs: f.num('elapsedMs'),
+  };
+}
+
+function runSummary(f: Fields): RunSummary {
+  const s: RunSummary = {
+    id: f.str('id'), dir: f.str('dir'), name: f.str('name'), status: f.oneOf('status', RUN_STATUSES), createdAt: f.str('createdAt'),
+    model: f.str('model'), dataset: f.str('dataset'),
+  };
+  const durationMs = f.optNum('durationMs');
+  if (durationMs !== undefined) s.durationMs = durationMs;
+  const finalStep = f.optNum('finalStep');
+  if (finalStep !== undefined) s.finalStep = finalStep;
+  if (f.raw.bestValLoss === null) s.bestValLoss = null;
+  else {
+    const best = f.optNum('bestValLoss');
+    if (best !== undefined) s.bestValLoss = best;
+  }
+  return s;
+}
+
+function unwrap<T>(d: Decoded<T>, path: string, v: unknown): T {
+  return d.ok ? d.value : fail(path, v, `a valid value (${d.error})`);
+}
+
+function runDetail(v: unknown, path: string): RunDetail {
+  const f = Fields.of(v, path);
+  const rec = f.obj('record');
+  const record = unwrap(decodeRunRecord({ id: rec.str('id'), dir: rec.str('dir') })(rec.raw), f.at('record'), rec.raw);
+  const detail: RunDetail = { summary: runSummary(f.obj('summary')), record, metrics: f.list('metrics', metricRow) };
+  if (f.has('evaluation')) detail.evaluation = unwrap(decodeEvalReport(f.raw.evaluation), f.at('evaluation'), f.raw.evaluation);
+  const evaluationError = f.optStr('evaluationError');
+  if (evaluationError !== undefined) detail.evaluationError = evaluationError;
+  return detail;
+}
+
+const decodeRunDetail: Decoder<RunDetail> = decoder((v) => runDetail(v, 'detail'));
+const decodeRunDetails: Decoder<RunDetail[]> = decoder((v) => (Array.isArray(v) ? v.map((x, i) => runDetail(x, `details[${i}]`)) : fail('details', v, 'an array')));
+
+// --- Requests (src/protocol/rpc.ts) -------------------------------------------------------------
+
+/** The details (record, metrics, evaluation) of runs under the runs folder; unknown ids are refused. */
+export const LoadRuns = requestType<{ runIds: string[] }, RunDetail[]>(
+  'loadRuns',
+  decoder((v) => ({ runIds: runIdsAt(Fields.of(v, 'params'), 'runIds') })),
+  decodeRunDetails,
+);
+
+/** Evaluates a run (base, adapter, merged) and answers with its detail, new eval.json included. */
+export const EvaluateRun = requestType<{ runId: string }, RunDetail>(
+  'evaluateRun',
+  decoder((v) => ({ runId: runIdAt(Fields.of(v, 'params'), 'runId') })),
+  decodeRunDetail,
+);
+
+/** Whether a message from the host is one of the notifications (the panel ignores anything else). */
+export function isHostNotification(m: unknown): m is HostNotification {
+  return isRecord(m) && typeof m.type === 'string' && NOTIFICATIONS.has(m.type);
+}
+const NOTIFICATIONS: ReadonlySet<string> = new Set<HostNotification['type']>(['showForm', 'runs', 'runStarted', 'runEvent', 'error']);

@@ -1,21 +1,30 @@
-// The results panel's store: host messages and UI actions folded into state purely; live steps
-// appended (one copy per batch), runDetail merged with live rows, selection, persistence, status.
+// The results panel's store: host messages and UI actions folded into state purely; the live run
+// identified once (runStarted) with its rows from disk, live steps appended (one copy per batch),
+// a reloaded panel's runDetail merged with live rows, selection, persistence, status.
 import { describe, expect, it } from 'vitest';
-import type { SessionEvent } from '../../src/core/session';
-import type { FormState, MetricRow, RunDetail, RunSummary, ToPanel } from '../../src/protocol/panel';
+import type { EvalReport } from '../../src/protocol/evaluation';
+import type { FormState, HostNotification, MetricRow, RunDetail, RunSummary } from '../../src/protocol/panel';
+import type { SessionEvent } from '../../src/protocol/worker';
 import { etaSeconds } from '../../webview/liveRun';
 import { evaluationRunId, initialState, persisted, reduce, runsToLoad, type Action, type State } from '../../webview/store';
 
 const summary = (id: string, status: RunSummary['status'] = 'completed'): RunSummary => ({
   id, dir: `/ws/.lora-lab/runs/${id}`, name: 'train.jsonl', status, createdAt: '2024-05-01T10:00:00Z', model: '/m', dataset: '/d/train.jsonl',
 });
-const stepEv = (step: number, loss = 2, totalSteps = 100): SessionEvent => ({
+const stepEv = (step: number, loss = 2, totalSteps = 100): Extract<SessionEvent, { type: 'step' }> => ({
   type: 'step', step, totalSteps, epoch: step / 50, loss, lr: 1e-4, gradNorm: 1, tokens: 512, tokensPerSec: 5000, stepMs: 100, elapsedMs: step * 100,
 });
-const ev = (runId: string, event: SessionEvent): ToPanel => ({ type: 'runEvent', runId, event });
+type LiveEvent = Exclude<SessionEvent, { type: 'run' }>;
+/** A live event (the runId argument documents which run the test means; the event itself names none). */
+const ev = (_runId: string, event: LiveEvent): HostNotification => ({ type: 'runEvent', event });
+const started = (runId: string, d?: RunDetail): HostNotification => ({ type: 'runStarted', event: { type: 'run', runId, dir: `/ws/${runId}` }, detail: d });
 const row = (step: number): MetricRow => ({ type: 'step', step, epoch: 0, loss: 1, lr: 1e-4, gradNorm: 1, tokens: 10, tokensPerSec: 1, elapsedMs: 1 });
-const detail = (id: string, metrics: MetricRow[], evaluation?: Record<string, unknown>): RunDetail =>
-  ({ summary: summary(id), record: {} as RunDetail['record'], config: {} as RunDetail['config'], metrics, evaluation });
+const record = (id: string): RunDetail['record'] => ({ id, dir: `/ws/${id}`, name: id, status: 'completed', createdAt: '2024-05-01T10:00:00Z', config: {}, model: { path: '/m', fingerprint: 'f' }, dataset: { path: '/d', sha256: '0' } });
+const report = (loss: number): EvalReport => ({
+  formatVersion: 1, createdAt: '2024-05-01T11:00:00Z', sources: { model: '/m' }, examples: 4, base: { loss, perplexity: Math.exp(loss), tokens: 10, accuracy: 0.5 },
+  generation: { maxNewTokens: 8, temperature: 0.8, topP: 0.95, seed: 0, eosIds: [0] }, generations: [], timings: { scoringMs: 1, generationMs: 1 }, notes: [],
+});
+const detail = (id: string, metrics: MetricRow[], evaluation?: EvalReport): RunDetail => ({ summary: summary(id), record: record(id), metrics, evaluation });
 const run = (actions: Action[], s: State = initialState) => actions.reduce(reduce, s);
 
 describe('which section opens', () => {
@@ -36,24 +45,25 @@ describe('which section opens', () => {
 });
 
 describe('live run', () => {
-  it('a run event selects the new run, opens the curves, and its steps become metric rows', () => {
+  it('runStarted selects, focuses and opens the new run, and its steps become metric rows', () => {
     const s = run([
       { type: 'ui/starting' },
       ev('', { type: 'config', config: {} as never }),
-      ev('r1', { type: 'run', runId: 'r1', dir: '/ws/r1' }),
+      started('r1'),
       ev('r1', stepEv(1, 3)),
       ev('r1', stepEv(2, 2.5)),
       ev('r1', { type: 'eval', step: 2, valLoss: 2.7, valPerplexity: Math.exp(2.7), valTokens: 100, best: true }),
     ]);
     expect(s.activeRunId).toBe('r1');
     expect(s.selected).toEqual(['r1']);
+    expect(s.focusedRunId).toBe('r1');
     expect(s.tab).toBe('curves');
     expect(s.runData.r1.metrics.map((m) => `${m.type}@${m.step}`)).toEqual(['step@1', 'step@2', 'eval@2']);
     expect(s.live).toMatchObject({ runId: 'r1', phase: 'training', step: 2, totalSteps: 100, loss: 2.5, lastValLoss: 2.7, bestValLoss: 2.7 });
   });
 
   it('a batch equals the same actions one by one, and copies the rows once', () => {
-    const actions: Action[] = [ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ...Array.from({ length: 50 }, (_, i) => ev('r1', stepEv(i + 1)))];
+    const actions: Action[] = [started('r1'), ...Array.from({ length: 50 }, (_, i) => ev('r1', stepEv(i + 1)))];
     actions.push(ev('r1', { type: 'eval', step: 50, valLoss: 1.5, valPerplexity: 4.5, valTokens: 10, best: true }), ev('r1', stepEv(51)));
     const one = run(actions);
     const batched = reduce(initialState, { type: 'ui/batch', actions });
@@ -69,11 +79,11 @@ describe('live run', () => {
   });
 
   it('finished marks the outcome and the run list; a later run starts a fresh status', () => {
-    let s = run([{ type: 'runs', runs: [summary('r1', 'running')] }, ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ev('r1', stepEv(5))]);
+    let s = run([{ type: 'runs', runs: [summary('r1', 'running')] }, started('r1'), ev('r1', stepEv(5))]);
     s = reduce(s, ev('r1', { type: 'finished', status: 'cancelled', runDir: '/r1' }));
     expect(s.live).toMatchObject({ phase: 'finished', outcome: { status: 'cancelled' }, step: 5 });
     expect(s.runs[0].status).toBe('cancelled');
-    s = reduce(s, ev('r2', { type: 'run', runId: 'r2', dir: '/r2' }));
+    s = reduce(s, started('r2'));
     expect(s.live).toMatchObject({ runId: 'r2', phase: 'preparing', step: 0 });
   });
 
@@ -83,23 +93,36 @@ describe('live run', () => {
     expect(s.error).toBe('no dataset');
   });
 
-  it('an evaluation of an old run stores its report and leaves the status line alone', () => {
-    const s = run([ev('old', { type: 'log', level: 'warn', message: 'slow' }), ev('old', { type: 'evaluation', report: { base: { loss: 1 } } } as unknown as SessionEvent)]);
-    expect(s.live).toBeUndefined();
-    expect(s.runData.old.evaluation).toEqual({ base: { loss: 1 } });
+  it('an evaluation or log line with no run in progress changes nothing (Evaluate on an old run answers with its detail)', () => {
+    const s = run([ev('old', { type: 'log', level: 'warn', message: 'slow' }), ev('old', { type: 'evaluation', path: '/old/eval.json', report: report(1) })]);
+    expect(s).toEqual(initialState);
   });
 
-  it('an evaluation event stores its report, whether nested or flat', () => {
-    const flat = { type: 'evaluation', base: { loss: 3 }, merged: { loss: 2 } } as unknown as SessionEvent;
-    expect(run([ev('r1', flat)]).runData.r1.evaluation).toEqual({ base: { loss: 3 }, merged: { loss: 2 } });
-    const nested = { type: 'evaluation', report: { base: { loss: 1 } } } as unknown as SessionEvent;
-    expect(run([ev('r1', nested)]).runData.r1.evaluation).toEqual({ base: { loss: 1 } });
+  it("the live run's evaluation event stores its report under the live run", () => {
+    const s = run([started('r1'), ev('r1', { type: 'evaluation', path: '/ws/r1/eval.json', report: report(3) })]);
+    expect(s.runData.r1.evaluation?.base?.loss).toBe(3);
+    expect(s.live?.detail).toMatch(/Evaluation written/);
+  });
+
+  it('events before runStarted (no folder yet) belong to no run; the run id comes only from runStarted', () => {
+    let s = run([{ type: 'ui/starting' }, ev('', { type: 'config', config: {} as never }), ev('', { type: 'log', level: 'warn', message: 'no pad token' })]);
+    expect(s.live?.runId).toBeUndefined();
+    expect(s.runData).toEqual({});
+    s = reduce(s, started('r9'));
+    expect(s.live).toMatchObject({ runId: 'r9', warnings: ['no pad token'] });
+  });
+
+  it("runStarted brings the run as on disk (a resumed run's earlier rows): live steps append to it, nothing is asked again", () => {
+    const s = run([started('r1', detail('r1', [row(1), row(2)])), ev('r1', stepEv(3)), ev('r1', stepEv(4))]);
+    expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(runsToLoad(s)).toEqual([]);
   });
 });
 
 describe('runs and details', () => {
   it('runDetail keeps live rows newer than the file it was read from', () => {
-    const s = run([ev('r1', { type: 'run', runId: 'r1', dir: '/r1' }), ev('r1', stepEv(1)), ev('r1', stepEv(2)), ev('r1', stepEv(3)),
+    // A panel reloaded during a run asks for it (LoadRuns) while live steps keep coming.
+    const s = run([started('r1'), ev('r1', stepEv(1)), ev('r1', stepEv(2)), ev('r1', stepEv(3)),
       { type: 'runDetail', detail: detail('r1', [row(1), row(2)]) }]);
     expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
     expect(s.runData.r1.metrics[0]).toEqual(row(1));
@@ -108,9 +131,9 @@ describe('runs and details', () => {
   it('asks for details of selected and focused runs it lacks', () => {
     let s = run([{ type: 'runs', runs: [summary('a'), summary('b'), summary('c')] }, { type: 'ui/toggleRun', runId: 'a' }, { type: 'ui/toggleRun', runId: 'b' }, { type: 'ui/focus', runId: 'c' }]);
     expect(runsToLoad(s)).toEqual(['a', 'b', 'c']);
-    s = reduce(s, { type: 'runDetail', detail: detail('a', [row(1)], { base: { loss: 2 } }) });
+    s = reduce(s, { type: 'runDetail', detail: detail('a', [row(1)], report(2)) });
     expect(runsToLoad(s)).toEqual(['b', 'c']);
-    expect(s.runData.a.evaluation).toEqual({ base: { loss: 2 } });
+    expect(s.runData.a.evaluation).toEqual(report(2));
   });
 
   it('a runs list drops selections of runs that no longer exist', () => {
@@ -122,7 +145,7 @@ describe('runs and details', () => {
     let s = run([{ type: 'ui/toggleRun', runId: 'a' }, { type: 'ui/toggleRun', runId: 'b' }, { type: 'ui/toggleRun', runId: 'a' }]);
     expect(s.selected).toEqual(['b']);
     expect(evaluationRunId(s)).toBe('b');
-    s = reduce(s, { type: 'focusRun', runId: 'c' });
+    s = reduce(s, started('c'));
     expect(s.selected).toEqual(['b', 'c']);
     expect(evaluationRunId(s)).toBe('c');
   });

@@ -1,17 +1,28 @@
 // Dev harness only (not shipped): stands in for the extension host. Defines acquireVsCodeApi,
-// answers the panel's messages with sample data, simulates a live run, and exposes
-// window.__host for the screenshot script (send messages, read what the panel posted).
-import type { SessionEvent } from '../../src/core/session';
-import type { FromPanel, ToPanel } from '../../src/protocol/panel';
+// answers the panel's commands and requests (LoadRuns, EvaluateRun) with sample data, simulates a
+// live run, and exposes window.__host for the screenshot script (send messages, read what the
+// panel posted).
+import { decodePanelCommand, EvaluateRun, LoadRuns, type PanelCommand, type RunDetail, type ToPanel } from '../../src/protocol/panel';
+import { Rpc } from '../../src/protocol/rpc';
+import type { SessionEvent } from '../../src/protocol/worker';
 import { detailOf, gpt2Form, sampleRuns } from './sampleData';
 
-const posted: FromPanel[] = [];
+const posted: unknown[] = [];
 let saved: unknown = JSON.parse(sessionStorage.getItem('fakeVsCodeState') ?? 'null');
 let live: { timer: number; runId: string; step: number } | undefined;
 
 function send(m: ToPanel): void {
   window.postMessage(m, '*');
 }
+
+const rpc = new Rpc((m) => send(m), (p) => console.warn(`fake host: ${p}`));
+const sampleDetail = (id: string): RunDetail => {
+  const r = sampleRuns.find((x) => x.summary.id === id);
+  if (!r) throw new Error(`no sample run ${id}`);
+  return detailOf(r);
+};
+rpc.handle(LoadRuns, ({ runIds }) => runIds.map(sampleDetail));
+rpc.handle(EvaluateRun, ({ runId }) => sampleDetail(runId));
 
 function runsMessage(activeRunId?: string): ToPanel {
   return { type: 'runs', runs: sampleRuns.map((r) => r.summary), activeRunId };
@@ -20,9 +31,9 @@ function runsMessage(activeRunId?: string): ToPanel {
 /** A live run: ~20 steps a second with an evaluation every 100 steps, until maxSteps or Cancel. */
 function startLive(maxSteps: number, stepsPerSecond = 20): void {
   const runId = '20250306-150000-shakespeare';
-  const ev = (event: SessionEvent) => send({ type: 'runEvent', runId, event });
+  const ev = (event: Exclude<SessionEvent, { type: 'run' }>) => send({ type: 'runEvent', event });
   ev({ type: 'config', config: {} as never });
-  ev({ type: 'run', runId, dir: `/home/me/project/.lora-lab/runs/${runId}` });
+  send({ type: 'runStarted', event: { type: 'run', runId, dir: `/home/me/project/.lora-lab/runs/${runId}` } });
   ev({ type: 'log', level: 'warn', message: 'tokenizer has no pad token: using eos (50256) for padding' });
   ev({ type: 'preflight', counts: { trainable: 294912, total: 124734720, base: 124439808, percent: 0.2364, adaptedModules: 12, adapterBytes: 1179648 }, memory: {} as never, warmupMs: 320, stepsPerEpoch: 600, totalSteps: maxSteps, secondsPerEpoch: 200, etaSeconds: maxSteps * 0.33 });
   let step = 0;
@@ -39,22 +50,26 @@ function startLive(maxSteps: number, stepsPerSecond = 20): void {
 function finishLive(status: 'completed' | 'cancelled'): void {
   if (!live) return;
   window.clearInterval(live.timer);
-  send({ type: 'runEvent', runId: live.runId, event: { type: 'finished', status, runDir: '/x' } });
+  send({ type: 'runEvent', event: { type: 'finished', status, runDir: '/x' } });
   live = undefined;
 }
 
-function onPanelMessage(m: FromPanel): void {
-  posted.push(m);
+function onPanelMessage(raw: unknown): void {
+  posted.push(raw);
+  if (rpc.receive(raw)) return;
+  const d = decodePanelCommand(raw);
+  if (!d.ok) {
+    console.warn(`fake host: message refused: ${d.error}`);
+    return;
+  }
+  onCommand(d.value);
+}
+
+function onCommand(m: PanelCommand): void {
   switch (m.type) {
     case 'ready':
       send({ type: 'showForm', form: gpt2Form });
       send(runsMessage());
-      break;
-    case 'loadRuns':
-      for (const id of m.runIds) {
-        const r = sampleRuns.find((x) => x.summary.id === id);
-        if (r) send({ type: 'runDetail', detail: detailOf(r) });
-      }
       break;
     case 'startTraining':
       startLive(m.config.training?.maxSteps ?? 400);
@@ -72,18 +87,19 @@ declare global {
     acquireVsCodeApi: () => { postMessage(m: unknown): void; getState(): unknown; setState(s: unknown): void };
     __host: {
       send: (m: ToPanel) => void;
-      posted: FromPanel[];
+      /** What the panel posted (commands and requests: FromPanel). */
+      posted: unknown[];
       state: () => unknown;
       startLive: (steps: number, perSecond?: number) => void;
       finishLive: (status: 'completed' | 'cancelled') => void;
-      detail: (id: string) => ToPanel | undefined;
+      detail: (id: string) => RunDetail | undefined;
       cspViolations: string[];
     };
   }
 }
 
 window.acquireVsCodeApi = () => ({
-  postMessage: (m: unknown) => setTimeout(() => onPanelMessage(m as FromPanel), 0),
+  postMessage: (m: unknown) => setTimeout(() => onPanelMessage(m), 0),
   getState: () => saved,
   setState: (s: unknown) => {
     saved = s;
@@ -98,6 +114,6 @@ window.__host = {
   send, posted, state: () => saved, startLive, finishLive, cspViolations,
   detail: (id) => {
     const r = sampleRuns.find((x) => x.summary.id === id);
-    return r ? { type: 'runDetail', detail: detailOf(r) } : undefined;
+    return r ? detailOf(r) : undefined;
   },
 };

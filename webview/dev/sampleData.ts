@@ -1,9 +1,8 @@
 // Sample data for the dev harness (not shipped): a GPT-2 (124M) FormState, a few runs with
 // synthetic but plausible loss curves, and evaluation reports (one with both checks flagged).
-import type { EvalReport } from '../../src/core/evaluate';
-import type { StopReason } from '../../src/core/generate';
-import type { ModelSpec } from '../../src/core/hfConfig';
-import type { EvaluationReport, FormState, MetricRow, RunDetail, RunSummary } from '../../src/protocol/panel';
+import type { ModelSpec } from '../../src/core/hf/config';
+import type { EvalReport, StopReason } from '../../src/protocol/evaluation';
+import type { FormState, MetricRow, RunDetail, RunSummary } from '../../src/protocol/panel';
 
 export const gpt2Spec: ModelSpec = {
   family: 'gpt2', architecture: 'GPT2LMHeadModel', vocabSize: 50257, hiddenSize: 768, numLayers: 12, numHeads: 12, numKvHeads: 12, headDim: 64,
@@ -110,9 +109,8 @@ const flagged: EvalReport = {
   notes: ['merged model weights saved as F32'],
 };
 
-// EvaluationReport is an open record in the protocol; the engine's interface has no index signature.
-export const goodEvaluation = good as unknown as EvaluationReport;
-export const flaggedEvaluation = flagged as unknown as EvaluationReport;
+export const goodEvaluation = good;
+export const flaggedEvaluation = flagged;
 
 const base = (id: string, status: RunSummary['status'], createdAt: string, durationMs: number, finalStep: number, bestValLoss: number | null): RunSummary => ({
   id, dir: `/home/me/project/.lora-lab/runs/${id}`, name: id.split('-').slice(2).join('-'), status, createdAt, durationMs, finalStep, bestValLoss,
@@ -122,7 +120,7 @@ const base = (id: string, status: RunSummary['status'], createdAt: string, durat
 export interface SampleRun {
   summary: RunSummary;
   shape: CurveShape;
-  evaluation?: EvaluationReport;
+  evaluation?: EvalReport;
 }
 
 export const sampleRuns: SampleRun[] = [
@@ -137,7 +135,6 @@ export function detailOf(run: SampleRun): RunDetail {
   return {
     summary: run.summary,
     record: { id: run.summary.id, dir: run.summary.dir, name: run.summary.name, status: run.summary.status, createdAt: run.summary.createdAt, config: {}, model: { path: run.summary.model, fingerprint: 'x' }, dataset: { path: run.summary.dataset, sha256: 'y' } },
-    config: {} as RunDetail['config'],
     metrics: syntheticMetrics(run.shape),
     evaluation: run.evaluation,
   };

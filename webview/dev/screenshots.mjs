@@ -124,14 +124,14 @@ await page.waitForSelector('vscode-tabs');
 await page.waitForTimeout(500);
 console.log('reload: persisted', JSON.stringify(before), '→ restored', JSON.stringify(await saved()));
 
-// 100k points: select only the big run, time from its runDetail message to the painted chart.
+// 100k points: select only the big run, time from the LoadRuns reply carrying it to the painted chart.
 const big = '20250305-070000-bigcorpus';
 await tab('runs');
 for (const id of (await saved()).selectedRunIds) await row(id).click();
 await tab('curves');
 const load = await page.evaluate(async (id) => {
   const arrived = new Promise((resolve) => {
-    window.addEventListener('message', (e) => e.data?.type === 'runDetail' && e.data.detail.summary.id === id && resolve(performance.now()), true);
+    window.addEventListener('message', (e) => e.data?.type === 'reply' && Array.isArray(e.data.result) && e.data.result.some((d) => d.summary.id === id) && resolve(performance.now()), true);
   });
   const chart = document.querySelector('.chart');
   const drawn = new Promise((resolve) => {
@@ -141,7 +141,9 @@ const load = await page.evaluate(async (id) => {
     });
     obs.observe(chart, { attributes: true, attributeFilter: ['data-update-ms'] });
   });
-  window.__host.send({ type: 'focusRun', runId: id });
+  document.querySelector('vscode-tab-header[data-tab="runs"]').click();
+  document.querySelector(`tr[data-run="${id}"]`).click();
+  document.querySelector('vscode-tab-header[data-tab="curves"]').click();
   const t0 = await arrived;
   const t1 = await drawn;
   return { messageToPaintMs: t1 - t0, chartUpdateMs: Number(chart.dataset.updateMs), info: document.querySelector('.curves .hint:last-child')?.textContent };
@@ -153,7 +155,7 @@ const cloneMs = await page.evaluate((id) => {
   structuredClone(m);
   return performance.now() - t;
 }, big);
-console.log('of which structured clone of the 100k-row message (postMessage cost, not panel code) ≈ ms:', cloneMs.toFixed(1));
+console.log('of which structured clone of the 100k-row reply (postMessage cost, not panel code) ≈ ms:', cloneMs.toFixed(1));
 
 // Live: 60 steps appended to the 100k-point run, one per frame; per-update chart time.
 const liveTimes = await page.evaluate(async (id) => {
@@ -161,8 +163,10 @@ const liveTimes = await page.evaluate(async (id) => {
   const times = [];
   const frames = [];
   let last = performance.now();
+  // The big run becomes the live one (its rows stay); its steps then come as live events.
+  window.__host.send({ type: 'runStarted', event: { type: 'run', runId: id, dir: `/x/${id}` } });
   for (let i = 1; i <= 60; i++) {
-    window.__host.send({ type: 'runEvent', runId: id, event: { type: 'step', step: 100_000 + i, totalSteps: 200_000, epoch: 4, loss: 1.2, lr: 1e-4, gradNorm: 1, tokens: 2000, tokensPerSec: 6000, stepMs: 16, elapsedMs: 1e6 + i } });
+    window.__host.send({ type: 'runEvent', event: { type: 'step', step: 100_000 + i, totalSteps: 200_000, epoch: 4, loss: 1.2, lr: 1e-4, gradNorm: 1, tokens: 2000, tokensPerSec: 6000, stepMs: 16, elapsedMs: 1e6 + i } });
     await new Promise((r) => requestAnimationFrame(r));
     await new Promise((r) => requestAnimationFrame(r));
     times.push(Number(chart.dataset.updateMs));

@@ -1,19 +1,17 @@
 // The Evaluation section: base vs adapter vs merged loss/perplexity/accuracy, the merge and
-// effect checks (warning style when flagged), and generations side by side. The report's shape
-// is read defensively (it is eval.json as written by the engine): whatever is there is shown.
-import type { FromPanel } from '../../src/protocol/panel';
+// effect checks (warning style when flagged), and generations side by side. The report is
+// eval.json as the host decoded it (src/protocol/evaluation.ts); an eval.json the host could not
+// use shows why.
+import { MODEL_ROLES, type EffectCheck, type EvalReport, type MergeCheck, type ModelRole, type ModelScores } from '../../src/protocol/evaluation';
 import { h, setChildren } from '../dom';
 import { fmtInt, fmtLoss, fmtValue } from '../format';
-import { evaluationRunId, type Action, type State } from '../store';
+import type { HostApi } from '../host';
+import { evaluationRunId, type Action, type RunData, type State } from '../store';
 import { generationsSection } from './generations';
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const MODEL_ORDER = ['base', 'adapter', 'merged'];
-const METRIC_ORDER = ['loss', 'perplexity', 'accuracy', 'tokens'];
-const METRIC_LABEL: Record<string, string> = { loss: 'Loss', perplexity: 'Perplexity', accuracy: 'Accuracy', tokens: 'Tokens' };
-const CHECK_TEXT: Record<string, { title: string; ok: string; flagged: string }> = {
+const METRICS: readonly (keyof ModelScores)[] = ['loss', 'perplexity', 'accuracy', 'tokens'];
+const METRIC_LABEL: Record<keyof ModelScores, string> = { loss: 'Loss', perplexity: 'Perplexity', accuracy: 'Accuracy', tokens: 'Tokens' };
+const CHECK_TEXT: Record<'mergeCheck' | 'effectCheck', { title: string; ok: string; flagged: string }> = {
   mergeCheck: {
     title: 'Merge check',
     ok: 'The merged model reproduces base + adapter.',
@@ -26,27 +24,21 @@ const CHECK_TEXT: Record<string, { title: string; ok: string; flagged: string }>
   },
 };
 
-/** Top-level entries that describe one model's metrics: objects with a loss, perplexity or accuracy. */
-export function modelRows(report: Obj): [string, Obj][] {
-  const rows = Object.entries(report).filter((e): e is [string, Obj] => {
-    const v = e[1];
-    return isObj(v) && METRIC_ORDER.slice(0, 3).some((k) => typeof v[k] === 'number');
+/** The models the report scored, in the order base, adapter, merged. */
+export function modelRows(report: EvalReport): [ModelRole, ModelScores][] {
+  return MODEL_ROLES.flatMap((role) => {
+    const scores = report[role];
+    return scores ? [[role, scores] as [ModelRole, ModelScores]] : [];
   });
-  return rows.sort((a, b) => rank(MODEL_ORDER, a[0]) - rank(MODEL_ORDER, b[0]));
-}
-
-function rank(order: string[], k: string): number {
-  const i = order.indexOf(k);
-  return i < 0 ? order.length : i;
 }
 
 export class EvaluationView {
   readonly el: HTMLElement;
   private readonly content: HTMLElement;
-  private last?: { report: unknown; runId?: string; selected: string[] };
+  private last?: { data?: RunData; runId?: string; selected: string[] };
 
   constructor(
-    private readonly post: (m: FromPanel) => void,
+    private readonly host: HostApi,
     private readonly dispatch: (a: Action) => void,
   ) {
     this.content = h('div');
@@ -55,11 +47,11 @@ export class EvaluationView {
 
   update(s: State): void {
     const runId = evaluationRunId(s);
-    const report = runId ? s.runData[runId]?.evaluation : undefined;
+    const data = runId ? s.runData[runId] : undefined;
     const l = this.last;
-    if (l && l.report === report && l.runId === runId && l.selected === s.selected) return;
-    this.last = { report, runId, selected: s.selected };
-    setChildren(this.content, this.header(s, runId), runId ? this.body(runId, report) : h('p', { class: 'empty' }, 'Select a run in the Runs section to see its evaluation.'));
+    if (l && l.data?.evaluation === data?.evaluation && l.data?.evaluationError === data?.evaluationError && l.runId === runId && l.selected === s.selected) return;
+    this.last = { data, runId, selected: s.selected };
+    setChildren(this.content, this.header(s, runId), runId ? this.body(runId, data?.evaluation, data?.evaluationError) : h('p', { class: 'empty' }, 'Select a run in the Runs section to see its evaluation.'));
   }
 
   private header(s: State, runId: string | undefined): HTMLElement | null {
@@ -70,67 +62,51 @@ export class EvaluationView {
     return h('div', { class: 'toolbar' }, h('vscode-label', { for: 'eval-run' }, 'Evaluation of'), select);
   }
 
-  private body(runId: string, report: unknown): HTMLElement {
-    const evaluate = h('vscode-button', { onclick: () => this.post({ type: 'evaluateRun', runId }) }, 'Evaluate');
-    if (!isObj(report)) {
-      return h('div', null, h('p', { class: 'empty' }, 'No evaluation for this run yet. Evaluate compares the base model, the adapter and the merged model on the validation set, checks the merge, and generates from a few prompts.'), evaluate);
+  private body(runId: string, report: EvalReport | undefined, error: string | undefined): HTMLElement {
+    const banner = error !== undefined ? h('div', { class: 'banner error', role: 'alert' }, error) : null;
+    if (!report) {
+      const evaluate = h('vscode-button', { onclick: () => this.host.evaluate(runId) }, 'Evaluate');
+      return h('div', null, banner, h('p', { class: 'empty' }, 'No evaluation for this run yet. Evaluate compares the base model, the adapter and the merged model on the validation set, checks the merge, and generates from a few prompts.'), evaluate);
     }
-    const shown = new Set<string>();
-    const parts: (HTMLElement | null)[] = [];
-    if (typeof report.error === 'string') {
-      shown.add('error');
-      parts.push(h('div', { class: 'banner error', role: 'alert' }, report.error));
-    }
-    const models = modelRows(report);
-    models.forEach(([k]) => shown.add(k));
-    if (typeof report.examples === 'number') shown.add('examples');
-    parts.push(this.metricsTable(models, typeof report.examples === 'number' ? report.examples : undefined));
-    if (Array.isArray(report.notes) && report.notes.every((n) => typeof n === 'string')) {
-      shown.add('notes');
-      if (report.notes.length) parts.push(h('ul', { class: 'notes' }, report.notes.map((n) => h('li', null, n))));
-    }
-    const checks = Object.entries(report).filter(([k, v]) => isObj(v) && (k in CHECK_TEXT || /check$/i.test(k)));
-    checks.forEach(([k]) => shown.add(k));
-    if (checks.length) parts.push(h('div', { class: 'checks' }, checks.map(([k, v]) => this.check(k, v as Obj))));
-    if (Array.isArray(report.generations)) {
-      shown.add('generations');
-      parts.push(generationsSection(report.generations));
-    }
-    const rest = Object.entries(report).filter(([k]) => !shown.has(k));
-    if (rest.length) {
-      parts.push(h('vscode-collapsible', { heading: 'Other details' },
-        h('dl', { class: 'details' }, rest.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, fmtValue(v))]))));
-    }
-    return h('div', null, ...parts, h('div', { class: 'toolbar' }, h('vscode-button', { secondary: true, onclick: () => this.post({ type: 'evaluateRun', runId }) }, 'Evaluate again')));
+    const parts: (HTMLElement | null)[] = [banner, this.metricsTable(modelRows(report), report.examples)];
+    if (report.notes.length) parts.push(h('ul', { class: 'notes' }, report.notes.map((n) => h('li', null, n))));
+    const checks = [report.mergeCheck && this.mergeCheck(report.mergeCheck), report.effectCheck && this.effectCheck(report.effectCheck)].filter((c): c is HTMLElement => !!c);
+    if (checks.length) parts.push(h('div', { class: 'checks' }, checks));
+    parts.push(generationsSection(report.generations));
+    const rest: [string, unknown][] = [['formatVersion', report.formatVersion], ['createdAt', report.createdAt], ['sources', report.sources], ['generation', report.generation], ['timings', report.timings]];
+    parts.push(h('vscode-collapsible', { heading: 'Other details' },
+      h('dl', { class: 'details' }, rest.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, fmtValue(v))]))));
+    return h('div', null, ...parts, h('div', { class: 'toolbar' }, h('vscode-button', { secondary: true, onclick: () => this.host.evaluate(runId) }, 'Evaluate again')));
   }
 
-  private metricsTable(models: [string, Obj][], examples?: number): HTMLElement | null {
+  private metricsTable(models: [ModelRole, ModelScores][], examples: number): HTMLElement | null {
     if (!models.length) return null;
-    const keys = new Set<string>();
-    for (const [, m] of models) for (const [k, v] of Object.entries(m)) if (typeof v === 'number') keys.add(k);
-    const cols = [...keys].sort((a, b) => rank(METRIC_ORDER, a) - rank(METRIC_ORDER, b));
     const baseLoss = models.find(([k]) => k === 'base')?.[1].loss;
-    const cell = (name: string, col: string, v: unknown) => {
-      const text = col === 'accuracy' && typeof v === 'number' && v <= 1 ? `${(v * 100).toFixed(2)}%` : fmtValue(v);
-      const delta = col === 'loss' && name !== 'base' && typeof v === 'number' && typeof baseLoss === 'number' ? v - baseLoss : undefined;
+    const cell = (name: ModelRole, col: keyof ModelScores, v: number) => {
+      const text = col === 'accuracy' && v <= 1 ? `${(v * 100).toFixed(2)}%` : fmtValue(v);
+      const delta = col === 'loss' && name !== 'base' && baseLoss !== undefined ? v - baseLoss : undefined;
       return h('td', { class: 'num' }, text, delta !== undefined ? h('span', { class: delta <= 0 ? 'delta good' : 'delta bad' }, ` (${delta <= 0 ? '−' : '+'}${fmtLoss(Math.abs(delta))})`) : null);
     };
     return h('table', { class: 'data-table eval-table' },
-      h('caption', null, `Validation set${examples !== undefined ? ` (${fmtInt(examples)} examples)` : ''}, per model`),
-      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Model'), cols.map((c) => h('th', { scope: 'col', class: 'num' }, METRIC_LABEL[c] ?? c)))),
-      h('tbody', null, models.map(([name, m]) => h('tr', null, h('th', { scope: 'row' }, name), cols.map((c) => cell(name, c, m[c]))))));
+      h('caption', null, `Validation set (${fmtInt(examples)} examples), per model`),
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Model'), METRICS.map((c) => h('th', { scope: 'col', class: 'num' }, METRIC_LABEL[c])))),
+      h('tbody', null, models.map(([name, m]) => h('tr', null, h('th', { scope: 'row' }, name), METRICS.map((c) => cell(name, c, m[c]))))));
   }
 
-  private check(key: string, v: Obj): HTMLElement {
-    const text = CHECK_TEXT[key] ?? { title: key, ok: 'Passed.', flagged: 'Flagged.' };
-    const flagged = v.flagged === true;
+  private mergeCheck(c: MergeCheck): HTMLElement {
+    return this.check(CHECK_TEXT.mergeCheck, c.flagged, c.message, [['maxAbsLogitDiff', c.maxAbsLogitDiff], ['threshold', c.threshold], ['mergedDtype', c.mergedDtype]]);
+  }
+
+  private effectCheck(c: EffectCheck): HTMLElement {
+    return this.check(CHECK_TEXT.effectCheck, c.flagged, c.message, [['meanAbsLogitDiff', c.meanAbsLogitDiff], ['threshold', c.threshold], ['compared', c.compared]]);
+  }
+
+  private check(text: { title: string; ok: string; flagged: string }, flagged: boolean, message: string, values: [string, number | string][]): HTMLElement {
     // The report's own message says what was measured; the panel adds what to do when flagged.
-    const message = typeof v.message === 'string' ? v.message : undefined;
-    const values = Object.entries(v).filter(([k]) => k !== 'flagged' && k !== 'message');
     return h('div', { class: flagged ? 'check flagged' : 'check ok', role: flagged ? 'alert' : undefined },
       h('div', { class: 'check-title' }, flagged ? '⚠ ' : '✓ ', text.title, flagged ? ' — flagged' : ' — passed'),
-      message ? h('p', null, message) : null,
-      !message || flagged ? h('p', { class: message ? 'hint' : undefined }, flagged ? text.flagged : text.ok) : null,
-      values.length ? h('dl', { class: 'details' }, values.flatMap(([k, x]) => [h('dt', null, k), h('dd', null, fmtValue(x))])) : null);
+      h('p', null, message),
+      flagged ? h('p', { class: 'hint' }, text.flagged) : null,
+      h('dl', { class: 'details' }, values.flatMap(([k, x]) => [h('dt', null, k), h('dd', null, fmtValue(x))])));
   }
 }

@@ -1,7 +1,8 @@
 // The Runs section: every run with status, best validation loss, steps, duration and creation
 // time. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
 // selection is what the chart overlays; the toolbar acts on one run or diffs two.
-import type { FromPanel, RunSummary } from '../../src/protocol/panel';
+import type { RunSummary } from '../../src/protocol/panel';
+import type { HostApi } from '../host';
 import { h, onActivate, setChildren, setText } from '../dom';
 import { baseName, fmtDate, fmtDuration, fmtInt, fmtLoss } from '../format';
 import { RUN_VARS } from '../theme';
@@ -20,7 +21,7 @@ export class RunsView {
   private state?: State;
 
   constructor(
-    private readonly post: (m: FromPanel) => void,
+    private readonly host: HostApi,
     private readonly dispatch: (a: Action) => void,
   ) {
     const one = (f: (id: string) => void) => () => {
@@ -32,18 +33,18 @@ export class RunsView {
     this.buttons = {
       diff: btn('Diff configs', 'Compare the configurations of the two selected runs', () => {
         const s = this.state?.selected ?? [];
-        if (s.length === 2) this.post({ type: 'diffConfigs', runIds: [s[0], s[1]] });
+        if (s.length === 2) this.host.post({ type: 'diffConfigs', runIds: [s[0], s[1]] });
       }),
-      open: btn('Open folder', 'Reveal the selected run folder', one((runId) => this.post({ type: 'openRunFolder', runId }))),
-      evaluate: btn('Evaluate', 'Evaluate base, adapter and merged model on the validation set', one((runId) => this.post({ type: 'evaluateRun', runId }))),
-      merge: btn('Merge and export', 'Merge the adapter into the base model and save it', one((runId) => this.post({ type: 'mergeRun', runId }))),
+      open: btn('Open folder', 'Reveal the selected run folder', one((runId) => this.host.post({ type: 'openRunFolder', runId }))),
+      evaluate: btn('Evaluate', 'Evaluate base, adapter and merged model on the validation set', one((runId) => this.host.evaluate(runId))),
+      merge: btn('Merge and export', 'Merge the adapter into the base model and save it', one((runId) => this.host.post({ type: 'mergeRun', runId }))),
       showEval: btn('Show evaluation', 'Show this run in the Evaluation section', one((runId) => {
         this.dispatch({ type: 'ui/focus', runId });
         this.dispatch({ type: 'ui/tab', tab: 'evaluation' });
       })),
     };
     const newRun = h('vscode-button', { title: 'Configure a new training run', onclick: () => {
-      this.post({ type: 'newRun' });
+      this.host.post({ type: 'newRun' });
       this.dispatch({ type: 'ui/tab', tab: 'configure' });
     } }, 'New run…');
     this.body = h('tbody');

@@ -1,0 +1,60 @@
+// The panel's end of the channel to the extension host: commands it posts, requests it awaits
+// (src/protocol/rpc.ts: LoadRuns, EvaluateRun, their replies checked), and the notifications it
+// accepts. main.ts builds one over acquireVsCodeApi(); tests and the dev harness can build one
+// over any postMessage.
+import { EvaluateRun, isHostNotification, LoadRuns, type FromPanel, type HostNotification, type PanelCommand, type RunDetail } from '../src/protocol/panel';
+import { Rpc } from '../src/protocol/rpc';
+
+/** What the views may ask of the host. */
+export interface HostApi {
+  post(m: PanelCommand): void;
+  /** Evaluates a run (base, adapter, merged); its detail, new evaluation included, is dispatched when it comes back. */
+  evaluate(runId: string): void;
+}
+
+export interface Channel {
+  /** Posts one message to the host. */
+  send(m: FromPanel): void;
+  /** The host's notifications; an answer to a request arrives as a runDetail; a failed request as an error. */
+  deliver(m: HostNotification | { type: 'runDetail'; detail: RunDetail }): void;
+  warn(problem: string): void;
+}
+
+export class PanelChannel implements HostApi {
+  private readonly rpc: Rpc;
+
+  constructor(private readonly ch: Channel) {
+    this.rpc = new Rpc((m) => ch.send(m), ch.warn);
+  }
+
+  /** Feeds one message from the host: a reply settles its request, a notification is delivered, anything else is dropped. */
+  receive(m: unknown): void {
+    if (this.rpc.receive(m)) return;
+    if (isHostNotification(m)) this.ch.deliver(m);
+  }
+
+  post(m: PanelCommand): void {
+    this.ch.send(m);
+  }
+
+  /** Asks for the details of runs; each arrives as a runDetail. Resolves false when the host refused. */
+  loadRuns(runIds: string[]): Promise<boolean> {
+    return this.rpc.request(LoadRuns, { runIds }).then(
+      (details) => {
+        for (const detail of details) this.ch.deliver({ type: 'runDetail', detail });
+        return true;
+      },
+      (e: Error) => {
+        this.ch.deliver({ type: 'error', message: e.message });
+        return false;
+      },
+    );
+  }
+
+  evaluate(runId: string): void {
+    void this.rpc.request(EvaluateRun, { runId }).then(
+      (detail) => this.ch.deliver({ type: 'runDetail', detail }),
+      (e: Error) => this.ch.deliver({ type: 'error', message: e.message }),
+    );
+  }
+}
