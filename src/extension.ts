@@ -1,6 +1,6 @@
 // Extension entry: registers the commands, the results panel's serializer and the config
 // documents. Activation is implicit from `contributes` and does no heavy work: TensorFlow.js is
-// only ever loaded in the forked training worker or the CLI child process.
+// only ever loaded in the forked worker (training, evaluate, merge).
 import * as vscode from 'vscode';
 import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setupNativeCommand } from './commands/native';
 import { countParametersCommand } from './commands/parameterCount';
@@ -13,14 +13,17 @@ import { PANEL_VIEW_TYPE } from './panel/resultsPanel';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('LoRA Lab', { log: true });
-  const cli = context.asAbsolutePath('bin/lora-lab.js');
+  // Bound late: the panel controller needs the training controller, whose buttons open the panel.
+  const late: { panels?: PanelController } = {};
   const training = new TrainingController(context.asAbsolutePath('dist/worker.js'), log, {
     // The worker finds native installs of *Set Up Native Backend…* in the global storage.
     env: () => workerBaseEnv(context.globalStorageUri.fsPath),
-    onBackend: (report) => void hintNativeOnWasm(context, report),
+    onBackend: (report) => void hintNativeOnWasm(context, log, report),
+    showResults: () => void late.panels?.show(),
+    openRunFolder: (dir) => void openRunFolder(dir),
   });
   relinkNativeOnActivation(context, log);
-  const panels = new PanelController(context, training);
+  const panels = (late.panels = new PanelController(context, training, log));
   const deps = { context, panels, training };
   const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   context.subscriptions.push(
@@ -33,8 +36,8 @@ export function activate(context: vscode.ExtensionContext): void {
     cmd('loraLab.showResults', () => panels.show()),
     cmd('loraLab.cancelTraining', () => training.cancel()),
     cmd('loraLab.compareRuns', (a?: string, b?: string) => compareRuns(a, b)),
-    cmd('loraLab.evaluateRun', (dir?: string) => evaluateRun(cli, log, typeof dir === 'string' ? dir : undefined)),
-    cmd('loraLab.mergeRun', (dir?: string) => mergeRun(cli, log, typeof dir === 'string' ? dir : undefined)),
+    cmd('loraLab.evaluateRun', (dir?: string) => evaluateRun(training, typeof dir === 'string' ? dir : undefined)),
+    cmd('loraLab.mergeRun', (dir?: string) => mergeRun(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.openRunFolder', (dir?: string) => openRunFolder(typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.countParameters', countParametersCommand),
     cmd('loraLab.showLog', () => log.show()),

@@ -150,7 +150,7 @@ export function relinkNativeOnActivation(context: vscode.ExtensionContext, log: 
  * A run's backend report: when it is wasm on a machine where the shipped binding would work and
  * nothing is set up (and wasm was not forced), says so once, with the button.
  */
-export async function hintNativeOnWasm(context: vscode.ExtensionContext, report: BackendReport): Promise<void> {
+export async function hintNativeOnWasm(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, report: BackendReport): Promise<void> {
   if (report.backend !== 'wasm' || context.globalState.get<boolean>(HINT_SHOWN_KEY)) return;
   if (report.attempts.some((a) => a.reason.startsWith('skipped: backend forced'))) return;
   if (variantUnavailable('cpu', context.extensionPath) || !hasShippedBinding(context.extensionPath)) return;
@@ -160,5 +160,5 @@ export async function hintNativeOnWasm(context: vscode.ExtensionContext, report:
     'LoRA Lab: this run trains on WebAssembly. Native TensorFlow works on this machine and trains several times faster: a one-time ~274 MB download, no compiler needed.',
     'Set Up Native Backend…',
   );
-  if (pick) void vscode.commands.executeCommand(SETUP_NATIVE_COMMAND);
+  if (pick) void setupNativeCommand(context, log);
 }

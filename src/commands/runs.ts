@@ -1,21 +1,20 @@
 // Commands on finished runs: compare two runs' configurations in the diff editor, evaluate a
-// run, merge and export it, open its folder. Tensor work runs in a child process (the CLI).
-import { fork } from 'node:child_process';
-import * as fs from 'node:fs';
+// run, merge and export it, open its folder. Tensor work runs in the worker (TrainingController.runJob),
+// with typed events and Cancel. The panel calls these functions directly too.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { runsRoot } from '../core/runs';
+import { ADAPTER_DIR, RunDir, runsRoot } from '../core/runs';
 import { runSummaries } from '../host/runsModel';
 import { runsFolderSetting } from '../host/settings';
+import type { JobResult, TrainingController } from '../host/trainingController';
 
 export const CONFIG_SCHEME = 'lora-lab-config';
 
 /** Read-only documents with a run's resolved configuration, for the diff editor. */
 export class RunConfigDocuments implements vscode.TextDocumentContentProvider {
   provideTextDocumentContent(uri: vscode.Uri): string {
-    const runJson = path.join(uri.query, 'run.json');
-    const rec = JSON.parse(fs.readFileSync(runJson, 'utf8')) as { config?: unknown };
-    return JSON.stringify(rec.config ?? {}, null, 2) + '\n';
+    // run.json read through its decoder (an old file's keys come back under today's names).
+    return JSON.stringify(RunDir.open(uri.query).record().config ?? {}, null, 2) + '\n';
   }
 }
 
@@ -68,48 +67,61 @@ export async function openRunFolder(dir?: string): Promise<void> {
   }
 }
 
-/** Runs `lora-lab <args>` in a child process with progress; resolves with its stdout. */
-export function runCli(cliScript: string, args: string[], title: string, log: vscode.LogOutputChannel): Thenable<string> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (_p, token) =>
-    new Promise<string>((resolve, reject) => {
-      log.info(`lora-lab ${args.join(' ')}`);
-      const child = fork(cliScript, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
-      let out = '';
-      let err = '';
-      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => {
-        err += d.toString();
-        log.info(d.toString().trimEnd());
-      });
-      token.onCancellationRequested(() => child.kill());
-      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(err.trim().split('\n').slice(-3).join(' ') || `exit code ${code}`))));
-    }),
-  );
+/** How a job ended, for a message: undefined when it completed. */
+function failureOf(r: JobResult): { cancelled: boolean; message: string } | undefined {
+  const fin = r.outcome.finished;
+  if (fin?.status === 'completed') return undefined;
+  if (fin?.status === 'cancelled') return { cancelled: true, message: fin.message ?? 'cancelled' };
+  return { cancelled: false, message: fin?.message ?? r.outcome.failure?.message ?? `the worker exited with code ${r.outcome.exitCode}` };
 }
 
-export async function evaluateRun(cliScript: string, log: vscode.LogOutputChannel, dir?: string): Promise<void> {
+async function reportFailure(jobs: TrainingController, what: string, f: { cancelled: boolean; message: string }): Promise<void> {
+  if (f.cancelled) {
+    void vscode.window.showInformationMessage(`LoRA Lab: ${what} cancelled.`);
+    return;
+  }
+  const pick = await vscode.window.showErrorMessage(`LoRA Lab: ${what} failed: ${f.message}`, 'Show Log');
+  if (pick) jobs.log.show(true);
+}
+
+/**
+ * "Evaluate Run…": base, adapter and merged model scored again on the run's held-out validation
+ * examples (rebuilt as training built them), in the worker; eval.json is rewritten. Resolves when
+ * done; true when eval.json was written.
+ */
+export async function evaluateRun(jobs: TrainingController, dir?: string): Promise<boolean> {
   const d = await pickRun(dir, 'LoRA Lab: evaluate which run?');
-  if (!d) return;
-  try {
-    // The CLI rebuilds the run's validation examples as training did (file, sibling file or held-out split).
-    await runCli(cliScript, ['eval', '--run', d, '--out', path.join(d, 'eval.json'), '--json'], `LoRA Lab: evaluating ${path.basename(d)}`, log);
-    void vscode.commands.executeCommand('loraLab.showResults');
-  } catch (e) {
-    void vscode.window.showErrorMessage(`LoRA Lab: evaluation failed: ${(e as Error).message}`, 'Show Log').then((p) => p && log.show(true));
+  if (!d) return false;
+  const r = await jobs.runJob({ type: 'evaluate', runDir: d }, `LoRA Lab: evaluating ${path.basename(d)}`);
+  const failed = failureOf(r);
+  if (failed) {
+    await reportFailure(jobs, 'evaluation', failed);
+    return false;
   }
+  jobs.showResults();
+  return true;
 }
 
-export async function mergeRun(cliScript: string, log: vscode.LogOutputChannel, dir?: string): Promise<void> {
+/** "Merge and Export Run…": the run's adapter merged into its base model, written as a model folder, in the worker. */
+export async function mergeRun(jobs: TrainingController, dir?: string): Promise<boolean> {
   const d = await pickRun(dir, 'LoRA Lab: merge which run?');
-  if (!d) return;
-  const rec = JSON.parse(fs.readFileSync(path.join(d, 'run.json'), 'utf8')) as { model: { path: string } };
-  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(d, 'merged')), saveLabel: 'Write merged model here', title: 'LoRA Lab: folder for the merged model' });
-  if (!target) return;
+  if (!d) return false;
+  let model: string;
   try {
-    await runCli(cliScript, ['merge', '--model', rec.model.path, '--adapter', path.join(d, 'adapter'), '--out', target.fsPath], `LoRA Lab: merging ${path.basename(d)}`, log);
-    const pick = await vscode.window.showInformationMessage(`LoRA Lab: merged model written to ${target.fsPath}`, 'Reveal');
-    if (pick) void vscode.commands.executeCommand('revealFileInOS', target);
+    model = RunDir.open(d).record().model.path;
   } catch (e) {
-    void vscode.window.showErrorMessage(`LoRA Lab: merge failed: ${(e as Error).message}`, 'Show Log').then((p) => p && log.show(true));
+    void vscode.window.showErrorMessage(`LoRA Lab: ${(e as Error).message}`);
+    return false;
   }
+  const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(d, 'merged')), saveLabel: 'Write merged model here', title: 'LoRA Lab: folder for the merged model' });
+  if (!target) return false;
+  const r = await jobs.runJob({ type: 'merge', model, adapter: path.join(d, ADAPTER_DIR), out: target.fsPath }, `LoRA Lab: merging ${path.basename(d)}`);
+  const failed = failureOf(r);
+  if (failed) {
+    await reportFailure(jobs, 'merge', failed);
+    return false;
+  }
+  const pick = await vscode.window.showInformationMessage(`LoRA Lab: merged model written to ${r.merged?.out ?? target.fsPath}`, 'Reveal');
+  if (pick) void vscode.commands.executeCommand('revealFileInOS', target);
+  return true;
 }

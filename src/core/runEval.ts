@@ -2,14 +2,19 @@
 // examples the run itself was scored on, rebuilt from run.json exactly as the training session
 // built them (the same file, sibling file or seeded held-out split; the same max_seq_len, bad-row
 // policy and columns). Evaluating the whole training file instead would score the adapter on the
-// examples it was trained on.
+// examples it was trained on. evaluateSavedRun is the whole job (the worker's `evaluate`).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { prepareData, type Example, type ValidSource } from './data';
+import { initBackend } from './backend';
+import { padIdFor, prepareData, type Example, type ValidSource } from './data';
+import { EVAL_FILE, writeEvalReport, type EvalReport } from './eval/evaluate';
+import { evaluateFolders } from './eval/evaluateFolders';
+import { readConfig } from './hf/config';
 import { sha256File } from './hf/fingerprint';
-import type { LoraTokenizer } from './hf/tokenizer';
+import { loadTokenizer, type LoraTokenizer } from './hf/tokenizer';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { ADAPTER_DIR, RunDir, type RunRecord } from './runs';
+import type { PhaseEvent } from '../protocol/progress';
 
 export interface RunEvalInputs {
   record: RunRecord;
@@ -75,4 +80,24 @@ export async function runValidation(inputs: RunEvalInputs, tokenizer: LoraTokeni
 export function describeValidation(source: ValidSource, trainFile: string, validFile: string, examples: number, config: Pick<RunConfig, 'dataOptions' | 'training'>): string {
   if (source !== 'split') return path.resolve(validFile);
   return `${path.resolve(trainFile)} (the ${examples} examples the run held out for validation: fraction ${config.dataOptions.validationFraction}, seed ${config.training.seed})`;
+}
+
+/**
+ * The *Evaluate Run…* job: a finished run's base, adapter and merged model scored again on the
+ * validation examples the run held out, on the run's backend; writes <run>/eval.json.
+ */
+export async function evaluateSavedRun(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal } = {}): Promise<{ path: string; report: EvalReport }> {
+  const inputs = runEvalInputs(runDir);
+  opts.onPhase?.({ type: 'phase', phase: 'checking-data' });
+  const { spec } = readConfig(inputs.modelDir);
+  const tokenizer = loadTokenizer(inputs.modelDir);
+  const valid = await runValidation(inputs, tokenizer, spec.vocabSize);
+  const backend = await initBackend(inputs.config.backend, { threads: inputs.config.threads });
+  const report = await evaluateFolders({
+    modelDir: inputs.modelDir, adapterDir: inputs.adapterDir, examples: valid.examples, padId: padIdFor(tokenizer), tokenizer,
+    notes: valid.notes, dataSource: valid.description, backend, options: { seed: inputs.config.training.seed }, onPhase: opts.onPhase, signal: opts.signal,
+  });
+  const file = path.join(runDir, EVAL_FILE);
+  writeEvalReport(file, report);
+  return { path: file, report };
 }

@@ -1,11 +1,15 @@
-// One training run at a time, driven from VS Code: forks the training worker, shows progress
-// with Cancel, a status bar item (step, loss, tokens/s, ETA) that opens the panel, logs to the
-// output channel, relays events to the panel, and reports the outcome (crash and OOM included).
+// The host's jobs in the worker (src/worker/client.ts), driven from VS Code. One training run at a
+// time: progress with Cancel, a status bar item that opens the panel, the output channel, events
+// relayed to the panel, the outcome announced (crash and OOM included). Evaluate and merge jobs:
+// progress with Cancel and the log. Every surface tells progress through one narrator
+// (src/protocol/progress.ts): the same phase, n/N and ETA in the status bar, the notification and
+// the panel. The run's identity lives in the worker client; this reads it from there.
 import * as vscode from 'vscode';
 import type { BackendReport } from '../core/backend';
 import { backendSummary, formatBackendReport } from '../core/backend/report';
-import type { RunConfigInput, SessionEvent } from '../protocol/training';
-import { TrainingWorker } from './trainingWorker';
+import { Narrator, type NarratedEvent } from '../protocol/progress';
+import type { FromWorker, RunConfigInput, SessionEvent, WorkerJob } from '../protocol/worker';
+import { WorkerClient, type FinishedEvent, type WorkerOutcome } from '../worker/client';
 
 export interface RunListener {
   onRunEvent(runId: string | undefined, event: SessionEvent): void;
@@ -17,30 +21,66 @@ export interface TrainingHooks {
   env?: () => NodeJS.ProcessEnv;
   /** Called with the worker's backend report when a run has chosen its backend. */
   onBackend?: (report: BackendReport) => void;
+  /** Opens the results panel (the "Show Results" buttons). */
+  showResults?: () => void;
+  /** Reveals a run folder (the "Open Run Folder" button). */
+  openRunFolder?: (dir: string) => void;
 }
 
-const PROGRESS_EVERY_MS = 1000; // progress notification and status bar: at most once a second
+/** What an evaluate or merge job left: its outcome, and the events that carry its result. */
+export interface JobResult {
+  outcome: WorkerOutcome;
+  evaluation?: Extract<FromWorker, { type: 'evaluation' }>;
+  merged?: Extract<FromWorker, { type: 'merged' }>;
+}
 
-function fmtEta(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const m = Math.floor(seconds / 60);
-  return m ? `${m}m${String(Math.round(seconds % 60)).padStart(2, '0')}s` : `${Math.round(seconds)}s`;
+const PROGRESS_EVERY_MS = 1000; // progress notification and status bar: at most once a second, and at each new phase
+
+/**
+ * Narrates one job's events: log lines to the output channel, the status (phase, n/N, ETA) to
+ * `show` at most once a second and whenever the phase changes.
+ */
+class JobNarration {
+  readonly narrator = new Narrator();
+  private lastUi = 0;
+  private lastPhase = '';
+
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly show: (status: string) => void,
+  ) {}
+
+  tell(e: NarratedEvent): void {
+    for (const line of this.narrator.tell(e)) {
+      if (e.type === 'finished' && e.status === 'failed') this.log.error(line);
+      else if (e.type === 'log' && e.level === 'warn') this.log.warn(line);
+      else this.log.info(line);
+    }
+    const p = this.narrator.progress;
+    const newPhase = p.phase !== this.lastPhase;
+    // A phase's start is worth a line: the log then says how long pre-flight, evaluation or generation took.
+    if (e.type === 'phase' && newPhase) this.log.info(`phase    ${this.narrator.status({ short: true })}`);
+    if (newPhase || performance.now() - this.lastUi > PROGRESS_EVERY_MS) {
+      this.lastUi = performance.now();
+      this.lastPhase = p.phase;
+      this.show(this.narrator.status());
+    }
+  }
 }
 
 export class TrainingController implements vscode.Disposable {
-  private worker?: TrainingWorker;
-  private runId?: string;
-  private runDir?: string;
+  private worker?: WorkerClient;
+  private readonly jobs = new Set<WorkerClient>();
   private readonly status: vscode.StatusBarItem;
   private listeners = new Set<RunListener>();
 
   constructor(
     private readonly workerScript: string,
-    private readonly log: vscode.LogOutputChannel,
+    readonly log: vscode.LogOutputChannel,
     private readonly hooks: TrainingHooks = {},
   ) {
     this.status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
-    this.status.command = 'loraLab.showResults';
+    this.status.command = 'loraLab.showResults'; // a status bar item's click is a command
     this.status.name = 'LoRA Lab training';
   }
 
@@ -48,13 +88,18 @@ export class TrainingController implements vscode.Disposable {
     return this.worker !== undefined;
   }
 
+  /** The run in progress, once its folder exists. */
   get activeRunId(): string | undefined {
-    return this.worker ? this.runId : undefined;
+    return this.worker?.run?.runId;
   }
 
   addListener(l: RunListener): vscode.Disposable {
     this.listeners.add(l);
     return { dispose: () => this.listeners.delete(l) };
+  }
+
+  showResults(): void {
+    this.hooks.showResults?.();
   }
 
   cancel(): void {
@@ -70,39 +115,33 @@ export class TrainingController implements vscode.Disposable {
   async start(config: RunConfigInput, resumeRunDir?: string): Promise<void> {
     if (this.worker) {
       const pick = await vscode.window.showWarningMessage('LoRA Lab: a training run is already in progress.', 'Show Results', 'Cancel It');
-      if (pick === 'Show Results') void vscode.commands.executeCommand('loraLab.showResults');
+      if (pick === 'Show Results') this.showResults();
       if (pick === 'Cancel It') this.cancel();
       return;
     }
-    this.runId = undefined;
-    this.runDir = undefined;
     void vscode.commands.executeCommand('setContext', 'loraLab.training', true);
     this.status.text = '$(sync~spin) LoRA: starting…';
     this.status.tooltip = 'LoRA Lab: training is starting. Click to show results.';
     this.status.show();
     this.log.info(`starting a run: model ${config.model}, data ${config.data}`);
-    let lastUi = 0;
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'LoRA Lab', cancellable: true },
       async (progress, token) => {
         token.onCancellationRequested(() => this.cancel());
-        const worker = new TrainingWorker(this.workerScript, config, (e) => {
-          if (e.type === 'ready' || e.type === 'exit') return;
-          this.describe(e);
-          if (e.type === 'run') {
-            this.runId = e.runId;
-            this.runDir = e.dir;
+        const narration = new JobNarration(this.log, (status) => {
+          progress.report({ message: status });
+          this.status.text = `$(sync~spin) LoRA ${status}`;
+          this.status.tooltip = `LoRA Lab: ${status}. Click to show results.`;
+        });
+        const worker = new WorkerClient(this.workerScript, { type: 'train', config, resumeRunDir }, (e) => {
+          if (e.type === 'ready' || e.type === 'exit' || e.type === 'merged') return;
+          narration.tell(e);
+          if (e.type === 'backend') {
+            this.log.info(`backend: ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`);
+            this.hooks.onBackend?.(e.report);
           }
-          if (e.type === 'step' && performance.now() - lastUi > PROGRESS_EVERY_MS) {
-            lastUi = performance.now();
-            const eta = fmtEta(((e.totalSteps - e.step) * e.stepMs) / 1000);
-            progress.report({ message: `step ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(3)} · ETA ${eta}`, increment: undefined });
-            this.status.text = `$(sync~spin) LoRA ${e.step}/${e.totalSteps} · loss ${e.loss.toFixed(3)} · ${e.tokensPerSec.toFixed(0)} tok/s · ETA ${eta}`;
-          } else if (e.type === 'data') progress.report({ message: 'tokenized the dataset; loading the model…' });
-          else if (e.type === 'backend') this.hooks.onBackend?.(e.report);
-          else if (e.type === 'preflight') progress.report({ message: `${e.totalSteps} steps, ETA ${fmtEta(e.etaSeconds)}` });
-          for (const l of this.listeners) l.onRunEvent(this.runId, e);
-        }, { resumeRunDir, env: this.hooks.env?.() });
+          for (const l of this.listeners) l.onRunEvent(this.worker?.run?.runId, e);
+        }, { env: this.hooks.env?.(), onRejected: (why) => this.log.warn(why) });
         this.worker = worker;
         const outcome = await worker.done;
         this.worker = undefined;
@@ -110,58 +149,55 @@ export class TrainingController implements vscode.Disposable {
         void vscode.commands.executeCommand('setContext', 'loraLab.training', false);
         if (outcome.failure) {
           this.log.error(`${outcome.failure.message}\n${outcome.stderrTail}`);
-          const ev: SessionEvent = { type: 'finished', status: 'failed', runDir: this.runDir, message: outcome.failure.message, errorKind: outcome.failure.kind };
-          for (const l of this.listeners) l.onRunEvent(this.runId, ev);
+          const ev: SessionEvent = { type: 'finished', status: 'failed', runDir: outcome.run?.dir, message: outcome.failure.message, errorKind: outcome.failure.kind };
+          for (const l of this.listeners) l.onRunEvent(outcome.run?.runId, ev);
         }
         for (const l of this.listeners) l.onRunEnded();
-        void this.announce(outcome.finished ?? { type: 'finished', status: 'failed', message: outcome.failure?.message, runDir: this.runDir });
+        void this.announce(outcome.finished ?? { type: 'finished', status: 'failed', message: outcome.failure?.message, runDir: outcome.run?.dir });
       },
     );
   }
 
-  private async announce(fin: Extract<SessionEvent, { type: 'finished' }>): Promise<void> {
+  /**
+   * Runs an evaluate or merge job in its own worker, with a progress notification (phase, n/N,
+   * ETA) and Cancel; resolves when it has ended. Independent of a training run in progress.
+   */
+  async runJob(job: Exclude<WorkerJob, { type: 'train' }>, title: string): Promise<JobResult> {
+    this.log.info(`${title}: ${JSON.stringify(job)}`);
+    return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const narration = new JobNarration(this.log, (status) => progress.report({ message: status }));
+      const result: Omit<JobResult, 'outcome'> = {};
+      const client = new WorkerClient(this.workerScript, job, (e) => {
+        if (e.type === 'ready' || e.type === 'exit') return;
+        if (e.type === 'evaluation') result.evaluation = e;
+        if (e.type === 'merged') result.merged = e;
+        narration.tell(e);
+      }, { env: this.hooks.env?.(), onRejected: (why) => this.log.warn(why) });
+      this.jobs.add(client);
+      token.onCancellationRequested(() => {
+        this.log.info(`${title}: cancel requested`);
+        client.cancel();
+      });
+      const outcome = await client.done;
+      this.jobs.delete(client);
+      if (outcome.failure) this.log.error(`${outcome.failure.message}\n${outcome.stderrTail}`);
+      return { outcome, ...result };
+    });
+  }
+
+  private async announce(fin: FinishedEvent): Promise<void> {
     const actions = fin.runDir ? ['Show Results', 'Open Run Folder', 'Show Log'] : ['Show Log'];
     const show = fin.status === 'failed' ? vscode.window.showErrorMessage : vscode.window.showInformationMessage;
     const text = fin.status === 'failed' ? `LoRA Lab: the run failed: ${fin.message ?? 'see the log'}` : `LoRA Lab: run ${fin.status}${fin.message ? `: ${fin.message}` : ''}.`;
     const pick = await show(text, ...actions);
-    if (pick === 'Show Results') void vscode.commands.executeCommand('loraLab.showResults');
-    if (pick === 'Open Run Folder' && fin.runDir) void vscode.commands.executeCommand('loraLab.openRunFolder', fin.runDir);
+    if (pick === 'Show Results') this.showResults();
+    if (pick === 'Open Run Folder' && fin.runDir) this.hooks.openRunFolder?.(fin.runDir);
     if (pick === 'Show Log') this.log.show(true);
-  }
-
-  /** One log line per event worth keeping. */
-  private describe(e: SessionEvent): void {
-    switch (e.type) {
-      case 'data':
-        this.log.info(`data: ${e.train.file} (${e.train.format}) ${e.train.examples} examples, ${e.train.tokens} tokens; validation ${e.valid.examples} examples (${e.validSource})`);
-        break;
-      case 'backend':
-        this.log.info(`backend: ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`);
-        break;
-      case 'run':
-        this.log.info(`run folder: ${e.dir}`);
-        break;
-      case 'preflight':
-        this.log.info(`pre-flight: trainable ${e.counts.trainable} of ${e.counts.total} (${e.counts.percent.toFixed(4)}%), ~${(e.memory.totalBytes / 2 ** 20).toFixed(0)} MiB, ${e.totalSteps} steps, ETA ${fmtEta(e.etaSeconds)}`);
-        break;
-      case 'eval':
-        this.log.info(`step ${e.step}: validation loss ${e.valLoss.toFixed(4)} (perplexity ${e.valPerplexity.toFixed(2)})${e.best ? ' best' : ''}`);
-        break;
-      case 'log':
-        if (e.level === 'warn') this.log.warn(e.message);
-        else this.log.info(e.message);
-        break;
-      case 'finished':
-        if (e.status === 'failed') this.log.error(`run failed: ${e.message ?? ''}`);
-        else this.log.info(`run ${e.status}${e.message ? `: ${e.message}` : ''}`);
-        break;
-      default:
-        break;
-    }
   }
 
   dispose(): void {
     this.worker?.cancel(10_000);
+    for (const j of this.jobs) j.cancel();
     this.status.dispose();
   }
 }

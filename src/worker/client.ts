@@ -1,42 +1,66 @@
-// Parent side of the training worker: forks it with the environment the native backends need,
-// relays its events, cancels it (gracefully, then by force), and tells a crash or an
-// out-of-memory kill from a cancel. No vscode import: the CLI's tests use it too.
+// Parent side of the worker (src/worker/main.ts): forks it with the environment the native
+// backends need, sends it one job, decodes and relays its events, cancels it (gracefully, then
+// by force), and tells a crash or an out-of-memory kill from a cancel. It is the host's one owner
+// of the run's identity (which run folder the job works on). No vscode import: the host wraps it
+// (src/host/trainingController.ts, src/commands/runs.ts) and the tests fork it as they are.
 import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
 import { workerEnvironment } from '../core/backend/cudaEnv';
 import { RunDir } from '../core/runs';
-import type { FromWorker, RunConfigInput, SessionEvent } from '../protocol/training';
-import { isFromWorker } from '../protocol/training';
+import { decodeFromWorker, type FromWorker, type SessionEvent, type WorkerJob } from '../protocol/worker';
+
+export type FinishedEvent = Extract<SessionEvent, { type: 'finished' }>;
+
+/** The run a job works on: the training run once its folder exists, or the run evaluated. */
+export interface RunRef {
+  runId: string;
+  dir: string;
+}
 
 export interface WorkerOutcome {
-  /** The session's own `finished` event, when the worker lived to send it. */
-  finished?: Extract<SessionEvent, { type: 'finished' }>;
+  /** The job's own `finished` event, when the worker lived to send it. */
+  finished?: FinishedEvent;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   /** Set when the worker died without finishing: 'crash' or 'out-of-memory'. */
   failure?: { kind: 'crash' | 'out-of-memory'; message: string };
   stderrTail: string;
+  run?: RunRef;
+}
+
+export interface WorkerOptions {
+  /** The environment to fork with (workerEnvironment adds the native/CUDA variables); default process.env. */
+  env?: NodeJS.ProcessEnv;
+  execArgv?: string[];
+  /** Hears each message from the worker that did not decode, with the reason (the message is dropped). */
+  onRejected?: (reason: string) => void;
 }
 
 const STDERR_KEEP = 8_000;
-/** After a cancel, how long the worker gets to save its checkpoint before it is killed. */
+/** After a cancel, how long a training worker gets to save its checkpoint before it is killed. */
 const CANCEL_GRACE_MS = 60_000;
+/** An evaluation stops between batches; a merge writes to a temporary folder: neither has anything to save. */
+const JOB_CANCEL_GRACE_MS = 5_000;
 
-export class TrainingWorker {
+const JOB_NAME: Record<WorkerJob['type'], string> = { train: 'training worker', evaluate: 'evaluation worker', merge: 'merge worker' };
+
+export class WorkerClient {
   readonly done: Promise<WorkerOutcome>;
   private readonly child: ChildProcess;
   private stderr = '';
-  private finished?: Extract<SessionEvent, { type: 'finished' }>;
-  private runDir?: string;
+  private finished?: FinishedEvent;
+  private runRef?: RunRef;
   private killTimer?: NodeJS.Timeout;
 
   constructor(
     workerScript: string,
-    config: RunConfigInput,
+    private readonly job: WorkerJob,
     private readonly onEvent: (e: FromWorker) => void,
-    opts: { resumeRunDir?: string; env?: NodeJS.ProcessEnv; execArgv?: string[] } = {},
+    opts: WorkerOptions = {},
   ) {
+    if (job.type === 'evaluate') this.runRef = { runId: path.basename(job.runDir), dir: job.runDir };
     this.child = fork(workerScript, [], {
-      env: workerEnvironment(opts.env ?? process.env, { threads: config.threads }),
+      env: workerEnvironment(opts.env ?? process.env, { threads: job.type === 'train' ? job.config.threads : undefined }),
       execArgv: opts.execArgv ?? [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
@@ -45,11 +69,16 @@ export class TrainingWorker {
       this.stderr = (this.stderr + d.toString()).slice(-STDERR_KEEP);
     });
     this.child.stdout?.on('data', () => {});
-    this.child.on('message', (m: unknown) => {
-      if (!isFromWorker(m)) return;
-      if (m.type === 'run') this.runDir = m.dir;
-      if (m.type === 'finished') this.finished = m;
-      this.onEvent(m);
+    this.child.on('message', (raw: unknown) => {
+      const m = decodeFromWorker(raw);
+      if (!m.ok) {
+        (opts.onRejected ?? ((r: string) => console.error(`lora-lab: ${r}`)))(m.error);
+        return;
+      }
+      const e = m.value;
+      if (e.type === 'run') this.runRef = { runId: e.runId, dir: e.dir };
+      if (e.type === 'finished') this.finished = e;
+      this.onEvent(e);
     });
     this.done = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
@@ -57,17 +86,30 @@ export class TrainingWorker {
         resolve(this.outcome(code, signal));
       });
     });
-    this.child.send({ type: 'start', config, resumeRunDir: opts.resumeRunDir });
+    this.child.send(job);
   }
 
   get pid(): number | undefined {
     return this.child.pid;
   }
 
-  /** Asks the worker to stop after the current step (it saves a checkpoint); kills it if it does not exit in time. */
-  cancel(graceMs = CANCEL_GRACE_MS): void {
-    if (this.child.exitCode !== null) return;
+  /** The run this job works on (undefined for a merge, and for a training run before its folder exists). */
+  get run(): RunRef | undefined {
+    return this.runRef;
+  }
+
+  get jobType(): WorkerJob['type'] {
+    return this.job.type;
+  }
+
+  /**
+   * Asks the worker to stop (a training run after the current step, saving a checkpoint; an
+   * evaluation between batches); kills it if it has not exited in time.
+   */
+  cancel(graceMs = this.job.type === 'train' ? CANCEL_GRACE_MS : JOB_CANCEL_GRACE_MS): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     if (this.child.connected) this.child.send({ type: 'cancel' });
+    clearTimeout(this.killTimer);
     this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
   }
 
@@ -76,18 +118,20 @@ export class TrainingWorker {
   }
 
   private outcome(code: number | null, signal: NodeJS.Signals | null): WorkerOutcome {
-    const base = { exitCode: code, signal, stderrTail: this.stderr, finished: this.finished };
+    const base = { exitCode: code, signal, stderrTail: this.stderr, finished: this.finished, run: this.runRef };
     if (this.finished) return base;
     const oom = signal === 'SIGKILL' || /heap out of memory|memory access out of bounds|std::bad_alloc|OOM|out of memory/i.test(this.stderr);
     const kind = oom ? 'out-of-memory' : 'crash';
     const lastLine = this.stderr.trim().split('\n').slice(-3).join(' | ');
+    const who = JOB_NAME[this.job.type];
     const message = oom
-      ? `the training worker ran out of memory (${signal ?? `exit code ${code}`}): lower the batch size, the max sequence length or the rank${lastLine ? `; ${lastLine}` : ''}`
-      : `the training worker crashed (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}`;
-    // The worker could not record its own end: do it here, keeping its metrics and checkpoints.
-    if (this.runDir) {
+      ? `the ${who} ran out of memory (${signal ?? `exit code ${code}`}): lower the batch size, the max sequence length or the rank${lastLine ? `; ${lastLine}` : ''}`
+      : `the ${who} crashed (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}`;
+    // A training worker could not record its own end: do it here, keeping its metrics and checkpoints.
+    // (An evaluation or a merge that dies leaves the run as it was.)
+    if (this.job.type === 'train' && this.runRef) {
       try {
-        const run = RunDir.open(this.runDir);
+        const run = RunDir.open(this.runRef.dir);
         if (run.record().status === 'running') run.finish('failed', { error: { message, kind } });
         run.log(`worker died: ${message}`);
       } catch {

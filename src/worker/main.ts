@@ -1,8 +1,12 @@
-// The training worker: a child process forked by the extension host (or a test). It receives
-// `start` and `cancel`, runs one session, and forwards every event over IPC. Tensor work, native
-// aborts and GPU memory live and die here, never in the extension host.
-import type { FromWorker, ToWorker } from '../protocol/training';
+// The worker: a child process forked by the extension host (src/worker/client.ts) or a test. It
+// receives one job — train (or resume) a run, evaluate a finished run, merge a run's adapter —
+// and then `cancel` when asked; every message is decoded first (a malformed one is logged with
+// its reason and dropped). It sends the job's events back, ending with `finished` and `exit`.
+// Tensor work, native aborts and GPU memory live and die here, never in the extension host.
+import { mergeModelFolder } from '../core/peft/merge';
+import { evaluateSavedRun } from '../core/runEval';
 import { runSession } from '../core/session';
+import { decodeToWorker, type FromWorker, type WorkerJob } from '../protocol/worker';
 
 function send(m: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -19,28 +23,67 @@ if (!process.send) {
 const abort = new AbortController();
 let started = false;
 
+/** Runs the job, sending its events; resolves with the exit code (1 when it failed). */
+async function run(job: WorkerJob): Promise<number> {
+  if (job.type === 'train') {
+    let code = 0;
+    for await (const ev of runSession(job.config, { signal: abort.signal, resumeRunDir: job.resumeRunDir })) {
+      await send(ev);
+      if (ev.type === 'finished' && ev.status === 'failed') code = 1;
+    }
+    return code;
+  }
+  // Evaluate and merge: phase events as they come, then the result and `finished`.
+  const pending: Promise<void>[] = [];
+  const onPhase = (e: Extract<FromWorker, { type: 'phase' }>) => void pending.push(send(e));
+  try {
+    if (job.type === 'evaluate') {
+      const { path, report } = await evaluateSavedRun(job.runDir, { onPhase, signal: abort.signal });
+      await Promise.all(pending);
+      await send({ type: 'evaluation', path, report });
+      await send({ type: 'finished', status: 'completed', runDir: job.runDir });
+    } else {
+      await send({ type: 'phase', phase: 'merging' });
+      const summary = mergeModelFolder({ model: job.model, adapter: job.adapter, out: job.out, force: job.force });
+      await send({ type: 'merged', out: summary.out, summary });
+      await send({ type: 'finished', status: 'completed' });
+    }
+    return 0;
+  } catch (e) {
+    await Promise.all(pending);
+    const err = e as Error;
+    if (abort.signal.aborted) {
+      await send({ type: 'finished', status: 'cancelled', message: `${job.type} cancelled` });
+      return 0;
+    }
+    await send({ type: 'finished', status: 'failed', message: err.message ?? String(e), errorKind: err.name ?? 'internal' });
+    return 1;
+  }
+}
+
 process.on('message', (raw: unknown) => {
-  const m = raw as ToWorker;
-  if (m?.type === 'cancel') {
+  const m = decodeToWorker(raw);
+  if (!m.ok) {
+    console.error(`lora-lab worker: ignored a message: ${m.error}`);
+    return;
+  }
+  const msg = m.value;
+  if (msg.type === 'cancel') {
     abort.abort();
     return;
   }
-  if (m?.type === 'start') {
-    if (started) return;
-    started = true;
-    void (async () => {
-      let code = 0;
-      for await (const ev of runSession(m.config, { signal: abort.signal, resumeRunDir: m.resumeRunDir })) {
-        await send(ev);
-        if (ev.type === 'finished' && ev.status === 'failed') code = 1;
-      }
-      await send({ type: 'exit', code });
-      process.exit(code);
-    })();
+  if (started) {
+    console.error(`lora-lab worker: ignored "${msg.type}": this worker already has a job`);
+    return;
   }
+  started = true;
+  void run(msg).then(async (code) => {
+    await send({ type: 'exit', code });
+    process.exit(code);
+  });
 });
 
-// The parent went away: cancel (the session saves a checkpoint), then leave.
+// The parent went away: cancel (a training session saves a checkpoint), then leave.
 process.on('disconnect', () => {
   abort.abort();
   setTimeout(() => process.exit(0), 30_000).unref();

@@ -1,14 +1,17 @@
-// The real training worker, forked as the extension host forks it: a short job end to end,
-// cancel (checkpoint saved, status cancelled), and a killed worker (run marked failed with the
-// reason, metrics and checkpoints kept).
+// The real worker, forked as the extension host forks it: a short training job end to end,
+// cancel (checkpoint saved, status cancelled), a killed worker (run marked failed with the
+// reason, metrics and checkpoints kept); then the evaluate and merge jobs of the *Evaluate Run…*
+// and *Merge and Export Run…* commands on the finished run, with their phase events.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RunDir } from '../../src/core/runs';
-import { TrainingWorker } from '../../src/host/trainingWorker';
-import type { FromWorker, RunConfigInput } from '../../src/protocol/training';
+import { WorkerClient } from '../../src/worker/client';
+import type { FromWorker, RunConfigInput, WorkerJob } from '../../src/protocol/worker';
 import { buildWorker } from './helpers/buildWorker';
+import type { EvalReport } from '../../src/protocol/evaluation';
+import { Narrator } from '../../src/protocol/progress';
 import { randomIds } from './helpers/randomModel';
 
 const MODEL = path.join(__dirname, '..', 'fixtures', 'gpt2-tiny');
@@ -26,16 +29,22 @@ function workspace(rows: number): { dir: string; data: string } {
   return { dir, data };
 }
 
-function start(config: RunConfigInput, onEvent: (e: FromWorker, w: TrainingWorker) => void = () => {}) {
+function start(config: RunConfigInput, onEvent: (e: FromWorker, w: WorkerClient) => void = () => {}) {
+  return startJob({ type: 'train', config }, onEvent);
+}
+
+function startJob(job: WorkerJob, onEvent: (e: FromWorker, w: WorkerClient) => void = () => {}) {
   const events: FromWorker[] = [];
-  const holder: { worker?: TrainingWorker } = {};
-  const worker = new TrainingWorker(script, config, (e) => {
+  const holder: { worker?: WorkerClient } = {};
+  const worker = new WorkerClient(script, job, (e) => {
     events.push(e);
     onEvent(e, holder.worker!);
   });
   holder.worker = worker;
   return { worker, events };
 }
+
+let finishedRun = '';
 
 describe('training worker (forked)', () => {
   it('runs a short job end to end: events in order, run.json completed, PEFT adapter and metrics on disk', async () => {
@@ -51,6 +60,27 @@ describe('training worker (forked)', () => {
     expect(run.record().status).toBe('completed');
     expect(fs.existsSync(path.join(run.adapterDir, 'adapter_model.safetensors'))).toBe(true);
     expect(run.metrics().filter((m) => m.type === 'step')).toHaveLength(4);
+    expect(out.run).toEqual({ runId: runEv.runId, dir: runEv.dir }); // the client knows the run it trained
+    finishedRun = runEv.dir;
+
+    // The phases after the last step: pre-flight before it, then merging, evaluating k/K, generating k/K.
+    const phases = events.filter((e): e is Extract<FromWorker, { type: 'phase' }> => e.type === 'phase');
+    expect([...new Set(phases.map((p) => p.phase))]).toEqual(['preflight', 'merging', 'evaluating', 'generating']);
+    const lastEval = phases.filter((p) => p.phase === 'evaluating').at(-1)!;
+    expect(lastEval.done).toBe(lastEval.total);
+    expect(lastEval.detail).toBe('base, adapter, merged');
+    // One narrator over the same events: during the evaluation the status line says so (not "4/4 · ETA 0s").
+    const n = new Narrator();
+    const seen: string[] = [];
+    for (const e of events) {
+      if (e.type === 'ready' || e.type === 'exit' || e.type === 'merged') continue;
+      n.tell(e);
+      seen.push(n.status());
+    }
+    expect(seen).toContainEqual(expect.stringMatching(/^Training · step 4\/4 · loss \d+\.\d{3} · \d+ tok\/s · ETA 0s$/));
+    expect(seen).toContainEqual(expect.stringMatching(/^Evaluating base, adapter, merged · batch 1\/1 · ETA 0s$/));
+    expect(seen).toContainEqual(expect.stringMatching(/^Generating · prompt \d+\/\d+/));
+    expect(seen.at(-1)).toBe('Completed');
   });
 
   it('cancel: stops within a step, saves the last checkpoint, exits 0 with status cancelled', async () => {
@@ -92,5 +122,53 @@ describe('training worker (forked)', () => {
     expect(rec.error?.message).toMatch(/ran out of memory/);
     expect(run.metrics().filter((m) => m.type === 'step').length).toBeGreaterThanOrEqual(2);
     expect(run.checkpointDir('last')).toBeDefined();
+  });
+});
+
+describe('evaluate and merge jobs (forked)', () => {
+  it('evaluate: a finished run scored again on its held-out examples; phase events, then evaluation and finished; eval.json rewritten', async () => {
+    expect(finishedRun).not.toBe('');
+    const before = JSON.parse(fs.readFileSync(path.join(finishedRun, 'eval.json'), 'utf8')) as EvalReport;
+    const { worker, events } = startJob({ type: 'evaluate', runDir: finishedRun });
+    const out = await worker.done;
+    expect(out.exitCode).toBe(0);
+    expect(out.run?.dir).toBe(finishedRun);
+    const phases = events.flatMap((e) => (e.type === 'phase' ? [e.phase] : []));
+    expect([...new Set(phases)]).toEqual(['checking-data', 'loading-model', 'merging', 'evaluating', 'generating']);
+    const ev = events.find((e) => e.type === 'evaluation') as Extract<FromWorker, { type: 'evaluation' }>;
+    expect(ev.path).toBe(path.join(finishedRun, 'eval.json'));
+    expect(events.at(-2)).toMatchObject({ type: 'finished', status: 'completed' });
+    const after = JSON.parse(fs.readFileSync(ev.path, 'utf8')) as EvalReport;
+    expect(after.createdAt).not.toBe(before.createdAt);
+    // The same examples and seed as the end-of-run evaluation: the same scores.
+    for (const k of ['base', 'adapter', 'merged'] as const) expect(after[k]!.loss).toBeCloseTo(before[k]!.loss, 5);
+    expect(RunDir.open(finishedRun).record().status).toBe('completed');
+  });
+
+  it('evaluate, cancelled before its first batch: finished cancelled, the run and its eval.json untouched', async () => {
+    const evalJson = path.join(finishedRun, 'eval.json');
+    const before = fs.readFileSync(evalJson, 'utf8');
+    const { worker, events } = startJob({ type: 'evaluate', runDir: finishedRun });
+    worker.cancel();
+    const out = await worker.done;
+    expect(out.failure).toBeUndefined();
+    expect(events.find((e) => e.type === 'finished')).toMatchObject({ status: 'cancelled' });
+    expect(fs.readFileSync(evalJson, 'utf8')).toBe(before);
+  });
+
+  it('merge: the run\'s adapter merged into its base, written as a model folder; a merged event with the summary', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lora-merge-job-')), 'merged');
+    const { worker, events } = startJob({ type: 'merge', model: MODEL, adapter: path.join(finishedRun, 'adapter'), out });
+    const res = await worker.done;
+    expect(res.exitCode).toBe(0);
+    const merged = events.find((e) => e.type === 'merged') as Extract<FromWorker, { type: 'merged' }>;
+    expect(merged.out).toBe(out);
+    expect(merged.summary.mergedModules.length).toBeGreaterThan(0);
+    expect(fs.existsSync(path.join(out, 'config.json'))).toBe(true);
+    expect(events.filter((e) => e.type === 'phase').map((e) => (e as { phase: string }).phase)).toEqual(['merging']);
+    // A second merge into the same folder fails with the reason, as a finished event (the worker lives to say it).
+    const again = startJob({ type: 'merge', model: MODEL, adapter: path.join(finishedRun, 'adapter'), out });
+    expect((await again.worker.done).exitCode).toBe(1);
+    expect(again.events.find((e) => e.type === 'finished')).toMatchObject({ status: 'failed', message: expect.stringMatching(/already exists/) });
   });
 });
