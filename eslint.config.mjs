@@ -1,5 +1,6 @@
-// Lint: typescript-eslint's recommended rules, plus the architectural boundary:
-// the engine, the protocol, the worker and the webview never import `vscode`.
+// Lint: typescript-eslint's recommended rules, plus the architectural boundaries:
+// the engine, the protocol, the worker and the webview never import `vscode`; the webview (a
+// browser bundle) imports from src/ only the protocol and the pure helpers listed below.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -23,6 +24,35 @@ const noVscode = {
   ],
 };
 
+/**
+ * What the webview may import from src/ besides src/protocol/**: pure helpers (no Node, no
+ * TensorFlow.js, no DOM assumptions). `import type` from anywhere in src/ is fine: it is erased
+ * from the bundle.
+ */
+export const WEBVIEW_PURE_HELPERS = [
+  'core/lora/config', // countParameters / selectTargets: the form's live parameter count (PEFT's arithmetic)
+];
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const webviewImports = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        {
+          regex: `(^|/)src/(?!protocol/|(${WEBVIEW_PURE_HELPERS.map(escape).join('|')})$)`,
+          allowTypeImports: true,
+          message: 'The webview imports from src/ only src/protocol/* and the pure helpers in eslint.config.mjs (WEBVIEW_PURE_HELPERS); use `import type` for types, or move what it needs into src/protocol.',
+        },
+        {
+          regex: '^(node:|(fs|path|os|crypto|child_process|worker_threads|util|stream)(/|$)|@tensorflow/)',
+          message: 'The webview runs in a browser: no Node built-ins, no TensorFlow.js.',
+        },
+      ],
+    },
+  ],
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'out/**', '.lora-lab/**', 'samples/**', 'test/fixtures/**', '.vscode-test/**', '.venv/**', '.venv-interop/**', 'test-output/**'] },
   js.configs.recommended,
@@ -41,5 +71,11 @@ export default tseslint.config(
   {
     files: ['src/core/**', 'src/protocol/**', 'src/worker/**', 'webview/**'],
     rules: noVscode,
+  },
+  {
+    files: ['webview/**'],
+    // The dev harness's screenshot script runs in Node, not in the panel.
+    ignores: ['webview/dev/*.mjs'],
+    rules: webviewImports,
   },
 );
