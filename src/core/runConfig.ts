@@ -28,23 +28,37 @@ export function dataOptionsOf(c: RunConfig, maxSeqLen = c.training.maxSeqLen): D
 }
 
 /**
- * Fills defaults and checks every field. Accepts run.json configs of older versions: their keys
- * are renamed by RUN_CONFIG_ALIASES (protocol/runConfig.ts) first.
+ * Fills defaults and checks every field. Takes what a caller built (RunConfigInput) or what a
+ * run.json holds (unknown): configs of older versions have their keys renamed by
+ * RUN_CONFIG_ALIASES (protocol/runConfig.ts) first.
  */
-export function resolveRunConfig(raw: RunConfigInput): RunConfig {
-  const input = upgradeRunConfigKeys(raw);
-  if (!input.model) throw new RunConfigError('model is required: a Hugging Face model folder');
-  if (!input.data) throw new RunConfigError('data is required: a dataset file (.jsonl, .json, .csv, .tsv, .txt)');
+export function resolveRunConfig(raw: RunConfigInput | unknown): RunConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new RunConfigError(`a run config must be a JSON object, got ${JSON.stringify(raw)}`);
+  const input = upgradeRunConfigKeys(raw) as Record<string, unknown>;
+  if (!input.model || typeof input.model !== 'string') throw new RunConfigError('model is required: a Hugging Face model folder');
+  if (!input.data || typeof input.data !== 'string') throw new RunConfigError('data is required: a dataset file (.jsonl, .json, .csv, .tsv, .txt)');
+  const str = (k: string): string | undefined => {
+    const v = input[k];
+    if (v !== undefined && typeof v !== 'string') throw new RunConfigError(`${k} must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  for (const g of ['lora', 'training', 'dataOptions']) {
+    const v = input[g];
+    if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new RunConfigError(`${g} must be an object, got ${JSON.stringify(v)}`);
+  }
+  const valid = str('valid');
+  const initAdapter = str('initAdapter');
+  const workspace = str('workspace');
   // Absolute paths: run.json must still point at the inputs when resumed from another folder.
   const cfg: RunConfig = {
     model: path.resolve(input.model),
     data: path.resolve(input.data),
-    valid: input.valid === undefined ? undefined : path.resolve(input.valid),
-    initAdapter: input.initAdapter === undefined ? undefined : path.resolve(input.initAdapter),
-    workspace: path.resolve(input.workspace ?? process.cwd()),
-    runsDir: input.runsDir ?? '.lora-lab/runs',
-    name: input.name,
-    ...withFieldDefaults(input),
+    valid: valid === undefined ? undefined : path.resolve(valid),
+    initAdapter: initAdapter === undefined ? undefined : path.resolve(initAdapter),
+    workspace: path.resolve(workspace ?? process.cwd()),
+    runsDir: str('runsDir') ?? '.lora-lab/runs',
+    name: str('name'),
+    ...withFieldDefaults(input as RunConfigInput),
   };
   validateRunConfig(cfg);
   return cfg;

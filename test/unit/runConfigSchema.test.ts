@@ -109,6 +109,13 @@ describe('the field table', () => {
       'lora.r must be a whole number ≥ 1, got 0; training.learningRate must be a number in (0, 1), got 5',
     );
   });
+
+  it('a hand-edited run.json config that is not the right shape says which part is wrong', () => {
+    expect(() => resolveRunConfig(7)).toThrow('a run config must be a JSON object, got 7');
+    expect(() => resolveRunConfig({ model: 'm', data: 'd', training: 5 })).toThrow('training must be an object, got 5');
+    expect(() => resolveRunConfig({ model: 'm', data: 'd', valid: 3 })).toThrow('valid must be a string, got 3');
+    expect(() => resolveRunConfig({ model: 'm', data: 'd', lora: { targetModules: [] } })).toThrow(/lora.targetModules must be a list of module names/);
+  });
 });
 
 describe('lora-lab train flags come from the table', () => {
