@@ -1,6 +1,7 @@
 // The panel's one notion of the run in progress ("the live run"): folds its SessionEvents into
 // its id (from the `run` event, when its folder exists), step, loss, throughput, ETA and phase.
 // Pure, so the reducer and its tests share it.
+import { advance, etaSeconds as narratorEta, startProgress, type Progress } from '../src/protocol/progress';
 import type { SessionEvent } from '../src/protocol/worker';
 import { fmtInt, fmtLoss } from './format';
 
@@ -25,10 +26,12 @@ export interface LiveRun {
   bestValLoss?: number;
   outcome?: { status: string; message?: string };
   warnings: string[];
+  /** The one narrator's state (phase, n/N, ETA): what the status bar and the output channel say too. */
+  progress: Progress;
 }
 
 export function startingRun(): LiveRun {
-  return { phase: 'starting', detail: 'Starting…', step: 0, warnings: [] };
+  return { phase: 'starting', detail: 'Starting…', step: 0, warnings: [], progress: startProgress() };
 }
 
 /**
@@ -36,13 +39,16 @@ export function startingRun(): LiveRun {
  * before two steps, the last step's own time.
  */
 export function etaSeconds(first: { step: number; elapsedMs: number } | undefined, step: number, elapsedMs: number, totalSteps: number, stepMs?: number): number | undefined {
-  const left = totalSteps - step;
-  if (left <= 0) return 0;
-  if (first && step > first.step) return (left * (elapsedMs - first.elapsedMs)) / (step - first.step) / 1000;
-  return stepMs !== undefined && Number.isFinite(stepMs) ? (left * stepMs) / 1000 : undefined;
+  return narratorEta(first && { done: first.step, elapsedMs: first.elapsedMs }, step, elapsedMs, totalSteps, stepMs);
 }
 
+/** The live run after one more event; its phase, n/N and ETA come from the one narrator (src/protocol/progress.ts). */
 export function applyLiveEvent(prev: LiveRun | undefined, ev: SessionEvent): LiveRun {
+  const progress = advance(prev?.progress ?? startProgress(), ev);
+  return { ...foldLiveEvent(prev, ev), progress, etaSeconds: progress.etaSeconds };
+}
+
+function foldLiveEvent(prev: LiveRun | undefined, ev: SessionEvent): LiveRun {
   // A new run's first event after a finished one starts a fresh status.
   const live = !prev || (prev.phase === 'finished' && ev.type !== 'finished') ? startingRun() : prev;
   switch (ev.type) {

@@ -158,12 +158,16 @@ export function phaseFraction(p: Progress): number | undefined {
   return p.done !== undefined && p.total ? Math.min(1, p.done / p.total) : undefined;
 }
 
-/** "step 12/30 · ETA 7s": the phase's count and ETA, or '' when it has none. */
+/** "step 12/30", "batch 3/10": the phase's count, or '' when it has none. */
 export function countText(p: Progress): string {
   if (p.phase === 'finished' || p.done === undefined || p.total === undefined) return '';
   const unit = UNIT[p.phase];
-  const count = `${unit ? `${unit} ` : ''}${p.done}/${p.total}`;
-  return p.etaSeconds !== undefined ? `${count} · ETA ${formatSeconds(p.etaSeconds)}` : count;
+  return `${unit ? `${unit} ` : ''}${p.done}/${p.total}`;
+}
+
+/** "ETA 7s", or '' when the phase's time left is unknown. */
+export function etaText(p: Progress): string {
+  return p.phase !== 'finished' && p.etaSeconds !== undefined ? `ETA ${formatSeconds(p.etaSeconds)}` : '';
 }
 
 /**
@@ -176,10 +180,10 @@ export function statusText(p: Progress, opts: { short?: boolean } = {}): string 
   if (p.phase === 'finished') return head;
   const count = countText(p);
   if (!count) return `${head}…`;
-  if (p.phase !== 'training' || opts.short || p.loss === undefined) return `${head} · ${count}`;
-  const [steps, eta] = count.split(' · ');
-  const rate = p.tokensPerSec !== undefined ? ` · ${Math.round(p.tokensPerSec)} tok/s` : '';
-  return `${head} · ${steps} · loss ${p.loss.toFixed(3)}${rate}${eta ? ` · ${eta}` : ''}`;
+  const training = p.phase === 'training' && !opts.short && p.loss !== undefined
+    ? [`loss ${p.loss.toFixed(3)}`, ...(p.tokensPerSec !== undefined ? [`${Math.round(p.tokensPerSec)} tok/s`] : [])]
+    : [];
+  return [head, count, ...training, etaText(p)].filter((x) => x).join(' · ');
 }
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');

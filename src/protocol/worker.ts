@@ -106,7 +106,7 @@ function holds(v: unknown, c: Check): boolean {
   }
 }
 
-const describeCheck = (c: Check) => (Array.isArray(c) ? `one of ${c.join(', ')}` : `a ${c}`);
+const describeCheck = (c: Check) => (Array.isArray(c) ? `one of ${c.join(', ')}` : `${/^[aeiou]/.test(c) ? 'an' : 'a'} ${c}`);
 
 function decodeWith<M>(table: Record<string, Record<string, Field>>, what: string, raw: unknown): Decoded<M> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, error: `${what}: not an object (${raw === null ? 'null' : typeof raw})` };

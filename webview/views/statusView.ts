@@ -1,8 +1,10 @@
-// The status line of the run in progress: phase, step / total, loss, tokens/s, ETA, a progress
-// bar and Cancel; after the run, its outcome. Also the panel's error banner.
+// The status line of the run in progress: the phase, its n/N and ETA as the one narrator tells
+// them (src/protocol/progress.ts, as in the status bar), loss, tokens/s, a progress bar over the
+// phase and Cancel; after the run, its outcome. Also the panel's error banner.
 import type { FromPanel } from '../../src/protocol/panel';
 import { h, setText } from '../dom';
-import { fmtCompact, fmtDuration, fmtInt, fmtLoss } from '../format';
+import { countText, etaText, phaseFraction, phaseText } from '../../src/protocol/progress';
+import { fmtCompact, fmtLoss } from '../format';
 import type { Action, State } from '../store';
 
 export class StatusView {
@@ -49,23 +51,22 @@ export class StatusView {
     if (running && this.cancel.hidden) this.cancel.disabled = false;
     this.cancel.hidden = !running || live.phase === 'starting';
     const name = live.runId ? `${live.runId}: ` : '';
-    const parts: string[] = [];
+    // Phase, its count and ETA from the one narrator (the status bar says the same); the training figures beside them.
+    const p = live.progress;
+    const parts: string[] = [countText(p)];
     if (live.step > 0) {
-      parts.push(`step ${fmtInt(live.step)}${live.totalSteps ? ` / ${fmtInt(live.totalSteps)}` : ''}`);
-      if (live.epoch !== undefined) parts.push(`epoch ${live.epoch.toFixed(2)}`);
+      if (p.phase === 'training' && live.epoch !== undefined) parts.push(`epoch ${live.epoch.toFixed(2)}`);
       parts.push(`loss ${fmtLoss(live.loss)}`);
       if (live.lastValLoss !== undefined) parts.push(`val ${fmtLoss(live.lastValLoss)}${live.bestValLoss !== undefined ? ` (best ${fmtLoss(live.bestValLoss)})` : ''}`);
-      if (running && live.tokensPerSec !== undefined) parts.push(`${fmtCompact(Math.round(live.tokensPerSec))} tokens/s`);
+      if (p.phase === 'training' && live.tokensPerSec !== undefined) parts.push(`${fmtCompact(Math.round(live.tokensPerSec))} tokens/s`);
     }
-    if (running && live.etaSeconds !== undefined) parts.push(`ETA ${fmtDuration(live.etaSeconds * 1000)}`);
-    const head = live.phase === 'finished' ? `${capital(live.outcome?.status ?? 'finished')}${live.outcome?.message ? ` (${live.outcome.message})` : ''}` : live.phase === 'training' ? 'Training' : live.detail;
-    setText(this.text, `${name}${head}${parts.length ? ' · ' + parts.join(' · ') : ''}`);
-    this.progress.hidden = !live.totalSteps;
-    if (live.totalSteps) this.progress.value = Math.min(1, live.step / live.totalSteps);
+    parts.push(etaText(p));
+    const shown = parts.filter((x) => x);
+    setText(this.text, `${name}${phaseText(p)}${shown.length ? ' · ' + shown.join(' · ') : running ? '…' : ''}`);
+    this.line.dataset.phase = p.phase;
+    const fraction = phaseFraction(p);
+    this.progress.hidden = fraction === undefined;
+    if (fraction !== undefined) this.progress.value = fraction;
     this.warnings.replaceChildren(...live.warnings.map((w) => h('div', { class: 'warning' }, `⚠ ${w}`)));
   }
-}
-
-function capital(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
