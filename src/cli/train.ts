@@ -2,11 +2,10 @@
 // event lines for scripts. Ctrl-C cancels after the current step (a checkpoint is saved);
 // a second Ctrl-C exits at once.
 import * as fs from 'node:fs';
-import { RUN_FIELDS, setField, upgradeRunConfigKeys, type RunConfigInput } from '../protocol/runConfig';
-import { runSession, type SessionEvent } from '../core/session';
-import { backendSummary, nativeHint } from '../core/backend';
-import { formatEvalReport } from './eval';
-import { CliUsageError, type CliCommand, type CliValues, fieldFlagValue, fieldOptions, formatBytes, formatInt } from './common';
+import { RUN_FIELDS, type RunConfigInput, setField, upgradeRunConfigKeys } from '../protocol/runConfig';
+import { runSession } from '../core/session';
+import { TerminalNarrator } from './narrate';
+import { CliUsageError, type CliCommand, type CliValues, fieldFlagValue, fieldOptions } from './common';
 
 function readConfigFile(file: string): RunConfigInput {
   if (!fs.existsSync(file)) throw new CliUsageError(`--config ${file}: file not found`);
@@ -41,64 +40,6 @@ export function configFromFlags(values: CliValues): RunConfigInput {
   return input;
 }
 
-function fmtDuration(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = Math.round(s % 60);
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
-}
-
-/** Human output: one line per event worth seeing; the step line rewrites itself on a terminal. */
-function printHuman(e: SessionEvent, tty: boolean): void {
-  const out = process.stdout;
-  const line = (s: string) => out.write(`${tty ? '\r\x1b[K' : ''}${s}\n`);
-  switch (e.type) {
-    case 'data':
-      line(`data     ${e.train.file}: ${e.train.format}, ${formatInt(e.train.examples)} examples, ${formatInt(e.train.tokens)} tokens (${formatInt(e.train.lossTokens)} with loss)${e.train.truncated ? `, ${e.train.truncated} truncated` : ''}${e.train.skipped ? `, ${e.train.skipped} bad rows skipped` : ''}`);
-      line(`valid    ${e.valid.file} (${e.validSource}): ${formatInt(e.valid.examples)} examples, ${formatInt(e.valid.lossTokens)} tokens with loss`);
-      break;
-    case 'backend':
-      line(`backend  ${backendSummary(e.report)}`);
-      for (const n of e.report.notes) line(`         note: ${n}`);
-      if (nativeHint(e.report)) line(`         hint: ${nativeHint(e.report)}`);
-      break;
-    case 'run':
-      line(`run      ${e.dir}${e.resumedFromStep !== undefined ? ` (resuming after step ${e.resumedFromStep})` : ''}`);
-      break;
-    case 'preflight':
-      line(`lora     trainable ${formatInt(e.counts.trainable)} of ${formatInt(e.counts.total)} (${e.counts.percent.toFixed(4)}%), adapter ${formatBytes(e.counts.adapterBytes)}`);
-      line(`memory   ~${formatBytes(e.memory.totalBytes)} (weights ${formatBytes(e.memory.weightsBytes)}, optimizer ${formatBytes(e.memory.optimizerBytes)}, activations ${formatBytes(e.memory.activationBytes)})${e.memory.limitBytes ? ` of ${formatBytes(e.memory.limitBytes)} allowed` : ''}; warm-up peak ${formatBytes(e.measuredPeakBytes ?? 0)}`);
-      line(`plan     ${e.totalSteps} steps (${e.stepsPerEpoch}/epoch), ~${fmtDuration(e.secondsPerEpoch)} per epoch, ETA ${fmtDuration(e.etaSeconds)}`);
-      break;
-    case 'step': {
-      const eta = ((e.totalSteps - e.step) * e.stepMs) / 1000;
-      const s = `step ${e.step}/${e.totalSteps}  loss ${e.loss.toFixed(4)}  lr ${e.lr.toExponential(2)}  |g| ${e.gradNorm.toFixed(3)}  ${e.tokensPerSec.toFixed(0)} tok/s  ETA ${fmtDuration(eta)}`;
-      if (tty) out.write(`\r\x1b[K${s}`);
-      else line(s);
-      break;
-    }
-    case 'eval':
-      line(`eval     step ${e.step}: val loss ${e.valLoss.toFixed(4)}, perplexity ${e.valPerplexity.toFixed(2)}${e.best ? '  (best)' : ''}`);
-      break;
-    case 'log':
-      line(`${e.level === 'warn' ? 'warning' : 'info   '}  ${e.message}`);
-      break;
-    case 'adapter':
-      line(`adapter  ${e.dir}`);
-      break;
-    case 'evaluation':
-      line(`eval     ${e.path}`);
-      for (const l of formatEvalReport(e.report)) line(`         ${l}`);
-      break;
-    case 'finished':
-      line(`${e.status.padEnd(8)} ${e.message ?? ''}${e.runDir ? `\n         run folder: ${e.runDir}` : ''}`);
-      break;
-    default:
-      break;
-  }
-}
-
 export const trainCommand: CliCommand = {
   summary: 'Train a LoRA adapter on a dataset file; the run is kept under .lora-lab/runs/',
   synopsis: '--model <dir> --data <file> [--valid <file>] [--rank 8 --alpha 16 --targets ...] [--lr --epochs|--max-steps --batch --grad-accum --max-seq-len --seed --backend ...] [--config run.json] [--resume <run dir>] [--json]',
@@ -130,6 +71,7 @@ export const trainCommand: CliCommand = {
     };
     process.on('SIGINT', onSigint);
     const tty = !values.json && process.stdout.isTTY === true;
+    const narrator = new TerminalNarrator(process.stdout, tty);
     let status = 'failed';
     let finished = false;
     // A native abort inside the backend (wasm out of memory with threads) can end the process
@@ -146,7 +88,7 @@ export const trainCommand: CliCommand = {
     try {
       for await (const e of runSession(input, { signal: abort.signal, resumeRunDir: resume })) {
         if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
-        else printHuman(e, tty);
+        else narrator.print(e);
         if (e.type === 'finished') status = e.status;
       }
     } finally {

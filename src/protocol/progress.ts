@@ -186,17 +186,17 @@ export function statusText(p: Progress, opts: { short?: boolean } = {}): string 
   return [head, count, ...training, etaText(p)].filter((x) => x).join(' · ');
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-function bytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return '?';
-  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let i = 0;
+// Counts and sizes as `lora-lab` has always printed them (src/cli/common.ts formatInt, formatBytes).
+const int = (n: number) => n.toLocaleString('en-US');
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
-  while (v >= 1024 && i < u.length - 1) {
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
     v /= 1024;
-    i++;
+    u++;
   }
-  return `${v.toFixed(i && v < 10 ? 1 : 0)} ${u[i]}`;
+  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
 /**
