@@ -2,8 +2,10 @@
 // RunConfig, run.json, the `loraLab.*` setting and the panel's form), PEFT's or HF Trainer's name
 // for it, its CLI flag, default, check and help text. Settings (host/settings.ts), `lora-lab train`
 // flags and --help (cli/train.ts), the form (webview/formModel.ts) and run.json validation
-// (core/runConfig.ts) all read RUN_FIELDS; test/unit/runConfigSchema.test.ts holds package.json's
-// contributes.configuration to it. Pure and dependency-free: the webview bundle imports it.
+// (core/runConfig.ts) all read RUN_FIELDS through the helpers below it (read, check, rename old
+// keys, fill defaults, decode, parse text, render as setting, flag and hint);
+// test/unit/runConfigSchema.test.ts holds package.json's contributes.configuration to it.
+// Pure and dependency-free: the webview bundle imports it.
 // The shape follows mlx-lm's TrainingArgs (tuner/trainer.py): default and help in one declaration.
 
 export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
