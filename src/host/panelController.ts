@@ -9,8 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { defaultTargets, moduleNames } from '../core/lora/modules';
 import type { ModelSpec } from '../core/hf/config';
-import { EvaluateRun, LoadRuns, type FormState, type PanelCommand, type RunDetail, type RunParameters } from '../protocol/panel';
-import type { RunConfigInput } from '../protocol/runConfig';
+import { EvaluateRun, LoadRuns, startConfig, type FormState, type PanelCommand, type RunDetail } from '../protocol/panel';
 import type { Rpc } from '../protocol/rpc';
 import type { SessionEvent } from '../protocol/worker';
 import { ResultsPanel, type PanelHost } from '../panel/resultsPanel';
@@ -24,22 +23,6 @@ import { checkDatasetFile } from '../core/data';
 /** The output channel's part the panel needs: refused messages and unreadable rows go there. */
 export interface PanelLog {
   warn(message: string): void;
-}
-
-/**
- * The configuration a Start from the panel runs: the form's settings, with each group the panel
- * sent (lora, training, ...; the panel sends whole groups) in place of the form's, on the dataset
- * and model the host picked. Paths never come from the panel.
- */
-export function startConfig(form: FormState, params: RunParameters): RunConfigInput {
-  const { lora, training, dataOptions, backend, threads, memoryLimitBytes } = params;
-  return {
-    ...form.initial,
-    ...(lora && { lora }), ...(training && { training }), ...(dataOptions && { dataOptions }),
-    ...(backend !== undefined && { backend }), ...(threads !== undefined && { threads }), ...(memoryLimitBytes !== undefined && { memoryLimitBytes }),
-    model: form.model,
-    data: form.dataset,
-  };
 }
 
 export class PanelController implements RunListener, PanelHost {

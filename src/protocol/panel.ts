@@ -101,6 +101,22 @@ export interface PanelPersistedState {
   tab?: 'configure' | 'curves' | 'evaluation' | 'runs';
 }
 
+/**
+ * The configuration a Start from the panel runs: the form's settings, with each group the panel
+ * sent (lora, training, ...; the panel sends whole groups) in place of the form's, on the dataset
+ * and model the host picked. Paths never come from the panel.
+ */
+export function startConfig(form: FormState, params: RunParameters): RunConfigInput {
+  const { lora, training, dataOptions, backend, threads, memoryLimitBytes } = params;
+  return {
+    ...form.initial,
+    ...(lora && { lora }), ...(training && { training }), ...(dataOptions && { dataOptions }),
+    ...(backend !== undefined && { backend }), ...(threads !== undefined && { threads }), ...(memoryLimitBytes !== undefined && { memoryLimitBytes }),
+    model: form.model,
+    data: form.dataset,
+  };
+}
+
 // --- Decoders ------------------------------------------------------------------------------------
 
 /**
@@ -160,7 +176,8 @@ export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelComma
       return { type };
     case 'startTraining': {
       const d = decodeRunParameters(f.raw.config);
-      return d.ok ? { type, config: d.value } : fail('config', f.raw.config, `run parameters (${d.error})`);
+      if (!d.ok) throw new DecodeError(d.error);
+      return { type, config: d.value };
     }
     case 'diffConfigs': {
       const ids = runIdsAt(f, 'runIds');
