@@ -9,8 +9,8 @@ import type { RunConfig, RunConfigInput } from '../core/runConfig';
 import type { RunStatus } from '../core/runs/record';
 import type { TrainerEvent } from '../core/train/trainer';
 import type { Preflight } from './metrics';
-import type { EvalReport } from './evaluation';
-import type { Decoded } from './decode';
+import type { Decoded, Decoder } from './decode';
+import { decodeEvalReport, type EvalReport } from './evaluation';
 import { ANNOUNCED_PHASES, type PhaseEvent } from './progress';
 
 export type { Decoded, RunConfig, RunConfigInput, PhaseEvent };
@@ -106,7 +106,7 @@ function holds(v: unknown, c: Check): boolean {
   }
 }
 
-const describeCheck = (c: Check) => (Array.isArray(c) ? `one of ${c.join(', ')}` : `${/^[aeiou]/.test(c) ? 'an' : 'a'} ${c}`);
+const describeCheck = (c: Check) => (typeof c === 'string' ? `${/^[aeiou]/.test(c) ? 'an' : 'a'} ${c}` : `one of ${c.join(', ')}`);
 
 function decodeWith<M>(table: Record<string, Record<string, Field>>, what: string, raw: unknown): Decoded<M> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, error: `${what}: not an object (${raw === null ? 'null' : typeof raw})` };
@@ -134,7 +134,21 @@ export function decodeToWorker(raw: unknown): Decoded<ToWorker> {
   return decodeWith<ToWorker>(TO_WORKER, 'message to the worker', raw);
 }
 
+/** Fields whose own type has a decoder of its own (the rest of a nested object is the engine's, checked as an object). */
+const NESTED: { [T in FromWorker['type']]?: Record<string, Decoder<unknown>> } = {
+  evaluation: { report: decodeEvalReport },
+};
+
 /** What the parent accepts from the worker. */
 export function decodeFromWorker(raw: unknown): Decoded<FromWorker> {
-  return decodeWith<FromWorker>(FROM_WORKER, 'message from the worker', raw);
+  const d = decodeWith<FromWorker>(FROM_WORKER, 'message from the worker', raw);
+  const nested = d.ok ? NESTED[d.value.type] : undefined;
+  if (!d.ok || !nested) return d;
+  const value: Record<string, unknown> = { ...d.value };
+  for (const [k, decode] of Object.entries(nested)) {
+    const r = decode(value[k]);
+    if (!r.ok) return { ok: false, error: `message from the worker "${d.value.type}": "${k}": ${r.error}` };
+    value[k] = r.value;
+  }
+  return { ok: true, value: value as FromWorker };
 }

@@ -58,5 +58,7 @@ describe('decodeFromWorker', () => {
     expect(reason({ type: 'finished', status: 'running' })).toMatch(/"status" must be one of completed, failed, cancelled/);
     expect(reason({ type: 'done', status: 'completed', step: 1, bestValLoss: undefined, bestStep: null })).toBe('message from the worker "done": "bestValLoss" is missing');
     expect(reason({ type: 'run', runId: 'r', dir: '/r', extra: 1 })).toBe('message from the worker "run": unexpected field "extra"');
+    // The evaluation report goes through eval.json's own decoder (src/protocol/evaluation.ts).
+    expect(reason({ type: 'evaluation', path: '/r/eval.json', report: { formatVersion: 1 } })).toMatch(/^message from the worker "evaluation": "report": /);
   });
 });
