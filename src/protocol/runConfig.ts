@@ -100,7 +100,7 @@ export type FieldKind = 'integer' | 'number' | 'boolean' | 'enum' | 'string' | '
 interface FieldSpec {
   /** PEFT LoraConfig's name, for export. */
   peft?: string;
-  /** Hugging Face TrainingArguments' name (or the callback's), for export. */
+  /** Hugging Face TrainingArguments' name, for export (max_seq_length is TRL SFTConfig's, early_stopping_patience EarlyStoppingCallback's). */
   trainer?: string;
   kind: FieldKind;
   /** undefined: unset by default, and `whenUnset` says what happens. */
@@ -309,10 +309,6 @@ export function fieldPath(f: RunField): string {
 export function settingKey(f: RunField): string {
   const section = f.group === 'run' ? '' : f.group === 'dataOptions' ? 'data.' : `${f.group}.`;
   return `loraLab.${section}${f.key}`;
-}
-
-export function fieldByPath(p: string): RunField | undefined {
-  return RUN_FIELDS.find((f) => fieldPath(f) === p);
 }
 
 /** The row of `group.key`; throws on a typo so callers can rely on it. */
