@@ -8,7 +8,7 @@ import './styles.css';
 import type { FromPanel, PanelCommand } from '../src/protocol/panel';
 import { h } from './dom';
 import { PanelChannel } from './host';
-import { initialState, persisted, reduce, runsToLoad, type Action, type SavedState, type State } from './store';
+import { initialState, persisted, reduce, runsToLoad, type Action, type State } from './store';
 import { ConfigureView } from './views/configureView';
 import { CurvesView } from './views/curvesView';
 import { EvaluationView } from './views/evaluationView';
@@ -36,7 +36,7 @@ function start(): void {
 
   let state: State = initialState;
   const saved = vscode.getState();
-  if (saved && typeof saved === 'object') state = reduce(state, { type: 'ui/restore', saved: saved as Partial<SavedState> });
+  if (saved && typeof saved === 'object') state = reduce(state, { type: 'ui/restore', saved });
 
   let pending: Action[] = [];
   let scheduled = false;

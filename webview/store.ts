@@ -3,6 +3,7 @@
 // its id comes with runStarted, with the run as on disk then, and every later live event belongs
 // to it. Live metric rows arrive many per second: a batch of actions (one animation frame's
 // worth) appends each run's rows with one copy, not one per row.
+import { isRecord } from '../src/protocol/decode';
 import type { EvalReport } from '../src/protocol/evaluation';
 import { plotted } from '../src/protocol/metrics';
 import type { FormState, HostNotification, MetricRow, PanelPersistedState, RunDetail, RunSummary } from '../src/protocol/panel';
@@ -56,7 +57,8 @@ export type UiAction =
   | { type: 'ui/smoothing'; smoothing: number }
   | { type: 'ui/starting' }
   | { type: 'ui/dismissError' }
-  | { type: 'ui/restore'; saved: Partial<SavedState> }
+  /** `saved` is whatever the webview state held (an older panel's, or junk): checked field by field. */
+  | { type: 'ui/restore'; saved: unknown }
   | { type: 'ui/batch'; actions: Action[] };
 
 /** A run's detail, from a reply to LoadRuns or EvaluateRun. */
@@ -71,6 +73,8 @@ export const initialState: State = {
 export function persisted(s: State): SavedState {
   return { selectedRunIds: s.selected, xAxis: s.xAxis, logScale: s.logScale, smoothing: s.smoothing, tab: s.tab };
 }
+
+const XAXES: readonly XAxis[] = ['step', 'tokens', 'epoch'];
 
 const clampSmoothing = (v: number) => (Number.isFinite(v) ? Math.min(Math.max(v, 0), 0.999) : 0.6);
 
@@ -106,14 +110,16 @@ function onRunDetail(s: State, detail: RunDetail): State {
   });
 }
 
-/** The live run has its folder: it becomes the active, selected, focused run, with its rows so far from disk. */
+/**
+ * The live run has its folder: it becomes the active, selected, focused run, with its rows so far
+ * from disk. A panel that rejoins a run in progress keeps its view (tab, selection) and follows it.
+ */
 function onRunStarted(s: State, m: Extract<HostNotification, { type: 'runStarted' }>): State {
   const id = m.event.runId;
-  const data = m.detail ? fromDisk(m.detail) : (s.runData[id] ?? { metrics: [] });
-  return {
-    ...s, live: applyLiveEvent(s.live, m.event), activeRunId: id, focusedRunId: id, tab: 'curves',
-    selected: s.selected.includes(id) ? s.selected : [...s.selected, id], runData: { ...s.runData, [id]: data },
-  };
+  let next: State = { ...s, live: applyLiveEvent(s.live, m.event), activeRunId: id };
+  next = m.detail ? onRunDetail(next, m.detail) : next.runData[id] ? next : { ...next, runData: { ...next.runData, [id]: { metrics: [] } } };
+  if (m.rejoined) return next;
+  return { ...next, focusedRunId: id, tab: 'curves', selected: next.selected.includes(id) ? next.selected : [...next.selected, id] };
 }
 
 /** An event of the live run; before runStarted (config, data, backend, an early failure) it has no run folder yet. */
@@ -187,14 +193,16 @@ function onUi(s: State, a: Exclude<UiAction, { type: 'ui/batch' }>): State {
     case 'ui/dismissError':
       return { ...s, error: undefined };
     case 'ui/restore': {
-      const v = a.saved;
+      const v = isRecord(a.saved) ? a.saved : {};
+      const xAxis = XAXES.find((x) => x === v.xAxis);
+      const tab = TABS.find((t) => t === v.tab);
       return {
         ...s,
-        selected: Array.isArray(v.selectedRunIds) ? v.selectedRunIds.filter((x) => typeof x === 'string') : s.selected,
-        xAxis: v.xAxis === 'step' || v.xAxis === 'tokens' || v.xAxis === 'epoch' ? v.xAxis : s.xAxis,
+        selected: Array.isArray(v.selectedRunIds) ? v.selectedRunIds.filter((x): x is string => typeof x === 'string') : s.selected,
+        xAxis: xAxis ?? s.xAxis,
         logScale: typeof v.logScale === 'boolean' ? v.logScale : s.logScale,
         smoothing: typeof v.smoothing === 'number' ? clampSmoothing(v.smoothing) : s.smoothing,
-        tab: v.tab && TABS.includes(v.tab) ? v.tab : s.tab,
+        tab: tab ?? s.tab,
       };
     }
   }

@@ -28,6 +28,8 @@ export interface PanelLog {
 export class PanelController implements RunListener, PanelHost {
   /** The form last shown: the dataset and model the user picked through the host. */
   private form?: FormState;
+  /** The run in progress once its folder exists: told again to a panel that (re)opens during it. */
+  private liveRun?: Extract<SessionEvent, { type: 'run' }>;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -67,19 +69,25 @@ export class PanelController implements RunListener, PanelHost {
       panel.post({ type: 'runEvent', event });
       return;
     }
+    this.liveRun = event;
     this.postRuns(panel, event.runId);
+    this.postRunStarted(panel, event, false);
+  }
+
+  onRunEnded(): void {
+    this.liveRun = undefined;
+    const panel = ResultsPanel.current;
+    if (panel) this.postRuns(panel);
+  }
+
+  private postRunStarted(panel: ResultsPanel, event: Extract<SessionEvent, { type: 'run' }>, rejoined: boolean): void {
     let detail: RunDetail | undefined;
     try {
       detail = runDetail(event.dir, (p) => this.log.warn(p));
     } catch (e) {
       this.log.warn(`Results panel: run ${event.runId} could not be read yet (${(e as Error).message}); the panel asks for it`);
     }
-    panel.post({ type: 'runStarted', event, detail });
-  }
-
-  onRunEnded(): void {
-    const panel = ResultsPanel.current;
-    if (panel) this.postRuns(panel);
+    panel.post({ type: 'runStarted', event, detail, ...(rejoined && { rejoined }) });
   }
 
   warn(problem: string): void {
@@ -128,6 +136,7 @@ export class PanelController implements RunListener, PanelHost {
       case 'ready':
         if (this.form) panel.post({ type: 'showForm', form: this.form });
         this.postRuns(panel);
+        if (this.liveRun) this.postRunStarted(panel, this.liveRun, true);
         return;
       case 'startTraining': {
         if (!this.form) throw new Error('Pick a dataset and a model first (LoRA Lab: Start Training).');

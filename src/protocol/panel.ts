@@ -67,9 +67,10 @@ export type HostNotification =
   | { type: 'runs'; runs: RunSummary[]; activeRunId?: string }
   /**
    * The run in progress has its folder: the `run` event, with the run as on disk at that moment
-   * (a resumed run's earlier rows; absent if it could not be read). Live events follow.
+   * (a resumed run's earlier rows; absent if it could not be read). Live events follow. Sent again,
+   * `rejoined`, to a panel that (re)opens while the run goes on: it keeps its view and follows the run.
    */
-  | { type: 'runStarted'; event: RunEvent<'run'>; detail?: RunDetail }
+  | { type: 'runStarted'; event: RunEvent<'run'>; detail?: RunDetail; rejoined?: boolean }
   /** A live event of the run in progress (config, step, eval, checkpoint, preflight, finished, evaluation, ...). */
   | { type: 'runEvent'; event: Exclude<SessionEvent, RunEvent<'run'>> }
   | { type: 'error'; message: string };

@@ -117,6 +117,16 @@ describe('live run', () => {
     expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
     expect(runsToLoad(s)).toEqual([]);
   });
+
+  it('a panel reopened during a run rejoins it (runStarted, rejoined): its view stays, the live steps land on the run', () => {
+    const restored = run([{ type: 'ui/restore', saved: { tab: 'runs', selectedRunIds: ['old'] } }]);
+    const s = run([{ type: 'runStarted', event: { type: 'run', runId: 'r1', dir: '/ws/r1' }, detail: detail('r1', [row(1), row(2)]), rejoined: true }, ev('r1', stepEv(3))], restored);
+    expect(s.tab).toBe('runs');
+    expect(s.selected).toEqual(['old']);
+    expect(s.activeRunId).toBe('r1');
+    expect(s.live).toMatchObject({ runId: 'r1', phase: 'training', step: 3 });
+    expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+  });
 });
 
 describe('runs and details', () => {
