@@ -29,10 +29,39 @@ import {
   showExplorer,
   waitFor,
   waitForQuickPick,
+  webviewContent,
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
 import { checkResultsPanel, panelText } from './panel';
 import { DATASET, FIXTURE_MODEL, metricsCount, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
+
+/**
+ * Records what the LoRA status bar item and the panel's status line say while a run goes on (each
+ * change once): the one narrator's phase, n/N and ETA, from training steps to the end-of-run
+ * evaluation.
+ */
+function watchStatus(page: Page, everyMs = 250): { stop: () => Promise<{ statusBar: string[]; panel: string[] }> } {
+  const seen = { statusBar: [] as string[], panel: [] as string[] };
+  const note = (list: string[], t: string) => {
+    const text = t.replace(/\s+/g, ' ').trim();
+    if (text && list.at(-1) !== text) list.push(text);
+  };
+  let on = true;
+  const loop = (async () => {
+    while (on && !page.isClosed()) {
+      note(seen.statusBar, await page.locator('.statusbar-item').filter({ hasText: /LoRA (Starting|Checking|Loading|Pre-flight|Training|Saving|Merging|Evaluating|Generating)|LoRA: starting/ }).first().innerText({ timeout: 200 }).catch(() => ''));
+      note(seen.panel, await webviewContent(page).locator('.status-text').first().innerText({ timeout: 200 }).catch(() => ''));
+      await sleep(everyMs, undefined, { ref: false }); // a failed step never stops it: it must not hold the process
+    }
+  })();
+  return {
+    stop: async () => {
+      on = false;
+      await loop;
+      return seen;
+    },
+  };
+}
 
 const CODE_SERVER = process.env.LORA_LAB_CODE_SERVER;
 const VSIX = process.env.LORA_LAB_VSIX;
@@ -138,6 +167,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       progress(`picked: ${await pickRow(page, 'Start with defaults')}`);
     });
 
+    const status = watchStatus(page);
     const run = await step('the run starts', async () => {
       const r = await waitFor('a run folder under .lora-lab/runs', () => runs(server.workspace)[0], 120_000);
       progress(`run folder: ${path.relative(server.workspace, r.dir)} (${r.status})`);
@@ -156,6 +186,20 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       progress(`notification: ${note}`);
       await screenshot(page, 'run-completed');
       return done;
+    });
+
+    await step('the status bar and the panel told the phases: training step n/20 with its ETA, then the end-of-run evaluation', async () => {
+      const seen = await status.stop();
+      progress(`status bar: ${seen.statusBar.slice(-6).join(' | ')}`);
+      progress(`panel: ${seen.panel.slice(-6).join(' | ')}`);
+      assert.ok(seen.statusBar.some((t) => /LoRA Training · step \d+\/20 · loss [\d.]+ · \d+ tok\/s · ETA \S+/.test(t)), 'the status bar showed a training step n/20 with its ETA');
+      const evaluating = /(Merging the adapter into the base|Evaluating base, adapter, merged · batch \d+\/\d+|Generating · prompt \d+\/\d+)/;
+      // The sample model's end-of-run evaluation (3 prompts × 32 tokens, two models) takes seconds: it must be seen. The
+      // tiny fixture model's takes a fraction of one, which a 250-ms look may miss.
+      if (useSample) {
+        assert.ok(seen.statusBar.some((t) => evaluating.test(t)), 'the status bar showed the end-of-run evaluation, not "20/20 · ETA 0s"');
+        assert.ok(seen.panel.some((t) => evaluating.test(t)), 'the panel showed the end-of-run evaluation');
+      } else progress(`end-of-run evaluation seen: status bar ${seen.statusBar.some((t) => evaluating.test(t))}, panel ${seen.panel.some((t) => evaluating.test(t))}`);
     });
 
     await step('the run trained on wasm, and the one-time hint offers the native backend', async () => {
