@@ -156,6 +156,17 @@ function validate(model: CausalLM, valid: TrainExample[], cfg: TrainerConfig, pa
   return { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best };
 }
 
+/** The counters after an optimizer step over `micro` micro-batches of `tokens` tokens. */
+function countStep(progress: TrainerProgress, tokens: number, micro: number, microPerEpoch: number): void {
+  progress.step++;
+  progress.tokensSeen += tokens;
+  progress.microBatch += micro;
+  if (progress.microBatch >= microPerEpoch) {
+    progress.epoch++;
+    progress.microBatch = 0;
+  }
+}
+
 type Done = Extract<TrainerEvent, { type: 'done' }>;
 const doneEvent = (p: TrainerProgress, status: Done['status'], message?: string): Done => ({
   type: 'done', status, step: p.step, bestValLoss: p.bestValLoss, bestStep: p.bestStep, ...(message !== undefined ? { message } : {}),
@@ -200,13 +211,7 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
       const { lr, norm } = update(opt, acc.grads, cfg, total, progress.step);
 
       const tokens = batches.reduce((s, b) => s + b.tokens, 0);
-      progress.step++;
-      progress.tokensSeen += tokens;
-      progress.microBatch += group.length;
-      if (progress.microBatch >= microPerEpoch) {
-        progress.epoch++;
-        progress.microBatch = 0;
-      }
+      countStep(progress, tokens, group.length, microPerEpoch);
       lastGood = snapshot();
       const stepMs = performance.now() - t0;
       const last = progress.step === total;
