@@ -27,14 +27,21 @@ export interface BackendTuning {
    * GFLOP/s for [48, 128, 64] heads, and one op instead of ~3 per head).
    */
   perHeadAttention: boolean;
+  /**
+   * One-token decoding steps as one TensorFlow graph per model (models/decodeGraph.ts), run in
+   * one session call, instead of ~600 (gpt2) to ~1000 (smollm-135m) eager ops. Native: an eager
+   * op costs 15–30 µs of dispatch (tfjs-node, measured), a graph node a few µs. Other backends
+   * run no TensorFlow graphs.
+   */
+  decodeGraph: boolean;
 }
 
 /** Backends not listed (cpu, webgl, …) get DEFAULT_TUNING: tfjs's own kernels, no workaround. */
-export const DEFAULT_TUNING: BackendTuning = { transposedProducts: 'flags', perHeadAttention: false };
+export const DEFAULT_TUNING: BackendTuning = { transposedProducts: 'flags', perHeadAttention: false, decodeGraph: false };
 
 export const BACKEND_TUNING: Record<string, BackendTuning> = {
-  wasm: { transposedProducts: 'copy', perHeadAttention: true },
-  tensorflow: { transposedProducts: 'flags', perHeadAttention: false },
+  wasm: { transposedProducts: 'copy', perHeadAttention: true, decodeGraph: false },
+  tensorflow: { transposedProducts: 'flags', perHeadAttention: false, decodeGraph: true },
 };
 
 /** The tuning of the current backend. */

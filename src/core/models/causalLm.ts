@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hf/config';
 import type { KvCache } from './kvCache';
+import type { NativeGraph } from './decodeGraph';
 import { LoraAdapters, type AdapterTensor } from '../lora/adapters';
 import type { LoraLinear, ForwardContext } from '../lora/layer';
 import type { LoraConfig } from '../lora/config';
@@ -141,6 +142,38 @@ export abstract class CausalLM {
     return this.adapters.linear(path);
   }
 
+  /** The loaded one-token decoding graph (native backend; see decodeGraphLogits), freed by dispose(). */
+  private decodeGraph?: NativeGraph;
+  /** Why the decoding graph could not be built or loaded: decoding then runs op by op. */
+  decodeGraphError?: string;
+
+  /** The model's decoding graph, built by `build` on first use; undefined (op by op) if that failed. */
+  protected loadDecodeGraph(build: () => NativeGraph): NativeGraph | undefined {
+    if (!this.decodeGraph && this.decodeGraphError === undefined) {
+      try {
+        this.decodeGraph = build();
+      } catch (e) {
+        this.decodeGraphError = e instanceof Error ? e.message : String(e);
+      }
+    }
+    return this.decodeGraph;
+  }
+
+  /**
+   * Logits [1, V] of one new token (ids [1, 1]) at position cache.length by one TensorFlow graph
+   * (models/decodeGraph.ts), staging every layer's keys/values in `cache` as hiddenCached does; or
+   * undefined when the family or the backend has no such graph (BackendTuning.decodeGraph), and
+   * the step runs op by op.
+   */
+  protected decodeGraphLogits(_ids: tf.Tensor2D, _cache: KvCache): tf.Tensor2D | undefined {
+    return undefined;
+  }
+
+  /** The LM head as one (d, V) matrix, or undefined when it is kept in vocabulary blocks. */
+  protected wholeHead(): tf.Tensor2D | undefined {
+    return this.head.length === 1 ? this.head[0].t : undefined;
+  }
+
   /** Cached additive causal mask for a length (constants: never part of a gradient). */
   protected mask(length: number): tf.Tensor2D {
     const key = `${length}`;
@@ -214,6 +247,10 @@ export abstract class CausalLM {
         const idsT = this.idsTensor(ids);
         const B = idsT.shape[0];
         const d = this.spec.hiddenSize;
+        if (T === 1 && B === 1) {
+          const logits = this.decodeGraphLogits(idsT, cache);
+          if (logits) return logits;
+        }
         const h = this.hiddenCached(idsT, cache);
         const last = T === 1 ? h : h.reshape([B, T, d]).slice([0, T - 1, 0], [B, 1, d]).reshape([B, d]); // one token: already (B, d)
         return this.headLogits(last as tf.Tensor2D);
@@ -428,6 +465,8 @@ export abstract class CausalLM {
     this.masks.clear();
     this.stepMask?.mask?.dispose();
     this.stepMask = undefined;
+    this.decodeGraph?.dispose();
+    this.decodeGraph = undefined;
     const own = new Set<tf.Tensor>([...this.head.flatMap((b) => [b.t, b.rows]), this.lmRows, ...this.frozenTensors()]);
     for (const t of own) if (!t.isDisposed) t.dispose();
   }

@@ -7,9 +7,10 @@ import type { ModelSpec } from '../hf/config';
 import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora/layer';
 import { gpt2Modules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
+import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
   activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
-  layerNormSaved, mergeHeads, splitHeads, type ActivationKind, type AttentionSaved,
+  layerNormSaved, mergeHeads, splitHeads, tuning, type ActivationKind, type AttentionSaved,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
@@ -209,6 +210,82 @@ export class Gpt2Model extends CausalLM {
       const act = this.spec.activation === 'gelu_new' ? f.mul(tf.sigmoid(f.mul(f.square().mul(st.geluB).add(st.geluA)))) : this.spec.activation === 'gelu' ? geluExact(f) : tf.relu(f);
       return x1.add(product(act as tf.Tensor2D, L.mlp, blk.mlpProj.bias)) as tf.Tensor2D;
     });
+  }
+
+  /**
+   * One new token through the decoding graph (native): decodeBlock's ops for every layer, the final
+   * LayerNorm and the head in one session call. Inputs: ids, position, wte, wpe, then per layer
+   * √d·γ₁, β₁, c_attn (W, b), c_proj (W, b), √d·γ₂, β₂, c_fc (W, b), mlp c_proj (W, b), cached
+   * keys, values; then γ_f, β_f and the head (d, V). Outputs: logits, then each layer's keys and
+   * values with the new position.
+   */
+  protected override decodeGraphLogits(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D | undefined {
+    const head = this.wholeHead();
+    if (!tuning().decodeGraph || cache.length === 0 || !head || !graphsSupported()) return undefined;
+    const graph = this.loadDecodeGraph(() => this.buildDecodeGraph());
+    if (!graph) return undefined;
+    const st = this.decodeState(cache);
+    const inputs: tf.Tensor[] = [ids, tf.tensor1d([cache.length], 'int32'), this.wte, this.wpe];
+    this.blocks.forEach((b, i) => {
+      const L = st.layers[i];
+      const kv = cache.cached(i)!;
+      inputs.push(L.g1, b.ln1[1], L.attn, b.attn.bias!, L.proj, b.attnProj.bias!, L.g2, b.ln2[1], L.fc, b.fc.bias!, L.mlp, b.mlpProj.bias!, kv.k, kv.v);
+    });
+    inputs.push(...this.lnF, head);
+    const out = graph.run(inputs);
+    for (let i = 0; i < this.spec.numLayers; i++) {
+      cache.stage(i, out[1 + 2 * i], out[2 + 2 * i]);
+      this.memoryGuard?.(`forward, layer ${i}`);
+    }
+    return out[0] as tf.Tensor2D;
+  }
+
+  private buildDecodeGraph(): NativeGraph {
+    const { numHeads: H, headDim: hd, hiddenSize: d, numLayers, normEps } = this.spec;
+    const g = new GraphBuilder();
+    const inputs: { name: string; dtype: 'float32' | 'int32' }[] = [];
+    const input = (name: string, dtype: 'float32' | 'int32' = 'float32') => {
+      inputs.push({ name, dtype });
+      return g.placeholder(name, dtype);
+    };
+    const ids = input('ids', 'int32');
+    const pos = input('pos', 'int32');
+    const wte = input('wte');
+    const wpe = input('wpe');
+    const invD = g.scalar(1 / d);
+    const dEps = g.scalar(d * normEps);
+    const ln = (z: string, gamma: string, beta: string) => {
+      const zc = g.sub(z, g.mul(g.sum(z, -1, true), invD));
+      return g.add(g.mul(g.mul(zc, g.rsqrt(g.add(g.sum(g.square(zc), -1, true), dEps))), gamma), beta);
+    };
+    const a = 2 * Math.sqrt(2 / Math.PI);
+    const act = (f: string) => {
+      if (this.spec.activation === 'gelu_new') return g.mul(f, g.sigmoid(g.mul(f, g.add(g.mul(g.square(f), g.scalar(0.044715 * a)), g.scalar(a)))));
+      if (this.spec.activation === 'gelu') return g.mul(g.mul(f, g.scalar(0.5)), g.add(g.op('Erf', [g.mul(f, g.scalar(Math.SQRT1_2))], { T: { type: 'float32' } }), g.scalar(1)));
+      return g.op('Relu', [f], { T: { type: 'float32' } });
+    };
+    let x = g.add(g.gather(wte, g.reshape(ids, [1], 'int32')), g.gather(wpe, pos)); // (1, d)
+    const outputs: string[] = [];
+    for (let i = 0; i < numLayers; i++) {
+      const w = (n: string) => input(`l${i}_${n}`);
+      const [g1, b1, attnW, attnB, projW, projB, g2, b2, fcW, fcB, mlpW, mlpB, kc, vc] = [
+        'g1', 'b1', 'attn_w', 'attn_b', 'proj_w', 'proj_b', 'g2', 'b2', 'fc_w', 'fc_b', 'mlp_w', 'mlp_b', 'k', 'v',
+      ].map(w);
+      const qkv = g.reshape(g.add(g.matMul(ln(x, g1, b1), attnW), attnB), [3 * H, 1, 1, hd]);
+      const [q, k, v] = g.splitV(qkv, [H, H, H], 0); // (H, 1, 1, hd)
+      const K = g.concat(kc, k, 2); // (H, 1, past + 1, hd)
+      const V = g.concat(vc, v, 2);
+      outputs.push(K, V);
+      const p = g.softmax(g.sum(g.mul(g.mul(q, g.scalar(this.attentionScale(i))), K), -1, false)); // (H, 1, Tk)
+      const att = g.reshape(g.sum(g.mul(g.reshape(p, [H, 1, -1, 1]), V), 2, false), [1, H * hd]);
+      const x1 = g.add(x, g.add(g.matMul(att, projW), projB));
+      const f = g.add(g.matMul(ln(x1, g2, b2), fcW), fcB);
+      x = g.add(x1, g.add(g.matMul(act(f), mlpW), mlpB));
+    }
+    const gF = input('lnf_g');
+    const bF = input('lnf_b');
+    const logits = g.matMul(ln(x, g.mul(gF, g.scalar(Math.sqrt(d))), bF), input('head'));
+    return NativeGraph.load(g, inputs, [logits, ...outputs]);
   }
 
   private attentionScale(i: number): number {

@@ -59,6 +59,21 @@ export class KvCache {
     return next as { k: T; v: T };
   }
 
+  /** Layer `layer`'s cached keys and values (committed steps only); undefined before the first step. */
+  cached(layer: number): { k: tf.Tensor; v: tf.Tensor } | undefined {
+    return this.layers[layer];
+  }
+
+  /**
+   * Stages keys and values already extended by this step's new tokens (a decoding graph that
+   * concatenates them itself): kept, and committed or rolled back like extend()'s.
+   */
+  stage(layer: number, k: tf.Tensor, v: tf.Tensor): void {
+    if (layer < 0 || layer >= this.numLayers) throw new Error(`internal: KV cache has ${this.numLayers} layers, got layer ${layer}`);
+    if (this.pending[layer]) throw new Error(`internal: layer ${layer} extended twice in one step`);
+    this.pending[layer] = { k: tf.keep(k), v: tf.keep(v) };
+  }
+
   /** Makes the staged step permanent: `newTokens` more positions are cached. */
   commit(newTokens: number): void {
     for (let i = 0; i < this.numLayers; i++) {

@@ -8,9 +8,10 @@ import type { ModelSpec } from '../hf/config';
 import { keptTensors, LoraLinear, type ForwardContext, type LinearSaved } from '../lora/layer';
 import { llamaModules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
+import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
   applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
-  ropeTables, silu, splitHeads, type AttentionSaved,
+  ropeTables, silu, splitHeads, tuning, type AttentionSaved,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import type { WeightReader } from './weightReader';
@@ -291,6 +292,79 @@ export class LlamaModel extends CausalLM {
       const mlp = g.mul(tf.sigmoid(g)).mul(tf.matMul(h2, L.up)) as tf.Tensor2D;
       return x1.add(product(mlp, L.down, this.blocks[i].down.bias)) as tf.Tensor2D;
     });
+  }
+
+  /**
+   * One new token through the decoding graph (native): decodeBlock's ops for every layer, the
+   * final RMSNorm and the head in one session call. Inputs: ids, the embedding, the step's
+   * rotation (decodeRotation), then per layer the fused q/k/v weight (and bias), o (W, b), gate,
+   * up, down (W, b), √d·(post norm), cached keys, values; then the final norm weight and the head
+   * (d, V). Outputs: logits, then each layer's keys and values with the new position.
+   */
+  protected override decodeGraphLogits(ids: tf.Tensor2D, cache: KvCache): tf.Tensor2D | undefined {
+    const head = this.wholeHead();
+    if (!tuning().decodeGraph || cache.length === 0 || !head || this.decodeMask(1, cache.length) || !graphsSupported()) return undefined;
+    const graph = this.loadDecodeGraph(() => this.buildDecodeGraph());
+    if (!graph) return undefined;
+    const st = this.decodeState(cache);
+    const inputs: tf.Tensor[] = [ids, this.embed, this.decodeRotation(st, cache.length)];
+    this.blocks.forEach((b, i) => {
+      const L = st.layers[i];
+      const kv = cache.cached(i)!;
+      inputs.push(L.qkv, ...(L.qkvBias ? [L.qkvBias] : []), L.o, ...(b.o.bias ? [b.o.bias] : []), L.gate, L.up, L.down, ...(b.down.bias ? [b.down.bias] : []), L.post, kv.k, kv.v);
+    });
+    inputs.push(this.finalNormWeight, head);
+    const out = graph.run(inputs);
+    for (let i = 0; i < this.spec.numLayers; i++) {
+      cache.stage(i, out[1 + 2 * i], out[2 + 2 * i]);
+      this.memoryGuard?.(`forward, layer ${i}`);
+    }
+    return out[0] as tf.Tensor2D;
+  }
+
+  private buildDecodeGraph(): NativeGraph {
+    const { numHeads: H, numKvHeads: K, headDim: hd, hiddenSize: d, numLayers, normEps } = this.spec;
+    const rep = H / K;
+    const g = new GraphBuilder();
+    const inputs: { name: string; dtype: 'float32' | 'int32' }[] = [];
+    const input = (name: string, dtype: 'float32' | 'int32' = 'float32') => {
+      inputs.push({ name, dtype });
+      return g.placeholder(name, dtype);
+    };
+    const ids = input('ids', 'int32');
+    const embed = input('embed');
+    const rotation = input('rotation'); // (H + 2K, 1, hd, hd)
+    const dEps = g.scalar(d * normEps);
+    const rstd = (z: string) => g.rsqrt(g.add(g.sum(g.square(z), -1, true), dEps));
+    let x = g.gather(embed, g.reshape(ids, [1], 'int32')); // (1, d)
+    const outputs: string[] = [];
+    for (let i = 0; i < numLayers; i++) {
+      const b = this.blocks[i];
+      const w = (n: string) => input(`l${i}_${n}`);
+      const qkvW = w('qkv');
+      const qkvB = b.q.bias && b.k.bias && b.v.bias ? w('qkv_b') : undefined;
+      const oW = w('o');
+      const oB = b.o.bias ? w('o_b') : undefined;
+      const [gateW, upW, downW] = ['gate', 'up', 'down'].map(w);
+      const downB = b.down.bias ? w('down_b') : undefined;
+      const [post, kc, vc] = ['post', 'k', 'v'].map(w);
+      const product = (a: string, m: string, bias?: string) => (bias ? g.add(g.matMul(a, m), bias) : g.matMul(a, m));
+      const qkv = g.reshape(product(g.mul(x, rstd(x)), qkvW, qkvB), [H + 2 * K, 1, 1, hd]);
+      const [q, k, v] = g.splitV(g.batchMatMul(qkv, rotation), [H, K, K], 0); // (·, 1, 1, hd)
+      const Kc = g.concat(kc, k, 2); // (K, 1, past + 1, hd)
+      const Vc = g.concat(vc, v, 2);
+      outputs.push(Kc, Vc);
+      const p = g.softmax(g.sum(g.mul(rep === 1 ? q : g.reshape(q, [K, rep, 1, hd]), Kc), -1, false)); // (K, rep, Tk)
+      const att = g.reshape(g.sum(g.mul(g.reshape(p, [K, rep, -1, 1]), Vc), 2, false), [1, H * hd]);
+      const x1 = g.add(x, product(att, oW, oB));
+      const h2 = g.mul(g.mul(x1, rstd(x1)), post);
+      const gg = g.matMul(h2, gateW);
+      x = g.add(x1, product(g.mul(g.mul(gg, g.sigmoid(gg)), g.matMul(h2, upW)), downW, downB));
+    }
+    const normW = input('norm');
+    const ms = g.op('Mean', [g.square(x), g.ints([-1])], { T: { type: 'float32' }, Tidx: { type: 'int32' }, keep_dims: { b: true } });
+    const logits = g.matMul(g.mul(g.mul(x, g.rsqrt(g.add(ms, g.scalar(normEps)))), normW), input('head'));
+    return NativeGraph.load(g, inputs, [logits, ...outputs]);
   }
 
   protected blockForwardSaved(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext): { y: tf.Tensor2D; saved: BlockSaved } {
