@@ -51,6 +51,8 @@ export class WorkerClient {
   private finished?: FinishedEvent;
   private runRef?: RunRef;
   private killTimer?: NodeJS.Timeout;
+  /** The grace time, when the worker was killed because it did not stop within it after a cancel. */
+  private killedAfterCancel?: number;
 
   constructor(
     workerScript: string,
@@ -110,7 +112,10 @@ export class WorkerClient {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     if (this.child.connected) this.child.send({ type: 'cancel' });
     clearTimeout(this.killTimer);
-    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    this.killTimer = setTimeout(() => {
+      this.killedAfterCancel = graceMs;
+      this.child.kill('SIGKILL');
+    }, graceMs);
   }
 
   kill(): void {
@@ -120,11 +125,17 @@ export class WorkerClient {
   private outcome(code: number | null, signal: NodeJS.Signals | null): WorkerOutcome {
     const base = { exitCode: code, signal, stderrTail: this.stderr, finished: this.finished, run: this.runRef };
     if (this.finished) return base;
-    const oom = signal === 'SIGKILL' || /heap out of memory|memory access out of bounds|std::bad_alloc|OOM|out of memory/i.test(this.stderr);
+    const who = JOB_NAME[this.job.type];
+    // Cancelled, then stopped by force: an evaluation or a merge has nothing to keep, so that is just a cancel.
+    if (this.killedAfterCancel !== undefined && this.job.type !== 'train') {
+      return { ...base, finished: { type: 'finished', status: 'cancelled', message: `the ${who} was stopped`, ...(this.runRef ? { runDir: this.runRef.dir } : {}) } };
+    }
+    const oom = this.killedAfterCancel === undefined && (signal === 'SIGKILL' || /heap out of memory|memory access out of bounds|std::bad_alloc|OOM|out of memory/i.test(this.stderr));
     const kind = oom ? 'out-of-memory' : 'crash';
     const lastLine = this.stderr.trim().split('\n').slice(-3).join(' | ');
-    const who = JOB_NAME[this.job.type];
-    const message = oom
+    const message = this.killedAfterCancel !== undefined
+      ? `the ${who} did not stop within ${Math.round(this.killedAfterCancel / 1000)} s of the cancel and was killed; the run keeps its metrics and last checkpoint`
+      : oom
       ? `the ${who} ran out of memory (${signal ?? `exit code ${code}`}): lower the batch size, the max sequence length or the rank${lastLine ? `; ${lastLine}` : ''}`
       : `the ${who} crashed (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}`;
     // A training worker could not record its own end: do it here, keeping its metrics and checkpoints.

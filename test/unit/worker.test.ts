@@ -171,4 +171,14 @@ describe('evaluate and merge jobs (forked)', () => {
     expect((await again.worker.done).exitCode).toBe(1);
     expect(again.events.find((e) => e.type === 'finished')).toMatchObject({ status: 'failed', message: expect.stringMatching(/already exists/) });
   });
+
+  it('a merge that does not stop when cancelled is killed after the grace time: a cancel, not an out-of-memory', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lora-merge-cancel-')), 'merged');
+    const { worker } = startJob({ type: 'merge', model: MODEL, adapter: path.join(finishedRun, 'adapter'), out });
+    worker.cancel(1); // the worker is still starting: it is killed before it can stop by itself
+    const res = await worker.done;
+    expect(res.failure).toBeUndefined();
+    expect(res.finished).toMatchObject({ status: 'cancelled', message: 'the merge worker was stopped' });
+    expect(fs.existsSync(out)).toBe(false);
+  });
 });
