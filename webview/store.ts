@@ -254,10 +254,17 @@ function isUiAction(a: Action): a is Exclude<UiAction, { type: 'ui/batch' }> {
   return a.type.startsWith('ui/');
 }
 
-/** Runs whose details (record, config, metrics so far) the panel lacks: the selected ones and the focused one. */
+/**
+ * Runs whose details (record, metrics so far, evaluation) the panel lacks: the selected ones and
+ * the focused one, once the host has listed the runs, and only listed ones (a selection restored
+ * after a reload may name a run deleted since: the host would refuse the id).
+ */
 export function runsToLoad(s: State): string[] {
+  if (!s.runsLoaded) return [];
+  const known = new Set(s.runs.map((r) => r.id));
+  if (s.activeRunId) known.add(s.activeRunId);
   const want = [...s.selected, ...(s.focusedRunId ? [s.focusedRunId] : [])];
-  return [...new Set(want)].filter((id) => !s.runData[id]?.detail);
+  return [...new Set(want)].filter((id) => known.has(id) && !s.runData[id]?.detail);
 }
 
 /** The run the Evaluation section shows: the focused one, else the only selected one, else the active one. */

@@ -146,6 +146,12 @@ describe('runs and details', () => {
     expect(s.runData.a.evaluation).toEqual(report(2));
   });
 
+  it('asks for nothing before the runs list, and never for a run the list does not name (a restored selection of a deleted run)', () => {
+    const restored = run([{ type: 'ui/restore', saved: { selectedRunIds: ['a', 'deleted'] } }]);
+    expect(runsToLoad(restored)).toEqual([]);
+    expect(runsToLoad(run([{ type: 'runs', runs: [summary('a')] }], restored))).toEqual(['a']);
+  });
+
   it('a runs list drops selections of runs that no longer exist', () => {
     const s = run([{ type: 'ui/select', runIds: ['a', 'gone', 'a'] }, { type: 'runs', runs: [summary('a')] }]);
     expect(s.selected).toEqual(['a']);

@@ -33,7 +33,11 @@ function startLive(maxSteps: number, stepsPerSecond = 20): void {
   const runId = '20250306-150000-shakespeare';
   const ev = (event: Exclude<SessionEvent, { type: 'run' }>) => send({ type: 'runEvent', event });
   ev({ type: 'config', config: {} as never });
-  send({ type: 'runStarted', event: { type: 'run', runId, dir: `/home/me/project/.lora-lab/runs/${runId}` } });
+  const dir = `/home/me/project/.lora-lab/runs/${runId}`;
+  // As the host does: the run as on disk when its folder exists (nothing logged yet).
+  const summary = { id: runId, dir, name: 'shakespeare', status: 'running' as const, createdAt: new Date().toISOString(), model: gpt2Form.model, dataset: gpt2Form.dataset };
+  const record = { ...summary, config: {}, model: { path: gpt2Form.model, fingerprint: 'x' }, dataset: { path: gpt2Form.dataset, sha256: 'y' } };
+  send({ type: 'runStarted', event: { type: 'run', runId, dir }, detail: { summary, record, metrics: [] } });
   ev({ type: 'log', level: 'warn', message: 'tokenizer has no pad token: using eos (50256) for padding' });
   ev({ type: 'preflight', counts: { trainable: 294912, total: 124734720, base: 124439808, percent: 0.2364, adaptedModules: 12, adapterBytes: 1179648 }, memory: {} as never, warmupMs: 320, stepsPerEpoch: 600, totalSteps: maxSteps, secondsPerEpoch: 200, etaSeconds: maxSteps * 0.33 });
   let step = 0;
