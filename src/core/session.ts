@@ -1,7 +1,9 @@
 // One training run end to end, as an async generator of events: validate the dataset (before
 // any model is loaded), tokenize, pick the backend, create (or reopen) the run folder, load the
-// model and adapter, pre-flight, train, write the PEFT adapter, and record the outcome. Used by
-// the training worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
+// model and adapter, pre-flight, train, write the PEFT adapter, evaluate it, and record the
+// outcome. The parts that are not training steps say when they start (and the evaluation how far
+// it is) with `phase` events, so every surface can tell the phase and its ETA (protocol/progress.ts).
+// Used by the worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
 import * as path from 'node:path';
 import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';

@@ -1,7 +1,8 @@
 // Evaluation of a base model, the base with its LoRA adapter (unmerged) and the merged model on
 // tokenized examples: mean next-token loss, perplexity and token accuracy over loss-bearing
 // tokens; the merge check (merged ≈ adapter logits) and the effect check (adapter ≠ base); and
-// greedy + sampled generations side by side (generate.ts).
+// greedy + sampled generations side by side (generate.ts). Progress goes to `onPhase`: batch k/K
+// while scoring, prompt k/K while generating.
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
