@@ -191,29 +191,30 @@ async function* relay<E, R>(work: (emit: (e: E) => void) => Promise<R>): AsyncGe
 }
 
 /** End-of-run evaluation on the validation split → eval.json (see evaluate.ts). A failure is reported, not fatal. */
-async function* evaluateAtEnd(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport): AsyncGenerator<SessionEvent> {
+async function* evaluateAtEnd(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, signal?: AbortSignal): AsyncGenerator<SessionEvent> {
   try {
     const ev = yield* relay<PhaseEvent, Awaited<ReturnType<typeof evaluateRun>>>((onPhase) => evaluateRun({
       model, modelDir: config.model, valid: s.data.valid, padId: s.padId, tokenizer: s.tokenizer, runDir: run.dir, adapterDir: run.adapterDir,
       seed: config.training.seed, batchSize: config.training.batchSize, memoryLimitBytes: report.memoryLimitBytes,
       dataSource: describeValidation(s.data.validSource, config.data, s.data.validReport.file, s.data.valid.length, config),
-      onPhase,
+      onPhase, signal,
     }));
     run.log(`evaluation: ${ev.path}`);
     yield { type: 'evaluation', path: ev.path, report: ev.report };
   } catch (e) {
-    yield { type: 'log', level: 'warn', message: `end-of-run evaluation failed (the adapter is saved): ${(e as Error).message}` };
+    if (signal?.aborted) yield { type: 'log', level: 'warn', message: 'end-of-run evaluation cancelled (the adapter is saved; Evaluate Run… scores it later)' };
+    else yield { type: 'log', level: 'warn', message: `end-of-run evaluation failed (the adapter is saved): ${(e as Error).message}` };
   }
 }
 
 /** After training: the adapter (when completed), the evaluation, and the run's record. */
-async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, outcome: TrainerDone | undefined): AsyncGenerator<SessionEvent> {
+async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, outcome: TrainerDone | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent> {
   const status: FinishedStatus = outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
   if (status === 'completed') {
     const tensors = model.adapterTensors();
     run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, s.spec, path.resolve(config.model), tensors));
     yield { type: 'adapter', dir: run.adapterDir };
-    if (s.data.valid.length > 0) yield* evaluateAtEnd(run, model, s, config, report);
+    if (s.data.valid.length > 0) yield* evaluateAtEnd(run, model, s, config, report, signal);
   }
   const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
   run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });
@@ -261,7 +262,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       yield { type: 'preflight', ...pre };
       // 5. Train; 6. the adapter, the evaluation and the record.
       const outcome = yield* train(run, model, s, tcfg, config, resume, opts.signal);
-      yield* wrapUp(run, model, s, config, report, outcome);
+      yield* wrapUp(run, model, s, config, report, outcome, opts.signal);
     } finally {
       model.dispose();
     }

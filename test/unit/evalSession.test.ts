@@ -40,6 +40,24 @@ describe('end-of-run evaluation', () => {
     expect(saved.adapter!.loss).toBeCloseTo(lastEval.valLoss, 5); // the same quantity the trainer reports
   });
 
+  it('cancel during the end-of-run evaluation: it stops, the run is completed with its adapter, no eval.json; the phases said so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-evalcancel-'));
+    const data = path.join(dir, 'train.jsonl');
+    fs.writeFileSync(data, randomIds(30, 12, 96, 5).map((ids) => JSON.stringify({ input_ids: ids })).join('\n') + '\n');
+    const abort = new AbortController();
+    const events: SessionEvent[] = [];
+    for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps: 3, batchSize: 4 } }, { signal: abort.signal })) {
+      events.push(e);
+      if (e.type === 'phase' && e.phase === 'evaluating') abort.abort();
+    }
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    expect(events.some((e) => e.type === 'evaluation')).toBe(false);
+    expect(events.some((e) => e.type === 'log' && /end-of-run evaluation cancelled/.test(e.message))).toBe(true);
+    expect(fs.existsSync(path.join(fin.runDir!, EVAL_FILE))).toBe(false);
+    expect(fs.existsSync(path.join(fin.runDir!, 'adapter', 'adapter_model.safetensors'))).toBe(true);
+  });
+
   async function train(dir: string, data: string): Promise<{ runDir: string; report: EvalReport }> {
     let runDir: string | undefined;
     let report: EvalReport | undefined;

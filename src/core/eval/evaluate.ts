@@ -253,6 +253,8 @@ export async function evaluateRun(r: {
   /** Where the validation examples come from (eval.json's sources.data). */
   dataSource?: string;
   onPhase?: (e: PhaseEvent) => void;
+  /** A cancel stops the evaluation between batches and prompts (an AbortError): the adapter is saved by then. */
+  signal?: AbortSignal;
 }): Promise<{ path: string; report: EvalReport }> {
   const config = r.model.loraConfig;
   if (!config) throw new Error('the model has no adapter to evaluate');
@@ -266,7 +268,7 @@ export async function evaluateRun(r: {
   } else notes.push('merged model not evaluated: a second copy of the weights would pass the memory limit (run lora-lab merge, then lora-lab eval --merged)');
   try {
     const report = await evaluateModels({
-      model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes, onPhase: r.onPhase,
+      model: r.model, adapter: { config, tensors }, merged, mergedDtype, examples: r.valid, padId: r.padId, tokenizer: r.tokenizer, notes, onPhase: r.onPhase, signal: r.signal,
       options: { seed: r.seed, batchSize: r.batchSize },
       sources: { model: path.resolve(r.modelDir), adapter: r.adapterDir, ...(r.dataSource ? { data: r.dataSource } : {}), ...(merged ? { merged: 'in memory: the base merged with the adapter, as lora-lab merge writes it' } : {}) },
     });
