@@ -1,7 +1,6 @@
 // The panel's end of the channel to the extension host: commands it posts, requests it awaits
 // (src/protocol/rpc.ts: LoadRuns, EvaluateRun, their replies checked), and the notifications it
-// accepts. main.ts builds one over acquireVsCodeApi(); tests and the dev harness can build one
-// over any postMessage.
+// accepts. main.ts builds one over acquireVsCodeApi(); a test builds one over plain functions.
 import { EvaluateRun, isHostNotification, LoadRuns, type FromPanel, type HostNotification, type PanelCommand, type RunDetail } from '../src/protocol/panel';
 import { Rpc } from '../src/protocol/rpc';
 
