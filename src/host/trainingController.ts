@@ -48,10 +48,13 @@ class JobNarration {
   constructor(
     private readonly log: vscode.LogOutputChannel,
     private readonly show: (status: string) => void,
+    /** The output channel's own wording for some events (the whole backend report); the narrator's for the rest. */
+    private readonly wording: (e: NarratedEvent) => string[] | undefined = () => undefined,
   ) {}
 
   tell(e: NarratedEvent): void {
-    for (const line of this.narrator.tell(e)) {
+    const told = this.narrator.tell(e);
+    for (const line of this.wording(e) ?? told) {
       if (e.type === 'finished' && e.status === 'failed') this.log.error(line);
       else if (e.type === 'log' && e.level === 'warn') this.log.warn(line);
       else this.log.info(line);
@@ -132,14 +135,11 @@ export class TrainingController implements vscode.Disposable {
           progress.report({ message: status });
           this.status.text = `$(sync~spin) LoRA ${status}`;
           this.status.tooltip = `LoRA Lab: ${status}. Click to show results.`;
-        });
+        }, (e) => (e.type === 'backend' ? [`backend  ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`] : undefined));
         const worker = new WorkerClient(this.workerScript, { type: 'train', config, resumeRunDir }, (e) => {
           if (e.type === 'ready' || e.type === 'exit' || e.type === 'merged') return;
           narration.tell(e);
-          if (e.type === 'backend') {
-            this.log.info(`backend: ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`);
-            this.hooks.onBackend?.(e.report);
-          }
+          if (e.type === 'backend') this.hooks.onBackend?.(e.report);
           for (const l of this.listeners) l.onRunEvent(this.worker?.run?.runId, e);
         }, { env: this.hooks.env?.(), onRejected: (why) => this.log.warn(why) });
         this.worker = worker;
