@@ -63,13 +63,13 @@ export class PanelController implements RunListener, PanelHost {
 
   /** The live run's events: its folder (with the run as on disk) once it exists, then the rest. */
   onRunEvent(_runId: string | undefined, event: SessionEvent): void {
+    if (event.type === 'run') this.liveRun = event; // also with no panel open: one opened later rejoins the run
     const panel = ResultsPanel.current;
     if (!panel) return;
     if (event.type !== 'run') {
       panel.post({ type: 'runEvent', event });
       return;
     }
-    this.liveRun = event;
     this.postRuns(panel, event.runId);
     this.postRunStarted(panel, event, false);
   }

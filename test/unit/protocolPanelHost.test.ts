@@ -152,6 +152,14 @@ describe('the host end of the panel protocol', () => {
     h.receive!({ type: 'ready' });
     await settle();
     expect(ofType('runStarted')).toMatchObject([{ event: { runId: run.id }, rejoined: true }]);
+    // A run that starts while no panel is open: the panel opened during it rejoins it.
+    ResultsPanel.current!.dispose();
+    panels.onRunEvent(run.id, { type: 'run', runId: run.id, dir: run.dir, resumedFromStep: 0 });
+    h.posted.length = 0;
+    panels.show();
+    h.receive!({ type: 'ready' });
+    await settle();
+    expect(ofType('runStarted')).toMatchObject([{ event: { runId: run.id, resumedFromStep: 0 }, rejoined: true }]);
     panels.onRunEnded();
     ResultsPanel.current!.dispose();
     h.posted.length = 0;
