@@ -24,10 +24,14 @@ async function main(): Promise<void> {
     const prompt = Array.from({ length: 16 }, (_, t) => (t * 104729) % spec.vocabSize);
     const res = new Map<boolean, number[]>(modes.map((m) => [m, []]));
     const ids = new Map<boolean, string>();
-    for (const m of modes) {
+    const firsts: string[] = [];
+    for (const m of [...modes].reverse()) {
       if (native) BACKEND_TUNING.tensorflow.decodeGraph = m;
-      generate(model, prompt, { maxNewTokens: 3, eosIds: [] }); // warm-up (graph load)
+      const w = generate(model, prompt, { maxNewTokens: 3, eosIds: [] }); // warm-up (graph mode: builds and loads the graph)
+      const again = generate(model, prompt, { maxNewTokens: 3, eosIds: [] });
+      firsts.push(`${m ? 'graph' : 'ops'} ${w.ms.toFixed(0)} ms, then ${again.ms.toFixed(0)} ms`);
     }
+    console.log(`${label} ${name} ${report.backend}: first generation of 3 tokens ${firsts.join('; ')}`);
     for (let r = 0; r < Number(rounds); r++) {
       const line: string[] = [];
       for (const m of modes) {
