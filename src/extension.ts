@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setupNativeCommand } from './commands/native';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
-import { startTraining } from './commands/training';
+import { startTraining, type TrainingCommandDeps } from './commands/training';
 import { workerBaseEnv } from './host/nativeInstall';
 import { PanelController } from './host/panelController';
 import { TrainingController } from './host/trainingController';
@@ -23,8 +23,14 @@ export function activate(context: vscode.ExtensionContext): void {
     openRunFolder: (dir) => void openRunFolder(dir),
   });
   relinkNativeOnActivation(context, log);
-  const panels = (late.panels = new PanelController(context, training, log));
-  const deps = { context, panels, training };
+  const panels = (late.panels = new PanelController(context, training, {
+    newRun: (): Promise<void> => startTraining(deps),
+    evaluateRun: (dir) => evaluateRun(training, dir),
+    mergeRun: (dir) => mergeRun(training, dir),
+    compareRuns: (a, b) => compareRuns(a, b),
+    openRunFolder: (dir) => openRunFolder(dir),
+  }, log));
+  const deps: TrainingCommandDeps = { context, panels, training };
   const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   context.subscriptions.push(
     log,

@@ -2,9 +2,9 @@
 // screen), its validation with messages per field, the RunConfigInput it starts, and the live
 // LoRA parameter preview (PEFT's count plus r·(in+out) vs in·out per module kind). Pure. Labels,
 // defaults and checks come from the run-config table (src/protocol/runConfig.ts).
-import type { FormState } from '../src/protocol/panel';
+import type { FormState, RunParameters } from '../src/protocol/panel';
 import {
-  ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, RUN_FIELDS, runField, setField, type RunConfigInput, type RunField,
+  ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, RUN_FIELDS, runField, setField, type RunField,
 } from '../src/protocol/runConfig';
 import { countParameters, selectTargets, type ParameterCounts } from '../src/core/lora/config';
 import type { ModelSpec } from '../src/core/hf/config';
@@ -88,16 +88,22 @@ export function targetsOf(draft: Pick<FormDraft, 'targetModules'>): string[] | t
 
 export interface Validation {
   errors: FieldErrors;
-  /** Present when the draft is valid: what startTraining sends. */
-  config?: RunConfigInput;
+  /**
+   * Present when the draft is valid: what startTraining sends, the hyper-parameters only. The
+   * dataset, model, workspace and runs folder are the ones the host picked (startConfig).
+   */
+  config?: RunParameters;
 }
 
 /** Checks each field with the run-config table's check (as the engine will), the message next to the field. */
 export function validateDraft(draft: FormDraft, form: FormState): Validation {
   const errors: FieldErrors = {};
   const init = form.initial;
-  const config: RunConfigInput = {
-    ...init, model: form.model || init.model, data: form.dataset || init.data, lora: { ...init.lora }, training: { ...init.training }, dataOptions: { ...init.dataOptions },
+  const config: RunParameters = {
+    lora: { ...init.lora }, training: { ...init.training }, dataOptions: { ...init.dataOptions },
+    ...(init.backend !== undefined && { backend: init.backend }),
+    ...(init.threads !== undefined && { threads: init.threads }),
+    ...(init.memoryLimitBytes !== undefined && { memoryLimitBytes: init.memoryLimitBytes }),
   };
   for (const k of TEXT_FIELDS) {
     const f = formField(k)!;

@@ -25,6 +25,20 @@ export interface PanelLog {
   warn(message: string): void;
 }
 
+/**
+ * What the panel's buttons do beyond the panel: the same functions the commands run, handed in by
+ * extension.ts (the host does not call back up into src/commands, nor through command-id strings).
+ */
+export interface PanelActions {
+  /** Starts over: pick a dataset and a model, then show the form (LoRA Lab: Start Training…). */
+  newRun(): Promise<void>;
+  /** Evaluates a run folder again in a worker; true when eval.json was written. */
+  evaluateRun(dir: string): Promise<boolean>;
+  mergeRun(dir: string): Promise<boolean>;
+  compareRuns(a: string, b: string): Promise<void>;
+  openRunFolder(dir: string): Promise<void>;
+}
+
 export class PanelController implements RunListener, PanelHost {
   /** The form last shown: the dataset and model the user picked through the host. */
   private form?: FormState;
@@ -34,6 +48,7 @@ export class PanelController implements RunListener, PanelHost {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly training: TrainingController,
+    private readonly actions: PanelActions,
     private readonly log: PanelLog = { warn: () => {} },
   ) {}
 
@@ -98,7 +113,7 @@ export class PanelController implements RunListener, PanelHost {
     rpc.handle(LoadRuns, ({ runIds }) => runIds.map((id) => runDetail(this.runDir(id), (p) => this.log.warn(p))));
     rpc.handle(EvaluateRun, async ({ runId }) => {
       const dir = this.runDir(runId);
-      await vscode.commands.executeCommand('loraLab.evaluateRun', dir);
+      await this.actions.evaluateRun(dir);
       const panel = ResultsPanel.current;
       if (panel) this.postRuns(panel);
       return runDetail(dir, (p) => this.log.warn(p)); // carries the new eval.json
@@ -148,7 +163,7 @@ export class PanelController implements RunListener, PanelHost {
         this.training.cancel();
         return;
       case 'newRun':
-        await vscode.commands.executeCommand('loraLab.startTraining');
+        await this.actions.newRun();
         return;
       case 'pickDataset': {
         if (!this.form) return;
@@ -163,13 +178,13 @@ export class PanelController implements RunListener, PanelHost {
         return;
       }
       case 'diffConfigs':
-        await vscode.commands.executeCommand('loraLab.compareRuns', ...m.runIds.map((id) => this.runDir(id)));
+        await this.actions.compareRuns(this.runDir(m.runIds[0]), this.runDir(m.runIds[1]));
         return;
       case 'openRunFolder':
-        await vscode.commands.executeCommand('loraLab.openRunFolder', this.runDir(m.runId));
+        await this.actions.openRunFolder(this.runDir(m.runId));
         return;
       case 'mergeRun':
-        await vscode.commands.executeCommand('loraLab.mergeRun', this.runDir(m.runId));
+        await this.actions.mergeRun(this.runDir(m.runId));
         this.postRuns(panel);
         return;
     }

@@ -16,6 +16,8 @@ const h = vi.hoisted(() => {
     receive: undefined as ((m: unknown) => void) | undefined,
     disposeListener: undefined as (() => void) | undefined,
     executeCommand: undefined as unknown as import('vitest').Mock,
+    /** The PanelActions of the current set-up: no action may run for a refused message. */
+    actions: {} as Record<string, import('vitest').Mock>,
   };
   return state;
 });
@@ -74,7 +76,13 @@ function setUp() {
   h.executeCommand.mockClear();
   const warnings: string[] = [];
   const training = { start: vi.fn(async () => {}), cancel: vi.fn(), activeRunId: undefined };
-  const panels = new PanelController({ extensionUri: { fsPath: '/ext' }, extensionPath: '/ext', globalState: {} } as never, training as never, { warn: (m) => warnings.push(m) });
+  // The panel's buttons call these (extension.ts hands in the commands' functions); recorded here.
+  const actions = {
+    newRun: vi.fn(async () => {}), evaluateRun: vi.fn(async () => true), mergeRun: vi.fn(async () => true),
+    compareRuns: vi.fn(async () => {}), openRunFolder: vi.fn(async () => {}),
+  };
+  h.actions = actions;
+  const panels = new PanelController({ extensionUri: { fsPath: '/ext' }, extensionPath: '/ext', globalState: {} } as never, training as never, actions, { warn: (m) => warnings.push(m) });
   panels.show(form);
   h.receive!({ type: 'ready' });
   return { panels, training, warnings };
@@ -98,6 +106,7 @@ describe('the host end of the panel protocol', () => {
     h.receive!({ type: 'mergeRun', runId: path.join(os.tmpdir(), 'lora-outside') });
     await settle();
     expect(h.executeCommand).not.toHaveBeenCalled();
+    for (const f of Object.values(h.actions)) expect(f).not.toHaveBeenCalled();
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/^Results panel: message refused: "runId" is "\.\.\/lora-outside", expected a run id/);
   });
@@ -107,11 +116,12 @@ describe('the host end of the panel protocol', () => {
     h.receive!({ type: 'openRunFolder', runId: 'nope' });
     await settle();
     expect(h.executeCommand).not.toHaveBeenCalled();
+    for (const f of Object.values(h.actions)) expect(f).not.toHaveBeenCalled();
     expect(warnings).toEqual([`Results panel: run id refused: no run "nope" under ${path.join(h.ws, '.lora-lab', 'runs')}`]);
     expect(ofType('error').at(-1)!.message).toMatch(/Run "nope" refused/);
     h.receive!({ type: 'openRunFolder', runId: run.id });
     await settle();
-    expect(h.executeCommand).toHaveBeenCalledWith('loraLab.openRunFolder', run.dir);
+    expect(h.actions.openRunFolder).toHaveBeenCalledWith(run.dir);
   });
 
   it('LoadRuns answers with the runs’ details in inReplyTo; an id outside the runs folder gets an error reply', async () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/core/hf/config';
 import { resolveRunConfig } from '../../src/core/runConfig';
-import type { FormState } from '../../src/protocol/panel';
+import { startConfig, type FormState } from '../../src/protocol/panel';
 import { draftFromForm, mergeDraft, paramPreview, parseLayers, validateDraft, type FormDraft } from '../../webview/formModel';
 import { fmtDuration, fmtInt, fmtLoss } from '../../webview/format';
 
@@ -55,10 +55,12 @@ describe('parameter preview', () => {
 });
 
 describe('validation', () => {
-  it('the prefilled form is valid and its config resolves in the engine', () => {
+  it('the prefilled form is valid, sends hyper-parameters only, and with the host-picked files resolves in the engine', () => {
     const v = validateDraft(draftFromForm(gpt2Form), gpt2Form);
     expect(v.errors).toEqual({});
-    const cfg = resolveRunConfig(v.config!);
+    // The webview never sends paths: the host adds the dataset and model it picked (startConfig).
+    expect(Object.keys(v.config!).filter((k) => ['model', 'data', 'workspace', 'runsDir', 'validData'].includes(k))).toEqual([]);
+    const cfg = resolveRunConfig(startConfig(gpt2Form, v.config!));
     expect(cfg.lora).toMatchObject({ r: 8, alpha: 16, targetModules: ['c_attn'], useRslora: false });
     expect(cfg.training).toMatchObject({ learningRate: 2e-4, epochs: 3, schedule: 'cosine', batchSize: 4, groupByLength: false });
     expect(cfg.workspace).toBe('/ws');
@@ -90,7 +92,7 @@ describe('validation', () => {
     // The setting prefills the checkbox.
     const fromSettings = { ...gpt2Form, initial: { ...gpt2Form.initial, training: { ...gpt2Form.initial.training, groupByLength: true } } };
     expect(draftFromForm(fromSettings).groupByLength).toBe(true);
-    expect(resolveRunConfig(v.config!).training.maxSteps).toBe(2000);
+    expect(resolveRunConfig(startConfig(gpt2Form, v.config!)).training.maxSteps).toBe(2000);
   });
 
   it('layer lists and ranges parse; out-of-range layers are reported', () => {
