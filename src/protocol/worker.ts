@@ -5,8 +5,8 @@
 import type { BackendReport } from '../core/backend/report';
 import type { DatasetReport } from '../core/data/types';
 import type { MergeSummary } from '../core/peft/merge';
-import type { RunConfig, RunConfigInput } from '../core/runConfig';
-import type { RunStatus } from '../core/runs/record';
+import type { RunConfig, RunConfigInput } from './runConfig';
+import type { RunStatus } from './runRecord';
 import type { TrainerEvent } from '../core/train/trainer';
 import type { Preflight } from './metrics';
 import type { Decoded, Decoder } from './decode';

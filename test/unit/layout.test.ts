@@ -57,6 +57,28 @@ function folderOf(file: string): string | undefined {
 const files = tsFiles(ROOT);
 const edges = files.map((f) => ({ file: f, targets: importsOf(f).map((s) => ({ spec: s, target: resolve(f, s) })) }));
 
+describe('src/protocol', () => {
+  // The wire types sit below the engine: core may import them; protocol names core's result shapes
+  // (a BackendReport, a DatasetReport, …) with `import type` only — erased from every bundle, so
+  // the webview, which imports protocol, never pulls engine code — and nothing else.
+  it('imports nothing at run time from outside src/protocol, and only types from src/core', () => {
+    const dir = path.resolve(ROOT, '../protocol');
+    const bad: string[] = [];
+    for (const f of tsFiles(dir)) {
+      const src = fs.readFileSync(f, 'utf8');
+      for (const m of src.matchAll(/^(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[3];
+        const where = `${path.basename(f)}: ${m[0]}`;
+        if (spec.startsWith('./')) continue;
+        if (spec.startsWith('../core/') && m[2]) continue;
+        bad.push(where);
+      }
+      for (const m of src.matchAll(/(?:import\(|require\()\s*['"]([^'"]+)['"]/g)) bad.push(`${path.basename(f)}: dynamic ${m[1]}`);
+    }
+    expect(bad).toEqual([]);
+  });
+});
+
 describe('src/core layout', () => {
   it('every folder of src/core is a known layer', () => {
     const folders = fs.readdirSync(ROOT, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
