@@ -7,10 +7,11 @@ import * as path from 'node:path';
 import { listRuns, METRICS_FILE, RUN_FILE, RunDir, type RunRecord } from '../core/runs';
 import { readMetricRows } from '../core/runs/metrics';
 import { decodeEvalReport, type EvalReport } from '../protocol/evaluation';
+import { EVAL_FILE } from '../protocol/evaluation';
 import { plotted, type MetricRow } from '../protocol/metrics';
 import { runIdProblem, type RunDetail, type RunSummary } from '../protocol/panel';
 
-export const EVAL_FILE = 'eval.json';
+export { EVAL_FILE };
 
 /** Where a problem met while reading a run goes (the output channel, in the extension). */
 export type ProblemLog = (problem: string) => void;

@@ -3,6 +3,9 @@
 // bundle imports this.
 import { decoder, fail, Fields, type Decoder } from './decode';
 
+/** The evaluation report's file name in a run folder. */
+export const EVAL_FILE = 'eval.json';
+
 export type ModelRole = 'base' | 'adapter' | 'merged';
 export const MODEL_ROLES: readonly ModelRole[] = ['base', 'adapter', 'merged'];
 

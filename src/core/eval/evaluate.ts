@@ -3,6 +3,7 @@
 // tokens; the merge check (merged ≈ adapter logits) and the effect check (adapter ≠ base); and
 // greedy + sampled generations side by side (generate.ts). Progress goes to `onPhase`: batch k/K
 // while scoring, prompt k/K while generating.
+import { EVAL_FILE } from '../../protocol/evaluation';
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -240,7 +241,7 @@ export function writeEvalReport(file: string, report: EvalReport): void {
   writeFileAtomic(path.resolve(file), JSON.stringify(report, null, 2) + '\n');
 }
 
-export const EVAL_FILE = 'eval.json';
+export { EVAL_FILE };
 
 /**
  * The end-of-run evaluation of a training session: base, adapter and merged model (built in memory
