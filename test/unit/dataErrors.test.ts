@@ -3,12 +3,12 @@
 // kind, binary, a folder, missing) fail before any tokenizer or model is involved.
 // References: the fixture files under test/fixtures/datasets (bad rows on known lines, read by
 // hand) and files written here with a known number of bad rows.
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoraTokenizer } from '../../src/core/hf/tokenizer';
-import { checkDatasetFile, DatasetError, loadExamples, MAX_JSON_ARRAY_BYTES } from '../../src/core/data';
+import { checkDatasetFile, DatasetError, loadExamples } from '../../src/core/data';
 import { gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 
 const FIX = join(__dirname, '../fixtures/datasets');
@@ -151,7 +151,7 @@ describe('unusable files fail before any tokenizer is needed', () => {
       ['zipped.jsonl', Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x41, 0x42]), /is gzip-compressed/],
       ['parquet.json', Buffer.from('PAR1 but named .json'), /is a Parquet file/],
       ['utf16.csv', Buffer.from('\ufefftext\n', 'utf16le'), /is UTF-16 text\. Re-save it as UTF-8/],
-      ['latin1.txt', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]), /is not UTF-8 text/],
+      ['latin1.txt', Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]), /latin1\.txt:1: invalid UTF-8 \(byte 0xe9 at byte offset 3\)/],
     ];
     for (const [name, bytes, message] of cases) {
       const file = join(tmp, name);
@@ -185,10 +185,10 @@ describe('unusable files fail before any tokenizer is needed', () => {
     expect(err.message).toMatch(/needs the model's tokenizer, but the model folder has no tokenizer\.json.*input_ids/);
   });
 
-  it('a .json array over the size limit is refused with advice to use JSON Lines', async () => {
-    const file = join(tmp, 'huge.json');
-    writeFileSync(file, '[' + ' '.repeat(70_000));
-    truncateSync(file, MAX_JSON_ARRAY_BYTES + 1); // sparse: no disk space used
-    await expect(checkDatasetFile(file)).rejects.toThrow(/limited to 256 MB\. Convert it to JSON Lines/);
+  it('a .json array is streamed: its size is not limited, an element over the row limit is refused with its line', async () => {
+    const file = join(tmp, 'long-element.json');
+    writeFileSync(file, `[\n{"text": "short"},\n{"text": "${'x'.repeat(5000)}"}\n]`);
+    await expect(checkDatasetFile(file, { maxRowBytes: 1000 })).rejects.toThrow(/long-element\.json:3: row is 5012 bytes, over the 1000 bytes limit\. .*--max-row-bytes/);
+    expect((await checkDatasetFile(file)).rows).toBe(2);
   });
 });

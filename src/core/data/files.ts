@@ -1,10 +1,11 @@
 // File-level checks before any row is read: the path exists and is a file, its extension is a
-// supported dataset kind, it is UTF-8 text and not empty. Also finds a validation file next to
+// supported dataset kind, its start is UTF-8 text (the readers check the rest) and it is not empty. Also finds a validation file next to
 // the training file.
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { DatasetError, messageOf } from './errors';
+import { decodeChecked } from './limits';
 
 /** How a file is read (not its row format, which is detected from the rows). */
 export type FileKind = 'jsonl' | 'json' | 'csv' | 'tsv' | 'txt';
@@ -105,12 +106,8 @@ function decodeHead(file: string, bytes: Uint8Array, truncated: boolean): string
   let end = bytes.length;
   if (truncated) while (end > bytes.length - 3 && end > 0 && (bytes[end - 1] & 0xc0) === 0x80) end--;
   if (truncated && end > 0 && bytes[end - 1] >= 0xc0) end--;
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end));
-  } catch {
-    throw new DatasetError(file, `${file} is not UTF-8 text (a binary file, or text in another encoding such as Latin-1). Re-save it as UTF-8.`);
-  }
+  // The readers check the rest of the file as they go, with the same message.
+  const text = decodeChecked(file, bytes.subarray(0, end), 0, 1);
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 

@@ -1,17 +1,12 @@
-// Reads JSON datasets row by row: JSON Lines streamed line by line (any size), and a JSON array
-// read whole (up to a limit) and split into its elements so each gets its own line number and a
-// bad element is one bad row, not a failed file.
+// Reads JSON datasets row by row, streamed: JSON Lines line by line, and a JSON array split into
+// its elements as the bytes go by, so each element gets its own line number, a bad element is one
+// bad row (not a failed file), and neither the file nor a row longer than the row limit is ever
+// held whole. Every row is checked as UTF-8 before it is decoded.
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { DatasetError, messageOf } from './errors';
+import { decodeChecked, rowTooLong } from './limits';
+import { readLines } from './lines';
 import { describeType, isPlainObject, type RawItem } from './records';
-
-/**
- * Largest .json array read into memory. The text, its parsed objects and V8's string overhead
- * take several times the file size; beyond this JSON Lines (streamed) is the right format.
- */
-export const MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024;
 
 function parseRow(text: string, line: number, what: string): RawItem {
   let value: unknown;
@@ -24,134 +19,224 @@ function parseRow(text: string, line: number, what: string): RawItem {
   return { kind: 'row', line, value };
 }
 
-/** One object per line; blank lines are ignored. Streams, so file size is not limited. */
-export async function* readJsonLines(file: string): AsyncGenerator<RawItem> {
-  const stream = createReadStream(file, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let line = 0;
-  try {
-    for await (const raw of lines) {
-      line++;
-      const text = line === 1 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
-      if (text.trim() === '') continue;
-      yield parseRow(text, line, 'each line');
-    }
-  } finally {
-    lines.close();
-    stream.destroy();
+/** One object per line; blank lines are ignored. Streams, so file size is not limited (rows are). */
+export async function* readJsonLines(file: string, maxRowBytes: number): AsyncGenerator<RawItem> {
+  for await (const { text, line } of readLines(file, maxRowBytes)) {
+    if (text.trim() === '') continue;
+    yield parseRow(text, line, 'each line');
   }
 }
 
-/** The elements of a top-level JSON array, each parsed on its own. */
-export async function* readJsonArray(file: string, size: number): AsyncGenerator<RawItem> {
-  if (size > MAX_JSON_ARRAY_BYTES) {
-    const mb = (n: number) => `${Math.round(n / (1024 * 1024))} MB`;
-    throw new DatasetError(
-      file,
-      `${file} is ${mb(size)}; a .json array is read whole and is limited to ${mb(MAX_JSON_ARRAY_BYTES)}. Convert it to JSON Lines (one object per line, streamed at any size), e.g. jq -c '.[]' ${file} > train.jsonl`,
-    );
+
+/** Bytes read at a time. */
+const READ_CHUNK = 1024 * 1024;
+
+/** The elements of a top-level JSON array, each parsed on its own, as the file streams by. */
+export async function* readJsonArray(file: string, maxRowBytes: number): AsyncGenerator<RawItem> {
+  const scanner = new ArrayScanner(file, maxRowBytes);
+  const stream = createReadStream(file, { highWaterMark: READ_CHUNK });
+  try {
+    const out: RawItem[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const failure = scanner.push(chunk, out);
+      yield* out.splice(0);
+      if (failure) throw failure;
+    }
+    const failure = scanner.end(out);
+    yield* out.splice(0);
+    if (failure) throw failure;
+  } finally {
+    stream.destroy();
   }
-  let text = await readFile(file, 'utf8');
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  yield* new ArrayScanner(file, text).elements();
 }
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NEWLINE = 0x0a;
+const COMMA = 0x2c;
+const OPEN_SQUARE = 0x5b;
+const CLOSE_SQUARE = 0x5d;
+const OPEN_CURLY = 0x7b;
+const CLOSE_CURLY = 0x7d;
+
+const isSpace = (c: number): boolean => c === 0x20 || c === NEWLINE || c === 0x0d || c === 0x09;
 
 /**
- * Finds the extent of each element of a JSON array by tracking strings and bracket depth, so that
- * JSON.parse sees one element at a time. Syntax errors inside an element are left to JSON.parse
- * (a bad row); only errors that lose track of where elements end stop the file.
+ * Finds the extent of each element of a JSON array by tracking strings and bracket depth over the
+ * bytes (JSON's structure is ASCII, which never occurs inside a multi-byte UTF-8 sequence), so
+ * that JSON.parse sees one element at a time. An element is held only up to the row limit.
+ * Syntax errors inside an element are left to JSON.parse (a bad row); only errors that lose track
+ * of where elements end stop the file.
  */
 class ArrayScanner {
-  private i = 0;
+  private state: 'start' | 'value' | 'element' | 'after' | 'end' = 'start';
   private line = 1;
+  /** Byte offset of the chunk being scanned. */
+  private offset = 0;
+  // The element being scanned.
+  private startLine = 0;
+  private startOffset = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private size = 0;
+  private parts: Buffer[] = [];
 
   constructor(
     private readonly file: string,
-    private readonly text: string,
+    private readonly maxRowBytes: number,
   ) {}
 
-  *elements(): Generator<RawItem> {
-    const { text } = this;
-    this.skipSpace();
-    if (text[this.i] !== '[') {
-      const found = this.i >= text.length ? 'nothing' : JSON.stringify(text.slice(this.i, this.i + 20));
-      this.fail(`a .json dataset must be an array of objects ([{...}, {...}]), but it starts with ${found}. For one object per line, name the file .jsonl`);
+  /** Scans the next chunk, adding the elements it completes to `out`; returns the error that stops the file, if any. */
+  push(chunk: Buffer, out: RawItem[]): DatasetError | undefined {
+    try {
+      this.scan(chunk, out);
+      return undefined;
+    } catch (e) {
+      if (e instanceof DatasetError) return e;
+      throw e;
+    } finally {
+      this.offset += chunk.length;
     }
-    this.i++;
-    for (;;) {
-      this.skipSpace();
-      if (this.i >= text.length) this.fail("the array is never closed (missing ']' at the end)");
-      if (text[this.i] === ']') break; // also accepts a trailing comma, which is harmless
-      const start = this.i;
-      const startLine = this.line;
-      this.skipValue(startLine);
-      yield parseRow(text.slice(start, this.i), startLine, 'each array element');
-      this.skipSpace();
-      if (text[this.i] === ',') {
-        this.i++;
+  }
+
+  /** At the end of the file: the last element, and whether the array was closed. */
+  end(out: RawItem[]): DatasetError | undefined {
+    try {
+      switch (this.state) {
+        case 'start':
+          this.fail('a .json dataset must be an array of objects ([{...}, {...}]), but it starts with nothing. For one object per line, name the file .jsonl');
+          break;
+        case 'value':
+          this.fail("the array is never closed (missing ']' at the end)");
+          break;
+        case 'element':
+          if (this.inString) this.fail(`a string in the element that starts at line ${this.startLine} is never closed (missing '"')`);
+          if (this.depth > 0) this.fail(`the element that starts at line ${this.startLine} is never closed (missing '}' or ']')`);
+          out.push(this.finishElement());
+          this.fail(`expected ',' or ']' after the element that starts at line ${this.startLine}`);
+          break;
+        case 'after':
+          this.fail(`expected ',' or ']' after the element that starts at line ${this.startLine}`);
+          break;
+        default:
+      }
+      return undefined;
+    } catch (e) {
+      if (e instanceof DatasetError) return e;
+      throw e;
+    }
+  }
+
+  private scan(chunk: Buffer, out: RawItem[]): void {
+    let i = 0;
+    if (this.offset === 0 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) i = 3; // BOM
+    let elementFrom = this.state === 'element' ? 0 : -1;
+    while (i < chunk.length) {
+      const c = chunk[i];
+      if (this.state === 'element') {
+        const ends = this.step(c);
+        if (ends === 'before') {
+          this.collect(chunk, elementFrom, i);
+          out.push(this.finishElement());
+          elementFrom = -1;
+          continue; // the byte is looked at again after the element
+        }
+        i++;
+        if (ends === 'after') {
+          this.collect(chunk, elementFrom, i);
+          out.push(this.finishElement());
+          elementFrom = -1;
+        }
         continue;
       }
-      if (text[this.i] === ']') break;
-      this.fail(`expected ',' or ']' after the element that starts at line ${startLine}`);
+      if (isSpace(c)) {
+        if (c === NEWLINE) this.line++;
+        i++;
+        continue;
+      }
+      switch (this.state) {
+        case 'start':
+          if (c !== OPEN_SQUARE) {
+            const found = JSON.stringify(chunk.subarray(i, i + 20).toString('utf8'));
+            this.fail(`a .json dataset must be an array of objects ([{...}, {...}]), but it starts with ${found}. For one object per line, name the file .jsonl`);
+          }
+          this.state = 'value';
+          i++;
+          break;
+        case 'value':
+          if (c === CLOSE_SQUARE) {
+            this.state = 'end'; // also accepts a trailing comma, which is harmless
+            i++;
+            break;
+          }
+          this.state = 'element';
+          this.startLine = this.line;
+          this.startOffset = this.offset + i;
+          this.depth = 0;
+          this.size = 0;
+          this.parts = [];
+          elementFrom = i;
+          break;
+        case 'after':
+          if (c === COMMA) this.state = 'value';
+          else if (c === CLOSE_SQUARE) this.state = 'end';
+          else this.fail(`expected ',' or ']' after the element that starts at line ${this.startLine}`);
+          i++;
+          break;
+        default:
+          this.fail("unexpected text after the array's closing ']'");
+      }
     }
-    this.i++;
-    this.skipSpace();
-    if (this.i < text.length) this.fail("unexpected text after the array's closing ']'");
+    if (this.state === 'element') this.collect(chunk, elementFrom, chunk.length);
+  }
+
+  /** One byte of an element: whether the element ends before it, after it, or goes on. */
+  private step(c: number): 'before' | 'after' | undefined {
+    if (c === NEWLINE) this.line++;
+    if (this.inString) {
+      if (this.escaped) this.escaped = false;
+      else if (c === BACKSLASH) this.escaped = true;
+      else if (c === QUOTE) {
+        this.inString = false;
+        if (this.depth === 0) return 'after';
+      }
+      return undefined;
+    }
+    if (c === QUOTE) {
+      this.inString = true;
+      return undefined;
+    }
+    if (this.depth === 0 && (c === COMMA || c === CLOSE_SQUARE || isSpace(c))) {
+      if (c === NEWLINE) this.line--; // looked at again after the element
+      return 'before'; // the end of a scalar
+    }
+    if (c === OPEN_CURLY || c === OPEN_SQUARE) this.depth++;
+    else if (c === CLOSE_CURLY || c === CLOSE_SQUARE) {
+      if (this.depth > 0) this.depth--;
+      if (this.depth === 0) return 'after';
+    }
+    return undefined;
+  }
+
+  /** Keeps chunk[from, to) of the element, while it is within the row limit. */
+  private collect(chunk: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    this.size += to - from;
+    if (this.size <= this.maxRowBytes) this.parts.push(chunk.subarray(from, to));
+    else this.parts = []; // over the limit: only counted from here on
+  }
+
+  private finishElement(): RawItem {
+    this.state = 'after';
+    if (this.size > this.maxRowBytes) throw rowTooLong(this.file, this.startLine, this.size, this.maxRowBytes);
+    const bytes = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);
+    this.parts = [];
+    const text = decodeChecked(this.file, bytes, this.startOffset, this.startLine);
+    return parseRow(text, this.startLine, 'each array element');
   }
 
   private fail(what: string): never {
     throw new DatasetError(this.file, `${this.file}:${this.line}: ${what}. Fix the file's JSON (an editor's JSON validation shows where).`);
-  }
-
-  private skipSpace(): void {
-    const { text } = this;
-    while (this.i < text.length) {
-      const c = text.charCodeAt(this.i);
-      if (c === NEWLINE) this.line++;
-      else if (c !== 0x20 && c !== 0x09 && c !== 0x0d) return;
-      this.i++;
-    }
-  }
-
-  private skipString(startLine: number): void {
-    const { text } = this;
-    this.i++; // opening quote
-    while (this.i < text.length) {
-      const c = text.charCodeAt(this.i);
-      if (c === BACKSLASH) this.i += 2;
-      else if (c === QUOTE) {
-        this.i++;
-        return;
-      } else {
-        if (c === NEWLINE) this.line++;
-        this.i++;
-      }
-    }
-    this.fail(`a string in the element that starts at line ${startLine} is never closed (missing '"')`);
-  }
-
-  /** Moves past one element: a bracketed value up to its matching close, or a scalar. */
-  private skipValue(startLine: number): void {
-    const { text } = this;
-    let depth = 0;
-    while (this.i < text.length) {
-      const ch = text[this.i];
-      if (ch === '"') {
-        this.skipString(startLine);
-        if (depth === 0) return;
-        continue;
-      }
-      if (depth === 0 && (ch === ',' || ch === ']' || /\s/.test(ch))) return; // end of a scalar
-      if (ch === '\n') this.line++;
-      if (ch === '{' || ch === '[') depth++;
-      else if ((ch === '}' || ch === ']') && depth > 0) depth--;
-      this.i++;
-      if (depth === 0 && (ch === '}' || ch === ']')) return;
-    }
-    if (depth > 0) this.fail(`the element that starts at line ${startLine} is never closed (missing '}' or ']')`);
   }
 }

@@ -4,6 +4,7 @@ import type { LoraTokenizer } from '../hf/tokenizer';
 import { RowEncoder, missingTokenizerError } from './encode';
 import { DatasetError, ProblemLog, RowError } from './errors';
 import { inspectFile, type FileInfo } from './files';
+import { maxRowBytesOf } from './limits';
 import { readCsv } from './csvRecords';
 import { readJsonArray, readJsonLines } from './jsonRecords';
 import { plainTextExamples, readTextChunks } from './plainText';
@@ -21,19 +22,19 @@ export interface CheckResult {
   problems: RowProblem[];
 }
 
-/** The rows of a .jsonl/.json/.csv/.tsv file, streamed (a .json array is read whole, within a size limit). */
-function readRecords(file: string, info: FileInfo): AsyncGenerator<RawItem> {
+/** The rows of a .jsonl/.json/.csv/.tsv file, streamed, each within the row limit. */
+function readRecords(file: string, info: FileInfo, maxRowBytes: number): AsyncGenerator<RawItem> {
   switch (info.kind) {
     case 'json':
       // A .json file that starts with an object rather than an array is read as JSON Lines,
       // which is how many tools write "json" datasets (Hugging Face datasets reads both).
-      return info.head.trimStart().startsWith('{') ? readJsonLines(file) : readJsonArray(file, info.size);
+      return info.head.trimStart().startsWith('{') ? readJsonLines(file, maxRowBytes) : readJsonArray(file, maxRowBytes);
     case 'csv':
-      return readCsv(file, ',');
+      return readCsv(file, ',', maxRowBytes);
     case 'tsv':
-      return readCsv(file, '\t');
+      return readCsv(file, '\t', maxRowBytes);
     default:
-      return readJsonLines(file);
+      return readJsonLines(file, maxRowBytes);
   }
 }
 
@@ -52,7 +53,7 @@ async function scanRows(
   let format: RowFormat | undefined;
   let rows = 0;
   let sawHeader = false;
-  for await (const item of readRecords(file, info)) {
+  for await (const item of readRecords(file, info, maxRowBytesOf(opts))) {
     if (item.kind === 'header') {
       format = detectCsvFormat(file, item.names, item.line, names);
       sawHeader = true;
@@ -103,7 +104,7 @@ export async function checkDatasetFile(file: string, opts: CheckOptions = {}): P
   if (info.kind === 'txt') {
     let lines = 0;
     let last = '';
-    for await (const chunk of readTextChunks(file)) {
+    for await (const chunk of readTextChunks(file, maxRowBytesOf(opts))) {
       lines += chunk.text.split('\n').length - 1;
       last = chunk.text;
     }
@@ -151,7 +152,7 @@ export async function loadExamples(
   if (info.kind === 'txt') {
     if (tokenizer === undefined) throw missingTokenizerError(file, 'plain-text');
     format = 'plain-text';
-    for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen)) examples.push(ex);
+    for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen, maxRowBytesOf(opts))) examples.push(ex);
   } else {
     let encoder: RowEncoder | undefined;
     ({ format } = await scanRows(file, info, opts, log, (row, line, rowFormat) => {

@@ -1,9 +1,12 @@
 // .txt datasets: the file is streamed in chunks cut at line breaks, tokenized as one stream (BOS
 // first, as the tokenizer adds it; EOS at the end of the file) and cut into consecutive windows
-// of max_seq_len tokens, the way Hugging Face's run_clm groups texts.
+// of max_seq_len tokens, the way Hugging Face's run_clm groups texts. The bytes are checked as
+// UTF-8 and each line's length against the row limit as they are read, before any tokenizing.
 import { createReadStream } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import type { LoraTokenizer } from '../hf/tokenizer';
 import { leadingSpecialIds } from './encode';
+import { countLineBreaks, invalidUtf8, rowTooLong, Utf8Check } from './limits';
 import type { Example } from './types';
 
 /**
@@ -49,14 +52,42 @@ function findCut(buf: string): number {
   return low >= 0xdc00 && low <= 0xdfff ? MAX_CHUNK_CHARS - 1 : MAX_CHUNK_CHARS;
 }
 
-/** The file's text in chunks (BOM removed), streamed: the file is never held whole. */
-export async function* readTextChunks(file: string): AsyncGenerator<TextChunk> {
-  const stream = createReadStream(file, { encoding: 'utf8' });
+/**
+ * The file's text in chunks (BOM removed), streamed: the file is never held whole. Throws
+ * DatasetError for invalid UTF-8, and for a line longer than `maxRowBytes` (counted to its end,
+ * never held): a file without line breaks is one such line.
+ */
+export async function* readTextChunks(file: string, maxRowBytes: number): AsyncGenerator<TextChunk> {
+  const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const utf8 = new Utf8Check();
+  const decoder = new StringDecoder('utf8');
   let buf = '';
   let line = 1;
   let first = true;
+  // The line being read: where it starts, its bytes so far, and whether it is over the limit.
+  let runLine = 1;
+  let run = 0;
+  let over = false;
+  let offset = 0;
   try {
-    for await (const piece of stream as AsyncIterable<string>) {
+    for await (const bytes of stream as AsyncIterable<Buffer>) {
+      const chunkLine = runLine;
+      for (let from = 0; ; ) {
+        const nl = bytes.indexOf(0x0a, from);
+        run += (nl === -1 ? bytes.length : nl) - from;
+        if (run > maxRowBytes) over = true;
+        if (nl === -1) break;
+        if (over) throw rowTooLong(file, runLine, run, maxRowBytes, ' (a line of a .txt file)');
+        runLine++;
+        run = 0;
+        from = nl + 1;
+      }
+      const chunkOffset = offset;
+      offset += bytes.length;
+      if (over) continue; // counted to its end, for the message
+      const bad = utf8.push(bytes);
+      if (bad >= 0) throw invalidUtf8(file, chunkLine + countLineBreaks(bytes, 0, Math.max(0, bad - chunkOffset)), utf8.badByte, bad);
+      const piece = decoder.write(bytes);
       buf += first && piece.charCodeAt(0) === 0xfeff ? piece.slice(1) : piece;
       first = false;
       while (buf.length >= CHUNK_CHARS) {
@@ -68,6 +99,10 @@ export async function* readTextChunks(file: string): AsyncGenerator<TextChunk> {
         line += countNewlines(text);
       }
     }
+    if (over) throw rowTooLong(file, runLine, run, maxRowBytes, ' (a line of a .txt file)');
+    const bad = utf8.end();
+    if (bad >= 0) throw invalidUtf8(file, runLine, utf8.badByte, bad);
+    buf += decoder.end();
     if (buf.length > 0) yield { text: buf, line };
   } finally {
     stream.destroy();
@@ -85,10 +120,10 @@ function windowExample(ids: number[], line: number): Example {
  * window is kept when it has at least 2 tokens (one prediction). Every window has loss on every
  * position but its first.
  */
-export async function* plainTextExamples(file: string, tokenizer: LoraTokenizer, maxSeqLen: number): AsyncGenerator<Example> {
+export async function* plainTextExamples(file: string, tokenizer: LoraTokenizer, maxSeqLen: number, maxRowBytes: number): AsyncGenerator<Example> {
   let pending = leadingSpecialIds(tokenizer);
   let pendingLine = 1;
-  for await (const chunk of readTextChunks(file)) {
+  for await (const chunk of readTextChunks(file, maxRowBytes)) {
     if (pending.length === 0) pendingLine = chunk.line;
     pending = pending.concat(tokenizer.encode(chunk.text, { addSpecialTokens: false }));
     let k = 0;

@@ -65,6 +65,11 @@ export interface CheckOptions {
   columns?: ColumnNames;
   /** When given, input_ids must lie in [0, vocabSize); pass the model's config.json vocab_size. */
   vocabSize?: number;
+  /**
+   * Largest row in bytes (a JSON Lines line, a .json array element, a CSV record, a .txt line),
+   * enforced while reading, before tokenizing. Default DEFAULT_MAX_ROW_BYTES (8 MiB).
+   */
+  maxRowBytes?: number;
 }
 
 export interface DataOptions extends CheckOptions {
