@@ -2,7 +2,7 @@
 // src/cli/*; this file parses the command line, prints errors without stack traces, and sets
 // the exit code (0 ok, 1 failure, 2 bad usage).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CliUsageError, type CliCommand } from './cli/common';
+import { CliUsageError, joinNegativeValues, type CliCommand } from './cli/common';
 import { evalCommand } from './cli/eval';
 import { infoCommand } from './cli/info';
 import { mergeCommand } from './cli/merge';
@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const [flag, o] of Object.entries(cmd.options)) options[flag] = { type: o.type };
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    values = parseArgs({ args: joinNegativeValues(rest, cmd.options), options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
     console.error(`lora-lab ${name}: ${(e as Error).message}\n\n${commandHelp(name, cmd)}`);
     return 2;

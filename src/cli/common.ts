@@ -23,6 +23,25 @@ export interface CliCommand {
 /** Bad usage (exit code 2): a missing flag or a value outside its valid choices. */
 export class CliUsageError extends Error {}
 
+/**
+ * `--rank -1` as `--rank=-1`: node's parseArgs takes a value starting with a dash for a forgotten
+ * argument ("argument is ambiguous"); a negative number after a value-taking flag is its value, so
+ * the flag's own range check answers (`--rank must be an integer ≥ 1, got "-1"`).
+ */
+export function joinNegativeValues(args: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const flag = /^--([^=]+)$/.exec(a)?.[1];
+    const next = args[i + 1];
+    if (flag !== undefined && options[flag]?.type === 'string' && next !== undefined && /^-(\d|\.\d|Infinity$)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export function requireString(values: CliValues, flag: string): string {
   const v = values[flag];
   if (typeof v !== 'string' || v === '') throw new CliUsageError(`--${flag} is required`);

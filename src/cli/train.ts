@@ -73,6 +73,7 @@ export const trainCommand: CliCommand = {
     const tty = !values.json && process.stdout.isTTY === true;
     const narrator = new TerminalNarrator(process.stdout, tty);
     let status = 'failed';
+    let errorKind: string | undefined;
     let finished = false;
     // A native abort inside the backend (wasm out of memory with threads) can end the process
     // without an exception; say so instead of exiting silently with code 0.
@@ -89,13 +90,15 @@ export const trainCommand: CliCommand = {
       for await (const e of runSession(input, { signal: abort.signal, resumeRunDir: resume })) {
         if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
         else narrator.print(e);
-        if (e.type === 'finished') status = e.status;
+        if (e.type === 'finished') ({ status, errorKind } = e);
       }
     } finally {
       finished = true;
       process.off('SIGINT', onSigint);
       process.off('exit', onExit);
     }
+    // A config refused before training (an unknown target, r above min(in, out)) is bad usage, as a bad flag is.
+    if (status === 'failed' && (errorKind === 'loraconfig' || errorKind === 'runconfig')) return 2;
     return status === 'completed' ? 0 : status === 'cancelled' ? 130 : 1;
   },
 };

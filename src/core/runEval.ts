@@ -84,9 +84,20 @@ export function describeValidation(source: ValidSource, trainFile: string, valid
 
 /**
  * The *Evaluate Run…* job: a finished run's base, adapter and merged model scored again on the
- * validation examples the run held out, on the run's backend; writes <run>/eval.json.
+ * validation examples the run held out, on the run's backend; writes <run>/eval.json, holding
+ * the run's lock meanwhile (see RunDir.lock).
  */
 export async function evaluateSavedRun(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal } = {}): Promise<{ path: string; report: EvalReport }> {
+  // It writes into the run: refused while another process (training, another evaluation) holds it.
+  const lock = RunDir.open(runDir).lock('evaluation');
+  try {
+    return await evaluateLocked(runDir, opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function evaluateLocked(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal }): Promise<{ path: string; report: EvalReport }> {
   const inputs = runEvalInputs(runDir);
   opts.onPhase?.({ type: 'phase', phase: 'checking-data' });
   const { spec } = readConfig(inputs.modelDir);

@@ -1,7 +1,10 @@
-// One training run end to end, as an async generator of events: validate the dataset (before
-// any model is loaded), tokenize, pick the backend, create (or reopen) the run folder, load the
-// model and adapter, pre-flight, train, write the PEFT adapter, evaluate it, and record the
-// outcome. The parts that are not training steps say when they start (and the evaluation how far
+// One training run end to end, as an async generator of events: check the config against the
+// model's config.json (LoRA targets, layers, rank), validate the dataset, tokenize, warn about
+// settings that cannot be meant, pick the backend, estimate memory from the shapes, and only then
+// create (or lock and reopen) the run folder, load the model and adapter, pre-flight, train, write
+// the PEFT adapter, evaluate it, and record the outcome. Nothing is allocated and no run folder
+// exists before every check passed; the run's lock is held from the folder's first write to the
+// end. The parts that are not training steps say when they start (and the evaluation how far
 // it is) with `phase` events, so every surface can tell the phase and its ETA (protocol/progress.ts).
 // Used by the worker and by `lora-lab train`; nothing here knows about VS Code or the terminal.
 import * as path from 'node:path';
@@ -12,13 +15,14 @@ import { evaluateRun } from './eval/evaluate';
 import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
 import { readConfig } from './hf/config';
-import { countParameters } from './lora/config';
+import { countParameters, LoraConfigError, rankProblem, resolveLoraConfig, type LoraConfig } from './lora/config';
+import type { ModelSpec } from './hf/config';
 import { loadModel } from './models/load';
 import { loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
-import { assertFits, estimateMemory, measureActivationBytes, warmup, type Preflight } from './train/preflight';
+import { assertFits, estimateMemory, estimateMemoryFromSpec, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { describeValidation } from './runEval';
-import { newRunId, RunDir, runsRoot } from './runs';
+import { newRunId, RunDir, runsRoot, type RunLock } from './runs';
 import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
@@ -34,6 +38,7 @@ export interface SessionOptions {
 
 function errorKind(e: unknown): string {
   if (e instanceof MemoryLimitError) return 'memory';
+  if ((e as Error)?.name === 'RunLockedError') return 'locked';
   const name = (e as Error)?.name ?? '';
   if (/Config|Dataset|Adapter|Safetensors|Backend/.test(name)) return name.replace(/Error$/, '').toLowerCase();
   return 'internal';
@@ -56,20 +61,52 @@ function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   };
 }
 
-/** A resumed run's config (from its run.json) and last checkpoint; `run` is opened first, so a failure here is recorded in it. */
+/** A resumed run's config (from its run.json) and last checkpoint; `run` is locked first, so a failure here is recorded in it. */
 function reopenRun(run: RunDir, given: string): { config: RunConfig; resume: TrainerCheckpoint } {
-  run.recover(); // nothing else writes to it now: put back any checkpoint a crash left aside
+  run.recover(); // this process holds the run's lock: put back any checkpoint a crash left aside
   const config = resolveRunConfig(run.record().config as RunConfigInput);
   const ckDir = run.checkpointDir('last');
   if (!ckDir) throw new Error(`${given}: no "last" checkpoint to resume from`);
   return { config, resume: readCheckpoint(ckDir) };
 }
 
+/** The LoRA options as addAdapter takes them. */
+function loraOptions(config: RunConfig): Partial<LoraConfig> {
+  const l = config.lora;
+  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers };
+}
+
+/**
+ * The adapter's config checked against config.json before anything is loaded: targets and layers
+ * that exist, and a rank within min(in, out) of every targeted module. Undefined when continuing
+ * a given PEFT adapter (its own settings apply; they are checked when it is read).
+ */
+function checkLora(config: RunConfig, spec: ModelSpec, resume: TrainerCheckpoint | undefined): LoraConfig | undefined {
+  if (!resume && config.initAdapter) return undefined;
+  const lora = resume ? resume.lora : resolveLoraConfig(spec, loraOptions(config));
+  const problem = rankProblem(spec, lora);
+  if (problem) throw new LoraConfigError(problem);
+  return lora;
+}
+
+/** Settings that pass every range check but cannot be meant: logged as warnings, the run goes on. */
+function settingWarnings(tcfg: TrainerConfig, examples: number): string[] {
+  const out: string[] = [];
+  const total = totalSteps(examples, tcfg);
+  if (tcfg.warmupSteps > total) {
+    out.push(`the warm-up (${tcfg.warmupSteps} steps) is longer than the run (${total} steps): the learning rate never reaches ${tcfg.lr}. Lower --warmup-steps or train longer`);
+  }
+  const batches = Math.ceil(examples / tcfg.batchSize);
+  if (tcfg.gradAccum > batches) {
+    out.push(`gradient accumulation of ${tcfg.gradAccum} micro-batches is larger than the ${batches} batch${batches === 1 ? '' : 'es'} of one epoch (${examples} examples, batch ${tcfg.batchSize}): each step averages only ${batches}, one step per epoch. Lower --grad-accum`);
+  }
+  return out;
+}
+
 /** The dataset, checked before any model is loaded (a bad file fails in a second, not after minutes), then tokenized. */
-async function loadData(config: RunConfig) {
+async function loadData(config: RunConfig, spec: ModelSpec) {
   const dataOpts = dataOptionsOf(config);
   await checkDatasetFile(config.data, dataOpts);
-  const { spec } = readConfig(config.model);
   const tokenizer = loadTokenizer(config.model);
   const data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
   return { spec, tokenizer, data, padId: padIdFor(tokenizer) };
@@ -110,17 +147,13 @@ function setUpModel(config: RunConfig, spec: SessionData['spec'], report: Backen
   const loaded = loadModel(config.model);
   const model = loaded.model;
   if (loaded.unusedTensors.length) events.push({ type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` });
-  const l = config.lora;
   if (resume) {
     model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
   } else if (config.initAdapter) {
     const a = loadPeftAdapter(model, config.initAdapter);
     events.push({ type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` });
   } else {
-    model.addAdapter(
-      { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers },
-      config.training.seed,
-    );
+    model.addAdapter(loraOptions(config), config.training.seed);
   }
   model.memoryGuard = (where) => checkMemory(report, where);
   model.memoryFits = (extra) => memoryFits(report, extra); // activations are kept (no recomputation) when they fit
@@ -224,43 +257,60 @@ async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: Run
 
 export async function* runSession(input: RunConfigInput, opts: SessionOptions = {}): AsyncGenerator<SessionEvent> {
   let run: RunDir | undefined;
+  let lock: RunLock | undefined;
   try {
     let config: RunConfig;
     let resume: TrainerCheckpoint | undefined;
     if (opts.resumeRunDir) {
-      run = RunDir.open(opts.resumeRunDir);
+      // One writer per run: refused here (nothing written) when a live process holds it.
+      const reopened = RunDir.open(opts.resumeRunDir);
+      lock = reopened.lock('training');
+      run = reopened;
       ({ config, resume } = reopenRun(run, opts.resumeRunDir));
     } else {
       config = resolveRunConfig(input);
     }
     yield { type: 'config', config };
 
-    // 1. The dataset, before any model is loaded.
-    const s = await loadData(config);
-    yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
+    // 1. Checks that need only config.json: LoRA targets, layers and rank.
+    const { spec } = readConfig(config.model);
+    const lora = checkLora(config, spec, resume);
 
-    // 2. Backend, then the run folder (so a run that fails from here on keeps its record).
+    // 2. The dataset, before any model is loaded; then settings that cannot be meant.
+    const s = await loadData(config, spec);
+    yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
+    const tcfg = trainerConfig(config, s.data.train.length);
+    const warnings = settingWarnings(tcfg, s.data.train.length);
+    for (const message of warnings) yield { type: 'log', level: 'warn', message };
+
+    // 3. Backend, and the memory the shapes alone need, against its limit (no tensor yet).
     const report = await startBackend(config);
     yield { type: 'backend', report };
-    if (!run) run = await createRun(config, s.data, report);
-    else {
+    if (lora) assertFits(estimateMemoryFromSpec(spec, lora, report), report, 'pre-flight estimate before loading (weights + adapter + optimizer + gradients, activations not counted)');
+
+    // 4. The run folder, locked (so a run that fails from here on keeps its record).
+    if (!run) {
+      const created = await createRun(config, s.data, report);
+      lock = created.lock('training');
+      run = created;
+    } else {
       run.claim();
       run.update({ status: 'running', error: undefined, endedAt: undefined, backend: report, resumedFrom: { runId: run.id, checkpoint: 'last', step: resume!.progress.step } });
     }
     run.log(`backend ${report.backend} (${report.device}, ${report.threads} threads)`);
+    for (const message of warnings) run.log(`warning: ${message}`);
     yield { type: 'run', runId: run.id, dir: run.dir, resumedFromStep: resume?.progress.step };
 
-    // 3. Model and adapter.
+    // 5. Model and adapter.
     const { model, events } = setUpModel(config, s.spec, report, resume);
     yield* events;
     try {
-      // 4. Pre-flight.
+      // 6. Pre-flight, measured.
       yield { type: 'phase', phase: 'preflight' };
-      const tcfg = trainerConfig(config, s.data.train.length);
       const pre = await preflight(model, s, tcfg, report, resume);
       run.appendMetric({ type: 'preflight', ...pre });
       yield { type: 'preflight', ...pre };
-      // 5. Train; 6. the adapter, the evaluation and the record.
+      // 7. Train; 8. the adapter, the evaluation and the record.
       const outcome = yield* train(run, model, s, tcfg, config, resume, opts.signal);
       yield* wrapUp(run, model, s, config, report, outcome, opts.signal);
     } finally {
@@ -278,5 +328,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       }
     }
     yield { type: 'finished', status: 'failed', runDir: run?.dir, message, errorKind: kind };
+  } finally {
+    lock?.release(); // also when the consumer stops early (generator return)
   }
 }

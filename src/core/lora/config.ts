@@ -111,6 +111,23 @@ export function selectTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModu
   return layers ? byName.filter((m) => layers.includes(m.layer)) : byName;
 }
 
+/**
+ * Why `cfg.r` cannot be trained on `spec`, or undefined: a rank above min(in, out) of a targeted
+ * module is no longer a low-rank update (B·A cannot exceed that rank) and only costs memory;
+ * an absurd one would allocate gigabytes before any pre-flight. Names the module with the
+ * smallest bound. Training refuses it; reading an existing adapter does not ask.
+ */
+export function rankProblem(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>): string | undefined {
+  let tightest: LinearModule | undefined;
+  for (const m of selectTargets(spec, cfg)) {
+    if (!tightest || Math.min(m.inFeatures, m.outFeatures) < Math.min(tightest.inFeatures, tightest.outFeatures)) tightest = m;
+  }
+  if (!tightest) return undefined;
+  const bound = Math.min(tightest.inFeatures, tightest.outFeatures);
+  if (cfg.r <= bound) return undefined;
+  return `LoRA rank r=${cfg.r} exceeds min(in, out)=${bound} of ${tightest.path} (in ${tightest.inFeatures}, out ${tightest.outFeatures}): past that the update is no longer low-rank. Choose r ≤ ${bound}, or target other modules`;
+}
+
 export interface ParameterCounts {
   trainable: number;
   /** All parameters of the PEFT model: base + LoRA (what print_trainable_parameters calls "all params"). */

@@ -1,6 +1,7 @@
-// One run folder (RunDir): create or open it, append metrics, log, save checkpoints and the
-// adapter, finish it. File formats: record.ts (run.json), metrics.ts (metrics.jsonl); atomic
-// writes: util/durableFiles.ts; listing and interrupted runs: list.ts.
+// One run folder (RunDir): create or open it, lock it for one writer, append metrics, log, save
+// checkpoints and the adapter, finish it. File formats: record.ts (run.json), metrics.ts
+// (metrics.jsonl); the lock: lock.ts; atomic writes: util/durableFiles.ts; listing and
+// interrupted runs: list.ts.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,12 +21,14 @@ import {
 import { appendMetricLine, readMetricsFile, type MetricsRead } from './metrics';
 import { baseRunId, reserveGivenId, reserveNewId } from './ids';
 import { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, readRunRecord, RUN_FILE, writeRunRecord, type RunRecord, type RunStatus } from './record';
+import { acquireRunLock, type RunLock } from './lock';
 
 export { RunStoreError } from '../util/durableFiles';
 export type { MetricsRead } from './metrics';
 export { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RUN_FILE, RUN_STATUSES, type RunRecord, type RunStatus } from './record';
 export { baseRunId, DEFAULT_RUNS_SETTING, newRunId, runsRoot, slugOf } from './ids';
 export { isOrphaned, isProcessAlive, listRuns, type ListRunsOptions, type RunListing } from './list';
+export { LOCK_FILE, RunLock, RunLockedError, runLockHolder, type LockHolder } from './lock';
 
 /** What the caller supplies to create a run; the store fills id, dir, status, createdAt, pid, hostname. */
 export type RunInit = Omit<RunRecord, 'id' | 'dir' | 'status' | 'createdAt' | 'pid' | 'hostname' | 'name'> & { id?: string; name?: string };
@@ -100,12 +103,27 @@ export class RunDir {
 
   /**
    * Shallow-merge `patch` into run.json and write it atomically (temp file, fsync, rename).
-   * A key set to undefined is removed; `id` and `dir` are ignored. One writer per run is assumed.
+   * A key set to undefined is removed; `id` and `dir` are ignored. One writer per run: the holder of lock().
    */
   update(patch: Partial<RunRecord>): RunRecord {
     const { id: _id, dir: _dir, ...rest } = patch;
     writeRunRecord(this.dir, { ...this.record(), ...rest });
     return this.record();
+  }
+
+  /**
+   * Take the run's lock (run.lock) for `job` before writing to the run: one writer per run folder,
+   * whichever surface (CLI, worker, panel) it comes from. Throws RunLockedError naming the live
+   * holder; a lock left by a dead process on this host is taken over, with a note in train.log.
+   * Release it (RunLock.release) on every way out; process.exit removes it too.
+   */
+  lock(job: string): RunLock {
+    const lock = acquireRunLock(this.dir, this.id, job);
+    const dead = lock.tookOverFrom;
+    if (dead) {
+      this.log(`took over the run lock of pid ${dead.pid} on ${dead.hostname} (since ${dead.since}${dead.job ? `, ${dead.job}` : ''}): that process is no longer running`);
+    }
+    return lock;
   }
 
   /** Record this process as the one running the run (when it was created by another process). */

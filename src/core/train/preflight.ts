@@ -1,11 +1,14 @@
 // Pre-flight before step 1: parameter counts, a memory estimate (weights, optimizer state,
 // activations) against the backend's limit, and the time per step measured on a warm-up
-// forward+backward. Stops with the setting to lower when the run cannot fit.
+// forward+backward. Stops with the setting to lower when the run cannot fit. Its first half,
+// estimateMemoryFromSpec, needs no tensor: the session runs it before loading anything.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendReport } from '../backend';
 import { MemoryLimitError } from '../backend';
 import type { CausalLM } from '../models/causalLm';
-import { countParameters } from '../lora/config';
+import type { ModelSpec } from '../hf/config';
+import { countParameters, type LoraConfig } from '../lora/config';
+import { baseParameterCount } from '../lora/modules';
 import type { Batch } from '../data/types';
 import type { MemoryEstimate } from '../../protocol/metrics';
 
@@ -46,10 +49,24 @@ export function estimateMemory(model: CausalLM, report: BackendReport, activatio
   };
 }
 
+/**
+ * The estimate before anything is loaded, from config.json and the LoRA config alone: float32
+ * base weights and adapter, AdamW's two moments and two gradient buffers; activations 0 (they
+ * are measured once the model is loaded). A lower bound of estimateMemory's total, so a run it
+ * refuses would fail the full pre-flight too, only after allocating.
+ */
+export function estimateMemoryFromSpec(spec: ModelSpec, lora: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>, report: BackendReport): MemoryEstimate {
+  const { trainable } = countParameters(spec, lora);
+  const weightsBytes = 4 * (baseParameterCount(spec) + trainable);
+  const optimizerBytes = 2 * 4 * trainable;
+  const gradientBytes = 2 * 4 * trainable;
+  return { weightsBytes, optimizerBytes, gradientBytes, activationBytes: 0, totalBytes: weightsBytes + optimizerBytes + gradientBytes, limitBytes: report.memoryLimitBytes };
+}
+
 /** Refuses a run whose estimate passes the backend's limit, naming what to lower. */
-export function assertFits(mem: MemoryEstimate, report: BackendReport): void {
+export function assertFits(mem: MemoryEstimate, report: BackendReport, what = 'pre-flight estimate (weights + optimizer + activations)'): void {
   if (mem.limitBytes === undefined || mem.totalBytes <= mem.limitBytes) return;
-  throw new MemoryLimitError('pre-flight estimate (weights + optimizer + activations)', mem.totalBytes, mem.limitBytes, report.backend);
+  throw new MemoryLimitError(what, mem.totalBytes, mem.limitBytes, report.backend);
 }
 
 /**
