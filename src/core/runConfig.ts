@@ -21,7 +21,7 @@ export class RunConfigError extends Error {
  */
 export function dataOptionsOf(c: RunConfig, maxSeqLen = c.training.maxSeqLen): DataOptions {
   return {
-    maxSeqLen, policy: c.dataOptions.badRows, validFraction: c.dataOptions.validationFraction, seed: c.training.seed,
+    maxSeqLen, policy: c.dataOptions.badRows, maxRowBytes: c.dataOptions.maxRowBytes, validFraction: c.dataOptions.validationFraction, seed: c.training.seed,
     validFile: c.valid,
     columns: { text: c.dataOptions.textColumn, prompt: c.dataOptions.promptColumn, completion: c.dataOptions.completionColumn },
   };

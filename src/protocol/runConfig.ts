@@ -68,6 +68,8 @@ export interface RunConfig {
   };
   dataOptions: {
     badRows: BadRowPolicy;
+    /** Largest row read, in bytes (checked while reading, before tokenizing). */
+    maxRowBytes: number;
     validationFraction: number;
     textColumn?: string;
     promptColumn?: string;
@@ -249,6 +251,10 @@ export const RUN_FIELDS: readonly RunField[] = [
   field('dataOptions', 'badRows', {
     kind: 'enum', choices: BAD_ROW_POLICIES, default: 'fail', setting: true, flag: 'on-bad-rows', valueName: 'policy',
     label: 'Bad rows', help: 'What to do with malformed rows: stop and list them, or skip them and report',
+  }),
+  field('dataOptions', 'maxRowBytes', {
+    kind: 'integer', default: 8 * 1024 * 1024, min: 1, setting: true, flag: 'max-row-bytes', valueName: 'bytes',
+    label: 'Max row size (bytes)', help: 'Largest dataset row in bytes (a JSON Lines line, .json element, CSV record or .txt line); a longer one stops the run before tokenizing',
   }),
   field('dataOptions', 'textColumn', {
     kind: 'string', whenUnset: 'detected from the file', flag: 'text-column', valueName: 'name',

@@ -50,7 +50,7 @@ describe('the field table', () => {
         maxSeqLen: true, maxGradNorm: true, weightDecay: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,
         checkpointEvery: true, earlyStoppingPatience: true, groupByLength: true,
       },
-      dataOptions: { badRows: true, validationFraction: true, textColumn: true, promptColumn: true, completionColumn: true },
+      dataOptions: { badRows: true, maxRowBytes: true, validationFraction: true, textColumn: true, promptColumn: true, completionColumn: true },
       run: { backend: true, threads: true, memoryLimitBytes: true },
     };
     const all = Object.entries(leaves).flatMap(([g, ks]) => Object.keys(ks).map((k) => (g === 'run' ? k : `${g}.${k}`)));
@@ -93,7 +93,7 @@ describe('the field table', () => {
       learningRate: 0.0002, schedule: 'cosine', warmupRatio: 0.05, epochs: 3, batchSize: 4, gradientAccumulation: 1, maxSeqLen: 256, maxGradNorm: 1,
       weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: 42, reportEvery: 1, earlyStoppingPatience: 0, groupByLength: false,
     });
-    expect(c.dataOptions).toEqual({ badRows: 'fail', validationFraction: 0.1 });
+    expect(c.dataOptions).toEqual({ badRows: 'fail', validationFraction: 0.1, maxRowBytes: 8 * 1024 * 1024 /* added later (issue 13) */ });
     expect(c.backend).toBe('auto');
     expect(LORA_DEFAULTS).toEqual({ r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, initLoraWeights: true, bias: 'none' });
   });
