@@ -107,6 +107,11 @@ export class Utf8Check {
   /** The value of the bad byte, once one is found. */
   badByte = 0;
 
+  /** Bytes pushed so far. */
+  get checked(): number {
+    return this.offset;
+  }
+
   /** Checks the next chunk. */
   push(chunk: Uint8Array): number {
     const bytes = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;

@@ -53,9 +53,10 @@ function findCut(buf: string): number {
 }
 
 /**
- * The file's text in chunks (BOM removed), streamed: the file is never held whole. Throws
- * DatasetError for invalid UTF-8, and for a line longer than `maxRowBytes` (counted to its end,
- * never held): a file without line breaks is one such line.
+ * The file's text in chunks (BOM removed), streamed: the file is never held whole. A line is
+ * passed on only once it is complete, so a line longer than `maxRowBytes` (a file without line
+ * breaks is one) is refused before any of it is tokenized; it is counted to its end for the
+ * message, never held. Throws DatasetError for that and for invalid UTF-8.
  */
 export async function* readTextChunks(file: string, maxRowBytes: number): AsyncGenerator<TextChunk> {
   const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
@@ -64,32 +65,45 @@ export async function* readTextChunks(file: string, maxRowBytes: number): AsyncG
   let buf = '';
   let line = 1;
   let first = true;
-  // The line being read: where it starts, its bytes so far, and whether it is over the limit.
+  // The line being read: its number, its bytes so far (held up to the limit), and whether it is over.
   let runLine = 1;
   let run = 0;
+  let held: Buffer[] = [];
   let over = false;
-  let offset = 0;
+  const release = (bytes: Buffer, startLine: number): string => {
+    const bad = utf8.push(bytes);
+    if (bad >= 0) throw invalidUtf8(file, startLine + countLineBreaks(bytes, 0, Math.max(0, bad - (utf8.checked - bytes.length))), utf8.badByte, bad);
+    const piece = decoder.write(bytes);
+    const text = first && piece.charCodeAt(0) === 0xfeff ? piece.slice(1) : piece;
+    first = false;
+    return text;
+  };
   try {
     for await (const bytes of stream as AsyncIterable<Buffer>) {
-      const chunkLine = runLine;
+      const heldLine = runLine;
+      let lastBreak = -1;
       for (let from = 0; ; ) {
         const nl = bytes.indexOf(0x0a, from);
         run += (nl === -1 ? bytes.length : nl) - from;
         if (run > maxRowBytes) over = true;
         if (nl === -1) break;
         if (over) throw rowTooLong(file, runLine, run, maxRowBytes, ' (a line of a .txt file)');
+        lastBreak = nl;
         runLine++;
         run = 0;
         from = nl + 1;
       }
-      const chunkOffset = offset;
-      offset += bytes.length;
-      if (over) continue; // counted to its end, for the message
-      const bad = utf8.push(bytes);
-      if (bad >= 0) throw invalidUtf8(file, chunkLine + countLineBreaks(bytes, 0, Math.max(0, bad - chunkOffset)), utf8.badByte, bad);
-      const piece = decoder.write(bytes);
-      buf += first && piece.charCodeAt(0) === 0xfeff ? piece.slice(1) : piece;
-      first = false;
+      if (over) {
+        held = []; // counted to its end, for the message
+        continue;
+      }
+      if (lastBreak < 0) {
+        held.push(bytes);
+        continue;
+      }
+      const complete = Buffer.concat([...held, bytes.subarray(0, lastBreak + 1)]);
+      held = [bytes.subarray(lastBreak + 1)];
+      buf += release(complete, heldLine);
       while (buf.length >= CHUNK_CHARS) {
         const cut = findCut(buf);
         if (cut < 0) break;
@@ -100,6 +114,7 @@ export async function* readTextChunks(file: string, maxRowBytes: number): AsyncG
       }
     }
     if (over) throw rowTooLong(file, runLine, run, maxRowBytes, ' (a line of a .txt file)');
+    buf += release(Buffer.concat(held), runLine);
     const bad = utf8.end();
     if (bad >= 0) throw invalidUtf8(file, runLine, utf8.badByte, bad);
     buf += decoder.end();
