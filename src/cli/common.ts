@@ -26,7 +26,7 @@ export class CliUsageError extends Error {}
 /**
  * `--rank -1` as `--rank=-1`: node's parseArgs takes a value starting with a dash for a forgotten
  * argument ("argument is ambiguous"); a negative number after a value-taking flag is its value, so
- * the flag's own range check answers (`--rank must be an integer ≥ 1, got "-1"`).
+ * the flag's own range check answers (`--rank must be a whole number ≥ 1, got "-1"`).
  */
 export function joinNegativeValues(args: readonly string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
   const out: string[] = [];

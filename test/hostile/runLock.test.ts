@@ -1,0 +1,131 @@
+// One writer per run folder (run.lock): two `lora-lab train --resume` of one run started together
+// in two processes — exactly one trains, the other is refused naming the holder and writes
+// nothing, and every step is logged once with the checkpoint at the last step; a lock left by a
+// dead process is taken over with a note in train.log; a live holder (this process, another
+// host) refuses a resume and an evaluation.
+import { spawn } from 'node:child_process';
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpoint } from '../../src/core/train/checkpoint';
+import { evaluateSavedRun } from '../../src/core/runEval';
+import { LOCK_FILE, RunDir } from '../../src/core/runs';
+import { runSession, type SessionEvent } from '../../src/core/session';
+
+const ROOT = path.join(__dirname, '..', '..');
+const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
+let runner = '';
+let bundle = '';
+
+interface Child { pid: number; code: number | null; out: string; err: string }
+
+/** `lora-lab <args>` in a child process (the CLI bundled as scripts/build.mjs does). */
+function lora(args: string[]): Promise<Child> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [runner, ...args], { env: { ...process.env, LORA_LAB_CLI_BUNDLE: bundle }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ pid: child.pid!, code, out, err }));
+  });
+}
+
+beforeAll(async () => {
+  const cache = path.join(ROOT, 'node_modules', '.cache', 'lora-lab-test');
+  bundle = path.join(cache, 'cli-hostile-lock.js');
+  await esbuild.build({ entryPoints: [path.join(ROOT, 'src', 'cli.ts')], outfile: bundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/*'], logLevel: 'silent' });
+  runner = path.join(cache, 'cli-hostile-lock-run.cjs');
+  fs.writeFileSync(runner, 'require(process.env.LORA_LAB_CLI_BUNDLE).main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });\n');
+});
+
+/** A run of `maxSteps` cancelled after step 2 (its last checkpoint at step 2): something to resume. */
+async function cancelledRun(maxSteps: number): Promise<RunDir> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-hostile-lock-'));
+  const data = path.join(dir, 'train.jsonl');
+  let s = 11;
+  const rows: string[] = [];
+  for (let i = 0; i < 24; i++) {
+    const ids: number[] = [];
+    for (let j = 0; j < 14; j++) ids.push(3 + ((s = (s * 1103515245 + 12345) % 2147483648) % 90));
+    rows.push(JSON.stringify({ input_ids: ids }));
+  }
+  fs.writeFileSync(data, rows.join('\n') + '\n');
+  const abort = new AbortController();
+  let fin: Extract<SessionEvent, { type: 'finished' }> | undefined;
+  for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps, batchSize: 4, learningRate: 1e-2 } }, { signal: abort.signal })) {
+    if (e.type === 'step' && e.step === 2) abort.abort();
+    if (e.type === 'finished') fin = e;
+  }
+  expect(fin).toMatchObject({ status: 'cancelled' });
+  return RunDir.open(fin!.runDir!);
+}
+
+function steps(run: RunDir): number[] {
+  return run.metrics().filter((m) => m.type === 'step').map((m) => m.step as number);
+}
+
+describe('one writer per run', () => {
+  it('two concurrent resumes of one run: exactly one trains, the other exits 1 naming it, and each step is logged once', async () => {
+    const run = await cancelledRun(24);
+    expect(steps(run)).toEqual([1, 2]);
+    const [a, b] = await Promise.all([lora(['train', '--resume', run.dir, '--json']), lora(['train', '--resume', run.dir, '--json'])]);
+    const [winner, loser] = a.code === 0 ? [a, b] : [b, a];
+    expect([winner.code, loser.code]).toEqual([0, 1]);
+    expect(loser.out).toContain(`"errorKind":"locked"`);
+    expect(loser.out).toContain(`run ${run.id} is being written by pid ${winner.pid} on ${os.hostname()} since `);
+    expect(loser.out).not.toContain('"type":"step"');
+    expect(steps(run)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect(readCheckpoint(run.checkpointDir('last')!).progress.step).toBe(24);
+    const rec = run.record();
+    expect(rec.status).toBe('completed');
+    expect(rec.pid).toBe(winner.pid);
+    expect(fs.readFileSync(run.logPath, 'utf8')).not.toMatch(/locked|being written/); // the loser wrote nothing into the run
+    expect(fs.existsSync(path.join(run.dir, LOCK_FILE))).toBe(false); // released at the end
+  });
+
+  it('a lock left by a dead process is taken over, noted in train.log, and released at the end', async () => {
+    const run = await cancelledRun(4);
+    const dead = spawn(process.execPath, ['-e', '']);
+    const pid = dead.pid!;
+    await new Promise((resolve) => dead.on('exit', resolve));
+    const since = '2026-01-02T03:04:05.000Z';
+    fs.writeFileSync(path.join(run.dir, LOCK_FILE), JSON.stringify({ pid, hostname: os.hostname(), since, job: 'training' }));
+    const events: SessionEvent[] = [];
+    for await (const e of runSession({}, { resumeRunDir: run.dir })) events.push(e);
+    expect(events.at(-1)).toMatchObject({ type: 'finished', status: 'completed' });
+    expect(fs.readFileSync(run.logPath, 'utf8')).toContain(`took over the run lock of pid ${pid} on ${os.hostname()} (since ${since}, training): that process is no longer running`);
+    expect(steps(run)).toEqual([1, 2, 3, 4]);
+    expect(fs.existsSync(path.join(run.dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('while a live process holds the run, a resume and an evaluation are refused and change nothing', async () => {
+    const run = await cancelledRun(4);
+    const before = [run.runJsonPath, run.metricsPath, run.logPath].map((f) => fs.readFileSync(f, 'utf8'));
+    const lock = run.lock('merge');
+    try {
+      const events: SessionEvent[] = [];
+      for await (const e of runSession({}, { resumeRunDir: run.dir })) events.push(e);
+      const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+      expect(fin).toMatchObject({ status: 'failed', errorKind: 'locked' });
+      expect(fin.runDir).toBeUndefined();
+      expect(fin.message).toMatch(new RegExp(`^run ${run.id} is being written by pid ${process.pid} on ${os.hostname()} since \\S+ \\(merge\\)`));
+      await expect(evaluateSavedRun(run.dir)).rejects.toThrow(`run ${run.id} is being written by pid ${process.pid}`);
+      expect([run.runJsonPath, run.metricsPath, run.logPath].map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
+    } finally {
+      lock.release();
+    }
+    expect(fs.existsSync(path.join(run.dir, LOCK_FILE))).toBe(false);
+  });
+
+  it('a lock from another host cannot be checked: refused, saying which file to delete if that process is gone', async () => {
+    const run = await cancelledRun(4);
+    const file = path.join(run.dir, LOCK_FILE);
+    fs.writeFileSync(file, JSON.stringify({ pid: 1234, hostname: 'other-host.example', since: '2026-01-02T03:04:05.000Z', job: 'training' }));
+    expect(() => run.lock('training')).toThrow(`run ${run.id} is being written by pid 1234 on other-host.example since 2026-01-02T03:04:05.000Z (training): wait for it to finish; if that process is gone, delete ${file}`);
+    expect(fs.existsSync(file)).toBe(true);
+  });
+});
