@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig } from '../../src/core/hf/config';
-import { countParameters, resolveLoraConfig, LoraConfigError, loraScale } from '../../src/core/lora/config';
+import { countParameters, resolveLoraConfig, LoraConfigError, loraScale, rankProblem } from '../../src/core/lora/config';
 
 const GPT2_124M = {
   architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, vocab_size: 50257,
@@ -58,5 +58,27 @@ describe('LoRA config validation (PEFT semantics)', () => {
   it('scale is alpha/r, or alpha/√r with use_rslora (Kalajdzievski 2023, PEFT use_rslora)', () => {
     expect(loraScale({ r: 16, loraAlpha: 32, useRslora: false })).toBe(2);
     expect(loraScale({ r: 16, loraAlpha: 32, useRslora: true })).toBe(8);
+  });
+});
+
+describe('the rank bound for training: r ≤ min(in, out) of every targeted module', () => {
+  // Llama GQA: hidden 64, 4 heads of 16, 2 KV heads → k_proj/v_proj 64 → 32, q_proj 64 → 64, MLP 64 ↔ 96.
+  const llama = parseConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 96, num_hidden_layers: 2, vocab_size: 10 });
+
+  it('the bound itself is fine; one past it names the module with the smallest bound and its shape', () => {
+    expect(rankProblem(llama, { r: 64, targetModules: ['q_proj'] })).toBeUndefined();
+    expect(rankProblem(llama, { r: 32, targetModules: ['q_proj', 'k_proj'] })).toBeUndefined();
+    expect(rankProblem(llama, { r: 33, targetModules: ['q_proj', 'k_proj'] })).toMatch(/^LoRA rank r=33 exceeds min\(in, out\)=32 of model\.layers\.0\.self_attn\.k_proj \(in 64, out 32\): .*Choose r ≤ 32/);
+    expect(rankProblem(parseConfig(GPT2_124M), { r: 100_000_000, targetModules: ['c_attn'] })).toMatch(/^LoRA rank r=100000000 exceeds min\(in, out\)=768 of transformer\.h\.0\.attn\.c_attn/);
+  });
+
+  it('only the targeted modules and layers count', () => {
+    expect(rankProblem(llama, { r: 40, targetModules: ['q_proj', 'up_proj'] })).toBeUndefined();
+    expect(rankProblem(llama, { r: 40, targetModules: 'all-linear' })).toMatch(/min\(in, out\)=32 of model\.layers\.0\.self_attn\.k_proj/);
+    expect(rankProblem(llama, { r: 40, targetModules: ['k_proj'], layersToTransform: [1] })).toMatch(/of model\.layers\.1\.self_attn\.k_proj/);
+  });
+
+  it('reading a config does not apply it (an existing adapter is what it is): resolveLoraConfig accepts the rank', () => {
+    expect(resolveLoraConfig(llama, { r: 1000, targetModules: ['q_proj'] }).r).toBe(1000);
   });
 });

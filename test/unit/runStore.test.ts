@@ -1,6 +1,7 @@
 // The run folder store against its invariants ("nothing is lost"): run.json always holds the last
 // complete write, metrics survive a crash up to the line being written, a checkpoint name always
-// resolves to a complete folder, dead runs read as interrupted; and the fingerprints (sha256File
+// resolves to a complete folder, dead runs read as interrupted, one writer holds a run's lock at a
+// time (stale locks taken over); and the fingerprints (sha256File
 // equals node:crypto over the same bytes; the model fingerprint follows config and tensor layout).
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -9,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fingerprintModel, sha256File } from '../../src/core/hf/fingerprint';
-import { isProcessAlive, listRuns, newRunId, RunDir, runsRoot, RunStoreError, slugOf, type RunInit } from '../../src/core/runs';
+import { isProcessAlive, listRuns, LOCK_FILE, newRunId, RunDir, RunLockedError, runLockHolder, runsRoot, RunStoreError, slugOf, type RunInit } from '../../src/core/runs';
 import { writeSafetensors } from '../../src/core/hf/safetensors';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-runs-'));
@@ -321,5 +322,80 @@ describe('fingerprints', () => {
     fs.writeFileSync(path.join(dir, 'config.json'), '{}');
     fs.writeFileSync(path.join(dir, 'model.safetensors'), Buffer.from([255, 0, 0, 0, 0, 0, 0, 0, 123]));
     expect(() => fingerprintModel(dir)).toThrow(/model\.safetensors: header length 255/);
+  });
+});
+
+describe('the run lock (run.lock): one writer per run', () => {
+  it('holds pid, hostname, start time and job while held; release removes it, twice is harmless', () => {
+    const run = RunDir.create(freshRoot(), init());
+    const lock = run.lock('training');
+    const file = path.join(run.dir, LOCK_FILE);
+    const held = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(held).toEqual({ pid: process.pid, hostname: os.hostname(), since: lock.holder.since, job: 'training' });
+    expect(Date.parse(held.since)).toBeGreaterThan(Date.now() - 60_000);
+    expect(runLockHolder(run.dir)).toEqual(held);
+    lock.release();
+    lock.release();
+    expect(fs.existsSync(file)).toBe(false);
+    expect(runLockHolder(run.dir)).toBeUndefined();
+    expect(fs.readdirSync(run.dir).filter((f) => f.startsWith(LOCK_FILE))).toEqual([]); // no temp files left
+  });
+
+  it('a second writer is refused while the first holds it (in this process too), and gets it once released', () => {
+    const run = RunDir.create(freshRoot(), init());
+    const first = run.lock('training');
+    let refused: unknown;
+    try {
+      RunDir.open(run.dir).lock('evaluation');
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(RunLockedError);
+    expect((refused as Error).message).toBe(`run ${run.id} is being written by pid ${process.pid} on ${os.hostname()} since ${first.holder.since} (training): wait for it to finish or stop that process first`);
+    first.release();
+    const second = run.lock('evaluation');
+    expect(runLockHolder(run.dir)?.job).toBe('evaluation');
+    second.release();
+  });
+
+  it('release leaves alone a lock that is no longer its own', () => {
+    const run = RunDir.create(freshRoot(), init());
+    const lock = run.lock('training');
+    const file = path.join(run.dir, LOCK_FILE);
+    const other = JSON.stringify({ pid: 999_999, hostname: 'elsewhere', since: '2026-01-01T00:00:00.000Z' });
+    fs.writeFileSync(file, other);
+    lock.release();
+    expect(fs.readFileSync(file, 'utf8')).toBe(other);
+  });
+
+  it("a dead pid's lock on this host is taken over, with a note in train.log", async () => {
+    const run = RunDir.create(freshRoot(), init());
+    const pid = await deadPid();
+    fs.writeFileSync(path.join(run.dir, LOCK_FILE), JSON.stringify({ pid, hostname: os.hostname(), since: '2026-01-02T03:04:05.000Z', job: 'training' }));
+    const lock = run.lock('training');
+    expect(lock.tookOverFrom).toMatchObject({ pid });
+    expect(runLockHolder(run.dir)?.pid).toBe(process.pid);
+    expect(fs.readFileSync(run.logPath, 'utf8')).toMatch(new RegExp(`took over the run lock of pid ${pid} on .+ \\(since 2026-01-02T03:04:05.000Z, training\\): that process is no longer running`));
+    lock.release();
+  });
+
+  it('this pid in a lock this process does not hold is a dead holder whose pid was reused: taken over', () => {
+    const run = RunDir.create(freshRoot(), init());
+    fs.writeFileSync(path.join(run.dir, LOCK_FILE), JSON.stringify({ pid: process.pid, hostname: os.hostname(), since: '2026-01-02T03:04:05.000Z' }));
+    const lock = run.lock('training');
+    expect(lock.tookOverFrom?.pid).toBe(process.pid);
+    lock.release();
+  });
+
+  it('an unreadable lock is respected while fresh (being written) and taken over once old', () => {
+    const run = RunDir.create(freshRoot(), init());
+    const file = path.join(run.dir, LOCK_FILE);
+    fs.writeFileSync(file, '');
+    expect(() => run.lock('training')).toThrow(RunLockedError);
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(file, old, old);
+    const lock = run.lock('training');
+    expect(runLockHolder(run.dir)?.pid).toBe(process.pid);
+    lock.release();
   });
 });

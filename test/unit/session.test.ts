@@ -1,12 +1,14 @@
 // A whole run through runSession (what `lora-lab train` and the worker drive): bad input fails
-// before any model is loaded and leaves no run folder; a run that cannot fit in memory stops at
-// pre-flight naming what to lower; a completed run leaves a loadable PEFT adapter and its record.
+// before any model is loaded and leaves no run folder, as does a LoRA config that cannot train (an
+// unmatched target, r above min(in, out)) or a run whose weights alone pass the memory limit; a run
+// that cannot fit in memory stops at pre-flight naming what to lower; the run's lock is held while
+// it trains and released at the end; a completed run leaves a loadable PEFT adapter and its record.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPeftAdapter } from '../../src/core/peft/adapterFolder';
-import { RunDir } from '../../src/core/runs';
+import { LOCK_FILE, RunDir, runLockHolder } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
 
@@ -50,6 +52,32 @@ describe('runSession', () => {
     expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
   });
 
+  it('a target that matches no module and an r above min(in, out) fail before the backend is loaded, with no run folder', async () => {
+    const ws = workspace(goodRows());
+    for (const [lora, message] of [
+      [{ targetModules: ['q_proj'] }, /target module\(s\) q_proj do not exist in GPT2LMHeadModel/],
+      [{ r: 33, targetModules: ['c_fc'] }, /^LoRA rank r=33 exceeds min\(in, out\)=32 of transformer\.h\.0\.mlp\.c_fc \(in 32, out 128\)/],
+    ] as const) {
+      const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', lora }));
+      const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+      expect(fin).toMatchObject({ status: 'failed', errorKind: 'loraconfig' });
+      expect(fin.message).toMatch(message);
+      expect(fin.runDir).toBeUndefined();
+      expect(events.map((e) => e.type)).toEqual(['config', 'finished']);
+    }
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
+  it('weights and optimizer alone over the memory limit: refused from the shapes before loading, with no run folder', async () => {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', memoryLimitBytes: 50_000 }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin).toMatchObject({ status: 'failed', errorKind: 'memory' });
+    expect(fin.message).toMatch(/^pre-flight estimate before loading .*: tensors would hold .* Lower the batch size/);
+    expect(events.map((e) => e.type)).not.toContain('run');
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
   it('pre-flight stops a run that would pass the memory limit and says which settings to lower; the run is recorded as failed', async () => {
     const ws = workspace(goodRows());
     const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', memoryLimitBytes: 200_000 }));
@@ -63,9 +91,16 @@ describe('runSession', () => {
 
   it('a completed run: run.json completed with summary, metrics per step and eval, a PEFT adapter that reads back', async () => {
     const ws = workspace(goodRows());
-    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', name: 'My experiment', training: { maxSteps: 5, batchSize: 4, evalEvery: 5, learningRate: 1e-2 } }));
+    const events: SessionEvent[] = [];
+    let holderWhileTraining: unknown;
+    for await (const e of runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', name: 'My experiment', training: { maxSteps: 5, batchSize: 4, evalEvery: 5, learningRate: 1e-2 } })) {
+      events.push(e);
+      if (e.type === 'step' && e.step === 1) holderWhileTraining = runLockHolder((events.find((x) => x.type === 'run') as Extract<SessionEvent, { type: 'run' }>).dir);
+    }
     const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
     expect(fin.status).toBe('completed');
+    expect(holderWhileTraining).toMatchObject({ pid: process.pid, job: 'training' });
+    expect(fs.existsSync(path.join(fin.runDir!, LOCK_FILE))).toBe(false);
     expect(path.basename(fin.runDir!)).toMatch(/^\d{8}-\d{6}-my-experiment$/); // the run name names the folder
     const run = RunDir.open(fin.runDir!);
     const rec = run.record();
