@@ -54,10 +54,11 @@ describe('runSession', () => {
 
   it('a target that matches no module and an r above min(in, out) fail before the backend is loaded, with no run folder', async () => {
     const ws = workspace(goodRows());
-    for (const [lora, message] of [
+    const cases: [{ r?: number; targetModules: string[] }, RegExp][] = [
       [{ targetModules: ['q_proj'] }, /target module\(s\) q_proj do not exist in GPT2LMHeadModel/],
       [{ r: 33, targetModules: ['c_fc'] }, /^LoRA rank r=33 exceeds min\(in, out\)=32 of transformer\.h\.0\.mlp\.c_fc \(in 32, out 128\)/],
-    ] as const) {
+    ];
+    for (const [lora, message] of cases) {
       const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', lora }));
       const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
       expect(fin).toMatchObject({ status: 'failed', errorKind: 'loraconfig' });
