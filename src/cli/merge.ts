@@ -1,6 +1,7 @@
 // `lora-lab merge`: a PEFT LoRA adapter merged into its base model, written as a complete model
 // folder (config, weights in the base's own layout, dtypes and sharding, tokenizer and small files).
 import { mergeModelFolder } from '../core/peft/merge';
+import { RunDir } from '../core/runs';
 import { type CliCommand, formatBytes, requireString } from './common';
 
 export const mergeCommand: CliCommand = {
@@ -17,7 +18,14 @@ export const mergeCommand: CliCommand = {
     const model = requireString(values, 'model');
     const adapter = requireString(values, 'adapter');
     const out = requireString(values, 'out');
-    const s = mergeModelFolder({ model, adapter, out, force: values.force === true });
+    // Into a run's folder (e.g. <run>/merged): as its one writer meanwhile (refused while it trains).
+    const lock = RunDir.containing(out)?.lock('merge');
+    let s: ReturnType<typeof mergeModelFolder>;
+    try {
+      s = mergeModelFolder({ model, adapter, out, force: values.force === true });
+    } finally {
+      lock?.release();
+    }
     if (values.json) {
       console.log(JSON.stringify(s));
       return 0;

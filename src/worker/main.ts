@@ -5,6 +5,7 @@
 // Tensor work, native aborts and GPU memory live and die here, never in the extension host.
 import { mergeModelFolder } from '../core/peft/merge';
 import { evaluateSavedRun } from '../core/runEval';
+import { RunDir } from '../core/runs';
 import { runSession } from '../core/session';
 import { decodeToWorker, type FromWorker, type WorkerJob } from '../protocol/worker';
 
@@ -44,7 +45,14 @@ async function run(job: WorkerJob): Promise<number> {
       await send({ type: 'finished', status: 'completed', runDir: job.runDir });
     } else {
       await send({ type: 'phase', phase: 'merging' });
-      const summary = mergeModelFolder({ model: job.model, adapter: job.adapter, out: job.out, force: job.force });
+      // Into a run's folder (the default <run>/merged): as its one writer meanwhile.
+      const lock = RunDir.containing(job.out)?.lock('merge');
+      let summary: ReturnType<typeof mergeModelFolder>;
+      try {
+        summary = mergeModelFolder({ model: job.model, adapter: job.adapter, out: job.out, force: job.force });
+      } finally {
+        lock?.release();
+      }
       await send({ type: 'merged', out: summary.out, summary });
       await send({ type: 'finished', status: 'completed' });
     }

@@ -2,7 +2,7 @@
 // in two processes — exactly one trains, the other is refused naming the holder and writes
 // nothing, and every step is logged once with the checkpoint at the last step; a lock left by a
 // dead process is taken over with a note in train.log; a live holder (this process, another
-// host) refuses a resume and an evaluation.
+// host) refuses a resume, an evaluation and a merge into the run's folder.
 import { spawn } from 'node:child_process';
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import { readCheckpoint } from '../../src/core/train/checkpoint';
 import { evaluateSavedRun } from '../../src/core/runEval';
 import { LOCK_FILE, RunDir } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
+import { cli } from '../unit/helpers/cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
@@ -102,7 +103,7 @@ describe('one writer per run', () => {
     expect(fs.existsSync(path.join(run.dir, LOCK_FILE))).toBe(false);
   });
 
-  it('while a live process holds the run, a resume and an evaluation are refused and change nothing', async () => {
+  it('while a live process holds the run, a resume, an evaluation and a merge into it are refused and change nothing', async () => {
     const run = await cancelledRun(4);
     const before = [run.runJsonPath, run.metricsPath, run.logPath].map((f) => fs.readFileSync(f, 'utf8'));
     const lock = run.lock('merge');
@@ -114,6 +115,10 @@ describe('one writer per run', () => {
       expect(fin.runDir).toBeUndefined();
       expect(fin.message).toMatch(new RegExp(`^run ${run.id} is being written by pid ${process.pid} on ${os.hostname()} since \\S+ \\(merge\\)`));
       await expect(evaluateSavedRun(run.dir)).rejects.toThrow(`run ${run.id} is being written by pid ${process.pid}`);
+      const merge = await cli(['merge', '--model', MODEL, '--adapter', path.join(MODEL, 'lora-r4-c_attn'), '--out', path.join(run.dir, 'merged')]);
+      expect(merge.code).toBe(1);
+      expect(merge.err).toContain(`lora-lab merge: run ${run.id} is being written by pid ${process.pid}`);
+      expect(fs.existsSync(path.join(run.dir, 'merged'))).toBe(false);
       expect([run.runJsonPath, run.metricsPath, run.logPath].map((f) => fs.readFileSync(f, 'utf8'))).toEqual(before);
     } finally {
       lock.release();

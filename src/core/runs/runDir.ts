@@ -79,6 +79,26 @@ export class RunDir {
     return new RunDir(dir);
   }
 
+  /**
+   * The run folder that `target` is, or lies in (the nearest folder at or above it with a run.json),
+   * for jobs that write into a run without being its session, e.g. a merge into <run>/merged.
+   */
+  static containing(target: string): RunDir | undefined {
+    let dir = path.resolve(target);
+    for (;;) {
+      if (fs.existsSync(path.join(dir, RUN_FILE))) {
+        try {
+          return RunDir.open(dir);
+        } catch {
+          return undefined; // not a readable run: nothing to lock
+        }
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return undefined;
+      dir = up;
+    }
+  }
+
   get runJsonPath(): string {
     return path.join(this.dir, RUN_FILE);
   }
