@@ -2,36 +2,16 @@
 // with its code and message, in well under the time and memory an allocation would take, and
 // leaves no run folder; settings that cannot be meant train, with a warning on the terminal, in
 // the --json events and in train.log.
-import { spawn } from 'node:child_process';
-import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCliChild, type ChildResult } from './helpers/childCli';
 
-const ROOT = path.join(__dirname, '..', '..');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
-let runner = '';
-let bundle = '';
 
-interface Child { code: number | null; out: string; err: string; maxRssMb: number; ms: number }
-
-/** `lora-lab <args>` in a child process (the CLI bundled as scripts/build.mjs does); its peak RSS from inside. */
-function lora(args: string[]): Promise<Child> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner, ...args], { env: { ...process.env, LORA_LAB_CLI_BUNDLE: bundle }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const rss = /@@maxrss-kb (\d+)/.exec(err);
-      resolve({ code, out, err: err.replace(/\n?@@maxrss-kb \d+\n/, ''), maxRssMb: rss ? Number(rss[1]) / 1024 : NaN, ms: Date.now() - t0 });
-    });
-  });
-}
+/** `lora-lab <args>` in a child process: exit code, output, peak RSS, wall time. */
+const lora = (args: string[]): Promise<ChildResult> => runCliChild(args, os.tmpdir());
 
 function workspace(): { dir: string; data: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-hostile-config-'));
@@ -50,26 +30,14 @@ function workspace(): { dir: string; data: string } {
 const train = (ws: { dir: string; data: string }, ...extra: string[]) => ['train', '--model', MODEL, '--data', ws.data, '--workspace', ws.dir, '--backend', 'wasm', ...extra];
 const runsOf = (ws: { dir: string }) => path.join(ws.dir, '.lora-lab');
 
-beforeAll(async () => {
-  const cache = path.join(ROOT, 'node_modules', '.cache', 'lora-lab-test');
-  bundle = path.join(cache, 'cli-hostile-config.js');
-  await esbuild.build({ entryPoints: [path.join(ROOT, 'src', 'cli.ts')], outfile: bundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/*'], logLevel: 'silent' });
-  runner = path.join(cache, 'cli-hostile-config-run.cjs');
-  fs.writeFileSync(runner, [
-    "const fs = require('node:fs');",
-    "process.on('exit', () => { try { fs.writeSync(2, `\\n@@maxrss-kb ${process.resourceUsage().maxRSS}\\n`); } catch {} });",
-    'require(process.env.LORA_LAB_CLI_BUNDLE).main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });',
-  ].join('\n'));
-});
-
 describe('configs refused before any tensor or run folder', () => {
   it('--rank 100000000 on a 32-wide model: refused naming the module and its bound, in seconds and little memory (it used to allocate past 4 GB)', async () => {
     const ws = workspace();
     const r = await lora(train(ws, '--rank', '100000000'));
     expect(r.code).toBe(2);
     expect(r.out).toContain('r=100000000 exceeds min(in, out)=32 of transformer.h.0.attn.c_attn');
-    expect(r.maxRssMb).toBeLessThan(400); // ~80 MB measured: node + TensorFlow.js loaded, no tensor
-    expect(r.ms).toBeLessThan(15_000); // ~0.4 s alone; the bound is for a loaded 2-core host
+    expect(r.peakMiB).toBeLessThan(400); // ~80 MB measured: node + TensorFlow.js loaded, no tensor
+    expect(r.seconds).toBeLessThan(15); // ~0.4 s alone; the bound is for a loaded 2-core host
     expect(fs.existsSync(runsOf(ws))).toBe(false);
   });
 
@@ -101,7 +69,7 @@ describe('configs refused before any tensor or run folder', () => {
 
 describe('settings that cannot be meant: trained, with a warning', () => {
   /** The warn-level log events of a --json run, and its train.log. */
-  function warnings(r: Child): { events: string[]; log: string } {
+  function warnings(r: ChildResult): { events: string[]; log: string } {
     const events = r.out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; level?: string; message?: string; runDir?: string });
     const fin = events.find((e) => e.type === 'finished')!;
     return {

@@ -4,44 +4,18 @@
 // dead process is taken over with a note in train.log; a live holder (this process, another
 // host) refuses a resume, an evaluation and a merge into the run's folder.
 import { spawn } from 'node:child_process';
-import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../../src/core/train/checkpoint';
 import { evaluateSavedRun } from '../../src/core/runEval';
 import { LOCK_FILE, RunDir } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { cli } from '../unit/helpers/cli';
+import { ROOT, runCliChild } from './helpers/childCli';
 
-const ROOT = path.join(__dirname, '..', '..');
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
-let runner = '';
-let bundle = '';
-
-interface Child { pid: number; code: number | null; out: string; err: string }
-
-/** `lora-lab <args>` in a child process (the CLI bundled as scripts/build.mjs does). */
-function lora(args: string[]): Promise<Child> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner, ...args], { env: { ...process.env, LORA_LAB_CLI_BUNDLE: bundle }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ pid: child.pid!, code, out, err }));
-  });
-}
-
-beforeAll(async () => {
-  const cache = path.join(ROOT, 'node_modules', '.cache', 'lora-lab-test');
-  bundle = path.join(cache, 'cli-hostile-lock.js');
-  await esbuild.build({ entryPoints: [path.join(ROOT, 'src', 'cli.ts')], outfile: bundle, bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['@tensorflow/*'], logLevel: 'silent' });
-  runner = path.join(cache, 'cli-hostile-lock-run.cjs');
-  fs.writeFileSync(runner, 'require(process.env.LORA_LAB_CLI_BUNDLE).main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { console.error(e); process.exit(1); });\n');
-});
 
 /** A run of `maxSteps` cancelled after step 2 (its last checkpoint at step 2): something to resume. */
 async function cancelledRun(maxSteps: number): Promise<RunDir> {
@@ -71,19 +45,21 @@ function steps(run: RunDir): number[] {
 
 describe('one writer per run', () => {
   it('two concurrent resumes of one run: exactly one trains, the other exits 1 naming it, and each step is logged once', async () => {
-    const run = await cancelledRun(24);
+    const run = await cancelledRun(40);
     expect(steps(run)).toEqual([1, 2]);
-    const [a, b] = await Promise.all([lora(['train', '--resume', run.dir, '--json']), lora(['train', '--resume', run.dir, '--json'])]);
+    const resume = () => runCliChild(['train', '--resume', run.dir, '--json'], os.tmpdir());
+    const [a, b] = await Promise.all([resume(), resume()]);
     const [winner, loser] = a.code === 0 ? [a, b] : [b, a];
     expect([winner.code, loser.code]).toEqual([0, 1]);
+    const winnerPid = run.record().pid; // the process that trained recorded itself in run.json
+    expect(winnerPid).not.toBe(process.pid);
     expect(loser.out).toContain(`"errorKind":"locked"`);
-    expect(loser.out).toContain(`run ${run.id} is being written by pid ${winner.pid} on ${os.hostname()} since `);
+    expect(loser.out).toContain(`run ${run.id} is being written by pid ${winnerPid} on ${os.hostname()} since `);
     expect(loser.out).not.toContain('"type":"step"');
-    expect(steps(run)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
-    expect(readCheckpoint(run.checkpointDir('last')!).progress.step).toBe(24);
+    expect(steps(run)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(readCheckpoint(run.checkpointDir('last')!).progress.step).toBe(40);
     const rec = run.record();
     expect(rec.status).toBe('completed');
-    expect(rec.pid).toBe(winner.pid);
     expect(fs.readFileSync(run.logPath, 'utf8')).not.toMatch(/locked|being written/); // the loser wrote nothing into the run
     expect(fs.existsSync(path.join(run.dir, LOCK_FILE))).toBe(false); // released at the end
   });
