@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';
-import { checkDatasetFile, makeBatch, padIdFor, prepareData } from './data';
+import { CancelledError, checkDatasetFile, makeBatch, padIdFor, prepareData, yieldToEventLoop } from './data';
 import { evaluateRun } from './eval/evaluate';
 import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
@@ -103,12 +103,32 @@ function settingWarnings(tcfg: TrainerConfig, examples: number): string[] {
   return out;
 }
 
-/** The dataset, checked before any model is loaded (a bad file fails in a second, not after minutes), then tokenized. */
-async function loadData(config: RunConfig, spec: ModelSpec) {
-  const dataOpts = dataOptionsOf(config);
-  await checkDatasetFile(config.data, dataOpts);
+/** Throws CancelledError naming `stage` when `signal` is aborted (after a yield, so a pending SIGINT or cancel message is seen). */
+async function checkCancelled(signal: AbortSignal | undefined, stage: string): Promise<void> {
+  if (!signal) return;
+  await yieldToEventLoop();
+  if (signal.aborted) throw new CancelledError(stage);
+}
+
+/**
+ * The dataset, checked before any model is loaded (a bad file fails in a second, not after minutes),
+ * then tokenized. Both passes check `signal` every few thousand rows; a cancel while tokenizing
+ * the training file names the row out of the rows the check counted.
+ */
+async function loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSignal) {
+  const dataOpts = { ...dataOptionsOf(config), signal };
+  const checked = await checkDatasetFile(config.data, dataOpts);
+  await checkCancelled(signal, 'loading the tokenizer');
   const tokenizer = loadTokenizer(config.model);
-  const data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
+  let data;
+  try {
+    data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
+  } catch (e) {
+    if (e instanceof CancelledError && e.stage === 'tokenizing' && e.file === config.data && e.row !== undefined) {
+      throw new CancelledError(`tokenizing`, e.file, e.row, checked.rows);
+    }
+    throw e;
+  }
   return { spec, tokenizer, data, padId: padIdFor(tokenizer) };
 }
 type SessionData = Awaited<ReturnType<typeof loadData>>;
@@ -161,12 +181,13 @@ function setUpModel(config: RunConfig, spec: SessionData['spec'], report: Backen
 }
 
 /** Pre-flight: parameter counts, the memory estimate (throws when it does not fit) and a timed warm-up. */
-async function preflight(model: CausalLM, s: SessionData, tcfg: TrainerConfig, report: BackendReport, resume: TrainerCheckpoint | undefined): Promise<Preflight> {
+async function preflight(model: CausalLM, s: SessionData, tcfg: TrainerConfig, report: BackendReport, resume: TrainerCheckpoint | undefined, signal?: AbortSignal): Promise<Preflight> {
   const { data, padId } = s;
   const byLength = data.train.map((e, i) => [e.ids.length, i]).sort((a, b) => b[0] - a[0]);
   const longestOne = makeBatch(data.train, [byLength[0][1]], padId);
   const mem = estimateMemory(model, report, await measureActivationBytes(model, longestOne, tcfg.batchSize));
   assertFits(mem, report);
+  await checkCancelled(signal, 'running the pre-flight');
   // Warm up on the longest examples: the slowest, most memory-hungry micro-batch of the run.
   const wu = await warmup(model, makeBatch(data.train, byLength.slice(0, tcfg.batchSize).map(([, i]) => i), padId));
   const perEpoch = stepsPerEpoch(data.train.length, tcfg);
@@ -181,20 +202,36 @@ async function preflight(model: CausalLM, s: SessionData, tcfg: TrainerConfig, r
 
 type TrainerDone = Extract<TrainerEvent, { type: 'done' }>;
 
+/** What a cancel during training leaves: the step reached and the checkpoint on disk (never one that is not). */
+function cancelledAtStep(step: number, lastCheckpoint: number | undefined): string {
+  if (lastCheckpoint === undefined || lastCheckpoint === 0) return `cancelled before step 1 finished; the run folder is kept as cancelled (no trained step to resume from)`;
+  return `cancelled at step ${step}; the last checkpoint (step ${lastCheckpoint}) is kept`;
+}
+
+/** What a cancel before training leaves, after `what` (e.g. "cancelled while tokenizing train.jsonl (row 4,000 of 200,000)"). */
+function cancelledBefore(what: string, run: RunDir | undefined, claimed: boolean, resume: TrainerCheckpoint | undefined): string {
+  if (!run) return `${what}; nothing was written`;
+  const kept = resume ? `its last checkpoint (step ${resume.progress.step}) is kept` : 'no checkpoint yet';
+  return claimed ? `${what}; the run folder is kept as cancelled (${kept})` : `${what}; the run folder is unchanged (${kept})`;
+}
+
 /** The training loop, its step and eval events appended to metrics.jsonl as they come; returns its `done` event. */
 async function* train(run: RunDir, model: CausalLM, s: SessionData, tcfg: TrainerConfig, config: RunConfig, resume: TrainerCheckpoint | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent, TrainerDone | undefined> {
   run.update({ startedAt: new Date().toISOString() });
   const baseModel = path.resolve(config.model);
   let outcome: TrainerDone | undefined;
+  let lastCheckpoint = resume?.progress.step;
   for await (const ev of trainLoop({
     model, train: s.data.train, valid: s.data.valid, padId: s.padId, config: tcfg, resume, signal,
     saveCheckpoint: (name, ck) => run.writeCheckpointWith(name, (tmp) => writeCheckpoint(tmp, ck, s.spec, baseModel)),
   })) {
     if (ev.type === 'step' || ev.type === 'eval') run.appendMetric({ ...ev, time: new Date().toISOString() });
     if (ev.type === 'eval') run.log(`step ${ev.step}: validation loss ${ev.valLoss.toFixed(4)}${ev.best ? ' (best)' : ''}`);
+    if (ev.type === 'checkpoint' && ev.name === 'last') lastCheckpoint = ev.step;
     if (ev.type === 'done') outcome = ev;
     yield ev;
   }
+  if (outcome?.status === 'cancelled' && outcome.message === undefined) outcome = { ...outcome, message: cancelledAtStep(outcome.step, lastCheckpoint) };
   return outcome;
 }
 
@@ -256,11 +293,19 @@ async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: Run
 }
 
 export async function* runSession(input: RunConfigInput, opts: SessionOptions = {}): AsyncGenerator<SessionEvent> {
+  const signal = opts.signal;
   let run: RunDir | undefined;
   let lock: RunLock | undefined;
+  /** Whether this session has written the run's record as its own (created it, or claimed it to resume). */
+  let claimed = false;
+  let resume: TrainerCheckpoint | undefined;
+  // Cancelled before it started (a Ctrl-C at once): nothing is opened, locked or written.
+  if (signal?.aborted) {
+    yield { type: 'finished', status: 'cancelled', message: 'cancelled before it started; nothing was written' };
+    return;
+  }
   try {
     let config: RunConfig;
-    let resume: TrainerCheckpoint | undefined;
     if (opts.resumeRunDir) {
       // One writer per run: refused here (nothing written) when a live process holds it.
       const reopened = RunDir.open(opts.resumeRunDir);
@@ -275,9 +320,11 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     // 1. Checks that need only config.json: LoRA targets, layers and rank.
     const { spec } = readConfig(config.model);
     const lora = checkLora(config, spec, resume);
+    await checkCancelled(signal, 'checking the config');
 
     // 2. The dataset, before any model is loaded; then settings that cannot be meant.
-    const s = await loadData(config, spec);
+    const s = await loadData(config, spec, signal);
+    await checkCancelled(signal, 'loading the data');
     yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
     const tcfg = trainerConfig(config, s.data.train.length);
     const warnings = settingWarnings(tcfg, s.data.train.length);
@@ -285,6 +332,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
 
     // 3. Backend, and the memory the shapes alone need, against its limit (no tensor yet).
     const report = await startBackend(config);
+    await checkCancelled(signal, 'starting the backend');
     yield { type: 'backend', report };
     if (lora) assertFits(estimateMemoryFromSpec(spec, lora, report), report, 'pre-flight estimate before loading (weights + adapter + optimizer + gradients, activations not counted)');
 
@@ -293,30 +341,47 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       const created = await createRun(config, s.data, report);
       lock = created.lock('training');
       run = created;
+      claimed = true;
     } else {
       run.claim();
+      claimed = true;
       run.update({ status: 'running', error: undefined, endedAt: undefined, backend: report, resumedFrom: { runId: run.id, checkpoint: 'last', step: resume!.progress.step } });
     }
     run.log(`backend ${report.backend} (${report.device}, ${report.threads} threads)`);
     for (const message of warnings) run.log(`warning: ${message}`);
     yield { type: 'run', runId: run.id, dir: run.dir, resumedFromStep: resume?.progress.step };
 
-    // 5. Model and adapter.
+    // 5. Model and adapter (read in one synchronous pass: the signal is checked before and after).
+    await checkCancelled(signal, 'loading the model');
     const { model, events } = setUpModel(config, s.spec, report, resume);
     yield* events;
     try {
+      await checkCancelled(signal, 'loading the model');
       // 6. Pre-flight, measured.
       yield { type: 'phase', phase: 'preflight' };
-      const pre = await preflight(model, s, tcfg, report, resume);
+      const pre = await preflight(model, s, tcfg, report, resume, signal);
       run.appendMetric({ type: 'preflight', ...pre });
       yield { type: 'preflight', ...pre };
       // 7. Train; 8. the adapter, the evaluation and the record.
-      const outcome = yield* train(run, model, s, tcfg, config, resume, opts.signal);
-      yield* wrapUp(run, model, s, config, report, outcome, opts.signal);
+      const outcome = yield* train(run, model, s, tcfg, config, resume, signal);
+      yield* wrapUp(run, model, s, config, report, outcome, signal);
     } finally {
       model.dispose();
     }
   } catch (e) {
+    if (e instanceof CancelledError) {
+      const message = cancelledBefore(e.message, run, claimed, resume);
+      if (run && claimed) {
+        try {
+          run.log(message);
+          run.finish('cancelled');
+        } catch {
+          // The record could not be updated (disk full?): the cancel itself still reaches the user.
+        }
+      }
+      yield { type: 'finished', status: 'cancelled', runDir: run?.dir, message };
+      return;
+    }
     const message = (e as Error).message ?? String(e);
     const kind = errorKind(e);
     if (run) {

@@ -1,6 +1,7 @@
 // Reading one dataset file: the structural check (no tokenizer: format, row problems, policy) and
 // the full load (rows → token ids and loss weights), with the report of what was read.
 import type { LoraTokenizer } from '../hf/tokenizer';
+import { CancelledError, checkpointRows, yieldToEventLoop } from './cancel';
 import { RowEncoder, missingTokenizerError } from './encode';
 import { DatasetError, ProblemLog, RowError } from './errors';
 import { inspectFile, type FileInfo } from './files';
@@ -48,12 +49,15 @@ async function scanRows(
   opts: CheckOptions,
   log: ProblemLog,
   onRow: (row: Row, line: number, format: RowFormat) => void,
+  stage: string,
 ): Promise<{ format: RowFormat; rows: number }> {
   const names = fieldNames(opts.columns);
   let format: RowFormat | undefined;
   let rows = 0;
   let sawHeader = false;
+  let items = 0;
   for await (const item of readRecords(file, info, maxRowBytesOf(opts))) {
+    await checkpointRows(opts.signal, ++items, stage, file);
     if (item.kind === 'header') {
       format = detectCsvFormat(file, item.names, item.line, names);
       sawHeader = true;
@@ -105,13 +109,17 @@ export async function checkDatasetFile(file: string, opts: CheckOptions = {}): P
     let lines = 0;
     let last = '';
     for await (const chunk of readTextChunks(file, maxRowBytesOf(opts))) {
+      if (opts.signal) {
+        await yieldToEventLoop();
+        if (opts.signal.aborted) throw new CancelledError('checking', file, lines);
+      }
       lines += chunk.text.split('\n').length - 1;
       last = chunk.text;
     }
     // A last line without a line break at its end still counts.
     return { file, format: 'plain-text', rows: last.endsWith('\n') ? lines : lines + 1, skipped: 0, problems: [] };
   }
-  const { format, rows } = await scanRows(file, info, opts, log, () => {});
+  const { format, rows } = await scanRows(file, info, opts, log, () => {}, 'checking');
   return { file, format, rows, skipped: log.total, problems: log.kept };
 }
 
@@ -152,7 +160,14 @@ export async function loadExamples(
   if (info.kind === 'txt') {
     if (tokenizer === undefined) throw missingTokenizerError(file, 'plain-text');
     format = 'plain-text';
-    for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen, maxRowBytesOf(opts))) examples.push(ex);
+    for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen, maxRowBytesOf(opts))) {
+      examples.push(ex);
+      // Windows of a .txt file, not rows (a window is up to max_seq_len tokens: check more often).
+      if (opts.signal && examples.length % 256 === 0) {
+        await yieldToEventLoop();
+        if (opts.signal.aborted) throw new CancelledError('tokenizing', file);
+      }
+    }
   } else {
     let encoder: RowEncoder | undefined;
     ({ format } = await scanRows(file, info, opts, log, (row, line, rowFormat) => {
@@ -160,7 +175,7 @@ export async function loadExamples(
       if (log.failing) return;
       encoder ??= new RowEncoder(tokenizer, file, rowFormat, opts.maxSeqLen);
       examples.push(encoder.encode(row, line));
-    }));
+    }, 'tokenizing'));
   }
   if (examples.length === 0) {
     const why = log.total > 0 ? `\n${log.describe()}` : '';

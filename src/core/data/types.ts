@@ -70,6 +70,8 @@ export interface CheckOptions {
    * enforced while reading, before tokenizing. Default DEFAULT_MAX_ROW_BYTES (8 MiB).
    */
   maxRowBytes?: number;
+  /** Checked every few thousand rows (after a yield to the event loop); aborted → CancelledError. */
+  signal?: AbortSignal;
 }
 
 export interface DataOptions extends CheckOptions {
