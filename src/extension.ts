@@ -8,6 +8,7 @@ import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunCo
 import { startTraining, type TrainingCommandDeps } from './commands/training';
 import { workerBaseEnv } from './host/nativeInstall';
 import { PanelController } from './host/panelController';
+import { offerInterruptedRuns, resumeRunCommand, resumeRunDir } from './host/resume';
 import { TrainingController } from './host/trainingController';
 import { PANEL_VIEW_TYPE } from './panel/resultsPanel';
 
@@ -27,6 +28,7 @@ export function activate(context: vscode.ExtensionContext): void {
     newRun: (): Promise<void> => startTraining(deps),
     evaluateRun: (dir) => evaluateRun(training, dir),
     mergeRun: (dir) => mergeRun(training, dir),
+    resumeRun: (dir) => resumeRunDir(training, dir),
     compareRuns: (a, b) => compareRuns(a, b),
     openRunFolder: (dir) => openRunFolder(dir),
   }, log));
@@ -42,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): void {
     cmd('loraLab.showResults', () => panels.show()),
     cmd('loraLab.cancelTraining', () => training.cancel()),
     cmd('loraLab.compareRuns', (a?: string, b?: string) => compareRuns(a, b)),
+    cmd('loraLab.resumeRun', (dir?: string) => resumeRunCommand(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.evaluateRun', (dir?: string) => evaluateRun(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.mergeRun', (dir?: string) => mergeRun(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.openRunFolder', (dir?: string) => openRunFolder(typeof dir === 'string' ? dir : undefined)),
@@ -55,6 +58,8 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
   );
+  // A run whose worker died with the last window (reload, crash, kill) is offered for resuming.
+  void offerInterruptedRuns(context, training, () => void panels.show());
 }
 
 export function deactivate(): void {}

@@ -1,9 +1,11 @@
 // Commands on finished runs: compare two runs' configurations in the diff editor, evaluate a
 // run, merge and export it, open its folder. Tensor work runs in the worker (TrainingController.runJob),
 // with typed events and Cancel. The panel calls these functions directly too.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ADAPTER_DIR, RunDir, runsRoot } from '../core/runs';
+import { lastCheckpoint, resumeRunDir } from '../host/resume';
 import { runSummaries } from '../host/runsModel';
 import { runsFolderSetting } from '../host/settings';
 import type { JobResult, TrainingController } from '../host/trainingController';
@@ -85,6 +87,49 @@ async function reportFailure(jobs: TrainingController, what: string, f: { cancel
 }
 
 /**
+ * Which adapter an evaluate or merge uses: the run's adapter/ when it has one; otherwise (a run
+ * interrupted, cancelled or failed before it wrote one) one of its checkpoints, picked in a
+ * QuickPick, or Resume instead. Undefined when the user chose neither (or there is nothing).
+ */
+export async function adapterChoice(jobs: TrainingController, dir: string, what: 'evaluate' | 'merge'): Promise<{ adapter: string; own: boolean } | undefined> {
+  const own = path.join(dir, ADAPTER_DIR);
+  if (fs.existsSync(path.join(own, 'adapter_config.json'))) return { adapter: own, own: true };
+  let status = 'unreadable';
+  let checkpoints: { name: string; dir: string; mtime: string }[] = [];
+  try {
+    const run = RunDir.open(dir);
+    status = run.record().status;
+    checkpoints = run.listCheckpoints().reverse(); // newest first
+  } catch (e) {
+    void vscode.window.showErrorMessage(`LoRA Lab: ${(e as Error).message}`);
+    return undefined;
+  }
+  const id = path.basename(dir);
+  if (checkpoints.length === 0) {
+    void vscode.window.showErrorMessage(`LoRA Lab: run ${id} (${status}) has no adapter and no checkpoint to ${what}: its training ended before the first one was saved.`);
+    return undefined;
+  }
+  checkpoints.sort((a, b) => (a.name === 'last' ? -1 : b.name === 'last' ? 1 : 0));
+  type Item = vscode.QuickPickItem & { adapter?: string; resume?: boolean };
+  const items: Item[] = checkpoints.map((c) => ({
+    label: `$(history) ${what === 'evaluate' ? 'Evaluate' : 'Merge'} checkpoint "${c.name}"`,
+    description: `saved ${new Date(c.mtime).toLocaleString()}`,
+    detail: c.dir,
+    adapter: c.dir,
+  }));
+  if (lastCheckpoint(dir)) items.push({ label: '$(debug-continue) Resume training instead', description: 'from checkpoints/last; the adapter is written when it ends', resume: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `LoRA Lab: run ${id} is ${status} and has no final adapter yet: ${what} one of its checkpoints?`,
+  });
+  if (!picked) return undefined;
+  if (picked.resume) {
+    void resumeRunDir(jobs, dir);
+    return undefined;
+  }
+  return picked.adapter ? { adapter: picked.adapter, own: false } : undefined;
+}
+
+/**
  * "Evaluate Run…": base, adapter and merged model scored again on the run's held-out validation
  * examples (rebuilt as training built them), in the worker; eval.json is rewritten. Resolves when
  * done; true when eval.json was written.
@@ -92,7 +137,10 @@ async function reportFailure(jobs: TrainingController, what: string, f: { cancel
 export async function evaluateRun(jobs: TrainingController, dir?: string): Promise<boolean> {
   const d = await pickRun(dir, 'LoRA Lab: evaluate which run?');
   if (!d) return false;
-  const r = await jobs.runJob({ type: 'evaluate', runDir: d }, `LoRA Lab: evaluating ${path.basename(d)}`);
+  const choice = await adapterChoice(jobs, d, 'evaluate');
+  if (!choice) return false;
+  const job = { type: 'evaluate' as const, runDir: d, ...(!choice.own && { adapter: choice.adapter }) };
+  const r = await jobs.runJob(job, `LoRA Lab: evaluating ${path.basename(d)}${choice.own ? '' : ` (checkpoint ${path.basename(choice.adapter)})`}`);
   const failed = failureOf(r);
   if (failed) {
     await reportFailure(jobs, 'evaluation', failed);
@@ -113,9 +161,11 @@ export async function mergeRun(jobs: TrainingController, dir?: string): Promise<
     void vscode.window.showErrorMessage(`LoRA Lab: ${(e as Error).message}`);
     return false;
   }
+  const choice = await adapterChoice(jobs, d, 'merge');
+  if (!choice) return false;
   const target = await vscode.window.showSaveDialog({ defaultUri: vscode.Uri.file(path.join(d, 'merged')), saveLabel: 'Write merged model here', title: 'LoRA Lab: folder for the merged model' });
   if (!target) return false;
-  const r = await jobs.runJob({ type: 'merge', model, adapter: path.join(d, ADAPTER_DIR), out: target.fsPath }, `LoRA Lab: merging ${path.basename(d)}`);
+  const r = await jobs.runJob({ type: 'merge', model, adapter: choice.adapter, out: target.fsPath }, `LoRA Lab: merging ${path.basename(d)}${choice.own ? '' : ` (checkpoint ${path.basename(choice.adapter)})`}`);
   const failed = failureOf(r);
   if (failed) {
     await reportFailure(jobs, 'merge', failed);

@@ -87,7 +87,7 @@ export function describeValidation(source: ValidSource, trainFile: string, valid
  * validation examples the run held out, on the run's backend; writes <run>/eval.json, holding
  * the run's lock meanwhile (see RunDir.lock).
  */
-export async function evaluateSavedRun(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal } = {}): Promise<{ path: string; report: EvalReport }> {
+export async function evaluateSavedRun(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal; adapterDir?: string } = {}): Promise<{ path: string; report: EvalReport }> {
   // It writes into the run: refused while another process (training, another evaluation) holds it.
   const lock = RunDir.open(runDir).lock('evaluation');
   try {
@@ -97,8 +97,8 @@ export async function evaluateSavedRun(runDir: string, opts: { onPhase?: (e: Pha
   }
 }
 
-async function evaluateLocked(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal }): Promise<{ path: string; report: EvalReport }> {
-  const inputs = runEvalInputs(runDir);
+async function evaluateLocked(runDir: string, opts: { onPhase?: (e: PhaseEvent) => void; signal?: AbortSignal; adapterDir?: string }): Promise<{ path: string; report: EvalReport }> {
+  const inputs = runEvalInputs(runDir, opts.adapterDir);
   opts.onPhase?.({ type: 'phase', phase: 'checking-data' });
   const { spec } = readConfig(inputs.modelDir);
   const tokenizer = loadTokenizer(inputs.modelDir);

@@ -35,6 +35,8 @@ export interface PanelActions {
   /** Evaluates a run folder again in a worker; true when eval.json was written. */
   evaluateRun(dir: string): Promise<boolean>;
   mergeRun(dir: string): Promise<boolean>;
+  /** Resumes a run folder from its checkpoints/last (an interrupted, failed or cancelled run). */
+  resumeRun(dir: string): Promise<void>;
   compareRuns(a: string, b: string): Promise<void>;
   openRunFolder(dir: string): Promise<void>;
 }
@@ -186,6 +188,9 @@ export class PanelController implements RunListener, PanelHost {
       case 'mergeRun':
         await this.actions.mergeRun(this.runDir(m.runId));
         this.postRuns(panel);
+        return;
+      case 'resumeRun':
+        await this.actions.resumeRun(this.runDir(m.runId));
         return;
     }
   }

@@ -153,6 +153,7 @@ export class TrainingController implements vscode.Disposable {
           for (const l of this.listeners) l.onRunEvent(outcome.run?.runId, ev);
         }
         for (const l of this.listeners) l.onRunEnded();
+        if (outcome.detached) return; // the window is going away: nobody to tell
         void this.announce(outcome.finished ?? { type: 'finished', status: 'failed', message: outcome.failure?.message, runDir: outcome.run?.dir });
       },
     );
@@ -196,7 +197,9 @@ export class TrainingController implements vscode.Disposable {
   }
 
   dispose(): void {
-    this.worker?.cancel(10_000);
+    // The window goes away (reload, close): not a user's cancel. The worker saves its checkpoint and
+    // leaves the run `interrupted`; the next activation offers Resume (src/host/resume.ts).
+    this.worker?.detach(10_000);
     for (const j of this.jobs) j.cancel();
     this.status.dispose();
   }

@@ -88,7 +88,9 @@ export type PanelCommand =
   | { type: 'newRun' }
   | { type: 'diffConfigs'; runIds: [string, string] }
   | { type: 'openRunFolder'; runId: string }
-  | { type: 'mergeRun'; runId: string };
+  | { type: 'mergeRun'; runId: string }
+  /** Resume an interrupted (failed, cancelled) run from its checkpoints/last. */
+  | { type: 'resumeRun'; runId: string };
 
 /** Everything the panel posts to the host. */
 export type FromPanel = PanelCommand | RpcMessage;
@@ -167,7 +169,7 @@ export const decodeRunParameters: Decoder<RunParameters> = decoder((v) => {
 /** One command from the panel, or why it was refused. */
 export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelCommand => {
   const f = Fields.of(v, '');
-  const type = f.oneOf('type', ['ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun'] as const);
+  const type = f.oneOf('type', ['ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun', 'resumeRun'] as const);
   switch (type) {
     case 'ready':
     case 'cancelTraining':
@@ -186,6 +188,7 @@ export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelComma
     }
     case 'openRunFolder':
     case 'mergeRun':
+    case 'resumeRun':
       return { type, runId: runIdAt(f, 'runId') };
   }
 });

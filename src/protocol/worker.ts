@@ -36,8 +36,11 @@ export type SessionEvent =
 export type ToWorker =
   /** Train (or resume) a run; the worker sends the session's events. */
   | { type: 'train'; config: RunConfigInput; resumeRunDir?: string }
-  /** Evaluate a finished run (base, adapter, merged) on its validation examples; writes <run>/eval.json. */
-  | { type: 'evaluate'; runDir: string }
+  /**
+   * Evaluate a finished run (base, adapter, merged) on its validation examples; writes <run>/eval.json.
+   * `adapter`: one of its checkpoints instead of <run>/adapter (a run interrupted before it wrote one).
+   */
+  | { type: 'evaluate'; runDir: string; adapter?: string }
   /** Merge an adapter into its base model and write the merged model folder. */
   | { type: 'merge'; model: string; adapter: string; out: string; force?: boolean }
   | { type: 'cancel' };
@@ -64,7 +67,7 @@ const opt = (c: Check): Field => ({ optional: c });
 
 const TO_WORKER: Fields<ToWorker> = {
   train: { config: 'object', resumeRunDir: opt('string') },
-  evaluate: { runDir: 'string' },
+  evaluate: { runDir: 'string', adapter: opt('string') },
   merge: { model: 'string', adapter: 'string', out: 'string', force: opt('boolean') },
   cancel: {},
 };

@@ -24,6 +24,8 @@ export interface WorkerOutcome {
   signal: NodeJS.Signals | null;
   /** Set when the worker died without finishing: 'crash' or 'out-of-memory'. */
   failure?: { kind: 'crash' | 'out-of-memory'; message: string };
+  /** Set when the host let go of the worker (detach): a training run is left `interrupted`, to resume. */
+  detached?: boolean;
   stderrTail: string;
   run?: RunRef;
 }
@@ -53,6 +55,8 @@ export class WorkerClient {
   private killTimer?: NodeJS.Timeout;
   /** The grace time, when the worker was killed because it did not stop within it after a cancel. */
   private killedAfterCancel?: number;
+  /** The host let go of the worker (detach): not a user's cancel. */
+  private detached = false;
 
   constructor(
     workerScript: string,
@@ -122,10 +126,37 @@ export class WorkerClient {
     this.child.kill('SIGKILL');
   }
 
+  /**
+   * Lets go of the worker as a window that goes away does (reload, shutdown): the IPC channel is
+   * closed, the worker stops as on a cancel (a training run saves its checkpoint) and marks the run
+   * `interrupted`, not `cancelled`, for the next activation to offer Resume (src/worker/main.ts).
+   * Killed if it has not exited within `graceMs` while this process still lives.
+   */
+  detach(graceMs = CANCEL_GRACE_MS): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.detached = true;
+    if (this.child.connected) this.child.disconnect();
+    clearTimeout(this.killTimer);
+    this.killTimer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    this.killTimer.unref();
+  }
+
   private outcome(code: number | null, signal: NodeJS.Signals | null): WorkerOutcome {
     const base = { exitCode: code, signal, stderrTail: this.stderr, finished: this.finished, run: this.runRef };
     if (this.finished) return base;
     const who = JOB_NAME[this.job.type];
+    if (this.detached) {
+      // The worker marks its run interrupted on its way out; this covers one killed before it could.
+      if (this.job.type === 'train' && this.runRef) {
+        try {
+          const run = RunDir.open(this.runRef.dir);
+          if (run.record().status === 'running') run.update({ status: 'interrupted', endedAt: new Date().toISOString() });
+        } catch {
+          // Unreadable: a `running` record with a dead pid reads as interrupted anyway.
+        }
+      }
+      return { ...base, detached: true, finished: { type: 'finished', status: 'cancelled', message: `the ${who} was let go (the window went away)`, ...(this.runRef ? { runDir: this.runRef.dir } : {}) } };
+    }
     // Cancelled, then stopped by force: an evaluation or a merge has nothing to keep, so that is just a cancel.
     if (this.killedAfterCancel !== undefined && this.job.type !== 'train') {
       return { ...base, finished: { type: 'finished', status: 'cancelled', message: `the ${who} was stopped`, ...(this.runRef ? { runDir: this.runRef.dir } : {}) } };

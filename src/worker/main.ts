@@ -9,7 +9,11 @@ import { RunDir } from '../core/runs';
 import { runSession } from '../core/session';
 import { decodeToWorker, type FromWorker, type WorkerJob } from '../protocol/worker';
 
+/** The folder of the run this worker trains, once known (its `run` event; a resumed run's too). */
+let trainRunDir: string | undefined;
+
 function send(m: FromWorker): Promise<void> {
+  if (m.type === 'run') trainRunDir = m.dir;
   return new Promise((resolve) => {
     if (!process.send) return resolve();
     process.send(m, undefined, undefined, () => resolve());
@@ -39,7 +43,7 @@ async function run(job: WorkerJob): Promise<number> {
   const onPhase = (e: Extract<FromWorker, { type: 'phase' }>) => void pending.push(send(e));
   try {
     if (job.type === 'evaluate') {
-      const { path, report } = await evaluateSavedRun(job.runDir, { onPhase, signal: abort.signal });
+      const { path, report } = await evaluateSavedRun(job.runDir, { onPhase, signal: abort.signal, adapterDir: job.adapter });
       await Promise.all(pending);
       await send({ type: 'evaluation', path, report });
       await send({ type: 'finished', status: 'completed', runDir: job.runDir });
@@ -91,10 +95,30 @@ process.on('message', (raw: unknown) => {
   });
 });
 
-// The parent went away: cancel (a training session saves a checkpoint), then leave.
+// The parent went away (window reload, extension host crash or kill, WorkerClient.detach): stop
+// as a cancel does (a training session saves a checkpoint), then leave. Unless the user had
+// cancelled first, the run is marked `interrupted`, not `cancelled`: the next activation offers
+// Resume. A worker still busy after 30 s exits anyway; its `running` record with a dead pid reads
+// as interrupted too (core/runs/list.ts).
 process.on('disconnect', () => {
+  const userCancelled = abort.signal.aborted;
   abort.abort();
+  if (!userCancelled) process.on('exit', () => markInterrupted(trainRunDir));
   setTimeout(() => process.exit(0), 30_000).unref();
 });
+
+/** The run this worker trained, marked `interrupted` (its checkpoints and metrics kept), unless it had ended otherwise. */
+function markInterrupted(dir: string | undefined): void {
+  if (!dir) return;
+  try {
+    const run = RunDir.open(dir);
+    const status = run.record().status;
+    if (status !== 'running' && status !== 'cancelled') return;
+    run.update({ status: 'interrupted', endedAt: new Date().toISOString() });
+    run.log('interrupted: the window that started this run went away (reload, crash or kill); resume it from its last checkpoint');
+  } catch {
+    // The run folder is unreadable: its `running` record with a dead pid still reads as interrupted.
+  }
+}
 
 void send({ type: 'ready', pid: process.pid });

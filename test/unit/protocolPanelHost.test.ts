@@ -79,7 +79,7 @@ function setUp() {
   // The panel's buttons call these (extension.ts hands in the commands' functions); recorded here.
   const actions = {
     newRun: vi.fn(async () => {}), evaluateRun: vi.fn(async () => true), mergeRun: vi.fn(async () => true),
-    compareRuns: vi.fn(async () => {}), openRunFolder: vi.fn(async () => {}),
+    compareRuns: vi.fn(async () => {}), openRunFolder: vi.fn(async () => {}), resumeRun: vi.fn(async () => {}),
   };
   h.actions = actions;
   const panels = new PanelController({ extensionUri: { fsPath: '/ext' }, extensionPath: '/ext', globalState: {} } as never, training as never, actions, { warn: (m) => warnings.push(m) });

@@ -10,12 +10,15 @@ import type { Action, State } from '../store';
 
 type Button = HTMLElement & { disabled: boolean };
 
+/** Statuses of a run that stopped early: it can resume from its last checkpoint. */
+const RESUMABLE: readonly RunSummary['status'][] = ['interrupted', 'failed', 'cancelled'];
+
 export class RunsView {
   readonly el: HTMLElement;
   private readonly body: HTMLElement;
   private readonly empty: HTMLElement;
   private readonly selectionInfo: HTMLElement;
-  private readonly buttons: Record<'diff' | 'open' | 'evaluate' | 'merge' | 'showEval', Button>;
+  private readonly buttons: Record<'diff' | 'open' | 'resume' | 'evaluate' | 'merge' | 'showEval', Button>;
   private focusId?: string;
   private last?: { runs: RunSummary[]; selected: string[]; active?: string; focused?: string };
   private state?: State;
@@ -36,6 +39,7 @@ export class RunsView {
         if (s.length === 2) this.host.post({ type: 'diffConfigs', runIds: [s[0], s[1]] });
       }),
       open: btn('Open folder', 'Reveal the selected run folder', one((runId) => this.host.post({ type: 'openRunFolder', runId }))),
+      resume: btn('Resume', 'Resume this interrupted, failed or cancelled run from its last checkpoint', one((runId) => this.host.post({ type: 'resumeRun', runId }))),
       evaluate: btn('Evaluate', 'Evaluate base, adapter and merged model on the validation set', one((runId) => this.host.evaluate(runId))),
       merge: btn('Merge and export', 'Merge the adapter into the base model and save it', one((runId) => this.host.post({ type: 'mergeRun', runId }))),
       showEval: btn('Show evaluation', 'Show this run in the Evaluation section', one((runId) => {
@@ -51,7 +55,7 @@ export class RunsView {
     this.empty = h('p', { class: 'empty', hidden: true }, 'No runs yet in this workspace. Configure one and press Start.');
     this.selectionInfo = h('span', { class: 'hint', 'aria-live': 'polite' });
     this.el = h('section', { class: 'runs', 'aria-label': 'Runs' },
-      h('div', { class: 'toolbar' }, newRun, this.buttons.diff, this.buttons.open, this.buttons.evaluate, this.buttons.merge, this.buttons.showEval, this.selectionInfo),
+      h('div', { class: 'toolbar' }, newRun, this.buttons.diff, this.buttons.open, this.buttons.resume, this.buttons.evaluate, this.buttons.merge, this.buttons.showEval, this.selectionInfo),
       h('table', { class: 'data-table runs-table', role: 'grid', 'aria-multiselectable': 'true', 'aria-label': 'Runs; Enter or Space selects a run to plot' },
         h('thead', null, h('tr', null, ...['', 'Run', 'Status', 'Best val loss', 'Steps', 'Duration', 'Created', 'Model', 'Dataset'].map((t, i) =>
           h('th', { scope: 'col', class: [3, 4, 5].includes(i) ? 'num' : undefined }, i === 0 ? h('span', { class: 'visually-hidden' }, 'Selected') : t)))),
@@ -74,8 +78,11 @@ export class RunsView {
     const single = n === 1 ? s.runs.find((r) => r.id === s.selected[0]) : undefined;
     this.buttons.diff.disabled = n !== 2;
     this.buttons.open.disabled = !single;
-    this.buttons.evaluate.disabled = !single || single.status !== 'completed';
-    this.buttons.merge.disabled = !single || single.status !== 'completed';
+    // A run stopped before its adapter was written: Resume, or evaluate/merge a checkpoint (the host offers them).
+    const stopped = !!single && RESUMABLE.includes(single.status) && single.id !== s.activeRunId;
+    this.buttons.resume.disabled = !stopped;
+    this.buttons.evaluate.disabled = !single || !(single.status === 'completed' || stopped);
+    this.buttons.merge.disabled = !single || !(single.status === 'completed' || stopped);
     this.buttons.showEval.disabled = !single;
     setText(this.selectionInfo, n === 0 ? 'Select runs to plot them.' : `${n} selected${n === 2 ? '' : n > 2 ? ' (Diff configs needs exactly two)' : ''}`);
     this.empty.hidden = !s.runsLoaded || s.runs.length > 0;
