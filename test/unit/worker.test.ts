@@ -1,7 +1,8 @@
 // The real worker, forked as the extension host forks it: a short training job end to end,
 // cancel (checkpoint saved, status cancelled), a killed worker (run marked failed with the
 // reason, metrics and checkpoints kept); then the evaluate and merge jobs of the *Evaluate Run…*
-// and *Merge and Export Run…* commands on the finished run, with their phase events.
+// and *Merge and Export Run…* commands on the finished run, with their phase events; a parent that
+// lets go mid-run (a window reload) leaves the run interrupted, to resume.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,6 +123,58 @@ describe('training worker (forked)', () => {
     expect(rec.error?.message).toMatch(/ran out of memory/);
     expect(run.metrics().filter((m) => m.type === 'step').length).toBeGreaterThanOrEqual(2);
     expect(run.checkpointDir('last')).toBeDefined();
+  });
+});
+
+describe('a window that goes away mid-run (forked)', () => {
+  it('the parent lets go mid-training (reload, crash, kill): the run is interrupted, not cancelled, with its last checkpoint; it resumes to completion', async () => {
+    const ws = workspace(40);
+    let detached = false;
+    const config: RunConfigInput = { model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { maxSteps: 10, batchSize: 2, checkpointEvery: 2, evalEvery: 5 } };
+    const { worker, events } = start(config, (e, w) => {
+      if (e.type === 'checkpoint' && e.name === 'last' && !detached) {
+        detached = true;
+        w.detach();
+      }
+    });
+    const out = await worker.done;
+    expect(out.detached).toBe(true);
+    expect(out.failure).toBeUndefined();
+    expect(out.exitCode).toBe(0);
+    const runEv = events.find((e) => e.type === 'run') as Extract<FromWorker, { type: 'run' }>;
+    const run = RunDir.open(runEv.dir);
+    const rec = run.record();
+    expect(rec.status).toBe('interrupted');
+    expect(rec.endedAt).toBeDefined();
+    expect(run.checkpointDir('last')).toBeDefined();
+    expect(fs.readFileSync(run.logPath, 'utf8')).toMatch(/interrupted: the window that started this run went away/);
+    expect(fs.existsSync(path.join(run.dir, 'run.lock'))).toBe(false);
+
+    const resumed = startJob({ type: 'train', config, resumeRunDir: run.dir });
+    const out2 = await resumed.worker.done;
+    expect(out2.exitCode).toBe(0);
+    const again = resumed.events.find((e) => e.type === 'run') as Extract<FromWorker, { type: 'run' }>;
+    expect(again.dir).toBe(run.dir);
+    expect(again.resumedFromStep).toBeGreaterThan(0);
+    expect(run.record().status).toBe('completed');
+    expect(fs.existsSync(path.join(run.adapterDir, 'adapter_config.json'))).toBe(true);
+  });
+
+  it('a user cancel, then the parent going away: the run stays cancelled', async () => {
+    const ws = workspace(40);
+    let cancelled = false;
+    const { worker } = start({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { maxSteps: 500, batchSize: 2 } }, (e, w) => {
+      if (e.type === 'step' && !cancelled) {
+        cancelled = true;
+        w.cancel();
+        setTimeout(() => w.detach(), 5);
+      }
+    });
+    const out = await worker.done;
+    const runs = fs.readdirSync(path.join(ws.dir, '.lora-lab', 'runs'));
+    const run = RunDir.open(path.join(ws.dir, '.lora-lab', 'runs', runs[0]));
+    expect(run.record().status).toBe('cancelled');
+    expect(out.failure).toBeUndefined();
   });
 });
 
