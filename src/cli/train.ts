@@ -1,7 +1,9 @@
 // `lora-lab train`: one training run in this process with a live progress line, or `--json`
-// event lines for scripts. Ctrl-C cancels after the current step (a checkpoint is saved);
-// a second Ctrl-C exits at once.
+// event lines for scripts. Ctrl-C cancels whatever the session is doing (reading or tokenizing
+// the data, loading the model, pre-flight: within a second; training: after the current step, a
+// checkpoint saved) and exits 130 saying what was left; a second Ctrl-C exits 130 at once.
 import * as fs from 'node:fs';
+import { RunDir } from '../core/runs';
 import { RUN_FIELDS, type RunConfigInput, setField, upgradeRunConfigKeys } from '../protocol/runConfig';
 import { runSession } from '../core/session';
 import { TerminalNarrator } from './narrate';
@@ -40,6 +42,24 @@ export function configFromFlags(values: CliValues): RunConfigInput {
   return input;
 }
 
+/**
+ * A second Ctrl-C: the run folder (if any) is marked cancelled as it stands (this process holds
+ * its lock; the lock file goes with the process), and the line says what is on disk.
+ */
+function quitNow(runDir: string | undefined, checkpointStep: number | undefined): string {
+  if (!runDir) return 'quit at once; nothing was written';
+  try {
+    const run = RunDir.open(runDir);
+    run.log('quit at once (a second Ctrl-C)');
+    run.finish('cancelled');
+  } catch {
+    // run.json unreadable or the disk full: it shows as interrupted instead.
+  }
+  return checkpointStep
+    ? `quit at once; ${runDir} keeps its last checkpoint (step ${checkpointStep}): resume with lora-lab train --resume ${runDir}`
+    : `quit at once; ${runDir} is marked cancelled (no checkpoint yet)`;
+}
+
 export const trainCommand: CliCommand = {
   summary: 'Train a LoRA adapter on a dataset file; the run is kept under .lora-lab/runs/',
   synopsis: '--model <dir> --data <file> [--valid <file>] [--rank 8 --alpha 16 --targets ...] [--lr --epochs|--max-steps --batch --grad-accum --max-seq-len --seed --backend ...] [--config run.json] [--resume <run dir>] [--json]',
@@ -62,11 +82,24 @@ export const trainCommand: CliCommand = {
     if (!resume && !input.model) throw new CliUsageError('--model is required (a Hugging Face model folder)');
     if (!resume && !input.data) throw new CliUsageError('--data is required (a .jsonl, .json, .csv, .tsv or .txt file)');
     const abort = new AbortController();
+    // What the session has reached, from its events: the run folder, training, the last checkpoint on disk.
+    let runDir: string | undefined;
+    let training = false;
+    let checkpointStep: number | undefined;
+    let finished = false;
     let interrupts = 0;
     const onSigint = () => {
       interrupts++;
-      if (interrupts > 1) process.exit(130);
-      process.stderr.write('\nCancelling after the current step (a checkpoint is saved); press Ctrl-C again to quit now.\n');
+      if (interrupts > 1) {
+        finished = true; // not the native-abort text of onExit: this exit is the user's
+        process.stderr.write(`\nlora-lab train: ${quitNow(runDir, checkpointStep)}\n`);
+        process.exit(130);
+      }
+      process.stderr.write(
+        training
+          ? '\nCancelling after the current step (a checkpoint is saved); press Ctrl-C again to quit now.\n'
+          : '\nCancelling; press Ctrl-C again to quit now.\n',
+      );
       abort.abort();
     };
     process.on('SIGINT', onSigint);
@@ -74,7 +107,6 @@ export const trainCommand: CliCommand = {
     const narrator = new TerminalNarrator(process.stdout, tty);
     let status = 'failed';
     let errorKind: string | undefined;
-    let finished = false;
     // A native abort inside the backend (wasm out of memory with threads) can end the process
     // without an exception; say so instead of exiting silently with code 0.
     const onExit = () => {
@@ -87,7 +119,16 @@ export const trainCommand: CliCommand = {
     };
     process.on('exit', onExit);
     try {
-      for await (const e of runSession(input, { signal: abort.signal, resumeRunDir: resume })) {
+      for await (let e of runSession(input, { signal: abort.signal, resumeRunDir: resume })) {
+        if (e.type === 'run') {
+          runDir = e.dir;
+          checkpointStep = e.resumedFromStep;
+        }
+        if (e.type === 'preflight') training = true;
+        if (e.type === 'checkpoint' && e.name === 'last') checkpointStep = e.step;
+        if (e.type === 'finished' && e.status === 'cancelled' && e.runDir && checkpointStep) {
+          e = { ...e, message: `${e.message ?? 'cancelled'}: resume with lora-lab train --resume ${e.runDir}` };
+        }
         if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
         else narrator.print(e);
         if (e.type === 'finished') ({ status, errorKind } = e);

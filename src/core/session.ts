@@ -115,10 +115,12 @@ async function checkCancelled(signal: AbortSignal | undefined, stage: string): P
  * then tokenized. Both passes check `signal` every few thousand rows; a cancel while tokenizing
  * the training file names the row out of the rows the check counted.
  */
-async function loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSignal) {
+async function* loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSignal) {
   const dataOpts = { ...dataOptionsOf(config), signal };
+  yield { type: 'phase', phase: 'checking-data', detail: `checking ${config.data}` } satisfies PhaseEvent;
   const checked = await checkDatasetFile(config.data, dataOpts);
   await checkCancelled(signal, 'loading the tokenizer');
+  yield { type: 'phase', phase: 'checking-data', detail: `tokenizing ${config.data}` } satisfies PhaseEvent;
   const tokenizer = loadTokenizer(config.model);
   let data;
   try {
@@ -131,7 +133,7 @@ async function loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSignal
   }
   return { spec, tokenizer, data, padId: padIdFor(tokenizer) };
 }
-type SessionData = Awaited<ReturnType<typeof loadData>>;
+type SessionData = { spec: ModelSpec; tokenizer: ReturnType<typeof loadTokenizer>; data: Awaited<ReturnType<typeof prepareData>>; padId: number };
 
 /** The backend, with the run's memory limit folded into its report. */
 async function startBackend(config: RunConfig): Promise<BackendReport> {
@@ -323,7 +325,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     await checkCancelled(signal, 'checking the config');
 
     // 2. The dataset, before any model is loaded; then settings that cannot be meant.
-    const s = await loadData(config, spec, signal);
+    const s: SessionData = yield* loadData(config, spec, signal);
     await checkCancelled(signal, 'loading the data');
     yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
     const tcfg = trainerConfig(config, s.data.train.length);
@@ -353,6 +355,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
 
     // 5. Model and adapter (read in one synchronous pass: the signal is checked before and after).
     await checkCancelled(signal, 'loading the model');
+    yield { type: 'phase', phase: 'loading-model' };
     const { model, events } = setUpModel(config, s.spec, report, resume);
     yield* events;
     try {
