@@ -120,6 +120,50 @@ describe('runSession', () => {
   });
 });
 
+describe('cancel (one AbortSignal from the first moment to the end)', () => {
+  it('an already-aborted signal: finished cancelled at once, nothing opened or written (not even a resumed run)', async () => {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir }, { signal: AbortSignal.abort() }));
+    expect(events).toEqual([{ type: 'finished', status: 'cancelled', message: 'cancelled before it started; nothing was written' }]);
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+    const before = fs.readdirSync(ws.dir);
+    const resumed = await collect(runSession({}, { signal: AbortSignal.abort(), resumeRunDir: path.join(ws.dir, 'no-such-run') }));
+    expect(resumed.at(-1)).toMatchObject({ type: 'finished', status: 'cancelled' });
+    expect(fs.readdirSync(ws.dir)).toEqual(before);
+  });
+
+  it('aborted while tokenizing: cancelled naming the file and row of the rows counted, no run folder', async () => {
+    const ws = workspace(randomIds(9000, 6, 96, 5).map((ids) => JSON.stringify({ input_ids: ids })));
+    const abort = new AbortController();
+    const events: SessionEvent[] = [];
+    for await (const e of runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm' }, { signal: abort.signal })) {
+      events.push(e);
+      if (e.type === 'phase' && e.detail?.startsWith('tokenizing')) abort.abort();
+    }
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('cancelled');
+    expect(fin.message).toBe(`cancelled while tokenizing ${ws.data} (row 2,000 of 9,000); nothing was written`);
+    expect(events.map((e) => e.type)).not.toContain('backend');
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
+  it('aborted at pre-flight: the run folder is kept as cancelled, with no checkpoint claimed', async () => {
+    const ws = workspace(goodRows());
+    const abort = new AbortController();
+    const events: SessionEvent[] = [];
+    for await (const e of runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { maxSteps: 5, batchSize: 4 } }, { signal: abort.signal })) {
+      events.push(e);
+      if (e.type === 'phase' && e.phase === 'preflight') abort.abort();
+    }
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin).toMatchObject({ status: 'cancelled', message: 'cancelled while running the pre-flight; the run folder is kept as cancelled (no checkpoint yet)' });
+    const run = RunDir.open(fin.runDir!);
+    expect(run.record().status).toBe('cancelled');
+    expect(run.checkpointDir('last')).toBeUndefined();
+    expect(fs.existsSync(path.join(fin.runDir!, LOCK_FILE))).toBe(false);
+  });
+});
+
 describe('continuing a PEFT adapter', () => {
   it('initAdapter (--adapter) continues a PEFT-written adapter: the run trains it and writes an adapter with its r and alpha', async () => {
     const ws = workspace(goodRows());
