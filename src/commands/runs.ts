@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ADAPTER_DIR, RunDir, runsRoot } from '../core/runs';
+import { ADAPTER_DIR, isOrphaned, RunDir, runsRoot } from '../core/runs';
 import { lastCheckpoint, resumeRunDir } from '../host/resume';
 import { runSummaries } from '../host/runsModel';
 import { runsFolderSetting } from '../host/settings';
@@ -98,7 +98,8 @@ export async function adapterChoice(jobs: TrainingController, dir: string, what:
   let checkpoints: { name: string; dir: string; mtime: string }[] = [];
   try {
     const run = RunDir.open(dir);
-    status = run.record().status;
+    const rec = run.record();
+    status = isOrphaned(rec) ? 'interrupted' : rec.status;
     checkpoints = run.listCheckpoints().reverse(); // newest first
   } catch (e) {
     void vscode.window.showErrorMessage(`LoRA Lab: ${(e as Error).message}`);
