@@ -3,7 +3,7 @@
 // (process.resourceUsage().maxRSS, read by the child itself as it exits) and its wall time.
 // The CLI is bundled with esbuild as scripts/build.mjs does (TensorFlow.js kept external and
 // found through NODE_PATH), into a temporary folder: no build of dist/ is needed or touched.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,8 +48,8 @@ require(${JSON.stringify(cli)}).main(process.argv.slice(2)).then(report, (e) => 
   return bundled;
 }
 
-/** `lora-lab <args>` in a child process started in `cwd`. */
-export async function runCliChild(args: string[], cwd: string, timeoutMs = 60_000): Promise<ChildResult> {
+/** `lora-lab <args>` in a child process started in `cwd`; `onStart` gets the child (to watch its output, send it signals). */
+export async function runCliChild(args: string[], cwd: string, timeoutMs = 60_000, onStart?: (child: ChildProcess) => void): Promise<ChildResult> {
   const runner = await bundle();
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -64,6 +64,7 @@ export async function runCliChild(args: string[], cwd: string, timeoutMs = 60_00
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);
+    onStart?.(child);
     child.on('close', (exit) => {
       clearTimeout(timer);
       const m = /\n@@child (\{.*\})\n$/.exec(err);
