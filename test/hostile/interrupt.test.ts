@@ -4,13 +4,14 @@
 // exits 130 within seconds, saying what it left; a run folder made before the cancel is left
 // `cancelled` with its metrics and last checkpoint, and none exists when the cancel came first.
 // Two Ctrl-Cs 50 ms apart quit at once with a short line, never the native-abort text.
-import type { ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunDir } from '../../src/core/runs';
 import { readCheckpoint } from '../../src/core/train/checkpoint';
+import { buildWorker } from '../unit/helpers/buildWorker';
 import { ROOT, runCliChild, type ChildResult } from './helpers/childCli';
 
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
@@ -146,4 +147,42 @@ describe('Ctrl-C in lora-lab train, stage by stage', () => {
     expect(readCheckpoint(run.checkpointDir('last')!).progress.step).toBe(Number(m![2]));
     expect(r.err).not.toMatch(NATIVE_ABORT);
   });
+});
+
+describe('cancel in the worker (the VS Code path): the same signal', () => {
+  for (const [stage, data, at] of [
+    ['while tokenizing', () => big, (m: { type: string; phase?: string; detail?: string }) => m.type === 'phase' && !!m.detail?.startsWith('tokenizing')],
+    ['at pre-flight', () => small, (m: { type: string; phase?: string }) => m.type === 'phase' && m.phase === 'preflight'],
+  ] as const) {
+    it(`${stage}: the job finishes cancelled and the worker exits within seconds`, async () => {
+      const worker = await buildWorker();
+      const ws = fs.mkdtempSync(path.join(dir, 'worker-'));
+      const child = fork(worker, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const seen: Array<{ type: string; status?: string; message?: string; runDir?: string; code?: number }> = [];
+      let cancelledAt = 0;
+      const exited = new Promise<number>((resolve) => {
+        child.on('message', (m: { type: string; phase?: string; detail?: string }) => {
+          seen.push(m);
+          if (m.type === 'ready') child.send({ type: 'train', config: { model: MODEL, data: data(), workspace: ws, backend: 'wasm', training: { maxSteps: 50 } } });
+          if (!cancelledAt && at(m)) {
+            cancelledAt = Date.now();
+            child.send({ type: 'cancel' });
+          }
+        });
+        child.on('exit', (code) => resolve(code ?? -1));
+      });
+      const code = await exited;
+      expect(cancelledAt, JSON.stringify(seen.slice(-3))).toBeGreaterThan(0);
+      expect((Date.now() - cancelledAt) / 1000).toBeLessThan(3);
+      expect(code).toBe(0);
+      const fin = seen.find((m) => m.type === 'finished')!;
+      expect(fin.status).toBe('cancelled');
+      if (stage === 'while tokenizing') {
+        expect(fin.message).toMatch(/^cancelled while tokenizing .* \(row [\d,]+ of 200,000\); nothing was written$/);
+        expect(fs.existsSync(runsOf(ws))).toBe(false);
+      } else {
+        expect(RunDir.open(fin.runDir!).record().status).toBe('cancelled');
+      }
+    });
+  }
 });
