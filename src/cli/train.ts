@@ -126,7 +126,8 @@ export const trainCommand: CliCommand = {
         }
         if (e.type === 'preflight') training = true;
         if (e.type === 'checkpoint' && e.name === 'last') checkpointStep = e.step;
-        if (e.type === 'finished' && e.status === 'cancelled' && e.runDir && checkpointStep) {
+        // A resumed run cancelled before it was reopened keeps the checkpoint it had.
+        if (e.type === 'finished' && e.status === 'cancelled' && e.runDir && (checkpointStep || (resume && !runDir))) {
           e = { ...e, message: `${e.message ?? 'cancelled'}: resume with lora-lab train --resume ${e.runDir}` };
         }
         if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
