@@ -64,9 +64,9 @@ describe('training worker (forked)', () => {
     expect(out.run).toEqual({ runId: runEv.runId, dir: runEv.dir }); // the client knows the run it trained
     finishedRun = runEv.dir;
 
-    // The phases after the last step: pre-flight before it, then merging, evaluating k/K, generating k/K.
+    // The phases: checking the data, loading the model and pre-flight before the first step, then merging, evaluating k/K, generating k/K.
     const phases = events.filter((e): e is Extract<FromWorker, { type: 'phase' }> => e.type === 'phase');
-    expect([...new Set(phases.map((p) => p.phase))]).toEqual(['preflight', 'merging', 'evaluating', 'generating']);
+    expect([...new Set(phases.map((p) => p.phase))]).toEqual(['checking-data', 'loading-model', 'preflight', 'merging', 'evaluating', 'generating']);
     const lastEval = phases.filter((p) => p.phase === 'evaluating').at(-1)!;
     expect(lastEval.done).toBe(lastEval.total);
     expect(lastEval.detail).toBe('base, adapter, merged');
