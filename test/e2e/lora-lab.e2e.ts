@@ -313,7 +313,9 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       }
       await tab.click();
       await waitFor(`${DATASET} as the active editor tab`, () => page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: DATASET }).first().isVisible(), 30_000);
-      await page.locator('.editor-group-container.active .monaco-editor .view-lines .view-line').first().click({ position: { x: 5, y: 5 } });
+      // Focus the editor with a click below its top edge: when the editor is scrolled, Monaco's
+      // scroll shadow (.scroll-decoration) covers the first few pixels and takes the click.
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
       await screenshot(page, 'dataset-active');
       await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
       await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
