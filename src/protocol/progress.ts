@@ -147,7 +147,10 @@ const HEAD: Record<Phase, string> = {
 export function phaseText(p: Progress): string {
   if (p.phase === 'finished') {
     const s = p.outcome?.status ?? 'finished';
-    return `${s.charAt(0).toUpperCase()}${s.slice(1)}${p.outcome?.message ? ` (${p.outcome.message})` : ''}`;
+    const m = p.outcome?.message;
+    // "cancelled while tokenizing …" already says its status: not "Cancelled (cancelled while …)".
+    if (m && sayStatus(s, m)) return `${m.charAt(0).toUpperCase()}${m.slice(1)}`;
+    return `${s.charAt(0).toUpperCase()}${s.slice(1)}${m ? ` (${m})` : ''}`;
   }
   if (!p.detail) return HEAD[p.phase];
   return p.phase === 'evaluating' ? `${HEAD.evaluating} ${p.detail}` : `${HEAD[p.phase]} (${p.detail})`;
@@ -236,7 +239,7 @@ export function eventLines(e: NarratedEvent): string[] {
     case 'merged':
       return [`merged   ${e.out}`];
     case 'finished':
-      return [`${e.status.padEnd(8)} ${e.message ?? ''}${e.runDir ? `\n         run folder: ${e.runDir}` : ''}`];
+      return [`${e.message && sayStatus(e.status, e.message) ? e.message : `${e.status.padEnd(8)} ${e.message ?? ''}`}${e.runDir ? `\n         run folder: ${e.runDir}` : ''}`];
     default:
       return [];
   }
@@ -262,4 +265,9 @@ export class Narrator {
   status(opts?: { short?: boolean }): string {
     return statusText(this.progress, opts);
   }
+}
+
+/** Whether a finished run's message opens with its own status word ("cancelled at step 12; …"). */
+function sayStatus(status: string, message: string): boolean {
+  return message.toLowerCase().startsWith(status.toLowerCase());
 }

@@ -106,6 +106,14 @@ describe('log lines', () => {
     expect(eventLines({ type: 'finished', status: 'completed', runDir: '/r' })).toEqual(['completed \n         run folder: /r']);
   });
 
+  it('a message that opens with its status is said once ("cancelled while tokenizing …", not "cancelled  cancelled while …")', () => {
+    const e: SessionEvent = { type: 'finished', status: 'cancelled', message: 'cancelled while tokenizing train.jsonl (row 2,000 of 9,000); nothing was written' };
+    expect(eventLines(e)).toEqual(['cancelled while tokenizing train.jsonl (row 2,000 of 9,000); nothing was written']);
+    expect(statusText(advance(startProgress(), e))).toMatch(/^Cancelled while tokenizing train\.jsonl/);
+    const other: SessionEvent = { type: 'finished', status: 'failed', message: 'out of memory' };
+    expect(eventLines(other)).toEqual(['failed   out of memory']);
+  });
+
   it('the Narrator class folds and tells in one call', () => {
     const n = new Narrator();
     expect(n.tell({ type: 'run', runId: 'a', dir: '/a' })).toEqual(['run      /a']);
