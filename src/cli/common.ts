@@ -73,20 +73,8 @@ export function optionalList(values: CliValues, flag: string): string[] | undefi
   return items;
 }
 
-export function formatInt(n: number): string {
-  return n.toLocaleString('en-US');
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
-}
+// Counts and sizes are printed as the narrator prints them (one definition, pure, in protocol).
+export { formatBytes, formatInt } from '../protocol/progress';
 
 /** A flag limited to listed values; undefined when absent. */
 export function optionalChoice<T extends string>(values: CliValues, flag: string, allowed: readonly T[]): T | undefined {

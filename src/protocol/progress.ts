@@ -189,9 +189,13 @@ export function statusText(p: Progress, opts: { short?: boolean } = {}): string 
   return [head, count, ...training, etaText(p)].filter((x) => x).join(' · ');
 }
 
-// Counts and sizes as `lora-lab` has always printed them (src/cli/common.ts formatInt, formatBytes).
-const int = (n: number) => n.toLocaleString('en-US');
-function bytes(n: number): string {
+/** A count as `lora-lab` prints it: 1,234,567. Also the CLI's (src/cli/common.ts re-exports it). */
+export function formatInt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** A size in binary units with one decimal: 512 B, 1.5 MiB. Also the CLI's. */
+export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let v = n;
   let u = 0;
@@ -201,6 +205,9 @@ function bytes(n: number): string {
   }
   return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
+
+const int = formatInt;
+const bytes = formatBytes;
 
 /**
  * The log lines worth keeping for an event (output channel, the CLI's lines), labelled in a

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCliChild, type ChildResult } from './helpers/childCli';
+import { writeIdsDataset } from './helpers/idsDataset';
 
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
 
@@ -16,14 +17,7 @@ const lora = (args: string[]): Promise<ChildResult> => runCliChild(args, os.tmpd
 function workspace(): { dir: string; data: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-hostile-config-'));
   const data = path.join(dir, 'train.jsonl');
-  let s = 7;
-  const rows: string[] = [];
-  for (let i = 0; i < 24; i++) {
-    const ids: number[] = [];
-    for (let j = 0; j < 14; j++) ids.push(3 + ((s = (s * 1103515245 + 12345) % 2147483648) % 90));
-    rows.push(JSON.stringify({ input_ids: ids }));
-  }
-  fs.writeFileSync(data, rows.join('\n') + '\n');
+  writeIdsDataset(data, 7);
   return { dir, data };
 }
 

@@ -14,6 +14,7 @@ import { LOCK_FILE, RunDir } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { cli } from '../unit/helpers/cli';
 import { ROOT, runCliChild } from './helpers/childCli';
+import { writeIdsDataset } from './helpers/idsDataset';
 
 const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
 
@@ -21,14 +22,7 @@ const MODEL = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
 async function cancelledRun(maxSteps: number): Promise<RunDir> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-hostile-lock-'));
   const data = path.join(dir, 'train.jsonl');
-  let s = 11;
-  const rows: string[] = [];
-  for (let i = 0; i < 24; i++) {
-    const ids: number[] = [];
-    for (let j = 0; j < 14; j++) ids.push(3 + ((s = (s * 1103515245 + 12345) % 2147483648) % 90));
-    rows.push(JSON.stringify({ input_ids: ids }));
-  }
-  fs.writeFileSync(data, rows.join('\n') + '\n');
+  writeIdsDataset(data, 11);
   const abort = new AbortController();
   let fin: Extract<SessionEvent, { type: 'finished' }> | undefined;
   for await (const e of runSession({ model: MODEL, data, workspace: dir, backend: 'wasm', training: { maxSteps, batchSize: 4, learningRate: 1e-2 } }, { signal: abort.signal })) {
