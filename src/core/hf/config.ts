@@ -75,6 +75,23 @@ function posInt(cfg: Json, key: string, file: string, fallback?: number): number
   return v;
 }
 
+// Bounds on the sizes that shape tensors and per-layer bookkeeping, far above any published
+// model (Llama 3.1 405B: 126 layers, hidden 16384, MLP 53248; Gemma 3: vocab 262144). Past
+// them config.json is corrupt or hostile: n_layer 10^6 used to take 25 s and 2.9 GB listing
+// modules before the memory pre-flight could refuse it, and a width of 10^9 reached the
+// pre-flight as terabytes with no field named.
+export const MAX_LAYERS = 1024;
+export const MAX_WIDTH = 2 ** 20;
+
+/** A positive integer at most `max`: a layer count or a width. */
+function size(cfg: Json, key: string, file: string, max: number, fallback?: number): number {
+  const v = posInt(cfg, key, file, fallback);
+  if (v > max) {
+    throw new ConfigError(`"${key}" is ${v}, over the ${max} this tool loads (far above any published model); the file is likely corrupt. Re-download config.json or fix the value`, file);
+  }
+  return v;
+}
+
 function bool(cfg: Json, key: string, fallback: boolean): boolean {
   const v = cfg[key];
   return typeof v === 'boolean' ? v : fallback;
@@ -124,8 +141,8 @@ function parseRopeScaling(cfg: Json, file: string): RopeScaling {
 }
 
 function parseGpt2(cfg: Json, file: string, architecture: string): ModelSpec {
-  const hidden = posInt(cfg, 'n_embd', file);
-  const heads = posInt(cfg, 'n_head', file);
+  const hidden = size(cfg, 'n_embd', file, MAX_WIDTH);
+  const heads = size(cfg, 'n_head', file, MAX_WIDTH);
   if (hidden % heads !== 0) throw new ConfigError(`n_embd (${hidden}) is not divisible by n_head (${heads})`, file);
   const act = (cfg.activation_function ?? 'gelu_new') as string;
   if (!['gelu_new', 'gelu', 'relu'].includes(act)) {
@@ -135,14 +152,14 @@ function parseGpt2(cfg: Json, file: string, architecture: string): ModelSpec {
   return {
     family: 'gpt2',
     architecture,
-    vocabSize: posInt(cfg, 'vocab_size', file),
+    vocabSize: size(cfg, 'vocab_size', file, MAX_WIDTH),
     hiddenSize: hidden,
-    numLayers: posInt(cfg, 'n_layer', file),
+    numLayers: size(cfg, 'n_layer', file, MAX_LAYERS),
     numHeads: heads,
     numKvHeads: heads,
     headDim: hidden / heads,
     // GPT-2's MLP is 4× wide unless n_inner says otherwise.
-    intermediateSize: cfg.n_inner == null ? 4 * hidden : posInt(cfg, 'n_inner', file),
+    intermediateSize: cfg.n_inner == null ? 4 * hidden : size(cfg, 'n_inner', file, MAX_WIDTH),
     maxPositions: posInt(cfg, 'n_positions', file, 1024),
     normEps: num(cfg, 'layer_norm_epsilon', file, 1e-5),
     tieWordEmbeddings: bool(cfg, 'tie_word_embeddings', true),
@@ -160,13 +177,13 @@ function parseGpt2(cfg: Json, file: string, architecture: string): ModelSpec {
 }
 
 function parseLlamaLike(cfg: Json, file: string, architecture: string, family: Family): ModelSpec {
-  const hidden = posInt(cfg, 'hidden_size', file);
-  const heads = posInt(cfg, 'num_attention_heads', file);
-  const kvHeads = posInt(cfg, 'num_key_value_heads', file, heads);
+  const hidden = size(cfg, 'hidden_size', file, MAX_WIDTH);
+  const heads = size(cfg, 'num_attention_heads', file, MAX_WIDTH);
+  const kvHeads = size(cfg, 'num_key_value_heads', file, MAX_WIDTH, heads);
   if (heads % kvHeads !== 0) {
     throw new ConfigError(`num_attention_heads (${heads}) must be a multiple of num_key_value_heads (${kvHeads})`, file);
   }
-  const headDim = cfg.head_dim == null ? hidden / heads : posInt(cfg, 'head_dim', file);
+  const headDim = cfg.head_dim == null ? hidden / heads : size(cfg, 'head_dim', file, MAX_WIDTH);
   if (!Number.isInteger(headDim)) throw new ConfigError(`hidden_size (${hidden}) is not divisible by num_attention_heads (${heads}) and head_dim is not set`, file);
   if (headDim % 2 !== 0) throw new ConfigError(`head_dim ${headDim} must be even for rotary embeddings`, file);
   const act = (cfg.hidden_act ?? 'silu') as string;
@@ -183,13 +200,13 @@ function parseLlamaLike(cfg: Json, file: string, architecture: string, family: F
   return {
     family,
     architecture,
-    vocabSize: posInt(cfg, 'vocab_size', file),
+    vocabSize: size(cfg, 'vocab_size', file, MAX_WIDTH),
     hiddenSize: hidden,
-    numLayers: posInt(cfg, 'num_hidden_layers', file),
+    numLayers: size(cfg, 'num_hidden_layers', file, MAX_LAYERS),
     numHeads: heads,
     numKvHeads: kvHeads,
     headDim,
-    intermediateSize: posInt(cfg, 'intermediate_size', file),
+    intermediateSize: size(cfg, 'intermediate_size', file, MAX_WIDTH),
     maxPositions: posInt(cfg, 'max_position_embeddings', file, 2048),
     normEps: num(cfg, 'rms_norm_eps', file, 1e-6),
     tieWordEmbeddings: bool(cfg, 'tie_word_embeddings', false),

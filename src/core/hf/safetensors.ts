@@ -194,7 +194,7 @@ export class SafetensorsFile {
   readFloat32(name: string): Float32Array {
     const { dtype } = this.info(name);
     if (dtype !== 'F32' && dtype !== 'F16' && dtype !== 'BF16' && dtype !== 'F64') {
-      throw new SafetensorsError(`${this.path}: tensor "${name}" is ${dtype}; only F32, F16, BF16 and F64 tensors can be read as float32.`, this.path, name);
+      throw new SafetensorsError(`${this.path}: tensor "${name}" is ${dtype}; only F32, F16, BF16 and F64 tensors can be read as float32 (quantized or integer weights are not supported): use the float16, bfloat16 or float32 release of the model.`, this.path, name);
     }
     if (!LITTLE_ENDIAN) throw new SafetensorsError(`${this.path}: safetensors data is little-endian and this machine is big-endian; not supported.`, this.path, name);
     // readBytes returns a fresh buffer starting at offset 0, so the typed views are aligned
