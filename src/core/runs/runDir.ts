@@ -11,6 +11,8 @@ import {
   checkName,
   commitDirAtomically,
   commitDirAtomicallyAsync,
+  creationError,
+  makeDirs,
   removeDirAtomically,
   resolveDir,
   safeReaddir,
@@ -49,9 +51,18 @@ export class RunDir {
    * and write run.json with status 'running' and this process's pid and hostname.
    */
   static create(root: string, init: RunInit): RunDir {
-    fs.mkdirSync(root, { recursive: true });
     const created = new Date();
-    const dir = init.id !== undefined ? reserveGivenId(root, init.id) : reserveNewId(root, baseRunId(created, init.dataset.path));
+    const id = init.id ?? baseRunId(created, init.dataset.path);
+    // Read-only, not writable, full: said with the folder at fault, not as a bare errno.
+    const cannot = (e: unknown, dir: string) =>
+      creationError(e, 'the run folder', dir, 'Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.');
+    let dir: string;
+    try {
+      makeDirs(root);
+      dir = init.id !== undefined ? reserveGivenId(root, init.id) : reserveNewId(root, id);
+    } catch (e) {
+      throw cannot(e, path.join(root, id));
+    }
     const run = new RunDir(dir);
     const { id: _id, name, ...rest } = init;
     const rec: RunRecord = {
@@ -68,7 +79,7 @@ export class RunDir {
       writeRunRecord(run.dir, rec);
     } catch (e) {
       fs.rmSync(run.dir, { recursive: true, force: true });
-      throw e;
+      throw cannot(e, run.dir);
     }
     return run;
   }
