@@ -26,6 +26,7 @@ import { newRunId, RunDir, runsRoot, type RunLock } from './runs';
 import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
+import { rewindMetrics, SUPERSEDED_METRICS_FILE } from './runs/rewind';
 import type { FinishedStatus, PhaseEvent, SessionEvent } from '../protocol/worker';
 
 export type { SessionEvent };
@@ -348,6 +349,9 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
       run.claim();
       claimed = true;
       run.update({ status: 'running', error: undefined, endedAt: undefined, backend: report, resumedFrom: { runId: run.id, checkpoint: 'last', step: resume!.progress.step } });
+      // Rows logged past the checkpoint are logged again by the resumed training: set them aside.
+      const moved = rewindMetrics(run.metricsPath, resume!.progress.step);
+      if (moved) run.log(`resuming from step ${resume!.progress.step}: ${moved} metrics row(s) logged after it moved to ${SUPERSEDED_METRICS_FILE}`);
     }
     run.log(`backend ${report.backend} (${report.device}, ${report.threads} threads)`);
     for (const message of warnings) run.log(`warning: ${message}`);
