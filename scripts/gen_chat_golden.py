@@ -254,7 +254,7 @@ def main():
         tokenizers[name] = load_tokenizer(os.path.join(ROOT, tf), config, extra)
 
     cases = []
-    counts = {"cases": 0, "errors": 0, "refused": 0, "encoded": 0, "differs_from_trl_style": 0}
+    counts = {"cases": 0, "errors": 0, "refused": 0, "row_errors": 0, "encoded": 0, "differs_from_trl_style": 0}
     for tname, (source, template, tokname, override) in TEMPLATES.items():
         tok, specials = tokenizers[tokname]
         if override:
@@ -282,7 +282,9 @@ def main():
                 try:
                     spans = assistant_spans(full, messages, render)
                 except RowError as e:
-                    case["lora_lab"] = {"row_error": str(e)}
+                    # chat.ts checks add_generation_prompt first, so a refused template never gets here.
+                    case["lora_lab"] = {"refused": "the template ignores add_generation_prompt"} if refused else {"row_error": str(e)}
+                    counts["refused" if refused else "row_errors"] += 1
                 else:
                     ids, weights = lora_lab_encode(tok, full, spans)
                     trl_ids, trl_mask = trl_style(tok, full, spans)

@@ -1,9 +1,13 @@
 // Chat conversations → token ids with loss on the assistant turns only. The model's own
-// chat_template (Jinja, run by @huggingface/jinja) renders the text; the assistant turns are
-// located by rendering prefixes of the conversation, and each segment is tokenized on its own.
+// chat_template (Jinja, run by @huggingface/jinja with Python's string methods, see
+// jinjaStrings.ts) renders the text as transformers' apply_chat_template does; the assistant
+// turns are located by rendering prefixes of the conversation, and each segment is tokenized on
+// its own. test/unit/chatTemplateGolden.test.ts checks text, ids and weights against
+// scripts/gen_chat_golden.py (transformers) for real templates.
 import { Template } from '@huggingface/jinja';
 import type { LoraTokenizer } from '../hf/tokenizer';
 import { DatasetError, messageOf, RowError } from './errors';
+import { installPythonStrings } from './jinjaStrings';
 import type { ChatMessage } from './rows';
 
 export interface Encoded {
@@ -35,6 +39,7 @@ export class ChatRenderer {
         `${file} holds chat "messages", which are rendered with the model's chat template, but the tokenizer (${tokenizer.source}) has none: there is no chat_template in tokenizer_config.json (nor a chat_template.jinja) next to it. Write the data as {"prompt", "completion"} rows instead, or use the instruct/chat version of the model, which ships a template.`,
       );
     }
+    installPythonStrings();
     try {
       this.template = new Template(source);
     } catch (e) {
@@ -61,7 +66,10 @@ export class ChatRenderer {
 
   /**
    * The whole conversation's ids, with weight 1 on the assistant turns (their text and the
-   * template's end-of-turn token) and 0 elsewhere; weights[0] is 0.
+   * template's end-of-turn token) and 0 elsewhere; weights[0] is 0. Each span is tokenized on its
+   * own, as the prompt is at generation time: where a reply opens with whitespace the tokenizer
+   * would merge with the prompt's end ("assistant\n" + "\n\nreply"), the ids differ from
+   * tokenizing the whole rendering at once (what TRL trains on); the loss-carrying text is the same.
    */
   encode(messages: ChatMessage[]): Encoded {
     this.checkGenerationPrompt(messages);
