@@ -96,6 +96,12 @@ describe('Qwen3 chat template', () => {
     ]);
   });
 
+  it("a reply's own leading and trailing spaces are trained on, as transformers renders them (Qwen3's lstrip('\\n') strips newlines only)", async () => {
+    const file = writeJsonl('spaced.jsonl', [{ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: '  spaced reply  ' }] }]);
+    const { examples } = await loadExamples(file, qwen, { maxSeqLen: 64 });
+    expect(lossRuns(qwen, examples[0])).toEqual(['<think>\n\n</think>\n\n  spaced reply  <|im_end|>']);
+  });
+
   it('truncation inside the conversation keeps the loss that fits', async () => {
     const { examples, report } = await loadExamples(join(FIX, 'messages.jsonl'), qwen, { maxSeqLen: 20, policy: 'skip' });
     expect(report.truncated).toBeGreaterThan(0);
