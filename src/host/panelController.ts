@@ -112,7 +112,8 @@ export class PanelController implements RunListener, PanelHost {
   }
 
   serve(rpc: Rpc): void {
-    rpc.handle(LoadRuns, ({ runIds }) => runIds.map((id) => runDetail(this.runDir(id), (p) => this.log.warn(p))));
+    // A long run's metrics come as a bounded view (runsModel.metricsForChart); `full` ("Load all") reads every row.
+    rpc.handle(LoadRuns, ({ runIds, full }) => runIds.map((id) => runDetail(this.runDir(id), (p) => this.log.warn(p), { full })));
     rpc.handle(EvaluateRun, async ({ runId }) => {
       const dir = this.runDir(runId);
       await this.actions.evaluateRun(dir);

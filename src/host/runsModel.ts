@@ -1,15 +1,14 @@
 // Runs on disk as the results panel shows them: summaries for the list, one run's record, metrics
-// (step and eval rows, each checked) and evaluation (eval.json, checked), and the only way from a
-// run id the panel sent to a folder (runDirOf: inside the runs folder, or refused). No vscode
-// import: unit-tested under vitest.
+// (step and eval rows, each checked; a long run's as a bounded view, every row only on demand) and
+// evaluation (eval.json, checked), and the only way from a run id the panel sent to a folder
+// (runDirOf: inside the runs folder, or refused). No vscode import: unit-tested under vitest.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { listRuns, METRICS_FILE, RUN_FILE, RunDir, type RunRecord } from '../core/runs';
-import { readMetricRows } from '../core/runs/metrics';
+import { listRuns, METRICS_FILE, readMetricRows, readMetricsView, RUN_FILE, RunDir, type MetricsViewOptions, type RunRecord } from '../core/runs';
 import { decodeEvalReport, type EvalReport } from '../protocol/evaluation';
 import { EVAL_FILE } from '../protocol/evaluation';
 import { plotted, type MetricRow } from '../protocol/metrics';
-import { runIdProblem, type RunDetail, type RunSummary } from '../protocol/panel';
+import { runIdProblem, type MetricsCoverage, type RunDetail, type RunSummary } from '../protocol/panel';
 
 export { EVAL_FILE };
 
@@ -53,11 +52,26 @@ export function runDirOf(root: string, id: unknown): { dir: string } | { error: 
   return { dir };
 }
 
-/** The panel's rows of a metrics.jsonl: step and eval rows, each checked; malformed lines logged with their number. */
+/** The panel's rows of a metrics.jsonl, every one: step and eval rows, each checked; malformed lines logged with their number. */
 export function metricRows(dir: string, log: ProblemLog = () => {}): MetricRow[] {
   const read = readMetricRows(path.join(dir, METRICS_FILE));
   for (const s of read.skipped) log(`${path.join(dir, METRICS_FILE)}:${s.line}: row skipped: ${s.reason}`);
   return read.rows.flatMap((r) => (r.type === 'preflight' ? [] : [plotted(r)]));
+}
+
+/**
+ * The panel's rows of a metrics.jsonl for the chart, in bounded time and memory whatever the run's
+ * length (core/runs/metricsView): every eval row, the step rows thinned past `maxStepRows`
+ * (the first, each bucket's lowest and highest loss, the last rows whole), and how many that is.
+ */
+export function metricsForChart(dir: string, log: ProblemLog = () => {}, opts?: MetricsViewOptions): { metrics: MetricRow[]; coverage: MetricsCoverage } {
+  const file = path.join(dir, METRICS_FILE);
+  const view = readMetricsView(file, opts);
+  for (const s of view.skipped) log(`${file}:${s.line}: row skipped: ${s.reason}`);
+  if (view.moreSkipped) log(`${file}: ${view.moreSkipped} more rows skipped`);
+  const coverage: MetricsCoverage = { stepRows: view.stepRows, shownStepRows: view.shownStepRows, downsampled: view.downsampled, bytes: view.bytes };
+  if (view.tailFromStep !== undefined) coverage.tailFromStep = view.tailFromStep;
+  return { metrics: view.rows.flatMap((r) => (r.type === 'preflight' ? [] : [plotted(r)])), coverage };
 }
 
 /** eval.json of a run folder, checked: the report, why it cannot be used, or neither when there is none. */
@@ -74,16 +88,27 @@ export function readEvaluation(dir: string): { evaluation?: EvalReport; evaluati
   return d.ok ? { evaluation: d.value } : { evaluationError: `${file}: ${d.error}` };
 }
 
-/** One run's record, metric rows and evaluation; the best validation loss is taken from the rows for live runs. */
-export function runDetail(dir: string, log: ProblemLog = () => {}): RunDetail {
+export interface DetailOptions {
+  /** Every row of metrics.jsonl (the panel's "Load all"), not the bounded view for the chart. */
+  full?: boolean;
+  /** Bounds of the view (tests and the benchmark). */
+  view?: MetricsViewOptions;
+}
+
+/**
+ * One run's record, metric rows and evaluation; the best validation loss is taken from the rows
+ * for live runs (every eval row is there, also in the bounded view).
+ */
+export function runDetail(dir: string, log: ProblemLog = () => {}, opts: DetailOptions = {}): RunDetail {
   const record = RunDir.open(dir).record();
-  const metrics = metricRows(dir, log);
+  const { metrics, coverage } = opts.full ? { metrics: metricRows(dir, log), coverage: undefined } : metricsForChart(dir, log, opts.view);
   const summary = summarize(record);
   if (summary.bestValLoss === null) {
-    const evals = metrics.flatMap((m) => (m.type === 'eval' ? [m.valLoss] : []));
-    if (evals.length) summary.bestValLoss = Math.min(...evals);
+    let best = Infinity;
+    for (const m of metrics) if (m.type === 'eval' && m.valLoss < best) best = m.valLoss;
+    if (best !== Infinity) summary.bestValLoss = best;
   }
   const evaluation = readEvaluation(dir);
   if (evaluation.evaluationError) log(evaluation.evaluationError);
-  return { summary, record, metrics, ...evaluation };
+  return { summary, record, metrics, ...(coverage && { metricsCoverage: coverage }), ...evaluation };
 }

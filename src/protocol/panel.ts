@@ -50,10 +50,30 @@ export interface RunSummary {
   dataset: string;
 }
 
+/**
+ * How much of metrics.jsonl a RunDetail's `metrics` holds. A long run's detail is a bounded view
+ * (src/core/runs/metricsView.ts): older step rows thinned to the lowest and highest loss per
+ * bucket of steps, the last rows and every eval row whole; LoadRuns with `full` reads every row.
+ */
+export interface MetricsCoverage {
+  /** Step rows in metrics.jsonl. */
+  stepRows: number;
+  /** Step rows in `metrics`. */
+  shownStepRows: number;
+  /** Whether step rows were thinned (false: every row of the file is there). */
+  downsampled: boolean;
+  /** When downsampled: the first step from which every row is there. */
+  tailFromStep?: number;
+  /** Size of metrics.jsonl read, in bytes. */
+  bytes: number;
+}
+
 export interface RunDetail {
   summary: RunSummary;
   record: RunRecord;
   metrics: MetricRow[];
+  /** How much of the file `metrics` holds; absent: all of it. */
+  metricsCoverage?: MetricsCoverage;
   evaluation?: EvalReport;
   /** eval.json exists but could not be used: why (the Evaluation section shows it). */
   evaluationError?: string;
@@ -230,10 +250,19 @@ function runDetail(v: unknown, path: string): RunDetail {
   const rec = f.obj('record');
   const record = unwrap(decodeRunRecord({ id: rec.str('id'), dir: rec.str('dir') })(rec.raw), f.at('record'), rec.raw);
   const detail: RunDetail = { summary: runSummary(f.obj('summary')), record, metrics: f.list('metrics', metricRow) };
+  const coverage = f.optObj('metricsCoverage');
+  if (coverage) detail.metricsCoverage = metricsCoverage(coverage);
   if (f.has('evaluation')) detail.evaluation = unwrap(decodeEvalReport(f.raw.evaluation), f.at('evaluation'), f.raw.evaluation);
   const evaluationError = f.optStr('evaluationError');
   if (evaluationError !== undefined) detail.evaluationError = evaluationError;
   return detail;
+}
+
+function metricsCoverage(f: Fields): MetricsCoverage {
+  const c: MetricsCoverage = { stepRows: f.index('stepRows'), shownStepRows: f.index('shownStepRows'), downsampled: f.bool('downsampled'), bytes: f.index('bytes') };
+  const tailFromStep = f.optNum('tailFromStep');
+  if (tailFromStep !== undefined) c.tailFromStep = tailFromStep;
+  return c;
 }
 
 const decodeRunDetail: Decoder<RunDetail> = decoder((v) => runDetail(v, 'detail'));
@@ -241,10 +270,17 @@ const decodeRunDetails: Decoder<RunDetail[]> = decoder((v) => (Array.isArray(v) 
 
 // --- Requests (src/protocol/rpc.ts) -------------------------------------------------------------
 
-/** The details (record, metrics, evaluation) of runs under the runs folder; unknown ids are refused. */
-export const LoadRuns = requestType<{ runIds: string[] }, RunDetail[]>(
+/**
+ * The details (record, metrics, evaluation) of runs under the runs folder; unknown ids are refused.
+ * Metrics are a bounded view of a long run (RunDetail.metricsCoverage) unless `full` asks for every row.
+ */
+export const LoadRuns = requestType<{ runIds: string[]; full?: boolean }, RunDetail[]>(
   'loadRuns',
-  decoder((v) => ({ runIds: runIdsAt(Fields.of(v, 'params'), 'runIds') })),
+  decoder((v) => {
+    const f = Fields.of(v, 'params');
+    const runIds = runIdsAt(f, 'runIds');
+    return f.optBool('full') ? { runIds, full: true } : { runIds };
+  }),
   decodeRunDetails,
 );
 

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { RunDir } from '../../src/core/runs';
 import { runDetail, runDirOf, runSummaries } from '../../src/host/runsModel';
 import type { EvalReport } from '../../src/protocol/evaluation';
+import { LoadRuns } from '../../src/protocol/panel';
 
 const time = '2024-05-01T10:00:00.000Z';
 const step = (n: number, loss: number | string = 3) => ({ type: 'step', step: n, totalSteps: 3, epoch: n / 3, loss, lr: 1e-4, gradNorm: 1, tokens: 64 * n, tokensPerSec: 640, stepMs: 100, elapsedMs: 100 * n, time });
@@ -67,6 +68,31 @@ describe('runs model', () => {
     const d = runDetail(run.dir, (p) => problems.push(p));
     expect(d.metrics.map((m) => m.step)).toEqual([1, 3]);
     expect(problems).toEqual([`${path.join(run.dir, 'metrics.jsonl')}:2: row skipped: "loss" is "abc", expected a number`]);
+  });
+
+  it('a long run’s detail is a bounded view that says so (steps in the file, steps shown); `full` reads every row', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-runs-'));
+    const run = makeRun(root, 'long');
+    const lines: string[] = [];
+    for (let n = 1; n <= 3_000; n++) {
+      lines.push(JSON.stringify({ ...step(n, 2 + (n % 13) / 10), totalSteps: 3_000 }));
+      if (n % 500 === 0) lines.push(JSON.stringify(evalRow(n, 3 - n / 3_000)));
+    }
+    fs.writeFileSync(path.join(run.dir, 'metrics.jsonl'), `${lines.join('\n')}\n`);
+    const d = runDetail(run.dir, () => {}, { view: { maxStepRows: 200, tailRows: 50 } });
+    expect(d.metricsCoverage).toMatchObject({ stepRows: 3_000, downsampled: true, tailFromStep: 2_951 });
+    expect(d.metricsCoverage!.shownStepRows).toBe(d.metrics.filter((m) => m.type === 'step').length);
+    expect(d.metricsCoverage!.shownStepRows).toBeLessThanOrEqual(200);
+    expect(d.metrics.filter((m) => m.type === 'eval')).toHaveLength(6);
+    expect(d.summary.bestValLoss).toBe(2);
+    // The coverage crosses to the panel (the reply decoder keeps it), and Load all asks with `full`.
+    expect(LoadRuns.reply(JSON.parse(JSON.stringify([d])))).toEqual({ ok: true, value: [d] });
+    expect(LoadRuns.params({ runIds: [run.id], full: true })).toEqual({ ok: true, value: { runIds: [run.id], full: true } });
+    const all = runDetail(run.dir, () => {}, { full: true });
+    expect(all.metricsCoverage).toBeUndefined();
+    expect(all.metrics).toHaveLength(3_006);
+    // A short run: every row, and the coverage says nothing was thinned.
+    expect(runDetail(makeRun(root, 'short').dir).metricsCoverage).toEqual({ stepRows: 0, shownStepRows: 0, downsampled: false, bytes: 0 });
   });
 
   it('an eval.json that is not a report is shown as why, not as a report', () => {

@@ -99,7 +99,8 @@ function readObjects(file: string): ObjectsRead {
   return out;
 }
 
-function parseRow(line: string): Record<string, unknown> | undefined {
+/** One line as JSON with non-finite numbers restored, or undefined when it is not a JSON object (the rule of every reader here). */
+export function parseRow(line: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(line, (_k, x: unknown) => (typeof x === 'string' && Object.hasOwn(NON_FINITE, x) ? NON_FINITE[x] : x));
     return isRecord(v) ? v : undefined;

@@ -1,0 +1,321 @@
+// metrics.jsonl read for display in bounded memory and time, for a run of any length: one pass
+// over the file in fixed-size chunks (never the whole file as one string), every eval and
+// pre-flight row, and the step rows thinned for the loss chart by stepBuckets.ts (first row, the
+// lowest and highest loss per bucket of steps, the last rows whole). Measured (npm run bench --
+// --metrics): JSON.parse of every line is what makes a whole-file read take seconds at 1M steps,
+// so a step row written the usual way (`{"type":"step",…}`) is recognised by a byte scan of its
+// step, loss and tokens; every row returned is then read back and checked as readMetricRows checks
+// it (decodeMetricsLine), and skipped with its line number when malformed. Lines that do not look
+// like a step row (eval, pre-flight, anything else) are parsed and checked as they come. A file
+// within the budget comes back exactly as readMetricRows reads it. readMetricRows stays the reader
+// of the whole file (resume, "Load all").
+import * as fs from 'node:fs';
+import { decodeMetricsLine, type MetricsLine } from '../../protocol/metrics';
+import { RunStoreError } from '../util/durableFiles';
+import { parseRow, type MetricRowsRead } from './metrics';
+import { StepBuckets, type StepRef } from './stepBuckets';
+
+export interface MetricsViewOptions {
+  /** The most step rows returned (default 4000): the first, 2 per bucket of steps, and the tail. */
+  maxStepRows?: number;
+  /** The last step rows returned as they are (default 1000, at most a quarter of maxStepRows). */
+  tailRows?: number;
+  /** Bytes read at a time (default 1 MiB; tests make it small to cut lines across chunks). */
+  chunkBytes?: number;
+}
+
+export interface MetricsView extends MetricRowsRead {
+  /**
+   * The step, eval and pre-flight rows, in file order: every eval and pre-flight row, and the step
+   * rows kept. A step row that stands for thinned rows before it carries their tokens too, so that
+   * the running sum of `tokens` (the chart's tokens axis) is the file's at every row shown.
+   */
+  rows: MetricsLine[];
+  /** Step rows in the file. */
+  stepRows: number;
+  /** Step rows in `rows`. */
+  shownStepRows: number;
+  /** Whether step rows were thinned (false: `rows` is every row, as readMetricRows reads them). */
+  downsampled: boolean;
+  /** When downsampled: the first step of the tail, from which every row is there. */
+  tailFromStep?: number;
+  /** Bytes of metrics.jsonl read. */
+  bytes: number;
+  /** Skipped lines found beyond those listed in `skipped` (the first 200 found). */
+  moreSkipped: number;
+}
+
+const DEFAULT_MAX_STEPS = 4000;
+const DEFAULT_TAIL = 1000;
+const DEFAULT_CHUNK = 1 << 20; // measured: 64 KiB–4 MiB within noise at 1M rows
+/** A metrics row is under 2 KB; a longer line is skipped without being held whole. */
+const MAX_LINE_BYTES = 1 << 20;
+const MAX_SKIPPED_LISTED = 200;
+
+/**
+ * A bounded view of a metrics.jsonl for the panel (see the file comment). A missing file is an
+ * empty run. Only the bytes present when it starts are read: a live run appends behind it.
+ */
+export function readMetricsView(file: string, opts: MetricsViewOptions = {}): MetricsView {
+  const maxSteps = Math.max(16, Math.floor(opts.maxStepRows ?? DEFAULT_MAX_STEPS));
+  const tail = Math.max(1, Math.min(Math.floor(opts.tailRows ?? DEFAULT_TAIL), Math.floor(maxSteps / 4)));
+  const buckets = new StepBuckets(Math.floor((maxSteps - tail - 1) / 2), tail);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], skipped: [], truncatedTail: false, stepRows: 0, shownStepRows: 0, downsampled: false, bytes: 0, moreSkipped: 0 };
+    throw new RunStoreError(`${file} cannot be read (${(e as Error).message}); check the folder's permissions.`, file);
+  }
+  try {
+    const scan = new Scan(buckets);
+    const bytes = scanFile(fd, Math.max(64, opts.chunkBytes ?? DEFAULT_CHUNK), scan);
+    return assemble(fd, scan, bytes);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** What the pass over the file collects. */
+class Scan {
+  /** Eval and pre-flight rows (and step rows whose lines needed a full parse are re-read like the others). */
+  readonly others: { line: number; row: MetricsLine }[] = [];
+  readonly skipped: { line: number; reason: string }[] = [];
+  moreSkipped = 0;
+  truncatedTail = false;
+  cumTokens = 0;
+
+  constructor(readonly buckets: StepBuckets) {}
+
+  skip(line: number, reason: string): void {
+    if (this.skipped.length < MAX_SKIPPED_LISTED) this.skipped.push({ line, reason });
+    else this.moreSkipped++;
+  }
+
+  step(step: number, loss: number, tokens: number, offset: number, length: number, line: number): void {
+    this.cumTokens += Number.isFinite(tokens) ? tokens : 0;
+    this.buckets.add(step, loss, offset, length, line, this.buckets.count, this.cumTokens);
+  }
+
+  /** A line that needs JSON.parse: checked now; a step row among them joins the others for thinning. */
+  parsed(text: string, offset: number, length: number, line: number, unterminated: boolean): void {
+    if (text.trim() === '') return;
+    const obj = parseRow(text);
+    if (!obj) {
+      if (unterminated) this.truncatedTail = true;
+      else this.skip(line, 'not a JSON object');
+      return;
+    }
+    const d = decodeMetricsLine(obj);
+    if (!d.ok) this.skip(line, d.error);
+    else if (d.value.type === 'step') this.step(d.value.step, d.value.loss, d.value.tokens, offset, length, line);
+    else this.others.push({ line, row: d.value });
+  }
+}
+
+/** Reads the file once, line by line, in chunks of `chunk` bytes; returns the bytes read. */
+function scanFile(fd: number, chunk: number, scan: Scan): number {
+  const size = fs.fstatSync(fd).size;
+  let buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(size, 64)));
+  let filled = 0; // valid bytes in buf
+  let base = 0; // file offset of buf[0]
+  let pos = 0; // file offset read up to
+  let line = 0; // lines ended so far
+  let overlong = false; // inside a line over MAX_LINE_BYTES, dropped as it goes
+  while (pos < size) {
+    const n = fs.readSync(fd, buf, filled, Math.min(buf.length - filled, size - pos), pos);
+    if (n === 0) break; // the file shrank
+    pos += n;
+    filled += n;
+    const view = buf.subarray(0, filled);
+    let p = 0;
+    for (let nl = view.indexOf(10, 0); nl >= 0; nl = view.indexOf(10, p)) {
+      line++;
+      if (overlong) {
+        overlong = false;
+        scan.skip(line, `the line is over ${MAX_LINE_BYTES >> 20} MiB, longer than any metrics row`);
+      } else if (nl > p && !fastStep(view, p, nl, base + p, line, scan)) {
+        scan.parsed(view.toString('utf8', p, nl), base + p, nl - p, line, false);
+      }
+      p = nl + 1;
+    }
+    if (p === 0 && filled === buf.length) {
+      // One line fills the buffer: grow it up to the longest plausible row, then drop the rest of the line.
+      if (!overlong && buf.length < MAX_LINE_BYTES) {
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, MAX_LINE_BYTES));
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
+        continue;
+      }
+      overlong = true;
+      p = filled;
+    }
+    buf.copyWithin(0, p, filled);
+    base += p;
+    filled -= p;
+  }
+  // What follows the last newline: a complete row written without its newline, or one cut short by a crash.
+  if (overlong) scan.truncatedTail = true;
+  else if (filled > 0) scan.parsed(buf.toString('utf8', 0, filled), base, filled, line + 1, true);
+  return pos;
+}
+
+// --- The byte scan of a step row ------------------------------------------------------------------
+// Measured on 1M rows: a JavaScript loop over every byte of a line costs about as much as
+// JSON.parse, so the scan touches few bytes: native single-byte searches (Buffer.indexOf, memchr)
+// jump to the keys, and only the prefix and three values are read in JavaScript.
+
+const PREFIX = Buffer.from('{"type":"step","step":');
+const QUOTE = 0x22;
+const COLON = 0x3a;
+const CLOSE = 0x7d; // }
+
+/** Where scanNumber stopped (-1: no number there). One per module: the scan allocates nothing per row. */
+let numberEnd = -1;
+
+/**
+ * A line of the usual step-row shape, scanned without JSON.parse: handed to `scan.step` (true), or
+ * false when it needs the full parse (another shape, a value not a plain number, a key missing).
+ */
+function fastStep(b: Buffer, a: number, end: number, offset: number, line: number, scan: Scan): boolean {
+  const n = PREFIX.length;
+  if (end - a < n + 2 || b[end - 1] !== CLOSE) return false;
+  for (let i = 0; i < n; i++) if (b[a + i] !== PREFIX[i]) return false;
+  const step = scanNumber(b, a + n, end);
+  if (numberEnd < 0 || !Number.isInteger(step) || step < 0 || step > Number.MAX_SAFE_INTEGER) return false;
+  const from = numberEnd;
+  // "loss": found by its l (the first in a row written the usual way), "tokens": by its k.
+  let at = keyAt(b, from, end, 0x6c, 1, LOSS_KEY);
+  if (at < 0) return false;
+  const loss = b[at] === QUOTE ? scanNonFinite(b, at, end) : scanNumber(b, at, end);
+  if (numberEnd < 0) return false;
+  at = keyAt(b, from, end, 0x6b, 3, TOKENS_KEY);
+  if (at < 0) return false;
+  const tokens = scanNumber(b, at, end);
+  if (numberEnd < 0) return false;
+  scan.step(step, loss, tokens, offset, end - a, line);
+  return true;
+}
+
+const LOSS_KEY = Buffer.from('"loss":');
+const TOKENS_KEY = Buffer.from('"tokens":');
+
+/**
+ * Where the value of `key` (quotes and colon included) starts in b[from, end), or -1: found by the
+ * native search for its byte `c` (at index `ci` of the key), then checked whole.
+ */
+function keyAt(b: Buffer, from: number, end: number, c: number, ci: number, key: Buffer): number {
+  const k = key.length;
+  for (let i = b.indexOf(c, from + ci); i >= 0 && i + k - ci <= end; i = b.indexOf(c, i + 1)) {
+    const s = i - ci;
+    if (b[s] !== QUOTE || b[s + k - 1] !== COLON || b[s + k - 2] !== QUOTE) continue;
+    let j = 1;
+    while (j < k - 2 && b[s + j] === key[j]) j++;
+    if (j === k - 2) return s + k;
+  }
+  return -1;
+}
+
+/** 10^k for the fraction digits read (at most 15: the scan keeps the first 15 digits of a fraction). */
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * The JSON number at `p`, ending at `,` or `}` (numberEnd set there, or -1). Within about 1e-15
+ * relative of what JSON.parse gives: used only to compare losses and sum tokens; a row that is
+ * returned is parsed by JSON.parse.
+ */
+function scanNumber(b: Buffer, p: number, end: number): number {
+  numberEnd = -1;
+  let i = p;
+  const neg = b[i] === 0x2d;
+  if (neg) i++;
+  let mant = 0;
+  let c = b[i];
+  if (!(c >= 0x30 && c <= 0x39)) return Number.NaN;
+  do {
+    mant = mant * 10 + (c - 0x30);
+    c = b[++i];
+  } while (c >= 0x30 && c <= 0x39);
+  let scale = 0;
+  if (c === 0x2e) {
+    c = b[++i];
+    if (!(c >= 0x30 && c <= 0x39)) return Number.NaN;
+    do {
+      if (scale > -15) {
+        mant = mant * 10 + (c - 0x30);
+        scale--;
+      }
+      c = b[++i];
+    } while (c >= 0x30 && c <= 0x39);
+  }
+  if (c === 0x65 || c === 0x45) {
+    c = b[++i];
+    const eneg = c === 0x2d;
+    if (eneg || c === 0x2b) c = b[++i];
+    if (!(c >= 0x30 && c <= 0x39)) return Number.NaN;
+    let e = 0;
+    do {
+      if (e < 10000) e = e * 10 + (c - 0x30);
+      c = b[++i];
+    } while (c >= 0x30 && c <= 0x39);
+    scale += eneg ? -e : e;
+  }
+  if ((c !== 0x2c && c !== CLOSE) || i >= end) return Number.NaN;
+  numberEnd = i;
+  const v = scale === 0 ? mant : scale < 0 && -scale < POW10.length ? mant / POW10[-scale] : scale > 0 && scale < POW10.length ? mant * POW10[scale] : mant * 10 ** scale;
+  return neg ? -v : v;
+}
+
+const NON_FINITE = [
+  { text: Buffer.from('"NaN"'), value: Number.NaN },
+  { text: Buffer.from('"Infinity"'), value: Number.POSITIVE_INFINITY },
+  { text: Buffer.from('"-Infinity"'), value: Number.NEGATIVE_INFINITY },
+];
+
+/** A non-finite loss as metricLine writes it ("NaN", "Infinity", "-Infinity"); numberEnd set after it, or -1. */
+function scanNonFinite(b: Buffer, p: number, end: number): number {
+  numberEnd = -1;
+  for (const { text, value } of NON_FINITE) {
+    const e = p + text.length;
+    if (e < end && b.compare(text, 0, text.length, p, e) === 0 && (b[e] === 0x2c || b[e] === CLOSE)) {
+      numberEnd = e;
+      return value;
+    }
+  }
+  return Number.NaN;
+}
+
+// --- Reading back the rows kept ---------------------------------------------------------------------
+
+/** The kept step rows read back and checked, with the eval and pre-flight rows, in file order. */
+function assemble(fd: number, scan: Scan, bytes: number): MetricsView {
+  const kept = scan.buckets.kept();
+  const stepRows = scan.buckets.count;
+  const downsampled = kept.length < stepRows;
+  const entries: { line: number; row: MetricsLine }[] = [...scan.others];
+  let buf = Buffer.allocUnsafe(4096);
+  let prev: StepRef | undefined;
+  let shown = 0;
+  for (const ref of kept) {
+    if (ref.length > buf.length) buf = Buffer.allocUnsafe(ref.length);
+    const n = fs.readSync(fd, buf, 0, ref.length, ref.offset);
+    const obj = parseRow(buf.toString('utf8', 0, n));
+    const d = obj ? decodeMetricsLine(obj) : { ok: false as const, error: 'not a JSON object' };
+    if (!d.ok) {
+      scan.skip(ref.line, d.error);
+      continue;
+    }
+    let row = d.value;
+    // Rows thinned out between this one and the previous one shown: their tokens ride on this one.
+    if (downsampled && row.type === 'step' && ref.ordinal !== (prev ? prev.ordinal + 1 : 0)) row = { ...row, tokens: ref.cumTokens - (prev?.cumTokens ?? 0) };
+    if (row.type === 'step') shown++;
+    prev = ref;
+    entries.push({ line: ref.line, row });
+  }
+  entries.sort((x, y) => x.line - y.line);
+  scan.skipped.sort((x, y) => x.line - y.line);
+  return {
+    rows: entries.map((e) => e.row), skipped: scan.skipped, truncatedTail: scan.truncatedTail, stepRows, shownStepRows: shown, downsampled,
+    ...(downsampled && { tailFromStep: scan.buckets.tailFromStep() }), bytes, moreSkipped: scan.moreSkipped,
+  };
+}
