@@ -9,6 +9,8 @@ export interface HostApi {
   post(m: PanelCommand): void;
   /** Evaluates a run (base, adapter, merged); its detail, new evaluation included, is dispatched when it comes back. */
   evaluate(runId: string): void;
+  /** Every metrics row of a run whose detail came as a bounded view ("Load all"); resolves when its detail was dispatched (true) or refused (false). */
+  loadAllMetrics(runId: string): Promise<boolean>;
 }
 
 export interface Channel {
@@ -36,9 +38,12 @@ export class PanelChannel implements HostApi {
     this.ch.send(m);
   }
 
-  /** Asks for the details of runs; each arrives as a runDetail. Resolves false when the host refused. */
-  loadRuns(runIds: string[]): Promise<boolean> {
-    return this.rpc.request(LoadRuns, { runIds }).then(
+  /**
+   * Asks for the details of runs; each arrives as a runDetail. A long run's metrics are a bounded
+   * view unless `full`. Resolves false when the host refused.
+   */
+  loadRuns(runIds: string[], full = false): Promise<boolean> {
+    return this.rpc.request(LoadRuns, full ? { runIds, full } : { runIds }).then(
       (details) => {
         for (const detail of details) this.ch.deliver({ type: 'runDetail', detail });
         return true;
@@ -48,6 +53,10 @@ export class PanelChannel implements HostApi {
         return false;
       },
     );
+  }
+
+  loadAllMetrics(runId: string): Promise<boolean> {
+    return this.loadRuns([runId], true);
   }
 
   evaluate(runId: string): void {

@@ -54,7 +54,7 @@ function start(): void {
   const status = new StatusView(send, dispatch);
   const sections = {
     configure: new ConfigureView(send, dispatch),
-    curves: new CurvesView(dispatch),
+    curves: new CurvesView(dispatch, host),
     evaluation: new EvaluationView(host, dispatch),
     runs: new RunsView(host, dispatch),
   };

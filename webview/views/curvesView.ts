@@ -1,10 +1,14 @@
 // The Loss curves section: x axis, log scale and smoothing controls, the chart of every selected
 // run (raw and smoothed training loss, validation loss; one colour per run) and a text summary
-// per run. Data is rebuilt (memoised per run) only when what it depends on changes.
+// per run, and for a long run read as a bounded view, how many of its steps the chart holds with
+// "Load all" (every row, on demand). Data is rebuilt (memoised per run) only when what it depends
+// on changes.
 import { buildChartData, type ChartRunInput, type RunCurves, type XAxis } from '../chartData';
 import { accumulateCurves, accumulateSmoothing, type CurveAccumulator, type SmoothAccumulator } from '../curveAccumulator';
 import { h, setChildren, setText } from '../dom';
 import { fmtInt, fmtLoss } from '../format';
+import type { HostApi } from '../host';
+import { coverageNote, type CoverageNote } from '../metricsCoverage';
 import { onThemeChange, RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
 import { LossChart, type ChartSeriesSpec } from './lossChart';
@@ -23,6 +27,11 @@ export class CurvesView {
   private readonly empty: HTMLElement;
   private readonly summary: HTMLElement;
   private readonly info: HTMLElement;
+  /** One line per selected run whose older steps were thinned, with its "Load all" button. */
+  private readonly coverage: HTMLElement;
+  private coverageKey = '';
+  /** Runs whose every row was asked for and has not come back yet. */
+  private readonly loadingAll = new Set<string>();
   private readonly axisSelect: HTMLElement & { value: string };
   private readonly logBox: HTMLElement & { checked: boolean };
   private readonly slider: HTMLInputElement;
@@ -37,7 +46,10 @@ export class CurvesView {
   /** Milliseconds the last chart update took (data build + uPlot), for the status of the harness and profiling. */
   lastUpdateMs = 0;
 
-  constructor(dispatch: (a: Action) => void) {
+  constructor(
+    dispatch: (a: Action) => void,
+    private readonly host: Pick<HostApi, 'loadAllMetrics'>,
+  ) {
     this.axisSelect = h('vscode-single-select', { id: 'x-axis', label: 'X axis', onchange: () => dispatch({ type: 'ui/xAxis', xAxis: this.axisSelect.value as XAxis }) },
       AXES.map((a) => h('vscode-option', { value: a.value }, a.label))) as HTMLElement & { value: string };
     this.logBox = h('vscode-checkbox', { label: 'Log scale', onchange: () => dispatch({ type: 'ui/logScale', logScale: this.logBox.checked }) }) as HTMLElement & { checked: boolean };
@@ -54,13 +66,14 @@ export class CurvesView {
     this.empty = h('p', { class: 'empty' });
     this.summary = h('table', { class: 'data-table curve-summary' });
     this.info = h('p', { class: 'hint' });
+    this.coverage = h('div', { class: 'coverage', 'aria-live': 'polite' });
     this.el = h('section', { class: 'curves', 'aria-label': 'Loss curves' },
       h('div', { class: 'toolbar' },
         h('vscode-label', { for: 'x-axis' }, 'X axis'), this.axisSelect,
         this.logBox,
         h('label', { class: 'slider', for: 'smoothing' }, 'Smoothing', this.slider, this.sliderValue),
         reset),
-      this.empty, this.chartHost, this.summary, this.info);
+      this.empty, this.chartHost, this.coverage, this.summary, this.info);
     this.chart = new LossChart(this.chartHost, () => this.refresh(true));
     onThemeChange(() => {
       this.chart.themeChanged();
@@ -79,7 +92,40 @@ export class CurvesView {
     if (this.logBox.checked !== s.logScale) this.logBox.checked = s.logScale;
     if (document.activeElement !== this.slider) this.slider.value = String(s.smoothing);
     setText(this.sliderValue, s.smoothing.toFixed(2));
+    this.renderCoverage(s);
     if (this.visible) this.refresh(false);
+  }
+
+  /** "run: 3,953 of 1,000,000 steps shown …  [Load all]" for each selected run read as a bounded view; rebuilt only when a figure changes. */
+  private renderCoverage(s: State): void {
+    const notes = s.selected.flatMap((id) => {
+      const n = coverageNote(id, s.runData[id]);
+      if (!n) this.loadingAll.delete(id); // every row is there now (or the run is gone)
+      return n ? [n] : [];
+    });
+    const key = JSON.stringify([notes, [...this.loadingAll]]);
+    if (key === this.coverageKey) return;
+    this.coverageKey = key;
+    setChildren(this.coverage, notes.map((n) => this.coverageLine(n, s.selected.length > 1)));
+  }
+
+  private coverageLine(n: CoverageNote, named: boolean): HTMLElement {
+    const loading = this.loadingAll.has(n.runId);
+    const from = n.wholeFrom !== undefined ? `; every step from ${fmtInt(n.wholeFrom)} on` : '';
+    const text = `${named ? `${n.runId}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}).`;
+    const button = h('vscode-button', {
+      secondary: true, disabled: loading, title: `Read every row of ${n.runId}'s metrics.jsonl (${fmtInt(n.total)} steps); may take a while for a long run`,
+      onclick: () => {
+        if (this.loadingAll.has(n.runId)) return;
+        this.loadingAll.add(n.runId);
+        if (this.state) this.renderCoverage(this.state);
+        void this.host.loadAllMetrics(n.runId).then(() => {
+          this.loadingAll.delete(n.runId);
+          if (this.state) this.renderCoverage(this.state);
+        });
+      },
+    }, loading ? 'Loading all steps…' : 'Load all');
+    return h('p', { class: 'hint coverage-note' }, text, ' ', button);
   }
 
   private runsOf(s: State): ChartRunInput[] {
