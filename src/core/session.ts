@@ -117,7 +117,8 @@ async function checkCancelled(signal: AbortSignal | undefined, stage: string): P
  * the training file names the row out of the rows the check counted.
  */
 async function* loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSignal) {
-  const dataOpts = { ...dataOptionsOf(config), signal };
+  // input_ids and the tokenizer's ids are checked against the model's embedding rows, by file and line.
+  const dataOpts = { ...dataOptionsOf(config), signal, vocabSize: spec.vocabSize, vocabSource: `vocab_size in ${path.join(config.model, 'config.json')}` };
   yield { type: 'phase', phase: 'checking-data', detail: `checking ${config.data}` } satisfies PhaseEvent;
   const checked = await checkDatasetFile(config.data, dataOpts);
   await checkCancelled(signal, 'loading the tokenizer');
@@ -125,7 +126,7 @@ async function* loadData(config: RunConfig, spec: ModelSpec, signal?: AbortSigna
   const tokenizer = loadTokenizer(config.model);
   let data;
   try {
-    data = await prepareData(config.data, tokenizer, { ...dataOpts, vocabSize: spec.vocabSize });
+    data = await prepareData(config.data, tokenizer, dataOpts);
   } catch (e) {
     if (e instanceof CancelledError && e.stage === 'tokenizing' && e.file === config.data && e.row !== undefined) {
       throw new CancelledError(`tokenizing`, e.file, e.row, checked.rows);

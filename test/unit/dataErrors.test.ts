@@ -53,9 +53,9 @@ describe('row problems (test/fixtures/datasets/bad.jsonl: good rows on lines 1, 
       expect(p.reason).toMatch(expected[k].reason);
     });
     expect(err.message).toContain(`${file}:3: bad JSON`);
-    expect(err.message).toMatch(/5 rows have problems/);
+    expect(err.message).toMatch(/5 of 8 rows have problems/);
     expect(err.message).toMatch(/set the bad-row policy to 'skip'/);
-    // The full load refuses it the same way (and before tokenizing past the first problem).
+    // The full load refuses it the same way, with the same count.
     const loadErr = await datasetError(loadExamples(file, gpt2, { maxSeqLen: 32 }));
     expect(loadErr.totalProblems).toBe(5);
   });
@@ -79,7 +79,7 @@ describe('row problems (test/fixtures/datasets/bad.jsonl: good rows on lines 1, 
     const listed = err.message.split('\n').filter((l) => l.startsWith(`  ${file}:`));
     expect(listed).toHaveLength(20);
     expect(listed[0]).toBe(`  ${file}:2: wrong type: "text" must be a string, found null`);
-    expect(err.message).toMatch(/30 rows have problems/);
+    expect(err.message).toMatch(/30 of 31 rows have problems/);
     expect(err.message).toMatch(/… and 10 more/);
   });
 
@@ -113,16 +113,20 @@ describe('row problems (test/fixtures/datasets/bad.jsonl: good rows on lines 1, 
   });
 
   it('input_ids out of the vocabulary, negative, fractional or too short', async () => {
-    const err = await datasetError(checkDatasetFile(fx('bad_ids.jsonl'), { vocabSize: 50257 }));
+    const err = await datasetError(checkDatasetFile(fx('bad_ids.jsonl'), { vocabSize: 50257, vocabSource: 'vocab_size in /m/config.json' }));
     expect(err.problems.map((p) => [p.line, p.reason])).toEqual([
-      [2, 'input_ids[1] = 50257 is outside the vocabulary [0, 50257); the ids come from another tokenizer'],
-      [3, 'wrong type: input_ids[1] is -4; token ids must be non-negative integers'],
-      [4, 'wrong type: input_ids[0] is 1.5; token ids must be non-negative integers'],
+      [2, 'input_ids[1] = 50257 is outside the vocabulary (0…50256, vocab_size in /m/config.json); the ids come from another tokenizer'],
+      [3, 'input_ids[1] = -4 is outside the vocabulary (0…50256, vocab_size in /m/config.json); the ids come from another tokenizer'],
+      [4, 'wrong type: input_ids[0] is 1.5; token ids are whole numbers in 0…50256, vocab_size in /m/config.json'],
       [5, '"input_ids" has 1 token; an example needs at least 2 (each token is predicted from the ones before it)'],
     ]);
     // Without a vocabulary size only non-negative integers are required.
     const loose = await checkDatasetFile(fx('bad_ids.jsonl'), { policy: 'skip' });
-    expect(loose.problems.map((p) => p.line)).toEqual([3, 4, 5]);
+    expect(loose.problems.map((p) => [p.line, p.reason])).toEqual([
+      [3, 'input_ids[1] = -4 is negative; token ids are whole numbers ≥ 0'],
+      [4, 'wrong type: input_ids[0] is 1.5; token ids are whole numbers ≥ 0'],
+      [5, '"input_ids" has 1 token; an example needs at least 2 (each token is predicted from the ones before it)'],
+    ]);
   });
 });
 

@@ -47,6 +47,8 @@ export function formatProblem(p: RowProblem): string {
 export class ProblemLog {
   readonly kept: RowProblem[] = [];
   total = 0;
+  /** Rows read so far, good or bad (not a CSV header), for "3 of 20 rows". */
+  seen = 0;
 
   constructor(
     readonly file: string,
@@ -71,7 +73,8 @@ export class ProblemLog {
 
   /** The first LISTED_PROBLEMS problems, the total, and what to do. */
   describe(): string {
-    const rows = this.total === 1 ? '1 row has a problem' : `${this.total} rows have problems`;
+    const of = this.seen >= this.total && this.seen > 0 ? ` of ${this.seen}` : '';
+    const rows = this.total === 1 ? (of ? `1${of} rows has a problem` : '1 row has a problem') : `${this.total}${of} rows have problems`;
     const listed = this.kept.slice(0, LISTED_PROBLEMS).map((p) => `  ${formatProblem(p)}`);
     const more = this.total > listed.length ? [`  … and ${this.total - listed.length} more`] : [];
     return [

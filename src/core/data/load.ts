@@ -10,6 +10,7 @@ import { readCsv } from './csvRecords';
 import { readJsonArray, readJsonLines } from './jsonRecords';
 import { plainTextExamples, readTextChunks } from './plainText';
 import type { RawItem } from './records';
+import { vocabularyOf } from './vocabulary';
 import { detectCsvFormat, detectFormat, fieldNames, toRow, unknownShapeReason, type Row, type RowFormat } from './rows';
 import type { CheckOptions, DataOptions, DatasetFormat, DatasetReport, Example, RowProblem } from './types';
 
@@ -63,6 +64,7 @@ async function scanRows(
       sawHeader = true;
       continue;
     }
+    log.seen++;
     if (item.kind === 'bad') {
       log.add(item.line, item.reason);
       continue;
@@ -73,7 +75,7 @@ async function scanRows(
       continue;
     }
     try {
-      const row = toRow(format, item.value, names, opts.vocabSize);
+      const row = toRow(format, item.value, names, vocabularyOf(opts));
       rows++;
       onRow(row, item.line, format);
     } catch (e) {
@@ -171,10 +173,11 @@ export async function loadExamples(
   } else {
     let encoder: RowEncoder | undefined;
     ({ format } = await scanRows(file, info, opts, log, (row, line, rowFormat) => {
-      // Under 'fail' the dataset is refused after the scan; tokenizing more rows would be wasted.
-      if (log.failing) return;
-      encoder ??= new RowEncoder(tokenizer, file, rowFormat, opts.maxSeqLen);
-      examples.push(encoder.encode(row, line));
+      encoder ??= new RowEncoder(tokenizer, file, rowFormat, opts.maxSeqLen, vocabularyOf(opts));
+      const example = encoder.encode(row, line);
+      // Under 'fail' the dataset is refused after the scan: the rest is encoded only to count and
+      // list its problems (a long row costs max_seq_len tokens, see encodeBounded), not kept.
+      if (!log.failing) examples.push(example);
     }, 'tokenizing'));
   }
   if (examples.length === 0) {

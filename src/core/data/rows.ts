@@ -4,6 +4,7 @@
 import { DatasetError, RowError } from './errors';
 import { describeType, isPlainObject } from './records';
 import type { ColumnNames, DatasetFormat } from './types';
+import { vocabRange, type Vocabulary } from './vocabulary';
 
 /** Formats made of rows (every format but plain text). */
 export type RowFormat = Exclude<DatasetFormat, 'plain-text'>;
@@ -81,7 +82,7 @@ function requireString(value: Record<string, unknown>, field: string): string {
 }
 
 /** Checks a raw row against the file's format; throws RowError with the reason. */
-export function toRow(format: RowFormat, value: Record<string, unknown>, names: FieldNames, vocabSize?: number): Row {
+export function toRow(format: RowFormat, value: Record<string, unknown>, names: FieldNames, vocab?: Vocabulary): Row {
   switch (format) {
     case 'text':
       return { format, text: requireString(value, names.text) };
@@ -90,7 +91,7 @@ export function toRow(format: RowFormat, value: Record<string, unknown>, names: 
     case 'messages':
       return { format, messages: toMessages(value) };
     case 'input-ids':
-      return { format, ids: toIds(value, vocabSize) };
+      return { format, ids: toIds(value, vocab) };
   }
 }
 
@@ -116,19 +117,20 @@ function toMessages(value: Record<string, unknown>): ChatMessage[] {
   return out;
 }
 
-function toIds(value: Record<string, unknown>, vocabSize?: number): number[] {
+function toIds(value: Record<string, unknown>, vocab?: Vocabulary): number[] {
   if (!(INPUT_IDS in value)) throw new RowError(`missing field "${INPUT_IDS}"`);
   const ids = value[INPUT_IDS];
   if (!Array.isArray(ids)) throw new RowError(`wrong type: "${INPUT_IDS}" must be an array of token ids, found ${describeType(ids)}`);
   if (ids.length === 0) throw new RowError(`empty "${INPUT_IDS}"`);
   for (let k = 0; k < ids.length; k++) {
     const id: unknown = ids[k];
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw new RowError(`wrong type: input_ids[${k}] is ${JSON.stringify(id)}; token ids must be non-negative integers`);
+    if (typeof id !== 'number' || !Number.isInteger(id)) {
+      throw new RowError(`wrong type: input_ids[${k}] is ${JSON.stringify(id)}; token ids are whole numbers${vocab ? ` in ${vocabRange(vocab)}` : ' ≥ 0'}`);
     }
-    if (vocabSize !== undefined && id >= vocabSize) {
-      throw new RowError(`input_ids[${k}] = ${id} is outside the vocabulary [0, ${vocabSize}); the ids come from another tokenizer`);
+    if (vocab !== undefined && (id < 0 || id >= vocab.size)) {
+      throw new RowError(`input_ids[${k}] = ${id} is outside the vocabulary (${vocabRange(vocab)}); the ids come from another tokenizer`);
     }
+    if (id < 0) throw new RowError(`input_ids[${k}] = ${id} is negative; token ids are whole numbers ≥ 0`);
   }
   if (ids.length < 2) throw new RowError(`"${INPUT_IDS}" has 1 token; an example needs at least 2 (each token is predicted from the ones before it)`);
   return ids as number[];

@@ -65,6 +65,8 @@ export interface CheckOptions {
   columns?: ColumnNames;
   /** When given, input_ids must lie in [0, vocabSize); pass the model's config.json vocab_size. */
   vocabSize?: number;
+  /** Where vocabSize is written, for messages, e.g. "vocab_size in /m/config.json". */
+  vocabSource?: string;
   /**
    * Largest row in bytes (a JSON Lines line, a .json array element, a CSV record, a .txt line),
    * enforced while reading, before tokenizing. Default DEFAULT_MAX_ROW_BYTES (8 MiB).
