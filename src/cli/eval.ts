@@ -87,7 +87,7 @@ export const evalCommand: CliCommand = {
     const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? run?.config.training.maxSeqLen ?? 256;
     // Without --data, a run is scored on its own validation examples (never on what it trained on).
     const runValid = run && dataFile === undefined ? await runValidation(run, tokenizer, spec.vocabSize, maxSeqLen) : undefined;
-    const data = dataFile !== undefined ? await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize }) : undefined;
+    const data = dataFile !== undefined ? await loadExamples(dataFile, tokenizer, { maxSeqLen, policy, vocabSize: spec.vocabSize, vocabSource: `vocab_size in ${path.join(modelDir, 'config.json')}` }) : undefined;
     const examples = runValid?.examples ?? data!.examples;
     const backend = await initBackend(backendFlag(values), { threads: optionalInt(values, 'threads', 1) });
     const report = await evaluateFolders({

@@ -25,7 +25,7 @@ export interface CheckResult {
 }
 
 /** The rows of a .jsonl/.json/.csv/.tsv file, streamed, each within the row limit. */
-function readRecords(file: string, info: FileInfo, maxRowBytes: number): AsyncGenerator<RawItem> {
+export function readRecords(file: string, info: FileInfo, maxRowBytes: number): AsyncGenerator<RawItem> {
   switch (info.kind) {
     case 'json':
       // A .json file that starts with an object rather than an array is read as JSON Lines,
