@@ -1,6 +1,7 @@
 // `npm run bench`: training speed and memory per preset and backend — tokens/s (median of the
 // timed steps), step time, achieved GFLOP/s against the backend's measured plain-matmul peak,
 // peak RSS, peak tensor bytes, tensors alive after the last step — and evaluation forward speed.
+// `--metrics`: opening a long run's detail in the results panel instead (metricsBench.ts).
 // Benchmarks are a command, never timed unit tests (these machines are shared and noisy).
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
@@ -13,6 +14,7 @@ import type { ModelSpec } from '../core/hf/config';
 import type { ActivationMode, CausalLM } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer';
+import { metricsBench, metricsCase } from './metricsBench';
 import { PRESETS } from './presets';
 
 interface Result {
@@ -317,8 +319,30 @@ async function main(): Promise<void> {
       profile: { type: 'boolean', default: false },
       parts: { type: 'boolean', default: false },
       activations: { type: 'string', default: 'auto' },
+      metrics: { type: 'boolean', default: false },
+      'metrics-steps': { type: 'string', default: '1000000' },
+      'eval-every': { type: 'string', default: '1000' },
+      'metrics-cases': { type: 'string', default: 'bounded,whole' },
+      // Internal: the child process of one --metrics case.
+      'metrics-case': { type: 'string' },
+      'metrics-dir': { type: 'string' },
+      'metrics-repeat': { type: 'string', default: '3' },
     },
   });
+  if (values['metrics-case']) {
+    const c = values['metrics-case'];
+    if (c !== 'bounded' && c !== 'whole') throw new Error(`--metrics-case must be bounded or whole, got "${c}"`);
+    metricsCase(c, values['metrics-dir']!, Math.max(1, Number(values['metrics-repeat'])));
+    return;
+  }
+  if (values.metrics) {
+    const steps = Number(values['metrics-steps']);
+    const evalEvery = Number(values['eval-every']);
+    if (!Number.isInteger(steps) || steps < 1 || !Number.isInteger(evalEvery) || evalEvery < 1) throw new Error('--metrics-steps and --eval-every must be whole numbers ≥ 1');
+    const cases = values['metrics-cases']!.split(',').filter((c): c is 'bounded' | 'whole' => c === 'bounded' || c === 'whole');
+    metricsBench(steps, evalEvery, cases);
+    return;
+  }
   const names = values.preset!.split(',');
   for (const n of names) if (!PRESETS[n]) throw new Error(`unknown preset "${n}"; presets: ${Object.keys(PRESETS).join(', ')}`);
   const report = await initBackend(values.backend as BackendChoice, { threads: values.threads ? Number(values.threads) : undefined });
