@@ -18,7 +18,7 @@ import { readConfig } from './hf/config';
 import { countParameters, LoraConfigError, rankProblem, resolveLoraConfig, type LoraConfig } from './lora/config';
 import type { ModelSpec } from './hf/config';
 import { loadModel } from './models/load';
-import { loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
+import { checkPeftAdapter, loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
 import { assertFits, estimateMemory, estimateMemoryFromSpec, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
 import { describeValidation } from './runEval';
@@ -79,14 +79,15 @@ function loraOptions(config: RunConfig): Partial<LoraConfig> {
 
 /**
  * The adapter's config checked against config.json before anything is loaded: targets and layers
- * that exist, and a rank within min(in, out) of every targeted module. Undefined when continuing
- * a given PEFT adapter (its own settings apply; they are checked when it is read).
+ * that exist, and a rank within min(in, out) of every targeted module. A given PEFT adapter
+ * (--adapter) brings its own settings: its adapter_config.json and tensor shapes are checked here
+ * too (no weight read), so the memory estimate covers it before the model is loaded.
  */
-function checkLora(config: RunConfig, spec: ModelSpec, resume: TrainerCheckpoint | undefined): LoraConfig | undefined {
-  if (!resume && config.initAdapter) return undefined;
-  const lora = resume ? resume.lora : resolveLoraConfig(spec, loraOptions(config));
+function checkLora(config: RunConfig, spec: ModelSpec, resume: TrainerCheckpoint | undefined): LoraConfig {
+  const given = !resume && config.initAdapter;
+  const lora = resume ? resume.lora : given ? checkPeftAdapter(given, spec) : resolveLoraConfig(spec, loraOptions(config));
   const problem = rankProblem(spec, lora);
-  if (problem) throw new LoraConfigError(problem);
+  if (problem) throw new LoraConfigError(given ? `${given}: ${problem}` : problem);
   return lora;
 }
 
@@ -338,7 +339,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     const report = await startBackend(config);
     await checkCancelled(signal, 'starting the backend');
     yield { type: 'backend', report };
-    if (lora) assertFits(estimateMemoryFromSpec(spec, lora, report), report, 'pre-flight estimate before loading (weights + adapter + optimizer + gradients, activations not counted)');
+    assertFits(estimateMemoryFromSpec(spec, lora, report), report, 'pre-flight estimate before loading (weights + adapter + optimizer + gradients, activations not counted)');
 
     // 4. The run folder, locked (so a run that fails from here on keeps its record).
     if (!run) {

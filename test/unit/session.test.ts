@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeSafetensors } from '../../src/core/hf/safetensors';
 import { readPeftAdapter } from '../../src/core/peft/adapterFolder';
 import { LOCK_FILE, RunDir, runLockHolder } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
@@ -174,5 +175,45 @@ describe('continuing a PEFT adapter', () => {
     const adapter = readPeftAdapter(RunDir.open(fin.runDir!).adapterDir);
     expect(adapter.config).toMatchObject({ r: 4, loraAlpha: 8 });
     expect(events.some((e) => e.type === 'log' && e.message.includes('continuing the adapter'))).toBe(true);
+  });
+
+  /** A copy of the r=4 c_attn adapter with rank `r` and lora_A's in-features `inA` (gpt2-tiny: 32), zero weights. */
+  function adapterCopy(r: number, inA = 32): string {
+    const src = path.join(__dirname, '..', 'fixtures', 'gpt2-tiny', 'lora-r4-c_attn');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-session-adapter-'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(src, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify({ ...cfg, r }));
+    const t = (name: string, shape: number[]) => ({ name, shape, dtype: 'F32' as const, data: new Float32Array(shape[0] * shape[1]) });
+    writeSafetensors(path.join(dir, 'adapter_model.safetensors'), [0, 1].flatMap((l) => [
+      t(`base_model.model.transformer.h.${l}.attn.c_attn.lora_A.weight`, [r, inA]),
+      t(`base_model.model.transformer.h.${l}.attn.c_attn.lora_B.weight`, [96, r]),
+    ]));
+    return dir;
+  }
+
+  /** The session's events for `initAdapter`: it must fail before the model is loaded and before any run folder. */
+  async function refusedBeforeLoading(initAdapter: string): Promise<Extract<SessionEvent, { type: 'finished' }>> {
+    const ws = workspace(goodRows());
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', initAdapter, training: { maxSteps: 2 } }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('failed');
+    expect(fin.runDir).toBeUndefined();
+    expect(events.some((e) => e.type === 'phase' && e.phase === 'loading-model')).toBe(false);
+    expect(events.some((e) => e.type === 'data')).toBe(false); // checked even before the dataset
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+    return fin;
+  }
+
+  it('an adapter for a base of other dimensions is refused from its header, before the data, the model or a run folder', async () => {
+    const fin = await refusedBeforeLoading(adapterCopy(4, 48));
+    expect(fin.errorKind).toBe('adapter');
+    expect(fin.message).toMatch(/lora_A\.weight" has shape \[4, 48\], but transformer\.h\.0\.attn\.c_attn of this base \(in 32, out 96\) needs \[4, 32\]/);
+  });
+
+  it('an adapter with r above min(in, out) of its modules is refused for training by the rank rule, naming the folder', async () => {
+    const dir = adapterCopy(40);
+    const fin = await refusedBeforeLoading(dir);
+    expect(fin.errorKind).toBe('loraconfig');
+    expect(fin.message).toBe(`${dir}: LoRA rank r=40 exceeds min(in, out)=32 of transformer.h.0.attn.c_attn (in 32, out 96): past that the update is no longer low-rank. Choose r ≤ 32, or target other modules`);
   });
 });

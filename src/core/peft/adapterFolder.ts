@@ -108,8 +108,31 @@ export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter
   };
 }
 
+/** An adapter folder's config and tensor shapes, its weights not read (`stored`: the tensor's name in the file). */
+type AdapterShapes = Omit<PeftAdapter, 'tensors'> & { tensors: Map<string, { shape: number[]; stored: string }> };
+
 /** Reads a PEFT LoRA adapter folder. Errors name the file and tensor. */
 export function readPeftAdapter(dir: string): PeftAdapter {
+  const { tensors: shapes, ...rest } = readAdapterShapes(dir);
+  const st = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS));
+  try {
+    const tensors = new Map([...shapes].map(([key, t]) => [key, { shape: t.shape, data: st.readFloat32(t.stored) }]));
+    return { ...rest, tensors };
+  } finally {
+    st.close();
+  }
+}
+
+/**
+ * The LoraConfig that loads the adapter in `dir` on `spec`, from adapter_config.json and the
+ * tensors' shapes alone (no weight is read): every check of adapterForModel, before any model or
+ * tensor is loaded.
+ */
+export function checkPeftAdapter(dir: string, spec: ModelSpec): LoraConfig {
+  return adapterForModel(readAdapterShapes(dir), spec, dir);
+}
+
+function readAdapterShapes(dir: string): AdapterShapes {
   const cfgFile = path.join(dir, ADAPTER_CONFIG);
   if (!fs.existsSync(cfgFile)) throw new AdapterError(`not found: a PEFT adapter folder needs ${ADAPTER_CONFIG} and ${ADAPTER_WEIGHTS}`, cfgFile);
   let raw: unknown;
@@ -129,7 +152,7 @@ export function readPeftAdapter(dir: string): PeftAdapter {
   }
   const st = SafetensorsFile.open(wFile);
   try {
-    const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+    const tensors: AdapterShapes['tensors'] = new Map();
     for (const name of st.names()) {
       const m = /^base_model\.model\.(.+)\.lora_([AB])\.(?:default\.)?weight$/.exec(name);
       if (!m) throw new AdapterError(`tensor "${name}" is not a LoRA A/B weight (embedding LoRA, DoRA magnitudes and saved modules are not supported)`, wFile);
@@ -140,7 +163,7 @@ export function readPeftAdapter(dir: string): PeftAdapter {
         throw new AdapterError(`tensor "${name}" has rank ${rank} but adapter_config.json says r=${config.r}: the config and the weights come from different adapters (rank_pattern is not supported)`, wFile);
       }
       // PEFT writes without the adapter name; older files may carry `.default.`: normalise.
-      tensors.set(`base_model.model.${m[1]}.lora_${m[2]}.weight`, { shape: info.shape, data: st.readFloat32(name) });
+      tensors.set(`base_model.model.${m[1]}.lora_${m[2]}.weight`, { shape: info.shape, stored: name });
     }
     if (tensors.size === 0) throw new AdapterError('contains no LoRA tensors', wFile);
     return { config, baseModel, tensors, selection };
@@ -245,7 +268,7 @@ function peftSelects(modulePath: string, cfg: LoraConfig, sel: PeftAdapter['sele
  * architecture with the right shape, both factors are present, and the modules are exactly those
  * adapter_config.json's target_modules select (PEFT's rules). Returns the config that loads them.
  */
-export function adapterForModel(adapter: PeftAdapter, spec: ModelSpec, dir: string): LoraConfig {
+export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensors: Map<string, { shape: number[] }> }, spec: ModelSpec, dir: string): LoraConfig {
   const [cfgFile, wFile] = [path.join(dir, ADAPTER_CONFIG), path.join(dir, ADAPTER_WEIGHTS)];
   const all = linearModules(spec);
   const byPath = new Map(all.map((m) => [m.path, m]));
