@@ -9,7 +9,7 @@ import type { ModelSpec } from '../hf/config';
 import { resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
 import type { CausalLM } from '../models/causalLm';
 import { linearModules, type LinearModule } from '../lora/modules';
-import { writeFileAtomic } from '../util/durableFiles';
+import { makeDirs, writeFileAtomic } from '../util/durableFiles';
 import { SafetensorsFile, writeSafetensors } from '../hf/safetensors';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
@@ -229,7 +229,7 @@ export function writePeftAdapter(
   baseModel: string,
   tensors: { name: string; shape: number[]; data: Float32Array }[],
 ): void {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir); // not Node's recursive mkdir, which reports a read-only file system as ENOENT
   const paths = [...new Set(tensors.map((t) => /^base_model\.model\.(.+)\.lora_[AB]\.weight$/.exec(t.name)?.[1] ?? t.name))];
   // Leaf names (+ layers_to_transform) when they select exactly these modules, else the full paths;
   // all-linear is written as full paths, as PEFT expands it.
