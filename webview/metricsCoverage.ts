@@ -11,6 +11,8 @@ export interface CoverageNote {
   total: number;
   /** Every step from this one on is there (the tail read whole, then live steps). */
   wholeFrom?: number;
+  /** Size of the run's metrics.jsonl when it was read: what "Load all" reads and posts, roughly. */
+  bytes: number;
 }
 
 /** The note for a run whose older steps were thinned, or undefined when the panel holds every step. */
@@ -21,5 +23,5 @@ export function coverageNote(runId: string, d: RunData | undefined): CoverageNot
   // The store keeps the detail's rows as the prefix of `metrics` and appends live rows after them.
   let live = 0;
   for (let i = detail.metrics.length; i < d.metrics.length; i++) if (d.metrics[i].type === 'step') live++;
-  return { runId, shown: c.shownStepRows + live, total: c.stepRows + live, ...(c.tailFromStep !== undefined && { wholeFrom: c.tailFromStep }) };
+  return { runId, shown: c.shownStepRows + live, total: c.stepRows + live, ...(c.tailFromStep !== undefined && { wholeFrom: c.tailFromStep }), bytes: c.bytes };
 }

@@ -32,7 +32,7 @@ const coverage: MetricsCoverage = { stepRows: 1_000_000, shownStepRows: thinned.
 describe('a long run in the panel', () => {
   it('a bounded view says how many steps it holds of how many', () => {
     const s = run([{ type: 'runDetail', detail: detail('r1', thinned, coverage) }]);
-    expect(coverageNote('r1', s.runData.r1)).toEqual({ runId: 'r1', shown: 1002, total: 1_000_000, wholeFrom: 999_001 });
+    expect(coverageNote('r1', s.runData.r1)).toEqual({ runId: 'r1', shown: 1002, total: 1_000_000, wholeFrom: 999_001, bytes: 250e6 });
     expect(coverageNote('r1', run([{ type: 'runDetail', detail: detail('r1', [row(1)]) }]).runData.r1)).toBeUndefined();
     expect(coverageNote('r1', run([{ type: 'runDetail', detail: detail('r1', [row(1)], { ...coverage, downsampled: false }) }]).runData.r1)).toBeUndefined();
     expect(coverageNote('nope', undefined)).toBeUndefined();
@@ -42,7 +42,7 @@ describe('a long run in the panel', () => {
     const s = run([started('r1', detail('r1', thinned, coverage)), live(1_000_001), live(1_000_002), { type: 'ui/batch', actions: [live(1_000_003), live(1_000_004)] }]);
     const rows = s.runData.r1.metrics;
     expect(rows.slice(-5).map((m) => m.step)).toEqual([1_000_000, 1_000_001, 1_000_002, 1_000_003, 1_000_004]);
-    expect(coverageNote('r1', s.runData.r1)).toEqual({ runId: 'r1', shown: 1006, total: 1_000_004, wholeFrom: 999_001 });
+    expect(coverageNote('r1', s.runData.r1)).toEqual({ runId: 'r1', shown: 1006, total: 1_000_004, wholeFrom: 999_001, bytes: 250e6 });
     // The chart's curve of the bounded view: first step, spike and last step are there, in order.
     const c = runCurves(rows, 'step');
     expect([c.train.x[0], c.train.x[c.train.x.length - 1]]).toEqual([1, 1_000_004]);

@@ -6,6 +6,7 @@
 import { buildChartData, type ChartRunInput, type RunCurves, type XAxis } from '../chartData';
 import { accumulateCurves, accumulateSmoothing, type CurveAccumulator, type SmoothAccumulator } from '../curveAccumulator';
 import { h, setChildren, setText } from '../dom';
+import { formatBytes } from '../../src/protocol/progress';
 import { fmtInt, fmtLoss } from '../format';
 import type { HostApi } from '../host';
 import { coverageNote, type CoverageNote } from '../metricsCoverage';
@@ -114,7 +115,8 @@ export class CurvesView {
     const from = n.wholeFrom !== undefined ? `; every step from ${fmtInt(n.wholeFrom)} on` : '';
     const text = `${named ? `${n.runId}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}).`;
     const button = h('vscode-button', {
-      secondary: true, disabled: loading, title: `Read every row of ${n.runId}'s metrics.jsonl (${fmtInt(n.total)} steps); may take a while for a long run`,
+      secondary: true, disabled: loading,
+      title: `Read every row of ${n.runId}'s metrics.jsonl (${fmtInt(n.total)} steps, ${formatBytes(n.bytes)}): seconds to a minute for millions of steps`,
       onclick: () => {
         if (this.loadingAll.has(n.runId)) return;
         this.loadingAll.add(n.runId);
