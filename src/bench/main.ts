@@ -14,7 +14,7 @@ import type { ModelSpec } from '../core/hf/config';
 import type { ActivationMode, CausalLM } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer';
-import { metricsBench, metricsCase } from './metricsBench';
+import { METRICS_CASES, metricsBench, metricsCase } from './metricsBench';
 import { PRESETS } from './presets';
 
 interface Result {
@@ -322,7 +322,7 @@ async function main(): Promise<void> {
       metrics: { type: 'boolean', default: false },
       'metrics-steps': { type: 'string', default: '1000000' },
       'eval-every': { type: 'string', default: '1000' },
-      'metrics-cases': { type: 'string', default: 'bounded,whole' },
+      'metrics-cases': { type: 'string', default: METRICS_CASES.join(',') },
       // Internal: the child process of one --metrics case.
       'metrics-case': { type: 'string' },
       'metrics-dir': { type: 'string' },
@@ -330,8 +330,8 @@ async function main(): Promise<void> {
     },
   });
   if (values['metrics-case']) {
-    const c = values['metrics-case'];
-    if (c !== 'bounded' && c !== 'whole') throw new Error(`--metrics-case must be bounded or whole, got "${c}"`);
+    const c = METRICS_CASES.find((x) => x === values['metrics-case']);
+    if (!c) throw new Error(`--metrics-case must be one of ${METRICS_CASES.join(', ')}, got "${values['metrics-case']}"`);
     metricsCase(c, values['metrics-dir']!, Math.max(1, Number(values['metrics-repeat'])));
     return;
   }
@@ -339,7 +339,11 @@ async function main(): Promise<void> {
     const steps = Number(values['metrics-steps']);
     const evalEvery = Number(values['eval-every']);
     if (!Number.isInteger(steps) || steps < 1 || !Number.isInteger(evalEvery) || evalEvery < 1) throw new Error('--metrics-steps and --eval-every must be whole numbers ≥ 1');
-    const cases = values['metrics-cases']!.split(',').filter((c): c is 'bounded' | 'whole' => c === 'bounded' || c === 'whole');
+    const cases = values['metrics-cases']!.split(',').map((x) => {
+      const c = METRICS_CASES.find((m) => m === x);
+      if (!c) throw new Error(`--metrics-cases: "${x}" is not one of ${METRICS_CASES.join(', ')}`);
+      return c;
+    });
     metricsBench(steps, evalEvery, cases);
     return;
   }

@@ -1,26 +1,29 @@
-// `npm run bench -- --metrics [--metrics-steps N] [--eval-every K]`: how long the results panel
-// takes to open a long run's detail (runsModel.runDetail, as the host answers LoadRuns), with the
-// bounded metrics view (core/runs/metricsView) against the whole-file read (readMetricRows, what
-// "Load all" does). Writes a run folder with an N-step metrics.jsonl (default 1,000,000, an eval
+// `npm run bench -- --metrics [--metrics-steps N] [--eval-every K] [--metrics-cases bounded,all,old]`:
+// how long the results panel takes to open a long run's detail (runsModel.runDetail, as the host
+// answers LoadRuns): the bounded metrics view (core/runs/metricsView), every row read in chunks
+// ("Load all"), and every row as the detail was read before (readMetricRows). Writes a run folder with an N-step metrics.jsonl (default 1,000,000, an eval
 // row every K = 1000 steps, one loss spike) in a temp folder, then opens it in a fresh child
 // process per case, so that each case's peak RSS is its own: wall and CPU ms of the first open (and
-// of two more for the bounded view; the whole file once, it takes seconds), peak RSS and heap growth
+// of two more for the bounded view; every row once, it takes seconds), peak RSS and heap growth
 // over the child's baseline, and the size of the detail as posted. CPU time is the figure to trust
 // on a loaded machine.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { METRICS_FILE, RunDir } from '../core/runs';
+import { METRICS_FILE, readMetricRows, RunDir } from '../core/runs';
 import { metricLine } from '../core/runs/metrics';
 import { runDetail } from '../host/runsModel';
+import { plotted } from '../protocol/metrics';
 import { formatBytes, formatInt } from '../protocol/progress';
 
-type Case = 'bounded' | 'whole';
-const CASES: { name: Case; label: string }[] = [
-  { name: 'bounded', label: 'bounded view (runDetail, what the panel opens with)' },
-  { name: 'whole', label: 'whole file (runDetail { full }, the old path and "Load all")' },
-];
+export type MetricsCase = 'bounded' | 'all' | 'old';
+export const METRICS_CASES: readonly MetricsCase[] = ['bounded', 'all', 'old'];
+const LABELS: Record<MetricsCase, string> = {
+  bounded: 'bounded view (runDetail: what the panel opens with)',
+  all: 'every row, chunked (runDetail { full }: "Load all")',
+  old: 'every row, readMetricRows (the detail before the bounded view)',
+};
 
 interface CaseResult {
   ms: number[];
@@ -65,7 +68,7 @@ function writeRun(root: string, steps: number, evalEvery: number): { dir: string
 }
 
 /** The child: opens the run's detail `repeat` times as the host does, prints one JSON line. */
-export function metricsCase(name: Case, dir: string, repeat: number): void {
+export function metricsCase(name: MetricsCase, dir: string, repeat: number): void {
   const rss0 = process.resourceUsage().maxRSS * 1024;
   const heap0 = process.memoryUsage().heapUsed;
   const ms: number[] = [];
@@ -75,7 +78,7 @@ export function metricsCase(name: Case, dir: string, repeat: number): void {
     detail = undefined;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    detail = runDetail(dir, () => {}, { full: name === 'whole' });
+    detail = name === 'old' ? oldDetail(dir) : runDetail(dir, () => {}, { full: name === 'all' });
     ms.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpuMs.push((c.user + c.system) / 1000);
@@ -94,7 +97,15 @@ export function metricsCase(name: Case, dir: string, repeat: number): void {
   console.log(JSON.stringify(result));
 }
 
-export function metricsBench(steps: number, evalEvery: number, cases: readonly Case[] = ['bounded', 'whole']): void {
+/** runDetail as it was before the bounded view: readMetricRows (the whole file as one string, split), every row posted. */
+function oldDetail(dir: string): ReturnType<typeof runDetail> {
+  const d = runDetail(dir, () => {}, { view: { maxStepRows: 16 } });
+  const read = readMetricRows(path.join(dir, METRICS_FILE));
+  const { metricsCoverage: _bounded, ...rest } = d;
+  return { ...rest, metrics: read.rows.flatMap((r) => (r.type === 'preflight' ? [] : [plotted(r)])) };
+}
+
+export function metricsBench(steps: number, evalEvery: number, cases: readonly MetricsCase[] = METRICS_CASES): void {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-bench-metrics-'));
   try {
     const { dir, bytes, spikeStep } = writeRun(root, steps, evalEvery);
@@ -102,16 +113,17 @@ export function metricsBench(steps: number, evalEvery: number, cases: readonly C
     console.log(`Each case in a fresh process: the first open (cold code), then the next ones; memory over the process baseline; load average ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} CPUs.\n`);
     console.log('| case | first open: wall ms (CPU ms) | then: wall ms (CPU ms) | peak RSS Δ | heap Δ (kept) | step rows shown | detail as posted | spike kept |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const c of CASES.filter((x) => cases.includes(x.name))) {
-      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--metrics-case', c.name, '--metrics-dir', dir, '--metrics-repeat', c.name === 'whole' ? '1' : '3'], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    for (const c of cases) {
+      const label = LABELS[c];
+      const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--metrics-case', c, '--metrics-dir', dir, '--metrics-repeat', c === 'bounded' ? '3' : '1'], { encoding: 'utf8', maxBuffer: 1 << 20 });
       const last = child.stdout.trim().split('\n').at(-1) ?? '';
       if (child.status !== 0 || !last.startsWith('{')) {
-        console.log(`| ${c.label} | failed (exit ${child.status ?? child.signal}): ${child.stderr.trim().split('\n').at(-1) ?? ''} | | | | | | |`);
+        console.log(`| ${label} | failed (exit ${child.status ?? child.signal}): ${child.stderr.trim().split('\n').at(-1) ?? ''} | | | | | | |`);
         continue;
       }
       const r = JSON.parse(last) as CaseResult;
       console.log(
-        `| ${c.label} | ${r.ms[0].toFixed(0)} (${r.cpuMs[0].toFixed(0)}) | ${r.ms.slice(1).map((x, i) => `${x.toFixed(0)} (${r.cpuMs[i + 1].toFixed(0)})`).join(', ') || '—'} | ${formatBytes(r.peakRssDeltaBytes)} | ${formatBytes(r.heapDeltaBytes)} | ` +
+        `| ${label} | ${r.ms[0].toFixed(0)} (${r.cpuMs[0].toFixed(0)}) | ${r.ms.slice(1).map((x, i) => `${x.toFixed(0)} (${r.cpuMs[i + 1].toFixed(0)})`).join(', ') || '—'} | ${formatBytes(r.peakRssDeltaBytes)} | ${formatBytes(r.heapDeltaBytes)} | ` +
           `${formatInt(r.stepRows)} of ${formatInt(steps)} | ${formatBytes(r.postedBytes)} | ${r.maxLoss === 25 ? `yes (step ${formatInt(spikeStep)})` : 'no'} |`,
       );
     }

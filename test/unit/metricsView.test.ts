@@ -53,18 +53,20 @@ describe('metrics view (bounded reader)', () => {
       line({ ...step(3, 2.9), loss: 'abc' }), 'not json\n', '[1,2]\n',
       JSON.stringify({ time, tokens: 5, loss: 2.5, step: 4, type: 'step', totalSteps: 9, epoch: 1, lr: 1, gradNorm: 1, tokensPerSec: 1, stepMs: 1, elapsedMs: 1 }) + '\r\n', // another key order, CRLF
       line(step(5, 2.7)).trimEnd() + '\n', line(step(6, Number.POSITIVE_INFINITY)),
-      '{"type":"step","step":7,"totalSteps":9,"epoch":0.1,"lo', // cut short by a crash
+      line(step(7, Number.NaN)).replace('"NaN"', '"\\u004eaN"'), // revived like a plain NaN
+      '{"type":"step","step":8,"totalSteps":9,"epoch":0.1,"lo', // cut short by a crash
     ].join('');
     const file = tmpFile(text);
     const whole = readMetricRows(file);
     expect(whole.skipped.map((s) => s.line)).toEqual([6, 7, 8]);
     expect(whole.truncatedTail).toBe(true);
-    for (const chunkBytes of [64, 100, 257, 1 << 20]) {
-      const v = readMetricsView(file, { chunkBytes });
+    expect(stepsOf(whole.rows).at(-1)).toMatchObject({ step: 7, loss: Number.NaN });
+    for (const [chunkBytes, all] of [[64, false], [100, false], [257, true], [1 << 20, false], [1 << 20, true]] as const) {
+      const v = readMetricsView(file, { chunkBytes, all });
       expect(v.rows).toEqual(whole.rows);
       expect(v.skipped).toEqual(whole.skipped);
       expect(v.truncatedTail).toBe(true);
-      expect(v).toMatchObject({ stepRows: 5, shownStepRows: 5, downsampled: false, bytes: Buffer.byteLength(text), moreSkipped: 0 });
+      expect(v).toMatchObject({ stepRows: 6, shownStepRows: 6, downsampled: false, bytes: Buffer.byteLength(text), moreSkipped: 0 });
       expect(v.tailFromStep).toBeUndefined();
     }
   });
@@ -137,6 +139,12 @@ describe('metrics view (bounded reader)', () => {
     it('reads the same whatever the chunk size', () => {
       expect(readMetricsView(file, { maxStepRows: 400, tailRows: 100, chunkBytes: 1 << 20 }).rows).toEqual(v.rows);
     });
+
+    it('`all` ("Load all") reads every row, exactly as readMetricRows', () => {
+      const a = readMetricsView(file, { all: true, chunkBytes: 4096 });
+      expect(a.rows).toEqual(whole.rows);
+      expect(a).toMatchObject({ stepRows: n, shownStepRows: n, downsampled: false, skipped: [] });
+    });
   });
 
   it('a diverged loss (NaN) in the thinned part is kept as its bucket’s highest', () => {
@@ -162,6 +170,7 @@ describe('metrics view (bounded reader)', () => {
     // Every skip reported is one readMetricRows reports, with the same reason; a row that the byte
     // scan took and that was thinned out is only checked by the whole read.
     for (const s of v.skipped) expect(whole.skipped).toContainEqual(s);
+    expect(readMetricsView(file, { all: true, chunkBytes: 1000 })).toMatchObject({ rows: whole.rows, skipped: whole.skipped, truncatedTail: true });
     expect(whole.skipped.map((s) => s.line)).toEqual([101, 2_001, 3_001, 3_002]);
     expect(stepsOf(v.rows).every((r) => typeof r.time === 'string')).toBe(true);
   });
