@@ -68,6 +68,12 @@ describe('fingerprintModel validates the safetensors headers it hashes', () => {
     expect(() => fingerprintModel(dir)).toThrow(/model\.safetensors: not a valid safetensors file: tensors "a" \[0, 32\) and "b" \[16, 32\) overlap/);
   });
 
+  it('a folder with config.json and no weights is refused as loading refuses it (it used to be fingerprinted from config.json alone)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-fp-'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(gpt2));
+    expect(() => fingerprintModel(dir)).toThrow(/no model\.safetensors or model\.safetensors\.index\.json found/);
+  });
+
   it('offsets past the end of the file are refused naming the tensor', () => {
     const dir = folder((h) => (h.b.data_offsets = [32, 48].map((o) => o + 100)));
     expect(() => fingerprintModel(dir)).toThrow(/tensor "b" ends at byte \d+, past the end of the file/);

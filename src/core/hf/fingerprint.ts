@@ -3,7 +3,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MAX_HEADER_BYTES, SafetensorsFile } from './safetensors';
+import { MAX_HEADER_BYTES } from './safetensors';
+import { WeightStore } from './weights';
 
 /** SHA-256 (hex) of a file, read as a stream so memory stays flat for any size. */
 export function sha256File(file: string): Promise<string> {
@@ -29,9 +30,10 @@ const FINGERPRINT_SCHEME = 'lora-lab-model-fingerprint-v1';
  * edited in place) get the same fingerprint. Tokenizer files are not included.
  * Symlinked files (the Hugging Face cache layout) are followed.
  *
- * Each file's header is validated as SafetensorsFile.open does (offsets inside the file, sizes
- * matching dtype × shape, no overlaps), so a run is never created for, nor tied to, a corrupt
- * checkpoint: a session computes this before it writes the run folder.
+ * The weights are then opened as loading opens them (WeightStore: the single file or the index's
+ * shards, each header validated — offsets inside the file, sizes matching dtype × shape, no
+ * overlaps), so a run is never created for, nor tied to, a corrupt checkpoint: a session
+ * computes this before it writes the run folder.
  */
 export function fingerprintModel(dir: string): string {
   const hash = crypto.createHash('sha256');
@@ -55,11 +57,11 @@ export function fingerprintModel(dir: string): string {
   for (const name of shards) {
     const file = path.join(dir, name);
     const { size, header } = readSafetensorsHeader(file);
-    SafetensorsFile.open(file).close();
     part('file', name);
     part('size', String(size));
     part('header', header);
   }
+  WeightStore.open(dir).close();
   return hash.digest('hex');
 }
 
