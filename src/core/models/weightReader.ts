@@ -33,7 +33,7 @@ export class WeightReader {
     }
     const found = this.source.info(key).shape;
     if (found.length !== shape.length || found.some((d, i) => d !== shape[i])) {
-      throw new Error(`${this.where}: tensor "${key}" has shape [${found.join(', ')}], config.json implies [${shape.join(', ')}]`);
+      throw new Error(`${this.where}: tensor "${key}" has shape [${found.join(', ')}], config.json implies [${shape.join(', ')}]; the weights and config.json come from different models or a broken conversion: download both from one source.`);
     }
     this.used.add(key);
     return tf.tensor(this.source.readFloat32(key), shape, 'float32');
