@@ -54,8 +54,8 @@ export function runDirOf(root: string, id: unknown): { dir: string } | { error: 
 
 /**
  * The panel's rows of a metrics.jsonl, every one ("Load all"): step and eval rows, each checked;
- * malformed lines logged with their number. Read in chunks (metricsView `all`): at 1M steps about
- * a third of the time and a fifth of the memory of readMetricRows (npm run bench -- --metrics).
+ * malformed lines logged with their number. Read in chunks (metricsView `all`); still seconds and
+ * hundreds of MB at 1M steps (npm run bench -- --metrics: about 0.7× readMetricRows' CPU and 0.75× its memory).
  */
 export function metricRows(dir: string, log: ProblemLog = () => {}): MetricRow[] {
   return metricsForChart(dir, log, { all: true }).metrics;
