@@ -14,7 +14,7 @@ import type { Rpc } from '../protocol/rpc';
 import type { SessionEvent } from '../protocol/worker';
 import { ResultsPanel, type PanelHost } from '../panel/resultsPanel';
 import { pickDataset, pickModel } from './pickers';
-import { runDetail, runDirOf, runSummaries } from './runsModel';
+import { runDetail, runDetailAsync, runDirOf, runSummaries } from './runsModel';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
 import type { RunListener, TrainingController } from './trainingController';
 import { runsRoot } from '../core/runs';
@@ -113,7 +113,13 @@ export class PanelController implements RunListener, PanelHost {
 
   serve(rpc: Rpc): void {
     // A long run's metrics come as a bounded view (runsModel.metricsForChart); `full` ("Load all") reads every row.
-    rpc.handle(LoadRuns, ({ runIds, full }) => runIds.map((id) => runDetail(this.runDir(id), (p) => this.log.warn(p), { full })));
+    // Read between turns of the event loop: a Load all of millions of steps takes seconds.
+    rpc.handle(LoadRuns, async ({ runIds, full }) => {
+      const dirs = runIds.map((id) => this.runDir(id)); // every id checked before any read
+      const details: RunDetail[] = [];
+      for (const dir of dirs) details.push(await runDetailAsync(dir, (p) => this.log.warn(p), { full }));
+      return details;
+    });
     rpc.handle(EvaluateRun, async ({ runId }) => {
       const dir = this.runDir(runId);
       await this.actions.evaluateRun(dir);

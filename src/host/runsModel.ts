@@ -4,7 +4,7 @@
 // (runDirOf: inside the runs folder, or refused). No vscode import: unit-tested under vitest.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { listRuns, METRICS_FILE, readMetricsView, RUN_FILE, RunDir, type MetricsViewOptions, type RunRecord } from '../core/runs';
+import { listRuns, METRICS_FILE, readMetricsView, readMetricsViewAsync, RUN_FILE, RunDir, type MetricsView, type MetricsViewOptions, type RunRecord } from '../core/runs';
 import { decodeEvalReport, type EvalReport } from '../protocol/evaluation';
 import { EVAL_FILE } from '../protocol/evaluation';
 import { plotted, type MetricRow } from '../protocol/metrics';
@@ -66,14 +66,30 @@ export function metricRows(dir: string, log: ProblemLog = () => {}): MetricRow[]
  * length (core/runs/metricsView): every eval row, the step rows thinned past `maxStepRows`
  * (the first, each bucket's lowest and highest loss, the last rows whole), and how many that is.
  */
-export function metricsForChart(dir: string, log: ProblemLog = () => {}, opts?: MetricsViewOptions): { metrics: MetricRow[]; coverage: MetricsCoverage } {
+export function metricsForChart(dir: string, log: ProblemLog = () => {}, opts?: MetricsViewOptions): ChartMetrics {
   const file = path.join(dir, METRICS_FILE);
-  const view = readMetricsView(file, opts);
+  return chartMetrics(file, readMetricsView(file, opts), log);
+}
+
+/** metricsForChart, letting the event loop run between chunks (the extension host, for "Load all"). */
+export async function metricsForChartAsync(dir: string, log: ProblemLog = () => {}, opts?: MetricsViewOptions): Promise<ChartMetrics> {
+  const file = path.join(dir, METRICS_FILE);
+  return chartMetrics(file, await readMetricsViewAsync(file, opts), log);
+}
+
+export interface ChartMetrics {
+  metrics: MetricRow[];
+  coverage: MetricsCoverage;
+}
+
+function chartMetrics(file: string, view: MetricsView, log: ProblemLog): ChartMetrics {
   for (const s of view.skipped) log(`${file}:${s.line}: row skipped: ${s.reason}`);
   if (view.moreSkipped) log(`${file}: ${view.moreSkipped} more rows skipped`);
   const coverage: MetricsCoverage = { stepRows: view.stepRows, shownStepRows: view.shownStepRows, downsampled: view.downsampled, bytes: view.bytes };
   if (view.tailFromStep !== undefined) coverage.tailFromStep = view.tailFromStep;
-  return { metrics: view.rows.flatMap((r) => (r.type === 'preflight' ? [] : [plotted(r)])), coverage };
+  const metrics: MetricRow[] = [];
+  for (const r of view.rows) if (r.type !== 'preflight') metrics.push(plotted(r));
+  return { metrics, coverage };
 }
 
 /** eval.json of a run folder, checked: the report, why it cannot be used, or neither when there is none. */
@@ -103,7 +119,16 @@ export interface DetailOptions {
  */
 export function runDetail(dir: string, log: ProblemLog = () => {}, opts: DetailOptions = {}): RunDetail {
   const record = RunDir.open(dir).record();
-  const { metrics, coverage } = opts.full ? { metrics: metricRows(dir, log), coverage: undefined } : metricsForChart(dir, log, opts.view);
+  return detailOf(dir, record, metricsForChart(dir, log, opts.full ? { all: true } : opts.view), opts.full === true, log);
+}
+
+/** runDetail, letting the event loop run while metrics.jsonl is read (the host answering LoadRuns). */
+export async function runDetailAsync(dir: string, log: ProblemLog = () => {}, opts: DetailOptions = {}): Promise<RunDetail> {
+  const record = RunDir.open(dir).record();
+  return detailOf(dir, record, await metricsForChartAsync(dir, log, opts.full ? { all: true } : opts.view), opts.full === true, log);
+}
+
+function detailOf(dir: string, record: RunRecord, { metrics, coverage }: ChartMetrics, full: boolean, log: ProblemLog): RunDetail {
   const summary = summarize(record);
   if (summary.bestValLoss === null) {
     let best = Infinity;
@@ -112,5 +137,6 @@ export function runDetail(dir: string, log: ProblemLog = () => {}, opts: DetailO
   }
   const evaluation = readEvaluation(dir);
   if (evaluation.evaluationError) log(evaluation.evaluationError);
-  return { summary, record, metrics, ...(coverage && { metricsCoverage: coverage }), ...evaluation };
+  // Every row (Load all): no coverage, as for a detail from before the bounded view.
+  return { summary, record, metrics, ...(!full && { metricsCoverage: coverage }), ...evaluation };
 }

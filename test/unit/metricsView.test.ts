@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readMetricRows, readMetricsView } from '../../src/core/runs';
+import { readMetricRows, readMetricsView, readMetricsViewAsync } from '../../src/core/runs';
 import { metricLine } from '../../src/core/runs/metrics';
 import type { MetricsLine, StepRow } from '../../src/protocol/metrics';
 
@@ -193,5 +193,19 @@ describe('metrics view (bounded reader)', () => {
     expect(v.stepRows).toBe(6_501);
     expect(shown[0].step).toBe(1);
     expect(shown[shown.length - 1].step).toBe(6_000);
+  });
+});
+
+describe('metrics view, read between turns of the event loop', () => {
+  it('readMetricsViewAsync gives what readMetricsView gives, and lets timers run while it reads', async () => {
+    const file = tmpFile(longRun(3_000, 500, { 1_234: 9 }));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const v = await readMetricsViewAsync(file, { maxStepRows: 100, tailRows: 20, chunkBytes: 4096 });
+    clearInterval(timer);
+    expect(v).toEqual(readMetricsView(file, { maxStepRows: 100, tailRows: 20, chunkBytes: 4096 }));
+    expect(stepsOf(v.rows).find((r) => r.step === 1_234)?.loss).toBe(9);
+    expect(ticks).toBeGreaterThan(0);
+    expect(await readMetricsViewAsync(path.join(os.tmpdir(), 'no-such-dir-lora', 'metrics.jsonl'))).toMatchObject({ rows: [], stepRows: 0 });
   });
 });

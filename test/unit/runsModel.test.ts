@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunDir } from '../../src/core/runs';
-import { runDetail, runDirOf, runSummaries } from '../../src/host/runsModel';
+import { runDetail, runDetailAsync, runDirOf, runSummaries } from '../../src/host/runsModel';
 import type { EvalReport } from '../../src/protocol/evaluation';
 import { LoadRuns } from '../../src/protocol/panel';
 
@@ -70,7 +70,7 @@ describe('runs model', () => {
     expect(problems).toEqual([`${path.join(run.dir, 'metrics.jsonl')}:2: row skipped: "loss" is "abc", expected a number`]);
   });
 
-  it('a long run’s detail is a bounded view that says so (steps in the file, steps shown); `full` reads every row', () => {
+  it('a long run’s detail is a bounded view that says so (steps in the file, steps shown); `full` reads every row', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-runs-'));
     const run = makeRun(root, 'long');
     const lines: string[] = [];
@@ -91,6 +91,9 @@ describe('runs model', () => {
     const all = runDetail(run.dir, () => {}, { full: true });
     expect(all.metricsCoverage).toBeUndefined();
     expect(all.metrics).toHaveLength(3_006);
+    // The host answers LoadRuns with the async read (the event loop runs between chunks): the same details.
+    expect(await runDetailAsync(run.dir, () => {}, { view: { maxStepRows: 200, tailRows: 50 } })).toEqual(d);
+    expect(await runDetailAsync(run.dir, () => {}, { full: true })).toEqual(all);
     // A short run: every row, and the coverage says nothing was thinned.
     expect(runDetail(makeRun(root, 'short').dir).metricsCoverage).toEqual({ stepRows: 0, shownStepRows: 0, downsampled: false, bytes: 0 });
   });

@@ -6,4 +6,4 @@
 // Everything outside this folder imports from here.
 export * from './runDir';
 export { readMetricRows, type MetricRowsRead } from './metrics';
-export { readMetricsView, type MetricsView, type MetricsViewOptions } from './metricsView';
+export { readMetricsView, readMetricsViewAsync, type MetricsView, type MetricsViewOptions } from './metricsView';

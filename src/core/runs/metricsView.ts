@@ -64,6 +64,38 @@ const MAX_SKIPPED_LISTED = 200;
  * empty run. Only the bytes present when it starts are read: a live run appends behind it.
  */
 export function readMetricsView(file: string, opts: MetricsViewOptions = {}): MetricsView {
+  const read = startRead(file, opts);
+  if (!('fd' in read)) return read;
+  try {
+    let r = read.steps.next();
+    while (!r.done) r = read.steps.next();
+    return assemble(read.fd, read.scan, r.value);
+  } finally {
+    fs.closeSync(read.fd);
+  }
+}
+
+/**
+ * readMetricsView, giving the event loop a turn after each chunk: the extension host stays
+ * responsive while "Load all" reads a long run for seconds.
+ */
+export async function readMetricsViewAsync(file: string, opts: MetricsViewOptions = {}): Promise<MetricsView> {
+  const read = startRead(file, opts);
+  if (!('fd' in read)) return read;
+  try {
+    let r = read.steps.next();
+    while (!r.done) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      r = read.steps.next();
+    }
+    return assemble(read.fd, read.scan, r.value);
+  } finally {
+    fs.closeSync(read.fd);
+  }
+}
+
+/** The open file and its pass (one step per chunk, returning the bytes read), or the empty view of a missing file. */
+function startRead(file: string, opts: MetricsViewOptions): { fd: number; scan: Scan; steps: Generator<void, number> } | MetricsView {
   const maxSteps = Math.max(16, Math.floor(opts.maxStepRows ?? DEFAULT_MAX_STEPS));
   const tail = Math.max(1, Math.min(Math.floor(opts.tailRows ?? DEFAULT_TAIL), Math.floor(maxSteps / 4)));
   const buckets = new StepBuckets(Math.floor((maxSteps - tail - 1) / 2), tail);
@@ -74,13 +106,8 @@ export function readMetricsView(file: string, opts: MetricsViewOptions = {}): Me
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { rows: [], skipped: [], truncatedTail: false, stepRows: 0, shownStepRows: 0, downsampled: false, bytes: 0, moreSkipped: 0 };
     throw new RunStoreError(`${file} cannot be read (${(e as Error).message}); check the folder's permissions.`, file);
   }
-  try {
-    const scan = new Scan(buckets, opts.all === true);
-    const bytes = scanFile(fd, Math.max(64, opts.chunkBytes ?? DEFAULT_CHUNK), scan);
-    return assemble(fd, scan, bytes);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const scan = new Scan(buckets, opts.all === true);
+  return { fd, scan, steps: scanFile(fd, Math.max(64, opts.chunkBytes ?? DEFAULT_CHUNK), scan) };
 }
 
 /** What the pass over the file collects. */
@@ -129,8 +156,8 @@ class Scan {
   }
 }
 
-/** Reads the file once, line by line, in chunks of `chunk` bytes; returns the bytes read. */
-function scanFile(fd: number, chunk: number, scan: Scan): number {
+/** Reads the file once, line by line, in chunks of `chunk` bytes, pausing after each; returns the bytes read. */
+function* scanFile(fd: number, chunk: number, scan: Scan): Generator<void, number> {
   const size = fs.fstatSync(fd).size;
   let buf = Buffer.allocUnsafe(Math.min(chunk, Math.max(size, 64)));
   let filled = 0; // valid bytes in buf
@@ -169,6 +196,7 @@ function scanFile(fd: number, chunk: number, scan: Scan): number {
     buf.copyWithin(0, p, filled);
     base += p;
     filled -= p;
+    yield;
   }
   // What follows the last newline: a complete row written without its newline, or one cut short by a crash.
   if (overlong) scan.truncatedTail = true;
