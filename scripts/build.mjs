@@ -1,5 +1,5 @@
-// Bundles the four runtimes with esbuild: extension host (CJS, vscode external), training
-// worker and CLI (CJS for plain Node, TensorFlow.js kept external so its native/wasm
+// Bundles the runtimes with esbuild: extension host (CJS, vscode external), training worker,
+// lint process and CLI (CJS for plain Node, TensorFlow.js kept external so its native/wasm
 // binaries are found through their own package.json), and the webview (browser IIFE).
 import * as esbuild from 'esbuild';
 
@@ -14,6 +14,7 @@ const common = { bundle: true, sourcemap: !production, minify: production, logLe
 const builds = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
   { ...common, entryPoints: ['src/worker/main.ts'], outfile: 'dist/worker.js', platform: 'node', format: 'cjs', target: 'node20', external: tfExternal },
+  { ...common, entryPoints: ['src/worker/lintServer.ts'], outfile: 'dist/lint.js', platform: 'node', format: 'cjs', target: 'node20', external: tfExternal },
   { ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.js', platform: 'node', format: 'cjs', target: 'node20', external: tfExternal },
   { ...common, entryPoints: ['src/bench/main.ts'], outfile: 'dist/bench.js', platform: 'node', format: 'cjs', target: 'node20', external: tfExternal },
   { ...common, entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js', platform: 'browser', format: 'iife', target: 'es2022' },

@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliUsageError, joinNegativeValues, type CliCommand } from './cli/common';
 import { evalCommand } from './cli/eval';
 import { infoCommand } from './cli/info';
+import { lintCommand } from './cli/lint';
 import { mergeCommand } from './cli/merge';
 import { paramsCommand } from './cli/params';
 import { setupNativeCommand } from './cli/setupNative';
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, CliCommand> = {
   merge: mergeCommand,
   eval: evalCommand,
   params: paramsCommand,
+  lint: lintCommand,
   info: infoCommand,
   'setup-native': setupNativeCommand,
 };
@@ -50,7 +52,12 @@ export async function main(argv: string[]): Promise<number> {
   for (const [flag, o] of Object.entries(cmd.options)) options[flag] = { type: o.type };
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args: joinNegativeValues(rest, cmd.options), options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    const parsed = parseArgs({ args: joinNegativeValues(rest, cmd.options), options, strict: true, allowPositionals: cmd.positional !== undefined });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    if (cmd.positional !== undefined && parsed.positionals.length > 0) {
+      if (parsed.positionals.length > 1 || values[cmd.positional] !== undefined) throw new Error(`one ${cmd.positional} only, got ${[values[cmd.positional], ...parsed.positionals].filter((v) => v !== undefined).map((v) => JSON.stringify(v)).join(', ')}`);
+      values[cmd.positional] = parsed.positionals[0];
+    }
   } catch (e) {
     console.error(`lora-lab ${name}: ${(e as Error).message}\n\n${commandHelp(name, cmd)}`);
     return 2;

@@ -1,11 +1,14 @@
 // Extension entry: registers the commands, the results panel's serializer and the config
-// documents. Activation is implicit from `contributes` and does no heavy work: TensorFlow.js is
-// only ever loaded in the forked worker (training, evaluate, merge).
+// documents and the dataset lint. Activation (on start-up finished) does no heavy work: TensorFlow.js
+// is only ever loaded in the forked worker (training, evaluate, merge), the lint runs in its own
+// process (forked when a dataset is first opened).
 import * as vscode from 'vscode';
 import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setupNativeCommand } from './commands/native';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
 import { startTraining, type TrainingCommandDeps } from './commands/training';
+import { DatasetLint } from './host/datasetLint';
+import { LintClient } from './host/lintClient';
 import { workerBaseEnv } from './host/nativeInstall';
 import { PanelController } from './host/panelController';
 import { offerInterruptedRuns, resumeRunCommand, resumeRunDir } from './host/resume';
@@ -58,6 +61,10 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
   );
+  // Dataset lint: the Problems panel, hover and CodeLens of open dataset files (src/host/datasetLint.ts).
+  const lintClient = new LintClient(context.asAbsolutePath('dist/lint.js'), (line) => log.warn(line));
+  const lint = new DatasetLint(context, lintClient, log);
+  context.subscriptions.push(lint, { dispose: () => lintClient.dispose() });
   // A run whose worker died with the last window (reload, crash, kill) is offered for resuming.
   void offerInterruptedRuns(context, training, () => void panels.show());
 }

@@ -14,6 +14,7 @@ MUST = [
     "extension/readme.md",
     "extension/dist/extension.js",
     "extension/dist/worker.js",
+    "extension/dist/lint.js",
     "extension/dist/cli.js",
     "extension/dist/webview.js",
     "extension/bin/lora-lab.js",

@@ -17,6 +17,8 @@ export interface CliCommand {
   summary: string;
   synopsis: string;
   options: Record<string, CliOption>;
+  /** The option a positional argument stands for (`lora-lab lint <file>` = `--data <file>`). */
+  positional?: string;
   run(values: CliValues): Promise<number>;
 }
 

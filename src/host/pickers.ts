@@ -10,7 +10,7 @@ import { WeightStore } from '../core/hf/weights';
 import { configuredModel, sampleModelPath } from './settings';
 
 export const DATASET_EXTENSIONS = ['jsonl', 'json', 'csv', 'tsv', 'txt'];
-const RECENT_KEY = 'loraLab.recentModels';
+export const RECENT_KEY = 'loraLab.recentModels';
 const RECENT_MAX = 5;
 
 export function isDatasetFile(p: string): boolean {

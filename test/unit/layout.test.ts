@@ -23,7 +23,8 @@ const LAYERS: Record<string, string[]> = {
   peft: ['util', 'hf', 'backend', 'lora', 'models'],
   train: ['util', 'hf', 'backend', 'lora', 'models', 'peft', 'data'],
   eval: ['util', 'hf', 'backend', 'lora', 'models', 'peft', 'data', 'train'],
-  '.': ['util', 'hf', 'backend', 'runs', 'data', 'lora', 'models', 'peft', 'train', 'eval'],
+  lint: ['util', 'hf', 'data'],
+  '.': ['util', 'hf', 'backend', 'runs', 'data', 'lora', 'models', 'peft', 'train', 'eval', 'lint'],
 };
 
 function tsFiles(dir: string): string[] {

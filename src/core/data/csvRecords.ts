@@ -133,7 +133,9 @@ export async function* readCsv(file: string, delimiter: ',' | '\t', maxRowBytes:
       throw recordTooLong(file, line, maxRowBytes, ` (a ${name} record this long usually means an unclosed quote: ${QUOTING_ADVICE})`);
     }
     if (code.startsWith('CSV_') || code.startsWith('INVALID_')) {
-      throw new DatasetError(file, `${file}:${line}: ${name} syntax error in the record starting here (${messageOf(e)}). ${QUOTING_ADVICE}`);
+      // csv-parse's own "at line N" counts differently (an unclosed quote: the end of the file); the line named is the record's.
+      const detail = messageOf(e).replace(/,?\s*(at|on) line \d+/gi, '').replace(/:\s*$/, '');
+      throw new DatasetError(file, `${file}:${line}: ${name} syntax error in the record starting here (${detail}). ${QUOTING_ADVICE}`);
     }
     throw new DatasetError(file, `Cannot read ${file}: ${messageOf(e)}.`);
   } finally {

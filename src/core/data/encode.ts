@@ -35,6 +35,23 @@ export function missingTokenizerError(file: string, format: string): DatasetErro
 /** A row's ids before truncation, and for prompt/completion rows the prompt's length in tokens (`cut`: the prompt is longer than the part tokenized). */
 type Untruncated = Encoded & { prompt?: { tokens: number; cut: boolean } };
 
+/** A row whole (see RowEncoder.analyze). */
+export interface RowAnalysis {
+  /** Ids and loss weights before truncation. */
+  ids: number[];
+  weights: number[];
+  /** Tokens before truncation, and those max_seq_len keeps. */
+  total: number;
+  kept: number;
+  /** Tokens carrying loss before truncation, and among the kept ones. */
+  lossTotal: number;
+  lossKept: number;
+  /** What training refuses the row for (no loss token left, under 2 tokens). */
+  problem?: string;
+  /** The chat template's text, for messages rows. */
+  rendered?: string;
+}
+
 /** Turns validated rows of one file into examples. */
 export class RowEncoder {
   private readonly prefix: number[];
@@ -73,6 +90,30 @@ export class RowEncoder {
     return { ids, weights, line, truncated };
   }
 
+  /**
+   * The row whole, as the lint and the hover show it: every token before truncation (no bounded
+   * cut), how many max_seq_len keeps, the loss tokens of each, the chat template's text, and the
+   * problem `encode` would throw for it (the row is then refused by training). Throws what
+   * `encode` throws for the model folder (a tokenizer larger than the model's vocabulary).
+   */
+  analyze(row: Row, line: number): RowAnalysis {
+    const { ids, weights, prompt } = this.untruncated(row, false);
+    const kept = Math.min(ids.length, this.maxSeqLen);
+    if (row.format !== 'input-ids') this.checkVocabulary(ids.slice(0, kept), line);
+    let lossTotal = 0;
+    let lossKept = 0;
+    for (let t = 1; t < weights.length; t++) {
+      if (weights[t] <= 0) continue;
+      lossTotal++;
+      if (t < kept) lossKept++;
+    }
+    let problem: string | undefined;
+    if (kept < 2) problem = `${kept} token${kept === 1 ? '' : 's'} after tokenizing; an example needs at least 2 (each token is predicted from the ones before it)`;
+    else if (lossKept === 0) problem = this.nothingToLearn(ids.length > kept, prompt);
+    const rendered = row.format === 'messages' ? this.chat!.render(row.messages, false) : undefined;
+    return { ids, weights, total: ids.length, kept, lossTotal, lossKept, problem, rendered };
+  }
+
   /** Why a row has no token with loss left. */
   private nothingToLearn(truncated: boolean, prompt: Untruncated['prompt']): string {
     if (!truncated) return 'no token carries loss';
@@ -107,7 +148,7 @@ export class RowEncoder {
     );
   }
 
-  private untruncated(row: Row): Untruncated {
+  private untruncated(row: Row, bounded = true): Untruncated {
     switch (row.format) {
       case 'input-ids': {
         const weights = row.ids.map(() => 1);
@@ -115,12 +156,15 @@ export class RowEncoder {
         return { ids: row.ids.slice(), weights };
       }
       case 'text':
-        return this.segments([[row.text, 1]]);
+        return this.segments([[row.text, 1]], bounded);
       case 'prompt-completion': {
-        const out = this.segments([
-          [row.prompt, 0],
-          [row.completion, 1],
-        ]);
+        const out = this.segments(
+          [
+            [row.prompt, 0],
+            [row.completion, 1],
+          ],
+          bounded,
+        );
         return { ...out, prompt: out.lengths[0] };
       }
       case 'messages':
@@ -138,19 +182,19 @@ export class RowEncoder {
    * (encodeBounded: the same first ids as the whole text); one after a full example, not at all.
    * `lengths` gives each segment's tokens and whether it was cut.
    */
-  private segments(parts: Array<[text: string, weight: number]>): Encoded & { lengths: { tokens: number; cut: boolean }[] } {
+  private segments(parts: Array<[text: string, weight: number]>, bounded = true): Encoded & { lengths: { tokens: number; cut: boolean }[] } {
     const tok = this.tokenizer!;
     const ids = [...this.prefix];
     const weights = ids.map(() => 0);
     const lengths: { tokens: number; cut: boolean }[] = [];
     for (const [text, weight] of parts) {
       // One token past max_seq_len: enough to know the example is cut.
-      const need = this.maxSeqLen + 1 - ids.length;
+      const need = bounded ? this.maxSeqLen + 1 - ids.length : Number.POSITIVE_INFINITY;
       if (need <= 0) {
         lengths.push({ tokens: 0, cut: true });
         continue;
       }
-      const { ids: part, whole } = text === '' ? { ids: [], whole: true } : encodeBounded(tok, text, need, this.cuts);
+      const { ids: part, whole } = text === '' ? { ids: [], whole: true } : encodeBounded(tok, text, need, this.cuts && bounded);
       lengths.push({ tokens: part.length, cut: !whole });
       for (const id of part) {
         ids.push(id);
