@@ -101,6 +101,14 @@ function fromDisk(detail: RunDetail): RunData {
 function onRunDetail(s: State, detail: RunDetail): State {
   const id = detail.summary.id;
   return withRunData(s, id, (d) => {
+    // A bounded view (an Evaluate's reply) after every row was loaded ("Load all", or a short run
+    // followed live): the rows held stay, with what the view has past them.
+    if (detail.metricsCoverage?.downsampled && d.detail && !d.detail.metricsCoverage?.downsampled) {
+      const held = lastStep(d.metrics);
+      const past = detail.metrics.filter((m) => m.step > held);
+      const kept = { ...detail, metrics: d.detail.metrics, metricsCoverage: d.detail.metricsCoverage };
+      return { ...fromDisk(kept), metrics: past.length ? [...d.metrics, ...past] : d.metrics, evaluation: detail.evaluation ?? d.evaluation };
+    }
     // A reloaded panel asks for the live run while it goes on: rows that arrived after the host
     // read metrics.jsonl are kept.
     const after = lastStep(detail.metrics);

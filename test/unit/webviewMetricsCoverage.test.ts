@@ -67,3 +67,15 @@ describe('a long run in the panel', () => {
     expect(sent.at(-1)).toEqual({ type: 'request', id: 2, method: 'loadRuns', params: { runIds: ['r2'] } });
   });
 });
+
+describe('a bounded view after every row was loaded', () => {
+  it('an Evaluate’s reply (a bounded view) keeps the rows loaded and takes its evaluation', () => {
+    const all = Array.from({ length: 1_000 }, (_, i) => row(i + 1));
+    const view = { ...detail('r1', [row(1), row(600, 40), row(999), row(1_000), row(1_001)], { stepRows: 1_001, shownStepRows: 5, downsampled: true, tailFromStep: 999, bytes: 250e3 }) };
+    const s = run([{ type: 'runDetail', detail: detail('r1', all) }, { type: 'runDetail', detail: view }]);
+    expect(s.runData.r1.metrics.map((m) => m.step)).toEqual([...all.map((m) => m.step), 1_001]);
+    expect(coverageNote('r1', s.runData.r1)).toBeUndefined();
+    // A first bounded view is taken as it is.
+    expect(run([{ type: 'runDetail', detail: view }]).runData.r1.metrics).toHaveLength(5);
+  });
+});
