@@ -27,6 +27,7 @@ import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
 import { rewindMetrics, SUPERSEDED_METRICS_FILE } from './runs/rewind';
+import { describeWarnings, lintDataset } from './lint/lint';
 import type { FinishedStatus, PhaseEvent, SessionEvent } from '../protocol/worker';
 
 export type { SessionEvent };
@@ -103,6 +104,18 @@ function settingWarnings(tcfg: TrainerConfig, examples: number): string[] {
     out.push(`gradient accumulation of ${tcfg.gradAccum} micro-batches is larger than the ${batches} batch${batches === 1 ? '' : 'es'} of one epoch (${examples} examples, batch ${tcfg.batchSize}): each step averages only ${batches}, one step per epoch. Lower --grad-accum`);
   }
   return out;
+}
+
+/**
+ * What the dataset lint finds that training's own pass does not refuse: duplicate rows, rows in both
+ * the training and the validation file, empty assistant turns, rows ending in the EOS text (one
+ * structural pass, no tokenizing: the counts of truncation are in the data report).
+ */
+async function lintWarnings(config: RunConfig, s: SessionData, signal?: AbortSignal): Promise<string[]> {
+  const d = dataOptionsOf(config);
+  const validFile = s.data.validSource === 'file' || s.data.validSource === 'sibling' ? s.data.validReport.file : false;
+  const report = await lintDataset(config.data, { tokens: false, tokenizer: s.tokenizer, maxSeqLen: d.maxSeqLen, maxRowBytes: d.maxRowBytes, columns: d.columns, validFile, signal });
+  return describeWarnings(report);
 }
 
 /** Throws CancelledError naming `stage` when `signal` is aborted (after a yield, so a pending SIGINT or cancel message is seen). */
@@ -332,7 +345,7 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     await checkCancelled(signal, 'loading the data');
     yield { type: 'data', train: s.data.trainReport, valid: s.data.validReport, validSource: s.data.validSource };
     const tcfg = trainerConfig(config, s.data.train.length);
-    const warnings = settingWarnings(tcfg, s.data.train.length);
+    const warnings = [...(await lintWarnings(config, s, signal)), ...settingWarnings(tcfg, s.data.train.length)];
     for (const message of warnings) yield { type: 'log', level: 'warn', message };
 
     // 3. Backend, and the memory the shapes alone need, against its limit (no tensor yet).

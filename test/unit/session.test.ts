@@ -121,6 +121,21 @@ describe('runSession', () => {
   });
 });
 
+describe('the dataset lint before a run', () => {
+  it('duplicates and validation rows that are training rows are warned about (events and train.log); the run goes on', async () => {
+    const rows = goodRows();
+    const ws = workspace([...rows, rows[2]]);
+    fs.writeFileSync(path.join(ws.dir, 'valid.jsonl'), [rows[5], JSON.stringify({ input_ids: randomIds(1, 14, 96, 99)[0] })].join('\n') + '\n');
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { maxSteps: 1, batchSize: 4 } }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    const warned = events.flatMap((e) => (e.type === 'log' && e.level === 'warn' ? [e.message] : []));
+    expect(warned).toContain(`dataset lint: 1 exact duplicate row: train.jsonl:25 exact duplicate of line 3: it is trained on twice as often as the other rows`);
+    expect(warned.find((w) => /rows? in both the training and the validation file/.test(w))).toMatch(/^dataset lint: 1 row in both the training and the validation file: valid\.jsonl:1 this validation row is also a training row \(train\.jsonl:6\)/);
+    expect(fs.readFileSync(RunDir.open(fin.runDir!).logPath, 'utf8')).toMatch(/warning: dataset lint: 1 exact duplicate row/);
+  });
+});
+
 describe('cancel (one AbortSignal from the first moment to the end)', () => {
   it('an already-aborted signal: finished cancelled at once, nothing opened or written (not even a resumed run)', async () => {
     const ws = workspace(goodRows());

@@ -37,6 +37,11 @@ export interface LintOptions {
   signal?: AbortSignal;
   /** Diagnostics kept per code and file (the counts stay exact). Default 200. */
   maxPerCode?: number;
+  /**
+   * false: no tokenizing (the structure, duplicates, leakage and EOS-text checks only; the
+   * tokenizer, if given, is used for its EOS token). What a training run adds to its own pass.
+   */
+  tokens?: boolean;
 }
 
 /** The code of a row problem, from the reason the row checks give (src/core/data/rows.ts, encode.ts). */
@@ -176,7 +181,7 @@ async function scanFile(file: string, opts: LintOptions, role: 'train' | 'valid'
   scan.lineRows = info.kind === 'jsonl' || (info.kind === 'json' && info.head.trimStart().startsWith('{'));
   const maxRowBytes = maxRowBytesOf(opts);
   if (info.kind === 'txt') {
-    await scanText(file, opts, sink, summary, maxRowBytes);
+    await scanText(file, opts.tokens === false ? { ...opts, tokenizer: undefined } : opts, sink, summary, maxRowBytes);
     return finish();
   }
 
@@ -266,7 +271,7 @@ async function scanFile(file: string, opts: LintOptions, role: 'train' | 'valid'
       if (row.format !== 'input-ids' && eos && eos.text && textOf(row).some((t) => t.trimEnd().endsWith(eos.text))) {
         sink.add({ line: item.line, code: 'eos-in-text', message: `the text ends with the EOS token ${JSON.stringify(eos.text)}, and LoRA Lab appends EOS itself: the row ends with EOS twice. Remove it from the data` });
       }
-      if (encoderProblem !== undefined) {
+      if (encoderProblem !== undefined || opts.tokens === false) {
         summary.examples++;
         continue;
       }
@@ -421,7 +426,7 @@ export async function lintDataset(file: string, opts: LintOptions): Promise<Lint
       files: scans.map((s) => s.summary),
       maxSeqLen: opts.maxSeqLen,
       model: opts.model,
-      skipped: opts.tokenizer ? undefined : `token-level checks (lengths, truncation, loss tokens, chat template): ${opts.noTokenizerReason ?? 'no tokenizer'}`,
+      skipped: opts.tokenizer && opts.tokens !== false ? undefined : `token-level checks (lengths, truncation, loss tokens, chat template): ${opts.noTokenizerReason ?? 'no tokenizer'}`,
       errors: scans.reduce((n, s) => n + s.sink.errors, 0),
       warnings: scans.reduce((n, s) => n + s.sink.warnings, 0),
       omitted: scans.reduce((n, s) => n + s.sink.omitted, 0),
@@ -431,3 +436,36 @@ export async function lintDataset(file: string, opts: LintOptions): Promise<Lint
 }
 
 
+
+const WARNING_LABELS: Partial<Record<LintCode, [one: string, many: string]>> = {
+  'duplicate': ['exact duplicate row', 'exact duplicate rows'],
+  'leak': ['row in both the training and the validation file', 'rows in both the training and the validation file'],
+  'empty-assistant': ['empty assistant turn', 'empty assistant turns'],
+  'template-drops-content': ['assistant turn the chat template drops', 'assistant turns the chat template drops'],
+  'eos-in-text': ['row that already ends with the EOS text', 'rows that already end with the EOS text'],
+  'truncated': ['row over max_seq_len', 'rows over max_seq_len'],
+};
+
+/**
+ * The warnings of a report, one line per code: how many, and the first few places, for a run's
+ * log and the narrator (the full list: `lora-lab lint` or the Problems panel).
+ */
+export function describeWarnings(report: LintReport, listed = 3): string[] {
+  const byCode = new Map<LintCode, LintDiagnostic[]>();
+  for (const d of report.diagnostics) {
+    if (d.severity !== 'warning') continue;
+    if (!byCode.has(d.code)) byCode.set(d.code, []);
+    byCode.get(d.code)!.push(d);
+  }
+  const out: string[] = [];
+  for (const [code, list] of byCode) {
+    // The leak is listed in both files: count it once, by the validation file's side.
+    const shown = code === 'leak' ? list.filter((d) => d.fix) : list;
+    const n = code === 'leak' ? report.summary.files.reduce((k, f) => k + f.leaked, 0) : code === 'duplicate' ? report.summary.files.reduce((k, f) => k + f.duplicates, 0) : list.length;
+    if (n === 0) continue;
+    const [one, many] = WARNING_LABELS[code] ?? [code, code];
+    const places = shown.slice(0, listed).map((d) => `${path.basename(d.file)}:${d.line} ${d.message}`);
+    out.push(`dataset lint: ${n.toLocaleString('en-US')} ${n === 1 ? one : many}: ${places.join('; ')}${n > places.length ? '; …' : ''}`);
+  }
+  return out;
+}
