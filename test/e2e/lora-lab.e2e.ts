@@ -5,7 +5,12 @@
 //       TensorFlow) → the results panel shows the loss curve and lists the run;
 //   (b) explorer → right-click the dataset → "Fine-tune with LoRA" → a second run starts;
 //   (c) "LoRA Lab: Set Up Native Backend…" → CPU → the success notification → "Start Training with
-//       Defaults" → the run trains on native TensorFlow (run.json: backend "tensorflow").
+//       Defaults" → the run trains on native TensorFlow (run.json: backend "tensorflow");
+//   (d) Reload Window while a run trains → the run is `interrupted` → the notification's Resume →
+//       the run completes from its last checkpoint in the same folder;
+//   (e) a dataset with planted problems opened → the Problems panel lists them on their lines, the
+//       CodeLens sums the file up, the hover shows a row's tokens and loss, the quick fix removes
+//       the duplicate row.
 // scripts/e2e/run.sh prepares code-server and the .vsix and runs this file (bundled by esbuild).
 // Screenshots of every step go to test-output/e2e/.
 import assert from 'node:assert/strict';
@@ -23,6 +28,7 @@ import {
   OUTPUT,
   pickRow,
   progress,
+  QUICK_INPUT_BOX,
   ROOT,
   runFromPalette,
   screenshot,
@@ -33,7 +39,7 @@ import {
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
 import { checkResultsPanel, panelText } from './panel';
-import { DATASET, FIXTURE_MODEL, metricsCount, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
+import { DATASET, FIXTURE_MODEL, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
 
 /**
  * Records what the LoRA status bar item and the panel's status line say while a run goes on (each
@@ -353,6 +359,153 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       }, 30_000);
       progress(`output channel: ${line}`);
       await screenshot(page, 'relinked-log');
+    });
+  });
+
+  it('(d) Reload Window mid-run → the run is interrupted → the Resume notification → it completes from its last checkpoint', { timeout: 10 * 60_000 }, async () => {
+    // A longer run than (a)-(c), checkpointed often, so that the reload lands mid-training.
+    const settingsFile = path.join(server.userData, 'User', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'loraLab.training.maxSteps': 120, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 60 }, null, 2));
+    await sleep(1_500); // the settings file watcher
+
+    const before = runs(server.workspace).map((r) => r.id);
+    await step('dataset in the editor → "LoRA Lab: Start Training with Defaults" (120 steps, a checkpoint every 10)', async () => {
+      await closeQuickInput(page);
+      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
+      if (!(await tab.isVisible())) {
+        await showExplorer(page);
+        await explorerRow(page, DATASET).click();
+      }
+      await tab.click();
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
+      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
+      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
+      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+    });
+
+    const run = await step('the run trains and saves checkpoints/last', async () => {
+      const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+      await waitFor(`${r.id}/checkpoints/last`, () => fs.existsSync(path.join(r.dir, 'checkpoints', 'last')), 180_000, 250);
+      return r;
+    });
+    const stepsBefore = metricsCount(run).steps;
+
+    await step('Developer: Reload Window while the run trains', async () => {
+      const status = runs(server.workspace).find((x) => x.id === run.id)?.status;
+      assert.equal(status, 'running', `the run is still training when the window reloads (it is ${status}; ${stepsBefore} steps logged)`);
+      progress(`reloading at step ${stepsBefore} of 120`);
+      await screenshot(page, 'reload-mid-run');
+      await runFromPalette(page, 'Developer: Reload Window', 60_000);
+      await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 120_000 });
+    });
+
+    await step('the run is marked interrupted (not cancelled), its checkpoint and metrics kept', async () => {
+      const r = await waitFor(`run ${run.id} to stop`, () => runs(server.workspace).find((x) => x.id === run.id && x.status !== 'running'), 60_000);
+      assert.equal(r.status, 'interrupted', `a run whose window went away is interrupted (got ${r.status})`);
+      assert.ok(fs.existsSync(path.join(r.dir, 'checkpoints', 'last')), 'checkpoints/last is kept');
+      progress(`interrupted after ${metricsCount(r).steps} logged steps`);
+    });
+
+    await step('after the reload: the "was interrupted" notification offers Resume → click it', async () => {
+      // The notification comes on activation; a LoRA Lab command activates the extension if the
+      // restored panel has not already.
+      const note = await waitFor('the "was interrupted" notification', async () => {
+        const found = (await notifications(page)).find((t) => new RegExp(`run ${run.id} was interrupted`).test(t));
+        if (!found) await runFromPalette(page, 'LoRA Lab: Show Log', 30_000).catch(() => {});
+        return found;
+      }, 120_000, 2_000);
+      progress(`notification: ${note}`);
+      assert.match(note, /resume from its last checkpoint/);
+      const toast = page.locator('.notifications-toasts .notification-toast, .notifications-center .notification-list-item').filter({ hasText: `run ${run.id} was interrupted` }).first();
+      await screenshot(page, 'interrupted-notification');
+      await toast.locator('.monaco-button', { hasText: /^Resume$/ }).click();
+    });
+
+    await step('the resumed run completes all 120 steps in the same folder', async () => {
+      await waitFor(`run ${run.id} running again`, () => runs(server.workspace).find((x) => x.id === run.id && x.status === 'running'), 60_000, 250).catch(() => undefined);
+      const done = await waitForCompletion(server.workspace, run.id);
+      const rows = fs.readFileSync(path.join(done.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; step?: number });
+      const steps = rows.filter((r) => r.type === 'step').map((r) => r.step as number);
+      assert.equal(steps.at(-1), 120, 'the last logged step is 120');
+      for (let s = 1; s <= 120; s++) assert.ok(steps.includes(s), `step ${s} is logged`);
+      assert.equal(new Set(steps).size, steps.length, 'no step logged twice (rows past the checkpoint are dropped on resume)');
+      assert.equal(runs(server.workspace).filter((x) => !before.includes(x.id)).length, 1, 'resuming made no new run folder');
+      await waitFor('the "run completed" notification', async () => (await notifications(page)).find((t) => /LoRA Lab: run completed/.test(t)), 60_000);
+      await sleep(500);
+      await screenshot(page, 'resumed-run-completed');
+    });
+  });
+  it('(e) a dataset with planted problems: Problems panel, CodeLens, hover, quick fix', { timeout: 8 * 60_000 }, async () => {
+    const problems = async () => ((await page.locator('.markers-panel').first().innerText({ timeout: 2_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
+    const editorFor = () => page.locator('.editor-group-container.active .monaco-editor').first();
+    await step(`open ${PLANTED} from the explorer`, async () => {
+      await closeQuickInput(page);
+      await showExplorer(page);
+      await explorerRow(page, PLANTED).click();
+      await waitFor(`${PLANTED} as the active editor tab`, () => page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: PLANTED }).first().isVisible(), 30_000);
+    });
+
+    await step('the Problems panel lists the bad JSON (error, line 2), the duplicate (line 3) and the over-length row (line 4)', async () => {
+      await runFromPalette(page, 'View: Focus Problems (Problems)', 60_000).catch(() => runFromPalette(page, 'View: Toggle Problems', 30_000));
+      const text = await waitFor('LoRA Lab diagnostics in the Problems panel', async () => {
+        const t = await problems();
+        return /exact duplicate of line 1/.test(t) && /bad JSON/.test(t) ? t : undefined;
+      }, 120_000, 1_000);
+      progress(`problems: ${text.slice(0, 400)}`);
+      assert.match(text, /bad JSON[^]*\[Ln 2, Col 1\]/, 'the bad JSON row is on line 2');
+      assert.match(text, /exact duplicate of line 1[^]*\[Ln 3, Col 1\]/, 'the duplicate is on line 3');
+      if (useSample) assert.match(text, /over max_seq_len = 64[^]*\[Ln 4, Col 1\]/, 'the over-length row is on line 4 (loraLab.training.maxSeqLen = 64)');
+      await screenshot(page, 'lint-problems');
+    });
+
+    await step('the CodeLens at the top sums the file up and offers "Fine-tune with LoRA"', async () => {
+      const lens = await waitFor('the LoRA Lab CodeLens', async () => {
+        const t = ((await editorFor().locator('.contentWidgets .codelens-decoration, .codelens-decoration').first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
+        return /rows/.test(t) ? t : undefined;
+      }, 60_000);
+      progress(`CodeLens: ${lens}`);
+      assert.match(lens, /5 rows \(prompt-completion\)/);
+      assert.match(lens, /Fine-tune with LoRA/);
+    });
+
+    if (useSample) {
+      await step('hover on line 4: the tokens the model sees, the loss tokens and those cut by max_seq_len', async () => {
+        await editorFor().locator('.view-lines').first().click({ position: { x: 40, y: 30 } });
+        await page.keyboard.press('Control+G');
+        await page.locator(QUICK_INPUT_BOX).fill(':4');
+        await page.keyboard.press('Enter');
+        await runFromPalette(page, 'Show or Focus Hover', 30_000);
+        const hover = await waitFor('the LoRA Lab hover', async () => {
+          const t = ((await page.locator('.monaco-hover').filter({ hasText: 'LoRA Lab' }).first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
+          return /tokens/.test(t) ? t : undefined;
+        }, 60_000, 1_000);
+        progress(`hover: ${hover.slice(0, 300)}`);
+        assert.match(hover, /prompt-completion · \d+ tokens \(max_seq_len 64\) · \d+ carry loss · \d+ cut by truncation/);
+        await screenshot(page, 'lint-hover');
+        await page.keyboard.press('Escape');
+      });
+    }
+
+    await step('Quick Fix on line 3 → "Remove the duplicate row" → save → the duplicate warning is gone', async () => {
+      await editorFor().locator('.view-lines').first().click({ position: { x: 40, y: 30 } });
+      await page.keyboard.press('Control+G');
+      await page.locator(QUICK_INPUT_BOX).fill(':3');
+      await page.keyboard.press('Enter');
+      await runFromPalette(page, 'Quick Fix...', 30_000);
+      const fix = page.locator('.action-widget .monaco-list-row, .context-view .action-widget li').filter({ hasText: 'Remove the duplicate row (line 3)' }).first();
+      await fix.waitFor({ state: 'visible', timeout: 30_000 });
+      await screenshot(page, 'lint-quick-fix');
+      await fix.click();
+      await page.keyboard.press('Control+S');
+      await waitFor('the duplicate warning gone after the save', async () => {
+        const t = await problems();
+        return /bad JSON/.test(t) && !/exact duplicate/.test(t) ? t : undefined;
+      }, 60_000, 1_000);
+      const lines = fs.readFileSync(path.join(server.workspace, PLANTED), 'utf8').trimEnd().split('\n');
+      assert.equal(lines.length, 4, 'the file lost one row');
+      assert.equal(lines.filter((l) => l.includes('"Define: Cat"')).length, 1, 'one "Define: Cat" row is left');
+      await screenshot(page, 'lint-fixed');
     });
   });
 });

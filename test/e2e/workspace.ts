@@ -44,8 +44,19 @@ function inputIdsDataset(vocabSize: number): string {
 
 export const DATASET = useSample && fs.existsSync(SAMPLE_DATASET) ? 'devil.jsonl' : useSample ? 'tiny-text.jsonl' : 'tiny-ids.jsonl';
 
+/**
+ * A dataset with planted problems for the lint (test (e)): line 2 is bad JSON (an error), line 3 an
+ * exact duplicate of line 1, line 4 a completion far over max_seq_len = 64 tokens (warnings).
+ */
+export const PLANTED = 'planted.jsonl';
+export function plantedDataset(): string {
+  const row = (prompt: string, completion: string) => JSON.stringify({ prompt, completion });
+  const long = Array.from({ length: 90 }, (_, i) => ['wind', 'over', 'the', 'water', 'and', 'stone'][i % 6]).join(' ');
+  return [row('Define: Cat', ' A small animal that purrs.'), '{"prompt": "Define: Dog", "completion": ', row('Define: Cat', ' A small animal that purrs.'), row('Define: Owl', ` ${long}.`), row('Define: Elk', ' A deer.')].join('\n') + '\n';
+}
+
 export function workspaceFiles(): ConstructorParameters<typeof CodeServer>[1]['workspaceFiles'] {
-  if (useSample) return { [DATASET]: fs.existsSync(SAMPLE_DATASET) ? { from: SAMPLE_DATASET } : { text: textDataset() } };
+  if (useSample) return { [DATASET]: fs.existsSync(SAMPLE_DATASET) ? { from: SAMPLE_DATASET } : { text: textDataset() }, [PLANTED]: { text: plantedDataset() } };
   const vocab = (JSON.parse(fs.readFileSync(path.join(FIXTURE_MODEL, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
   return { [DATASET]: { text: inputIdsDataset(vocab) }, 'models/gpt2-tiny': { dir: FIXTURE_MODEL } };
 }
