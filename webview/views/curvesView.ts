@@ -5,11 +5,11 @@
 // on changes.
 import { buildChartData, type ChartRunInput, type RunCurves, type XAxis } from '../chartData';
 import { accumulateCurves, accumulateSmoothing, type CurveAccumulator, type SmoothAccumulator } from '../curveAccumulator';
-import { h, setChildren, setText } from '../dom';
+import { h, setChildren, setText, toggleAttr } from '../dom';
 import { formatBytes } from '../../src/protocol/progress';
 import { fmtInt, fmtLoss } from '../format';
 import type { HostApi } from '../host';
-import { coverageNote, type CoverageNote } from '../metricsCoverage';
+import { coverageNote } from '../metricsCoverage';
 import { onThemeChange, RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
 import { LossChart, type ChartSeriesSpec } from './lossChart';
@@ -30,7 +30,7 @@ export class CurvesView {
   private readonly info: HTMLElement;
   /** One line per selected run whose older steps were thinned, with its "Load all" button. */
   private readonly coverage: HTMLElement;
-  private coverageKey = '';
+  private readonly coverageLines = new Map<string, { el: HTMLElement; text: HTMLElement; button: HTMLElement }>();
   /** Runs whose every row was asked for and has not come back yet. */
   private readonly loadingAll = new Set<string>();
   private readonly axisSelect: HTMLElement & { value: string };
@@ -97,37 +97,53 @@ export class CurvesView {
     if (this.visible) this.refresh(false);
   }
 
-  /** "run: 3,953 of 1,000,000 steps shown …  [Load all]" for each selected run read as a bounded view; rebuilt only when a figure changes. */
+  /**
+   * "run: showing 3,953 of 1,000,000 steps …  [Load all]" for each selected run read as a bounded
+   * view. Lines are kept and their text updated in place: a live run changes the figures every
+   * frame, and a button rebuilt under the pointer would lose the click.
+   */
   private renderCoverage(s: State): void {
-    const notes = s.selected.flatMap((id) => {
+    const named = s.selected.length > 1;
+    const lines: HTMLElement[] = [];
+    const shown = new Set<string>();
+    for (const id of s.selected) {
       const n = coverageNote(id, s.runData[id]);
-      if (!n) this.loadingAll.delete(id); // every row is there now (or the run is gone)
-      return n ? [n] : [];
-    });
-    const key = JSON.stringify([notes, [...this.loadingAll]]);
-    if (key === this.coverageKey) return;
-    this.coverageKey = key;
-    setChildren(this.coverage, notes.map((n) => this.coverageLine(n, s.selected.length > 1)));
+      if (!n) {
+        this.loadingAll.delete(id); // every row is there now (or the run is gone)
+        continue;
+      }
+      shown.add(id);
+      let line = this.coverageLines.get(id);
+      if (!line) this.coverageLines.set(id, (line = this.coverageLine(id)));
+      const loading = this.loadingAll.has(id);
+      const from = n.wholeFrom !== undefined ? `; every step from ${fmtInt(n.wholeFrom)} on` : '';
+      setText(line.text, `${named ? `${id}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}). `);
+      setText(line.button, loading ? 'Loading all steps…' : 'Load all');
+      toggleAttr(line.button, 'disabled', loading);
+      const title = `Read every row of ${id}'s metrics.jsonl (${fmtInt(n.total)} steps, ${formatBytes(n.bytes)}): seconds to a minute for millions of steps`;
+      if (line.button.title !== title) line.button.title = title;
+      lines.push(line.el);
+    }
+    for (const id of this.coverageLines.keys()) if (!shown.has(id)) this.coverageLines.delete(id);
+    const current = Array.from(this.coverage.children);
+    if (current.length !== lines.length || current.some((el, i) => el !== lines[i])) setChildren(this.coverage, lines);
   }
 
-  private coverageLine(n: CoverageNote, named: boolean): HTMLElement {
-    const loading = this.loadingAll.has(n.runId);
-    const from = n.wholeFrom !== undefined ? `; every step from ${fmtInt(n.wholeFrom)} on` : '';
-    const text = `${named ? `${n.runId}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}).`;
+  private coverageLine(runId: string): { el: HTMLElement; text: HTMLElement; button: HTMLElement } {
+    const text = h('span');
     const button = h('vscode-button', {
-      secondary: true, disabled: loading,
-      title: `Read every row of ${n.runId}'s metrics.jsonl (${fmtInt(n.total)} steps, ${formatBytes(n.bytes)}): seconds to a minute for millions of steps`,
+      secondary: true,
       onclick: () => {
-        if (this.loadingAll.has(n.runId)) return;
-        this.loadingAll.add(n.runId);
+        if (this.loadingAll.has(runId)) return;
+        this.loadingAll.add(runId);
         if (this.state) this.renderCoverage(this.state);
-        void this.host.loadAllMetrics(n.runId).then(() => {
-          this.loadingAll.delete(n.runId);
+        void this.host.loadAllMetrics(runId).then(() => {
+          this.loadingAll.delete(runId);
           if (this.state) this.renderCoverage(this.state);
         });
       },
-    }, loading ? 'Loading all steps…' : 'Load all');
-    return h('p', { class: 'hint coverage-note' }, text, ' ', button);
+    });
+    return { el: h('p', { class: 'hint coverage-note' }, text, button), text, button };
   }
 
   private runsOf(s: State): ChartRunInput[] {
