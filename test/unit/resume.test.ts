@@ -69,6 +69,25 @@ vi.mock('vscode', () => {
       },
       getConfiguration: () => ({ get: (_k: string, fallback?: unknown) => fallback }),
       registerTextDocumentContentProvider: () => ({ dispose() {} }),
+      // The dataset lint's listeners (src/host/datasetLint.ts): no document is open here.
+      textDocuments: [],
+      onDidOpenTextDocument: () => ({ dispose() {} }),
+      onDidSaveTextDocument: () => ({ dispose() {} }),
+      onDidCloseTextDocument: () => ({ dispose() {} }),
+      onDidChangeConfiguration: () => ({ dispose() {} }),
+    },
+    DiagnosticSeverity: { Error: 0, Warning: 1, Information: 2, Hint: 3 },
+    CodeActionKind: { QuickFix: 'quickfix' },
+    EventEmitter: class {
+      event = () => ({ dispose() {} });
+      fire() {}
+      dispose() {}
+    },
+    languages: {
+      createDiagnosticCollection: () => ({ set() {}, delete() {}, clear() {}, dispose() {} }),
+      registerHoverProvider: () => ({ dispose() {} }),
+      registerCodeLensProvider: () => ({ dispose() {} }),
+      registerCodeActionsProvider: () => ({ dispose() {} }),
     },
   };
 });
