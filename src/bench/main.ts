@@ -2,6 +2,7 @@
 // timed steps), step time, achieved GFLOP/s against the backend's measured plain-matmul peak,
 // peak RSS, peak tensor bytes, tensors alive after the last step — and evaluation forward speed.
 // `--metrics`: opening a long run's detail in the results panel instead (metricsBench.ts).
+// `--tokenize`: the tokenizer's fast encode path against the library's (tokenizerBench.ts).
 // Benchmarks are a command, never timed unit tests (these machines are shared and noisy).
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
@@ -16,6 +17,7 @@ import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer';
 import { METRICS_CASES, metricsBench, metricsCase } from './metricsBench';
 import { PRESETS } from './presets';
+import { tokenizerBench } from './tokenizerBench';
 
 interface Result {
   preset: string;
@@ -327,8 +329,19 @@ async function main(): Promise<void> {
       'metrics-case': { type: 'string' },
       'metrics-dir': { type: 'string' },
       'metrics-repeat': { type: 'string', default: '3' },
+      tokenize: { type: 'boolean', default: false },
+      'tokenize-model': { type: 'string', default: 'samples/model' },
+      'tokenize-rows': { type: 'string', default: '20000' },
+      'tokenize-repeat': { type: 'string', default: '3' },
     },
   });
+  if (values.tokenize) {
+    const rows = Number(values['tokenize-rows']);
+    const repeat = Number(values['tokenize-repeat']);
+    if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(repeat) || repeat < 1) throw new Error('--tokenize-rows and --tokenize-repeat must be whole numbers ≥ 1');
+    tokenizerBench(values['tokenize-model']!, rows, repeat);
+    return;
+  }
   if (values['metrics-case']) {
     const c = METRICS_CASES.find((x) => x === values['metrics-case']);
     if (!c) throw new Error(`--metrics-case must be one of ${METRICS_CASES.join(', ')}, got "${values['metrics-case']}"`);

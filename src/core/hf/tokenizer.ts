@@ -1,9 +1,12 @@
 // Text <-> token ids for a local Hugging Face model: tokenizer.json (+ tokenizer_config.json)
 // through @huggingface/tokenizers, plus the few facts training needs (special tokens, vocab
-// size, chat template, context length). No tokenisation logic of our own lives here.
+// size, chat template, context length). No tokenisation logic of our own lives here: encode
+// goes through fastTokenize.ts (the library's own steps, memoised per pre-token) where the
+// tokenizer has the byte-level BPE shape it knows, and through the library's encode otherwise.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { createFastEncoder, type FastEncoder } from './fastTokenize';
 
 export interface SpecialToken {
   text: string;
@@ -20,6 +23,11 @@ export interface SpecialTokens {
 export interface EncodeOptions {
   /** Add BOS/EOS etc. as the post-processor and add_bos_token/add_eos_token say. Default false. */
   addSpecialTokens?: boolean;
+}
+
+export interface LoadOptions {
+  /** Use fastTokenize.ts where it applies (same ids, faster). Default true; false for the library's encode alone (tests, benchmarks). */
+  fastPath?: boolean;
 }
 
 export interface DecodeOptions {
@@ -132,13 +140,20 @@ export class LoraTokenizer {
   /** Where the tokenizer came from, for error messages. */
   readonly source: string;
 
+  /** 'fast', or why encode goes through the library's plain encode (see fastTokenize.ts). */
+  readonly encodePath: string;
+
   private readonly inner: Tokenizer;
+  private readonly fast: FastEncoder | undefined;
   /** What to add to / remove from the post-processor's output so add_bos_token/add_eos_token hold. */
   private readonly bosFix: 'add' | 'remove' | 'keep';
   private readonly eosFix: 'add' | 'remove' | 'keep';
 
-  private constructor(inner: Tokenizer, config: JsonObject, source: string) {
+  private constructor(inner: Tokenizer, config: JsonObject, source: string, options: LoadOptions) {
     this.inner = inner;
+    const fast = options.fastPath === false ? 'turned off' : createFastEncoder(inner);
+    this.fast = typeof fast === 'string' ? undefined : fast;
+    this.encodePath = typeof fast === 'string' ? `plain: ${fast}` : 'fast';
     this.source = source;
     this.vocabSize = inner.model?.vocab.length ?? 0;
     const resolve = (key: string): SpecialToken | undefined => {
@@ -171,13 +186,13 @@ export class LoraTokenizer {
     return flag ? 'add' : 'remove';
   }
 
-  static fromFiles(tokenizerJsonPath: string, tokenizerConfigPath?: string): LoraTokenizer {
+  static fromFiles(tokenizerJsonPath: string, tokenizerConfigPath?: string, options: LoadOptions = {}): LoraTokenizer {
     const json = readJsonFile(tokenizerJsonPath);
     const config = tokenizerConfigPath === undefined ? {} : readJsonFile(tokenizerConfigPath);
-    return LoraTokenizer.fromObjects(json, config, tokenizerJsonPath);
+    return LoraTokenizer.fromObjects(json, config, tokenizerJsonPath, options);
   }
 
-  static fromObjects(tokenizerJson: object, tokenizerConfig: object = {}, source = 'tokenizer.json'): LoraTokenizer {
+  static fromObjects(tokenizerJson: object, tokenizerConfig: object = {}, source = 'tokenizer.json', options: LoadOptions = {}): LoraTokenizer {
     if (!isObject(tokenizerJson) || !isObject(tokenizerJson.model)) {
       throw new Error(`${source} has no "model" object, so it is not a Hugging Face tokenizer.json. Use the tokenizer.json saved with the model.`);
     }
@@ -196,12 +211,24 @@ export class LoraTokenizer {
         `${source} could not be loaded as a tokenizer (${(e as Error).message}). It may be damaged or use a feature @huggingface/tokenizers does not support; re-save it with a recent transformers or tokenizers.`,
       );
     }
-    return new LoraTokenizer(inner, tokenizerConfig, source);
+    return new LoraTokenizer(inner, tokenizerConfig, source, options);
   }
 
   /** Token ids of `text`; with addSpecialTokens, BOS/EOS as the tokenizer adds them. */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const add = opts.addSpecialTokens ?? false;
+    const ids = this.fast?.encode(text, add) ?? this.plainIds(text, add);
+    if (!add) return ids;
+    const { bos, eos } = this.special;
+    if (bos && this.bosFix === 'add') ids.unshift(bos.id);
+    if (bos && this.bosFix === 'remove' && ids[0] === bos.id) ids.shift();
+    if (eos && this.eosFix === 'add') ids.push(eos.id);
+    if (eos && this.eosFix === 'remove' && ids[ids.length - 1] === eos.id) ids.pop();
+    return ids;
+  }
+
+  /** The library's encode; a piece with no id (no unk_token) is an error naming the piece. */
+  private plainIds(text: string, add: boolean): number[] {
     const { ids, tokens } = this.inner.encode(text, { add_special_tokens: add });
     const missing = ids.findIndex((id) => id === undefined);
     if (missing >= 0) {
@@ -209,12 +236,6 @@ export class LoraTokenizer {
         `${this.source}: the piece ${JSON.stringify(tokens[missing])} of the text has no id and the tokenizer defines no unk_token. The text holds characters this tokenizer cannot represent; remove them.`,
       );
     }
-    if (!add) return ids;
-    const { bos, eos } = this.special;
-    if (bos && this.bosFix === 'add') ids.unshift(bos.id);
-    if (bos && this.bosFix === 'remove' && ids[0] === bos.id) ids.shift();
-    if (eos && this.eosFix === 'add') ids.push(eos.id);
-    if (eos && this.eosFix === 'remove' && ids[ids.length - 1] === eos.id) ids.pop();
     return ids;
   }
 
@@ -239,7 +260,7 @@ export class LoraTokenizer {
  * chat_template; special_tokens_map.json is read only for older configs that have no
  * added_tokens_decoder, and then its tokens win.
  */
-export function loadTokenizer(modelDir: string): LoraTokenizer | undefined {
+export function loadTokenizer(modelDir: string, options: LoadOptions = {}): LoraTokenizer | undefined {
   const jsonPath = join(modelDir, 'tokenizer.json');
   if (!existsSync(jsonPath)) return undefined;
   const configPath = join(modelDir, 'tokenizer_config.json');
@@ -248,5 +269,5 @@ export function loadTokenizer(modelDir: string): LoraTokenizer | undefined {
   if (config.added_tokens_decoder === undefined && existsSync(mapPath)) Object.assign(config, readJsonFile(mapPath));
   const templatePath = join(modelDir, 'chat_template.jinja');
   if (existsSync(templatePath)) config.chat_template = readFileSync(templatePath, 'utf8');
-  return LoraTokenizer.fromObjects(readJsonFile(jsonPath), config, jsonPath);
+  return LoraTokenizer.fromObjects(readJsonFile(jsonPath), config, jsonPath, options);
 }
