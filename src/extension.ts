@@ -27,6 +27,11 @@ export function activate(context: vscode.ExtensionContext): void {
     openRunFolder: (dir) => void openRunFolder(dir),
   });
   relinkNativeOnActivation(context, log);
+  // Dataset lint: the Problems panel, hover and CodeLens of open dataset files (src/host/datasetLint.ts),
+  // and the Configure section's summary of the form's dataset (the panel controller's).
+  const lintClient = new LintClient(context.asAbsolutePath('dist/lint.js'), (line) => log.warn(line));
+  const lint = new DatasetLint(context, lintClient, log);
+  context.subscriptions.push(lint, { dispose: () => lintClient.dispose() });
   const panels = (late.panels = new PanelController(context, training, {
     newRun: (): Promise<void> => startTraining(deps),
     evaluateRun: (dir) => evaluateRun(training, dir),
@@ -34,13 +39,14 @@ export function activate(context: vscode.ExtensionContext): void {
     resumeRun: (dir) => resumeRunDir(training, dir),
     compareRuns: (a, b) => compareRuns(a, b),
     openRunFolder: (dir) => openRunFolder(dir),
-  }, log));
+  }, log, lint));
   const deps: TrainingCommandDeps = { context, panels, training };
   const cmd = (id: string, f: (...args: never[]) => unknown) => vscode.commands.registerCommand(id, f);
   context.subscriptions.push(
     log,
     training,
     training.addListener(panels),
+    lint.onDidReport(({ file, report }) => panels.onLintReport(file, report)),
     cmd('loraLab.startTraining', (uri?: vscode.Uri) => startTraining(deps, uri instanceof vscode.Uri ? uri : undefined)),
     cmd('loraLab.fineTuneFile', (uri?: vscode.Uri) => startTraining(deps, uri ?? vscode.window.activeTextEditor?.document.uri)),
     cmd('loraLab.trainWithDefaults', (uri?: vscode.Uri) => startTraining(deps, uri instanceof vscode.Uri ? uri : undefined, { withDefaults: true })),
@@ -61,10 +67,6 @@ export function activate(context: vscode.ExtensionContext): void {
       },
     }),
   );
-  // Dataset lint: the Problems panel, hover and CodeLens of open dataset files (src/host/datasetLint.ts).
-  const lintClient = new LintClient(context.asAbsolutePath('dist/lint.js'), (line) => log.warn(line));
-  const lint = new DatasetLint(context, lintClient, log);
-  context.subscriptions.push(lint, { dispose: () => lintClient.dispose() });
   // A run whose worker died with the last window (reload, crash, kill) is offered for resuming.
   void offerInterruptedRuns(context, training, () => void panels.show());
 }

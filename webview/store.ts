@@ -6,7 +6,7 @@
 import { isRecord } from '../src/protocol/decode';
 import type { EvalReport } from '../src/protocol/evaluation';
 import { plotted } from '../src/protocol/metrics';
-import type { FormState, HostNotification, MetricRow, PanelPersistedState, RunDetail, RunSummary } from '../src/protocol/panel';
+import type { DatasetLintState, FormState, HostNotification, MetricRow, PanelPersistedState, RunDetail, RunSummary } from '../src/protocol/panel';
 import type { SessionEvent } from '../src/protocol/worker';
 import type { XAxis } from './chartData';
 import { mergeDraft, type FormDraft } from './formModel';
@@ -27,6 +27,8 @@ export interface State {
   tab: Tab;
   form?: FormState;
   draft?: FormDraft;
+  /** The dataset lint of the form's dataset (the Configure section's summary; Start waits on its errors). */
+  lint?: DatasetLintState;
   runs: RunSummary[];
   runsLoaded: boolean;
   activeRunId?: string;
@@ -175,6 +177,8 @@ function onMessage(s: State, m: HostNotification | DetailAction): State {
       return onLiveEvent(s, m.event);
     case 'error':
       return { ...s, error: m.message, live: s.live?.phase === 'starting' ? undefined : s.live };
+    case 'datasetLint':
+      return { ...s, lint: m.lint };
   }
 }
 

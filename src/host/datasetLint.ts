@@ -108,6 +108,8 @@ export class DatasetLint implements vscode.Disposable, vscode.HoverProvider, vsc
   private readonly reported = new vscode.EventEmitter<{ file: string; report: LintReport }>();
   readonly onDidReport = this.reported.event;
   private readonly disposables: vscode.Disposable[] = [];
+  /** The results panel's form: its dataset is linted (on save too, and hovered) with its model and max_seq_len. */
+  private panelForm?: { file: string; settings: Partial<LintSettings> };
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -132,7 +134,8 @@ export class DatasetLint implements vscode.Disposable, vscode.HoverProvider, vsc
     this.relintAll();
   }
 
-  private enabled(): boolean {
+  /** Whether loraLab.lint.enabled is on (the panel shows the lint only then). */
+  enabled(): boolean {
     return setting<boolean>(LINT_ENABLED, true);
   }
 
@@ -163,11 +166,22 @@ export class DatasetLint implements vscode.Disposable, vscode.HoverProvider, vsc
     }, delay));
   }
 
-  /** Lints a file now (and its validation file); resolves with the report (undefined if superseded or failed). */
-  async lint(file: string): Promise<LintReport | undefined> {
+  /** The settings a file is linted with: the loraLab.* settings, where the panel's form has the file its model and max_seq_len win. */
+  settingsFor(file: string): LintSettings {
+    const base = lintSettings(this.context, file);
+    return this.panelForm?.file === file ? { ...base, ...this.panelForm.settings } : base;
+  }
+
+  /**
+   * Lints a file now (and its validation file); resolves with the report (undefined if superseded,
+   * failed or turned off). `form`: the panel's model and max_seq_len for this file, kept for later
+   * lints of it (on save) until the panel's form names another file.
+   */
+  async lint(file: string, form?: Partial<LintSettings>): Promise<LintReport | undefined> {
+    if (form) this.panelForm = { file, settings: form };
     let report: LintReport | undefined;
     try {
-      report = await this.client.lint(file, lintSettings(this.context, file));
+      report = await this.client.lint(file, this.settingsFor(file));
     } catch (e) {
       this.log.warn(`lint of ${file} failed: ${(e as Error).message}`);
       return undefined;
@@ -227,7 +241,7 @@ export class DatasetLint implements vscode.Disposable, vscode.HoverProvider, vsc
     if (!jsonLines && doc.isDirty) return new vscode.Hover(new vscode.MarkdownString('**LoRA Lab**: save the file to see how the model reads this row'));
     let view: RowView | null;
     try {
-      view = await this.client.row(file, pos.line + 1, lintSettings(this.context, file), jsonLines ? doc.lineAt(pos.line).text : undefined);
+      view = await this.client.row(file, pos.line + 1, this.settingsFor(file), jsonLines ? doc.lineAt(pos.line).text : undefined);
     } catch (e) {
       this.log.warn(`hover of ${file}:${pos.line + 1} failed: ${(e as Error).message}`);
       return undefined;

@@ -3,16 +3,19 @@
 // events, and keeps the form and the runs list current so a reloaded panel shows the same thing.
 // What the panel sends is decoded before it gets here (ResultsPanel); run ids are turned into
 // folders only by runDirOf (inside the runs folder), and a run starts only on the dataset and
-// model picked through the host (the form it remembers) with the panel's parameters.
+// model picked through the host (the form it remembers) with the panel's parameters, and not while
+// the dataset lint of the form (formLint.ts: the Configure section's summary) finds errors.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { defaultTargets, moduleNames } from '../core/lora/modules';
 import type { ModelSpec } from '../core/hf/config';
 import { EvaluateRun, LoadRuns, startConfig, type FormState, type PanelCommand, type RunDetail } from '../protocol/panel';
+import type { LintReport } from '../protocol/lint';
 import type { Rpc } from '../protocol/rpc';
 import type { SessionEvent } from '../protocol/worker';
 import { ResultsPanel, type PanelHost } from '../panel/resultsPanel';
+import { FormLint, type PanelLint } from './formLint';
 import { pickDataset, pickModel } from './pickers';
 import { runDetail, runDetailAsync, runDirOf, runSummaries } from './runsModel';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
@@ -46,21 +49,34 @@ export class PanelController implements RunListener, PanelHost {
   private form?: FormState;
   /** The run in progress once its folder exists: told again to a panel that (re)opens during it. */
   private liveRun?: Extract<SessionEvent, { type: 'run' }>;
+  /** The dataset lint of the form's dataset, as the Configure section shows it. */
+  private readonly formLint: FormLint;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly training: TrainingController,
     private readonly actions: PanelActions,
     private readonly log: PanelLog = { warn: () => {} },
-  ) {}
+    lint?: PanelLint,
+  ) {
+    this.formLint = new FormLint(lint, (state) => ResultsPanel.current?.post({ type: 'datasetLint', lint: state }));
+  }
 
   /** Shows (or creates) the panel; `form` switches it to the configuration form. */
   show(form?: FormState): ResultsPanel {
     if (form) this.form = form;
     const panel = ResultsPanel.show(this.context.extensionUri, this);
-    if (form) panel.post({ type: 'showForm', form });
+    if (form) {
+      panel.post({ type: 'showForm', form });
+      this.formLint.setForm(form);
+    }
     this.postRuns(panel);
     return panel;
+  }
+
+  /** A lint report of a training file (the editor lints open datasets on save): the form's dataset's goes to the Configure section. */
+  onLintReport(file: string, report: LintReport): void {
+    this.formLint.onReport(file, report);
   }
 
   revive(webviewPanel: vscode.WebviewPanel): void {
@@ -157,17 +173,36 @@ export class PanelController implements RunListener, PanelHost {
 
   async onCommand(m: PanelCommand, panel: ResultsPanel): Promise<void> {
     switch (m.type) {
-      case 'ready':
+      case 'ready': {
         if (this.form) panel.post({ type: 'showForm', form: this.form });
+        const lint = this.formLint.current();
+        if (lint) panel.post({ type: 'datasetLint', lint });
         this.postRuns(panel);
         if (this.liveRun) this.postRunStarted(panel, this.liveRun, true);
         return;
+      }
       case 'startTraining': {
         if (!this.form) throw new Error('Pick a dataset and a model first (LoRA Lab: Start Training).');
+        const config = startConfig(this.form, m.config);
+        // The button is disabled while the lint finds errors; a start that comes anyway is refused here.
+        const refused = await this.formLint.refusal(config.training?.maxSeqLen);
+        if (refused) {
+          this.log.warn(`Results panel: ${refused}`);
+          throw new Error(refused);
+        }
         this.form = { ...this.form, error: undefined };
-        await this.training.start(startConfig(this.form, m.config));
+        await this.training.start(config);
         return;
       }
+      case 'lintDataset':
+        this.formLint.setMaxSeqLen(m.maxSeqLen);
+        return;
+      case 'showProblems':
+        await this.formLint.showProblems();
+        return;
+      case 'openLocation':
+        await this.formLint.open(m.file, m.line);
+        return;
       case 'cancelTraining':
         this.training.cancel();
         return;

@@ -6,6 +6,7 @@
 import type { ModelSpec } from '../core/hf/config';
 import { DecodeError, decoder, fail, Fields, isRecord, type Decoded, type Decoder } from './decode';
 import { decodeEvalReport, type EvalReport } from './evaluation';
+import type { LintDiagnostic, LintSummary } from './lint';
 import type { MetricRow } from './metrics';
 import { requestType, type RpcMessage } from './rpc';
 import { getField, RUN_FIELDS, fieldProblem, setField, type RunConfigInput } from './runConfig';
@@ -93,7 +94,41 @@ export type HostNotification =
   | { type: 'runStarted'; event: RunEvent<'run'>; detail?: RunDetail; rejoined?: boolean }
   /** A live event of the run in progress (config, step, eval, checkpoint, preflight, finished, evaluation, ...). */
   | { type: 'runEvent'; event: Exclude<SessionEvent, RunEvent<'run'>> }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** The dataset lint of the form's dataset (with the form's model and max_seq_len), while it runs and when done. */
+  | { type: 'datasetLint'; lint: DatasetLintState };
+
+/**
+ * What the Configure section shows of the dataset lint (src/core/lint). `checking` keeps the
+ * previous result's counts, so Start stays disabled until a re-lint shows no errors.
+ */
+export interface DatasetLintState {
+  /** The training file linted (the form's dataset). */
+  dataset: string;
+  /** `off`: loraLab.lint.enabled is false; `failed`: the lint process could not lint it (`note` says why). */
+  status: 'checking' | 'done' | 'off' | 'failed';
+  note?: string;
+  /** The workspace folder: paths inside it are shown relative to it. */
+  workspace?: string;
+  /** Files: the dataset, then the validation file that was linted with it, if any. */
+  summary?: LintSummary;
+  /** The first errors, in file order (the Problems panel has them all). */
+  errors?: Pick<LintDiagnostic, 'file' | 'line' | 'code' | 'message'>[];
+}
+
+/** A path as the panel shows it: relative to the workspace folder when inside it, with forward slashes. */
+export function shownPath(file: string, workspace?: string): string {
+  const norm = (p: string) => p.replace(/\\/g, '/');
+  const f = norm(file);
+  const w = workspace ? `${norm(workspace).replace(/\/+$/, '')}/` : undefined;
+  return w && f.startsWith(w) ? f.slice(w.length) : f;
+}
+
+/** A lint message shown beside its `file:line` link, without a leading `<file>:<line>[:<column>]: ` (the link says where, once). */
+export function messageBesideLink(message: string, file: string, workspace?: string): string {
+  const names = [...new Set([file, shownPath(file, workspace), file.split(/[\\/]/).pop() ?? file])].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return message.replace(new RegExp(`^(?:${names.join('|')})(?::\\d+){1,2}:\\s*`), '');
+}
 
 /** Everything the host posts to the panel. */
 export type ToPanel = HostNotification | RpcMessage;
@@ -110,7 +145,13 @@ export type PanelCommand =
   | { type: 'openRunFolder'; runId: string }
   | { type: 'mergeRun'; runId: string }
   /** Resume an interrupted (failed, cancelled) run from its checkpoints/last. */
-  | { type: 'resumeRun'; runId: string };
+  | { type: 'resumeRun'; runId: string }
+  /** The form's max_seq_len changed (the model and dataset are the host's): lint the dataset again. */
+  | { type: 'lintDataset'; maxSeqLen?: number }
+  /** Show the dataset lint's diagnostics in the Problems panel. */
+  | { type: 'showProblems' }
+  /** Open a file the lint named (the dataset or its validation file, nothing else) at a 1-based line. */
+  | { type: 'openLocation'; file: string; line: number };
 
 /** Everything the panel posts to the host. */
 export type FromPanel = PanelCommand | RpcMessage;
@@ -189,14 +230,30 @@ export const decodeRunParameters: Decoder<RunParameters> = decoder((v) => {
 /** One command from the panel, or why it was refused. */
 export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelCommand => {
   const f = Fields.of(v, '');
-  const type = f.oneOf('type', ['ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun', 'resumeRun'] as const);
+  const type = f.oneOf('type', [
+    'ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun', 'resumeRun',
+    'lintDataset', 'showProblems', 'openLocation',
+  ] as const);
   switch (type) {
     case 'ready':
     case 'cancelTraining':
     case 'pickModel':
     case 'pickDataset':
     case 'newRun':
+    case 'showProblems':
       return { type };
+    case 'lintDataset': {
+      if (!f.has('maxSeqLen')) return { type };
+      const maxSeqLen = f.index('maxSeqLen');
+      return maxSeqLen >= 1 ? { type, maxSeqLen } : fail(f.at('maxSeqLen'), maxSeqLen, 'a whole number ≥ 1');
+    }
+    case 'openLocation': {
+      const line = f.index('line');
+      // Which files may be opened is the host's check (the latest lint's files).
+      const file = f.str('file');
+      if (file === '') fail(f.at('file'), file, 'a file path');
+      return line >= 1 ? { type, file, line } : fail(f.at('line'), line, 'a line number ≥ 1');
+    }
     case 'startTraining': {
       const d = decodeRunParameters(f.raw.config);
       if (!d.ok) throw new DecodeError(d.error);
@@ -295,4 +352,4 @@ export const EvaluateRun = requestType<{ runId: string }, RunDetail>(
 export function isHostNotification(m: unknown): m is HostNotification {
   return isRecord(m) && typeof m.type === 'string' && NOTIFICATIONS.has(m.type);
 }
-const NOTIFICATIONS: ReadonlySet<string> = new Set<HostNotification['type']>(['showForm', 'runs', 'runStarted', 'runEvent', 'error']);
+const NOTIFICATIONS: ReadonlySet<string> = new Set<HostNotification['type']>(['showForm', 'runs', 'runStarted', 'runEvent', 'error', 'datasetLint']);

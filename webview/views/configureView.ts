@@ -1,14 +1,31 @@
 // The Configure section: the run's form prefilled from FormState, validated as the user types
 // (messages next to the fields), with PEFT's trainable-parameter count and the per-module
-// r·(in+out) vs in·out arithmetic updated live; Start posts startTraining with the config.
-import type { FormState, FromPanel } from '../../src/protocol/panel';
-import { h, setChildren, setText, toggleAttr } from '../dom';
+// r·(in+out) vs in·out arithmetic updated live, and the dataset lint's summary (lintSummary.ts: the
+// counts, each file, the first errors as file:line links, Show in Problems panel); the host lints
+// again when max_seq_len changes. Start posts startTraining with the config; it is disabled while
+// the fields are invalid, a run is in progress or the dataset has lint errors.
+import type { DatasetLintState, FormState, FromPanel } from '../../src/protocol/panel';
+import { h, onActivate, setChildren, setText, toggleAttr } from '../dom';
 import { fmtInt, fmtPercent } from '../format';
 import { ALL_LINEAR, BACKENDS, SCHEDULES, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
 import { formHelp } from '../../src/protocol/runConfig';
+import { draftMaxSeqLen, lintBlocksStart, lintSummaryView } from '../lintSummary';
 import type { Action, State } from '../store';
 
 type Control = HTMLElement & { value: string; invalid?: boolean; disabled?: boolean };
+
+/** max_seq_len typed: the host lints again after the typing stops (it debounces too). */
+const LINT_AFTER_TYPING_MS = 400;
+
+/** A link-styled control that posts to the host (no href: the webview would navigate or scroll). */
+function actionLink(text: string, cls: string, title: string, f: () => void): HTMLElement {
+  const a = h('a', { class: `link ${cls}`, role: 'link', tabindex: '0', title }, text);
+  onActivate(a, (ev) => {
+    ev.preventDefault();
+    f();
+  });
+  return a;
+}
 
 /** A field's label and hint, from the run-config table. */
 const labelOf = (f: DraftField) => formField(f)?.label ?? f;
@@ -30,6 +47,13 @@ export class ConfigureView {
   private draft?: FormDraft;
   private validation?: Validation;
   private running = false;
+  /** The dataset lint shown, and the form's own dataset summary (shown until the lint's is in). */
+  private lintBox?: HTMLElement;
+  private datasetNote?: HTMLElement;
+  private lint?: DatasetLintState;
+  /** The max_seq_len the host lints with, and the timer of the next one to send. */
+  private lintMaxSeqLen?: number;
+  private lintTimer?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly post: (m: FromPanel) => void,
@@ -44,12 +68,21 @@ export class ConfigureView {
     if (s.form !== this.form) {
       this.form = s.form;
       this.draft = undefined;
-      if (s.form && s.draft) this.build(s.form, s.draft);
-      else this.renderWaiting();
+      this.lint = undefined;
+      clearTimeout(this.lintTimer);
+      if (s.form && s.draft) {
+        this.build(s.form, s.draft);
+        this.lintMaxSeqLen = draftMaxSeqLen(s.draft, s.form);
+      } else this.renderWaiting();
     }
     if (!this.form || !s.draft) return;
+    if (s.lint !== this.lint) {
+      this.lint = s.lint;
+      this.showLint(this.form);
+    }
     if (s.draft !== this.draft) {
       this.draft = s.draft;
+      this.relintOnMaxSeqLen(this.form, s.draft);
       this.validation = validateDraft(s.draft, this.form);
       this.showErrors(this.validation);
       this.showParams(this.form, s.draft);
@@ -62,8 +95,12 @@ export class ConfigureView {
     }
     if (this.start) {
       const invalid = !this.validation?.config;
-      this.start.disabled = invalid || this.running;
-      setText(this.startHint!, this.running ? 'A run is in progress: cancel it or wait for it to finish.' : invalid ? 'Fix the fields marked in red to start.' : '');
+      const lintBlock = lintBlocksStart(s.lint, this.form.dataset);
+      this.start.disabled = invalid || this.running || !!lintBlock;
+      const why = this.running ? 'A run is in progress: cancel it or wait for it to finish.' : invalid ? 'Fix the fields marked in red to start.' : (lintBlock ?? '');
+      setText(this.startHint!, why);
+      if (why) this.start.setAttribute('title', why);
+      else this.start.removeAttribute('title');
     }
   }
 
@@ -107,14 +144,16 @@ export class ConfigureView {
     const lengthMode = this.field('lengthMode', 'Train for', h('vscode-single-select', { id: 'f-lengthMode', label: 'Train for', onchange: (e: Event) => this.edit('lengthMode', (e.currentTarget as Control).value) },
       h('vscode-option', { value: 'epochs', selected: d.lengthMode === 'epochs' }, 'epochs'),
       h('vscode-option', { value: 'maxSteps', selected: d.lengthMode === 'maxSteps' }, 'max steps')) as Control);
-    this.start = h('vscode-button', { onclick: () => this.onStart() }, 'Start training') as HTMLElement & { disabled: boolean };
+    this.start = h('vscode-button', { id: 'start-training', onclick: () => this.onStart() }, 'Start training') as HTMLElement & { disabled: boolean };
     this.startHint = h('span', { class: 'hint', 'aria-live': 'polite' });
     this.params = h('div', { class: 'params', 'aria-live': 'polite' });
     setChildren(this.el,
       form.error ? h('div', { class: 'banner error', role: 'alert' }, form.error) : null,
       h('div', { class: 'inputs' },
         h('div', null, h('span', { class: 'hint' }, 'Model '), h('code', null, form.model), h('span', { class: 'hint' }, ` ${spec.architecture}, ${spec.numLayers} layers, hidden ${spec.hiddenSize}`)),
-        h('div', null, h('span', { class: 'hint' }, 'Dataset '), h('code', null, form.dataset), h('span', { class: form.datasetSummary.match(/error|invalid|problem/i) ? 'error-text' : 'hint' }, ` ${form.datasetSummary}`)),
+        h('div', null, h('span', { class: 'hint' }, 'Dataset '), h('code', null, form.dataset),
+          (this.datasetNote = h('span', { class: form.datasetSummary.match(/error|invalid|problem/i) ? 'error-text' : 'hint' }, ` ${form.datasetSummary}`))),
+        (this.lintBox = h('div', { class: 'dataset-lint', 'aria-label': 'Dataset lint', 'aria-live': 'polite', hidden: true })),
         this.pickers()),
       h('div', { class: 'form-grid' },
         h('fieldset', null, h('legend', null, 'LoRA adapter'),
@@ -128,6 +167,40 @@ export class ConfigureView {
           text('seed'), select('backend', BACKENDS))),
       this.params,
       h('div', { class: 'toolbar actions' }, this.start, this.startHint));
+  }
+
+  /** The lint summary of the form's dataset; the form's own one-line summary until it is in. */
+  private showLint(form: FormState): void {
+    const box = this.lintBox;
+    if (!box) return;
+    const v = lintSummaryView(this.lint, form.dataset);
+    if (this.datasetNote) this.datasetNote.hidden = !!v?.counts;
+    box.hidden = !v;
+    if (!v) return setChildren(box);
+    const problems = v.errors + v.warnings > 0;
+    setChildren(box,
+      h('div', { class: 'lint-head' },
+        h('span', { class: 'hint' }, 'Dataset lint: '),
+        v.counts ? h('span', { class: `lint-counts${v.errors ? ' error-text' : v.warnings ? ' warning-text' : ''}` }, v.counts) : null,
+        v.status === 'checking' ? h('span', { class: 'hint lint-checking' }, v.counts ? ' · checking again…' : 'checking…') : null,
+        problems ? [' · ', actionLink('Show in Problems panel', 'lint-problems', 'Open the Problems panel with every diagnostic of the dataset', () => this.post({ type: 'showProblems' }))] : null),
+      v.files.length ? h('ul', { class: 'lint-files' }, v.files.map((f) => h('li', null,
+        h('span', { class: 'hint' }, f.role === 'validation' ? 'Validation file ' : 'Training file'),
+        f.role === 'validation' ? h('code', null, f.path) : null,
+        h('span', { class: 'hint' }, ': '), f.text))) : null,
+      v.links.length ? h('ul', { class: 'lint-errors' }, v.links.map((l) => h('li', { class: 'error-text' },
+        actionLink(l.text, 'lint-location', `Open ${l.text}`, () => this.post({ type: 'openLocation', file: l.file, line: l.line })), ' ', l.message))) : null,
+      v.moreErrors ? h('div', { class: 'hint' }, `… and ${v.moreErrors.toLocaleString('en-US')} more in the Problems panel`) : null,
+      v.notes.map((n) => h('div', { class: v.status === 'failed' ? 'warning-text' : 'hint' }, n)));
+  }
+
+  /** A new valid max_seq_len: the host lints with it once the typing stops (truncation and loss checks depend on it). */
+  private relintOnMaxSeqLen(form: FormState, d: FormDraft): void {
+    const n = draftMaxSeqLen(d, form);
+    if (n === undefined || n === this.lintMaxSeqLen) return;
+    this.lintMaxSeqLen = n;
+    clearTimeout(this.lintTimer);
+    this.lintTimer = setTimeout(() => this.post({ type: 'lintDataset', maxSeqLen: n }), LINT_AFTER_TYPING_MS);
   }
 
   private field(f: DraftField, label: string, control: Control, help?: HTMLElement): HTMLElement {
@@ -183,7 +256,7 @@ export class ConfigureView {
   }
 
   private onStart(): void {
-    if (!this.form || !this.draft || this.running) return;
+    if (!this.form || !this.draft || this.running || lintBlocksStart(this.lint, this.form.dataset)) return;
     const v = validateDraft(this.draft, this.form);
     if (!v.config) {
       const first = (Object.keys(v.errors) as DraftField[])[0];
