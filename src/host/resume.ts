@@ -46,9 +46,12 @@ function workspaceRoots(): string[] {
   return (vscode.workspace.workspaceFolders ?? []).map((f) => runsRoot(f.uri.fsPath, runsFolderSetting()));
 }
 
-function describe(r: RunRecord): string {
-  const step = typeof r.summary?.finalStep === 'number' ? `, step ${r.summary.finalStep}` : '';
-  return `${r.status}${step}${r.endedAt ? `, stopped ${new Date(r.endedAt).toLocaleString()}` : ''}`;
+/** "interrupted, step 18, stopped …" (without the status where the sentence already says it). */
+function describe(r: RunRecord, withStatus = true): string {
+  const parts: string[] = withStatus ? [r.status] : [];
+  if (typeof r.summary?.finalStep === 'number') parts.push(`step ${r.summary.finalStep}`);
+  if (r.endedAt) parts.push(`stopped ${new Date(r.endedAt).toLocaleString()}`);
+  return parts.join(', ');
 }
 
 /** Resumes a run folder from its checkpoints/last; resolves when the run has ended. */
@@ -104,7 +107,7 @@ export async function offerInterruptedRuns(context: Pick<vscode.ExtensionContext
   const newest = fresh[0];
   const others = fresh.length > 1 ? ` (and ${fresh.length - 1} other interrupted run${fresh.length > 2 ? 's' : ''}: LoRA Lab: Resume Run…)` : '';
   const pick = await vscode.window.showWarningMessage(
-    `LoRA Lab: run ${path.basename(newest.record.dir)} was interrupted (${describe(newest.record)}); it can resume from its last checkpoint.${others}`,
+    `LoRA Lab: run ${path.basename(newest.record.dir)} was interrupted (${describe(newest.record, false)}); it can resume from its last checkpoint.${others}`,
     'Resume',
     'Show Runs',
   );

@@ -363,11 +363,12 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
   });
 
   it('(d) Reload Window mid-run → the run is interrupted → the Resume notification → it completes from its last checkpoint', { timeout: 10 * 60_000 }, async () => {
-    // A longer run than (a)-(c), checkpointed often, so that the reload lands mid-training.
-    const settingsFile = path.join(server.userData, 'User', 'settings.json');
-    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
-    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'loraLab.training.maxSteps': 120, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 60 }, null, 2));
-    await sleep(1_500); // the settings file watcher
+    // A longer run than (a)-(c), checkpointed often, so that the reload lands mid-training: workspace
+    // settings (.vscode/settings.json) over the user settings, as a user would set them for a project.
+    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+    fs.mkdirSync(path.dirname(wsSettings), { recursive: true });
+    fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 120, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 60 }, null, 2));
+    await sleep(3_000); // the settings file watcher
 
     const before = runs(server.workspace).map((r) => r.id);
     await step('dataset in the editor → "LoRA Lab: Start Training with Defaults" (120 steps, a checkpoint every 10)', async () => {
@@ -386,6 +387,14 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
 
     const run = await step('the run trains and saves checkpoints/last', async () => {
       const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+      const config = await waitFor('run.json with its config', () => {
+        try {
+          return (JSON.parse(fs.readFileSync(path.join(r.dir, 'run.json'), 'utf8')) as { config?: { training?: { maxSteps?: number } } }).config;
+        } catch {
+          return undefined;
+        }
+      }, 60_000);
+      assert.equal(config.training?.maxSteps, 120, 'the run took maxSteps = 120 from .vscode/settings.json');
       await waitFor(`${r.id}/checkpoints/last`, () => fs.existsSync(path.join(r.dir, 'checkpoints', 'last')), 180_000, 250);
       return r;
     });
@@ -476,9 +485,10 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
         await page.locator(QUICK_INPUT_BOX).fill(':4');
         await page.keyboard.press('Enter');
         await runFromPalette(page, 'Show or Focus Hover', 30_000);
+        // The hover holds the diagnostic of the line too; the row's part names max_seq_len in brackets.
         const hover = await waitFor('the LoRA Lab hover', async () => {
           const t = ((await page.locator('.monaco-hover').filter({ hasText: 'LoRA Lab' }).first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
-          return /tokens/.test(t) ? t : undefined;
+          return /\(max_seq_len 64\)/.test(t) ? t : undefined;
         }, 60_000, 1_000);
         progress(`hover: ${hover.slice(0, 300)}`);
         assert.match(hover, /prompt-completion · \d+ tokens \(max_seq_len 64\) · \d+ carry loss · \d+ cut by truncation/);

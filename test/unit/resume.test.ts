@@ -158,7 +158,7 @@ describe('interrupted runs on activation', () => {
     const { ctx, start } = await activateWith('Resume');
     expect(h.showWarningMessage).toHaveBeenCalledTimes(1);
     const [text, ...buttons] = h.showWarningMessage.mock.calls[0] as string[];
-    expect(text).toMatch(new RegExp(`run ${run.id} was interrupted \\(interrupted, step 6`));
+    expect(text).toMatch(new RegExp(`run ${run.id} was interrupted \\(step 6`));
     expect(text).toMatch(/resume from its last checkpoint/);
     expect(buttons).toEqual(['Resume', 'Show Runs']);
     expect(run.record().status).toBe('interrupted');
