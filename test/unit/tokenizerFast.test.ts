@@ -144,6 +144,25 @@ describe('fast encode: bounds and fallbacks', () => {
     expect(fast.encode(text)).toEqual(plain.encode(text));
   });
 
+  it('splits as the library does where the Split pattern can match the empty string (matchAll rules)', () => {
+    for (const regex of [String.raw`\s*`, String.raw`\p{L}*|\d?`, 'x*?']) {
+      const json = gpt2TokenizerJson();
+      json.pre_tokenizer = {
+        type: 'Sequence',
+        pretokenizers: [
+          { type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false },
+          { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+        ],
+      };
+      const fast = LoraTokenizer.fromObjects(json, gpt2TokenizerConfig(), 'empty-match tokenizer.json');
+      const plain = LoraTokenizer.fromObjects(json, gpt2TokenizerConfig(), 'empty-match tokenizer.json', { fastPath: false });
+      expect(fast.encodePath).toBe('fast');
+      for (const text of [...generatedTexts(['<|endoftext|>'], 300, 3), 'a😀b \ud800x  😀😀', '😀', '']) {
+        expect(fast.encode(text)).toEqual(plain.encode(text));
+      }
+    }
+  });
+
   it('uses the library where the shape is not the one it knows (ByteLevel with add_prefix_space)', () => {
     const json = gpt2TokenizerJson();
     json.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true };

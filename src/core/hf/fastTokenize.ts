@@ -12,7 +12,10 @@
 //      piece independently of its neighbours, so a piece always gives the same ids. The memo
 //      is bounded (two generations, MEMO_CAPACITY entries in all; pieces over MAX_PIECE_LENGTH
 //      are not kept);
-//   3. the post-processor's frame (BOS/EOS around the sequence) is found once, by probing it.
+//   3. the post-processor's frame (BOS/EOS around the sequence) is found once, by probing it;
+//   4. the Split's regex runs in an exec loop on our own copy of the library's compiled pattern
+//      (regex_split's matchAll clones the RegExp on every call), with matchAll's rules for gaps
+//      and empty matches.
 // Nothing here tokenises on its own: a miss runs the library's ByteLevel and BPE on the piece.
 //
 // Guard: `createFastEncoder` checks the library internals it reads (by class and field) and
@@ -74,6 +77,41 @@ interface PreTokenizerLike {
 export interface FastEncoder {
   /** The ids the library's encode(text, {add_special_tokens}) gives, or undefined where a token has no id (use the library then). */
   encode(text: string, addSpecialTokens: boolean): number[] | undefined;
+}
+
+/**
+ * The library's regex_split (Split with invert false and any behavior but "removed"): the text
+ * between matches and the non-empty matches, in order. An empty match advances lastIndex by one
+ * code point (one code unit without the u/v flag), as String.prototype.matchAll does.
+ */
+function regexSplit(text: string, re: RegExp, fullUnicode: boolean): string[] {
+  const out: string[] = [];
+  let prev = 0;
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const match = m[0];
+    if (prev < m.index) out.push(text.slice(prev, m.index));
+    if (match.length > 0) {
+      out.push(match);
+    } else {
+      const at = re.lastIndex;
+      const cp = fullUnicode ? text.codePointAt(at) : undefined;
+      re.lastIndex = at + (cp !== undefined && cp > 0xffff ? 2 : 1);
+    }
+    prev = m.index + match.length;
+  }
+  if (prev < text.length) out.push(text.slice(prev));
+  return out;
+}
+
+/** The Split step as a function: our regexSplit where the library would call regex_split, else the library's own. */
+function splitStep(split: PreTokenizerLike): (text: string) => string[] {
+  const { pattern, config } = split as unknown as { pattern?: unknown; config?: { invert?: unknown; behavior?: unknown } };
+  const removed = typeof config?.behavior === 'string' && config.behavior.toLowerCase() === 'removed';
+  if (!(pattern instanceof RegExp) || !pattern.global || config?.invert || removed) return (text) => split.pre_tokenize_text(text);
+  const re = new RegExp(pattern.source, pattern.flags);
+  const fullUnicode = re.unicode || re.flags.includes('v');
+  return (text) => regexSplit(text, re, fullUnicode);
 }
 
 /** A character class matching any first character of the splitter's words; undefined when it has none. */
@@ -157,7 +195,7 @@ export class PieceMemo {
 }
 
 class ByteLevelBpeEncoder implements FastEncoder {
-  private readonly split: PreTokenizerLike;
+  private readonly split: (text: string) => string[];
   private readonly byteLevel: PreTokenizerLike[];
   private readonly unnormalizedFirst: RegExp | undefined;
   private readonly normalizedFirst: RegExp | undefined;
@@ -166,7 +204,7 @@ class ByteLevelBpeEncoder implements FastEncoder {
 
   constructor(private readonly t: TokenizerInternals) {
     const steps = (t.pre_tokenizer as { tokenizers: PreTokenizerLike[] }).tokenizers;
-    this.split = steps[0];
+    this.split = splitStep(steps[0]);
     this.byteLevel = steps.slice(1);
     this.unnormalizedFirst = firstCharPattern(t.splitter_unnormalized);
     this.normalizedFirst = firstCharPattern(t.splitter_normalized);
@@ -233,7 +271,7 @@ class ByteLevelBpeEncoder implements FastEncoder {
           out.push(token.id);
           continue;
         }
-        for (const piece of this.split.pre_tokenize_text(sub)) {
+        for (const piece of this.split(sub)) {
           const ids = this.pieceIds(piece);
           if (ids === undefined) return undefined;
           for (let i = 0; i < ids.length; i++) out.push(ids[i]);
