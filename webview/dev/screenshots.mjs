@@ -66,6 +66,34 @@ await page.locator('#f-learningRate input').fill('2e-4');
 await page.locator('#f-layers input').fill('');
 await page.waitForTimeout(100);
 
+// The dataset lint (issue 14): one error → the summary, ONE `file:line` link (the message without
+// the path), Start disabled with the reason; the link posts openLocation; a clean re-lint enables Start.
+const lintOf = (errors) => ({
+  dataset: '/home/me/project/data/shakespeare.jsonl', workspace: '/home/me/project', status: 'done',
+  summary: {
+    files: [
+      { file: '/home/me/project/data/shakespeare.jsonl', format: 'prompt-completion', rows: 4812, examples: 4812 - errors, errors, warnings: 2, duplicates: 1, leaked: 1,
+        tokens: { total: 512_340, kept: 498_100, loss: 301_200, lossDropped: 80, overMaxLen: 31, lengths: { p50: 96, p90: 210, p99: 390, max: 1400 } } },
+      { file: '/home/me/project/data/valid.jsonl', format: 'prompt-completion', rows: 480, examples: 480, errors: 0, warnings: 0, duplicates: 0, leaked: 0 },
+    ],
+    maxSeqLen: 256, model: '/home/me/models/gpt2', errors, warnings: 2, omitted: 0, seconds: 0.8,
+  },
+  errors: errors ? [{ file: '/home/me/project/data/shakespeare.jsonl', line: 2, code: 'syntax', message: `shakespeare.jsonl:2: bad JSON (Unexpected token 'o', "{"prompt": oops}" is not valid JSON)` }] : [],
+});
+await page.evaluate((lint) => window.__host.send({ type: 'datasetLint', lint }), lintOf(1));
+await page.waitForSelector('.dataset-lint .lint-location');
+const lintText = (await page.locator('.dataset-lint').innerText()).replace(/\s+/g, ' ');
+console.log(`lint summary: ${lintText}`);
+if (!/1 error · 2 warnings/.test(lintText) || (lintText.match(/shakespeare\.jsonl:2/g) ?? []).length !== 1) problems.push(`lint summary: ${lintText}`);
+if (!(await page.locator('#start-training').evaluate((b) => b.disabled))) problems.push('Start is enabled while the dataset has an error');
+await page.locator('.lint-location').click();
+const opened = await page.evaluate(() => window.__host.posted.filter((m) => m.type === 'openLocation'));
+if (JSON.stringify(opened) !== JSON.stringify([{ type: 'openLocation', file: '/home/me/project/data/shakespeare.jsonl', line: 2 }])) problems.push(`the link posted ${JSON.stringify(opened)}`);
+await shot('02b-configure-lint');
+await page.evaluate((lint) => window.__host.send({ type: 'datasetLint', lint }), lintOf(0));
+await page.waitForTimeout(200);
+if (await page.locator('#start-training').evaluate((b) => b.disabled)) problems.push('Start stays disabled after a clean lint');
+
 await tab('runs');
 await row('20250301-101500-shakespeare').click();
 // Keyboard: the focused row moves with ArrowDown and Space toggles it.

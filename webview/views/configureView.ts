@@ -181,7 +181,9 @@ export class ConfigureView {
     setChildren(box,
       h('div', { class: 'lint-head' },
         h('span', { class: 'hint' }, 'Dataset lint: '),
-        v.counts ? h('span', { class: `lint-counts${v.errors ? ' error-text' : v.warnings ? ' warning-text' : ''}` }, v.counts) : null,
+        v.counts ? h('span', { class: 'lint-counts' }, v.counts.split(' · ').map((part, i) => [
+          i ? ' · ' : null,
+          h('span', { class: /^[1-9][\d,]* error/.test(part) ? 'error-text' : /^[1-9][\d,]* warning/.test(part) ? 'warning-text' : undefined }, part)])) : null,
         v.status === 'checking' ? h('span', { class: 'hint lint-checking' }, v.counts ? ' · checking again…' : 'checking…') : null,
         problems ? [' · ', actionLink('Show in Problems panel', 'lint-problems', 'Open the Problems panel with every diagnostic of the dataset', () => this.post({ type: 'showProblems' }))] : null),
       v.files.length ? h('ul', { class: 'lint-files' }, v.files.map((f) => h('li', null,
