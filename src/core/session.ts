@@ -27,6 +27,7 @@ import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
 import { rewindMetrics, SUPERSEDED_METRICS_FILE } from './runs/rewind';
+import { EvalExamplesLog } from './runs/evalExamples';
 import { describeWarnings, lintDataset } from './lint/lint';
 import type { FinishedStatus, PhaseEvent, SessionEvent } from '../protocol/worker';
 
@@ -233,15 +234,24 @@ function cancelledBefore(what: string, run: RunDir | undefined, claimed: boolean
   return claimed ? `${what}; the run folder is kept as cancelled (${kept})` : `${what}; the run folder is unchanged (${kept})`;
 }
 
+/** The file the validation examples' lines are in: the validation file, or the training file for a held-out split. */
+function validationFile(s: SessionData, config: RunConfig): string {
+  return path.resolve(s.data.validSource === 'file' || s.data.validSource === 'sibling' ? s.data.validReport.file : config.data);
+}
+
 /** The training loop, its step and eval events appended to metrics.jsonl as they come; returns its `done` event. */
 async function* train(run: RunDir, model: CausalLM, s: SessionData, tcfg: TrainerConfig, config: RunConfig, resume: TrainerCheckpoint | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent, TrainerDone | undefined> {
   run.update({ startedAt: new Date().toISOString() });
   const baseModel = path.resolve(config.model);
   let outcome: TrainerDone | undefined;
   let lastCheckpoint = resume?.progress.step;
+  // Each validation example's loss at the best and the last evaluation (runs/evalExamples.ts).
+  const evalExamples = new EvalExamplesLog(run.dir, validationFile(s, config), s.data.valid.map((e) => e.line));
+  if (resume) evalExamples.resumeFrom(resume.progress.step, resume.progress.bestStep);
   for await (const ev of trainLoop({
     model, train: s.data.train, valid: s.data.valid, padId: s.padId, config: tcfg, resume, signal,
     saveCheckpoint: (name, ck) => run.writeCheckpointWith(name, (tmp) => writeCheckpoint(tmp, ck, s.spec, baseModel)),
+    onEvalExamples: (ev, examples) => evalExamples.record(ev, examples),
   })) {
     if (ev.type === 'step' || ev.type === 'eval') run.appendMetric({ ...ev, time: new Date().toISOString() });
     if (ev.type === 'eval') run.log(`step ${ev.step}: validation loss ${ev.valLoss.toFixed(4)}${ev.best ? ' (best)' : ''}`);

@@ -4,7 +4,7 @@
 // (MetricRow); live events and rows read back from disk both fit it. decodeMetricsLine checks a
 // row read back from disk. Pure: the webview bundle imports this.
 import type { ParameterCounts } from '../core/lora/config';
-import { decoder, Fields, type Decoder } from './decode';
+import { decoder, fail, Fields, type Decoder } from './decode';
 
 /** One optimizer step, as the trainer reports it (TrainerEvent 'step'). */
 export interface StepEvent {
@@ -24,6 +24,18 @@ export interface StepEvent {
   tokensPerSec: number;
   stepMs: number;
   elapsedMs: number;
+  /**
+   * Provenance: the 1-based lines, in the training file run.json names (dataset.path), of the
+   * step's examples in batch order (across its gradient-accumulation micro-batches). Absent in
+   * runs from before provenance was logged.
+   */
+  examples?: number[];
+  /**
+   * Each of those examples' mean loss per loss token in this step, from the same forward pass
+   * (6 significant digits; null for an example without loss tokens). Their token-weighted mean
+   * is `loss`. Absent in older runs.
+   */
+  exampleLosses?: (number | null)[];
 }
 
 /** One validation pass (TrainerEvent 'eval'). */
@@ -84,7 +96,19 @@ function stepEvent(f: Fields): StepEvent {
   return {
     type: 'step', step: f.index('step'), totalSteps: f.index('totalSteps'), epoch: f.num('epoch'), loss: f.num('loss'), lr: f.num('lr'),
     gradNorm: f.num('gradNorm'), tokens: f.num('tokens'), tokensPerSec: f.num('tokensPerSec'), stepMs: f.num('stepMs'), elapsedMs: f.num('elapsedMs'),
+    ...(f.has('examples') ? { examples: f.list('examples', lineNumber) } : {}),
+    ...(f.has('exampleLosses') ? { exampleLosses: f.list('exampleLosses', lossOrNull) } : {}),
   };
+}
+
+/** A 1-based line number. */
+function lineNumber(v: unknown, path: string): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : fail(path, v, 'a line number (a whole number ≥ 1)');
+}
+
+/** A loss, or null where an example had no loss token. */
+function lossOrNull(v: unknown, path: string): number | null {
+  return v === null || typeof v === 'number' ? v : fail(path, v, 'a number or null');
 }
 
 function evalEvent(f: Fields): EvalEvent {
@@ -129,3 +153,41 @@ export function plotted(row: StepEvent | EvalEvent): MetricRow {
   const { step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs } = row;
   return { type: 'step', step, epoch, loss, lr, gradNorm, tokens, tokensPerSec, elapsedMs };
 }
+
+/** A loss as the run folder keeps it: 6 significant digits (non-finite and null kept as they are). */
+export function roundLoss(x: number | null): number | null {
+  return x === null || !Number.isFinite(x) ? x : Number(x.toPrecision(6));
+}
+
+/** One example's loss in one evaluation (or step), with its loss-bearing tokens (its weight in the token-weighted mean). */
+export interface ExampleLoss {
+  /** Mean loss per loss token (null: the example has no loss token). */
+  loss: number | null;
+  tokens: number;
+}
+
+// --- eval-examples.jsonl ---------------------------------------------------------------------------
+
+/**
+ * One line of a run's eval-examples.jsonl: one validation example's loss in the best or the last
+ * evaluation (core/runs/evalExamples.ts). `file` is the validation file, or the training file for
+ * a held-out split; `line` the example's 1-based line in it. Over one tag's rows, the tokens sum
+ * to the evaluation's valTokens and the token-weighted mean of loss is its valLoss.
+ */
+export interface EvalExampleRow {
+  step: number;
+  tag: 'best' | 'last';
+  file: string;
+  line: number;
+  /** Mean loss per loss token (6 significant digits; null: no loss token). */
+  loss: number | null;
+  tokens: number;
+}
+
+export const decodeEvalExampleRow: Decoder<EvalExampleRow> = decoder((v) => {
+  const f = Fields.of(v, '');
+  return {
+    step: f.index('step'), tag: f.oneOf('tag', ['best', 'last'] as const), file: f.str('file'), line: lineNumber(f.raw.line, f.at('line')),
+    loss: lossOrNull(f.raw.loss, f.at('loss')), tokens: f.index('tokens'),
+  };
+});

@@ -85,7 +85,7 @@ const FROM_WORKER: Fields<FromWorker> = {
   preflight: {
     counts: 'object', memory: 'object', warmupMs: num, measuredPeakBytes: opt(num), stepsPerEpoch: num, totalSteps: num, secondsPerEpoch: num, etaSeconds: num,
   },
-  step: { step: num, totalSteps: num, epoch: num, loss: num, lr: num, gradNorm: num, tokens: num, tokensPerSec: num, stepMs: num, elapsedMs: num },
+  step: { step: num, totalSteps: num, epoch: num, loss: num, lr: num, gradNorm: num, tokens: num, tokensPerSec: num, stepMs: num, elapsedMs: num, examples: opt('array'), exampleLosses: opt('array') },
   eval: { step: num, valLoss: num, valPerplexity: num, valTokens: num, best: 'boolean' },
   checkpoint: { step: num, name: ['last', 'best'], dir: 'string' },
   done: { status: ['completed', 'cancelled', 'early-stopped', 'diverged'], step: num, bestValLoss: 'number|null', bestStep: 'number|null', message: opt('string') },

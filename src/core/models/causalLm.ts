@@ -11,7 +11,7 @@ import type { NativeGraph } from './decodeGraph';
 import { LoraAdapters, type AdapterTensor } from '../lora/adapters';
 import type { LoraLinear, ForwardContext } from '../lora/layer';
 import type { LoraConfig } from '../lora/config';
-import { headNll, lossTargets, LOSS_CHUNK_TOKENS, VOCAB_BLOCK, vocabBlocks, type LossTargets, type VocabBlock } from './headLoss';
+import { headNll, lossTargets, LOSS_CHUNK_TOKENS, readExampleSums, VOCAB_BLOCK, vocabBlocks, type ExampleSums, type LossTargets, type RowLosses, type VocabBlock } from './headLoss';
 import { causalMask } from '../backend/tensorOps';
 
 export const EVAL: ForwardContext = { training: false };
@@ -266,12 +266,21 @@ export abstract class CausalLM {
   /**
    * Mean next-token cross-entropy. Position t predicts ids[t+1] with weight weights[t+1]
    * (weights default to 1; 0 masks prompt, padding and non-assistant tokens). The LM head runs
-   * in chunks of LOSS_CHUNK_TOKENS rows so [tokens × vocab] logits never exist whole.
+   * in chunks of LOSS_CHUNK_TOKENS rows so [tokens × vocab] logits never exist whole. With
+   * `perExample`, also each row's sums from the same forward (`examples`; see ExampleSums).
    */
-  loss(ids: number[][], weights?: number[][], ctx: ForwardContext = EVAL): { loss: tf.Scalar; tokens: number } {
+  loss(ids: number[][], weights?: number[][], ctx: ForwardContext = EVAL, perExample = false): { loss: tf.Scalar; tokens: number; examples?: ExampleSums } {
     const t = lossTargets(ids, weights);
-    const loss = tf.tidy(() => this.headLoss(this.hidden(this.idsTensor(ids), ctx), t, false));
-    return { loss, tokens: t.tokens };
+    const rows: RowLosses | undefined = perExample ? {} : undefined;
+    let loss: tf.Scalar;
+    try {
+      loss = tf.tidy(() => this.headLoss(this.hidden(this.idsTensor(ids), ctx), t, false, undefined, rows));
+    } catch (e) {
+      rows?.value?.dispose();
+      throw e;
+    }
+    const examples = rows && readExampleSums(t, rows, ids.length);
+    return { loss, tokens: t.tokens, ...(examples ? { examples } : {}) };
   }
 
   /**
@@ -283,10 +292,10 @@ export abstract class CausalLM {
    * is kept and a backward, if asked for, recomputes the chunks. `targetRows` are the chunks'
    * target-token vectors when made beforehand (targetRowChunks); else they are made here.
    */
-  private headLoss(h: tf.Tensor2D, t: LossTargets, eagerGrad: boolean, targetRows?: tf.Tensor2D[]): tf.Scalar {
+  private headLoss(h: tf.Tensor2D, t: LossTargets, eagerGrad: boolean, targetRows?: tf.Tensor2D[], rows?: RowLosses): tf.Scalar {
     const tgts = targetRows ?? this.targetRowChunks(t);
     try {
-      return headNll(h, this.head, t, tgts, eagerGrad, () => this.memoryGuard?.('loss, LM head'));
+      return headNll(h, this.head, t, tgts, eagerGrad, () => this.memoryGuard?.('loss, LM head'), rows);
     } finally {
       if (!targetRows) tf.dispose(tgts);
     }
@@ -314,9 +323,10 @@ export abstract class CausalLM {
    * for one extra forward). 'auto' measures the first adapted block's activations and keeps them
    * all when memoryFits says they fit, with room for the LM head. Blocks below the lowest
    * adapted one run without saving anything. Dropout masks are the same in both passes: each
-   * block draws its seeds from its own base seed.
+   * block draws its seeds from its own base seed. `examples`: each batch row's loss sums, read
+   * from the same forward's per-token losses (a reduction, no second pass; see ExampleSums).
    */
-  lossAndGrads(ids: number[][], weights: number[][] | undefined, ctx: ForwardContext, scale = 1): { loss: number; tokens: number; grads: tf.Tensor[] } {
+  lossAndGrads(ids: number[][], weights: number[][] | undefined, ctx: ForwardContext, scale = 1): { loss: number; tokens: number; grads: tf.Tensor[]; examples: ExampleSums } {
     const t = lossTargets(ids, weights);
     const L = this.spec.numLayers;
     const vars = this.trainableVariables();
@@ -339,6 +349,7 @@ export abstract class CausalLM {
     idsT.dispose();
     let dy: tf.Tensor2D | undefined;
     const byVar = new Map<tf.Variable, tf.Tensor>();
+    const rows: RowLosses = {};
     let clock = performance.now();
     const lap = (part: 'forward' | 'head' | 'backward'): void => {
       if (!this.onPart) return;
@@ -371,12 +382,14 @@ export abstract class CausalLM {
       const tgts = this.targetRowChunks(t);
       let head: { value: tf.Tensor; grads: tf.Tensor[] };
       try {
-        head = gradientsFreeingOnError(() => this.headLoss(this.finalNorm(xL), t, true, tgts).mul(scale) as tf.Scalar, [xL]);
+        head = gradientsFreeingOnError(() => this.headLoss(this.finalNorm(xL), t, true, tgts, rows).mul(scale) as tf.Scalar, [xL]);
       } finally {
         tf.dispose(tgts);
       }
       const loss = head.value.dataSync()[0] / scale;
       head.value.dispose();
+      const examples = readExampleSums(t, rows, B);
+      if (!examples) throw new Error('internal: the LM-head loss kept no per-row losses');
       xL.dispose();
       dy = head.grads[0] as tf.Tensor2D;
       lap('head');
@@ -405,10 +418,10 @@ export abstract class CausalLM {
         return gv;
       });
       lap('backward');
-      return { loss, tokens: t.tokens, grads };
+      return { loss, tokens: t.tokens, grads, examples };
     } catch (e) {
       // Nothing of a failed step stays allocated (tf.dispose skips what is already disposed).
-      tf.dispose([x, dy, ...inputs, ...saved.filter((v) => v !== undefined), ...byVar.values()] as tf.TensorContainer[]);
+      tf.dispose([x, dy, rows.value, ...inputs, ...saved.filter((v) => v !== undefined), ...byVar.values()] as tf.TensorContainer[]);
       throw e;
     }
   }

@@ -41,7 +41,7 @@ export function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
  * gradient is a sum of plain block products (tfjs's own matMul gradient would multiply by a
  * transposed operand, the slow path on wasm).
  */
-function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; grad?: tf.Tensor2D } {
+function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; rowNll: tf.Tensor1D; grad?: tf.Tensor2D } {
   return tf.tidy(() => {
     const logits = head.map((b) => tf.matMul(hc, b.t)); // (n, V_b) each
     const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
@@ -49,11 +49,12 @@ function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, 
     tf.dispose(logits);
     const sum = e.length === 1 ? e[0].sum(1, true) : tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
     const lse = m.add(tf.log(sum)).reshape([-1]); // (n)
-    const nll = lse.sub(hc.mul(targetRows).sum(1)).mul(w).sum() as tf.Scalar;
-    if (!withGrad) return { nll };
+    const rowNll = lse.sub(hc.mul(targetRows).sum(1)).mul(w) as tf.Tensor1D; // (n): each row's weighted NLL
+    const nll = rowNll.sum() as tf.Scalar;
+    if (!withGrad) return { nll, rowNll };
     const inv = tf.reciprocal(sum);
     const ph = tf.addN(e.map((x, k) => tf.matMul(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
-    return { nll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
+    return { nll, rowNll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
   });
 }
 
@@ -62,25 +63,32 @@ function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, 
  * as one custom op whose gradient is dense: the rows without loss get zeros, assembled in one
  * concat (a taped slice per run or chunk would make tfjs keep a full (B·T, d) padded gradient for
  * each of them until the backward ends). `eager`: see CausalLM.headLoss (models/causalLm.ts).
+ * `rowLosses`, when given, receives the forward pass's weighted NLL of each row in t.runs (n), kept
+ * (the caller disposes it): the per-token losses the sum is made of, for per-example losses
+ * (exampleSums) at the cost of one concat and a read of n floats, no second forward.
  */
-export function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targetRows: tf.Tensor2D[], eager: boolean, guard: () => void): tf.Scalar {
+export function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targetRows: tf.Tensor2D[], eager: boolean, guard: () => void, rowLosses?: RowLosses): tf.Scalar {
   const [rows, d] = h.shape;
   const n = t.selW.length;
   const select = (x: tf.Tensor2D): tf.Tensor2D =>
     t.runs.length === 1 ? x.slice([t.runs[0][0], 0], [t.runs[0][1], d]) : (tf.concat(t.runs.map(([s, len]) => x.slice([s, 0], [len, d]))) as tf.Tensor2D);
   /** The selected rows' loss (and gradient), chunk by chunk. */
-  const chunks = (hIn: tf.Tensor2D, tgts: tf.Tensor2D[], withGrad: boolean, check: () => void): { total: tf.Scalar; grad?: tf.Tensor2D } =>
+  const chunks = (hIn: tf.Tensor2D, tgts: tf.Tensor2D[], withGrad: boolean, check: () => void, into?: RowLosses): { total: tf.Scalar; grad?: tf.Tensor2D } =>
     tf.tidy(() => {
       const hSel = select(hIn);
       const nlls: tf.Scalar[] = [];
+      const rowNlls: tf.Tensor1D[] = [];
       const grads: tf.Tensor2D[] = [];
       for (let s = 0, c = 0; s < n; s += LOSS_CHUNK_TOKENS, c++) {
         const len = Math.min(LOSS_CHUNK_TOKENS, n - s);
         const r = chunkNll(len === n ? hSel : hSel.slice([s, 0], [len, d]), head, tgts[c], tf.tensor1d(t.selW.subarray(s, s + len)), withGrad);
         nlls.push(r.nll);
+        rowNlls.push(r.rowNll);
         if (r.grad) grads.push(r.grad);
         check();
       }
+      // Kept past this tidy (and the op's): the caller reads and disposes it.
+      if (into) into.value = tf.keep(rowNlls.length === 1 ? rowNlls[0] : (tf.concat(rowNlls) as tf.Tensor1D));
       const total = tf.addN(nlls).div(t.totalWeight) as tf.Scalar;
       if (!withGrad) return { total };
       return { total, grad: (grads.length === 1 ? grads[0] : tf.concat(grads)).div(t.totalWeight) as tf.Tensor2D };
@@ -103,7 +111,7 @@ export function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targ
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const hIn = args[0] as tf.Tensor2D;
     const save = args[1] as tf.GradSaveFunc;
-    const r = chunks(hIn, targetRows, eager, guard);
+    const r = chunks(hIn, targetRows, eager, guard, rowLosses);
     save(eager ? [r.grad!] : [hIn, ...targetRows]); // saved: a tidy around the caller disposes the constants otherwise
     return {
       value: r.total,
@@ -116,6 +124,49 @@ export function headNll(h: tf.Tensor2D, head: VocabBlock[], t: LossTargets, targ
     };
   });
   return op(h) as tf.Scalar;
+}
+
+/** Receives the weighted NLL of each loss-bearing row (headNll's `rowLosses`). */
+export interface RowLosses {
+  value?: tf.Tensor1D;
+}
+
+/**
+ * Per batch row b: the sum of its tokens' weighted NLL and of their weights (so nll[b] / weight[b]
+ * is its mean loss per loss token, the same weighting as the batch's loss), and its count of
+ * loss-bearing tokens. From the per-row NLL of headNll (`rowNll`, the rows of t.runs in order).
+ */
+export interface ExampleSums {
+  nll: number[];
+  weight: number[];
+  tokens: number[];
+}
+
+export function exampleSums(t: LossTargets, rowNll: Float32Array | readonly number[], batch: number): ExampleSums {
+  const T = t.w.length / batch;
+  const out: ExampleSums = { nll: new Array<number>(batch).fill(0), weight: new Array<number>(batch).fill(0), tokens: new Array<number>(batch).fill(0) };
+  let k = 0;
+  for (const [start, len] of t.runs) {
+    for (let r = start; r < start + len; r++, k++) {
+      const b = Math.floor(r / T);
+      out.nll[b] += rowNll[k];
+      out.weight[b] += t.w[r];
+      out.tokens[b]++;
+    }
+  }
+  return out;
+}
+
+/** Reads (and disposes) the kept per-row NLL into per-example sums; undefined when none was captured. */
+export function readExampleSums(t: LossTargets, rows: RowLosses, batch: number): ExampleSums | undefined {
+  const v = rows.value;
+  if (!v) return undefined;
+  rows.value = undefined;
+  try {
+    return exampleSums(t, v.dataSync() as Float32Array, batch);
+  } finally {
+    v.dispose();
+  }
 }
 
 export interface LossTargets {

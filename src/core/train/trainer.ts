@@ -10,10 +10,14 @@ import { learningRate, type ScheduleKind } from './schedule';
 import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
 import type { Batch, Example } from '../data/types';
 import { evalLoss } from './evalLoss';
+import { exampleLosses, roundLoss, type ExampleLoss } from './exampleLosses';
 import type { EvalEvent, StepEvent } from '../../protocol/metrics';
 
-/** What the trainer needs of an example: token ids and per-token loss weights. */
-export type TrainExample = Pick<Example, 'ids' | 'weights'>;
+/**
+ * What the trainer needs of an example: token ids and per-token loss weights; with its line in
+ * the training file (Example.line), step rows name it (`examples`).
+ */
+export type TrainExample = Pick<Example, 'ids' | 'weights'> & Partial<Pick<Example, 'line'>>;
 
 export interface TrainerConfig {
   lr: number;
@@ -51,6 +55,8 @@ export interface TrainerInput {
   resume?: TrainerCheckpoint;
   /** Persists a checkpoint and returns where it went. */
   saveCheckpoint: (name: 'last' | 'best', ckpt: TrainerCheckpoint) => string;
+  /** Called after each evaluation with its event and each validation example's loss, in `valid`'s order. */
+  onEvalExamples?: (ev: EvalEvent, examples: ExampleLoss[]) => void;
   signal?: AbortSignal;
 }
 
@@ -106,23 +112,29 @@ function stepGroup(order: number[], progress: TrainerProgress, microPerEpoch: nu
  * Forward and backward over the step's micro-batches, gradients summed: the group's loss and
  * gradients, or undefined when cancelled between micro-batches (or no batch carried loss).
  */
-async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => number, signal?: AbortSignal): Promise<{ loss: number; grads: tf.Tensor[] } | undefined> {
+async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => number, signal?: AbortSignal): Promise<{ loss: number; grads: tf.Tensor[]; exampleLosses: (number | null)[] } | undefined> {
   const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
   const ctx = { training: true, dropoutSeed };
   let lossValue = 0;
   let accum: tf.Tensor[] | undefined;
+  // Each example's mean loss per loss token, in the step's batch order (null: no loss token, or its micro-batch had none).
+  const perExample: (number | null)[] = [];
   for (const b of batches) {
     if (signal?.aborted) {
       tf.dispose(accum ?? []);
       return undefined;
     }
-    if (b.lossTokens === 0) continue;
+    if (b.lossTokens === 0) {
+      perExample.push(...b.indices.map(() => null));
+      continue;
+    }
     // Weight each micro-batch's mean by its share of the group's loss tokens: the summed
     // gradient then equals the gradient of the whole group's token mean (a larger batch).
     const share = b.lossTokens / groupWeight;
     // Layer-wise recomputation: activation memory of one block, not of the whole model.
     const r = model.lossAndGrads(b.ids, b.weights, ctx, share);
     lossValue += r.loss * share;
+    perExample.push(...exampleLosses(r.examples));
     const g = r.grads;
     if (!accum) accum = g;
     else {
@@ -132,7 +144,7 @@ async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => 
     }
     await yieldToEventLoop(); // lets a cancel message arrive between micro-batches
   }
-  return accum && { loss: lossValue, grads: accum };
+  return accum && { loss: lossValue, grads: accum, exampleLosses: perExample };
 }
 
 /** Clipping, the scheduled learning rate and one AdamW update (consumes `grads`). */
@@ -145,7 +157,7 @@ function update(opt: AdamW, grads: tf.Tensor[], cfg: TrainerConfig, total: numbe
 }
 
 /** A validation pass; the best loss and the patience counter move in `progress`. */
-function validate(model: CausalLM, valid: TrainExample[], cfg: TrainerConfig, padId: number, progress: TrainerProgress): EvalEvent {
+function validate(model: CausalLM, valid: TrainExample[], cfg: TrainerConfig, padId: number, progress: TrainerProgress): { ev: EvalEvent; examples: ExampleLoss[] } {
   const ev = evalLoss(model, valid, cfg.batchSize, padId);
   const best = progress.bestValLoss === null || ev.loss < progress.bestValLoss;
   if (best) {
@@ -153,7 +165,7 @@ function validate(model: CausalLM, valid: TrainExample[], cfg: TrainerConfig, pa
     progress.bestStep = progress.step;
     progress.evalsWithoutImprovement = 0;
   } else progress.evalsWithoutImprovement++;
-  return { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best };
+  return { ev: { type: 'eval', step: progress.step, valLoss: ev.loss, valPerplexity: Math.exp(ev.loss), valTokens: ev.tokens, best }, examples: ev.examples };
 }
 
 /** The counters after an optimizer step over `micro` micro-batches of `tokens` tokens. */
@@ -216,14 +228,19 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
       const stepMs = performance.now() - t0;
       const last = progress.step === total;
       if (progress.step % cfg.reportEvery === 0 || last || progress.step === 1) {
+        // Provenance last in the row: readers that scan for loss and tokens (runs/stepScan.ts) find them first.
+        const lines = group.flat().map((i) => train[i].line);
         yield {
           type: 'step', step: progress.step, totalSteps: total, epoch: progress.epoch + progress.microBatch / microPerEpoch,
           loss: acc.loss, lr, gradNorm: norm, tokens, tokensPerSec: (tokens / stepMs) * 1000, stepMs, elapsedMs: performance.now() - start,
+          ...(lines.every((l) => l !== undefined) ? { examples: lines as number[] } : {}),
+          exampleLosses: acc.exampleLosses.map(roundLoss),
         };
       }
       let stopEarly = false;
       if (valid.length > 0 && (progress.step % cfg.evalEvery === 0 || last)) {
-        const ev = validate(model, valid, cfg, padId, progress);
+        const { ev, examples } = validate(model, valid, cfg, padId, progress);
+        input.onEvalExamples?.(ev, examples);
         yield ev;
         if (ev.best) {
           lastGood = snapshot(); // carries the new best loss
