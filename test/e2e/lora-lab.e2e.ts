@@ -10,7 +10,9 @@
 //       the run completes from its last checkpoint in the same folder;
 //   (e) a dataset with planted problems opened → the Problems panel lists them on their lines, the
 //       CodeLens sums the file up, the hover shows a row's tokens and loss, the quick fix removes
-//       the duplicate row.
+//       the duplicate row;
+//   (f) the planted dataset → Start Training… → "Configure…" → the Configure section shows the lint
+//       summary ("1 error"), Start disabled, one `planted.jsonl:2` link that opens the file at line 2.
 // scripts/e2e/run.sh prepares code-server and the .vsix and runs this file (bundled by esbuild).
 // Screenshots of every step go to test-output/e2e/.
 import assert from 'node:assert/strict';
@@ -38,7 +40,7 @@ import {
   webviewContent,
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
-import { checkResultsPanel, panelText } from './panel';
+import { checkResultsPanel, clickLintLink, configureLint, panelText } from './panel';
 import { DATASET, FIXTURE_MODEL, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
 
 /**
@@ -516,6 +518,47 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       assert.equal(lines.length, 4, 'the file lost one row');
       assert.equal(lines.filter((l) => l.includes('"Define: Cat"')).length, 1, 'one "Define: Cat" row is left');
       await screenshot(page, 'lint-fixed');
+    });
+  });
+
+  it('(f) the planted dataset in the Configure section: the lint summary, Start disabled, one planted.jsonl:2 link that opens the line', { skip: useSample ? undefined : `${PLANTED} is written only with the sample model`, timeout: 6 * 60_000 }, async () => {
+    await step(`${PLANTED} in the editor → "LoRA Lab: Start Training…" → model → "Configure…"`, async () => {
+      await closeQuickInput(page);
+      await showExplorer(page);
+      await explorerRow(page, PLANTED).click();
+      await waitFor(`${PLANTED} as the active editor tab`, () => page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: PLANTED }).first().isVisible(), 30_000);
+      await runFromPalette(page, 'LoRA Lab: Start Training…', 60_000);
+      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
+      progress(`picked: ${await pickRow(page, 'Bundled sample model')}`);
+      await waitForQuickPick(page, `LoRA Lab: ${PLANTED} on`, 60_000);
+      progress(`picked: ${await pickRow(page, 'Configure…')}`);
+    });
+
+    await step('the Configure section: "1 error", Start disabled, the planted.jsonl:2 link; screenshot', async () => {
+      // The bad JSON row on line 2 is the one error (the quick fix of (e) removed the duplicate; warnings may remain).
+      const lint = await waitFor('the dataset lint in the Configure section', async () => {
+        const l = await configureLint(page);
+        return /\b1 error\b/.test(l.counts) && l.links.length > 0 ? l : undefined;
+      }, 120_000, 1_000);
+      progress(`Configure lint: ${lint.text.slice(0, 400)} | Start disabled: ${lint.startDisabled} (${lint.startTitle})`);
+      assert.deepEqual(lint.links, [`${PLANTED}:2`], 'one link, the bad JSON row on line 2, relative to the workspace');
+      assert.equal(lint.text.split(`${PLANTED}:2`).length - 1, 1, 'the path and line appear once (the message beside the link does not repeat them)');
+      assert.match(lint.text, /bad JSON/);
+      assert.doesNotMatch(lint.text, /at line \d+/);
+      assert.match(lint.text, /Show in Problems panel/);
+      assert.ok(lint.startDisabled, 'Start training is disabled while the dataset has an error');
+      assert.match(lint.startTitle, /1 error that training would refuse/);
+      await screenshot(page, 'configure-lint');
+    });
+
+    await step(`the ${PLANTED}:2 link opens the file at line 2`, async () => {
+      await clickLintLink(page, `${PLANTED}:2`);
+      await waitFor(`${PLANTED} active with the cursor on line 2`, async () => {
+        const active = await page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: PLANTED }).first().isVisible().catch(() => false);
+        const cursor = ((await page.locator('.statusbar-item').filter({ hasText: /Ln \d+, Col \d+/ }).first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').trim();
+        return active && /Ln 2, Col 1\b/.test(cursor) ? cursor : undefined;
+      }, 30_000);
+      await screenshot(page, 'configure-lint-opened');
     });
   });
 });

@@ -19,6 +19,39 @@ async function openPanelTab(page: Page, label: RegExp): Promise<boolean> {
   return true;
 }
 
+/** The Configure section's dataset lint (webview/views/configureView.ts), as shown: its text, its `file:line` links, and Start. */
+export interface ConfigureLint {
+  text: string;
+  /** The counts line: "1 error · 2 warnings", "no problems". */
+  counts: string;
+  links: string[];
+  startDisabled: boolean;
+  /** Why Start is disabled (its tooltip), if it is. */
+  startTitle: string;
+}
+
+/** Opens the Configure section and reads its dataset lint (empty text while there is none). */
+export async function configureLint(page: Page): Promise<ConfigureLint> {
+  await openPanelTab(page, /^\s*Configure/);
+  const view = webviewContent(page);
+  const text = async (sel: string) => ((await view.locator(sel).first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ').trim();
+  const links = view.locator('.dataset-lint .lint-location');
+  const n = await links.count();
+  const start = view.locator('#start-training').first();
+  return {
+    text: await text('.dataset-lint'),
+    counts: await text('.dataset-lint .lint-counts'),
+    links: await Promise.all(Array.from({ length: n }, async (_, i) => ((await links.nth(i).innerText()) ?? '').trim())),
+    startDisabled: (await start.getAttribute('disabled', { timeout: 1_000 }).catch(() => null)) !== null,
+    startTitle: (await start.getAttribute('title', { timeout: 1_000 }).catch(() => null)) ?? '',
+  };
+}
+
+/** Clicks the Configure section's `file:line` link with this text. */
+export async function clickLintLink(page: Page, text: string): Promise<void> {
+  await webviewContent(page).locator('.dataset-lint .lint-location').filter({ hasText: text }).first().click();
+}
+
 /** The loss chart is drawn, the Runs section lists the run, and the Evaluation section is shown if it has a table. */
 export async function checkResultsPanel(page: Page, run: RunInfo): Promise<void> {
   await waitFor('the LoRA Lab results panel tab', () => page.locator('.tabs-container .tab').filter({ hasText: 'LoRA Lab' }).first().isVisible(), 30_000);
