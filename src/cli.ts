@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliUsageError, joinNegativeValues, type CliCommand } from './cli/common';
 import { evalCommand } from './cli/eval';
+import { examplesCommand } from './cli/examples';
 import { infoCommand } from './cli/info';
 import { lintCommand } from './cli/lint';
 import { mergeCommand } from './cli/merge';
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, CliCommand> = {
   eval: evalCommand,
   params: paramsCommand,
   lint: lintCommand,
+  examples: examplesCommand,
   info: infoCommand,
   'setup-native': setupNativeCommand,
 };
