@@ -464,7 +464,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
     });
 
     await step('the Problems panel lists the bad JSON (error, line 2), the duplicate (line 3) and the over-length row (line 4)', async () => {
-      await runFromPalette(page, 'View: Focus Problems (Problems)', 60_000).catch(() => runFromPalette(page, 'View: Toggle Problems', 30_000));
+      await runFromPalette(page, 'View: Focus Problems (Problems)', 5_000).catch(() => runFromPalette(page, 'View: Toggle Problems', 30_000));
       const text = await waitFor('LoRA Lab diagnostics in the Problems panel', async () => {
         const t = await problems();
         return /exact duplicate of line 1/.test(t) && /bad JSON/.test(t) ? t : undefined;
