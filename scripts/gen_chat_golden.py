@@ -156,6 +156,35 @@ CONVERSATIONS = {
 }
 
 
+def js_lstrip(x):
+    """JavaScript's String.prototype.trimStart."""
+    i = 0
+    while i < len(x) and js_space(x[i]):
+        i += 1
+    return x[i:]
+
+
+def js_strip(x):
+    """JavaScript's String.prototype.trim."""
+    x = js_lstrip(x)
+    j = len(x)
+    while j > 0 and js_space(x[j - 1]):
+        j -= 1
+    return x[:j]
+
+
+def generation_prompt_free(prompt, with_turn, reply):
+    """LoRA Lab's generationPromptFree (src/core/data/chat.ts), in Python."""
+    if not with_turn.startswith(prompt) or js_strip(reply) == "":
+        return False
+    if not js_lstrip(with_turn[len(prompt) :]).startswith(js_strip(reply)):
+        return False
+    common = 0
+    while common < len(prompt) and prompt[len(prompt) - 1 - common] == with_turn[len(with_turn) - 1 - common]:
+        common += 1
+    return js_strip(prompt[len(prompt) - common :]) == ""
+
+
 def make_render(compiled, variables):
     def render(messages, add_generation_prompt):
         return compiled.render(messages=messages, add_generation_prompt=add_generation_prompt, **variables)
@@ -278,7 +307,12 @@ def main():
                 full = case["text"]
                 first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
                 before = messages[:first]
-                refused = first > 0 and render(before, True) == render(before, False)
+                refused = (
+                    first > 0
+                    and render(before, True) == render(before, False)
+                    and js_strip(messages[first]["content"]) != ""
+                    and not generation_prompt_free(render(before, False), render(messages[: first + 1], False), messages[first]["content"])
+                )
                 try:
                     spans = assistant_spans(full, messages, render)
                 except RowError as e:

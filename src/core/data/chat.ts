@@ -97,15 +97,21 @@ export class ChatRenderer {
 
   /**
    * The assistant turns are delimited by the generation prompt, so a template must add one only
-   * when asked. Some base-model templates always end with the assistant header (or never add
-   * one); with those a reply cannot be told from the header after it.
+   * when asked — or have none at all: Mistral-instruct's user turn ends with `[/INST]` and the
+   * reply follows it directly (generationPromptFree). Some base-model templates always end with
+   * the assistant header, or put one before a reply that add_generation_prompt never adds; with
+   * those a reply cannot be told from the header next to it, and the template is refused.
    */
   private checkGenerationPrompt(messages: ChatMessage[]): void {
     if (this.generationPromptChecked) return;
     const first = messages.findIndex((m) => m.role === 'assistant');
     if (first <= 0) return;
     const before = messages.slice(0, first);
-    if (this.render(before, true) === this.render(before, false)) {
+    const prompt = this.render(before, false);
+    const reply = messages[first].content;
+    // An empty first reply cannot tell a template without a generation prompt from one that always adds it: a later row decides.
+    if (this.render(before, true) === prompt && reply.trim() === '') return;
+    if (this.render(before, true) === prompt && !generationPromptFree(prompt, this.render(messages.slice(0, first + 1), false), reply)) {
       throw new DatasetError(
         this.file,
         `The chat template of ${this.tokenizer.source} ignores add_generation_prompt (it renders the same text with and without it), so the assistant replies in ${this.file} cannot be delimited. This is typical of a base model's template: use the chat/instruct model's tokenizer_config.json, or write the data as {"prompt", "completion"} rows.`,
@@ -113,6 +119,20 @@ export class ChatRenderer {
     }
     this.generationPromptChecked = true;
   }
+}
+
+/**
+ * Whether a template that ignores add_generation_prompt has no generation prompt to add: the
+ * first reply (non-empty) follows the rendering of the turns before it directly, with no header
+ * in between, and no text the prompt ends with (a header the template always appends) comes
+ * again after the reply. `prompt` renders the turns before the reply, `withTurn` those and the reply.
+ */
+export function generationPromptFree(prompt: string, withTurn: string, reply: string): boolean {
+  if (!withTurn.startsWith(prompt) || reply.trim() === '') return false;
+  if (!withTurn.slice(prompt.length).trimStart().startsWith(reply.trim())) return false;
+  let common = 0;
+  while (common < prompt.length && prompt[prompt.length - 1 - common] === withTurn[withTurn.length - 1 - common]) common++;
+  return prompt.slice(prompt.length - common).trim() === '';
 }
 
 /**
