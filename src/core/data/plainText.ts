@@ -137,18 +137,26 @@ function windowExample(ids: number[], line: number): Example {
  */
 export async function* plainTextExamples(file: string, tokenizer: LoraTokenizer, maxSeqLen: number, maxRowBytes: number): AsyncGenerator<Example> {
   let pending = leadingSpecialIds(tokenizer);
+  // The line of pending[0]; each window's line is the line its first token is on, counted by the
+  // line breaks in the text of the windows before it (a line break is one byte of its own, so a
+  // window edge inside a multi-byte character does not change the count).
   let pendingLine = 1;
+  const linesIn = (ids: number[]) => {
+    const text = tokenizer.decode(ids, { skipSpecialTokens: false });
+    let n = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+    return n;
+  };
   for await (const chunk of readTextChunks(file, maxRowBytes)) {
     if (pending.length === 0) pendingLine = chunk.line;
     pending = pending.concat(tokenizer.encode(chunk.text, { addSpecialTokens: false }));
     let k = 0;
     for (; pending.length - k >= maxSeqLen; k += maxSeqLen) {
-      yield windowExample(pending.slice(k, k + maxSeqLen), k === 0 ? pendingLine : chunk.line);
+      const ids = pending.slice(k, k + maxSeqLen);
+      yield windowExample(ids, pendingLine);
+      pendingLine += linesIn(ids);
     }
-    if (k > 0) {
-      pending = pending.slice(k);
-      pendingLine = chunk.line;
-    }
+    if (k > 0) pending = pending.slice(k);
   }
   // The end of the file is the end of a document: EOS teaches the model to stop there.
   const eos = tokenizer.special.eos?.id;
@@ -156,5 +164,6 @@ export async function* plainTextExamples(file: string, tokenizer: LoraTokenizer,
   for (let k = 0; k < pending.length; k += maxSeqLen) {
     const ids = pending.slice(k, k + maxSeqLen);
     if (ids.length >= 2) yield windowExample(ids, pendingLine);
+    pendingLine += linesIn(ids);
   }
 }
