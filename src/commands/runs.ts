@@ -1,35 +1,54 @@
-// Commands on finished runs: compare two runs' configurations in the diff editor, evaluate a
-// run, merge and export it, open its folder. Tensor work runs in the worker (TrainingController.runJob),
+// Commands on finished runs: compare two runs' configurations in the diff editor (resolved as
+// training resolves them, the older run on the left), evaluate a run, merge and export it, open
+// its folder. Quick picks name runs by what differs among them (protocol/runLabels.ts), the id beside. Tensor work runs in the worker (TrainingController.runJob),
 // with typed events and Cancel. The panel calls these functions directly too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ADAPTER_DIR, isOrphaned, RunDir, runsRoot } from '../core/runs';
 import { lastCheckpoint, resumeRunDir } from '../host/resume';
-import { runSummaries } from '../host/runsModel';
+import { configDocument } from '../host/resolvedRunConfig';
+import { runSummaries, summarize } from '../host/runsModel';
 import { runsFolderSetting } from '../host/settings';
+import type { RunSummary } from '../protocol/panel';
+import { runLabels } from '../protocol/runLabels';
 import type { JobResult, TrainingController } from '../host/trainingController';
 
 export const CONFIG_SCHEME = 'lora-lab-config';
 
-/** Read-only documents with a run's resolved configuration, for the diff editor. */
+/**
+ * Read-only documents with a run's configuration resolved as training resolves it (defaults
+ * filled, the LoRA targets spelled out; host/resolvedRunConfig.ts), for the diff editor. What
+ * could not be resolved (the model folder is gone) is said in a comment at the top.
+ */
 export class RunConfigDocuments implements vscode.TextDocumentContentProvider {
   provideTextDocumentContent(uri: vscode.Uri): string {
     // run.json read through its decoder (an old file's keys come back under today's names).
-    return JSON.stringify(RunDir.open(uri.query).record().config ?? {}, null, 2) + '\n';
+    return configDocument(RunDir.open(uri.query).record().config);
   }
 }
 
-function allRuns(): { id: string; dir: string; label: string; description: string }[] {
-  const out: { id: string; dir: string; label: string; description: string }[] = [];
-  for (const f of vscode.workspace.workspaceFolders ?? []) {
-    const root = runsRoot(f.uri.fsPath, runsFolderSetting());
-    for (const r of runSummaries(root).runs) {
-      const best = r.bestValLoss != null ? `best val loss ${r.bestValLoss.toFixed(4)}` : 'no evaluation';
-      out.push({ id: r.id, dir: r.dir, label: r.id, description: `${r.status} · ${best}` });
-    }
-  }
-  return out;
+interface RunItem extends vscode.QuickPickItem {
+  id: string;
+  dir: string;
+  createdAt: string;
+}
+
+/** Quick-pick items of runs: the label says what differs among them, the id and status beside it. */
+export function runItems(runs: readonly RunSummary[]): RunItem[] {
+  const labels = runLabels(runs.map((r) => ({ id: r.id, name: r.name, config: r.config, dataset: r.dataset, model: r.model })));
+  return runs.map((r, i) => {
+    const best = r.bestValLoss != null ? `best val loss ${r.bestValLoss.toFixed(4)}` : 'no evaluation';
+    return { id: r.id, dir: r.dir, createdAt: r.createdAt, label: labels[i], description: `${r.id} · ${r.status} · ${best}` };
+  });
+}
+
+function allRunSummaries(): RunSummary[] {
+  return (vscode.workspace.workspaceFolders ?? []).flatMap((f) => runSummaries(runsRoot(f.uri.fsPath, runsFolderSetting())).runs);
+}
+
+function allRuns(): RunItem[] {
+  return runItems(allRunSummaries());
 }
 
 async function pickRun(given: string | undefined, title: string): Promise<string | undefined> {
@@ -42,10 +61,33 @@ async function pickRun(given: string | undefined, title: string): Promise<string
   return (await vscode.window.showQuickPick(runs, { title }))?.dir;
 }
 
+/**
+ * The two runs of a Compare, older first (by creation time, then id), whatever order they were
+ * picked in, with their labels between the two of them ("r8 lr2e-4" vs "r16 lr5e-3").
+ */
+export function compareOrder(runs: readonly [RunSummary, RunSummary]): { older: RunSummary; newer: RunSummary; olderLabel: string; newerLabel: string } {
+  const [older, newer] = [...runs].sort((x, y) => x.createdAt.localeCompare(y.createdAt) || x.id.localeCompare(y.id));
+  const [olderLabel, newerLabel] = runLabels([older, newer].map((r) => ({ id: r.id, name: r.name, config: r.config, dataset: r.dataset, model: r.model })));
+  return { older, newer, olderLabel, newerLabel };
+}
+
+/** A run folder's summary for Compare (from run.json), or undefined with the error shown. */
+function summaryOf(dir: string, listed: readonly RunSummary[]): RunSummary | undefined {
+  const hit = listed.find((r) => path.resolve(r.dir) === path.resolve(dir));
+  if (hit) return hit;
+  try {
+    return summarize(RunDir.open(dir).record());
+  } catch (e) {
+    void vscode.window.showErrorMessage(`LoRA Lab: cannot compare: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
 export async function compareRuns(a?: string, b?: string): Promise<void> {
   let dirs = [a, b].filter((d): d is string => !!d);
+  const listed = allRunSummaries();
   if (dirs.length < 2) {
-    const picked = await vscode.window.showQuickPick(allRuns().map((r) => ({ ...r, picked: dirs.includes(r.dir) })), { canPickMany: true, title: 'LoRA Lab: pick two runs to compare' });
+    const picked = await vscode.window.showQuickPick(runItems(listed).map((r) => ({ ...r, picked: dirs.includes(r.dir) })), { canPickMany: true, title: 'LoRA Lab: pick two runs to compare' });
     if (!picked) return;
     dirs = picked.map((p) => p.dir);
   }
@@ -53,8 +95,13 @@ export async function compareRuns(a?: string, b?: string): Promise<void> {
     void vscode.window.showWarningMessage(`LoRA Lab: pick exactly two runs to compare (${dirs.length} picked).`);
     return;
   }
-  const uri = (d: string) => vscode.Uri.from({ scheme: CONFIG_SCHEME, path: `/${path.basename(d)}.json`, query: d });
-  await vscode.commands.executeCommand('vscode.diff', uri(dirs[0]), uri(dirs[1]), `${path.basename(dirs[0])} ↔ ${path.basename(dirs[1])} (config)`);
+  const x = summaryOf(dirs[0], listed);
+  const y = x && summaryOf(dirs[1], listed);
+  if (!x || !y) return;
+  const { older, newer, olderLabel, newerLabel } = compareOrder([x, y]);
+  // .jsonc: the document may start with comments saying what could not be resolved.
+  const uri = (r: RunSummary) => vscode.Uri.from({ scheme: CONFIG_SCHEME, path: `/${r.id}.jsonc`, query: r.dir });
+  await vscode.commands.executeCommand('vscode.diff', uri(older), uri(newer), `${olderLabel} ↔ ${newerLabel} (config, older left)`);
 }
 
 export async function openRunFolder(dir?: string): Promise<void> {

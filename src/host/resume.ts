@@ -6,7 +6,9 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listRuns, RunDir, runsRoot, type RunRecord } from '../core/runs';
+import { runLabels } from '../protocol/runLabels';
 import type { RunConfigInput } from '../protocol/worker';
+import { resolveRunConfigOf, type SpecCache } from './resolvedRunConfig';
 import { runsFolderSetting } from './settings';
 import type { TrainingController } from './trainingController';
 
@@ -77,8 +79,11 @@ export async function resumeRunCommand(training: TrainingController, dir?: strin
     void vscode.window.showInformationMessage('LoRA Lab: no run to resume in this workspace (an interrupted, failed or cancelled run with a last checkpoint).');
     return;
   }
+  // Labelled by what differs among them (r, α, lr, dataset, …), the id beside.
+  const specs: SpecCache = new Map();
+  const labels = runLabels(runs.map(({ record: r }) => ({ id: r.id, name: r.name, config: resolveRunConfigOf(r.config, specs).config, dataset: r.dataset.path, model: r.model.path })));
   const picked = await vscode.window.showQuickPick(
-    runs.map((r) => ({ label: r.record.id, description: describe(r.record), detail: r.checkpoint, dir: r.record.dir })),
+    runs.map((r, i) => ({ label: labels[i], description: `${r.record.id} · ${describe(r.record)}`, detail: r.checkpoint, dir: r.record.dir })),
     { title: 'LoRA Lab: resume which run? (from its last checkpoint)' },
   );
   if (picked) await resumeRunDir(training, picked.dir);

@@ -9,14 +9,17 @@ import { decodeEvalReport, type EvalReport } from '../protocol/evaluation';
 import { EVAL_FILE } from '../protocol/evaluation';
 import { plotted, type MetricRow } from '../protocol/metrics';
 import { runIdProblem, type MetricsCoverage, type RunDetail, type RunSummary } from '../protocol/panel';
+import { resolveRunConfigOf, type SpecCache } from './resolvedRunConfig';
 
 export { EVAL_FILE };
 
 /** Where a problem met while reading a run goes (the output channel, in the extension). */
 export type ProblemLog = (problem: string) => void;
 
-export function summarize(rec: RunRecord): RunSummary {
+/** A run's row of the Runs list; `specs` caches the models' config.json across a listing (the resolved LoRA targets). */
+export function summarize(rec: RunRecord, specs: SpecCache = new Map()): RunSummary {
   const s = rec.summary ?? {};
+  const { config } = resolveRunConfigOf(rec.config, specs);
   return {
     id: rec.id,
     dir: rec.dir,
@@ -28,6 +31,7 @@ export function summarize(rec: RunRecord): RunSummary {
     finalStep: typeof s.finalStep === 'number' ? s.finalStep : undefined,
     model: rec.model.path,
     dataset: rec.dataset.path,
+    ...(config && { config }),
   };
 }
 
@@ -35,7 +39,8 @@ export function summarize(rec: RunRecord): RunSummary {
 export function runSummaries(root: string): { runs: RunSummary[]; problems: { dir: string; reason: string }[] } {
   if (!fs.existsSync(root)) return { runs: [], problems: [] };
   const listing = listRuns(root);
-  return { runs: listing.runs.map(summarize), problems: listing.problems };
+  const specs: SpecCache = new Map();
+  return { runs: listing.runs.map((r) => summarize(r, specs)), problems: listing.problems };
 }
 
 /**

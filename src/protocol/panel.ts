@@ -9,7 +9,7 @@ import { decodeEvalReport, type EvalReport } from './evaluation';
 import type { LintDiagnostic, LintSummary } from './lint';
 import type { MetricRow } from './metrics';
 import { requestType, type RpcMessage } from './rpc';
-import { getField, RUN_FIELDS, fieldProblem, setField, type RunConfigInput } from './runConfig';
+import { decodeRunConfig, getField, RUN_FIELDS, fieldProblem, setField, type RunConfig, type RunConfigInput } from './runConfig';
 import { decodeRunRecord, RUN_STATUSES, type RunRecord, type RunStatus } from './runRecord';
 import type { SessionEvent } from './worker';
 
@@ -49,6 +49,12 @@ export interface RunSummary {
   finalStep?: number;
   model: string;
   dataset: string;
+  /**
+   * run.json's config resolved as training resolves it (defaults filled, the LoRA targets spelled
+   * out where the model's config.json is readable; host/resolvedRunConfig.ts): what the run labels
+   * (runLabels.ts) compare. Absent when it is not a valid config.
+   */
+  config?: RunConfig;
 }
 
 /**
@@ -290,6 +296,10 @@ function runSummary(f: Fields): RunSummary {
   if (durationMs !== undefined) s.durationMs = durationMs;
   const finalStep = f.optNum('finalStep');
   if (finalStep !== undefined) s.finalStep = finalStep;
+  if (f.has('config')) {
+    const c = decodeRunConfig(f.raw.config);
+    s.config = c.ok ? c.value : fail(f.at('config'), f.raw.config, `a run config (${c.ok ? '' : c.error})`);
+  }
   if (f.raw.bestValLoss === null) s.bestValLoss = null;
   else {
     const best = f.optNum('bestValLoss');

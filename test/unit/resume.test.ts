@@ -183,7 +183,10 @@ describe('interrupted runs on activation', () => {
     expect(h.showWarningMessage).not.toHaveBeenCalled();
     h.showQuickPick.mockReset().mockImplementation(async (items: { dir: string }[]) => items[0]);
     await h.commands.get('loraLab.resumeRun')!();
-    expect((h.showQuickPick.mock.calls[0][0] as { label: string }[]).map((i) => i.label)).toEqual([run.id]);
+    // Labelled by the run's name (one run: nothing else to tell apart), the id beside it.
+    const items = h.showQuickPick.mock.calls[0][0] as { label: string; description: string }[];
+    expect(items.map((i) => i.label)).toEqual(['r']);
+    expect(items[0].description.startsWith(`${run.id} · interrupted`)).toBe(true);
     expect(start.mock.calls.map((c) => c[1])).toEqual([run.dir]);
   });
 
