@@ -12,6 +12,7 @@ import { epochOrder, lengthGroupedOrder, makeBatch } from '../../src/core/data';
 import { trainLoop, type TrainerConfig, type TrainerEvent, type TrainExample } from '../../src/core/train/trainer';
 import type { TrainerCheckpoint } from '../../src/core/train/checkpoint';
 import { evalLoss } from '../../src/core/train/evalLoss';
+import { decodeEvalExampleRow, decodeMetricsLine } from '../../src/protocol/metrics';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
 
 /** Variable lengths and a 3-token prompt; line i·3 + 2 (as if rows were separated by blank lines and a header). */
@@ -162,5 +163,17 @@ describe('provenance of training steps', () => {
     const mean = ev.examples.reduce((s, e) => s + e.loss! * e.tokens, 0) / ev.tokens;
     expect(Math.abs(mean - ev.loss) / ev.loss).toBeLessThan(1e-5);
     model.dispose();
+  });
+
+  it('the step row decoder: provenance is optional (older rows read), checked when present', () => {
+    const row = { type: 'step', step: 3, totalSteps: 9, epoch: 0.5, loss: 2.5, lr: 1e-3, gradNorm: 1, tokens: 40, tokensPerSec: 100, stepMs: 5, elapsedMs: 50, time: 't' };
+    expect(decodeMetricsLine(row)).toEqual({ ok: true, value: row });
+    const withProv = { ...row, examples: [4, 9], exampleLosses: [2.1, null] };
+    expect(decodeMetricsLine(withProv)).toEqual({ ok: true, value: withProv });
+    expect(decodeMetricsLine({ ...row, examples: [0] })).toEqual({ ok: false, error: '"examples[0]" is 0, expected a line number (a whole number ≥ 1)' });
+    expect(decodeMetricsLine({ ...row, exampleLosses: ['x'] })).toMatchObject({ ok: false });
+    const ev = { step: 4, tag: 'best', file: '/d/t.jsonl', line: 7, loss: 1.25, tokens: 12 };
+    expect(decodeEvalExampleRow(ev)).toEqual({ ok: true, value: ev });
+    expect(decodeEvalExampleRow({ ...ev, tag: 'first' })).toMatchObject({ ok: false });
   });
 });

@@ -155,4 +155,19 @@ describe('provenance in a run folder', () => {
     expect(none.code).toBe(1);
     expect(none.err).toMatch(/has no per-example provenance .* trained before LoRA Lab logged them/);
   }, 60_000);
+
+  it('a validation file beside the training file: eval-examples.jsonl names it and its lines', async () => {
+    const ws = workspace();
+    const valid = path.join(ws.dir, 'valid.jsonl');
+    const rows = randomIds(4, 8, 96, 8).map((ids) => JSON.stringify({ input_ids: ids }));
+    fs.writeFileSync(valid, ['', rows[0], rows[1], '', rows[2], rows[3]].join('\n') + '\n');
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, backend: 'wasm', training: { ...TRAINING, epochs: 1 } }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('completed');
+    const evalRows = readEvalExamples(fin.runDir!).rows;
+    const last = evalRows.filter((r) => r.tag === 'last');
+    expect(last.map((r) => [r.file, r.line, r.tokens])).toEqual([2, 3, 5, 6].map((line) => [valid, line, 7]));
+    const steps = RunDir.open(fin.runDir!).metrics().filter((r) => r.type === 'step') as unknown as StepRow[];
+    expect(steps.flatMap((s) => s.examples!).sort((a, b) => a - b)).toEqual([...ws.tokensByLine.keys()]); // no split: every training line
+  }, 60_000);
 });
