@@ -4,6 +4,7 @@
 // process (forked when a dataset is first opened).
 import * as vscode from 'vscode';
 import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setupNativeCommand } from './commands/native';
+import { excludeRows } from './commands/exclude';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
 import { startTraining, type TrainingCommandDeps } from './commands/training';
@@ -31,7 +32,12 @@ export function activate(context: vscode.ExtensionContext): void {
   // and the Configure section's summary of the form's dataset (the panel controller's).
   const lintClient = new LintClient(context.asAbsolutePath('dist/lint.js'), (line) => log.warn(line));
   const lint = new DatasetLint(context, lintClient, log);
-  context.subscriptions.push(lint, { dispose: () => lintClient.dispose() });
+  context.subscriptions.push(
+    lint,
+    { dispose: () => lintClient.dispose() },
+    vscode.commands.registerCommand('loraLab.excludeRows', (file?: string, lines?: number[], note?: string) => excludeRows({ file: typeof file === 'string' ? file : undefined, lines: Array.isArray(lines) ? lines : undefined, note, afterChange: (f) => lint.lint(f) })),
+    vscode.commands.registerCommand('loraLab.includeRows', (file?: string, lines?: number[]) => excludeRows({ file: typeof file === 'string' ? file : undefined, lines: Array.isArray(lines) ? lines : undefined, remove: true, afterChange: (f) => lint.lint(f) })),
+  );
   const panels = (late.panels = new PanelController(context, training, {
     newRun: (): Promise<void> => startTraining(deps),
     evaluateRun: (dir) => evaluateRun(training, dir),

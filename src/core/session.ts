@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendReport } from './backend';
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';
-import { CancelledError, checkDatasetFile, makeBatch, padIdFor, prepareData, yieldToEventLoop } from './data';
+import { CancelledError, checkDatasetFile, makeBatch, padIdFor, prepareData, yieldToEventLoop, type DatasetReport } from './data';
 import { evaluateRun } from './eval/evaluate';
 import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
@@ -116,7 +116,8 @@ async function lintWarnings(config: RunConfig, s: SessionData, signal?: AbortSig
   const d = dataOptionsOf(config);
   const validFile = s.data.validSource === 'file' || s.data.validSource === 'sibling' ? s.data.validReport.file : false;
   const report = await lintDataset(config.data, { tokens: false, tokenizer: s.tokenizer, maxSeqLen: d.maxSeqLen, maxRowBytes: d.maxRowBytes, columns: d.columns, validFile, signal });
-  return describeWarnings(report);
+  const stale = [s.data.trainReport.excluded?.stale, s.data.validReport.file !== s.data.trainReport.file ? s.data.validReport.excluded?.stale : undefined].filter((x): x is string => !!x);
+  return [...stale, ...describeWarnings(report)];
 }
 
 /** Throws CancelledError naming `stage` when `signal` is aborted (after a yield, so a pending SIGINT or cancel message is seen). */
@@ -159,6 +160,10 @@ async function startBackend(config: RunConfig): Promise<BackendReport> {
   return { ...loadedReport, ...(limit !== undefined ? { memoryLimitBytes: Math.min(limit, loadedReport.memoryLimitBytes ?? Infinity) } : {}) };
 }
 
+function excludedRecord(e: NonNullable<DatasetReport['excluded']>): { file: string; rows: number; lines: number[] } {
+  return { file: e.file, rows: e.rows, lines: e.lines };
+}
+
 /** A new run folder with its record: config, model and dataset fingerprints, backend, versions. */
 async function createRun(config: RunConfig, data: SessionData['data'], report: BackendReport): Promise<RunDir> {
   const root = runsRoot(config.workspace, config.runsDir);
@@ -174,6 +179,9 @@ async function createRun(config: RunConfig, data: SessionData['data'], report: B
       ...(data.validSource === 'file' || data.validSource === 'sibling'
         ? { validPath: path.resolve(data.validReport.file), validSha256: await sha256File(data.validReport.file) }
         : {}),
+      // Rows an exclusion list left out (core/data/exclusions.ts), so runs can be compared on them.
+      ...(data.trainReport.excluded ? { excluded: excludedRecord(data.trainReport.excluded) } : {}),
+      ...(data.validReport.excluded && data.validReport.file !== data.trainReport.file ? { validExcluded: excludedRecord(data.validReport.excluded) } : {}),
     },
     backend: report,
     versions: versions(),

@@ -34,8 +34,10 @@ export const LINT_CODES = {
   'eos-in-text': 'warning',
   'no-eos': 'warning',
   'ids-no-eos': 'warning',
+  'exclusions-stale': 'warning', // the dataset changed since its exclusion list was written
   // info
   'summary': 'info',
+  'excluded': 'info', // rows the exclusion list leaves out
 } as const satisfies Record<string, LintSeverity>;
 
 export type LintCode = keyof typeof LINT_CODES;
@@ -98,6 +100,8 @@ export interface LintFileSummary {
   duplicates: number;
   /** Training rows also in the validation file (counted in the training file's summary). */
   leaked: number;
+  /** Rows left out by the file's exclusion list (`<file>.lora-lab-exclude.json`): not checked, not trained on. */
+  excluded?: number;
 }
 
 export interface LintSummary {
@@ -146,6 +150,7 @@ export function describeFileSummary(s: LintFileSummary, maxSeqLen: number): stri
     const share = s.tokens.kept > 0 ? (100 * s.tokens.loss) / s.tokens.kept : 0;
     parts.push(`${share.toFixed(0)}% of tokens carry loss`);
   }
+  if (s.excluded) parts.push(`${s.excluded.toLocaleString('en-US')} excluded`);
   parts.push(s.errors === 0 && s.warnings === 0 ? 'no problems' : `${s.errors} error${s.errors === 1 ? '' : 's'}, ${s.warnings} warning${s.warnings === 1 ? '' : 's'}`);
   return parts.join(' · ');
 }

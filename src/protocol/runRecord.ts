@@ -22,7 +22,16 @@ export interface RunRecord {
   /** The resolved RunConfig (checked by the run-config schema where it is used, not here). */
   config: unknown;
   model: { path: string; fingerprint: string };
-  dataset: { path: string; sha256: string; validPath?: string; validSha256?: string };
+  dataset: {
+    path: string;
+    sha256: string;
+    validPath?: string;
+    validSha256?: string;
+    /** Rows the training file's exclusion list left out (`<file>.lora-lab-exclude.json`): the list's file and line numbers. */
+    excluded?: { file: string; rows: number; lines: number[] };
+    /** The same for the validation file. */
+    validExcluded?: { file: string; rows: number; lines: number[] };
+  };
   backend?: unknown;
   versions?: Record<string, string>;
   error?: { message: string; kind: string };
@@ -53,6 +62,12 @@ export function decodeRunRecord(folder: RunFolder): Decoder<RunRecord> {
     for (const k of ['validPath', 'validSha256'] as const) {
       const x = dataset.optStr(k);
       if (x !== undefined) rec.dataset[k] = x;
+    }
+    for (const k of ['excluded', 'validExcluded'] as const) {
+      const x = (f.raw.dataset as Record<string, unknown>)[k] as { file?: unknown; rows?: unknown; lines?: unknown } | undefined;
+      if (x && typeof x.file === 'string' && typeof x.rows === 'number' && Array.isArray(x.lines) && x.lines.every((l) => Number.isInteger(l))) {
+        rec.dataset[k] = { file: x.file, rows: x.rows, lines: x.lines as number[] };
+      }
     }
     for (const k of ['startedAt', 'endedAt', 'hostname'] as const) {
       const x = f.optStr(k);

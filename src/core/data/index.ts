@@ -4,6 +4,7 @@ export type { Batch, BadRowPolicy, CheckOptions, ColumnNames, DataOptions, Datas
 export { CancelledError, yieldToEventLoop } from './cancel';
 export { DatasetError, LISTED_PROBLEMS, MAX_KEPT_PROBLEMS, formatProblem } from './errors';
 export { DEFAULT_MAX_ROW_BYTES } from './limits';
+export { EXCLUDE_SUFFIX, exclusionFileOf, readExclusions, updateExclusions, type ExclusionList } from './exclusions';
 export { checkDatasetFile, loadExamples, type CheckResult } from './load';
 export { DEFAULT_VALID_FRACTION, describeReport, prepareData, splitIndices, type PreparedData } from './prepare';
 export { epochOrder, lengthGroupedOrder, lengthGroupSize, makeBatch, makeBatches, padIdFor } from './batches';

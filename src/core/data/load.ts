@@ -4,6 +4,7 @@ import type { LoraTokenizer } from '../hf/tokenizer';
 import { CancelledError, checkpointRows, yieldToEventLoop } from './cancel';
 import { RowEncoder, missingTokenizerError } from './encode';
 import { DatasetError, ProblemLog, RowError } from './errors';
+import { readExclusions, type Exclusions } from './exclusions';
 import { inspectFile, type FileInfo } from './files';
 import { maxRowBytesOf } from './limits';
 import { readCsv } from './csvRecords';
@@ -51,6 +52,7 @@ async function scanRows(
   log: ProblemLog,
   onRow: (row: Row, line: number, format: RowFormat) => void,
   stage: string,
+  excluded?: { lines: ReadonlySet<number>; count: number },
 ): Promise<{ format: RowFormat; rows: number }> {
   const names = fieldNames(opts.columns);
   let format: RowFormat | undefined;
@@ -65,6 +67,11 @@ async function scanRows(
       continue;
     }
     log.seen++;
+    // A row on the exclusion list is left out before it is checked (exclusions.ts).
+    if (excluded?.lines.has(item.line)) {
+      excluded.count++;
+      continue;
+    }
     if (item.kind === 'bad') {
       log.add(item.line, item.reason);
       continue;
@@ -121,8 +128,15 @@ export async function checkDatasetFile(file: string, opts: CheckOptions = {}): P
     // A last line without a line break at its end still counts.
     return { file, format: 'plain-text', rows: last.endsWith('\n') ? lines : lines + 1, skipped: 0, problems: [] };
   }
-  const { format, rows } = await scanRows(file, info, opts, log, () => {}, 'checking');
+  const { format, rows } = await scanRows(file, info, opts, log, () => {}, 'checking', exclusionsOf(file, opts));
   return { file, format, rows, skipped: log.total, problems: log.kept };
+}
+
+/** The rows a dataset's exclusion list leaves out, counted as they are met (none with ignoreExclusions). */
+function exclusionsOf(file: string, opts: CheckOptions): { lines: ReadonlySet<number>; count: number; list: Exclusions } | undefined {
+  if (opts.ignoreExclusions) return undefined;
+  const list = readExclusions(file);
+  return list ? { lines: list.lines, count: 0, list } : undefined;
 }
 
 export function checkMaxSeqLen(maxSeqLen: number): void {
@@ -158,11 +172,17 @@ export async function loadExamples(
   const log = new ProblemLog(file, policyOf(opts));
   const info = await inspectFile(file);
   const examples: Example[] = [];
+  const excluded = exclusionsOf(file, opts);
   let format: DatasetFormat;
   if (info.kind === 'txt') {
     if (tokenizer === undefined) throw missingTokenizerError(file, 'plain-text');
     format = 'plain-text';
     for await (const ex of plainTextExamples(file, tokenizer, opts.maxSeqLen, maxRowBytesOf(opts))) {
+      // A .txt window is left out by the line it starts on.
+      if (excluded?.lines.has(ex.line)) {
+        excluded.count++;
+        continue;
+      }
       examples.push(ex);
       // Windows of a .txt file, not rows (a window is up to max_seq_len tokens: check more often).
       if (opts.signal && examples.length % 256 === 0) {
@@ -178,12 +198,13 @@ export async function loadExamples(
       // Under 'fail' the dataset is refused after the scan: the rest is encoded only to count and
       // list its problems (a long row costs max_seq_len tokens, see encodeBounded), not kept.
       if (!log.failing) examples.push(example);
-    }, 'tokenizing'));
+    }, 'tokenizing', excluded));
   }
   if (examples.length === 0) {
-    const why = log.total > 0 ? `\n${log.describe()}` : '';
+    const why = log.total > 0 ? `\n${log.describe()}` : excluded?.count ? ` ${excluded.count} row${excluded.count === 1 ? ' is' : 's are'} on its exclusion list ${excluded.list.file}.` : '';
     throw new DatasetError(file, `${file} gives no training examples: every row was dropped.${why}`, log.kept, log.total);
   }
   const report: DatasetReport = { file, format, ...summarize(examples), skipped: log.total, problems: log.kept };
+  if (excluded) report.excluded = { file: excluded.list.file, rows: excluded.count, lines: excluded.list.list.lines, ...(excluded.list.stale ? { stale: excluded.list.stale } : {}) };
   return { examples, report };
 }

@@ -49,6 +49,17 @@ export interface DatasetReport {
   skipped: number;
   /** The first MAX_KEPT_PROBLEMS problems, in file order. */
   problems: RowProblem[];
+  /** Rows left out by the file's exclusion list (`<file>.lora-lab-exclude.json`, see exclusions.ts). */
+  excluded?: {
+    /** The exclusion file. */
+    file: string;
+    /** Rows (for .txt: windows) left out. */
+    rows: number;
+    /** The listed line numbers. */
+    lines: number[];
+    /** Set when the dataset changed since the list was written. */
+    stale?: string;
+  };
 }
 
 /** Names of the fields (JSON) / columns (CSV, TSV) that hold each part of a row. */
@@ -74,6 +85,8 @@ export interface CheckOptions {
   maxRowBytes?: number;
   /** Checked every few thousand rows (after a yield to the event loop); aborted → CancelledError. */
   signal?: AbortSignal;
+  /** Read every row, even those on the file's exclusion list (`<file>.lora-lab-exclude.json`). */
+  ignoreExclusions?: boolean;
 }
 
 export interface DataOptions extends CheckOptions {

@@ -14,6 +14,7 @@ import type { LoraTokenizer } from '../hf/tokenizer';
 import { checkpointRows } from '../data/cancel';
 import { RowEncoder, type RowAnalysis, type Vocabulary } from '../data/encode';
 import { DatasetError, RowError } from '../data/errors';
+import { readExclusions, type Exclusions } from '../data/exclusions';
 import { findSiblingValidFile, inspectFile } from '../data/files';
 import { maxRowBytesOf } from '../data/limits';
 import { readRecords } from '../data/load';
@@ -179,6 +180,19 @@ async function scanFile(file: string, opts: LintOptions, role: 'train' | 'valid'
     return finish();
   }
   scan.lineRows = info.kind === 'jsonl' || (info.kind === 'json' && info.head.trimStart().startsWith('{'));
+  // Rows on the exclusion list are left out as training leaves them out (core/data/exclusions.ts).
+  let exclusions: Exclusions | undefined;
+  try {
+    exclusions = readExclusions(file);
+  } catch (e) {
+    if (!(e instanceof DatasetError)) throw e;
+    sink.add({ line: 1, code: 'file', message: e.message });
+    return finish();
+  }
+  if (exclusions) {
+    summary.excluded = 0;
+    if (exclusions.stale) sink.add({ line: 1, code: 'exclusions-stale', message: exclusions.stale });
+  }
   const maxRowBytes = maxRowBytesOf(opts);
   if (info.kind === 'txt') {
     await scanText(file, opts.tokens === false ? { ...opts, tokenizer: undefined } : opts, sink, summary, maxRowBytes);
@@ -209,6 +223,10 @@ async function scanFile(file: string, opts: LintOptions, role: 'train' | 'valid'
         continue;
       }
       summary.rows++;
+      if (exclusions?.lines.has(item.line)) {
+        summary.excluded!++;
+        continue;
+      }
       if (item.kind === 'bad') {
         sink.add({ line: item.line, code: codeOfReason(item.reason), message: item.reason });
         continue;
@@ -335,6 +353,10 @@ async function scanFile(file: string, opts: LintOptions, role: 'train' | 'valid'
     sink.add({ line: p.line, code: p.code, message: p.message });
   }
   summary.format = format;
+  if (exclusions) {
+    const n = summary.excluded ?? 0;
+    sink.add({ line: 1, code: 'excluded', message: `${plural(n, 'row')} left out of training by ${path.basename(exclusions.file)} (${plural(exclusions.list.lines.length, 'listed line')})` });
+  }
   if (summary.rows === 0 && sink.errors === 0) sink.add({ line: 1, code: 'file', message: `${path.basename(file)} has no data rows` });
   if (encoder || format === 'input-ids') summary.tokens = tokens.summary();
   if (idsWithoutEos > 0) {
