@@ -3,6 +3,7 @@
 import type { ModelSpec } from '../../src/core/hf/config';
 import type { EvalReport, StopReason } from '../../src/protocol/evaluation';
 import type { FormState, MetricRow, RunDetail, RunSummary } from '../../src/protocol/panel';
+import { decodeRunConfig, type RunConfigInput } from '../../src/protocol/runConfig';
 
 export const gpt2Spec: ModelSpec = {
   family: 'gpt2', architecture: 'GPT2LMHeadModel', vocabSize: 50257, hiddenSize: 768, numLayers: 12, numHeads: 12, numKvHeads: 12, headDim: 64,
@@ -112,10 +113,18 @@ const flagged: EvalReport = {
 export const goodEvaluation = good;
 export const flaggedEvaluation = flagged;
 
-const base = (id: string, status: RunSummary['status'], createdAt: string, durationMs: number, finalStep: number, bestValLoss: number | null): RunSummary => ({
-  id, dir: `/home/me/project/.lora-lab/runs/${id}`, name: id.split('-').slice(2).join('-'), status, createdAt, durationMs, finalStep, bestValLoss,
-  model: '/home/me/models/gpt2', dataset: `/home/me/project/data/${id.split('-')[2]}.jsonl`,
-});
+/** A run's summary with its resolved config (GPT-2's default targets spelled out, as the host sends them). */
+const base = (id: string, status: RunSummary['status'], createdAt: string, durationMs: number, finalStep: number, bestValLoss: number | null, over: RunConfigInput = {}): RunSummary => {
+  const dataset = `/home/me/project/data/${id.split('-')[2]}.jsonl`;
+  const c = decodeRunConfig({
+    model: '/home/me/models/gpt2', data: dataset, workspace: '/home/me/project', runsDir: '.lora-lab/runs', ...over,
+    lora: { targetModules: ['c_attn'], ...over.lora }, training: { batchSize: 8, ...over.training },
+  });
+  return {
+    id, dir: `/home/me/project/.lora-lab/runs/${id}`, name: `${id.split('-')[2]}.jsonl`, status, createdAt, durationMs, finalStep, bestValLoss,
+    model: '/home/me/models/gpt2', dataset, ...(c.ok && { config: c.value }),
+  };
+};
 
 export interface SampleRun {
   summary: RunSummary;
@@ -125,10 +134,10 @@ export interface SampleRun {
 
 export const sampleRuns: SampleRun[] = [
   { summary: base('20250301-101500-shakespeare', 'completed', '2025-03-01T10:15:00Z', 712_000, 2000, 1.702), shape: { steps: 2000, floor: 1.55, start: 3.4, tau: 380, noise: 0.09, evalEvery: 200, seed: 1 }, evaluation: goodEvaluation },
-  { summary: base('20250302-093000-shakespeare', 'completed', '2025-03-02T09:30:00Z', 745_000, 2000, 1.631), shape: { steps: 2000, floor: 1.45, start: 3.4, tau: 300, noise: 0.1, evalEvery: 200, seed: 2 }, evaluation: flaggedEvaluation },
-  { summary: base('20250303-120000-alpaca', 'failed', '2025-03-03T12:00:00Z', 98_000, 340, null), shape: { steps: 340, floor: 1.9, start: 2.9, tau: 200, noise: 0.15, evalEvery: 1000, seed: 3 } },
-  { summary: base('20250304-080000-alpaca', 'cancelled', '2025-03-04T08:00:00Z', 301_000, 820, 2.104), shape: { steps: 820, floor: 1.8, start: 2.9, tau: 250, noise: 0.12, evalEvery: 200, seed: 4 } },
-  { summary: base('20250305-070000-bigcorpus', 'completed', '2025-03-05T07:00:00Z', 36_000_000, 100_000, 1.21), shape: { steps: 100_000, floor: 1.15, start: 3.6, tau: 9000, noise: 0.08, evalEvery: 5000, seed: 5, stepsPerEpoch: 25_000 } },
+  { summary: base('20250302-093000-shakespeare', 'completed', '2025-03-02T09:30:00Z', 745_000, 2000, 1.631, { lora: { r: 16, alpha: 32 }, training: { learningRate: 5e-4 } }), shape: { steps: 2000, floor: 1.45, start: 3.4, tau: 300, noise: 0.1, evalEvery: 200, seed: 2 }, evaluation: flaggedEvaluation },
+  { summary: base('20250303-120000-alpaca', 'failed', '2025-03-03T12:00:00Z', 98_000, 340, null, { lora: { targetModules: 'all-linear' }, training: { learningRate: 5e-3 } }), shape: { steps: 340, floor: 1.9, start: 2.9, tau: 200, noise: 0.15, evalEvery: 1000, seed: 3 } },
+  { summary: base('20250304-080000-alpaca', 'cancelled', '2025-03-04T08:00:00Z', 301_000, 820, 2.104, { lora: { targetModules: 'all-linear' }, training: { learningRate: 1e-3 } }), shape: { steps: 820, floor: 1.8, start: 2.9, tau: 250, noise: 0.12, evalEvery: 200, seed: 4 } },
+  { summary: base('20250305-070000-bigcorpus', 'completed', '2025-03-05T07:00:00Z', 36_000_000, 100_000, 1.21, { name: 'bigcorpus-long', training: { epochs: 4 } }), shape: { steps: 100_000, floor: 1.15, start: 3.6, tau: 9000, noise: 0.08, evalEvery: 5000, seed: 5, stepsPerEpoch: 25_000 } },
 ];
 
 export function detailOf(run: SampleRun): RunDetail {

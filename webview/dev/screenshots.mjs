@@ -105,6 +105,17 @@ console.log('keyboard: selection after click + ArrowDown + Space =', JSON.string
 await tab('curves');
 await page.waitForSelector('.chart canvas');
 await shot('04-curves-two-runs');
+// The compact legend: one entry per run, values at the cursor.
+{
+  const over = await page.locator('.chart .u-over').boundingBox();
+  await page.mouse.move(over.x + over.width * 0.4, over.y + over.height / 2);
+  await page.waitForTimeout(100);
+  const legend = (await page.locator('.chart-legend').innerText()).replace(/\s+/g, ' ');
+  console.log('legend at the cursor:', legend);
+  if (!/step \d/.test(legend) || (await page.locator('.legend-run').count()) !== 2) problems.push(`legend: expected one entry per run and the cursor's step, got "${legend}"`);
+  await shot('04b-curves-cursor');
+  await page.mouse.move(0, 0);
+}
 
 const chooseAxis = async (label) => {
   await page.click('#x-axis');

@@ -1,5 +1,6 @@
 // The Loss curves section: x axis, log scale and smoothing controls, the chart of every selected
-// run (raw and smoothed training loss, validation loss; one colour per run) and a text summary
+// run (raw and smoothed training loss, validation loss; one colour per run, labelled by what
+// differs among the selected runs, a compact legend with values at the cursor) and a text summary
 // per run, and for a long run read as a bounded view, how many of its steps the chart holds with
 // "Load all" (every row, on demand). Data is rebuilt (memoised per run) only when what it depends
 // on changes.
@@ -10,17 +11,17 @@ import { formatBytes } from '../../src/protocol/progress';
 import { fmtInt, fmtLoss } from '../format';
 import type { HostApi } from '../host';
 import { coverageNote } from '../metricsCoverage';
+import { runColorIndices } from '../runColors';
+import { labelsOf } from '../runIdentity';
 import { onThemeChange, RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
-import { LossChart, type ChartSeriesSpec } from './lossChart';
+import { LossChart, type ChartRunSpec, type ChartSeriesSpec } from './lossChart';
 
 const AXES: { value: XAxis; label: string }[] = [
   { value: 'step', label: 'Step' },
   { value: 'tokens', label: 'Tokens' },
   { value: 'epoch', label: 'Epoch' },
 ];
-
-const KIND_LABEL = { train: 'train', smoothed: 'train (smoothed)', val: 'validation' } as const;
 
 export class CurvesView {
   readonly el: HTMLElement;
@@ -64,6 +65,7 @@ export class CurvesView {
       this.refresh(true);
     } }, 'Reset zoom');
     this.chartHost = h('div', { class: 'chart', role: 'img', 'aria-label': 'Loss curves of the selected runs' });
+    this.chart = new LossChart(this.chartHost, () => this.refresh(true));
     this.empty = h('p', { class: 'empty' });
     this.summary = h('table', { class: 'data-table curve-summary' });
     this.info = h('p', { class: 'hint' });
@@ -74,8 +76,7 @@ export class CurvesView {
         this.logBox,
         h('label', { class: 'slider', for: 'smoothing' }, 'Smoothing', this.slider, this.sliderValue),
         reset),
-      this.empty, this.chartHost, this.coverage, this.summary, this.info);
-    this.chart = new LossChart(this.chartHost, () => this.refresh(true));
+      this.empty, this.chartHost, this.chart.legend.el, this.coverage, this.summary, this.info);
     onThemeChange(() => {
       this.chart.themeChanged();
       this.refresh(true);
@@ -178,6 +179,7 @@ export class CurvesView {
     const hasData = runs.some((r) => r.rows.length > 0);
     this.empty.hidden = hasData;
     this.chartHost.hidden = !hasData;
+    this.chart.legend.el.hidden = !hasData;
     if (!hasData) {
       this.lastKey = [];
       setChildren(this.summary);
@@ -187,7 +189,10 @@ export class CurvesView {
     }
     const width = this.chart.width(); // measured once the chart is shown
     if (width === 0) return; // not laid out yet: the chart's ResizeObserver calls back
-    const key = [s.xAxis, s.logScale, s.smoothing, width, ...runs.map((r) => r.rows)];
+    const labels = labelsOf(s, s.selected);
+    const colors = runColorIndices(s.selected, RUN_VARS.length);
+    const labelKey = s.selected.map((id) => labels.get(id)).join('\n');
+    const key = [s.xAxis, s.logScale, s.smoothing, width, labelKey, ...runs.map((r) => r.rows)];
     if (!force && key.length === this.lastKey.length && key.every((k, i) => k === this.lastKey[i])) return;
     this.lastKey = key;
     if (this.lastAxis !== s.xAxis) {
@@ -200,15 +205,16 @@ export class CurvesView {
       curvesOf: (r) => this.curvesOf(r, s.xAxis),
       smoothedOf: (r) => this.smoothedOf(r, s.xAxis, s.smoothing),
     });
-    const series: ChartSeriesSpec[] = data.series.map((x) => ({ label: `${x.runId} ${KIND_LABEL[x.kind]}`, colorIndex: s.selected.indexOf(x.runId), kind: x.kind }));
-    this.chart.setData({ series, xAxis: s.xAxis, logScale: s.logScale }, data.data);
+    const chartRuns: ChartRunSpec[] = runs.map((r) => ({ runId: r.runId, label: labels.get(r.runId) ?? r.runId, colorIndex: colors.get(r.runId) ?? 0 }));
+    const series: ChartSeriesSpec[] = data.series.map((x) => ({ run: runs.findIndex((r) => r.runId === x.runId), kind: x.kind }));
+    this.chart.setData({ runs: chartRuns, series, xAxis: s.xAxis, logScale: s.logScale }, data.data);
     this.lastUpdateMs = performance.now() - t0;
     this.chartHost.dataset.updateMs = this.lastUpdateMs.toFixed(2);
     setText(this.info, `${fmtInt(data.points)} points, ${fmtInt(data.drawn)} drawn. Drag across the chart to zoom, double-click to reset.`);
-    this.renderSummary(s, runs);
+    this.renderSummary(s, runs, chartRuns);
   }
 
-  private renderSummary(s: State, runs: ChartRunInput[]): void {
+  private renderSummary(s: State, runs: ChartRunInput[], shown: ChartRunSpec[]): void {
     const rows = runs.map((r, i) => {
       const c = this.curvesOf(r, s.xAxis);
       const n = c.train.y.length;
@@ -217,7 +223,7 @@ export class CurvesView {
       let lastStep: number | undefined;
       for (let k = r.rows.length - 1; k >= 0 && lastStep === undefined; k--) if (r.rows[k].type === 'step') lastStep = r.rows[k].step;
       return h('tr', null,
-        h('td', null, h('span', { class: 'swatch', style: `background: var(${RUN_VARS[i % RUN_VARS.length]})` }), r.runId),
+        h('td', { title: r.runId }, h('span', { class: 'swatch', style: `background: var(${RUN_VARS[shown[i].colorIndex % RUN_VARS.length]})` }), shown[i].label),
         h('td', { class: 'num' }, fmtInt(lastStep)),
         h('td', { class: 'num' }, n ? fmtLoss(c.train.y[n - 1]) : '–'),
         h('td', { class: 'num' }, n ? fmtLoss(this.smoothedOf(r, s.xAxis, s.smoothing)[n - 1]) : '–'),

@@ -1,19 +1,32 @@
 // The loss chart: a uPlot instance fed aligned data, rebuilt only when its series, axis, scale or
-// theme change (setData otherwise). Drag to zoom on x, double-click to reset; hovering shows each
-// series' nearest value in the legend. Colours are the theme's, read at build time.
+// theme change (setData otherwise). Drag to zoom on x, double-click to reset. One colour per run
+// for its raw (faint), smoothed (solid) and validation (dashed, with points) lines; a compact legend
+// of its own (chartLegend.ts: one entry per run, the line styles said once) shows each run's values
+// at the cursor, or at the end of the curves when the cursor is off the chart; clicking an entry
+// hides or shows that run's lines. Colours are the theme's, read at build time.
 import uPlot from 'uplot';
 import { niceTicks, type SeriesKind, type XAxis } from '../chartData';
 import { fmtCompact, fmtLoss } from '../format';
 import { chartColors, withAlpha } from '../theme';
+import { valuesAt } from '../legendValues';
+import { ChartLegend } from './chartLegend';
 
-export interface ChartSeriesSpec {
+export interface ChartRunSpec {
+  runId: string;
+  /** What tells the run apart (protocol/runLabels.ts). */
   label: string;
   /** Index into the theme's run colours. */
   colorIndex: number;
+}
+
+export interface ChartSeriesSpec {
+  /** Index into ChartSpec.runs. */
+  run: number;
   kind: SeriesKind;
 }
 
 export interface ChartSpec {
+  runs: ChartRunSpec[];
   series: ChartSeriesSpec[];
   xAxis: XAxis;
   logScale: boolean;
@@ -39,6 +52,11 @@ export class LossChart {
   private themeVersion = 0;
   private zoomed?: [number, number];
   private readonly resize: ResizeObserver;
+  private spec?: ChartSpec;
+  /** Runs whose lines are hidden (their legend entry clicked), by id: kept across rebuilds. */
+  private readonly hidden = new Set<string>();
+  /** The legend: place `legend.el` next to the chart. */
+  readonly legend: ChartLegend;
 
   /**
    * `onView` fires when the drawable width or the zoomed x range changes, so the caller can
@@ -57,6 +75,36 @@ export class LossChart {
       this.onView();
     });
     this.resize.observe(host);
+    this.legend = new ChartLegend((runId) => this.toggleRun(runId));
+  }
+
+  private toggleRun(runId: string): void {
+    if (this.hidden.has(runId)) this.hidden.delete(runId);
+    else this.hidden.add(runId);
+    this.applyHidden();
+  }
+
+  private applyHidden(): void {
+    const plot = this.plot;
+    const spec = this.spec;
+    if (!plot || !spec) return;
+    plot.batch(() => {
+      spec.series.forEach((x, i) => {
+        const show = !this.hidden.has(spec.runs[x.run].runId);
+        if (plot.series[i + 1].show !== show) plot.setSeries(i + 1, { show });
+      });
+    });
+    this.legend.setHidden(this.hidden);
+  }
+
+  /** Each run's values at data index `idx` (the cursor), or at the end of its curves. */
+  private showValues(u: uPlot): void {
+    const spec = this.spec;
+    if (!spec) return;
+    const idx = u.cursor.idx;
+    const at = idx === null || idx === undefined ? undefined : idx;
+    const x = at === undefined ? undefined : (u.data[0][at] as number | undefined);
+    this.legend.showValues(at === undefined ? undefined : fmtX(spec.xAxis, x), valuesAt(spec, u.data as (number | null)[][], at));
   }
 
   width(): number {
@@ -79,10 +127,14 @@ export class LossChart {
 
   setData(spec: ChartSpec, data: (number | null)[][]): void {
     const key = JSON.stringify([spec, this.themeVersion]);
+    this.spec = spec;
     if (!this.plot || key !== this.key || this.plot.series.length !== data.length) {
       this.plot?.destroy();
       this.key = key;
+      for (const id of [...this.hidden]) if (!spec.runs.some((r) => r.runId === id)) this.hidden.delete(id);
+      this.legend.build(spec, chartColors().runs);
       this.plot = new uPlot(this.options(spec), data as uPlot.AlignedData, this.host);
+      this.applyHidden();
     } else {
       const plot = this.plot;
       plot.batch(() => {
@@ -90,6 +142,7 @@ export class LossChart {
         if (this.zoomed) plot.setScale('x', { min: this.zoomed[0], max: this.zoomed[1] });
       });
     }
+    this.showValues(this.plot);
   }
 
   dispose(): void {
@@ -109,8 +162,9 @@ export class LossChart {
     });
     const series: uPlot.Series[] = [{ label: X_LABEL[spec.xAxis], value: (_u, v) => fmtX(spec.xAxis, v) }];
     for (const s of spec.series) {
-      const color = c.runs[s.colorIndex % c.runs.length];
-      const base: uPlot.Series = { label: s.label, stroke: color, spanGaps: true, value: (_u, v) => fmtLoss(v) };
+      const run = spec.runs[s.run];
+      const color = c.runs[run.colorIndex % c.runs.length];
+      const base: uPlot.Series = { label: `${run.label} ${s.kind}`, stroke: color, spanGaps: true, value: (_u, v) => fmtLoss(v) };
       // Raw loss faint (rgba where the theme gives #rrggbb, else canvas alpha), smoothed bold.
       const faint = withAlpha(color, 0.3);
       if (s.kind === 'train') series.push({ ...base, stroke: faint, alpha: faint !== color ? 1 : 0.3, width: 1, points: { show: false } });
@@ -132,7 +186,8 @@ export class LossChart {
           ...(spec.logScale ? { splits: (_u: uPlot, _i: number, min: number, max: number) => niceTicks(min, max, 8), filter: (_u: uPlot, splits: number[]) => splits } : {}),
         },
       ],
-      legend: { live: true },
+      // uPlot's own legend listed three entries per run; ChartLegend shows one.
+      legend: { show: false },
       cursor: {
         drag: { x: true, y: false, setScale: false },
         hover: { skip: [null, undefined] },
@@ -145,6 +200,7 @@ export class LossChart {
         },
       },
       hooks: {
+        setCursor: [(u) => this.showValues(u)],
         setSelect: [
           (u) => {
             if (u.select.width < 2) return;

@@ -1,10 +1,13 @@
-// The Runs section: every run with status, best validation loss, steps, duration and creation
-// time. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
+// The Runs section: every run, labelled by what differs among the runs listed (r, α, lr, targets,
+// dataset, …; protocol/runLabels.ts) with its id beside, status, best validation loss, steps,
+// duration and creation time. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
 // selection is what the chart overlays; the toolbar acts on one run or diffs two.
 import type { RunSummary } from '../../src/protocol/panel';
 import type { HostApi } from '../host';
 import { h, onActivate, setChildren, setText } from '../dom';
 import { baseName, fmtDate, fmtDuration, fmtInt, fmtLoss } from '../format';
+import { runColorIndices } from '../runColors';
+import { labelsOfSummaries } from '../runIdentity';
 import { RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
 
@@ -22,6 +25,7 @@ export class RunsView {
   private focusId?: string;
   private last?: { runs: RunSummary[]; selected: string[]; active?: string; focused?: string };
   private state?: State;
+  private labels?: { runs: RunSummary[]; map: Map<string, string> };
 
   constructor(
     private readonly host: HostApi,
@@ -88,13 +92,14 @@ export class RunsView {
     this.empty.hidden = !s.runsLoaded || s.runs.length > 0;
     const hadFocus = this.body.contains(document.activeElement);
     if (!this.focusId || !s.runs.some((r) => r.id === this.focusId)) this.focusId = s.runs[0]?.id;
-    setChildren(this.body, s.runs.map((r) => this.row(r, s)));
+    if (this.labels?.runs !== s.runs) this.labels = { runs: s.runs, map: labelsOfSummaries(s.runs) };
+    const colors = runColorIndices(s.selected, RUN_VARS.length);
+    setChildren(this.body, s.runs.map((r) => this.row(r, s, this.labels!.map.get(r.id) ?? r.id, colors.get(r.id))));
     if (hadFocus) this.rowOf(this.focusId)?.focus();
   }
 
-  private row(r: RunSummary, s: State): HTMLElement {
-    const idx = s.selected.indexOf(r.id);
-    const selected = idx >= 0;
+  private row(r: RunSummary, s: State, label: string, color: number | undefined): HTMLElement {
+    const selected = color !== undefined;
     const live = r.id === s.activeRunId && s.live && s.live.phase !== 'finished';
     const tr = h('tr', {
       role: 'row', 'aria-selected': String(selected), tabindex: r.id === this.focusId ? '0' : '-1', 'data-run': r.id,
@@ -102,8 +107,8 @@ export class RunsView {
     },
       h('td', { role: 'gridcell' },
         h('input', { type: 'checkbox', tabindex: '-1', 'aria-hidden': 'true', '.checked': selected }),
-        selected ? h('span', { class: 'swatch', style: `background: var(${RUN_VARS[idx % RUN_VARS.length]})` }) : null),
-      h('td', { role: 'gridcell' }, h('span', { class: 'run-id' }, r.id), r.name && !r.id.endsWith(r.name) ? h('span', { class: 'hint' }, ` ${r.name}`) : null),
+        selected ? h('span', { class: 'swatch', style: `background: var(${RUN_VARS[color % RUN_VARS.length]})` }) : null),
+      h('td', { role: 'gridcell' }, h('span', { class: 'run-label' }, label), h('span', { class: 'run-id hint' }, r.id)),
       h('td', { role: 'gridcell' }, h('span', { class: `status status-${r.status}` }, live ? 'running' : r.status)),
       h('td', { role: 'gridcell', class: 'num' }, fmtLoss(r.bestValLoss ?? undefined)),
       h('td', { role: 'gridcell', class: 'num' }, fmtInt(r.finalStep)),
