@@ -105,6 +105,7 @@ export class CurvesView {
    */
   private renderCoverage(s: State): void {
     const named = s.selected.length > 1;
+    const labels = named ? labelsOf(s, s.selected) : undefined;
     const lines: HTMLElement[] = [];
     const shown = new Set<string>();
     for (const id of s.selected) {
@@ -118,7 +119,7 @@ export class CurvesView {
       if (!line) this.coverageLines.set(id, (line = this.coverageLine(id)));
       const loading = this.loadingAll.has(id);
       const from = n.wholeFrom !== undefined ? `; every step from ${fmtInt(n.wholeFrom)} on` : '';
-      setText(line.text, `${named ? `${id}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}). `);
+      setText(line.text, `${labels ? `${labels.get(id) ?? id}: ` : ''}showing ${fmtInt(n.shown)} of ${fmtInt(n.total)} steps (older steps by the lowest and highest loss of each stretch${from}). `);
       setText(line.button, loading ? 'Loading all steps…' : 'Load all');
       toggleAttr(line.button, 'disabled', loading);
       const title = `Read every row of ${id}'s metrics.jsonl (${fmtInt(n.total)} steps, ${formatBytes(n.bytes)}): seconds to a minute for millions of steps`;

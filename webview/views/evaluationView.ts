@@ -6,6 +6,7 @@ import { MODEL_ROLES, type EffectCheck, type EvalReport, type MergeCheck, type M
 import { h, setChildren } from '../dom';
 import { fmtInt, fmtLoss, fmtValue } from '../format';
 import type { HostApi } from '../host';
+import { labelsOf } from '../runIdentity';
 import { evaluationRunId, type Action, type RunData, type State } from '../store';
 import { generationsSection } from './generations';
 
@@ -57,8 +58,10 @@ export class EvaluationView {
   private header(s: State, runId: string | undefined): HTMLElement | null {
     const choices = [...new Set([...s.selected, ...(runId ? [runId] : [])])];
     if (choices.length < 2) return runId ? h('h2', null, `Evaluation of ${runId}`) : null;
+    const labels = labelsOf(s, choices);
     const select = h('vscode-single-select', { id: 'eval-run', label: 'Run to show', onchange: () => this.dispatch({ type: 'ui/focus', runId: (select as HTMLElement & { value: string }).value }) },
-      choices.map((id) => h('vscode-option', { value: id, selected: id === runId }, id)));
+      // Each run by what differs among the choices, its id beside.
+      choices.map((id) => h('vscode-option', { value: id, selected: id === runId, description: id }, `${labels.get(id) ?? id} — ${id}`)));
     return h('div', { class: 'toolbar' }, h('vscode-label', { for: 'eval-run' }, 'Evaluation of'), select);
   }
 
