@@ -24,7 +24,8 @@ export const CONFIG_SCHEME = 'lora-lab-config';
 export class RunConfigDocuments implements vscode.TextDocumentContentProvider {
   provideTextDocumentContent(uri: vscode.Uri): string {
     // run.json read through its decoder (an old file's keys come back under today's names).
-    return configDocument(RunDir.open(uri.query).record().config);
+    const rec = RunDir.open(uri.query).record();
+    return configDocument(rec.config, undefined, rec.dataset);
   }
 }
 

@@ -52,9 +52,21 @@ export function resolveRunConfigOf(raw: unknown, cache: SpecCache = new Map()): 
   return { config, notes };
 }
 
-/** The text of a Compare document: notes as comments, then the resolved config as JSON. */
-export function configDocument(raw: unknown, cache?: SpecCache): string {
+/** Rows a run's exclusion lists left out (run.json `dataset.excluded` / `validExcluded`), by file. */
+export interface ExcludedRows {
+  excluded?: { file: string; rows: number; lines: number[] };
+  validExcluded?: { file: string; rows: number; lines: number[] };
+}
+
+/**
+ * The text of a Compare document: notes as comments, then the resolved config as JSON, then the
+ * rows the run left out by exclusion lists (so two runs that differ only in that diff there).
+ */
+export function configDocument(raw: unknown, cache?: SpecCache, dataset: ExcludedRows = {}): string {
   const r = resolveRunConfigOf(raw, cache);
   const head = [...(r.error ? [`run.json's config is not valid (${r.error}): shown as it is`] : []), ...r.notes].map((n) => `// ${n}\n`).join('');
-  return head + JSON.stringify(r.config ?? raw ?? {}, null, 2) + '\n';
+  const excludedRows: Record<string, number[]> = {};
+  for (const e of [dataset.excluded, dataset.validExcluded]) if (e) excludedRows[e.file.replace(/\.lora-lab-exclude\.json$/, '')] = e.lines;
+  const doc = { ...((r.config ?? raw ?? {}) as object), excludedRows };
+  return head + JSON.stringify(doc, null, 2) + '\n';
 }

@@ -32,6 +32,13 @@ describe('resolved run configs for Compare', () => {
     expect(configDocument({ lora: 1 })).toMatch(/^\/\/ run\.json's config is not valid/);
   });
 
+  it('the rows each run left out by exclusion lists are in its document (runs that differ only there diff there)', () => {
+    const excluded = { file: '/w/train.jsonl.lora-lab-exclude.json', rows: 2, lines: [3, 9] };
+    const doc = configDocument(raw({ r: 8 }), undefined, { excluded });
+    expect(JSON.parse(doc).excludedRows).toEqual({ '/w/train.jsonl': [3, 9] });
+    expect(JSON.parse(configDocument(raw({ r: 8 }))).excludedRows).toEqual({});
+  });
+
   it('the older run goes on the left, the newer on the right, whichever was picked first; labels say what differs', () => {
     const s = (id: string, createdAt: string, r: number): RunSummary => ({
       id, dir: `/w/.lora-lab/runs/${id}`, name: 'train.jsonl', status: 'completed', createdAt, model: LLAMA, dataset: '/w/train.jsonl',
