@@ -3,6 +3,7 @@
 // accepts. main.ts builds one over acquireVsCodeApi(); a test builds one over plain functions.
 import { EvaluateRun, isHostNotification, LoadRuns, type FromPanel, type HostNotification, type PanelCommand, type RunDetail } from '../src/protocol/panel';
 import { Rpc } from '../src/protocol/rpc';
+import { RunExamples, StepExamples, type RunExamplesReply, type StepExamplesReply } from '../src/protocol/examples';
 
 /** What the views may ask of the host. */
 export interface HostApi {
@@ -11,6 +12,10 @@ export interface HostApi {
   evaluate(runId: string): void;
   /** Every metrics row of a run whose detail came as a bounded view ("Load all"); resolves when its detail was dispatched (true) or refused (false). */
   loadAllMetrics(runId: string): Promise<boolean>;
+  /** The examples of one step of a run (read by the host from metrics.jsonl); rejects with the host's reason. */
+  stepExamples(runId: string, step: number): Promise<StepExamplesReply>;
+  /** A run's hardest training/validation examples and those whose loss went up; rejects with the host's reason. */
+  runExamples(runId: string): Promise<RunExamplesReply>;
 }
 
 export interface Channel {
@@ -57,6 +62,14 @@ export class PanelChannel implements HostApi {
 
   loadAllMetrics(runId: string): Promise<boolean> {
     return this.loadRuns([runId], true);
+  }
+
+  stepExamples(runId: string, step: number): Promise<StepExamplesReply> {
+    return this.rpc.request(StepExamples, { runId, step });
+  }
+
+  runExamples(runId: string): Promise<RunExamplesReply> {
+    return this.rpc.request(RunExamples, { runId });
   }
 
   evaluate(runId: string): void {

@@ -21,6 +21,8 @@ import { runDetail, runDetailAsync, runDirOf, runSummaries } from './runsModel';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
 import type { RunListener, TrainingController } from './trainingController';
 import { runsRoot } from '../core/runs';
+import { RunExamples, StepExamples } from '../protocol/examples';
+import { excludeExamples, openExample, runExamplesOf, stepExamplesOf } from './examples';
 import { checkDatasetFile } from '../core/data';
 
 /** The output channel's part the panel needs: refused messages and unreadable rows go there. */
@@ -143,6 +145,9 @@ export class PanelController implements RunListener, PanelHost {
       if (panel) this.postRuns(panel);
       return runDetail(dir, (p) => this.log.warn(p)); // carries the new eval.json
     });
+    // The examples of a point of the training curve, and the Examples view (host/examples.ts).
+    rpc.handle(StepExamples, ({ runId, step }) => stepExamplesOf(runId, this.runDir(runId), step));
+    rpc.handle(RunExamples, ({ runId, limit }) => runExamplesOf(runId, this.runDir(runId), limit));
   }
 
   private runsRoot(): string | undefined {
@@ -202,6 +207,12 @@ export class PanelController implements RunListener, PanelHost {
         return;
       case 'openLocation':
         await this.formLint.open(m.file, m.line);
+        return;
+      case 'openExample':
+        await openExample(this.runDir(m.runId), m.file, m.line);
+        return;
+      case 'excludeExamples':
+        await excludeExamples(this.runDir(m.runId), m.lines, m.note);
         return;
       case 'cancelTraining':
         this.training.cancel();

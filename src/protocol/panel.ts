@@ -157,7 +157,11 @@ export type PanelCommand =
   /** Show the dataset lint's diagnostics in the Problems panel. */
   | { type: 'showProblems' }
   /** Open a file the lint named (the dataset or its validation file, nothing else) at a 1-based line. */
-  | { type: 'openLocation'; file: string; line: number };
+  | { type: 'openLocation'; file: string; line: number }
+  /** Open an example of a run at its 1-based line: only the run's training or validation file (run.json) is opened. */
+  | { type: 'openExample'; runId: string; file: string; line: number }
+  /** Add lines of a run's training file (run.json dataset.path) to its exclusion list (loraLab.excludeRows), with a note ("step 12"). */
+  | { type: 'excludeExamples'; runId: string; lines: number[]; note: string };
 
 /** Everything the panel posts to the host. */
 export type FromPanel = PanelCommand | RpcMessage;
@@ -233,12 +237,15 @@ export const decodeRunParameters: Decoder<RunParameters> = decoder((v) => {
   return { lora, training, dataOptions, backend, threads, memoryLimitBytes };
 });
 
+/** Most lines one excludeExamples may name (a step's batch, or a list of the Examples view). */
+export const EXCLUDE_MAX_LINES = 10_000;
+
 /** One command from the panel, or why it was refused. */
 export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelCommand => {
   const f = Fields.of(v, '');
   const type = f.oneOf('type', [
     'ready', 'startTraining', 'cancelTraining', 'pickModel', 'pickDataset', 'newRun', 'diffConfigs', 'openRunFolder', 'mergeRun', 'resumeRun',
-    'lintDataset', 'showProblems', 'openLocation',
+    'lintDataset', 'showProblems', 'openLocation', 'openExample', 'excludeExamples',
   ] as const);
   switch (type) {
     case 'ready':
@@ -259,6 +266,18 @@ export const decodePanelCommand: Decoder<PanelCommand> = decoder((v): PanelComma
       const file = f.str('file');
       if (file === '') fail(f.at('file'), file, 'a file path');
       return line >= 1 ? { type, file, line } : fail(f.at('line'), line, 'a line number ≥ 1');
+    }
+    case 'openExample': {
+      const line = f.index('line');
+      const file = f.str('file');
+      if (file === '') fail(f.at('file'), file, 'a file path');
+      return line >= 1 ? { type, runId: runIdAt(f, 'runId'), file, line } : fail(f.at('line'), line, 'a line number ≥ 1');
+    }
+    case 'excludeExamples': {
+      const lines = f.list('lines', (x, p) => (typeof x === 'number' && Number.isInteger(x) && x >= 1 ? x : fail(p, x, 'a line number ≥ 1')));
+      if (lines.length === 0 || lines.length > EXCLUDE_MAX_LINES) fail(f.at('lines'), lines, `1 to ${EXCLUDE_MAX_LINES} line numbers`);
+      const note = f.str('note');
+      return { type, runId: runIdAt(f, 'runId'), lines, note: note.slice(0, 200) };
     }
     case 'startTraining': {
       const d = decodeRunParameters(f.raw.config);

@@ -12,7 +12,9 @@
 //       CodeLens sums the file up, the hover shows a row's tokens and loss, the quick fix removes
 //       the duplicate row;
 //   (f) the planted dataset → Start Training… → "Configure…" → the Configure section shows the lint
-//       summary ("1 error"), Start disabled, one `planted.jsonl:2` link that opens the file at line 2.
+//       summary ("1 error"), Start disabled, one `planted.jsonl:2` link that opens the file at line 2;
+//   (g) a short run → "LoRA Lab: Show Results" → Loss curves → click a point of the training curve →
+//       the step's examples are listed → the first `devil.jsonl:N` link opens the dataset at line N.
 // scripts/e2e/run.sh prepares code-server and the .vsix and runs this file (bundled by esbuild).
 // Screenshots of every step go to test-output/e2e/.
 import assert from 'node:assert/strict';
@@ -40,7 +42,7 @@ import {
   webviewContent,
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
-import { checkResultsPanel, clickLintLink, configureLint, panelText } from './panel';
+import { checkResultsPanel, clickLintLink, clickStepExample, clickTrainingStep, configureLint, panelText, stepExamplesList } from './panel';
 import { DATASET, FIXTURE_MODEL, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
 
 /**
@@ -566,6 +568,70 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
         return active && /Ln 2, Col 1\b/.test(cursor) ? cursor : undefined;
       }, 30_000);
       await screenshot(page, 'configure-lint-opened');
+    });
+  });
+
+  it('(g) a short run → Show Results → Loss curves → click a point of the training curve → its examples → the first link opens the dataset at its line', { ...only('g'), timeout: 10 * 60_000 }, async () => {
+    // Its own short run (it also runs alone, LORA_LAB_E2E_ONLY=g): (d)'s workspace settings ask for 120 steps.
+    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+    if (fs.existsSync(wsSettings)) {
+      fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
+      await sleep(3_000); // the settings file watcher
+    }
+    const before = runs(server.workspace).map((r) => r.id);
+    await step(`${DATASET} in the editor → "LoRA Lab: Start Training with Defaults" → model`, async () => {
+      await closeQuickInput(page);
+      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
+      if (!(await tab.isVisible())) {
+        await showExplorer(page);
+        await explorerRow(page, DATASET).click();
+      }
+      await tab.click();
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
+      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
+      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
+      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+    });
+
+    await step('the run completes with per-example provenance in its metrics', async () => {
+      const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+      const done = await waitForCompletion(server.workspace, r.id);
+      const rows = fs.readFileSync(path.join(done.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; examples?: number[] });
+      assert.ok(rows.some((x) => x.type === 'step' && (x.examples?.length ?? 0) > 0), 'step rows carry "examples"');
+      progress(`run ${done.id}: ${metricsCount(done).steps} steps`);
+    });
+
+    const clicked = await step('"LoRA Lab: Show Results" → Loss curves → click a point of the training curve', async () => {
+      await closeQuickInput(page);
+      await runFromPalette(page, 'LoRA Lab: Show Results', 60_000);
+      await waitFor('the LoRA Lab results panel tab', () => page.locator('.tabs-container .tab').filter({ hasText: 'LoRA Lab' }).first().isVisible(), 30_000);
+      await waitFor('the results panel content', async () => (await panelText(page)).length > 0, 60_000);
+      const s = await clickTrainingStep(page);
+      progress(`clicked step ${s}`);
+      return s;
+    });
+
+    const link = await step("the step's examples are listed, highest loss first, each a file:line link", async () => {
+      const list = await stepExamplesList(page);
+      progress(`${list.heading}: ${list.links.join(', ')}`);
+      assert.match(list.heading, /^Step [\d,]+ of /);
+      assert.ok(list.links.length > 0, 'the step lists its examples');
+      for (const l of list.links) assert.match(l, new RegExp(`^${DATASET.replace('.', '\\.')}:\\d+$`), 'each link names the dataset and a line');
+      progress(`the list is of step ${list.step} (clicked ${clicked})`);
+      await screenshot(page, 'step-examples');
+      return list.links[0];
+    });
+
+    await step(`the first link (${link}) opens ${DATASET} at that line`, async () => {
+      const line = Number(link.split(':').pop());
+      await clickStepExample(page, 0);
+      const cursor = await waitFor(`${DATASET} active with the cursor on line ${line}`, async () => {
+        const active = await page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: DATASET }).first().isVisible().catch(() => false);
+        const text = ((await page.locator('.statusbar-item').filter({ hasText: /Ln \d+, Col \d+/ }).first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').trim();
+        return active && new RegExp(`Ln ${line}, Col 1\\b`).test(text) ? text : undefined;
+      }, 30_000);
+      progress(`editor: ${DATASET}, ${cursor}`);
+      await screenshot(page, 'step-examples-opened');
     });
   });
 });

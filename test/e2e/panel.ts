@@ -117,3 +117,39 @@ export async function checkResultsPanel(page: Page, run: RunInfo): Promise<void>
   await openPanelTab(page, /^\s*Loss curves/);
 }
 
+
+// --- The loss chart linked to the data (webview/views/curveExamples.ts) ---------------------------
+/**
+ * Opens Loss curves and clicks a point of the training curve: the plot area (`.u-over`) carries the
+ * CSS-pixel position of one training point (data-probe-step/-x/-y, the middle step shown of the
+ * first run drawn); the click lands there. Returns the step clicked.
+ */
+export async function clickTrainingStep(page: Page): Promise<number> {
+  await openPanelTab(page, /^\s*Loss curves/);
+  const over = webviewContent(page).locator('section.curves .u-over').first();
+  const probe = await waitFor('a training point on the loss chart (data-probe-step on .u-over)', async () => {
+    const [step, x, y] = await Promise.all(['data-probe-step', 'data-probe-x', 'data-probe-y'].map((a) => over.getAttribute(a, { timeout: 1_000 }).catch(() => null)));
+    return step && x && y ? { step: Number(step), x: Number(x), y: Number(y) } : undefined;
+  }, 60_000);
+  await over.click({ position: { x: probe.x, y: probe.y } });
+  return probe.step;
+}
+
+/** The step examples list (views/stepExamplesView.ts) once the host answered: its heading and its `file:line` links. */
+export async function stepExamplesList(page: Page): Promise<{ step: number; heading: string; links: string[] }> {
+  const list = webviewContent(page).locator('section.step-examples[data-ready]').first();
+  await list.waitFor({ state: 'visible', timeout: 60_000 });
+  const heading = ((await list.locator('h3').first().innerText()) ?? '').replace(/\s+/g, ' ').trim();
+  const links = list.locator('a.example-link');
+  const n = await links.count();
+  return {
+    step: Number(await list.getAttribute('data-step')),
+    heading,
+    links: await Promise.all(Array.from({ length: n }, async (_, i) => ((await links.nth(i).innerText()) ?? '').trim())),
+  };
+}
+
+/** Clicks the i-th `file:line` link of the step examples list. */
+export async function clickStepExample(page: Page, i = 0): Promise<void> {
+  await webviewContent(page).locator('section.step-examples a.example-link').nth(i).click();
+}

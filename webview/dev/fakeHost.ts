@@ -4,6 +4,7 @@
 // panel posted).
 import { decodePanelCommand, EvaluateRun, LoadRuns, type PanelCommand, type RunDetail, type ToPanel } from '../../src/protocol/panel';
 import { Rpc } from '../../src/protocol/rpc';
+import { RunExamples, StepExamples, type ExampleItem } from '../../src/protocol/examples';
 import type { SessionEvent } from '../../src/protocol/worker';
 import { detailOf, gpt2Form, sampleRuns } from './sampleData';
 
@@ -23,6 +24,20 @@ const sampleDetail = (id: string): RunDetail => {
 };
 rpc.handle(LoadRuns, ({ runIds }) => runIds.map(sampleDetail));
 rpc.handle(EvaluateRun, ({ runId }) => sampleDetail(runId));
+// The example lists (issue 15): made-up lines and losses of the run's dataset.
+const fakeExamples = (file: string, step: number, n: number): ExampleItem[] =>
+  Array.from({ length: n }, (_, i) => ({ file, line: 1 + ((step * 7 + i * 13) % 400), loss: Number((3 - i * 0.3).toFixed(4)), step, text: `{"prompt": "row ${i} of step ${step}", "completion": "…"}` }));
+rpc.handle(StepExamples, ({ runId, step }) => {
+  const file = sampleDetail(runId).summary.dataset;
+  return { runId, step, loss: 2.1, file, examples: fakeExamples(file, step, 4) };
+});
+rpc.handle(RunExamples, ({ runId }) => {
+  const file = sampleDetail(runId).summary.dataset;
+  return {
+    runId, trainFile: file, epochs: 2, notes: [], hardestTrain: fakeExamples(file, 900, 5), hardestValid: fakeExamples('/home/me/project/data/valid.jsonl', 1000, 3),
+    wentUp: fakeExamples(file, 950, 2).map((e) => ({ ...e, firstLoss: 1.2, firstStep: 300 })),
+  };
+});
 
 function runsMessage(activeRunId?: string): ToPanel {
   return { type: 'runs', runs: sampleRuns.map((r) => r.summary), activeRunId };

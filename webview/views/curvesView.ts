@@ -15,6 +15,7 @@ import { runColorIndices } from '../runColors';
 import { labelsOf } from '../runIdentity';
 import { onThemeChange, RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
+import { CurveExamples } from './curveExamples';
 import { LossChart, type ChartRunSpec, type ChartSeriesSpec } from './lossChart';
 
 const AXES: { value: XAxis; label: string }[] = [
@@ -39,6 +40,8 @@ export class CurvesView {
   private readonly slider: HTMLInputElement;
   private readonly sliderValue: HTMLElement;
   private readonly chart: LossChart;
+  /** Spike markers, a clicked step's examples, the Examples section (curveExamples.ts). */
+  private readonly examples: CurveExamples;
   /** Per run: its curves and smoothing, extended as live rows arrive (see curveAccumulator). */
   private readonly cache = new Map<string, { acc?: CurveAccumulator; smooth?: SmoothAccumulator }>();
   private lastKey: unknown[] = [];
@@ -50,7 +53,7 @@ export class CurvesView {
 
   constructor(
     dispatch: (a: Action) => void,
-    private readonly host: Pick<HostApi, 'loadAllMetrics'>,
+    private readonly host: Pick<HostApi, 'loadAllMetrics' | 'post' | 'stepExamples' | 'runExamples'>,
   ) {
     this.axisSelect = h('vscode-single-select', { id: 'x-axis', label: 'X axis', onchange: () => dispatch({ type: 'ui/xAxis', xAxis: this.axisSelect.value as XAxis }) },
       AXES.map((a) => h('vscode-option', { value: a.value }, a.label))) as HTMLElement & { value: string };
@@ -65,7 +68,8 @@ export class CurvesView {
       this.refresh(true);
     } }, 'Reset zoom');
     this.chartHost = h('div', { class: 'chart', role: 'img', 'aria-label': 'Loss curves of the selected runs' });
-    this.chart = new LossChart(this.chartHost, () => this.refresh(true));
+    this.examples = new CurveExamples(host);
+    this.chart = new LossChart(this.chartHost, () => this.refresh(true), [this.examples.plugin]);
     this.empty = h('p', { class: 'empty' });
     this.summary = h('table', { class: 'data-table curve-summary' });
     this.info = h('p', { class: 'hint' });
@@ -76,7 +80,7 @@ export class CurvesView {
         this.logBox,
         h('label', { class: 'slider', for: 'smoothing' }, 'Smoothing', this.slider, this.sliderValue),
         reset),
-      this.empty, this.chartHost, this.chart.legend.el, this.coverage, this.summary, this.info);
+      this.empty, this.chartHost, this.chart.legend.el, this.coverage, this.examples.el, this.summary, this.info);
     onThemeChange(() => {
       this.chart.themeChanged();
       this.refresh(true);
@@ -208,6 +212,7 @@ export class CurvesView {
     });
     const chartRuns: ChartRunSpec[] = runs.map((r) => ({ runId: r.runId, label: labels.get(r.runId) ?? r.runId, colorIndex: colors.get(r.runId) ?? 0 }));
     const series: ChartSeriesSpec[] = data.series.map((x) => ({ run: runs.findIndex((r) => r.runId === x.runId), kind: x.kind }));
+    this.examples.setChart(runs, chartRuns, series, s.xAxis, runs.some((r) => s.runData[r.runId]?.detail?.metricsCoverage?.downsampled));
     this.chart.setData({ runs: chartRuns, series, xAxis: s.xAxis, logScale: s.logScale }, data.data);
     this.lastUpdateMs = performance.now() - t0;
     this.chartHost.dataset.updateMs = this.lastUpdateMs.toFixed(2);

@@ -65,6 +65,8 @@ export class LossChart {
   constructor(
     private readonly host: HTMLElement,
     private readonly onView: () => void,
+    /** uPlot plugins of the caller (the spike markers and step picks of curveExamples.ts). */
+    private readonly plugins: uPlot.Plugin[] = [],
   ) {
     let lastWidth = 0;
     this.resize = new ResizeObserver(() => {
@@ -188,6 +190,7 @@ export class LossChart {
       ],
       // uPlot's own legend listed three entries per run; ChartLegend shows one.
       legend: { show: false },
+      plugins: this.plugins,
       cursor: {
         drag: { x: true, y: false, setScale: false },
         hover: { skip: [null, undefined] },

@@ -72,3 +72,34 @@ export function spikesWithExamples(rows: readonly MetricsLine[], trainFile: stri
     return { ...s, examples: row && withProvenance(row) ? stepExamples(row, trainFile) : [] };
   });
 }
+
+/** A training example whose loss rose from its first epoch to its last. */
+export interface WentUpRef extends ExampleRef {
+  /** Its loss in the first epoch (the step it was first trained in: `firstStep`); `loss` and `step` are the last epoch's. */
+  firstLoss: number;
+  firstStep: number;
+}
+
+/**
+ * The training examples whose loss went up between the first epoch and the last (each line
+ * appears once per epoch: its first and its last appearance; a line seen once, or with no loss
+ * at either end, is not compared), the largest rise first. Empty for a run of one epoch.
+ */
+export function wentUpLosses(rows: readonly ProvenanceRow[], trainFile: string): WentUpRef[] {
+  const first = new Map<number, { loss: number | null; step: number }>();
+  const last = new Map<number, { loss: number | null; step: number }>();
+  for (const r of rows) {
+    r.examples.forEach((line, k) => {
+      const at = { loss: r.exampleLosses[k], step: r.step };
+      if (!first.has(line)) first.set(line, at);
+      else last.set(line, at);
+    });
+  }
+  const out: WentUpRef[] = [];
+  for (const [line, end] of last) {
+    const start = first.get(line)!;
+    if (start.loss === null || end.loss === null || !(end.loss > start.loss)) continue;
+    out.push({ file: trainFile, line, loss: end.loss, step: end.step, firstLoss: start.loss, firstStep: start.step });
+  }
+  return out.sort((a, b) => b.loss! - b.firstLoss - (a.loss! - a.firstLoss) || a.line - b.line);
+}
