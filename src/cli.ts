@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliUsageError, joinNegativeValues, type CliCommand } from './cli/common';
 import { evalCommand } from './cli/eval';
 import { examplesCommand } from './cli/examples';
+import { exportCommand } from './cli/export';
 import { infoCommand } from './cli/info';
 import { lintCommand } from './cli/lint';
 import { mergeCommand } from './cli/merge';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, CliCommand> = {
   examples: examplesCommand,
   info: infoCommand,
   'setup-native': setupNativeCommand,
+  export: exportCommand,
 };
 
 function usage(): string {

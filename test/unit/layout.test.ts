@@ -24,6 +24,7 @@ const LAYERS: Record<string, string[]> = {
   train: ['util', 'hf', 'backend', 'lora', 'models', 'peft', 'data'],
   eval: ['util', 'hf', 'backend', 'lora', 'models', 'peft', 'data', 'train'],
   lint: ['util', 'hf', 'data'],
+  export: ['util', 'hf', 'data'],
   '.': ['util', 'hf', 'backend', 'runs', 'data', 'lora', 'models', 'peft', 'train', 'eval', 'lint'],
 };
 
