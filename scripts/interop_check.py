@@ -14,15 +14,27 @@
         - the merged weights equal PEFT's merge_and_unload() rounded to each tensor's stored dtype
           (a few units in the last place at most: float32 sums in another order);
         - `lora-lab eval --json` losses and accuracies equal the ones computed here.
+
+    python scripts/interop_check.py --export-bundle DIR --eval FILE [--train-steps N]
+        a `lora-lab export --to trl` bundle run with this Python (issue 17):
+        - requirements.txt pins the versions installed here (the tested stack);
+        - `train.py --check-only` prints the base model's mean loss per loss token on the exported
+          validation rows, equal to the run's eval.json base loss within 1e-4 relative (the two
+          engines see the same tokens and loss mask);
+        - with --train-steps: `train.py --max-steps N` in one process on the CPU writes metrics.jsonl
+          step rows (LoRA Lab's format) and a PEFT adapter that PeftModel.from_pretrained loads
+          without missing or unexpected keys.
 """
 import argparse
 import json
+import math
+import os
 import sys
 import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-PINNED = ("torch", "transformers", "peft", "safetensors", "numpy")
+PINNED = ("torch", "transformers", "peft", "safetensors", "numpy", "trl", "datasets")
 TOL = 1e-4
 
 
@@ -42,14 +54,78 @@ def check_versions() -> int:
     return 0
 
 
+def check_export(bundle: Path, eval_file: Path, train_steps: int) -> int:
+    """The exported TRL bundle run here: its pins, its initial validation loss, a short training."""
+    import subprocess
+
+    failures = []
+    print(f"bundle {bundle}")
+    pins = dict(l.split("==") for l in (bundle / "requirements.txt").read_text().splitlines() if "==" in l and not l.startswith("#"))
+    wrong = {p: (v, version(p).split("+")[0]) for p, v in pins.items() if version(p).split("+")[0] != v}
+    print(f"  {'ok' if not wrong else 'FAIL'} requirements.txt pins the installed versions{'' if not wrong else f': {wrong}'}")
+    if wrong:
+        failures.append("requirements.txt pins")
+    out = subprocess.run([sys.executable, str(bundle / "train.py"), "--check-only"], capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    line = next((l for l in out.stdout.splitlines() if l.startswith("{")), None)
+    if out.returncode != 0 or line is None:
+        print(out.stdout[-2000:], out.stderr[-4000:])
+        failures.append("train.py --check-only failed")
+    else:
+        got = json.loads(line)
+        want = json.loads(eval_file.read_text())["base"]["loss"]
+        rel = abs(got["initial_eval_loss"] - want) / abs(want)
+        ok = rel <= TOL
+        print(f"  {'ok' if ok else 'FAIL'} train.py --check-only initial_eval_loss {got['initial_eval_loss']:.9f} vs eval.json base loss {want:.9f}: relative diff {rel:.3g} (tolerance {TOL:g}), {got['examples']} examples")
+        if not ok:
+            failures.append("initial eval loss")
+    if train_steps > 0:
+        out_dir = bundle / "interop-output"
+        out = subprocess.run(
+            [sys.executable, str(bundle / "train.py"), "--max-steps", str(train_steps), "--output-dir", str(out_dir)],
+            capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "WORLD_SIZE": "1"},
+        )
+        if out.returncode != 0:
+            print(out.stdout[-2000:], out.stderr[-4000:])
+            failures.append("train.py --max-steps failed")
+        else:
+            rows = [json.loads(l) for l in (out_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+            steps = [r for r in rows if r["type"] == "step"]
+            keys = {"type", "step", "totalSteps", "epoch", "loss", "lr", "gradNorm", "tokens", "tokensPerSec", "stepMs", "elapsedMs", "time"}
+            ok = [r["step"] for r in steps] == list(range(1, train_steps + 1)) and all(keys <= set(r) and math.isfinite(r["loss"]) for r in steps)
+            print(f"  {'ok' if ok else 'FAIL'} metrics.jsonl: {len(steps)} step rows in LoRA Lab's format, losses {[round(r['loss'], 4) for r in steps]}")
+            if not ok:
+                failures.append("metrics.jsonl rows")
+            import torch
+            from peft import PeftModel
+            from transformers import AutoModelForCausalLM
+
+            base_path = json.loads((bundle / "lora-lab-bundle.json").read_text())["baseModel"]
+            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                PeftModel.from_pretrained(base, str(out_dir / "adapter"))
+            key_warnings = [str(w.message) for w in caught if "missing" in str(w.message).lower() or "unexpected" in str(w.message).lower()]
+            print(f"  {'ok' if not key_warnings else 'FAIL'} PeftModel.from_pretrained(train.py's adapter){'' if not key_warnings else f': {key_warnings}'}")
+            if key_warnings:
+                failures.append("train.py adapter keys")
+    if failures:
+        print("EXPORT INTEROP FAILED:", "; ".join(failures))
+        return 1
+    print("export interop ok")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check-versions", action="store_true")
-    for a in ("base", "adapter", "merged", "logits", "eval", "data"):
+    for a in ("base", "adapter", "merged", "logits", "eval", "data", "export-bundle"):
         ap.add_argument(f"--{a}")
+    ap.add_argument("--train-steps", type=int, default=0)
     args = ap.parse_args()
     if args.check_versions:
         return check_versions()
+    if args.export_bundle:
+        return check_export(Path(args.export_bundle), Path(args.eval), args.train_steps)
 
     import torch
     import torch.nn.functional as F

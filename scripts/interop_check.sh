@@ -5,7 +5,10 @@
 #  2. with the built CLI: train a short adapter on fixture models, merge it, and eval --json;
 #  3. scripts/interop_check.py loads the adapter with PeftModel.from_pretrained and the merged
 #     folder with AutoModelForCausalLM.from_pretrained and compares logits, weights and scores with
-#     LoRA Lab's own (test/interop/dump_logits.ts).
+#     LoRA Lab's own (test/interop/dump_logits.ts);
+#  4. `lora-lab export --to trl` of a short run on samples/model: the bundle's train.py, run with the
+#     venv's python, sees the same validation tokens (its base loss equals eval.json's within 1e-4
+#     relative), trains 2 steps on the CPU, and its adapter loads with PEFT.
 # Needs python3 (3.10+) and PyPI; prints the time each part took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,11 @@ PYTHON="${PYTHON:-python3}"
 
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" scripts/interop_check.py --check-versions >/dev/null 2>&1; then
   echo "interop: using $VENV (pinned versions present)"
+elif [ -x "$VENV/bin/python" ]; then
+  # A venv from before a pin was added (e.g. trl, datasets): install what is missing or differs (pip cache works offline).
+  echo "interop: updating $VENV to scripts/requirements-ref.txt"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-ref.txt
+  "$VENV/bin/python" scripts/interop_check.py --check-versions
 else
   echo "interop: creating $VENV and installing scripts/requirements-ref.txt (torch is large: this takes a while once)"
   rm -rf "$VENV"
@@ -67,6 +75,25 @@ run_case gpt2 gpt2-tiny 96 --rank 4 --alpha 8 --targets c_attn,c_proj
 run_case gpt2-bare gpt2-tiny-bare 96 --rank 2 --alpha 4 --targets c_fc
 run_case llama-bf16 llama-tiny-gqa-bf16 128 --rank 4 --alpha 6 --rslora --targets all-linear
 run_case mistral-f16-sharded mistral-tiny-f16-sharded 112 --rank 3 --alpha 16 --targets q_proj,v_proj,down_proj
+
+# Export to TRL (issue 17): a short run on the sample model and dataset (prompt/completion, sibling
+# valid.jsonl), exported; the bundle's train.py must see the same validation tokens as LoRA Lab.
+export_case() {
+  local t=$SECONDS dir="$WORK/export"
+  mkdir -p "$dir"
+  echo "== export to TRL (samples/model, samples/datasets/devil)"
+  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
+    --max-steps 2 --batch 4 --grad-accum 2 --max-seq-len 64 --backend wasm --json >"$dir/events.jsonl"
+  local run
+  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
+  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  if ! "$VENV/bin/python" scripts/interop_check.py --export-bundle "$dir/bundle" --eval "$run/eval.json" --train-steps 2; then
+    failed=1
+  fi
+  echo "   ($((SECONDS - t)) s)"
+}
+export_case
 
 echo "interop: venv ${t_venv} s, checks $((SECONDS - t0 - t_venv)) s, total $((SECONDS - t0)) s"
 if [ "$failed" -ne 0 ]; then
