@@ -159,26 +159,9 @@ def train(args, valid):
     micro, accumulation = split
     total = args.max_steps or TOTAL_STEPS
     warmup = WARMUP_STEPS if WARMUP_STEPS is not None else math.floor(WARMUP_RATIO * total)
-    state = PartialState()
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if state.is_main_process:
-        print(f"effective batch {EFFECTIVE_BATCH} = micro-batch {micro} x accumulation {accumulation} x world {world}; {total} steps, warm-up {warmup}", flush=True)
-
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    if valid and state.is_main_process:
-        loss, _ = mean_loss(model.to(state.device), valid, state.device)
-        print(json.dumps({"initial_eval_loss": loss, "examples": len(valid)}), flush=True)
-    state.wait_for_everyone()
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-
-    columns = ["input_ids", "labels"]
-    train_rows = read_rows("train.jsonl")
-    train_ds = Dataset.from_list([{k: r[k] for k in columns} for r in train_rows])
-    eval_ds = Dataset.from_list([{k: r[k] for k in columns} for r in valid]) if valid else None
-    patience = EARLY_STOPPING_PATIENCE if eval_ds is not None else 0
+    has_valid = bool(valid)
+    patience = EARLY_STOPPING_PATIENCE if has_valid else 0
     kwargs = dict(SFT)
     kwargs.update(
         output_dir=str(out),
@@ -188,13 +171,36 @@ def train(args, valid):
         max_steps=total,
         warmup_steps=warmup,
         report_to="none",
+        # Without a GPU, processes train on the CPU over gloo (accelerate launch / torchrun with WORLD_SIZE > 1).
+        use_cpu=not torch.cuda.is_available(),
         dataset_kwargs={"skip_prepare_dataset": True},  # the rows are LoRA Lab's tokens and labels already
-        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_strategy="steps" if has_valid else "no",
         load_best_model_at_end=patience > 0,
         metric_for_best_model="eval_loss" if patience > 0 else None,
         greater_is_better=False if patience > 0 else None,
     )
     config = SFTConfig(**kwargs)
+    device = config.device  # sets up the distributed state (DDP, FSDP, DeepSpeed, or one process)
+    state = PartialState()
+    out.mkdir(parents=True, exist_ok=True)
+    if state.is_main_process:
+        print(f"effective batch {EFFECTIVE_BATCH} = micro-batch {micro} x accumulation {accumulation} x world {state.num_processes}; {total} steps, warm-up {warmup}", flush=True)
+    if state.num_processes != world:
+        sys.exit(f"WORLD_SIZE={world} but {state.num_processes} processes joined; launch with accelerate launch or torchrun.")
+
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    if has_valid and state.is_main_process:
+        loss, _ = mean_loss(model.to(device), valid, device)
+        print(json.dumps({"initial_eval_loss": loss, "examples": len(valid)}), flush=True)
+    state.wait_for_everyone()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    columns = ["input_ids", "labels"]
+    train_rows = read_rows("train.jsonl")
+    train_ds = Dataset.from_list([{k: r[k] for k in columns} for r in train_rows])
+    eval_ds = Dataset.from_list([{k: r[k] for k in columns} for r in valid]) if has_valid else None
     peak = config.learning_rate
 
     class LabTrainer(SFTTrainer):
