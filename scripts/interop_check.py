@@ -21,9 +21,10 @@
         - `train.py --check-only` prints the base model's mean loss per loss token on the exported
           validation rows, equal to the run's eval.json base loss within 1e-4 relative (the two
           engines see the same tokens and loss mask);
-        - with --train-steps: `train.py --max-steps N` in one process on the CPU writes metrics.jsonl
-          step rows (LoRA Lab's format) and a PEFT adapter that PeftModel.from_pretrained loads
-          without missing or unexpected keys.
+        - with --train-steps: `train.py --max-steps N` in one process, and the bundle's launch.sh
+          (accelerate launch, 2 processes, DDP over gloo) on the CPU, split the effective batch by
+          the world size and write metrics.jsonl step rows (LoRA Lab's format) and a PEFT adapter
+          that PeftModel.from_pretrained loads without missing or unexpected keys.
 """
 import argparse
 import json
@@ -54,6 +55,31 @@ def check_versions() -> int:
     return 0
 
 
+def check_training_output(name: str, out_dir: Path, train_steps: int, bundle: Path) -> list:
+    """metrics.jsonl has one step row per step in LoRA Lab's format; the adapter loads in PEFT without key warnings."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    failures = []
+    rows = [json.loads(l) for l in (out_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+    steps = [r for r in rows if r["type"] == "step"]
+    keys = {"type", "step", "totalSteps", "epoch", "loss", "lr", "gradNorm", "tokens", "tokensPerSec", "stepMs", "elapsedMs", "time"}
+    ok = [r["step"] for r in steps] == list(range(1, train_steps + 1)) and all(keys <= set(r) and math.isfinite(r["loss"]) for r in steps)
+    print(f"  {'ok' if ok else 'FAIL'} {name} metrics.jsonl: {len(steps)} step rows in LoRA Lab's format, losses {[round(r['loss'], 4) for r in steps]}")
+    if not ok:
+        failures.append(f"{name}: metrics.jsonl rows")
+    base = AutoModelForCausalLM.from_pretrained(json.loads((bundle / "lora-lab-bundle.json").read_text())["baseModel"], dtype=torch.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        PeftModel.from_pretrained(base, str(out_dir / "adapter"))
+    key_warnings = [str(w.message) for w in caught if "missing" in str(w.message).lower() or "unexpected" in str(w.message).lower()]
+    print(f"  {'ok' if not key_warnings else 'FAIL'} {name}: PeftModel.from_pretrained(adapter){'' if not key_warnings else f': {key_warnings}'}")
+    if key_warnings:
+        failures.append(f"{name}: adapter keys")
+    return failures
+
+
 def check_export(bundle: Path, eval_file: Path, train_steps: int) -> int:
     """The exported TRL bundle run here: its pins, its initial validation loss, a short training."""
     import subprocess
@@ -79,35 +105,24 @@ def check_export(bundle: Path, eval_file: Path, train_steps: int) -> int:
         if not ok:
             failures.append("initial eval loss")
     if train_steps > 0:
-        out_dir = bundle / "interop-output"
-        out = subprocess.run(
-            [sys.executable, str(bundle / "train.py"), "--max-steps", str(train_steps), "--output-dir", str(out_dir)],
-            capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "WORLD_SIZE": "1"},
-        )
-        if out.returncode != 0:
-            print(out.stdout[-2000:], out.stderr[-4000:])
-            failures.append("train.py --max-steps failed")
-        else:
-            rows = [json.loads(l) for l in (out_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
-            steps = [r for r in rows if r["type"] == "step"]
-            keys = {"type", "step", "totalSteps", "epoch", "loss", "lr", "gradNorm", "tokens", "tokensPerSec", "stepMs", "elapsedMs", "time"}
-            ok = [r["step"] for r in steps] == list(range(1, train_steps + 1)) and all(keys <= set(r) and math.isfinite(r["loss"]) for r in steps)
-            print(f"  {'ok' if ok else 'FAIL'} metrics.jsonl: {len(steps)} step rows in LoRA Lab's format, losses {[round(r['loss'], 4) for r in steps]}")
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+        one = [sys.executable, str(bundle / "train.py"), "--max-steps", str(train_steps)]
+        # Two processes, DDP over gloo on the CPU, through the bundle's own launch.sh (accelerate launch).
+        two = ["bash", str(bundle / "launch.sh"), "--max-steps", str(train_steps)]
+        two_env = {**env, "GPUS_PER_MACHINE": "2", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+        for name, cmd, run_env, world in (("train.py (one process)", one, env, 1), ("launch.sh (accelerate launch, 2 processes)", two, two_env, 2)):
+            out_dir = bundle / f"interop-output-{world}"
+            out = subprocess.run([*cmd, "--output-dir", str(out_dir)], capture_output=True, text=True, env=run_env)
+            if out.returncode != 0:
+                print(out.stdout[-2000:], out.stderr[-4000:])
+                failures.append(f"{name} failed")
+                continue
+            split = next((l for l in out.stdout.splitlines() if l.startswith("effective batch")), "")
+            ok = split.count(f"x world {world};") == 1 and split.startswith(f"effective batch {json.loads((bundle / 'lora-lab-bundle.json').read_text())['effectiveBatch']} ")
+            print(f"  {'ok' if ok else 'FAIL'} {name}: {split}")
             if not ok:
-                failures.append("metrics.jsonl rows")
-            import torch
-            from peft import PeftModel
-            from transformers import AutoModelForCausalLM
-
-            base_path = json.loads((bundle / "lora-lab-bundle.json").read_text())["baseModel"]
-            base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                PeftModel.from_pretrained(base, str(out_dir / "adapter"))
-            key_warnings = [str(w.message) for w in caught if "missing" in str(w.message).lower() or "unexpected" in str(w.message).lower()]
-            print(f"  {'ok' if not key_warnings else 'FAIL'} PeftModel.from_pretrained(train.py's adapter){'' if not key_warnings else f': {key_warnings}'}")
-            if key_warnings:
-                failures.append("train.py adapter keys")
+                failures.append(f"{name}: batch split")
+            failures += check_training_output(name, out_dir, train_steps, bundle)
     if failures:
         print("EXPORT INTEROP FAILED:", "; ".join(failures))
         return 1

@@ -8,7 +8,8 @@
 #     LoRA Lab's own (test/interop/dump_logits.ts);
 #  4. `lora-lab export --to trl` of a short run on samples/model: the bundle's train.py, run with the
 #     venv's python, sees the same validation tokens (its base loss equals eval.json's within 1e-4
-#     relative), trains 2 steps on the CPU, and its adapter loads with PEFT.
+#     relative), trains 2 steps on the CPU in one process and through launch.sh (accelerate launch,
+#     2 processes, DDP over gloo), and its adapters load with PEFT.
 # Needs python3 (3.10+) and PyPI; prints the time each part took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
