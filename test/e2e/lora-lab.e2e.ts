@@ -143,6 +143,21 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
     }
   });
 
+  /** The dataset's editor tab (opened from the explorer if needed) → "Start Training with Defaults" → the model. */
+  async function startWithDefaultsOnDataset(): Promise<void> {
+      await closeQuickInput(page);
+      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
+      if (!(await tab.isVisible())) {
+        await showExplorer(page);
+        await explorerRow(page, DATASET).click();
+      }
+      await tab.click();
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
+      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
+      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
+      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+  }
+
   /** Runs a step; on failure, a screenshot and the visible notifications explain it. */
   async function step<T>(name: string, f: () => Promise<T>): Promise<T> {
     progress(`▶ ${name}`);
@@ -380,17 +395,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
 
     const before = runs(server.workspace).map((r) => r.id);
     await step('dataset in the editor → "LoRA Lab: Start Training with Defaults" (120 steps, a checkpoint every 10)', async () => {
-      await closeQuickInput(page);
-      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
-      if (!(await tab.isVisible())) {
-        await showExplorer(page);
-        await explorerRow(page, DATASET).click();
-      }
-      await tab.click();
-      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
-      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
-      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
-      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+      await startWithDefaultsOnDataset();
     });
 
     const run = await step('the run trains and saves checkpoints/last', async () => {
@@ -580,17 +585,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
     }
     const before = runs(server.workspace).map((r) => r.id);
     await step(`${DATASET} in the editor → "LoRA Lab: Start Training with Defaults" → model`, async () => {
-      await closeQuickInput(page);
-      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
-      if (!(await tab.isVisible())) {
-        await showExplorer(page);
-        await explorerRow(page, DATASET).click();
-      }
-      await tab.click();
-      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
-      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
-      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
-      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+      await startWithDefaultsOnDataset();
     });
 
     await step('the run completes with per-example provenance in its metrics', async () => {
