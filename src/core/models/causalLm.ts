@@ -16,6 +16,22 @@ import { causalMask } from '../backend/tensorOps';
 
 export const EVAL: ForwardContext = { training: false };
 
+/**
+ * One decoding step of a left-padded batch (nextLogits with `pad`): rows of unequal length share
+ * one cache, row b's first pad[b] positions being padding. Each row sees only its own real keys
+ * and counts positions from its first real token, so its logits equal those of the row alone.
+ */
+export interface PaddedStep {
+  /** Left padding of each row in the whole sequence so far (cache + new tokens). */
+  pad: readonly number[];
+  /** Position ids of the new tokens (B·T): past + t − pad[b], may be negative on padding. */
+  positions: Int32Array;
+  /** Additive mask (B·H, T, past + T): causal, sliding window, and padded keys hidden. */
+  mask: tf.Tensor3D;
+  /** Llama's rotary tables for `positions` ([B, 1, T, hd]), made by the first layer that needs them. */
+  rope?: { cos: tf.Tensor4D; sin: tf.Tensor4D };
+}
+
 /** A block's saved activations: any nesting of tensors (and numbers), disposed as a whole. */
 export type BlockSaved = tf.TensorContainer;
 
@@ -60,6 +76,8 @@ export abstract class CausalLM {
   /** What the last lossAndGrads did with activations, and how many bytes one block kept. */
   lastActivations?: { mode: 'keep' | 'recompute'; bytesPerBlock: number };
   private masks = new Map<string, tf.Tensor2D>();
+  /** Set during a nextLogits step with nonzero left padding (see PaddedStep); read by the families. */
+  protected padded?: PaddedStep;
 
   /** The LM head in vocabulary blocks (see VocabBlock). */
   private readonly head: VocabBlock[];
@@ -193,6 +211,9 @@ export abstract class CausalLM {
    * add. Built once per step, not once per layer; replaced at the next step.
    */
   protected decodeMask(T: number, past: number): tf.Tensor2D | undefined {
+    // attention() adds its mask to the scores viewed as (B·H, Tq, Tk): a per-row (B·H, T, S) mask
+    // broadcasts there exactly like a shared (T, S) one.
+    if (this.padded) return this.padded.mask as unknown as tf.Tensor2D;
     const w = this.spec.slidingWindow;
     if (T === 1 && (w === undefined || past < w)) return undefined;
     const key = `${T}@${past}`;
@@ -236,18 +257,27 @@ export abstract class CausalLM {
    * Incremental decoding with a KV cache: feeds ids [B, T] (a prompt, then one token per call) at
    * positions cache.length…, keeps their keys/values in `cache`, and returns the logits of the last
    * position [B, V]. Equals the last row of logits() on the whole sequence so far.
+   * `pad`: rows of unequal length, left-padded to one; row b's first pad[b] positions (cache + new
+   * tokens) are padding, hidden from every query, and its positions count from its first real
+   * token, so each row's logits equal those of the row decoded alone (see PaddedStep).
    */
-  nextLogits(ids: number[][], cache: KvCache): tf.Tensor2D {
+  nextLogits(ids: number[][], cache: KvCache, opts?: { pad?: readonly number[] }): tf.Tensor2D {
     const T = ids[0]?.length ?? 0;
-    if (this.spec.family === 'gpt2' && cache.length + T > this.spec.maxPositions) {
-      throw new Error(`sequence length ${cache.length + T} exceeds the model's ${this.spec.maxPositions} positions (n_positions): use a shorter prompt or fewer new tokens`);
+    const pad = opts?.pad?.some((p) => p > 0) ? opts.pad : undefined; // all zero: the plain path and its fast decoding
+    if (pad && (pad.length !== ids.length || pad.some((p) => !Number.isInteger(p) || p < 0 || p >= cache.length + T))) {
+      throw new Error(`internal: left padding [${pad.join(', ')}] does not fit ${ids.length} rows of ${cache.length + T} positions (every row needs a real token)`);
     }
+    const longest = cache.length + T - (pad ? Math.min(...pad) : 0);
+    if (this.spec.family === 'gpt2' && longest > this.spec.maxPositions) {
+      throw new Error(`sequence length ${longest} exceeds the model's ${this.spec.maxPositions} positions (n_positions): use a shorter prompt or fewer new tokens`);
+    }
+    if (pad) this.padded = this.paddedStep(pad, T, cache.length);
     try {
       const out = tf.tidy(() => {
         const idsT = this.idsTensor(ids);
         const B = idsT.shape[0];
         const d = this.spec.hiddenSize;
-        if (T === 1 && B === 1) {
+        if (T === 1 && B === 1 && !pad) {
           const logits = this.decodeGraphLogits(idsT, cache);
           if (logits) return logits;
         }
@@ -260,7 +290,36 @@ export abstract class CausalLM {
     } catch (e) {
       cache.rollback();
       throw e;
+    } finally {
+      if (this.padded) tf.dispose([this.padded.mask, ...(this.padded.rope ? [this.padded.rope.cos, this.padded.rope.sin] : [])]);
+      this.padded = undefined;
     }
+  }
+
+  /**
+   * Positions and mask of a left-padded step: T new tokens after `past` cached ones in rows with
+   * pad[b] leading pads. Query t of row b (column q = past + t) sees key column j when j ≤ q, j is
+   * not padding (j ≥ pad[b]) and, with a sliding window w, q − j < w (a difference, so unchanged
+   * by the shift). Padded queries see nothing: their rows are uniform and never read.
+   */
+  private paddedStep(pad: readonly number[], T: number, past: number): PaddedStep {
+    const B = pad.length;
+    const S = past + T;
+    const H = this.spec.numHeads;
+    const w = this.spec.slidingWindow;
+    const positions = new Int32Array(B * T);
+    const data = new Float32Array(B * T * S).fill(-1e9);
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        const q = past + t;
+        positions[b * T + t] = q - pad[b];
+        const lo = Math.max(pad[b], w === undefined ? 0 : q - w + 1);
+        for (let j = lo; j <= q; j++) data[(b * T + t) * S + j] = 0;
+      }
+    }
+    // (B, 1, T, S) → (B, H, T, S) → (B·H, T, S): one copy per head, as attention() views its scores.
+    const mask = tf.tidy(() => tf.keep(tf.tensor4d(data, [B, 1, T, S]).tile([1, H, 1, 1]).reshape([B * H, T, S]) as tf.Tensor3D));
+    return { pad, positions, mask };
   }
 
   /**

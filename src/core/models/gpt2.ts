@@ -126,19 +126,21 @@ export class Gpt2Model extends CausalLM {
     return [this.wte, this.wpe, ...this.lnF, ...this.blocks.flatMap((b) => [...b.ln1, ...b.ln2])];
   }
 
-  /** Token + position embeddings of ids [B, T] at positions past… → (B·T, d). */
+  /** Token + position embeddings of ids [B, T] at positions past… (per row in a left-padded step) → (B·T, d). */
   protected embedTokens(ids: tf.Tensor2D, past: number): tf.Tensor2D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
       const d = this.spec.hiddenSize;
-      const pos = this.wpe.slice([past, 0], [T, d]); // (T, d)
+      // Padding has negative positions: clamped to 0, its embeddings are never attended to.
+      const padded = this.padded && tf.tensor2d(this.padded.positions.map((p) => Math.max(0, p)), [B, T], 'int32');
+      const pos = padded ? tf.gather(this.wpe, padded) : this.wpe.slice([past, 0], [T, d]); // (B, T, d) or (T, d)
       return tf.gather(this.wte, ids.reshape([B * T])).reshape([B, T, d]).add(pos).reshape([B * T, d]) as tf.Tensor2D;
     });
   }
 
   /** Block i on x (B·T, d); with a cache, attending to cached keys/values too. */
   protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
-    if (cache && B === 1 && T === 1) return this.decodeBlock(i, x, cache);
+    if (cache && B === 1 && T === 1 && !this.padded) return this.decodeBlock(i, x, cache);
     if (cache) this.decodeState(cache); // built with the cache's first step (a prompt), so a failed one-token step leaves nothing behind
     return tf.tidy(() => {
       const { numHeads: H, headDim: hd, normEps: eps } = this.spec;

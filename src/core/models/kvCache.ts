@@ -74,6 +74,36 @@ export class KvCache {
     this.pending[layer] = { k: tf.keep(k), v: tf.keep(v) };
   }
 
+  /**
+   * Keeps only batch rows `rows` (of `batch`) and drops the first `dropFront` positions of every
+   * row (left padding no kept row needs): a batched generation shrinking as its rows finish.
+   * Every layout stores rows first ([B, kvHeads, T, hd] or [B·kvHeads, 1, T, hd]), so a row is
+   * one contiguous slab of size/B values.
+   */
+  keepRows(rows: readonly number[], batch: number, dropFront = 0): void {
+    if (this.pending.some((p) => p)) throw new Error('internal: KV cache rows changed during a step');
+    if (dropFront < 0 || dropFront >= this.committed) throw new Error(`internal: cannot drop ${dropFront} of ${this.committed} cached positions`);
+    const select = (t: tf.Tensor): tf.Tensor => {
+      const [first, ...rest] = t.shape;
+      let x = t.reshape([batch, -1]).gather(tf.tensor1d(Array.from(rows), 'int32')).reshape([(rows.length * first) / batch, ...rest]); // (B'·…, …, T, hd)
+      if (dropFront > 0) {
+        const begin = x.shape.map(() => 0);
+        const size = x.shape.map((n) => n);
+        begin[x.rank - 2] = dropFront; // time is the second-to-last axis
+        size[x.rank - 2] -= dropFront;
+        x = x.slice(begin, size);
+      }
+      return x;
+    };
+    for (let i = 0; i < this.numLayers; i++) {
+      const old = this.layers[i];
+      if (!old) continue;
+      this.layers[i] = tf.tidy(() => ({ k: select(old.k), v: select(old.v) }));
+      tf.dispose([old.k, old.v]);
+    }
+    this.committed -= dropFront;
+  }
+
   /** Makes the staged step permanent: `newTokens` more positions are cached. */
   commit(newTokens: number): void {
     for (let i = 0; i < this.numLayers; i++) {

@@ -166,6 +166,26 @@ export class LlamaModel extends CausalLM {
     return this.stepRope;
   }
 
+  /**
+   * Rotary tables of a left-padded step (see PaddedStep): row b at positions past − pad[b]…, as
+   * [B, 1, T, hd], which applyRope's products broadcast over the heads of q/k [B, heads, T, hd].
+   * Made once per step and disposed with it.
+   */
+  private paddedRope(T: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+    const p = this.padded!;
+    if (!p.rope) {
+      const B = p.pad.length;
+      const hd = this.spec.headDim;
+      const rows = Array.from({ length: B }, (_, b) => ropeTables(this.invFreq, T, p.positions[b * T]));
+      p.rope = tf.tidy(() => ({
+        cos: tf.keep(tf.stack(rows.map((r) => r.cos)).reshape([B, 1, T, hd]) as tf.Tensor4D), // (B, 1, T, hd)
+        sin: tf.keep(tf.stack(rows.map((r) => r.sin)).reshape([B, 1, T, hd]) as tf.Tensor4D),
+      }));
+      tf.dispose(rows.flatMap((r) => [r.cos, r.sin]));
+    }
+    return p.rope as unknown as { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  }
+
   protected embedTokens(ids: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => tf.gather(this.embed, ids.reshape([ids.shape[0] * ids.shape[1]])) as tf.Tensor2D); // (B·T, d)
   }
@@ -181,7 +201,7 @@ export class LlamaModel extends CausalLM {
       const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
       const blk = this.blocks[i];
       // Rotary tables for the new positions only (not cached: they change every step).
-      const { cos, sin } = cache ? this.stepRopeFor(T, past) : this.ropeFor(T);
+      const { cos, sin } = cache ? (this.padded ? this.paddedRope(T) : this.stepRopeFor(T, past)) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
       const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
