@@ -6,6 +6,7 @@ import { CliUsageError, joinNegativeValues, type CliCommand } from './cli/common
 import { evalCommand } from './cli/eval';
 import { examplesCommand } from './cli/examples';
 import { exportCommand } from './cli/export';
+import { importCommand } from './cli/import';
 import { infoCommand } from './cli/info';
 import { lintCommand } from './cli/lint';
 import { mergeCommand } from './cli/merge';
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, CliCommand> = {
   info: infoCommand,
   'setup-native': setupNativeCommand,
   export: exportCommand,
+  import: importCommand,
 };
 
 function usage(): string {

@@ -5,6 +5,19 @@ import { decoder, fail, Fields, isRecord, type Decoder } from './decode';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
 export const RUN_STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled', 'interrupted'];
+/** Which engine trained the run: absent for LoRA Lab's own; 'trl' for one brought back by `lora-lab import`. */
+export type RunSource = 'trl';
+export const RUN_SOURCES: readonly RunSource[] = ['trl'];
+
+/** For an imported run: the folder it came from, the bundle and source run it was exported from, and what the cluster run recorded. */
+export interface ImportedFrom {
+  /** The train.py output folder that was imported (absolute, as it was then). */
+  from: string;
+  bundle?: string;
+  sourceRunId?: string;
+  /** What the cluster run did differently or recorded (worldSize, perDeviceBatch, gradientAccumulation, maxSteps, …). */
+  cluster: Record<string, number | string>;
+}
 
 export interface RunRecord {
   /** The folder name; always taken from the folder, so a renamed folder keeps working. */
@@ -38,6 +51,9 @@ export interface RunRecord {
   resumedFrom?: { runId: string; checkpoint: string; step: number };
   /** Free-form results for listings, e.g. { finalStep, bestValLoss }. */
   summary?: Record<string, unknown>;
+  /** Absent (LoRA Lab trained it) or the engine an imported run was trained with. */
+  source?: RunSource;
+  imported?: ImportedFrom;
 }
 
 /** Where the record was read from: its id and absolute folder come from there, never from the file. */
@@ -84,6 +100,19 @@ export function decodeRunRecord(folder: RunFolder): Decoder<RunRecord> {
     if (error) rec.error = { message: error.str('message'), kind: error.str('kind') };
     const resumed = f.optObj('resumedFrom');
     if (resumed) rec.resumedFrom = { runId: resumed.str('runId'), checkpoint: resumed.str('checkpoint'), step: resumed.num('step') };
+    if (f.has('source')) rec.source = f.oneOf('source', RUN_SOURCES);
+    const imported = f.optObj('imported');
+    if (imported) {
+      const cluster = imported.obj('cluster');
+      rec.imported = {
+        from: imported.str('from'),
+        cluster: Object.fromEntries(Object.entries(cluster.raw).map(([k, x]) => [k, typeof x === 'number' || typeof x === 'string' ? x : fail(cluster.at(k), x, 'a number or a string')])),
+      };
+      for (const k of ['bundle', 'sourceRunId'] as const) {
+        const x = imported.optStr(k);
+        if (x !== undefined) rec.imported[k] = x;
+      }
+    }
     if (f.has('summary')) rec.summary = isRecord(f.raw.summary) ? f.raw.summary : fail(f.at('summary'), f.raw.summary, 'an object');
     return rec;
   });

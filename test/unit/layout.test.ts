@@ -25,7 +25,7 @@ const LAYERS: Record<string, string[]> = {
   eval: ['util', 'hf', 'backend', 'lora', 'models', 'peft', 'data', 'train'],
   lint: ['util', 'hf', 'data'],
   export: ['util', 'hf', 'data'],
-  '.': ['util', 'hf', 'backend', 'runs', 'data', 'lora', 'models', 'peft', 'train', 'eval', 'lint'],
+  '.': ['util', 'hf', 'backend', 'runs', 'data', 'lora', 'models', 'peft', 'train', 'eval', 'lint', 'export'],
 };
 
 function tsFiles(dir: string): string[] {

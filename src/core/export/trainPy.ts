@@ -256,6 +256,15 @@ def train(args, valid):
     trainer.train()
     trainer.save_model(str(out / "adapter"))  # PEFT format: adapter_config.json + adapter_model.safetensors
     if state.is_main_process:
+        # What this run did, for "lora-lab import" (src/core/export/trlOutput.ts reads it).
+        from importlib.metadata import version
+        record = {
+            "bundle": str(HERE), "runId": RUN_ID, "model": args.model, "worldSize": state.num_processes,
+            "perDeviceBatch": micro, "gradientAccumulation": accumulation, "effectiveBatch": EFFECTIVE_BATCH,
+            "maxSteps": total, "warmupSteps": warmup, "globalStep": trainer.state.global_step,
+            "versions": {p: version(p) for p in ("torch", "transformers", "trl", "peft", "accelerate")},
+        }
+        (out / "lora-lab-output.json").write_text(json.dumps(record, indent=2) + "\n")
         print(json.dumps({"adapter": str(out / "adapter"), "metrics": str(out / "metrics.jsonl")}), flush=True)
     return 0
 
