@@ -1,10 +1,12 @@
 // parseCases / readCases (src/core/eval/cases/caseFile.ts): a `*.evals.jsonl` file read as JSON
 // Lines (jsonlines.org: one JSON value per line, UTF-8, "\n" or "\r\n" line ends), every problem
 // reported with its 1-based line, shorthands normalised into the EvalCase type of
-// src/protocol/evalCases.ts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+// src/protocol/evalCases.ts. schemas/evals.schema.json (what the editor checks) is validated with
+// Ajv (JSON Schema draft-07) on the same lines and must agree with parseCases.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Ajv from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { CaseFileError, parseCases, readCases } from '../../src/core/eval/cases/caseFile';
 import { nearest } from '../../src/core/eval/cases/caseLine';
@@ -202,5 +204,77 @@ describe('readCases', () => {
 
   it('names the file when it cannot be read', () => {
     expect(() => readCases(join(dir, 'missing.evals.jsonl'))).toThrow(/missing\.evals\.jsonl: cannot read the case file \(ENOENT/);
+  });
+});
+
+describe('schemas/evals.schema.json agrees with parseCases (Ajv, JSON Schema draft-07)', () => {
+  const schema = JSON.parse(readFileSync(join(__dirname, '../../schemas/evals.schema.json'), 'utf8'));
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+  const both = (line: string) => ({ schema: validate(JSON.parse(line)), parse: one(line).problems.length === 0 });
+  const base = '"name": "a", "prompt": "p"';
+
+  const VALID = [
+    `{${base}, "expect": {"contains": "x"}}`,
+    `{${base}, "expect": {"contains": ["x", "y"], "notContains": "z", "regex": "\\\\d", "equals": "", "startsWith": "x", "json": true}}`,
+    `{${base}, "expect": {"regex": {"pattern": "x", "flags": "ims"}}}`,
+    `{${base}, "completion": "c", "expect": {"maxLoss": 2.5, "lowerLossThanBase": true}}`,
+    `{"name": "m", "messages": [{"role": "system", "content": ""}, {"role": "user", "content": "q", "name": "kept"}], "expect": {"json": true}}`,
+    `{${base}, "expect": {"json": true}, "maxNewTokens": 4096, "sampling": {"temperature": 0.7, "topP": 1, "seed": 0}}`,
+  ];
+  const INVALID = [
+    '{"prompt": "p", "expect": {"json": true}}', // no name
+    '{"name": " ", "prompt": "p", "expect": {"json": true}}', // blank name
+    '{"name": "a", "expect": {"json": true}}', // neither prompt nor messages
+    `{${base}, "messages": [{"role": "user", "content": "q"}], "expect": {"json": true}}`, // both
+    `{${base}}`, // no expect
+    `{${base}, "expect": {}}`,
+    `{${base}, "expected": {"contains": "x"}}`,
+    `{${base}, "expect": {"contain": "x"}}`,
+    `{${base}, "expect": {"contains": []}}`,
+    `{${base}, "expect": {"contains": [""]}}`,
+    `{${base}, "expect": {"notContains": 1}}`,
+    `{${base}, "expect": {"regex": {"pattern": "x", "flags": "g"}}}`,
+    `{${base}, "expect": {"regex": {"pattern": "x", "flag": "i"}}}`,
+    `{${base}, "expect": {"startsWith": ""}}`,
+    `{${base}, "expect": {"maxLoss": 2}}`, // no completion
+    `{${base}, "completion": "c", "expect": {"maxLoss": 0}}`,
+    `{${base}, "completion": "c", "expect": {"lowerLossThanBase": false}}`,
+    `{${base}, "expect": {"json": false}}`,
+    `{${base}, "expect": {"json": true}, "maxNewTokens": 0}`,
+    `{${base}, "expect": {"json": true}, "maxNewTokens": 4097}`,
+    `{${base}, "expect": {"json": true}, "maxNewTokens": 2.5}`,
+    `{${base}, "expect": {"json": true}, "sampling": {"topP": 0.9}}`,
+    `{${base}, "expect": {"json": true}, "sampling": {"temperature": 0}}`,
+    `{${base}, "expect": {"json": true}, "sampling": {"temperature": 1, "topP": 1.5}}`,
+    `{${base}, "expect": {"json": true}, "sampling": {"temperature": 1, "seed": -1}}`,
+    `{${base}, "expect": {"json": true}, "sampling": {"temperature": 1, "top_p": 0.5}}`,
+    '{"name": "a", "messages": [], "expect": {"json": true}}',
+    '{"name": "a", "messages": [{"role": "bot", "content": "q"}], "expect": {"json": true}}',
+    '{"name": "a", "messages": [{"role": "user"}], "expect": {"json": true}}',
+    '["not", "an", "object"]',
+  ];
+  // What a schema cannot say (parseCases's extra rules, stated in the schema's description).
+  const PARSE_ONLY = [
+    `{${base}, "expect": {"regex": "(unclosed"}}`, // compiles?
+    '{"name": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "expect": {"json": true}}', // last turn
+  ];
+
+  it.each(VALID)('both accept %s', (line) => expect(both(line)).toEqual({ schema: true, parse: true }));
+  it.each(INVALID)('both refuse %s', (line) => expect(both(line)).toEqual({ schema: false, parse: false }));
+  it.each(PARSE_ONLY)('only parseCases refuses %s (a schema cannot say it)', (line) => expect(both(line)).toEqual({ schema: true, parse: false }));
+
+  it('describes every property it declares (the editor shows descriptions on hover and completion)', () => {
+    const missing: string[] = [];
+    const walk = (s: Record<string, unknown>, at: string) => {
+      for (const [k, v] of Object.entries((s.properties ?? {}) as Record<string, Record<string, unknown>>)) {
+        if (typeof v.description !== 'string' || !v.description) missing.push(`${at}.${k}`);
+        walk(v, `${at}.${k}`);
+        for (const alt of (v.anyOf ?? []) as Record<string, unknown>[]) walk(alt, `${at}.${k}`);
+        if (v.items) walk(v.items as Record<string, unknown>, `${at}.${k}[]`);
+      }
+    };
+    walk(schema, '');
+    expect(missing).toEqual([]);
+    expect(schema.additionalProperties).toBe(false);
   });
 });
