@@ -6,7 +6,7 @@
 import { isRecord } from '../src/protocol/decode';
 import type { EvalReport } from '../src/protocol/evaluation';
 import { plotted } from '../src/protocol/metrics';
-import type { DatasetLintState, FormState, HostNotification, MetricRow, PanelPersistedState, RunDetail, RunSummary } from '../src/protocol/panel';
+import { decodeRunCaseReports, type DatasetLintState, type FormState, type HostNotification, type MetricRow, type PanelPersistedState, type RunCaseReport, type RunDetail, type RunSummary } from '../src/protocol/panel';
 import type { SessionEvent } from '../src/protocol/worker';
 import type { XAxis } from './chartData';
 import { mergeDraft, type FormDraft } from './formModel';
@@ -21,6 +21,8 @@ export interface RunData {
   evaluation?: EvalReport;
   /** eval.json exists but could not be used: why. */
   evaluationError?: string;
+  /** The case reports of `<run>/evals/` (issue 16), as last read by the host. */
+  cases?: RunCaseReport[];
 }
 
 export interface State {
@@ -97,7 +99,7 @@ function patchRun(runs: RunSummary[], runId: string, patch: Partial<RunSummary>)
 
 /** The run's data as read from disk. */
 function fromDisk(detail: RunDetail): RunData {
-  return { detail, metrics: detail.metrics, evaluation: detail.evaluation, evaluationError: detail.evaluationError };
+  return { detail, metrics: detail.metrics, evaluation: detail.evaluation, evaluationError: detail.evaluationError, cases: detail.cases };
 }
 
 function onRunDetail(s: State, detail: RunDetail): State {
@@ -150,6 +152,17 @@ function onLiveEvent(s: State, ev: Exclude<SessionEvent, { type: 'run' }>): Stat
   return next;
 }
 
+/**
+ * A run's evals/ changed on disk: its case reports as now, checked here (a notification is not
+ * decoded on the way in); kept only for a run whose detail the panel holds or asked for.
+ */
+function onRunCases(s: State, runId: string, raw: unknown): State {
+  if (!s.runData[runId]) return s;
+  const d = decodeRunCaseReports(raw);
+  const cases: RunCaseReport[] = d.ok ? d.value : [{ name: 'evals/', error: `The case reports sent for run ${runId} could not be read: ${d.error}` }];
+  return withRunData(s, runId, (r) => ({ ...r, cases }));
+}
+
 function onMessage(s: State, m: HostNotification | DetailAction): State {
   switch (m.type) {
     case 'showForm': {
@@ -179,6 +192,8 @@ function onMessage(s: State, m: HostNotification | DetailAction): State {
       return { ...s, error: m.message, live: s.live?.phase === 'starting' ? undefined : s.live };
     case 'datasetLint':
       return { ...s, lint: m.lint };
+    case 'runCases':
+      return onRunCases(s, m.runId, m.cases);
   }
 }
 

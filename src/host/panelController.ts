@@ -18,6 +18,7 @@ import { ResultsPanel, type PanelHost } from '../panel/resultsPanel';
 import { FormLint, type PanelLint } from './formLint';
 import { pickDataset, pickModel } from './pickers';
 import { runDetail, runDetailAsync, runDirOf, runSummaries } from './runsModel';
+import { RunCasesWatcher } from './runCases';
 import { runConfigFromSettings, runsFolderSetting, workspaceFolderFor } from './settings';
 import type { RunListener, TrainingController } from './trainingController';
 import { runsRoot } from '../core/runs';
@@ -53,6 +54,12 @@ export class PanelController implements RunListener, PanelHost {
   private liveRun?: Extract<SessionEvent, { type: 'run' }>;
   /** The dataset lint of the form's dataset, as the Configure section shows it. */
   private readonly formLint: FormLint;
+  /** The evals/ of the runs the panel loaded: a new case report reaches the Evaluation section as it is written. */
+  private readonly cases = new RunCasesWatcher((runId, _dir, cases) => {
+    const panel = ResultsPanel.current;
+    if (panel) panel.post({ type: 'runCases', runId, cases });
+    else this.cases.dispose();
+  });
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -116,6 +123,7 @@ export class PanelController implements RunListener, PanelHost {
   }
 
   private postRunStarted(panel: ResultsPanel, event: Extract<SessionEvent, { type: 'run' }>, rejoined: boolean): void {
+    this.cases.watch(event.runId, event.dir);
     let detail: RunDetail | undefined;
     try {
       detail = runDetail(event.dir, (p) => this.log.warn(p));
@@ -136,6 +144,7 @@ export class PanelController implements RunListener, PanelHost {
       const dirs = runIds.map((id) => this.runDir(id)); // every id checked before any read
       const details: RunDetail[] = [];
       for (const dir of dirs) details.push(await runDetailAsync(dir, (p) => this.log.warn(p), { full }));
+      runIds.forEach((id, i) => this.cases.watch(id, dirs[i]));
       return details;
     });
     rpc.handle(EvaluateRun, async ({ runId }) => {

@@ -10,6 +10,7 @@ import { EVAL_FILE } from '../protocol/evaluation';
 import { plotted, type MetricRow } from '../protocol/metrics';
 import { runIdProblem, type MetricsCoverage, type RunDetail, type RunSummary } from '../protocol/panel';
 import { resolveRunConfigOf, type SpecCache } from './resolvedRunConfig';
+import { readRunCases } from './runCases';
 
 export { EVAL_FILE };
 
@@ -142,6 +143,9 @@ function detailOf(dir: string, record: RunRecord, { metrics, coverage }: ChartMe
   }
   const evaluation = readEvaluation(dir);
   if (evaluation.evaluationError) log(evaluation.evaluationError);
+  // The case reports of evals/ (issue 16); one that cannot be used is shown with why, and logged.
+  const cases = readRunCases(dir);
+  for (const c of cases) if (c.error) log(`${dir}: ${c.error}`);
   // Every row (Load all): no coverage, as for a detail from before the bounded view.
-  return { summary, record, metrics, ...(!full && { metricsCoverage: coverage }), ...evaluation };
+  return { summary, record, metrics, ...(!full && { metricsCoverage: coverage }), ...evaluation, ...(cases.length > 0 && { cases }) };
 }

@@ -5,6 +5,7 @@
 // decoders); the panel decodes the replies. Pure: the webview bundle imports this.
 import type { ModelSpec } from '../core/hf/config';
 import { DecodeError, decoder, fail, Fields, isRecord, type Decoded, type Decoder } from './decode';
+import { decodeCasesReport, type CasesReport } from './evalCases';
 import { decodeEvalReport, type EvalReport } from './evaluation';
 import type { LintDiagnostic, LintSummary } from './lint';
 import type { MetricRow } from './metrics';
@@ -84,6 +85,16 @@ export interface RunDetail {
   evaluation?: EvalReport;
   /** eval.json exists but could not be used: why (the Evaluation section shows it). */
   evaluationError?: string;
+  /** The case reports in `<run>/evals/` (issue 16), by file name; absent or empty: none. */
+  cases?: RunCaseReport[];
+}
+
+/** One `<run>/evals/<name>.json`: its report, or why it could not be used (the Evaluation section says which file and why). */
+export interface RunCaseReport {
+  /** The file name in `<run>/evals/` ("devil.json"). */
+  name: string;
+  report?: CasesReport;
+  error?: string;
 }
 
 type RunEvent<T extends SessionEvent['type']> = Extract<SessionEvent, { type: T }>;
@@ -101,6 +112,8 @@ export type HostNotification =
   /** A live event of the run in progress (config, step, eval, checkpoint, preflight, finished, evaluation, ...). */
   | { type: 'runEvent'; event: Exclude<SessionEvent, RunEvent<'run'>> }
   | { type: 'error'; message: string }
+  /** A run's `<run>/evals/` changed on disk (a Test Explorer run, lora-lab test, an end-of-run evaluation): its case reports as now. */
+  | { type: 'runCases'; runId: string; cases: RunCaseReport[] }
   /** The dataset lint of the form's dataset (with the form's model and max_seq_len), while it runs and when done. */
   | { type: 'datasetLint'; lint: DatasetLintState };
 
@@ -341,8 +354,21 @@ function runDetail(v: unknown, path: string): RunDetail {
   if (f.has('evaluation')) detail.evaluation = unwrap(decodeEvalReport(f.raw.evaluation), f.at('evaluation'), f.raw.evaluation);
   const evaluationError = f.optStr('evaluationError');
   if (evaluationError !== undefined) detail.evaluationError = evaluationError;
+  if (f.has('cases')) detail.cases = f.list('cases', runCaseReport);
   return detail;
 }
+
+function runCaseReport(v: unknown, path: string): RunCaseReport {
+  const f = Fields.of(v, path);
+  const c: RunCaseReport = { name: f.str('name') };
+  if (f.has('report')) c.report = unwrap(decodeCasesReport(f.raw.report), f.at('report'), f.raw.report);
+  const error = f.optStr('error');
+  if (error !== undefined) c.error = error;
+  return c;
+}
+
+/** A runCases notification's reports, checked as a RunDetail's are (the panel decodes what it keeps). */
+export const decodeRunCaseReports: Decoder<RunCaseReport[]> = decoder((v) => (Array.isArray(v) ? v.map((x, i) => runCaseReport(x, `cases[${i}]`)) : fail('cases', v, 'an array')));
 
 function metricsCoverage(f: Fields): MetricsCoverage {
   const c: MetricsCoverage = { stepRows: f.index('stepRows'), shownStepRows: f.index('shownStepRows'), downsampled: f.bool('downsampled'), bytes: f.index('bytes') };
@@ -381,4 +407,4 @@ export const EvaluateRun = requestType<{ runId: string }, RunDetail>(
 export function isHostNotification(m: unknown): m is HostNotification {
   return isRecord(m) && typeof m.type === 'string' && NOTIFICATIONS.has(m.type);
 }
-const NOTIFICATIONS: ReadonlySet<string> = new Set<HostNotification['type']>(['showForm', 'runs', 'runStarted', 'runEvent', 'error', 'datasetLint']);
+const NOTIFICATIONS: ReadonlySet<string> = new Set<HostNotification['type']>(['showForm', 'runs', 'runStarted', 'runEvent', 'error', 'datasetLint', 'runCases']);

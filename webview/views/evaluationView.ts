@@ -8,6 +8,7 @@ import { fmtInt, fmtLoss, fmtValue } from '../format';
 import type { HostApi } from '../host';
 import { labelsOf } from '../runIdentity';
 import { evaluationRunId, type Action, type RunData, type State } from '../store';
+import { CasesMatrixView } from './casesMatrix';
 import { generationsSection } from './generations';
 
 const METRICS: readonly (keyof ModelScores)[] = ['loss', 'perplexity', 'accuracy', 'tokens'];
@@ -36,6 +37,8 @@ export function modelRows(report: EvalReport): [ModelRole, ModelScores][] {
 export class EvaluationView {
   readonly el: HTMLElement;
   private readonly content: HTMLElement;
+  /** The evaluation cases' matrices (issue 16), below the report: kept across renders (the expanded cell stays). */
+  private readonly cases = new CasesMatrixView();
   private last?: { data?: RunData; runId?: string; selected: string[] };
 
   constructor(
@@ -49,10 +52,11 @@ export class EvaluationView {
   update(s: State): void {
     const runId = evaluationRunId(s);
     const data = runId ? s.runData[runId] : undefined;
+    this.cases.update(runId, data?.detail?.summary.dir ?? s.runs.find((r) => r.id === runId)?.dir, data?.cases);
     const l = this.last;
     if (l && l.data?.evaluation === data?.evaluation && l.data?.evaluationError === data?.evaluationError && l.runId === runId && l.selected === s.selected) return;
     this.last = { data, runId, selected: s.selected };
-    setChildren(this.content, this.header(s, runId), runId ? this.body(runId, data?.evaluation, data?.evaluationError) : h('p', { class: 'empty' }, 'Select a run in the Runs section to see its evaluation.'));
+    setChildren(this.content, this.header(s, runId), runId ? this.body(runId, data?.evaluation, data?.evaluationError) : h('p', { class: 'empty' }, 'Select a run in the Runs section to see its evaluation.'), this.cases.el);
   }
 
   private header(s: State, runId: string | undefined): HTMLElement | null {
