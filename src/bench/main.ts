@@ -3,6 +3,7 @@
 // peak RSS, peak tensor bytes, tensors alive after the last step — and evaluation forward speed.
 // `--metrics`: opening a long run's detail in the results panel instead (metricsBench.ts).
 // `--tokenize`: the tokenizer's fast encode path against the library's (tokenizerBench.ts).
+// `--generate`: many prompts one at a time against batched generation (generateBench.ts).
 // Benchmarks are a command, never timed unit tests (these machines are shared and noisy).
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
@@ -18,6 +19,7 @@ import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer
 import { METRICS_CASES, metricsBench, metricsCase } from './metricsBench';
 import { PRESETS } from './presets';
 import { tokenizerBench } from './tokenizerBench';
+import { generateBench } from './generateBench';
 
 interface Result {
   preset: string;
@@ -333,6 +335,11 @@ async function main(): Promise<void> {
       'tokenize-model': { type: 'string', default: 'samples/model' },
       'tokenize-rows': { type: 'string', default: '20000' },
       'tokenize-repeat': { type: 'string', default: '3' },
+      generate: { type: 'boolean', default: false },
+      'generate-prompts': { type: 'string', default: '16' },
+      'generate-tokens': { type: 'string', default: '32' },
+      'generate-batches': { type: 'string', default: '4,8,16' },
+      repeat: { type: 'string', default: '3' },
     },
   });
   if (values.tokenize) {
@@ -368,6 +375,17 @@ async function main(): Promise<void> {
   process.stderr.write(
     `backend ${report.backend} (${report.threads} threads${onednn}); plain 2-D matMul [512,768]×[768,768]: ${peak.small.toFixed(1)} GFLOP/s, [2048,2048]×[2048,2048]: ${peak.large.toFixed(1)} GFLOP/s\n`,
   );
+  if (values.generate) {
+    const n = (v: string | undefined, flag: string): number => {
+      const x = Number(v);
+      if (!Number.isInteger(x) || x < 1) throw new Error(`--${flag} must be a whole number ≥ 1, got "${v}"`);
+      return x;
+    };
+    const batchSizes = values['generate-batches']!.split(',').map((b) => n(b, 'generate-batches'));
+    const o = { prompts: n(values['generate-prompts'], 'generate-prompts'), newTokens: n(values['generate-tokens'], 'generate-tokens'), repeat: n(values.repeat, 'repeat'), batchSizes };
+    await generateBench(names, o, `${report.backend} ×${report.threads}`);
+    return;
+  }
   const activations = values.activations as ActivationMode;
   if (!['auto', 'keep', 'recompute'].includes(activations)) throw new Error(`--activations must be auto, keep or recompute, got "${activations}"`);
   const opts: BenchOptions = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps), activations };
