@@ -178,9 +178,12 @@ export function casesEntries(cases: readonly RunCaseReport[] | undefined): Cases
   });
 }
 
-/** The one line shown when a run has no case reports: how to get one. */
-export function casesEmptyHint(runDir: string | undefined): string {
-  return `No evaluation cases run on this run yet: add a *.evals.jsonl file and run it from the Test Explorer, or lora-lab test --cases <file>.evals.jsonl --run ${runDir ?? '<run folder>'}.`;
+/** The one line shown when a run has no case reports: how to get one (short enough for one line; the command for this run is its title). */
+export function casesEmptyHint(runDir: string | undefined): { text: string; title: string } {
+  return {
+    text: 'No evaluation cases yet: add a *.evals.jsonl file and run it from the Test Explorer, or lora-lab test --cases <file> --run <run folder>.',
+    title: `lora-lab test --cases <file>.evals.jsonl --run ${runDir ?? '<run folder>'}`,
+  };
 }
 
 /** What an expanded cell shows besides the output: facts as label/value pairs. */

@@ -118,7 +118,10 @@ describe('casesMatrix', () => {
     const entries = casesEntries([{ name: 'devil.json', report: report() }, { name: 'broken.json', error: 'evals/broken.json is not valid JSON (Unexpected end of JSON input); run the cases again to rewrite it' }]);
     expect(entries.map((e) => ('matrix' in e ? `matrix ${e.name}` : e.error))).toEqual(['matrix devil.json', 'evals/broken.json is not valid JSON (Unexpected end of JSON input); run the cases again to rewrite it']);
     expect(casesEntries(undefined)).toEqual([]);
-    expect(casesEmptyHint('/ws/.lora-lab/runs/r1')).toBe('No evaluation cases run on this run yet: add a *.evals.jsonl file and run it from the Test Explorer, or lora-lab test --cases <file>.evals.jsonl --run /ws/.lora-lab/runs/r1.');
+    const hint = casesEmptyHint('/ws/.lora-lab/runs/r1');
+    expect(hint.text).toBe('No evaluation cases yet: add a *.evals.jsonl file and run it from the Test Explorer, or lora-lab test --cases <file> --run <run folder>.');
+    expect(hint.text.length).toBeLessThanOrEqual(140); // one line of the section
+    expect(hint.title).toBe('lora-lab test --cases <file>.evals.jsonl --run /ws/.lora-lab/runs/r1');
   });
 });
 

@@ -20,7 +20,7 @@ export class CasesMatrixView {
     this.el = h('div', { class: 'cases', 'aria-label': 'Evaluation cases' });
   }
 
-  /** Shows the case reports of a run (undefined: no run, nothing shown). */
+  /** Shows the case reports of a run (`cases` undefined: the run's detail has not come yet, nothing shown). */
   update(runId: string | undefined, runDir: string | undefined, cases: readonly RunCaseReport[] | undefined): void {
     if (this.last && this.last.runId === runId && this.last.cases === cases && this.runDir === runDir) return;
     if (this.last?.runId !== runId) this.expanded.clear();
@@ -30,19 +30,23 @@ export class CasesMatrixView {
   }
 
   private render(focusKey?: string): void {
-    const runId = this.last?.runId;
-    if (!runId) {
+    // A report rewritten while a cell has the focus (a new Test Explorer run): the focus stays on that cell.
+    const active = document.activeElement;
+    const focus = focusKey ?? (active instanceof HTMLElement && this.el.contains(active) ? active.dataset.cell : undefined);
+    const cases = this.last?.cases;
+    if (!this.last?.runId || !cases) {
       setChildren(this.el);
       return;
     }
-    const entries = casesEntries(this.last?.cases);
+    const entries = casesEntries(cases);
     if (!entries.length) {
-      setChildren(this.el, h('p', { class: 'empty cases-empty' }, casesEmptyHint(this.runDir)));
+      const hint = casesEmptyHint(this.runDir);
+      setChildren(this.el, h('p', { class: 'empty cases-empty', title: hint.title }, hint.text));
       return;
     }
     setChildren(this.el, h('h3', null, 'Evaluation cases'), entries.map((e) =>
       'error' in e ? h('div', { class: 'banner error cases-error', role: 'alert' }, e.error) : this.matrix(e.matrix)));
-    if (focusKey) (this.el.querySelector(`[data-cell="${CSS.escape(focusKey)}"]`) as HTMLElement | null)?.focus();
+    if (focus) (this.el.querySelector(`[data-cell="${CSS.escape(focus)}"]`) as HTMLElement | null)?.focus();
   }
 
   private toggle(name: string, key: string): void {

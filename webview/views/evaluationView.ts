@@ -52,7 +52,7 @@ export class EvaluationView {
   update(s: State): void {
     const runId = evaluationRunId(s);
     const data = runId ? s.runData[runId] : undefined;
-    this.cases.update(runId, data?.detail?.summary.dir ?? s.runs.find((r) => r.id === runId)?.dir, data?.cases);
+    this.cases.update(runId, data?.detail?.summary.dir ?? s.runs.find((r) => r.id === runId)?.dir, data?.detail || data?.cases ? (data.cases ?? []) : undefined);
     const l = this.last;
     if (l && l.data?.evaluation === data?.evaluation && l.data?.evaluationError === data?.evaluationError && l.runId === runId && l.selected === s.selected) return;
     this.last = { data, runId, selected: s.selected };
