@@ -12,12 +12,14 @@ import { lintCommand } from './cli/lint';
 import { mergeCommand } from './cli/merge';
 import { paramsCommand } from './cli/params';
 import { setupNativeCommand } from './cli/setupNative';
+import { testCommand } from './cli/test';
 import { trainCommand } from './cli/train';
 
 const COMMANDS: Record<string, CliCommand> = {
   train: trainCommand,
   merge: mergeCommand,
   eval: evalCommand,
+  test: testCommand,
   params: paramsCommand,
   lint: lintCommand,
   examples: examplesCommand,

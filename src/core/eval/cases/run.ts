@@ -20,7 +20,7 @@ import { adapterForModel, readPeftAdapter } from '../../peft/adapterFolder';
 import { buildMergedModel } from '../../peft/merge';
 import { generateBatch } from '../generateBatch';
 import type { Sampling } from '../generate';
-import { DEFAULT_CASE_MAX_NEW_TOKENS, type CaseModel, type CaseOutcome, type CasesReport, type EvalCase } from '../../../protocol/evalCases';
+import { DEFAULT_CASE_MAX_NEW_TOKENS, tally, type CaseModel, type CaseOutcome, type CasesReport, type EvalCase } from '../../../protocol/evalCases';
 import type { PhaseEvent } from '../../../protocol/progress';
 import { caseStatus, checkLoss, checkOutput } from './expect';
 import { CaseTokenizer, type CaseTokens, type LossSequence } from './caseTokens';
@@ -65,6 +65,30 @@ export function caseEosIds(spec: ModelSpec, tokenizer?: LoraTokenizer): number[]
   const ids = [spec.eosTokenId ?? []].flat();
   if (tokenizer?.special.eos) ids.push(tokenizer.special.eos.id);
   return [...new Set(ids)];
+}
+
+/** The model whose failures fail the whole by default: the adapter if there is one, else the merged model, else the base (else the first). */
+export function defaultGate(models: readonly CaseModel[]): string {
+  for (const kind of ['adapter', 'merged', 'base'] as const) {
+    const m = models.find((x) => x.kind === kind);
+    if (m) return m.label;
+  }
+  return models[0]?.label ?? 'adapter';
+}
+
+/** The gate's outcomes that fail it (status fail or error). */
+export function gateFailures(r: CasesReport, gate = r.gate ?? defaultGate(r.models)): CaseOutcome[] {
+  return r.outcomes.filter((o) => o.model === gate && (o.status === 'fail' || o.status === 'error'));
+}
+
+/** One line for a log: "cases: base 2/8 passed, adapter 6/8 passed (1 skipped), merged 6/8 passed". */
+export function describeTally(r: CasesReport): string {
+  const t = tally(r);
+  const parts = r.models.map((m) => {
+    const c = t[m.label];
+    return `${m.label} ${c.pass}/${c.pass + c.fail + c.skip} passed${c.skip ? ` (${c.skip} skipped)` : ''}`;
+  });
+  return `cases: ${parts.join(', ')}`;
 }
 
 function samplingOf(c: EvalCase): Sampling | undefined {
