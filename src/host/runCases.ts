@@ -114,9 +114,16 @@ export class RunCasesWatcher {
     for (const id of [...this.runs.keys()]) this.unwatch(id);
   }
 
-  /** (Re)attaches the watcher of `evals/` when it exists; `changed`: its appearance or removal counts as a change. */
+  /**
+   * (Re)attaches the watcher of `evals/` when it exists. `changed`: the run folder saw `evals/` come,
+   * go or be replaced: the old watcher (of a folder maybe gone) is dropped and the reports re-read.
+   */
   private attachEvals(runId: string, w: Watched, changed: boolean): void {
     const evals = path.join(w.dir, RUN_CASES_DIR);
+    if (changed && w.evals) {
+      w.evals.close();
+      w.evals = undefined;
+    }
     const exists = fs.existsSync(evals);
     if (exists && !w.evals) {
       try {
@@ -132,9 +139,6 @@ export class RunCasesWatcher {
       } catch {
         // Gone again between the check and the watch: the run folder's watcher sees it come back.
       }
-    } else if (!exists && w.evals) {
-      w.evals.close();
-      w.evals = undefined;
     }
     if (changed) this.schedule(runId, w);
   }

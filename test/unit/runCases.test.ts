@@ -26,7 +26,7 @@ function runDir(): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(f: () => boolean, ms = 3000): Promise<void> {
+async function until(f: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!f()) {
     if (Date.now() > end) throw new Error('timed out waiting for the watcher');
@@ -97,6 +97,18 @@ describe('RunCasesWatcher', () => {
     await until(() => seen.length > n && !!seen[seen.length - 1][0]?.error);
     fs.rmSync(path.join(dir, 'evals', 'devil.json'));
     await until(() => seen[seen.length - 1].length === 0);
+    // As writeFileAtomic writes (core/util/durableFiles): a temp file beside, renamed over the report.
+    const tmp = path.join(dir, 'evals', 'devil.json.tmp-1234');
+    fs.copyFileSync(FIXTURE, tmp);
+    fs.renameSync(tmp, path.join(dir, 'evals', 'devil.json'));
+    await until(() => seen[seen.length - 1].length === 1 && !!seen[seen.length - 1][0].report);
+    // evals/ removed and made again (a run folder restored): still watched.
+    fs.rmSync(path.join(dir, 'evals'), { recursive: true });
+    await until(() => seen[seen.length - 1].length === 0);
+    fs.mkdirSync(path.join(dir, 'evals'));
+    await sleep(120);
+    fs.copyFileSync(FIXTURE, path.join(dir, 'evals', 'again.json'));
+    await until(() => seen[seen.length - 1][0]?.name === 'again.json');
   });
 
   it('keeps the most recent runs only, and stops calling back once disposed', async () => {
