@@ -47,6 +47,7 @@ export function resolveRunConfig(raw: RunConfigInput | unknown): RunConfig {
     if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new RunConfigError(`${g} must be an object, got ${JSON.stringify(v)}`);
   }
   const valid = str('valid');
+  const evals = str('evals');
   const initAdapter = str('initAdapter');
   const workspace = str('workspace');
   // Absolute paths: run.json must still point at the inputs when resumed from another folder.
@@ -54,6 +55,7 @@ export function resolveRunConfig(raw: RunConfigInput | unknown): RunConfig {
     model: path.resolve(input.model),
     data: path.resolve(input.data),
     valid: valid === undefined ? undefined : path.resolve(valid),
+    ...(evals !== undefined && { evals: path.resolve(evals) }),
     initAdapter: initAdapter === undefined ? undefined : path.resolve(initAdapter),
     workspace: path.resolve(workspace ?? process.cwd()),
     runsDir: str('runsDir') ?? '.lora-lab/runs',

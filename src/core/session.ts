@@ -12,6 +12,8 @@ import { initBackend, checkMemory, memoryFits, MemoryLimitError, type BackendRep
 import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from './train/checkpoint';
 import { CancelledError, checkDatasetFile, makeBatch, padIdFor, prepareData, yieldToEventLoop, type DatasetReport } from './data';
 import { evaluateRun } from './eval/evaluate';
+import { describeTally } from './eval/cases/run';
+import { runCaseFileOnRun } from './runCases';
 import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
 import { readConfig } from './hf/config';
@@ -26,6 +28,7 @@ import { newRunId, RunDir, runsRoot, type RunLock } from './runs';
 import { loadTokenizer } from './hf/tokenizer';
 import { stepsPerEpoch, totalSteps, trainLoop, type TrainerConfig, type TrainerEvent } from './train/trainer';
 import { versions } from './runs/versions';
+import { writeAdapterCard } from './peft/modelCard';
 import { rewindMetrics, SUPERSEDED_METRICS_FILE } from './runs/rewind';
 import { EvalExamplesLog } from './runs/evalExamples';
 import { describeWarnings, lintDataset } from './lint/lint';
@@ -313,6 +316,24 @@ async function* evaluateAtEnd(run: RunDir, model: CausalLM, s: SessionData, conf
   }
 }
 
+/**
+ * The run's case file (config.evals) on base, adapter and merged → <run>/evals/<name>.json, a tally
+ * line in the log. The base is loaded again beside the training model (the memory guard applies).
+ * A case-file problem or any failure is a warning: the run itself has completed.
+ */
+async function* casesAtEnd(run: RunDir, file: string, report: BackendReport, signal?: AbortSignal): AsyncGenerator<SessionEvent> {
+  try {
+    const done = yield* relay<PhaseEvent, Awaited<ReturnType<typeof runCaseFileOnRun>>>((onPhase) => runCaseFileOnRun(run.dir, file, report, { onPhase, signal }));
+    const line = `${describeTally(done.report)} (${done.path})`;
+    run.log(line);
+    yield { type: 'log', level: 'info', message: line };
+  } catch (e) {
+    const message = signal?.aborted ? 'evaluation cases cancelled (the adapter is saved; lora-lab test --run runs them later)' : `evaluation cases not run (the adapter is saved): ${(e as Error).message}`;
+    run.log(`warning: ${message}`);
+    yield { type: 'log', level: 'warn', message };
+  }
+}
+
 /** After training: the adapter (when completed), the evaluation, and the run's record. */
 async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, outcome: TrainerDone | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent> {
   const status: FinishedStatus = outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
@@ -321,9 +342,18 @@ async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: Run
     run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, s.spec, path.resolve(config.model), tensors));
     yield { type: 'adapter', dir: run.adapterDir };
     if (s.data.valid.length > 0) yield* evaluateAtEnd(run, model, s, config, report, signal);
+    if (config.evals) yield* casesAtEnd(run, config.evals, report, signal);
   }
   const summary = { finalStep: outcome?.step, bestValLoss: outcome?.bestValLoss, bestStep: outcome?.bestStep, stoppedEarly: outcome?.status === 'early-stopped' };
   run.finish(status, { summary, ...(outcome?.status === 'diverged' ? { error: { message: outcome.message ?? 'diverged', kind: 'diverged' } } : {}) });
+  if (status === 'completed') {
+    // The adapter's model card (README.md), from run.json and eval.json as they now are.
+    try {
+      writeAdapterCard(run.adapterDir, config.model);
+    } catch (e) {
+      yield { type: 'log', level: 'warn', message: `the adapter's README.md (model card) was not written: ${(e as Error).message}` };
+    }
+  }
   run.log(`finished: ${status}${outcome?.message ? ` (${outcome.message})` : ''}`);
   yield { type: 'finished', status, runDir: run.dir, message: outcome?.message };
 }

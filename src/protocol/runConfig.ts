@@ -24,6 +24,8 @@ export interface RunConfig {
   model: string;
   data: string;
   valid?: string;
+  /** A case file (*.evals.jsonl) the end-of-run evaluation also runs on base, adapter and merged (<run>/evals/<name>.json). */
+  evals?: string;
   /** Workspace folder the runs folder is relative to. */
   workspace: string;
   runsDir: string;
@@ -468,7 +470,7 @@ export function decodeRunConfig(raw: unknown): { ok: true; value: RunConfig } | 
   for (const k of ['model', 'data', 'workspace', 'runsDir'] as const) {
     if (typeof c[k] !== 'string') return { ok: false, error: `"${k}" is ${JSON.stringify(c[k]) ?? 'missing'}, expected a path` };
   }
-  for (const k of ['valid', 'initAdapter', 'name'] as const) {
+  for (const k of ['valid', 'evals', 'initAdapter', 'name'] as const) {
     if (c[k] !== undefined && typeof c[k] !== 'string') return { ok: false, error: `"${k}" is ${JSON.stringify(c[k])}, expected a string` };
   }
   for (const g of ['lora', 'training', 'dataOptions'] as const) {
@@ -478,6 +480,7 @@ export function decodeRunConfig(raw: unknown): { ok: true; value: RunConfig } | 
   const value: RunConfig = {
     model: input.model!, data: input.data!, workspace: input.workspace!, runsDir: input.runsDir!,
     ...(input.valid !== undefined && { valid: input.valid }),
+    ...(input.evals !== undefined && { evals: input.evals }),
     ...(input.initAdapter !== undefined && { initAdapter: input.initAdapter }),
     ...(input.name !== undefined && { name: input.name }),
     ...withFieldDefaults(input),
