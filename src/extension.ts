@@ -8,7 +8,9 @@ import { excludeRows } from './commands/exclude';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
 import { startTraining, type TrainingCommandDeps } from './commands/training';
+import { CaseDiagnostics } from './host/caseDiagnostics';
 import { DatasetLint } from './host/datasetLint';
+import { EvalTests } from './host/evalTests';
 import { LintClient } from './host/lintClient';
 import { workerBaseEnv } from './host/nativeInstall';
 import { PanelController } from './host/panelController';
@@ -72,6 +74,11 @@ export function activate(context: vscode.ExtensionContext): void {
         panels.revive(panel);
       },
     }),
+  );
+  // Evaluation cases (*.evals.jsonl) in the Test Explorer, run in a worker per case file, and their Problems.
+  context.subscriptions.push(
+    new EvalTests({ workerScript: context.asAbsolutePath('dist/worker.js'), env: () => workerBaseEnv(context.globalStorageUri.fsPath), log }),
+    new CaseDiagnostics(),
   );
   // A run whose worker died with the last window (reload, crash, kill) is offered for resuming.
   void offerInterruptedRuns(context, training, () => void panels.show());

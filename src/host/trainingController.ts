@@ -137,7 +137,7 @@ export class TrainingController implements vscode.Disposable {
           this.status.tooltip = `LoRA Lab: ${status}. Click to show results.`;
         }, (e) => (e.type === 'backend' ? [`backend  ${backendSummary(e.report)}\n${formatBackendReport(e.report)}`] : undefined));
         const worker = new WorkerClient(this.workerScript, { type: 'train', config, resumeRunDir }, (e) => {
-          if (e.type === 'ready' || e.type === 'exit' || e.type === 'merged') return;
+          if (e.type === 'ready' || e.type === 'exit' || e.type === 'merged' || e.type === 'caseOutcome' || e.type === 'cases') return;
           narration.tell(e);
           if (e.type === 'backend') this.hooks.onBackend?.(e.report);
           for (const l of this.listeners) l.onRunEvent(this.worker?.run?.runId, e);

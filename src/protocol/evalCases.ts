@@ -226,6 +226,9 @@ function caseOutcome(v: unknown, p: string): CaseOutcome {
   return o;
 }
 
+/** One outcome as the worker's `caseOutcome` event carries it, parsed; or why it is not one. */
+export const decodeCaseOutcome: Decoder<CaseOutcome> = decoder((v) => caseOutcome(v, ''));
+
 /** `<run>/evals/<name>.json` (or lora-lab test --json's output), parsed; or why it is not one. */
 export const decodeCasesReport: Decoder<CasesReport> = decoder((v) => {
   const f = Fields.of(v, '');

@@ -87,8 +87,8 @@ export function formatSeconds(s: number | undefined): string {
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
-/** The events the narrator reads: a session's, and the end of a standalone job. */
-export type NarratedEvent = SessionEvent | { type: 'merged'; out: string };
+/** The events the narrator reads: a session's, and the end of a standalone job (a `test` job's outcomes and report it passes by). */
+export type NarratedEvent = SessionEvent | { type: 'merged'; out: string } | { type: 'caseOutcome' } | { type: 'cases' };
 
 /** Folds one event into the progress. */
 export function advance(p: Progress, e: NarratedEvent): Progress {

@@ -11,6 +11,7 @@ import type { TrainerEvent } from '../core/train/trainer';
 import type { Preflight } from './metrics';
 import type { Decoded, Decoder } from './decode';
 import { decodeEvalReport, type EvalReport } from './evaluation';
+import { decodeCaseOutcome, decodeCasesReport, type CaseOutcome, type CasesReport } from './evalCases';
 import { ANNOUNCED_PHASES, type PhaseEvent } from './progress';
 
 export type { Decoded, RunConfig, RunConfigInput, PhaseEvent };
@@ -43,6 +44,13 @@ export type ToWorker =
   | { type: 'evaluate'; runDir: string; adapter?: string }
   /** Merge an adapter into its base model and write the merged model folder. */
   | { type: 'merge'; model: string; adapter: string; out: string; force?: boolean }
+  /**
+   * Run the evaluation cases of a `*.evals.jsonl` file (issue 16) on a run's models (`runDir`: base,
+   * adapter, merged; `checkpoints` adds each saved one) or on `model` (+ `adapter`); `kinds` keeps
+   * only those (base | adapter | merged | checkpoint), `only` only the cases of those names. Sends
+   * a `caseOutcome` per case × model, then `cases`; with `runDir`, writes <run>/evals/<name>.json.
+   */
+  | { type: 'test'; cases: string; runDir?: string; model?: string; adapter?: string; kinds?: string[]; checkpoints?: boolean; only?: string[] }
   | { type: 'cancel' };
 
 export type WorkerJob = Exclude<ToWorker, { type: 'cancel' }>;
@@ -52,6 +60,10 @@ export type FromWorker =
   | { type: 'ready'; pid: number }
   | SessionEvent
   | { type: 'merged'; out: string; summary: MergeSummary }
+  /** One case on one model, as soon as it is known (the `test` job). */
+  | { type: 'caseOutcome'; outcome: CaseOutcome }
+  /** The `test` job's whole report, and where it was written (<run>/evals/<name>.json) when it ran on a run. */
+  | { type: 'cases'; path?: string; report: CasesReport }
   | { type: 'exit'; code: number };
 
 
@@ -69,6 +81,7 @@ const TO_WORKER: Fields<ToWorker> = {
   train: { config: 'object', resumeRunDir: opt('string') },
   evaluate: { runDir: 'string', adapter: opt('string') },
   merge: { model: 'string', adapter: 'string', out: 'string', force: opt('boolean') },
+  test: { cases: 'string', runDir: opt('string'), model: opt('string'), adapter: opt('string'), kinds: opt('array'), checkpoints: opt('boolean'), only: opt('array') },
   cancel: {},
 };
 
@@ -92,6 +105,8 @@ const FROM_WORKER: Fields<FromWorker> = {
   adapter: { dir: 'string' },
   evaluation: { path: 'string', report: 'object' },
   merged: { out: 'string', summary: 'object' },
+  caseOutcome: { outcome: 'object' },
+  cases: { path: opt('string'), report: 'object' },
   finished: { status: ['completed', 'failed', 'cancelled'], runDir: opt('string'), message: opt('string'), errorKind: opt('string') },
 };
 
@@ -140,6 +155,8 @@ export function decodeToWorker(raw: unknown): Decoded<ToWorker> {
 /** Fields whose own type has a decoder of its own (the rest of a nested object is the engine's, checked as an object). */
 const NESTED: { [T in FromWorker['type']]?: Record<string, Decoder<unknown>> } = {
   evaluation: { report: decodeEvalReport },
+  caseOutcome: { outcome: decodeCaseOutcome },
+  cases: { report: decodeCasesReport },
 };
 
 /** What the parent accepts from the worker. */

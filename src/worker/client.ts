@@ -44,7 +44,7 @@ const CANCEL_GRACE_MS = 60_000;
 /** An evaluation stops between batches; a merge writes to a temporary folder: neither has anything to save. */
 const JOB_CANCEL_GRACE_MS = 5_000;
 
-const JOB_NAME: Record<WorkerJob['type'], string> = { train: 'training worker', evaluate: 'evaluation worker', merge: 'merge worker' };
+const JOB_NAME: Record<WorkerJob['type'], string> = { train: 'training worker', evaluate: 'evaluation worker', merge: 'merge worker', test: 'evaluation-cases worker' };
 
 export class WorkerClient {
   readonly done: Promise<WorkerOutcome>;
@@ -65,6 +65,7 @@ export class WorkerClient {
     opts: WorkerOptions = {},
   ) {
     if (job.type === 'evaluate') this.runRef = { runId: path.basename(job.runDir), dir: job.runDir };
+    if (job.type === 'test' && job.runDir) this.runRef = { runId: path.basename(job.runDir), dir: job.runDir };
     this.child = fork(workerScript, [], {
       env: workerEnvironment(opts.env ?? process.env, { threads: job.type === 'train' ? job.config.threads : undefined }),
       execArgv: opts.execArgv ?? [],

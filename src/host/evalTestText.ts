@@ -1,0 +1,82 @@
+// What the Test Explorer says about evaluation cases (issue 16), as plain text: a case's state over
+// its models, the message of a failed or errored outcome (expected vs got, the generated text), the
+// expected/actual pair of an `equals` diff, and the pass/fail matrix (cases × models) written to
+// the test run's output. No vscode import: src/host/evalTests.ts wraps these in TestMessages, and
+// vitest checks them as they are.
+import type { CaseOutcome, CasesReport, CaseStatus, EvalCase } from '../protocol/evalCases';
+
+/** A case's own state from its models' outcomes: passed only when every one passed (skips aside). */
+export function rollup(statuses: readonly CaseStatus[]): CaseStatus {
+  if (statuses.includes('error')) return 'error';
+  if (statuses.includes('fail')) return 'fail';
+  if (statuses.length > 0 && statuses.every((s) => s === 'skip')) return 'skip';
+  return 'pass';
+}
+
+const MARK: Record<CaseStatus, string> = { pass: '✓', fail: '✗', skip: '–', error: '!' };
+
+/** One line per outcome as it arrives: `✗ name [adapter] 812 ms: contains "Cynic" — got "…"`. */
+export function outcomeLine(o: CaseOutcome): string {
+  const ms = o.output ? ` ${Math.round(o.output.ms)} ms` : '';
+  const failed = o.checks.filter((c) => c.status === 'fail').map((c) => `${c.expected}, got ${c.actual}`);
+  const why = o.status === 'error' ? `: ${o.error ?? 'error'}` : failed.length ? `: ${failed.join('; ')}` : '';
+  return `${MARK[o.status]} ${o.case} [${o.model}]${ms}${why}`;
+}
+
+/** The generated text as a message quotes it: the text, or a note that it is empty. */
+function generated(o: CaseOutcome): string[] {
+  if (!o.output) return [];
+  const stop = o.output.stop === 'eos' ? 'stopped at end of sequence' : o.output.stop === 'max-new-tokens' ? 'stopped at maxNewTokens' : "stopped at the model's last position";
+  return ['', `Generated (${o.output.ids.length} tokens, ${stop}):`, o.output.text === '' ? '(empty)' : o.output.text];
+}
+
+/**
+ * The message of an outcome that did not pass: for an error, what went wrong; for a failure, each
+ * failed check (expected vs got, and why) but `equals` when `withoutEquals` (it gets its own diff),
+ * then the generated text and the losses when a loss check ran. Undefined for pass and skip.
+ */
+export function failureText(o: CaseOutcome, withoutEquals = false): string | undefined {
+  if (o.status === 'error') return `${o.case} could not run on ${o.model}: ${o.error ?? 'unknown error'}`;
+  if (o.status !== 'fail') return undefined;
+  const failed = o.checks.filter((c) => c.status === 'fail' && !(withoutEquals && c.kind === 'equals'));
+  const lines = failed.map((c) => `✗ ${c.kind}: expected ${c.expected}, got ${c.actual}${c.message ? ` (${c.message})` : ''}`);
+  if (withoutEquals && lines.length === 0) return undefined;
+  const passed = o.checks.filter((c) => c.status === 'pass').map((c) => c.kind);
+  if (passed.length) lines.push(`✓ ${passed.join(', ')}`);
+  if (o.loss !== undefined) lines.push(`loss of the completion ${o.loss.toFixed(3)}${o.baseLoss !== undefined ? ` (base ${o.baseLoss.toFixed(3)})` : ''}${o.lossTokens !== undefined ? ` over ${o.lossTokens} tokens` : ''}`);
+  return [`${o.case} failed on ${o.model}:`, ...lines, ...generated(o)].join('\n');
+}
+
+/** For a failed `equals`: the expected and generated text as the check compares them (trimmed), for a diff. */
+export function equalsDiff(c: EvalCase | undefined, o: CaseOutcome): { message: string; expected: string; actual: string } | undefined {
+  const check = o.checks.find((k) => k.kind === 'equals' && k.status === 'fail');
+  if (!check || c?.expect.equals === undefined || !o.output) return undefined;
+  return { message: `${o.case} on ${o.model}: the output (trimmed) does not equal the expected text${check.message ? `: ${check.message}` : ''}`, expected: c.expect.equals.trim(), actual: o.output.text.trim() };
+}
+
+/**
+ * The matrix of a report, cases down, models across, one mark per cell (✓ pass, ✗ fail, – skip,
+ * ! error), then the counts per model: the summary a test run's output ends with.
+ */
+export function matrixLines(r: CasesReport): string[] {
+  const models = r.models.map((m) => m.label);
+  const nameWidth = Math.min(40, Math.max(4, ...r.cases.map((c) => c.name.length)));
+  const cell = (s: string, w: number) => s.padEnd(w);
+  const widths = models.map((m) => Math.max(m.length, 1));
+  const row = (name: string, cells: string[]) => `${cell(name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name, nameWidth)}  ${cells.map((c, i) => cell(c, widths[i])).join('  ')}`.trimEnd();
+  const lines = [row('case', models)];
+  for (const c of r.cases) {
+    lines.push(row(c.name, models.map((m) => {
+      const o = r.outcomes.find((x) => x.case === c.name && x.model === m);
+      return o ? MARK[o.status] : ' ';
+    })));
+  }
+  const counts = models.map((m) => {
+    const os = r.outcomes.filter((o) => o.model === m);
+    const n = (s: CaseStatus) => os.filter((o) => o.status === s).length;
+    return `${m} ${n('pass')}/${os.length} passed${n('fail') ? `, ${n('fail')} failed` : ''}${n('error') ? `, ${n('error')} errors` : ''}${n('skip') ? `, ${n('skip')} skipped` : ''}`;
+  });
+  lines.push('', counts.join(' · '));
+  for (const n of r.notes) lines.push(`note: ${n}`);
+  return lines;
+}

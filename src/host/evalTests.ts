@@ -1,0 +1,136 @@
+// Evaluation cases in VS Code's Test Explorer (issue 16): the test controller 'loraLab.evals', its
+// tree of case files (src/host/evalTestTree.ts) and its run profiles, one per run folder with an
+// adapter ("<run label>", the newest the default) plus a "+ checkpoints" variant that also runs
+// every saved checkpoint; they follow the runs folder as runs come and go. Running is
+// src/host/evalTestRun.ts: a worker job per case file, never the engine in the extension host.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ADAPTER_DIR, runsRoot } from '../core/runs';
+import { runLabels } from '../protocol/runLabels';
+import type { RunSummary } from '../protocol/panel';
+import { runCaseFiles } from './evalTestRun';
+import { CaseTree } from './evalTestTree';
+import { runSummaries } from './runsModel';
+import { runsFolderSetting } from './settings';
+
+export const EVAL_TEST_CONTROLLER_ID = 'loraLab.evals';
+
+/** A run the cases can run on: a run folder that has its adapter. */
+export interface CaseRun {
+  dir: string;
+  label: string;
+}
+
+/** Runs with an adapter, newest first, labelled as the other run pickers label them. */
+export function caseRuns(runs: readonly RunSummary[], hasAdapter: (dir: string) => boolean = (d) => fs.existsSync(path.join(d, ADAPTER_DIR, 'adapter_config.json'))): CaseRun[] {
+  const usable = runs.filter((r) => hasAdapter(r.dir));
+  const labels = runLabels(usable.map((r) => ({ id: r.id, name: r.name, config: r.config, dataset: r.dataset, model: r.model })));
+  return usable.map((r, i) => ({ dir: r.dir, label: labels[i] }));
+}
+
+export interface EvalTestsDeps {
+  /** The bundled worker (dist/worker.js). */
+  workerScript: string;
+  /** The environment to fork it with (native installs). */
+  env: () => NodeJS.ProcessEnv;
+  log: vscode.LogOutputChannel;
+}
+
+export class EvalTests implements vscode.Disposable {
+  readonly ctrl: vscode.TestController;
+  readonly tree: CaseTree;
+  private readonly profiles = new Map<string, vscode.TestRunProfile>();
+  /** What each profile runs on, by profile key (kept current as runs are relabelled). */
+  private targets = new Map<string, { label: string; run?: CaseRun; checkpoints: boolean; isDefault: boolean }>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private refreshTimer?: NodeJS.Timeout;
+
+  constructor(private readonly deps: EvalTestsDeps) {
+    this.ctrl = vscode.tests.createTestController(EVAL_TEST_CONTROLLER_ID, 'LoRA Lab Evaluations');
+    this.tree = new CaseTree(this.ctrl);
+    this.ctrl.refreshHandler = async () => {
+      this.refreshProfiles();
+      await this.tree.discover();
+    };
+    this.disposables.push(this.ctrl, this.tree, ...this.watchRuns());
+    this.refreshProfiles();
+    void this.tree.discover().catch((e: Error) => deps.log.warn(`evaluation cases: could not search the workspace: ${e.message}`));
+  }
+
+  /** The runs of every workspace folder's runs folder. */
+  private runs(): CaseRun[] {
+    const summaries = (vscode.workspace.workspaceFolders ?? []).flatMap((f) => {
+      try {
+        return runSummaries(runsRoot(f.uri.fsPath, runsFolderSetting())).runs;
+      } catch (e) {
+        this.deps.log.warn(`evaluation cases: could not list the runs of ${f.uri.fsPath}: ${(e as Error).message}`);
+        return [];
+      }
+    });
+    summaries.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return caseRuns(summaries);
+  }
+
+  /** One profile per run with an adapter (and its checkpoints variant); the newest is the default. */
+  refreshProfiles(): void {
+    const runs = this.runs();
+    const wanted = new Map<string, { label: string; run?: CaseRun; checkpoints: boolean; isDefault: boolean }>();
+    runs.forEach((run, i) => {
+      wanted.set(run.dir, { label: `Run: ${run.label}`, run, checkpoints: false, isDefault: i === 0 });
+      wanted.set(`${run.dir}#checkpoints`, { label: `Run: ${run.label} + checkpoints`, run, checkpoints: true, isDefault: false });
+    });
+    // No trained run yet: one profile that says so when used, rather than no Run button at all.
+    if (runs.length === 0) wanted.set('#none', { label: 'No run with an adapter yet', checkpoints: false, isDefault: true });
+    this.targets = wanted;
+    for (const [key, p] of this.profiles) {
+      if (!wanted.has(key)) {
+        p.dispose();
+        this.profiles.delete(key);
+      }
+    }
+    for (const [key, w] of wanted) {
+      const existing = this.profiles.get(key);
+      if (existing) {
+        existing.label = w.label;
+        existing.isDefault = w.isDefault;
+        continue;
+      }
+      const handler = (request: vscode.TestRunRequest, token: vscode.CancellationToken) => {
+        const t = this.targets.get(key);
+        return t?.run ? runCaseFiles({ ctrl: this.ctrl, tree: this.tree, ...this.deps }, request, token, { runDir: t.run.dir, runLabel: t.run.label, checkpoints: t.checkpoints }) : this.noRun();
+      };
+      this.profiles.set(key, this.ctrl.createRunProfile(w.label, vscode.TestRunProfileKind.Run, handler, w.isDefault));
+    }
+  }
+
+  private async noRun(): Promise<void> {
+    const pick = await vscode.window.showInformationMessage('LoRA Lab: evaluation cases run on a trained run\'s base, adapter and merged model, and no run in this workspace has an adapter yet. Train one first.', 'Start Training…');
+    if (pick) void vscode.commands.executeCommand('loraLab.startTraining');
+  }
+
+  /** Profiles follow the runs folder: a run created, finished (its adapter written) or deleted. */
+  private watchRuns(): vscode.Disposable[] {
+    const out: vscode.Disposable[] = [];
+    const later = () => {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = setTimeout(() => this.refreshProfiles(), 500);
+    };
+    for (const f of vscode.workspace.workspaceFolders ?? []) {
+      const rel = path.relative(f.uri.fsPath, runsRoot(f.uri.fsPath, runsFolderSetting())).split(path.sep).join('/');
+      if (rel.startsWith('..') || path.isAbsolute(rel)) continue; // a runs folder outside the workspace: refresh by hand
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(f, `${rel}/*/{run.json,${ADAPTER_DIR}/adapter_config.json}`));
+      out.push(w, w.onDidCreate(later), w.onDidChange(later), w.onDidDelete(later));
+    }
+    out.push(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('loraLab.runsFolder')) later();
+    }));
+    return out;
+  }
+
+  dispose(): void {
+    clearTimeout(this.refreshTimer);
+    for (const p of this.profiles.values()) p.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
