@@ -3,7 +3,8 @@
 // each cell a symbol and a word in the theme's test colours, the gate model's failures marked
 // more strongly. A cell's tooltip says what happened (output cut short); Enter or a click expands
 // it below its matrix: the whole output, every check (expected vs got), the losses. A report that
-// could not be used is one line saying which file and why. Data from webview/casesMatrix.ts.
+// could not be used is one line saying which file and why. Cells take the focus (Tab, arrow keys).
+// Data from webview/casesMatrix.ts.
 import type { CaseOutcome } from '../../src/protocol/evalCases';
 import type { RunCaseReport } from '../../src/protocol/panel';
 import { casesEmptyHint, casesEntries, cellFacts, STATUS_TEXT, type CasesMatrix, type MatrixCell, type MatrixRow } from '../casesMatrix';
@@ -68,19 +69,21 @@ export class CasesMatrixView {
         h('th', { scope: 'col' }, 'Case'),
         m.columns.map((c) => h('th', { scope: 'col', class: `case-col${c.gate ? ' gate' : ''}`, title: c.title },
           c.label, c.gate ? h('span', { class: 'gate-tag', title: 'Failures on this model fail the case file (lora-lab test exits 1)' }, 'gate') : null)))),
-      h('tbody', null, m.rows.map((row) => h('tr', null,
+      h('tbody', null, m.rows.map((row, i) => h('tr', null,
         h('th', { scope: 'row', class: 'case-name' }, row.name, h('span', { class: 'case-line' }, ` line ${row.line}`)),
-        row.cells.map((cell) => {
+        row.cells.map((cell, j) => {
           const isOpen = open === cell.key;
           if (isOpen) openCell = { row, cell };
-          return this.cell(m.name, row, cell, isOpen);
+          return this.cell(m.name, row, cell, isOpen, i, j);
         })))));
+    table.addEventListener('keydown', (ev) => moveFocus(table, ev));
     const notes = m.notes.length ? h('ul', { class: 'notes' }, m.notes.map((n) => h('li', null, n))) : null;
     return h('div', { class: 'cases-report' }, head, h('div', { class: 'cases-scroll' }, table), openCell ? this.detail(m.name, openCell.row, openCell.cell) : null, notes);
   }
 
-  private cell(name: string, row: MatrixRow, cell: MatrixCell, isOpen: boolean): HTMLElement {
+  private cell(name: string, row: MatrixRow, cell: MatrixCell, isOpen: boolean, i: number, j: number): HTMLElement {
     const td = h('td', {
+      'data-row': i, 'data-col': j,
       class: `case-cell ${cell.status}${cell.gateFail ? ' gate-fail' : ''}${isOpen ? ' open' : ''}`,
       tabindex: 0, role: 'button', 'aria-expanded': String(isOpen), 'data-cell': `${name}|${cell.key}`, title: cell.tooltip,
       'aria-label': `${row.name}, line ${row.line}, on ${cell.model}: ${cell.text}${cell.gateFail ? ' (gate model)' : ''}`,
@@ -122,5 +125,19 @@ export class CasesMatrixView {
       checks,
       o.output ? h('div', { class: 'case-output' }, h('div', { class: 'hint' }, 'Output'), h('pre', null, o.output.text === '' ? '(empty)' : o.output.text)) : null,
       facts.length ? h('dl', { class: 'details' }, facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])) : null);
+  }
+}
+
+const STEPS: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+
+/** Arrow keys move the focus from cell to cell of a matrix (Tab still goes through them in order). */
+function moveFocus(table: HTMLElement, ev: KeyboardEvent): void {
+  const step = STEPS[ev.key];
+  const from = ev.target instanceof HTMLElement ? ev.target : undefined;
+  if (!step || !from?.dataset.cell) return;
+  const next = table.querySelector(`td[data-row="${Number(from.dataset.row) + step[0]}"][data-col="${Number(from.dataset.col) + step[1]}"]`);
+  if (next instanceof HTMLElement) {
+    ev.preventDefault();
+    next.focus();
   }
 }
