@@ -159,7 +159,7 @@ describe('merge: refusals and failures leave nothing behind', () => {
     expect(() => mergeModelFolder({ model: GPT2, adapter: bad, out, force: true })).toThrow(/Infinity/);
     expect(fs.readdirSync(out)).toEqual(['old.txt']);
     mergeModelFolder({ model: GPT2, adapter: ADAPTER, out, force: true });
-    expect(fs.readdirSync(out).sort()).toEqual(['config.json', 'golden.json', 'model.safetensors']);
+    expect(fs.readdirSync(out).sort()).toEqual(['README.md', 'config.json', 'golden.json', 'model.safetensors'] /* README.md: the merged model's card */);
     expect(fs.readdirSync(parent)).toEqual(['m']);
     expect(() => mergeModelFolder({ model: GPT2, adapter: ADAPTER, out: GPT2 })).toThrow(/is the base or adapter folder/);
   });

@@ -1,8 +1,9 @@
 // Merging a PEFT LoRA adapter into its base, tensor by tensor straight from the base's files
 // (the model is never built, so memory holds one tensor at a time): W' = W + scale·(B·A) in the
 // file's layout ((B·A)ᵀ for GPT-2's Conv1D), rounded back to the tensor's own dtype. Writes a
-// complete model folder through a temporary sibling folder renamed at the end; also serves the
-// merged tensors in memory (MergedSource) so evaluation scores exactly what the folder would hold.
+// complete model folder (its README.md the merged model's card, peft/modelCard.ts) through a
+// temporary sibling folder renamed at the end; also serves the merged tensors in memory
+// (MergedSource) so evaluation scores exactly what the folder would hold.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../hf/dtypes';
@@ -14,6 +15,7 @@ import type { CausalLM } from '../models/causalLm';
 import type { TensorSource } from '../models/weightReader';
 import { linearModules, type LinearModule } from '../lora/modules';
 import { adapterForModel, readPeftAdapter, type PeftAdapter } from './adapterFolder';
+import { CARD_FILE, cardFacts, mergedModelCard } from './modelCard';
 import { SafetensorsFile, type StDtype } from '../hf/safetensors';
 import { WeightStore } from '../hf/weights';
 
@@ -246,6 +248,7 @@ export function mergeModelFolder(opts: { model: string; adapter: string; out: st
       const src = path.join(modelDir, name);
       const stat = fs.statSync(src); // follows links (Hugging Face cache snapshots are symlinks)
       if (!stat.isFile()) skipped.push({ file: name, why: 'a folder' });
+      else if (name === CARD_FILE) continue; // the base's card: replaced by the merged model's own (below)
       else if (name === 'model.safetensors.index.json' && sharded) {
         fs.copyFileSync(src, path.join(tmp, name));
         copied.push(name);
@@ -258,6 +261,7 @@ export function mergeModelFolder(opts: { model: string; adapter: string; out: st
         copied.push(name);
       }
     }
+    fs.writeFileSync(path.join(tmp, CARD_FILE), mergedModelCard(cardFacts(adapterDir, modelDir)));
     for (const f of fs.readdirSync(tmp)) {
       const fd = fs.openSync(path.join(tmp, f), 'r');
       fs.fsyncSync(fd);
