@@ -8,6 +8,7 @@ import { excludeRows } from './commands/exclude';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
 import { startTraining, type TrainingCommandDeps } from './commands/training';
+import { registerCaseCompletion } from './host/caseCompletion';
 import { CaseDiagnostics } from './host/caseDiagnostics';
 import { DatasetLint } from './host/datasetLint';
 import { EvalTests } from './host/evalTests';
@@ -40,6 +41,8 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('loraLab.excludeRows', (file?: string, lines?: number[], note?: string) => excludeRows({ file: typeof file === 'string' ? file : undefined, lines: Array.isArray(lines) ? lines : undefined, note, afterChange: (f) => lint.lint(f) })),
     vscode.commands.registerCommand('loraLab.includeRows', (file?: string, lines?: number[]) => excludeRows({ file: typeof file === 'string' ? file : undefined, lines: Array.isArray(lines) ? lines : undefined, remove: true, afterChange: (f) => lint.lint(f) })),
   );
+  // Completion and hover in *.evals.jsonl, from schemas/evals.schema.json (jsonValidation does not reach JSON Lines).
+  context.subscriptions.push(registerCaseCompletion());
   const panels = (late.panels = new PanelController(context, training, {
     newRun: (): Promise<void> => startTraining(deps),
     evaluateRun: (dir) => evaluateRun(training, dir),
