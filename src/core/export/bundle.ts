@@ -6,6 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Example } from '../data';
 import { commitDirAtomically } from '../util/durableFiles';
+import { loraLabVersion } from '../util/version';
+import { factsMarkdown, runFacts } from '../hf/modelCard';
+import { decodeEvalReport, EVAL_FILE } from '../../protocol/evaluation';
+import { decodeRunRecord } from '../../protocol/runRecord';
 import { ACCELERATE_CONFIGS, bundleReadme, LAUNCH_SH, requirementsTxt, slurmSbatch, TRL_REQUIREMENTS } from './launchFiles';
 import { renderTrainPy } from './trainPy';
 import { lossTokens, sha256Text, trlJsonl } from './trlData';
@@ -62,6 +66,24 @@ export function checkBundleTarget(out: string, runDir: string, force: boolean): 
   }
 }
 
+/** The model cards' facts about the source run (run.json, eval.json when present) for the README; undefined when run.json does not decode. */
+function sourceFacts(input: TrlBundleInput, baseModel: string): string | undefined {
+  const read = (file: string): unknown => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(input.runDir, file), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  const rec = decodeRunRecord({ id: input.runId, dir: path.resolve(input.runDir) })(read('run.json'));
+  if (!rec.ok) return undefined;
+  const ev = decodeEvalReport(read(EVAL_FILE));
+  const { version, ...facts } = runFacts(rec.value, input.config, ev.ok ? ev.value : undefined);
+  const l = input.config.lora;
+  const lora = { r: l.r, alpha: l.alpha, dropout: l.dropout, targets: l.targetModules ?? "PEFT's default for the architecture", rslora: l.useRslora, layers: l.layers };
+  return factsMarkdown({ baseModel, lora, ...facts, version: version ?? loraLabVersion() });
+}
+
 /** Writes the bundle for one run; returns its folder, the files written (sorted, relative) and the plan. */
 export function writeTrlBundle(input: TrlBundleInput): TrlBundleResult {
   checkBundleTarget(input.out, input.runDir, input.force ?? false);
@@ -84,6 +106,7 @@ export function writeTrlBundle(input: TrlBundleInput): TrlBundleResult {
     'README.md': bundleReadme({
       runId: input.runId, baseModel, plan, notes: input.notes ?? [],
       train: { examples: input.train.length, sha256: trainSha }, valid: { examples: input.valid.length, sha256: validSha },
+      facts: sourceFacts(input, baseModel),
     }),
   };
   for (const [name, text] of Object.entries(ACCELERATE_CONFIGS)) files[`accelerate/${name}.yaml`] = text;

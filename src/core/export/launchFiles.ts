@@ -118,6 +118,8 @@ export interface ReadmeInputs {
   train: { examples: number; sha256: string };
   valid: { examples: number; sha256: string };
   notes: string[];
+  /** The source run's facts as the model cards give them (hf/modelCard.ts factsMarkdown), under "The source run". */
+  facts?: string;
 }
 
 export function bundleReadme(r: ReadmeInputs): string {
@@ -161,5 +163,5 @@ Not bit for bit: the random streams (adapter init, data order, dropout) are PyTo
 | LoRA Lab | TRL / PEFT | value | note |
 | --- | --- | --- | --- |
 ${table.join('\n')}
-${r.notes.length ? `\n## Notes\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+${r.notes.length ? `\n## Notes\n\n${r.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}${r.facts ? `\n# The source run\n\n${r.facts}` : ''}`;
 }
