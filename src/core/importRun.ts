@@ -62,9 +62,13 @@ function summaryOf(rows: readonly MetricsLine[]): Record<string, unknown> {
   return { finalStep, bestValLoss: best?.loss ?? null, bestStep: best?.step ?? null, stoppedEarly: false };
 }
 
-/** The source config with the steps the cluster run took, when they differ from the bundle's plan. */
-function configOf(source: RunRecord, out: TrlOutput): unknown {
+/**
+ * The source config with the steps the cluster run took, when they differ from the bundle's plan,
+ * and the run's name as config.name (the user's name, which run labels show first: "… (TRL)").
+ */
+function configOf(source: RunRecord, out: TrlOutput, name: string): unknown {
   const config = structuredClone(source.config);
+  if (isRecord(config)) config.name = name;
   const manifest = out.bundleDir ? JSON.parse(fs.readFileSync(path.join(out.bundleDir, BUNDLE_MANIFEST), 'utf8')) as unknown : undefined;
   const planned = isRecord(manifest) && typeof manifest.totalSteps === 'number' ? manifest.totalSteps : undefined;
   const ran = out.cluster.maxSteps;
@@ -98,7 +102,7 @@ export function importTrlRun(opts: ImportTrlOptions): ImportTrlResult {
   if (same.length > 0 && !opts.force) throw new ImportError(`a run named "${name}" was already imported (${same[0].dir}); pass --force to replace it, or choose another --name.`);
 
   const run = RunDir.create(opts.runsRoot, {
-    name, config: configOf(source, out), model: { path: modelDir, fingerprint }, dataset: source.dataset,
+    name, config: configOf(source, out, name), model: { path: modelDir, fingerprint }, dataset: source.dataset,
     versions: out.versions, source: 'trl',
     imported: { from: out.dir, cluster: out.cluster, ...(out.bundleDir ? { bundle: out.bundleDir } : {}), sourceRunId: source.id },
   });

@@ -14,9 +14,11 @@ import { main } from '../../src/cli';
 import { exportCommand } from '../../src/cli/export';
 import { ImportError } from '../../src/core/export';
 import { importTrlRun } from '../../src/core/importRun';
+import { resolveRunConfig, type RunConfigInput } from '../../src/core/runConfig';
 import { runEvalInputs } from '../../src/core/runEval';
 import { listRuns, readMetricRows, RunDir, runsRoot } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
+import { runLabels } from '../../src/protocol/runLabels';
 import { randomIds } from './helpers/randomModel';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures');
@@ -80,7 +82,11 @@ describe('lora-lab import of a train.py output folder', () => {
     const rec = RunDir.open(r.run.dir).record();
     const source = RunDir.open(sourceRun).record();
     expect(rec).toMatchObject({ status: 'completed', source: 'trl', name: `${source.id} (TRL)`, dataset: source.dataset, model: { path: MODEL, fingerprint: source.model.fingerprint } });
-    expect(rec.config).toEqual(source.config); // the cluster ran the planned 2 steps: nothing changed
+    // The cluster ran the planned 2 steps: only the name differs (config.name, which run labels show first).
+    expect(rec.config).toEqual({ ...(source.config as object), name: `${source.id} (TRL)` });
+    const labels = runLabels([source, rec].map((x) => ({ id: x.id, name: x.name, config: resolveRunConfig(x.config as RunConfigInput), dataset: x.dataset.path, model: x.model.path })));
+    expect(labels[1]).toBe(`${source.id} (TRL)`);
+    expect(labels[0]).not.toContain('(TRL)');
     expect(rec.imported).toMatchObject({ from: out, bundle, sourceRunId: source.id, cluster: { worldSize: 2, perDeviceBatch: 2, gradientAccumulation: 1, maxSteps: 2, globalStep: 2, epochs: 0.5 } });
     expect(rec.versions).toMatchObject({ trl: '1.16.0', peft: '0.21.2' });
     expect(rec.summary).toMatchObject({ finalStep: 2, bestStep: expect.any(Number) });
