@@ -124,7 +124,10 @@ async function runFile(deps: CaseRunDeps, run: vscode.TestRun, g: FileGroup, tar
   }
   for (const i of pending) run.enqueued(i);
   const statuses = new Map<string, { status: CaseStatus; ms: number; model: string }[]>();
-  const at = (line: number) => new vscode.Location(g.uri, new vscode.Position(Math.max(0, line - 1), 0));
+  const at = (line: number) => {
+    const l = Math.max(0, line - 1);
+    return new vscode.Location(g.uri, new vscode.Range(l, 0, l, 0));
+  };
   let lastPhase = '';
   run.appendOutput(crlf(`\n${path.basename(g.uri.fsPath)}: ${g.cases.size} case${g.cases.size === 1 ? '' : 's'}${job.kinds ? ` on ${job.kinds.join(', ')}` : ''}`));
   deps.log.info(`evaluation cases: ${JSON.stringify(job)}`);

@@ -8,12 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeSafetensors } from '../../src/core/hf/safetensors';
-import { RunDir } from '../../src/core/runs';
 import { decodeCasesReport, type CaseOutcome } from '../../src/protocol/evalCases';
 import type { FromWorker, WorkerJob } from '../../src/protocol/worker';
 import { WorkerClient } from '../../src/worker/client';
 import { buildWorker } from './helpers/buildWorker';
+import { handmadeRun } from './helpers/handmadeRun';
 
 const MODEL = path.join(__dirname, '..', '..', 'samples', 'model');
 const DATA = path.join(__dirname, '..', '..', 'samples', 'datasets', 'devil', 'train.jsonl');
@@ -121,7 +120,7 @@ describe('worker test job (forked)', () => {
   }, 120_000);
 
   it('on a run folder: base, adapter and merged, the report written into <run>/evals/ and decodable', async () => {
-    const runDir = handmadeRun();
+    const runDir = handmadeRun(path.join(dir, 'runs'), MODEL, DATA);
     const file = caseFile('devil', CASES.slice(0, 2));
     const { worker, events } = startJob({ type: 'test', cases: file, runDir });
     const out = await worker.done;
@@ -143,28 +142,6 @@ describe('worker test job (forked)', () => {
     expect(outcomesOf(narrowed.events).map((o) => `${o.case}@${o.model}`)).toEqual(['impossible@adapter']);
   }, 120_000);
 });
-
-/**
- * A run folder of the sample model as training leaves it, made by hand (training the sample model
- * on wasm takes minutes): run.json, and adapter/ a PEFT LoRA of c_attn (r 2) with small random A
- * and B, so the adapter's outputs differ from the base's.
- */
-function handmadeRun(): string {
-  const run = RunDir.create(path.join(dir, 'runs'), { name: 'cases', config: { model: MODEL, data: DATA, backend: 'wasm' }, model: { path: MODEL, fingerprint: 'f' }, dataset: { path: DATA, sha256: '0'.repeat(64) } });
-  const adapter = path.join(run.dir, 'adapter');
-  fs.mkdirSync(adapter);
-  const r = 2;
-  fs.writeFileSync(path.join(adapter, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: MODEL, bias: 'none', r, lora_alpha: 4, lora_dropout: 0, target_modules: ['c_attn'], fan_in_fan_out: true }));
-  let seed = 7;
-  const rand = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.2);
-  const tensors = [0, 1, 2, 3].flatMap((i) => [
-    { name: `base_model.model.transformer.h.${i}.attn.c_attn.lora_A.weight`, shape: [r, 256], data: rand(r * 256), dtype: 'F32' as const },
-    { name: `base_model.model.transformer.h.${i}.attn.c_attn.lora_B.weight`, shape: [768, r], data: rand(768 * r), dtype: 'F32' as const },
-  ]);
-  writeSafetensors(path.join(adapter, 'adapter_model.safetensors'), tensors, { format: 'pt' });
-  run.update({ status: 'completed', endedAt: new Date().toISOString() });
-  return run.dir;
-}
 
 function byKey(a: CaseOutcome, b: CaseOutcome): number {
   return `${a.case}@${a.model}`.localeCompare(`${b.case}@${b.model}`);
