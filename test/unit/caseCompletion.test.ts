@@ -6,12 +6,38 @@
 // its placeholders filled, is a line parseCases accepts, so schema, parser and completion cannot drift.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseCases } from '../../src/core/eval/cases/caseFile';
 import { CASE_KEYS, MESSAGE_ROLES, REGEX_KEYS, SAMPLING_KEYS } from '../../src/core/eval/cases/caseLine';
 import { CASE_SNIPPETS, keyDescription, keyOffers, valueOffers, type JsonSchema } from '../../src/core/eval/cases/caseSchema';
 import { caseCursor, keyAt, objectAt, type CaseCursor } from '../../src/core/eval/cases/cursor';
+import { CaseCompletion } from '../../src/host/caseCompletion';
 import { CHECK_KINDS } from '../../src/protocol/evalCases';
+
+// The editor's types the provider builds, as plain records.
+vi.mock('vscode', () => {
+  class Range {
+    constructor(readonly startLine: number, readonly start: number, readonly endLine: number, readonly end: number) {}
+  }
+  class CompletionItem {
+    detail?: string;
+    documentation?: unknown;
+    insertText?: unknown;
+    range?: Range;
+    filterText?: string;
+    constructor(readonly label: string, readonly kind: number) {}
+  }
+  class SnippetString {
+    constructor(readonly value: string) {}
+  }
+  class MarkdownString {
+    constructor(readonly value: string) {}
+  }
+  class Hover {
+    constructor(readonly contents: MarkdownString, readonly range: Range) {}
+  }
+  return { Range, CompletionItem, SnippetString, MarkdownString, Hover, CompletionItemKind: { Property: 9, Value: 11, Snippet: 14 } };
+});
 
 const schema = JSON.parse(readFileSync(join(__dirname, '../../schemas/evals.schema.json'), 'utf8')) as JsonSchema;
 
@@ -151,4 +177,35 @@ describe('every snippet, filled in, is a case parseCases accepts', () => {
     if (path.kind !== 'key') throw new Error(`no key position for ${object}`);
     it.each(keyOffers(schema, path.path).map((o) => [o.label, o.insert]))(`${object}: %s`, (_, insert) => expect(accepted(wrap(fill(insert)))).toEqual([]));
   }
+});
+
+describe('CaseCompletion (the editor glue, vscode mocked)', () => {
+  const doc = (text: string) => ({ lineAt: () => ({ text }) }) as never;
+  const complete = (marked: string) => {
+    const c = marked.indexOf('|');
+    const items = new CaseCompletion().provideCompletionItems(doc(marked.slice(0, c) + marked.slice(c + 1)), { line: 0, character: c } as never) ?? [];
+    return items.map((i) => ({ label: String(i.label), insert: (i.insertText as { value: string }).value, range: [(i.range as unknown as { start: number }).start, (i.range as unknown as { end: number }).end], filter: i.filterText, doc: (i.documentation as { value: string }).value }));
+  };
+
+  it('a half-typed key is replaced, quotes and all, by the key and its typed value', () => {
+    const contains = complete('{"name": "a", "expect": {"con|').find((i) => i.label === 'contains');
+    expect(contains).toMatchObject({ insert: '"contains": [$1]', range: [25, 29], filter: '"contains"' });
+    expect(contains?.doc).toMatch(/contains this string/);
+  });
+
+  it('a key that already has its colon is replaced by the key alone', () => {
+    expect(complete('{"name": "a", "expect": {"con|": "x"}}').find((i) => i.label === 'contains')).toMatchObject({ insert: '"contains"', range: [25, 30] });
+  });
+
+  it('a blank line, or a lone brace, offers whole cases', () => {
+    expect(complete('|').map((i) => i.label)).toEqual(CASE_SNIPPETS.map((s) => s.label));
+    expect(complete('{|}').filter((i) => i.label.startsWith('case')).map((i) => i.range)).toEqual([[0, 2], [0, 2]]);
+  });
+
+  it('hover on a key shows its description', () => {
+    const line = '{"name": "a", "sampling": {"topP": 0.9}}';
+    const h = new CaseCompletion().provideHover(doc(line), { line: 0, character: line.indexOf('topP') } as never);
+    expect((h?.contents as unknown as { value: string }).value).toMatch(/^\*\*topP\*\* · number\n\nNucleus sampling/);
+    expect(new CaseCompletion().provideHover(doc(line), { line: 0, character: line.indexOf('0.9') } as never)).toBeUndefined();
+  });
 });
