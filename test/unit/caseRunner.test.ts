@@ -124,7 +124,7 @@ describe.each([
     expect(ex.ids.at(-1)).toBe(tok.special.eos!.id);
     const { model } = loadModel(modelDir);
     const logits = model.logits([ex.ids]);
-    const data = logits.dataSync();
+    const data = logits.dataSync() as Float32Array;
     const V = logits.shape[2];
     logits.dispose();
     model.dispose();
