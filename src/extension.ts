@@ -79,9 +79,11 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
   // Evaluation cases (*.evals.jsonl) in the Test Explorer, run in a worker per case file, and their Problems.
+  const evalTests = new EvalTests({ workerScript: context.asAbsolutePath('dist/worker.js'), env: () => workerBaseEnv(context.globalStorageUri.fsPath), log });
   context.subscriptions.push(
-    new EvalTests({ workerScript: context.asAbsolutePath('dist/worker.js'), env: () => workerBaseEnv(context.globalStorageUri.fsPath), log }),
+    evalTests,
     new CaseDiagnostics(),
+    cmd('loraLab.runEvalCases', (uri?: vscode.Uri) => evalTests.runCasesCommand(uri instanceof vscode.Uri ? uri : undefined)),
   );
   // A run whose worker died with the last window (reload, crash, kill) is offered for resuming.
   void offerInterruptedRuns(context, training, () => void panels.show());

@@ -3,10 +3,13 @@
 // adapter ("<run label>", the newest the default) plus a "+ checkpoints" variant that also runs
 // every saved checkpoint; they follow the runs folder as runs come and go. Running is
 // src/host/evalTestRun.ts: a worker job per case file, never the engine in the extension host.
+// The command *Run Evaluation Cases…* (loraLab.runEvalCases) runs a case file on a picked run
+// without opening the Test Explorer (the results land there all the same).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ADAPTER_DIR, runsRoot } from '../core/runs';
+import { CASES_SUFFIX, isCaseFile } from '../protocol/evalCases';
 import { runLabels } from '../protocol/runLabels';
 import type { RunSummary } from '../protocol/panel';
 import { runCaseFiles } from './evalTestRun';
@@ -102,6 +105,48 @@ export class EvalTests implements vscode.Disposable {
       };
       this.profiles.set(key, this.ctrl.createRunProfile(w.label, vscode.TestRunProfileKind.Run, handler, w.isDefault));
     }
+  }
+
+  /**
+   * *Run Evaluation Cases…*: the case file given (explorer menu), or the active editor's, or one
+   * picked; the run picked (the newest first); then the same test run as the Test Explorer's, with
+   * a Cancel button, and a summary. Resolves when it has ended.
+   */
+  async runCasesCommand(given?: vscode.Uri): Promise<void> {
+    const file = await this.pickCaseFile(given);
+    if (!file) return;
+    const item = this.tree.fileItem(file);
+    if (!item) return;
+    const runs = this.runs();
+    if (runs.length === 0) return this.noRun();
+    const picked = runs.length === 1 ? runs[0] : (await vscode.window.showQuickPick(runs.map((r) => ({ label: r.label, description: path.basename(r.dir), run: r })), { title: `LoRA Lab: run ${path.basename(file.fsPath)} on which run?` }))?.run;
+    if (!picked) return;
+    const profile = this.profiles.get(picked.dir);
+    const request = new vscode.TestRunRequest([item], undefined, profile);
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `LoRA Lab: evaluation cases of ${path.basename(file.fsPath)} on ${picked.label}`, cancellable: true }, (_p, token) =>
+      runCaseFiles({ ctrl: this.ctrl, tree: this.tree, ...this.deps }, request, token, { runDir: picked.dir, runLabel: picked.label, checkpoints: false }));
+    const pick = await vscode.window.showInformationMessage(`LoRA Lab: evaluation cases of ${path.basename(file.fsPath)} ran on ${picked.label}; the results are in the Test Explorer and the results panel.`, 'Show Test Results', 'Show Results Panel');
+    if (pick === 'Show Test Results') void vscode.commands.executeCommand('workbench.view.testing.focus');
+    if (pick === 'Show Results Panel') void vscode.commands.executeCommand('loraLab.showResults');
+  }
+
+  private async pickCaseFile(given?: vscode.Uri): Promise<vscode.Uri | undefined> {
+    const active = vscode.window.activeTextEditor?.document.uri;
+    const uri = given ?? (active && isCaseFile(active.fsPath) ? active : undefined);
+    if (uri) {
+      await this.tree.updateFromDisk(uri);
+      return uri;
+    }
+    await this.tree.discover();
+    const files: vscode.Uri[] = [];
+    this.ctrl.items.forEach((i) => i.uri && files.push(i.uri));
+    if (files.length === 0) {
+      void vscode.window.showInformationMessage(`LoRA Lab: no case file (*${CASES_SUFFIX}) in this workspace. Write one case per line: {"name": "…", "prompt": "…", "expect": {"contains": ["…"]}}.`);
+      return undefined;
+    }
+    if (files.length === 1) return files[0];
+    const picked = await vscode.window.showQuickPick(files.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })), { title: 'LoRA Lab: run which case file?' });
+    return picked?.uri;
   }
 
   private async noRun(): Promise<void> {

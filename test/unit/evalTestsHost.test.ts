@@ -5,7 +5,8 @@
 // (+ checkpoints), the newest the default; the request narrowed to a job (only, kinds); and a real
 // run through the forked worker on the sample model with a hand-made adapter: failures with the
 // generated text, `equals` as a diff, the case failed when one model failed, the matrix in the
-// output, the report in <run>/evals/. The text helpers (rollup, matrix) against known reports.
+// output, the report in <run>/evals/; the command Run Evaluation Cases… on the active editor's file.
+// The text helpers (rollup, matrix) against known reports.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import type { CaseOutcome, CasesReport } from '../../src/protocol/evalCases';
 import { buildWorker } from './helpers/buildWorker';
 import { handmadeRun } from './helpers/handmadeRun';
 
-const h = vi.hoisted(() => ({ ws: '', info: undefined as unknown as import('vitest').Mock }));
+const h = vi.hoisted(() => ({ ws: '', info: undefined as unknown as import('vitest').Mock, active: undefined as undefined | { document: { uri: unknown } } }));
 
 vi.mock('vscode', () => {
   const uri = (fsPath: string) => ({ fsPath, scheme: 'file', toString: () => `file://${fsPath}` });
@@ -103,7 +104,14 @@ vi.mock('vscode', () => {
     RelativePattern: class { constructor(readonly base: unknown, readonly pattern: string) {} },
     tests: { createTestController },
     languages: { createDiagnosticCollection: () => ({ set: vi.fn(), delete: vi.fn(), dispose() {} }) },
-    window: { showInformationMessage: (...a: unknown[]) => h.info(...a) },
+    window: {
+      showInformationMessage: (...a: unknown[]) => h.info(...a),
+      showQuickPick: vi.fn(async () => undefined),
+      withProgress: (_o: unknown, f: (p: unknown, t: unknown) => Promise<unknown>) => f({ report() {} }, { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) }),
+      get activeTextEditor() { return h.active; },
+    },
+    ProgressLocation: { Notification: 15 },
+    TestRunRequest: class { constructor(readonly include?: unknown[], readonly exclude?: unknown[], readonly profile?: unknown) {} },
     commands: { executeCommand: vi.fn() },
     workspace: {
       get workspaceFolders() { return [{ uri: uri(h.ws), name: 'ws', index: 0 }]; },
@@ -237,6 +245,22 @@ describe('a Test Explorer run (forked worker, sample model)', () => {
     expect(run.output).toMatch(/case\s+base\s+adapter\s+merged\r\nsays something\s+✓\s+✓\s+✓\r\nimpossible\s+✗\s+✗\s+✗/);
     expect(run.output).toContain(`report written to ${path.join(runDir, 'evals', 'devil.json')}`);
     expect(fs.existsSync(path.join(runDir, 'evals', 'devil.json'))).toBe(true);
+    tests.dispose();
+  }, 120_000);
+});
+
+describe('the command Run Evaluation Cases…', () => {
+  it('runs the active editor’s case file on the only run, as a Test Explorer run, then says where the results are', async () => {
+    const { file } = workspace(CASES.slice(0, 1));
+    handmadeRun(path.join(h.ws, '.lora-lab', 'runs'), MODEL, DATA, 'devil');
+    const { ctrl, tests } = await controller();
+    h.active = { document: { uri: { fsPath: file, scheme: 'file', toString: () => `file://${file}` } } };
+    await tests.runCasesCommand();
+    h.active = undefined;
+    const run = ctrl.runs[0];
+    expect(run.ended).toBe(true);
+    expect(run.log.filter((l) => l[0] === 'passed').map((l) => l[1].split('#')[1])).toEqual(['says something/base', 'says something/adapter', 'says something/merged', 'says something']);
+    expect(h.info).toHaveBeenLastCalledWith(expect.stringMatching(/evaluation cases of devil\.evals\.jsonl ran on devil/), 'Show Test Results', 'Show Results Panel');
     tests.dispose();
   }, 120_000);
 });
