@@ -192,6 +192,25 @@ describe('case tokens and per-case errors', () => {
   });
 });
 
+describe('progress and cancel', () => {
+  const modelDir = tinyFolder(GPT2_RAW, 13);
+  const many = Array.from({ length: 5 }, (_, i) => ({ name: `c${i}`, prompt: `And the ${i}`, expect: { notContains: ['zzzz'] }, maxNewTokens: 2 }));
+
+  it('evaluating phases count outcomes up to cases × models; an abort after the first batch stops the run with an AbortError', async () => {
+    const { file, cases } = casesOf(many);
+    const models: CaseModel[] = [{ label: 'base', kind: 'base', model: modelDir }, { label: 'again', kind: 'base', model: modelDir }];
+    const phases: { done?: number; total?: number }[] = [];
+    await runCases({ file, cases, models, backend: BACKEND, batchSize: 2, onPhase: (e) => e.phase === 'evaluating' && phases.push(e) });
+    expect(phases.every((p) => p.total === 10 && p.done! <= 10)).toBe(true);
+    expect(phases.at(-1)!.done).toBe(10);
+    const abort = new AbortController();
+    let told = 0;
+    const run = runCases({ file, cases, models, backend: BACKEND, batchSize: 2, signal: abort.signal, onOutcome: () => ++told === 2 && abort.abort() });
+    await expect(run).rejects.toThrow(/abort/i);
+    expect(told).toBe(2);
+  });
+});
+
 describe('the real sample model (samples/model, 4.3M GPT-2)', () => {
   it('a prompt case generates the greedy output generate() gives, the same on every run', async () => {
     const { file, cases } = casesOf([{ name: 'greedy', prompt: 'Define: Academe\n', expect: { regex: '.' }, maxNewTokens: 12 }]);

@@ -160,7 +160,6 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
     phaseStart = performance.now();
     for (const m of o.models) {
       o.signal?.throwIfAborted();
-      progress(m.label);
       let model: CausalLM;
       let owned = false;
       try {
@@ -172,6 +171,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
         notes.push(`${m.label} could not be loaded: ${messageOf(e)}`);
         continue;
       }
+      progress(m.label);
       try {
         await runOnModel(model, m, prepared, { eosIds, batchSize, tokenizer, signal: o.signal, tell, progress: () => progress(m.label) });
       } finally {
