@@ -40,7 +40,8 @@ export class CaseDiagnostics implements vscode.Disposable {
   }
 
   check(doc: vscode.TextDocument): void {
-    if (!isCaseFile(doc.uri.fsPath) || doc.uri.scheme === 'git') return;
+    // The file on disk or a new one; not the other side of a diff (git:, …).
+    if (!isCaseFile(doc.uri.fsPath) || (doc.uri.scheme !== 'file' && doc.uri.scheme !== 'untitled')) return;
     this.collection.set(doc.uri, caseDiagnostics(doc.getText(), doc.uri.fsPath));
   }
 

@@ -34,7 +34,7 @@ export class CaseTree implements vscode.Disposable {
       }),
       watcher.onDidDelete((u) => this.remove(u)),
       vscode.workspace.onDidChangeTextDocument((e) => {
-        if (isCaseFile(e.document.uri.fsPath) && e.contentChanges.length > 0) this.update(e.document.uri, e.document.getText());
+        if (isCaseFile(e.document.uri.fsPath) && e.document.uri.scheme === 'file' && e.contentChanges.length > 0) this.update(e.document.uri, e.document.getText());
       }),
       vscode.workspace.onDidOpenTextDocument((d) => {
         if (isCaseFile(d.uri.fsPath) && d.uri.scheme === 'file') this.update(d.uri, d.getText());
@@ -101,7 +101,6 @@ export class CaseTree implements vscode.Disposable {
     let file = this.ctrl.items.get(uri.toString());
     if (!file) {
       file = this.ctrl.createTestItem(uri.toString(), vscode.workspace.asRelativePath(uri, true), uri);
-      file.range = new vscode.Range(0, 0, 0, 0);
       this.data.set(file, { kind: 'file', uri });
       this.ctrl.items.add(file);
     }
