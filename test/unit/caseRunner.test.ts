@@ -166,6 +166,15 @@ describe('case tokens and per-case errors', () => {
     expect(ids).toEqual(ex.ids.slice(0, firstLoss));
   });
 
+  it('a conversation also stops at the template\'s end-of-turn token (<|im_end|> here: training scores it after each reply); none without a template', () => {
+    const withTemplate = tinyFolder(GPT2_RAW, 14);
+    const tok = loadTokenizer(withTemplate)!;
+    const imEnd = tok.encode('<|im_end|>');
+    expect(imEnd).toHaveLength(1);
+    expect(new CaseTokenizer(tok, withTemplate, 'x.evals.jsonl', parseConfig(GPT2_RAW)).turnEndIds()).toEqual(imEnd);
+    expect(new CaseTokenizer(loadTokenizer(modelDir)!, modelDir, 'x.evals.jsonl', parseConfig(GPT2_RAW)).turnEndIds()).toEqual([]);
+  });
+
   it('a model without a chat template: the messages case errors naming the tokenizer, the prompt case still runs; a prompt past GPT-2\'s positions errors with its token count', async () => {
     const { file, cases } = casesOf([
       { name: 'chat', messages: [{ role: 'user', content: 'hi' }], expect: { contains: ['x'] } },

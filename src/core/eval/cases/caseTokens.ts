@@ -75,6 +75,23 @@ export class CaseTokenizer {
     }
   }
 
+  /**
+   * The chat template's end-of-turn token (Qwen's <|im_end|>, Llama 3's <|eot_id|>) when it is a
+   * special token: training puts loss on it after each reply, so a tuned model ends its turn there,
+   * and a `messages` case stops at it as at EOS. Empty without a template.
+   */
+  turnEndIds(): number[] {
+    try {
+      const e = this.renderer().encode([{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }]);
+      let t = e.weights.length - 1;
+      while (t > 0 && !(e.weights[t] > 0)) t--;
+      const id = e.ids[t];
+      return t > 0 && this.tokenizer!.decode([id], { skipSpecialTokens: true }) === '' ? [id] : [];
+    } catch {
+      return [];
+    }
+  }
+
   /** The model's chat template, or (as a thrown Error) why there is none: the message names the tokenizer. */
   private renderer(): ChatRenderer {
     if (this.chat === undefined) {

@@ -131,6 +131,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
   const toks = new CaseTokenizer(tokenizer, baseDir, file, spec);
   const prepared: Prepared[] = cases.map((c) => ({ c, t: toks.tokens(c) }));
   const eosIds = caseEosIds(spec, tokenizer);
+  const chatEosIds = [...new Set([...eosIds, ...(tokenizer && cases.some((c) => c.messages) ? toks.turnEndIds() : [])])];
   const batchSize = Math.max(1, o.batchSize ?? DEFAULT_CASE_BATCH);
   const notes = [...(o.notes ?? [])];
   const byKey = new Map<string, CaseOutcome>();
@@ -173,7 +174,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
       }
       progress(m.label);
       try {
-        await runOnModel(model, m, prepared, { eosIds, batchSize, tokenizer, signal: o.signal, tell, progress: () => progress(m.label) });
+        await runOnModel(model, m, prepared, { eosIds, chatEosIds, batchSize, tokenizer, signal: o.signal, tell, progress: () => progress(m.label) });
       } finally {
         if (owned) model.dispose();
       }
@@ -237,7 +238,7 @@ function errorOutcome(c: EvalCase, m: CaseModel, error: string): CaseOutcome {
 /** Every case on one model: losses first, then generations in batches; outcomes told as each batch ends. */
 async function runOnModel(
   model: CausalLM, m: CaseModel, prepared: Prepared[],
-  s: { eosIds: number[]; batchSize: number; tokenizer?: LoraTokenizer; signal?: AbortSignal; tell: (o: CaseOutcome) => void; progress: () => void },
+  s: { eosIds: number[]; chatEosIds: number[]; batchSize: number; tokenizer?: LoraTokenizer; signal?: AbortSignal; tell: (o: CaseOutcome) => void; progress: () => void },
 ): Promise<void> {
   const isBase = m.kind === 'base';
   const losses = new Map<Prepared, { loss?: number; error?: string }>();
@@ -273,14 +274,18 @@ async function runOnModel(
   const generating = prepared.filter((p) => !p.t.error && p.t.prompt);
   for (const p of prepared) if (!generating.includes(p)) s.tell(finish(p));
   s.progress();
-  for (let i = 0; i < generating.length; i += s.batchSize) {
+  // Prompt cases stop at EOS; conversations also at the template's end of turn (batched apart).
+  const batches: { batch: Prepared[]; eosIds: number[] }[] = [];
+  for (const [group, eosIds] of [[generating.filter((p) => !p.c.messages), s.eosIds], [generating.filter((p) => p.c.messages), s.chatEosIds]] as const) {
+    for (let i = 0; i < group.length; i += s.batchSize) batches.push({ batch: group.slice(i, i + s.batchSize), eosIds });
+  }
+  for (const { batch, eosIds } of batches) {
     s.signal?.throwIfAborted();
-    const batch = generating.slice(i, i + s.batchSize);
     let gens: ReturnType<typeof generateBatch> | undefined;
     let genError: string | undefined;
     try {
       gens = generateBatch(model, batch.map((p) => p.t.prompt!), {
-        maxNewTokens: batch.map((p) => p.c.maxNewTokens ?? DEFAULT_CASE_MAX_NEW_TOKENS), eosIds: s.eosIds, sampling: batch.map((p) => samplingOf(p.c)), batchSize: batch.length, signal: s.signal,
+        maxNewTokens: batch.map((p) => p.c.maxNewTokens ?? DEFAULT_CASE_MAX_NEW_TOKENS), eosIds, sampling: batch.map((p) => samplingOf(p.c)), batchSize: batch.length, signal: s.signal,
       });
     } catch (e) {
       if (s.signal?.aborted) throw e;
