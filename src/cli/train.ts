@@ -63,7 +63,7 @@ function quitNow(runDir: string | undefined, checkpointStep: number | undefined)
 
 export const trainCommand: CliCommand = {
   summary: 'Train a LoRA adapter on a dataset file; the run is kept under .lora-lab/runs/',
-  synopsis: '--model <dir> --data <file> [--valid <file>] [--rank 8 --alpha 16 --targets ...] [--lr --epochs|--max-steps --batch --grad-accum --max-seq-len --seed --backend ...] [--config run.json] [--resume <run dir>] [--json]',
+  synopsis: '--model <dir> --data <file> [--valid <file>] [--evals <cases.evals.jsonl>] [--rank 8 --alpha 16 --targets ...] [--lr --epochs|--max-steps --batch --grad-accum --max-seq-len --seed --backend ...] [--config run.json] [--resume <run dir>] [--json]',
   options: {
     model: { type: 'string', valueName: 'dir', description: 'Hugging Face model folder' },
     data: { type: 'string', valueName: 'file', description: 'Training data: .jsonl, .json, .csv, .tsv or .txt' },
