@@ -58,6 +58,7 @@ async function benchModel(model: CausalLM, o: GenerateBenchOptions): Promise<Mod
       const t0 = performance.now();
       m.run();
       results[k].tokensPerSec.push(newTokens / ((performance.now() - t0) / 1000));
+      process.stderr.write(`repetition ${r + 1}, ${m.mode}: ${results[k].tokensPerSec[r].toFixed(1)} tokens/s\n`);
     });
   }
   for (const [k, m] of modes.entries()) {
