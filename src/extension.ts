@@ -7,6 +7,7 @@ import { hintNativeOnWasm, relinkNativeOnActivation, SETUP_NATIVE_COMMAND, setup
 import { excludeRows } from './commands/exclude';
 import { countParametersCommand } from './commands/parameterCount';
 import { compareRuns, CONFIG_SCHEME, evaluateRun, mergeRun, openRunFolder, RunConfigDocuments } from './commands/runs';
+import { EXPORT_RUN_COMMAND, exportRunCommand } from './commands/exportRun';
 import { startTraining, type TrainingCommandDeps } from './commands/training';
 import { registerCaseCompletion } from './host/caseCompletion';
 import { CaseDiagnostics } from './host/caseDiagnostics';
@@ -67,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
     cmd('loraLab.resumeRun', (dir?: string) => resumeRunCommand(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.evaluateRun', (dir?: string) => evaluateRun(training, typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.mergeRun', (dir?: string) => mergeRun(training, typeof dir === 'string' ? dir : undefined)),
+    cmd(EXPORT_RUN_COMMAND, (dir?: string) => exportRunCommand(typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.openRunFolder', (dir?: string) => openRunFolder(typeof dir === 'string' ? dir : undefined)),
     cmd('loraLab.countParameters', countParametersCommand),
     cmd('loraLab.showLog', () => log.show()),

@@ -52,7 +52,7 @@ function allRuns(): RunItem[] {
   return runItems(allRunSummaries());
 }
 
-async function pickRun(given: string | undefined, title: string): Promise<string | undefined> {
+export async function pickRun(given: string | undefined, title: string): Promise<string | undefined> {
   if (given) return given;
   const runs = allRuns();
   if (runs.length === 0) {
