@@ -9,7 +9,8 @@
 #  4. `lora-lab export --to trl` of a short run on samples/model: the bundle's train.py, run with the
 #     venv's python, sees the same validation tokens (its base loss equals eval.json's within 1e-4
 #     relative), trains 2 steps on the CPU in one process and through launch.sh (accelerate launch,
-#     2 processes, DDP over gloo), and its adapters load with PEFT.
+#     2 processes, DDP over gloo), and its adapters load with PEFT; `lora-lab import` brings the
+#     2-process output back as a run listed beside the local one (source trl).
 # Needs python3 (3.10+) and PyPI; prints the time each part took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,6 +91,26 @@ export_case() {
     const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
   "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
   if ! "$VENV/bin/python" scripts/interop_check.py --export-bundle "$dir/bundle" --eval "$run/eval.json" --train-steps 2; then
+    failed=1
+  fi
+  # lora-lab import: the 2-process output comes back as a completed run with source trl, listed
+  # beside the local run (listRuns), its rows decoded and its adapter the bytes train.py saved.
+  local ti=$SECONDS
+  if "${CLI[@]}" import "$dir/bundle/interop-output-2" --workspace "$dir" --json >"$dir/import.json" && node -e '
+    const fs = require("fs"), path = require("path");
+    const [file, src, outDir] = process.argv.slice(1);
+    const { runDir, record } = JSON.parse(fs.readFileSync(file, "utf8"));
+    const runs = fs.readdirSync(path.dirname(runDir)).map((d) => JSON.parse(fs.readFileSync(path.join(path.dirname(runDir), d, "run.json"), "utf8")));
+    const listed = runs.find((r) => r.id === path.basename(runDir));
+    const same = (f) => fs.readFileSync(path.join(runDir, "adapter", f)).equals(fs.readFileSync(path.join(outDir, "adapter", f)));
+    const rows = fs.readFileSync(path.join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map(JSON.parse);
+    const ok = listed && listed.status === "completed" && listed.source === "trl" && record.imported.cluster.worldSize === 2 &&
+      runs.some((r) => r.id === path.basename(src) && r.source === undefined) && same("adapter_model.safetensors") && same("adapter_config.json") &&
+      rows.filter((r) => r.type === "step").length === 2;
+    console.log(`  ${ok ? "ok" : "FAIL"} lora-lab import interop-output-2: run ${path.basename(runDir)} listed (status ${listed && listed.status}, source ${listed && listed.source}, world size ${record.imported.cluster.worldSize}), ${rows.length} metrics rows, adapter bytes identical`);
+    process.exit(ok ? 0 : 1);' "$dir/import.json" "$run" "$dir/bundle/interop-output-2"; then
+    echo "   (import $((SECONDS - ti)) s)"
+  else
     failed=1
   fi
   echo "   ($((SECONDS - t)) s)"
