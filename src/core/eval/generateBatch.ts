@@ -25,9 +25,10 @@ export interface BatchGenerateOptions {
 
 /**
  * Default prompts per batch, from `npm run bench -- --generate` (16 prompts of 4–34 tokens × 32
- * new tokens, 2 shared vCPUs): on native TensorFlow batches of 16 make 2.4× the tokens/s of
- * generate() in a loop (sample model 152 vs 64, distilgpt2 33 vs 13; Llama smollm-135m 16.5 vs 7.8, 2.1×), 8 make 1.5×, but 4 only 0.7×
- * (the loop's one-token steps run as one fused graph, batched steps as eager ops); on wasm the
+ * new tokens, 2 shared vCPUs): on native TensorFlow batches of 16 make 2.1–2.5× the tokens/s
+ * of generate() in a loop (sample model 152 vs 64, distilgpt2 33 vs 13, smollm-135m 16.5 vs
+ * 7.8), 8 make 1.5×, but 4 only 0.7× (the loop's one-token steps run as one fused graph,
+ * batched steps as eager ops); on wasm the
  * two are within noise (sample model 10.7 vs 10.2). Peak tensors at 16: 36 MB (sample), 116 MB
  * (distilgpt2), 154 MB (smollm-135m) above the model's own.
  */
