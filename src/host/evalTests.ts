@@ -100,8 +100,12 @@ export class EvalTests implements vscode.Disposable {
         continue;
       }
       const handler = (request: vscode.TestRunRequest, token: vscode.CancellationToken) => {
+        // The runs folder may have changed since the profiles were made (the watcher is debounced,
+        // and some file systems report late): a profile without a run looks again, now.
         const t = this.targets.get(key);
-        return t?.run ? runCaseFiles({ ctrl: this.ctrl, tree: this.tree, ...this.deps }, request, token, { runDir: t.run.dir, runLabel: t.run.label, checkpoints: t.checkpoints }) : this.noRun();
+        const run = t?.run ?? this.runs()[0];
+        if (!t?.run && run) this.refreshProfiles();
+        return run ? runCaseFiles({ ctrl: this.ctrl, tree: this.tree, ...this.deps }, request, token, { runDir: run.dir, runLabel: run.label, checkpoints: t?.checkpoints ?? false }) : this.noRun();
       };
       this.profiles.set(key, this.ctrl.createRunProfile(w.label, vscode.TestRunProfileKind.Run, handler, w.isDefault));
     }
@@ -149,9 +153,12 @@ export class EvalTests implements vscode.Disposable {
     return picked?.uri;
   }
 
-  private async noRun(): Promise<void> {
-    const pick = await vscode.window.showInformationMessage('LoRA Lab: evaluation cases run on a trained run\'s base, adapter and merged model, and no run in this workspace has an adapter yet. Train one first.', 'Start Training…');
-    if (pick) void vscode.commands.executeCommand('loraLab.startTraining');
+  /** Says why nothing runs, without holding the test run open until the notification is answered. */
+  private noRun(): Promise<void> {
+    void vscode.window.showInformationMessage('LoRA Lab: evaluation cases run on a trained run\'s base, adapter and merged model, and no run in this workspace has an adapter yet. Train one first.', 'Start Training…').then((pick) => {
+      if (pick) void vscode.commands.executeCommand('loraLab.startTraining');
+    });
+    return Promise.resolve();
   }
 
   /** Profiles follow the runs folder: a run created, finished (its adapter written) or deleted. */
