@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { isCaseFile } from '../protocol/evalCases';
 import { describeFileSummary, type LintDiagnostic, type LintFix, type LintReport, type LintSettings, type RowView } from '../protocol/lint';
 import { runField, settingKey } from '../protocol/runConfig';
 import type { LintClient } from './lintClient';
@@ -26,11 +27,12 @@ function setting<T>(key: string, fallback: T): T {
 /**
  * Whether a document looks like a dataset: a .jsonl/.json whose first row is an object with a
  * dataset field, a .csv/.tsv whose header names one, a .txt under a data/datasets folder or named
- * train/valid/test. (package.json or a README.txt is not linted.)
+ * train/valid/test. (package.json, a README.txt or a case file `*.evals.jsonl` is not linted.)
  */
 export function looksLikeDataset(file: string, head: string, columns: string[] = []): boolean {
   const ext = path.extname(file).toLowerCase();
   if (!DATASET_EXTENSIONS.has(ext)) return false;
+  if (isCaseFile(file) || /\.evals\.json$/i.test(file)) return false; // evaluation cases: their own Problems (caseDiagnostics.ts)
   const fields = [...FIELDS, ...columns];
   if (ext === '.txt') return /(^|[\\/])(data|datasets?|corpus)[\\/]/i.test(file) || /^(train|valid|validation|val|test)\b/i.test(path.basename(file));
   if (ext === '.csv' || ext === '.tsv') {

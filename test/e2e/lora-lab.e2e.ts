@@ -14,7 +14,11 @@
 //   (f) the planted dataset → Start Training… → "Configure…" → the Configure section shows the lint
 //       summary ("1 error"), Start disabled, one `planted.jsonl:2` link that opens the file at line 2;
 //   (g) a short run → "LoRA Lab: Show Results" → Loss curves → click a point of the training curve →
-//       the step's examples are listed → the first `devil.jsonl:N` link opens the dataset at line N.
+//       the step's examples are listed → the first `devil.jsonl:N` link opens the dataset at line N;
+//   (h) the sample's case file devil.evals.jsonl in the Test Explorer (a file → its cases) → "Test: Run
+//       All Tests" on the newest trained run → every case shows passed/failed as the run's report
+//       (<run>/evals/devil.json) says, per model (base, adapter, merged) → the results panel's
+//       Evaluation section shows the cases × models matrix and a cell's checks and output.
 // scripts/e2e/run.sh prepares code-server and the .vsix and runs this file (bundled by esbuild).
 // Screenshots of every step go to test-output/e2e/.
 import assert from 'node:assert/strict';
@@ -42,8 +46,9 @@ import {
   webviewContent,
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
-import { checkResultsPanel, clickLintLink, clickStepExample, clickTrainingStep, configureLint, panelText, stepExamplesList } from './panel';
-import { DATASET, FIXTURE_MODEL, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
+import { casesMatrix, checkResultsPanel, clickLintLink, clickStepExample, clickTrainingStep, configureLint, expandCaseCell, panelText, stepExamplesList } from './panel';
+import { expandTestRow, showTestExplorer, testRows, waitForCaseReport } from './testExplorer';
+import { CASES, DATASET, FIXTURE_MODEL, hasSampleCases, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
 
 /**
  * Records what the LoRA status bar item and the panel's status line say while a run goes on (each
@@ -627,6 +632,128 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       }, 30_000);
       progress(`editor: ${DATASET}, ${cursor}`);
       await screenshot(page, 'step-examples-opened');
+    });
+  });
+  it('(h) a case file in the Test Explorer → Run All Tests → pass/fail per case and model → the matrix in the results panel', { ...only('h'), ...(hasSampleCases ? {} : { skip: 'no samples/datasets/devil/devil.evals.jsonl (or no sample model)' }), timeout: 12 * 60_000 }, async () => {
+    const trained = () => runs(server.workspace).filter((r) => r.status === 'completed' && fs.existsSync(path.join(r.dir, 'adapter', 'adapter_config.json')));
+    if (trained().length === 0) {
+      const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+      if (fs.existsSync(wsSettings)) {
+        fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
+        await sleep(3_000); // the settings file watcher
+      }
+      const before = runs(server.workspace).map((r) => r.id);
+      await step('no trained run yet: a short one first', async () => {
+        await startWithDefaultsOnDataset();
+        const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+        await waitForCompletion(server.workspace, r.id);
+        await sleep(1_500); // the runs watcher refreshes the Test Explorer's profiles
+      });
+    }
+
+    await step(`Testing view → ${CASES} and its cases`, async () => {
+      await closeQuickInput(page);
+      await showTestExplorer(page);
+      await waitFor(`${CASES} in the Test Explorer`, async () => (await testRows(page)).find((r) => r.label.includes(CASES)), 60_000);
+      await expandTestRow(page, new RegExp(CASES.replace(/\./g, '\\.')));
+      const rows = await waitFor('the cases under the file', async () => {
+        const r = await testRows(page);
+        return r.length > 3 ? r : undefined;
+      }, 30_000);
+      progress(`Test Explorer: ${rows.map((r) => r.label).join(' | ')}`);
+      assert.ok(rows.some((r) => r.label.includes('starts-like-a-definition')), 'the case "starts-like-a-definition" is listed under its file');
+      await screenshot(page, 'test-explorer-cases');
+    });
+
+    const since = Date.now();
+    const { report, runDir } = await step('"Test: Run All Tests" → the worker runs every case on base, adapter and merged → the report in the run', async () => {
+      await runFromPalette(page, 'Test: Run All Tests', 60_000);
+      const found = await waitFor('a run folder whose evals/ gets the report', async () => {
+        for (const r of trained().reverse()) {
+          if (fs.existsSync(path.join(r.dir, 'evals', 'devil.json')) && fs.statSync(path.join(r.dir, 'evals', 'devil.json')).mtimeMs >= since) return r.dir;
+        }
+        return undefined;
+      }, 6 * 60_000, 1_000);
+      const got = await waitForCaseReport(found, CASES, since, 10_000);
+      return { report: got.report, runDir: found };
+    });
+    const labels = report.models.map((m) => m.label);
+    assert.deepEqual(labels.slice(0, 3), ['base', 'adapter', 'merged'], 'the default profile runs base, adapter and merged');
+    assert.equal(report.outcomes.length, report.cases.length * report.models.length, 'one outcome per case × model');
+    progress(`report of ${path.basename(runDir)}: ${report.cases.length} cases × ${labels.join(', ')}; ${report.outcomes.filter((o) => o.status === 'pass').length} passed, ${report.outcomes.filter((o) => o.status === 'fail').length} failed, ${report.outcomes.filter((o) => o.status === 'error').length} errors, ${report.outcomes.filter((o) => o.status === 'skip').length} skipped`);
+
+    await step('each case shows the state its outcomes give (errored > failed > passed > skipped)', async () => {
+      const expected = (name: string) => {
+        const st = report.outcomes.filter((o) => o.case === name).map((o) => o.status);
+        return st.includes('error') ? 'errored' : st.includes('fail') ? 'failed' : st.includes('pass') ? 'passed' : 'skipped';
+      };
+      const rows = await waitFor('every case row with its result icon', async () => {
+        const r = (await testRows(page)).filter((x) => report.cases.some((c) => x.label.startsWith(c.name)));
+        return r.length === report.cases.length && r.every((x) => ['passed', 'failed', 'errored', 'skipped'].includes(x.state)) ? r : undefined;
+      }, 60_000);
+      for (const c of report.cases) {
+        const row = rows.find((r) => r.label.startsWith(c.name))!;
+        progress(`  ${c.name}: ${row.state}`);
+        assert.equal(row.state, expected(c.name), `${c.name}: the Test Explorer shows ${row.state}, the report says ${expected(c.name)}`);
+      }
+      const first = report.cases[0].name;
+      await expandTestRow(page, new RegExp(`^${first}`));
+      const children = await waitFor(`the models under ${first}`, async () => {
+        const r = await testRows(page);
+        const kids = r.filter((x) => labels.some((l) => x.label.startsWith(l)) && x.state !== '');
+        return kids.length >= labels.length ? kids : undefined;
+      }, 30_000);
+      progress(`  ${first}: ${children.map((k) => `${k.label} ${k.state}`).join(', ')}`);
+      await screenshot(page, 'test-explorer-results');
+    });
+
+    await step('"LoRA Lab: Show Results" → Evaluation → the cases × models matrix, a cell expanded', async () => {
+      await runFromPalette(page, 'LoRA Lab: Show Results', 60_000);
+      await waitFor('the results panel content', async () => (await panelText(page)).length > 0, 60_000);
+      const m = await casesMatrix(page, CASES);
+      progress(`matrix: ${m.head}; ${m.cells.length} cells`);
+      assert.equal(m.cells.length, report.outcomes.length, 'a cell per case × model');
+      const o = report.outcomes.find((x) => x.model === 'adapter' && x.output)!;
+      const word = { pass: 'passed', fail: 'failed', skip: 'skipped', error: 'error' }[o.status];
+      assert.ok(m.cells.some((c) => c.startsWith(o.case) && /on adapter/.test(c) && c.includes(word)), `the cell of ${o.case} on adapter says ${word}`);
+      await screenshot(page, 'cases-matrix');
+      const detail = await expandCaseCell(page, new RegExp(`^${o.case}.*on adapter`));
+      progress(`detail: ${detail.slice(0, 240)}`);
+      assert.ok(detail.includes(o.output!.text.trim().slice(0, 20)), 'the expanded cell shows the generated output');
+      await screenshot(page, 'cases-matrix-detail');
+    });
+      await step('a case file with a typo: the Problems panel names the line and the key; completion offers the expect kinds', async () => {
+      const file = 'typo.evals.jsonl';
+      fs.writeFileSync(path.join(server.workspace, file), ['{"name": "fine", "prompt": "Define: Cat\\n", "expect": {"contains": "cat"}}', '{"name": "typo", "prompt": "Define: Dog\\n", "expected": {"contains": "dog"}}', '{"name": "new", "prompt": "Define: Owl\\n", "expect": {}}', ''].join('\n'));
+      await closeQuickInput(page);
+      await showExplorer(page);
+      await waitFor(`${file} in the explorer`, () => explorerRow(page, file).isVisible(), 30_000);
+      await explorerRow(page, file).click();
+      await waitFor(`${file} as the active editor tab`, () => page.locator('.editor-group-container.active .tabs-container .tab.active').filter({ hasText: file }).first().isVisible(), 30_000);
+      await runFromPalette(page, 'View: Focus Problems (Problems)', 5_000).catch(() => runFromPalette(page, 'View: Toggle Problems', 30_000));
+      const problems = await waitFor('the case file problem in the Problems panel', async () => {
+        const t = ((await page.locator('.markers-panel').first().innerText({ timeout: 2_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
+        return /expected/.test(t) && /Ln 2/.test(t) ? t : undefined;
+      }, 60_000, 1_000);
+      progress(`problems: ${problems.slice(0, 300)}`);
+      assert.match(problems, /did you mean "expect"/, 'the problem suggests the key "expect"');
+      assert.doesNotMatch(problems, /missing field "completion"/, 'the case file is not linted as a dataset');
+      await screenshot(page, 'cases-problems');
+      // The cursor inside line 3's empty expect {} → Ctrl+Space.
+      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('ArrowUp');
+      await page.keyboard.press('End');
+      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('Control+Space');
+      const offered = await waitFor('the completion list inside "expect"', async () => {
+        const t = ((await page.locator('.suggest-widget .monaco-list').first().innerText({ timeout: 1_000 }).catch(() => '')) ?? '').replace(/\s+/g, ' ');
+        return /contains/.test(t) && /maxLoss/.test(t) ? t : undefined;
+      }, 30_000);
+      progress(`completion: ${offered.slice(0, 200)}`);
+      await screenshot(page, 'cases-completion');
+      await page.keyboard.press('Escape');
     });
   });
 });

@@ -153,3 +153,33 @@ export async function stepExamplesList(page: Page): Promise<{ step: number; head
 export async function clickStepExample(page: Page, i = 0): Promise<void> {
   await webviewContent(page).locator('section.step-examples a.example-link').nth(i).click();
 }
+
+// --- Evaluation cases (webview/views/casesMatrix.ts) ----------------------------------------------
+/** The Evaluation section's matrix of `caseFile` once shown: its header line and each cell's aria-label ("<case>, line N, on adapter: passed"). */
+export async function casesMatrix(page: Page, caseFile: string): Promise<{ head: string; cells: string[] }> {
+  await openPanelTab(page, /^\s*Evaluation/);
+  const view = webviewContent(page);
+  const report = await waitFor(`the evaluation cases matrix of ${caseFile} in the Evaluation section`, async () => {
+    const r = view.locator('.cases-report').filter({ hasText: caseFile, visible: true }).first();
+    return (await r.count()) ? r : undefined;
+  }, 60_000);
+  const head = ((await report.locator('.cases-head').first().innerText()) ?? '').replace(/\s+/g, ' ').trim();
+  const cells = report.locator('td.case-cell');
+  const n = await cells.count();
+  return { head, cells: await Promise.all(Array.from({ length: n }, async (_, i) => (await cells.nth(i).getAttribute('aria-label')) ?? '')) };
+}
+
+/** Focuses the matrix cell whose aria-label matches and presses Enter: the cell's detail (checks, output) as shown. */
+export async function expandCaseCell(page: Page, label: RegExp): Promise<string> {
+  const view = webviewContent(page);
+  const cells = view.locator('td.case-cell');
+  const n = await cells.count();
+  let target: ReturnType<typeof cells.nth> | undefined;
+  for (let i = 0; i < n && !target; i++) if (label.test((await cells.nth(i).getAttribute('aria-label')) ?? '')) target = cells.nth(i);
+  if (!target) throw new Error(`no matrix cell labelled ${label} among ${n}`);
+  await target.focus();
+  await target.press('Enter');
+  const detail = view.locator('.case-detail').first();
+  await detail.waitFor({ state: 'visible', timeout: 10_000 });
+  return ((await detail.innerText()) ?? '').replace(/\s+/g, ' ').trim();
+}

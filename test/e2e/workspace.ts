@@ -55,8 +55,19 @@ export function plantedDataset(): string {
   return [row('Define: Cat', ' A small animal that purrs.'), '{"prompt": "Define: Dog", "completion": ', row('Define: Cat', ' A small animal that purrs.'), row('Define: Owl', ` ${long}.`), row('Define: Elk', ' A deer.')].join('\n') + '\n';
 }
 
+/** The sample's evaluation cases (test (h)), copied into the workspace root as devil.evals.jsonl. */
+const SAMPLE_CASES = path.join(ROOT, 'samples', 'datasets', 'devil', 'devil.evals.jsonl');
+export const CASES = 'devil.evals.jsonl';
+export const hasSampleCases = useSample && fs.existsSync(SAMPLE_CASES);
+
 export function workspaceFiles(): ConstructorParameters<typeof CodeServer>[1]['workspaceFiles'] {
-  if (useSample) return { [DATASET]: fs.existsSync(SAMPLE_DATASET) ? { from: SAMPLE_DATASET } : { text: textDataset() }, [PLANTED]: { text: plantedDataset() } };
+  if (useSample) {
+    return {
+      [DATASET]: fs.existsSync(SAMPLE_DATASET) ? { from: SAMPLE_DATASET } : { text: textDataset() },
+      [PLANTED]: { text: plantedDataset() },
+      ...(hasSampleCases ? { [CASES]: { from: SAMPLE_CASES } } : {}),
+    };
+  }
   const vocab = (JSON.parse(fs.readFileSync(path.join(FIXTURE_MODEL, 'config.json'), 'utf8')) as { vocab_size: number }).vocab_size;
   return { [DATASET]: { text: inputIdsDataset(vocab) }, 'models/gpt2-tiny': { dir: FIXTURE_MODEL } };
 }

@@ -57,7 +57,7 @@ test('every contributed command is registered', async () => {
   assert.deepEqual(contributed.filter((c) => !registered.has(c)), [], 'commands in contributes.commands without a registration');
 });
 
-test('"Fine-tune with LoRA" is offered on dataset files only (explorer and editor menus)', async () => {
+test('"Fine-tune with LoRA" is offered on dataset files only, not on evaluation case files (explorer and editor menus)', async () => {
   const menus = manifest().contributes.menus;
   for (const where of ['explorer/context', 'editor/context', 'editor/title/context']) {
     const item = menus[where]?.find((m) => m.command === 'loraLab.fineTuneFile');
@@ -65,7 +65,7 @@ test('"Fine-tune with LoRA" is offered on dataset files only (explorer and edito
     for (const file of ['train.jsonl', 'data.json', 'table.csv', 'table.tsv', 'corpus.txt', 'my.data.jsonl']) {
       assert.equal(evaluateWhen(item.when, resourceContext(`/ws/${file}`)), true, `${where} accepts ${file} (when: ${item.when})`);
     }
-    for (const file of ['script.py', 'model.safetensors', 'README.md', 'train.jsonl.bak', 'jsonl', 'notes.text']) {
+    for (const file of ['script.py', 'model.safetensors', 'README.md', 'train.jsonl.bak', 'jsonl', 'notes.text', 'devil.evals.jsonl', 'one.EVALS.json']) {
       assert.equal(evaluateWhen(item.when, resourceContext(`/ws/${file}`)), false, `${where} rejects ${file} (when: ${item.when})`);
     }
   }
