@@ -36,5 +36,7 @@ export function runConfigFromSettings(model: string, data: string, workspace: st
     const v = fromSettingValue(f, c.get(settingKey(f), settingSchema(f).default));
     if (v !== undefined) setField(input, f, v);
   }
+  const cases = (c.get<string>('loraLab.evalCases', '') ?? '').trim();
+  if (cases) input.evals = path.isAbsolute(cases) ? cases : path.join(workspace, cases);
   return input;
 }

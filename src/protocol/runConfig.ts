@@ -306,7 +306,7 @@ export const RUN_CONFIG_ALIASES: Readonly<Record<string, string>> = {
 };
 
 /** Settings of the extension that are not run-config fields (paths and panel behaviour). */
-export const NON_RUN_SETTINGS = ['loraLab.modelPath', 'loraLab.runsFolder', 'loraLab.openPanelOnStart', 'loraLab.lint.enabled'] as const;
+export const NON_RUN_SETTINGS = ['loraLab.modelPath', 'loraLab.runsFolder', 'loraLab.openPanelOnStart', 'loraLab.lint.enabled', 'loraLab.evalCases'] as const;
 
 /** The field's place in a RunConfig: `training.learningRate`, `backend`. */
 export function fieldPath(f: RunField): string {

@@ -45,4 +45,14 @@ describe('settings → run config', () => {
     expect(c.dataOptions.badRows).toBe('skip');
     expect(c.backend).toBe('wasm');
   });
+
+  it('loraLab.evalCases names the case file of the end-of-run evaluation, relative to the workspace folder', () => {
+    for (const k of Object.keys(user)) delete user[k];
+    expect(runConfigFromSettings('/m', '/d', '/ws').evals).toBeUndefined();
+    user['loraLab.evalCases'] = 'evals/devil.evals.jsonl';
+    expect(resolveRunConfig(runConfigFromSettings('/m', '/d', '/ws')).evals).toBe(path.resolve('/ws/evals/devil.evals.jsonl'));
+    user['loraLab.evalCases'] = '/abs/x.evals.jsonl';
+    expect(runConfigFromSettings('/m', '/d', '/ws').evals).toBe('/abs/x.evals.jsonl');
+    delete user['loraLab.evalCases'];
+  });
 });
