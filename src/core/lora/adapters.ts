@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../hf/config';
 import { Rng } from '../util/rng';
-import { resolveLoraConfig, selectTargets, type LoraConfig } from './config';
+import { moduleLora, resolveLoraConfig, selectTargets, type LoraConfig } from './config';
 import type { LoraLinear } from './layer';
 
 /** One PEFT adapter tensor in PEFT's layout: lora_A (r, in), lora_B (out, r). */
@@ -39,7 +39,7 @@ export class LoraAdapters {
     const cfg = resolveLoraConfig(this.spec, partial);
     this.remove();
     const rng = new Rng(seed);
-    for (const m of selectTargets(this.spec, cfg)) this.linear(m.path).initAdapter(cfg, rng);
+    for (const m of selectTargets(this.spec, cfg)) this.linear(m.path).initAdapter(moduleLora(cfg, m.path), rng);
     this.config = cfg;
     return cfg;
   }
@@ -54,7 +54,7 @@ export class LoraAdapters {
       const a = tensors.get(an);
       const b = tensors.get(bn);
       if (!a || !b) throw new Error(`adapter is missing ${!a ? an : bn} for target module ${m.path}`);
-      this.linear(m.path).loadPeft(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number]), resolved);
+      this.linear(m.path).loadPeft(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number]), moduleLora(resolved, m.path));
       used.add(an).add(bn);
     }
     const extra = [...tensors.keys()].filter((k) => !used.has(k));

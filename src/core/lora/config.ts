@@ -20,6 +20,10 @@ export interface LoraConfig {
   /** Restrict adaptation to these layer indices (PEFT's layers_to_transform); undefined = all layers. */
   layersToTransform?: number[];
   bias: 'none';
+  /** PEFT's rank_pattern: module-name pattern → r for the modules it matches (patternKey); others use r. */
+  rankPattern?: Record<string, number>;
+  /** PEFT's alpha_pattern: module-name pattern → lora_alpha, matched the same way. */
+  alphaPattern?: Record<string, number>;
 }
 
 const R = runField('lora', 'r');
@@ -74,9 +78,37 @@ export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> 
     const bad = cfg.layersToTransform.filter((l) => !Number.isInteger(l) || l < 0 || l >= spec.numLayers);
     if (bad.length) throw new LoraConfigError(`layers_to_transform ${bad.join(', ')} out of range: the model has layers 0..${spec.numLayers - 1}`);
   }
+  for (const [name, pat] of [['rank_pattern', cfg.rankPattern], ['alpha_pattern', cfg.alphaPattern]] as const) {
+    for (const [k, v] of Object.entries(pat ?? {})) {
+      try {
+        new RegExp(k);
+      } catch (e) {
+        throw new LoraConfigError(`${name} key ${JSON.stringify(k)} is not a valid regular expression: ${(e as Error).message}`);
+      }
+      const ok = name === 'rank_pattern' ? Number.isInteger(v) && v > 0 : typeof v === 'number' && Number.isFinite(v);
+      if (!ok) throw new LoraConfigError(`${name} ${JSON.stringify(k)}: ${JSON.stringify(v)} is not ${name === 'rank_pattern' ? 'a positive integer rank' : 'a number'}`);
+    }
+  }
   const targets = selectTargets(spec, cfg);
   if (targets.length === 0) throw new LoraConfigError('no module matches target_modules and layers_to_transform');
   return cfg;
+}
+
+/**
+ * PEFT's get_pattern_key (peft/utils/other.py, 0.21): the first key, in the dict's order, for which
+ * `re.match(rf"(.*\.)?({key})$", module_path)` succeeds, i.e. the key matches the whole path or a
+ * dotted suffix of it as a regex (`c_attn`, `h.1.attn.c_attn`, `h\.[01]\.mlp\.c_fc`); undefined when none does.
+ */
+export function patternKey(keys: readonly string[], modulePath: string): string | undefined {
+  return keys.find((k) => new RegExp(`^(?:.*\\.)?(?:${k})$`).test(modulePath));
+}
+
+/** The r and lora_alpha PEFT gives one module (LoraModel._create_and_replace): rank_pattern / alpha_pattern, else r / lora_alpha. */
+export function moduleLora<C extends Pick<LoraConfig, 'r' | 'rankPattern'> & Partial<Pick<LoraConfig, 'loraAlpha' | 'alphaPattern'>>>(cfg: C, modulePath: string): C {
+  const rk = cfg.rankPattern && patternKey(Object.keys(cfg.rankPattern), modulePath);
+  const ak = cfg.alphaPattern && patternKey(Object.keys(cfg.alphaPattern), modulePath);
+  if (rk === undefined && ak === undefined) return cfg;
+  return { ...cfg, r: rk !== undefined ? cfg.rankPattern![rk] : cfg.r, loraAlpha: ak !== undefined ? cfg.alphaPattern![ak] : cfg.loraAlpha };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -140,9 +172,9 @@ export interface ParameterCounts {
 }
 
 /** Identical to PEFT's print_trainable_parameters() for the same config. */
-export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>): ParameterCounts {
+export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform' | 'rankPattern'>): ParameterCounts {
   const targets = selectTargets(spec, cfg);
-  const trainable = targets.reduce((s, m) => s + cfg.r * (m.inFeatures + m.outFeatures), 0);
+  const trainable = targets.reduce((s, m) => s + moduleLora(cfg, m.path).r * (m.inFeatures + m.outFeatures), 0);
   const base = baseParameterCount(spec);
   const total = base + trainable;
   return { trainable, total, base, percent: (100 * trainable) / total, adaptedModules: targets.length, adapterBytes: 4 * trainable };

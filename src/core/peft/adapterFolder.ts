@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelSpec } from '../hf/config';
-import { resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
+import { moduleLora, resolveLoraConfig, selectTargets, type LoraConfig } from '../lora/config';
+import { checkConfigFields } from './configFields';
 import type { CausalLM } from '../models/causalLm';
 import { linearModules, type LinearModule } from '../lora/modules';
 import { makeDirs, writeFileAtomic } from '../util/durableFiles';
@@ -28,55 +29,33 @@ export interface PeftAdapter {
   tensors: Map<string, { shape: number[]; data: Float32Array }>;
   /** PEFT's module-selection options LoraConfig does not carry (used to check the tensors against target_modules). */
   selection?: { excludeModules?: string[] | string; layersPattern?: string[] | string };
+  /** adapter_config.json fields read but not understood (configFields.ts), one line each naming the file. */
+  warnings?: string[];
 }
 
 /** The PEFT version whose adapter_config.json keys and defaults LoRA Lab writes (and was tested against). */
 export const PEFT_FORMAT_VERSION = '0.21.2';
 
-/** LoRA variants (PEFT marks them is_lora_variant): each changes the forward math, so each is refused by name. */
-const VARIANTS: [key: string, what: string][] = [
-  ['velora_config', 'VeLoRA'], ['alora_invocation_tokens', 'aLoRA (activated LoRA)'], ['monteclora_config', 'MonteCLoRA'],
-  ['use_bdlora', 'BD-LoRA (block-diagonal factors)'], ['arrow_config', 'Arrow routing'], ['kasa_config', 'KaSA'],
-];
-
 type Json = Record<string, unknown>;
-
-/** Options PEFT supports that would change the math if we ignored them: refuse them by name. */
-function rejectUnsupported(c: Json, file: string): void {
-  const refuse = (what: string, why: string) => {
-    throw new AdapterError(`${what} is not supported by LoRA Lab (${why}); train or convert the adapter without it`, file);
-  };
-  if (c.peft_type !== 'LORA') refuse(`peft_type ${JSON.stringify(c.peft_type)}`, 'only LORA adapters are read');
-  if (c.use_dora === true) refuse('use_dora=true (DoRA)', 'it adds a magnitude vector');
-  if (c.bias !== undefined && c.bias !== 'none') refuse(`bias=${JSON.stringify(c.bias)}`, 'only bias="none" is trained');
-  if (c.lora_bias === true) refuse('lora_bias=true', 'lora_B has no bias here');
-  for (const k of ['rank_pattern', 'alpha_pattern'] as const) {
-    const v = c[k];
-    if (v && typeof v === 'object' && Object.keys(v).length > 0) refuse(`a non-empty ${k}`, 'one r and lora_alpha apply to every module');
-  }
-  if (Array.isArray(c.modules_to_save) && c.modules_to_save.length > 0) refuse('modules_to_save', 'only LoRA matrices are stored');
-  if (c.layer_replication) refuse('layer_replication', 'the base layers are used as they are');
-  if (c.use_qalora === true) refuse('use_qalora=true', 'quantized bases are not loaded');
-  for (const [key, what] of VARIANTS) {
-    const v = c[key];
-    if (v !== undefined && v !== null && v !== false) refuse(`${key} (${what})`, 'a LoRA variant with different math');
-  }
-  if (Array.isArray(c.target_parameters) ? c.target_parameters.length > 0 : c.target_parameters != null) {
-    refuse('target_parameters', 'LoRA on raw parameters such as MoE experts is not implemented');
-  }
-  if (c.trainable_token_indices != null) refuse('trainable_token_indices', 'trainable embedding rows are not stored');
-  const init = c.init_lora_weights;
-  if (typeof init === 'string' && /^(pissa|olora|corda|loftq|lora_ga)/i.test(init)) {
-    refuse(`init_lora_weights ${JSON.stringify(init)}`,
-      "the adapter is relative to a base that this initialisation modified; in PEFT, save it with save_pretrained(..., path_initial_model_for_weight_conversion=...) to get a plain LoRA adapter for the original base");
-  }
-}
 
 /** adapter_config.json → LoraConfig (checked against a model later by adapterForModel). */
 export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter, 'tensors'> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new AdapterError('must contain a JSON object', file);
   const c = raw as Json;
-  rejectUnsupported(c, file);
+  // Every field of PEFT's LoraConfig is honoured, harmless or refused by name (configFields.ts).
+  const fields = checkConfigFields(c, PEFT_FORMAT_VERSION);
+  if (fields.refused) throw new AdapterError(fields.refused, file);
+  const warnings = fields.unknown.length
+    ? [`${file}: ignoring ${fields.unknown.join(', ')}: not LoraConfig fields of PEFT ${PEFT_FORMAT_VERSION} (a newer PEFT?), set to default-looking values`]
+    : [];
+  const pattern = (key: 'rank_pattern' | 'alpha_pattern'): Record<string, number> | undefined => {
+    const v = c[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'number')) {
+      throw new AdapterError(`"${key}" must map module-name patterns to numbers, found ${JSON.stringify(v)}`, file);
+    }
+    return Object.keys(v).length ? (v as Record<string, number>) : undefined;
+  };
   const r = c.r;
   if (typeof r !== 'number' || !Number.isInteger(r) || r <= 0) throw new AdapterError(`"r" must be a positive integer, found ${JSON.stringify(r)}`, file);
   const alpha = c.lora_alpha ?? 8; // PEFT's LoraConfig default
@@ -102,9 +81,12 @@ export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter
       initLoraWeights: init === 'gaussian' ? 'gaussian' : true,
       layersToTransform: layers,
       bias: 'none',
+      rankPattern: pattern('rank_pattern'),
+      alphaPattern: pattern('alpha_pattern'),
     },
     baseModel: typeof c.base_model_name_or_path === 'string' ? c.base_model_name_or_path : undefined,
     selection: { excludeModules: strings(c.exclude_modules), layersPattern: strings(c.layers_pattern) },
+    warnings,
   };
 }
 
@@ -141,7 +123,7 @@ function readAdapterShapes(dir: string): AdapterShapes {
   } catch (e) {
     throw new AdapterError(`is not valid JSON (${(e as Error).message})`, cfgFile);
   }
-  const { config, baseModel, selection } = parseAdapterConfig(raw, cfgFile);
+  const { config, baseModel, selection, warnings } = parseAdapterConfig(raw, cfgFile);
   const wFile = path.join(dir, ADAPTER_WEIGHTS);
   if (!fs.existsSync(wFile)) {
     const bin = fs.existsSync(path.join(dir, 'adapter_model.bin'));
@@ -159,14 +141,16 @@ function readAdapterShapes(dir: string): AdapterShapes {
       const info = st.info(name);
       if (info.shape.length !== 2) throw new AdapterError(`tensor "${name}" has shape [${info.shape}], expected 2-D`, wFile);
       const rank = m[2] === 'A' ? info.shape[0] : info.shape[1];
-      if (rank !== config.r) {
-        throw new AdapterError(`tensor "${name}" has rank ${rank} but adapter_config.json says r=${config.r}: the config and the weights come from different adapters (rank_pattern is not supported)`, wFile);
+      const want = moduleLora(config, m[1]).r;
+      if (rank !== want) {
+        const says = want === config.r ? `r=${want}` : `r=${want} for ${m[1]} (rank_pattern)`;
+        throw new AdapterError(`tensor "${name}" has rank ${rank} but adapter_config.json says ${says}: the config and the weights come from different adapters`, wFile);
       }
       // PEFT writes without the adapter name; older files may carry `.default.`: normalise.
       tensors.set(`base_model.model.${m[1]}.lora_${m[2]}.weight`, { shape: info.shape, stored: name });
     }
     if (tensors.size === 0) throw new AdapterError('contains no LoRA tensors', wFile);
-    return { config, baseModel, tensors, selection };
+    return { config, baseModel, tensors, selection, warnings };
   } finally {
     st.close();
   }
@@ -176,7 +160,7 @@ function readAdapterShapes(dir: string): AdapterShapes {
 export function adapterConfigJson(cfg: LoraConfig, spec: ModelSpec, baseModel: string, targets: string[], exactLayers?: number[]): Json {
   return {
     alora_invocation_tokens: null,
-    alpha_pattern: {},
+    alpha_pattern: cfg.alphaPattern ?? {},
     arrow_config: null,
     auto_mapping: null,
     base_model_name_or_path: baseModel,
@@ -206,7 +190,7 @@ export function adapterConfigJson(cfg: LoraConfig, spec: ModelSpec, baseModel: s
     peft_version: PEFT_FORMAT_VERSION,
     qalora_group_size: 16,
     r: cfg.r,
-    rank_pattern: {},
+    rank_pattern: cfg.rankPattern ?? {},
     revision: null,
     // PEFT writes the module names it matched (a set): sorted here for stable diffs.
     target_modules: [...new Set(targets)].sort(),
@@ -272,7 +256,6 @@ export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensor
   const [cfgFile, wFile] = [path.join(dir, ADAPTER_CONFIG), path.join(dir, ADAPTER_WEIGHTS)];
   const all = linearModules(spec);
   const byPath = new Map(all.map((m) => [m.path, m]));
-  const r = adapter.config.r;
   const factors = new Map<string, Set<string>>();
   for (const [name, t] of adapter.tensors) {
     const [, modPath, which] = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(name)!;
@@ -280,6 +263,7 @@ export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensor
     if (!mod) {
       throw new AdapterError(`tensor "${name}" is for module "${modPath}", which ${spec.architecture} with ${spec.numLayers} layers does not have (its modules look like ${all[0].path}): the adapter was made for another model`, wFile);
     }
+    const r = moduleLora(adapter.config, modPath).r;
     const want = which === 'A' ? [r, mod.inFeatures] : [mod.outFeatures, r];
     if (t.shape[0] !== want[0] || t.shape[1] !== want[1]) {
       throw new AdapterError(`tensor "${name}" has shape [${t.shape.join(', ')}], but ${modPath} of this base (in ${mod.inFeatures}, out ${mod.outFeatures}) needs [${want.join(', ')}]: the adapter was trained on a base of other dimensions`, wFile);

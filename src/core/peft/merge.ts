@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../hf/dtypes';
 import { readConfig, type ModelSpec } from '../hf/config';
-import { loraScale, type LoraConfig } from '../lora/config';
+import { loraScale, moduleLora, type LoraConfig } from '../lora/config';
 import { Gpt2Model } from '../models/gpt2';
 import { buildModel } from '../models/load';
 import type { CausalLM } from '../models/causalLm';
@@ -57,7 +57,7 @@ export function mergePlan(spec: ModelSpec, base: TensorSource, cfg: LoraConfig, 
     if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
       throw new MergeError(`${where}: tensor "${key}" has shape [${shape.join(', ')}], expected [${want.join(', ')}] for ${module.path}`);
     }
-    plan.set(key, { module, key, a: a.data, b: b.data, r: a.shape[0], scale: loraScale(cfg) });
+    plan.set(key, { module, key, a: a.data, b: b.data, r: a.shape[0], scale: loraScale(moduleLora(cfg, module.path)) });
   }
   if (plan.size === 0) throw new MergeError(`${where}: the adapter adapts no module of this model`);
   return plan;
