@@ -75,6 +75,10 @@ vi.mock('vscode', () => {
       onDidSaveTextDocument: () => ({ dispose() {} }),
       onDidCloseTextDocument: () => ({ dispose() {} }),
       onDidChangeConfiguration: () => ({ dispose() {} }),
+      onDidChangeTextDocument: () => ({ dispose() {} }),
+      onDidDeleteFiles: () => ({ dispose() {} }),
+      findFiles: async () => [],
+      createFileSystemWatcher: () => ({ onDidCreate: () => ({ dispose() {} }), onDidChange: () => ({ dispose() {} }), onDidDelete: () => ({ dispose() {} }), dispose() {} }),
     },
     DiagnosticSeverity: { Error: 0, Warning: 1, Information: 2, Hint: 3 },
     CodeActionKind: { QuickFix: 'quickfix' },
@@ -88,6 +92,29 @@ vi.mock('vscode', () => {
       registerHoverProvider: () => ({ dispose() {} }),
       registerCodeLensProvider: () => ({ dispose() {} }),
       registerCodeActionsProvider: () => ({ dispose() {} }),
+      registerCompletionItemProvider: () => ({ dispose() {} }),
+    },
+    // The evaluation cases' Test Explorer and editor support (src/host/evalTests.ts, caseCompletion.ts): no case file here.
+    Disposable: class {
+      static from(...d: { dispose(): void }[]) {
+        return { dispose: () => d.forEach((x) => x.dispose()) };
+      }
+      dispose() {}
+    },
+    RelativePattern: class {
+      constructor(
+        readonly base: unknown,
+        readonly pattern: string,
+      ) {}
+    },
+    TestRunProfileKind: { Run: 1, Debug: 2, Coverage: 3 },
+    tests: {
+      createTestController: () => ({
+        items: { forEach() {}, get: () => undefined, add() {}, delete() {}, replace() {}, size: 0 },
+        createRunProfile: () => ({ dispose() {} }),
+        createTestItem: () => ({ children: { forEach() {}, replace() {}, add() {}, delete() {} } }),
+        dispose() {},
+      }),
     },
   };
 });
