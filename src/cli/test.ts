@@ -157,5 +157,5 @@ function printReport(r: CasesReport, gate: string, failures: CaseOutcome[], file
   for (const n of r.notes) console.log(`note: ${n}`);
   if (files.written) console.log(`report   ${rel(files.written)}`);
   if (files.junit) console.log(`junit    ${rel(files.junit)}`);
-  console.log(failures.length ? `FAILED: ${failures.length} case${failures.length === 1 ? '' : 's'} fail on ${gate} (the gate) in ${(r.ms / 1000).toFixed(1)} s` : `ok: every case passes on ${gate} (the gate) in ${(r.ms / 1000).toFixed(1)} s`);
+  console.log(failures.length ? `FAILED: ${failures.length} ${failures.length === 1 ? 'case fails' : 'cases fail'} on ${gate} (the gate) in ${(r.ms / 1000).toFixed(1)} s` : `ok: every case passes on ${gate} (the gate) in ${(r.ms / 1000).toFixed(1)} s`);
 }
