@@ -54,7 +54,7 @@ function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   const t = c.training;
   const base: TrainerConfig = {
     lr: t.learningRate, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradientAccumulation,
-    maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, seed: t.seed,
+    maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, loraplusLrRatio: t.loraplusLrRatio, seed: t.seed,
     reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.earlyStoppingPatience, groupByLength: t.groupByLength,
   };
   const total = totalSteps(examples, base);

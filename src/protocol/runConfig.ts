@@ -55,6 +55,8 @@ export interface RunConfig {
     maxSeqLen: number;
     maxGradNorm: number;
     weightDecay: number;
+    /** LoRA+: lora_B learns at learningRate × this (PEFT's create_loraplus_optimizer); undefined = one rate for A and B. */
+    loraplusLrRatio?: number;
     beta1: number;
     beta2: number;
     eps: number;
@@ -208,6 +210,10 @@ export const RUN_FIELDS: readonly RunField[] = [
   field('training', 'weightDecay', {
     trainer: 'weight_decay', kind: 'number', default: 0, min: 0, setting: true, flag: 'weight-decay', valueName: 'x',
     label: 'Weight decay', help: 'AdamW decoupled weight decay',
+  }),
+  field('training', 'loraplusLrRatio', {
+    trainer: 'loraplus_lr_ratio', kind: 'number', exclusiveMin: 0, whenUnset: 'plain LoRA, B learns at the learning rate', setting: true, flag: 'loraplus-lr-ratio', valueName: 'ratio',
+    label: 'LoRA+ ratio (B rate ÷ A rate)', help: "LoRA+: every B matrix learns at the learning rate × this ratio, A at the learning rate (PEFT's create_loraplus_optimizer; the paper suggests 16)",
   }),
   field('training', 'beta1', {
     trainer: 'adam_beta1', kind: 'number', default: 0.9, min: 0, exclusiveMax: 1, flag: 'beta1', valueName: 'x',

@@ -47,7 +47,7 @@ describe('the field table', () => {
       lora: { r: true, alpha: true, dropout: true, targetModules: true, useRslora: true, init: true, layers: true },
       training: {
         learningRate: true, schedule: true, warmupRatio: true, warmupSteps: true, epochs: true, maxSteps: true, batchSize: true, gradientAccumulation: true,
-        maxSeqLen: true, maxGradNorm: true, weightDecay: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,
+        maxSeqLen: true, maxGradNorm: true, weightDecay: true, loraplusLrRatio: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,
         checkpointEvery: true, earlyStoppingPatience: true, groupByLength: true,
       },
       dataOptions: { badRows: true, maxRowBytes: true, validationFraction: true, textColumn: true, promptColumn: true, completionColumn: true },

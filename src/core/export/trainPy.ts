@@ -48,6 +48,7 @@ WARMUP_STEPS = @@WARMUP_STEPS@@  # None: WARMUP_RATIO of the steps, rounded down
 WARMUP_RATIO = @@WARMUP_RATIO@@
 SCHEDULE = @@SCHEDULE@@
 EARLY_STOPPING_PATIENCE = @@PATIENCE@@
+LORAPLUS_LR_RATIO = @@LORAPLUS_LR_RATIO@@  # LoRA+: B at lr x this (PEFT's create_loraplus_optimizer); None: plain AdamW
 VALID_LOSS_TOKENS = @@VALID_LOSS_TOKENS@@
 
 # PEFT LoraConfig: the run's adapter configuration by PEFT's names.
@@ -211,6 +212,19 @@ def train(args, valid):
                 self._created_lr_scheduler = True
             return self.lr_scheduler
 
+        def create_optimizer(self, model=None):
+            if self.optimizer is None and LORAPLUS_LR_RATIO is not None:
+                # LoRA+ as PEFT builds it, over the optimizer class and arguments the Trainer would use
+                # (optim="adamw_torch": torch.optim.AdamW, lr, betas, eps); weight decay on A and B as in LoRA Lab.
+                from peft.optimizers import create_loraplus_optimizer
+
+                opt_model = self.model if model is None else model
+                optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+                self.optimizer = create_loraplus_optimizer(
+                    opt_model, optimizer_cls, loraplus_lr_ratio=LORAPLUS_LR_RATIO, loraplus_weight_decay=self.args.weight_decay, **optimizer_kwargs
+                )
+            return super().create_optimizer(model)
+
     class LabMetrics(TrainerCallback):
         """metrics.jsonl rows as LoRA Lab writes them (src/protocol/metrics.ts)."""
 
@@ -288,6 +302,7 @@ export function renderTrainPy(i: TrainPyInputs): string {
     WARMUP_RATIO: pyLiteral(plan.warmupRatio),
     SCHEDULE: pyLiteral(plan.schedule),
     PATIENCE: pyLiteral(plan.earlyStoppingPatience),
+    LORAPLUS_LR_RATIO: pyLiteral(plan.loraplusLrRatio ?? null),
     VALID_LOSS_TOKENS: pyLiteral(i.validLossTokens),
     LORA: pyDict(plan.lora),
     SFT: pyDict(plan.sft),

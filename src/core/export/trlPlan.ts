@@ -25,6 +25,10 @@ export const TRL_RENAMES: Readonly<Record<string, { to: string; why: string }>> 
   'training.checkpointEvery': { to: 'save_steps', why: 'resolved: with every evaluation when unset' },
   'training.groupByLength': { to: 'train_sampling_strategy', why: 'transformers 5 replaced group_by_length with train_sampling_strategy="group_by_length"' },
   'training.earlyStoppingPatience': { to: 'early_stopping_patience', why: "EarlyStoppingCallback's argument (with load_best_model_at_end), not SFTConfig's" },
+  'training.loraplusLrRatio': {
+    to: 'create_loraplus_optimizer(loraplus_lr_ratio)',
+    why: "PEFT's LoRA+ optimizer (groups: A at lr, B at lr × ratio, both with the run's weight decay as loraplus_weight_decay), built by train.py's create_optimizer over the Trainer's own AdamW class and arguments; not an SFTConfig argument",
+  },
   'lora.init': { to: 'init_lora_weights', why: 'kaiming → True (PEFT default), gaussian → "gaussian"' },
 };
 
@@ -44,6 +48,8 @@ export interface TrlPlan {
   /** LoRA Lab's schedule kind (train.py's LambdaLR follows it). */
   schedule: RunConfig['training']['schedule'];
   earlyStoppingPatience: number;
+  /** LoRA+ ratio (train.py builds PEFT's create_loraplus_optimizer with it); undefined: the Trainer's own AdamW. */
+  loraplusLrRatio?: number;
   /** One line per field: LoRA Lab name → TRL/PEFT argument = value (the README's table). */
   mapping: { field: string; to: string; value: PyValue; note?: string }[];
 }
@@ -142,6 +148,9 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
       case 'training.groupByLength':
         put(sft, name, 'train_sampling_strategy', t.groupByLength ? 'group_by_length' : 'random', rename!.why);
         break;
+      case 'training.loraplusLrRatio':
+        mapping.push({ field: name, to: rename!.to, value: t.loraplusLrRatio ?? null, note: t.loraplusLrRatio === undefined ? "unset: the Trainer's own AdamW, one rate" : rename!.why });
+        break;
       case 'training.earlyStoppingPatience':
         mapping.push({ field: name, to: 'early_stopping_patience', value: t.earlyStoppingPatience, note: rename!.why });
         break;
@@ -159,7 +168,8 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
   sft.save_strategy = 'steps';
   return {
     lora, sft, effectiveBatch: t.batchSize * t.gradientAccumulation, localMicroBatch: t.batchSize, totalSteps,
-    warmupSteps: t.warmupSteps, warmupRatio: t.warmupRatio, schedule: t.schedule, earlyStoppingPatience: t.earlyStoppingPatience, mapping,
+    warmupSteps: t.warmupSteps, warmupRatio: t.warmupRatio, schedule: t.schedule, earlyStoppingPatience: t.earlyStoppingPatience,
+    ...(t.loraplusLrRatio !== undefined && { loraplusLrRatio: t.loraplusLrRatio }), mapping,
   };
 }
 

@@ -18,6 +18,8 @@ export interface CardFacts {
   training?: {
     learningRate: number; schedule: string; warmup: string; steps: string; batchSize: number; gradientAccumulation: number;
     maxSeqLen: number; seed: number; weightDecay: number;
+    /** LoRA+: B's learning rate ÷ A's (PEFT's create_loraplus_optimizer); absent: one rate. */
+    loraplusLrRatio?: number;
   };
   dataset?: { file: string; sha256: string; validFile?: string; validSha256?: string };
   run?: { id: string; name: string; source?: string };
@@ -45,6 +47,7 @@ export function runFacts(record: RunRecord, config: RunConfig | undefined, repor
       learningRate: t.learningRate, schedule: t.schedule, warmup: t.warmupSteps !== undefined ? `${t.warmupSteps} steps` : `${t.warmupRatio} of the steps`,
       steps: `${t.maxSteps !== undefined ? `${t.maxSteps} steps` : `${t.epochs} epoch(s)`}${finalStep}`, batchSize: t.batchSize,
       gradientAccumulation: t.gradientAccumulation, maxSeqLen: t.maxSeqLen, seed: t.seed, weightDecay: t.weightDecay,
+      ...(t.loraplusLrRatio !== undefined && { loraplusLrRatio: t.loraplusLrRatio }),
     };
   }
   if (report) {
@@ -90,7 +93,7 @@ export function factsMarkdown(f: CardFacts): string {
   }
   if (f.training) {
     const t = f.training;
-    out.push('## Training', '', `- learning rate ${t.learningRate}, ${t.schedule} schedule, warm-up ${t.warmup}, weight decay ${t.weightDecay}`,
+    out.push('## Training', '', `- learning rate ${t.learningRate}, ${t.schedule} schedule, warm-up ${t.warmup}, weight decay ${t.weightDecay}${t.loraplusLrRatio !== undefined ? `; LoRA+: B's learning rate × ${t.loraplusLrRatio} (PEFT's create_loraplus_optimizer)` : ''}`,
       `- ${t.steps}; batch ${t.batchSize} × gradient accumulation ${t.gradientAccumulation} = ${t.batchSize * t.gradientAccumulation} examples per step`,
       `- max_seq_len ${t.maxSeqLen}, seed ${t.seed}`);
     if (f.run) out.push(`- LoRA Lab run \`${f.run.id}\`${f.run.name !== f.run.id ? ` ("${f.run.name}")` : ''}${f.run.source ? `, trained with ${f.run.source.toUpperCase()} and imported` : ''}`);

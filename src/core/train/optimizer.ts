@@ -1,5 +1,7 @@
 // AdamW with PyTorch's semantics (torch.optim.AdamW: decoupled weight decay, bias-corrected
 // moments), global-norm clipping, and state that can be saved and restored exactly for resume.
+// A per-variable learning-rate multiplier gives torch's parameter groups with their own lr under
+// one schedule (LambdaLR scales every group's base rate by the same factor): LoRA+ (loraplusLrScales).
 import * as tf from '@tensorflow/tfjs';
 
 export interface AdamWConfig {
@@ -23,10 +25,16 @@ export class AdamW {
   private readonly m: tf.Variable[];
   private readonly v: tf.Variable[];
 
+  /**
+   * `lrScales[i]`: variable i learns at lr × lrScales[i] in each step, weight decay included (torch
+   * decays by the group's lr); absent = 1 for every variable, today's arithmetic unchanged.
+   */
   constructor(
     private readonly vars: tf.Variable[],
     readonly cfg: AdamWConfig = ADAMW_DEFAULTS,
+    private readonly lrScales?: readonly number[],
   ) {
+    if (lrScales && lrScales.length !== vars.length) throw new Error(`AdamW: ${lrScales.length} learning-rate scales for ${vars.length} variables`);
     this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
     this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
   }
@@ -36,7 +44,7 @@ export class AdamW {
   }
 
   /** One update with gradients aligned to the variables; lr for this step. */
-  apply(grads: tf.Tensor[], lr: number): void {
+  apply(grads: tf.Tensor[], baseLr: number): void {
     if (grads.length !== this.vars.length) throw new Error(`AdamW: ${grads.length} gradients for ${this.vars.length} variables`);
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.cfg;
@@ -45,6 +53,7 @@ export class AdamW {
     tf.tidy(() => {
       this.vars.forEach((p, i) => {
         const g = grads[i];
+        const lr = this.lrScales ? baseLr * this.lrScales[i] : baseLr;
         const m = this.m[i].mul(beta1).add(g.mul(1 - beta1));
         const v = this.v[i].mul(beta2).add(g.square().mul(1 - beta2));
         this.m[i].assign(m);
@@ -76,6 +85,23 @@ export class AdamW {
   dispose(): void {
     tf.dispose([...this.m, ...this.v]);
   }
+}
+
+/**
+ * LoRA+ learning-rate multipliers per variable, as PEFT 0.21's create_loraplus_optimizer groups
+ * parameters (peft/optimizers/loraplus.py): `lora_B` tensors and any 1-D tensor (groupB, lr ×
+ * ratio, with the run's weight decay), every other tensor (groupA, lr). Its other groups do not
+ * arise here: groupB_no_decay holds biases and LayerNorm weights, and `embedding` LoRA on
+ * embedding layers (lr = loraplus_lr_embedding), neither of which LoRA Lab trains — an
+ * embedding-LoRA tensor is refused rather than given a rate PEFT would not give it.
+ * `ratio` undefined: no multipliers (plain AdamW).
+ */
+export function loraplusLrScales(vars: readonly { peftName: string; variable: { rank: number } }[], ratio: number | undefined): number[] | undefined {
+  if (ratio === undefined) return undefined;
+  return vars.map(({ peftName, variable }) => {
+    if (/\.lora_embedding_[AB]\b/.test(peftName)) throw new Error(`LoRA+: ${peftName} is an embedding LoRA tensor; PEFT gives those loraplus_lr_embedding, which LoRA Lab does not implement`);
+    return peftName.includes('lora_B') || variable.rank === 1 ? ratio : 1;
+  });
 }
 
 /** Global L2 norm of the gradients; scales them in place of the array to at most maxNorm (maxNorm ≤ 0: no clipping). */

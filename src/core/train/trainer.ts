@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainerCheckpoint, TrainerProgress } from './checkpoint';
 import type { CausalLM } from '../models/causalLm';
-import { AdamW, clipByGlobalNorm, type AdamWConfig } from './optimizer';
+import { AdamW, clipByGlobalNorm, loraplusLrScales, type AdamWConfig } from './optimizer';
 import { learningRate, type ScheduleKind } from './schedule';
 import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
 import type { Batch, Example } from '../data/types';
@@ -30,6 +30,8 @@ export interface TrainerConfig {
   gradAccum: number;
   maxGradNorm: number;
   adamw: AdamWConfig;
+  /** LoRA+: every lora_B learns at the scheduled lr × this (PEFT's create_loraplus_optimizer); undefined: one rate. */
+  loraplusLrRatio?: number;
   seed: number;
   reportEvery: number;
   evalEvery: number;
@@ -189,7 +191,7 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
   if (train.length === 0) throw new Error('no training examples');
   const named = model.namedVariables();
   if (named.length === 0) throw new Error('the model has no adapter to train');
-  const opt = new AdamW(named.map((n) => n.variable), cfg.adamw);
+  const opt = new AdamW(named.map((n) => n.variable), cfg.adamw, loraplusLrScales(named, cfg.loraplusLrRatio));
   const total = totalSteps(train.length, cfg);
   const microPerEpoch = Math.ceil(train.length / cfg.batchSize);
   const orderOf = epochOrders(train, cfg);
