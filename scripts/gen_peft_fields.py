@@ -5,7 +5,7 @@ Run in the reference venv (scripts/requirements-ref.txt: peft 0.21.2):
     .venv-interop/bin/python scripts/gen_peft_fields.py   # writes test/fixtures/peft/
 
 Writes:
-  lora-config-fields.json  every field of dataclasses.fields(peft.LoraConfig) with its default, and the
+  loraconfig-fields.json  every field of dataclasses.fields(peft.LoraConfig) with its default, and the
                            keys LoraConfig().to_dict() writes (what adapter_config.json holds), for the
                            test that src/core/peft/configFields.ts covers every one of them;
   defaults-gpt2-tiny/      PEFT's save_pretrained of LoraConfig(task_type="CAUSAL_LM") with every other
@@ -132,7 +132,7 @@ def gen_patterns(name: str, base: str, kwargs: dict, seed: int):
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "lora-config-fields.json").write_text(json.dumps(field_list(), indent=1) + "\n")
+    (OUT / "loraconfig-fields.json").write_text(json.dumps(field_list(), indent=1) + "\n")
     gen_defaults()
     gen_patterns("patterns-gpt2-tiny", "gpt2-tiny", {
         "r": 4, "lora_alpha": 8, "target_modules": ["c_attn", "c_proj", "c_fc"],

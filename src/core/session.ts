@@ -23,6 +23,7 @@ import { loadModel } from './models/load';
 import { checkPeftAdapter, loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
 import { assertFits, estimateMemory, estimateMemoryFromSpec, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
+import { patternRecord } from '../protocol/runConfig';
 import { describeValidation } from './runEval';
 import { newRunId, RunDir, runsRoot, type RunLock } from './runs';
 import { loadTokenizer } from './hf/tokenizer';
@@ -79,7 +80,8 @@ function reopenRun(run: RunDir, given: string): { config: RunConfig; resume: Tra
 /** The LoRA options as addAdapter takes them. */
 function loraOptions(config: RunConfig): Partial<LoraConfig> {
   const l = config.lora;
-  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers };
+  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers,
+    rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
 }
 
 /**
@@ -202,6 +204,7 @@ function setUpModel(config: RunConfig, spec: SessionData['spec'], report: Backen
   } else if (config.initAdapter) {
     const a = loadPeftAdapter(model, config.initAdapter);
     events.push({ type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` });
+    for (const w of a.warnings ?? []) events.push({ type: 'log', level: 'warn', message: w });
   } else {
     model.addAdapter(loraOptions(config), config.training.seed);
   }

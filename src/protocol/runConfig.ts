@@ -41,6 +41,10 @@ export interface RunConfig {
     useRslora: boolean;
     init: LoraInit;
     layers?: number[];
+    /** PEFT's rank_pattern as `pattern=r` entries in order (the first key matching a module wins); undefined = r everywhere. */
+    rankPattern?: string[];
+    /** PEFT's alpha_pattern as `pattern=alpha` entries, matched the same way. */
+    alphaPattern?: string[];
   };
   training: {
     learningRate: number;
@@ -99,9 +103,10 @@ export type FieldValue = number | string | boolean | string[] | number[];
 
 /**
  * How a value is typed and checked. `modules`: PEFT's target_modules (names, or all-linear);
- * `layers`: a list of layer indices (PEFT's layers_to_transform), written "0, 2, 4-6".
+ * `layers`: a list of layer indices (PEFT's layers_to_transform), written "0, 2, 4-6";
+ * `pattern`: PEFT's rank_pattern / alpha_pattern as `regex=number` entries, written "c_attn=8, mlp\.c_proj=4".
  */
-export type FieldKind = 'integer' | 'number' | 'boolean' | 'enum' | 'string' | 'modules' | 'layers';
+export type FieldKind = 'integer' | 'number' | 'boolean' | 'enum' | 'string' | 'modules' | 'layers' | 'pattern';
 
 interface FieldSpec {
   /** PEFT LoraConfig's name, for export. */
@@ -166,6 +171,14 @@ export const RUN_FIELDS: readonly RunField[] = [
   field('lora', 'layers', {
     peft: 'layers_to_transform', kind: 'layers', whenUnset: 'every layer', flag: 'layers', valueName: 'list',
     label: 'Layers', help: 'Layer indices to adapt, e.g. 0, 1, 8-11',
+  }),
+  field('lora', 'rankPattern', {
+    peft: 'rank_pattern', kind: 'pattern', whenUnset: 'r for every module', flag: 'rank-pattern', valueName: 'key=r,…',
+    label: 'Rank pattern', help: "Per-module r (PEFT's rank_pattern): each key a regex matched against the end of a module's name at a dot, e.g. h\\.0\\.attn\\.c_attn=16; the first matching key wins",
+  }),
+  field('lora', 'alphaPattern', {
+    peft: 'alpha_pattern', kind: 'pattern', whenUnset: 'alpha for every module', flag: 'alpha-pattern', valueName: 'key=a,…',
+    label: 'Alpha pattern', help: "Per-module lora_alpha (PEFT's alpha_pattern), keys matched as the rank pattern's",
   }),
   field('training', 'learningRate', {
     trainer: 'learning_rate', kind: 'number', default: 2e-4, exclusiveMin: 0, exclusiveMax: 1, setting: true, flag: 'lr', valueName: 'rate',
@@ -372,6 +385,8 @@ export function fieldRule(f: RunField): string {
       return `a list of module names, ${ALL_LINEAR}, or a regular expression`;
     case 'layers':
       return 'a list of layer indices ≥ 0';
+    case 'pattern':
+      return `a list of regex=${f.peft === 'rank_pattern' ? 'rank (a whole number ≥ 1)' : 'number'} entries`;
     default:
       break;
   }
@@ -399,6 +414,8 @@ export function fieldAccepts(f: RunField, v: unknown): boolean {
       return (typeof v === 'string' && v !== '') || (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x !== ''));
     case 'layers':
       return Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0);
+    case 'pattern':
+      return Array.isArray(v) && v.every((x) => typeof x === 'string' && patternEntryValue(x, f.peft === 'rank_pattern') !== undefined);
     default:
       break;
   }
@@ -495,6 +512,29 @@ export function decodeRunConfig(raw: unknown): { ok: true; value: RunConfig } | 
   return problems.length ? { ok: false, error: problems.join('; ') } : { ok: true, value };
 }
 
+/**
+ * One `regex=number` entry of a rank/alpha pattern: the number, or undefined when the entry is not
+ * one (no `=`, a key that is not a regular expression, a rank that is not a whole number ≥ 1).
+ */
+export function patternEntryValue(entry: string, rank: boolean): number | undefined {
+  const i = entry.lastIndexOf('=');
+  const key = entry.slice(0, i).trim();
+  const v = Number(entry.slice(i + 1));
+  if (i <= 0 || key === '' || entry.slice(i + 1).trim() === '' || !Number.isFinite(v) || (rank ? !Number.isInteger(v) || v < 1 : v <= 0)) return undefined;
+  try {
+    new RegExp(key);
+  } catch {
+    return undefined;
+  }
+  return v;
+}
+
+/** `pattern=number` entries as PEFT's rank_pattern / alpha_pattern dict, in their order; undefined when empty. */
+export function patternRecord(entries: readonly string[] | undefined): Record<string, number> | undefined {
+  if (!entries || entries.length === 0) return undefined;
+  return Object.fromEntries(entries.map((e) => [e.slice(0, e.lastIndexOf('=')).trim(), Number(e.slice(e.lastIndexOf('=') + 1))]));
+}
+
 /** Layer indices from "0, 1, 4-6" (duplicates dropped, order kept); a string is an error message. */
 export function parseLayerList(s: string, numLayers = Infinity): number[] | undefined | string {
   if (s.trim() === '') return undefined;
@@ -545,6 +585,9 @@ export function parseFieldText(f: RunField, text: string): { value: FieldValue }
       v = l!;
       break;
     }
+    case 'pattern':
+      v = t.split(',').map((e) => e.trim()).filter((e) => e !== '');
+      break;
     default:
       v = Number(t);
   }

@@ -12,6 +12,8 @@ import { countParameters, moduleLora, patternKey, resolveLoraConfig } from '../.
 import { loadModel } from '../../src/core/models/load';
 import { loadPeftAdapter, readPeftAdapter, writePeftAdapter } from '../../src/core/peft/adapterFolder';
 import { mergeModelFolder } from '../../src/core/peft/merge';
+import { resolveRunConfig } from '../../src/core/runConfig';
+import { parseFieldText, patternRecord, runField } from '../../src/protocol/runConfig';
 
 const PEFT = path.join(__dirname, '..', 'fixtures', 'peft');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lora-patterns-'));
@@ -114,5 +116,35 @@ describe('a rank that disagrees with rank_pattern', () => {
     fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(c));
     fs.copyFileSync(path.join(src, 'adapter_model.safetensors'), path.join(dir, 'adapter_model.safetensors'));
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_model\.safetensors: tensor "base_model\.model\.transformer\.h\.1\.attn\.c_attn\.lora_[AB]\.weight" has rank 2 but adapter_config\.json says r=6 for transformer\.h\.1\.attn\.c_attn \(rank_pattern\)/);
+  });
+});
+
+describe('--rank-pattern / --alpha-pattern (run config lora.rankPattern / lora.alphaPattern)', () => {
+  const RANK = runField('lora', 'rankPattern');
+  const ALPHA = runField('lora', 'alphaPattern');
+  it('parse as `regex=number` entries, in order, and become PEFT dicts', () => {
+    expect(parseFieldText(RANK, 'h\\.1\\.attn\\.c_attn=2, c_attn=6')).toEqual({ value: ['h\\.1\\.attn\\.c_attn=2', 'c_attn=6'] });
+    expect(patternRecord(['h\\.1\\.attn\\.c_attn=2', 'c_attn=6'])).toEqual({ 'h\\.1\\.attn\\.c_attn': 2, c_attn: 6 });
+    expect(Object.keys(patternRecord(['z=1', 'a=2'])!)).toEqual(['z', 'a']);
+    expect(parseFieldText(ALPHA, 'c_fc=1.5')).toEqual({ value: ['c_fc=1.5'] });
+    expect(patternRecord(undefined)).toBeUndefined();
+  });
+  it('bad entries are refused naming the rule', () => {
+    for (const bad of ['c_attn', 'c_attn=0', 'c_attn=2.5', '=4', '(=4', 'c_attn=x']) expect(parseFieldText(RANK, bad), bad).toBe('must be a list of regex=rank (a whole number ≥ 1) entries');
+    expect(parseFieldText(ALPHA, 'c_fc=-1')).toBe('must be a list of regex=number entries');
+    expect(() => resolveRunConfig({ model: 'm', data: 'd', lora: { rankPattern: ['c_attn=0'] } })).toThrow(/lora\.rankPattern must be a list of regex=rank \(a whole number ≥ 1\) entries, got \["c_attn=0"\]/);
+  });
+  it('a run trained with them writes them into adapter_config.json, with tensors of those ranks, that LoRA Lab reads back', () => {
+    const { model } = loadModel(path.join(PEFT, '..', 'gpt2-tiny'));
+    model.addAdapter({ r: 4, loraAlpha: 8, targetModules: ['c_attn', 'c_fc'], rankPattern: patternRecord(['1\\.attn\\.c_attn=2', 'c_fc=3']), alphaPattern: patternRecord(['c_fc=6']) });
+    const out = tmp();
+    writePeftAdapter(out, model.loraConfig!, model.spec, 'gpt2-tiny', model.adapterTensors());
+    const c = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+    expect([c.r, c.rank_pattern, c.alpha_pattern]).toEqual([4, { '1\\.attn\\.c_attn': 2, c_fc: 3 }, { c_fc: 6 }]);
+    const back = readPeftAdapter(out);
+    const rankOf = (m: string) => back.tensors.get(`base_model.model.transformer.${m}.lora_A.weight`)!.shape[0];
+    expect(['h.0.attn.c_attn', 'h.1.attn.c_attn', 'h.0.mlp.c_fc', 'h.1.mlp.c_fc'].map(rankOf)).toEqual([4, 2, 3, 3]);
+    expect(countParameters(model.spec, back.config).trainable).toBe(4 * (32 + 96) + 2 * (32 + 96) + 2 * 3 * (32 + 128));
+    model.dispose();
   });
 });

@@ -11,7 +11,7 @@ import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, checkPeftAdapter, parseAdapterConfig, 
 import { LORA_CONFIG_FIELDS } from '../../src/core/peft/configFields';
 
 const PEFT = path.join(__dirname, '..', 'fixtures', 'peft');
-const FIELDS = JSON.parse(fs.readFileSync(path.join(PEFT, 'lora-config-fields.json'), 'utf8')) as {
+const FIELDS = JSON.parse(fs.readFileSync(path.join(PEFT, 'loraconfig-fields.json'), 'utf8')) as {
   peft_version: string;
   fields: { name: string; default: unknown }[];
   written: string[];

@@ -44,7 +44,7 @@ describe('package.json contributes.configuration equals the field table', () => 
 describe('the field table', () => {
   it('covers every leaf of RunConfig (compile-time list) and nothing else', () => {
     const leaves: { [G in 'lora' | 'training' | 'dataOptions']: Record<keyof Required<RunConfig[G]>, true> } & { run: Record<'backend' | 'threads' | 'memoryLimitBytes', true> } = {
-      lora: { r: true, alpha: true, dropout: true, targetModules: true, useRslora: true, init: true, layers: true },
+      lora: { r: true, alpha: true, dropout: true, targetModules: true, useRslora: true, init: true, layers: true, rankPattern: true, alphaPattern: true },
       training: {
         learningRate: true, schedule: true, warmupRatio: true, warmupSteps: true, epochs: true, maxSteps: true, batchSize: true, gradientAccumulation: true,
         maxSeqLen: true, maxGradNorm: true, weightDecay: true, loraplusLrRatio: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,

@@ -3,10 +3,10 @@
 // with the values LoRA Lab resolves at run time written out (total steps, warm-up steps,
 // evaluation and checkpoint cadence) so both engines follow the same schedule. Also the
 // effective-batch split across a world of processes. Pure: no files, no tensors.
-import { ALL_LINEAR, RUN_FIELDS, type RunConfig, type RunField } from '../../protocol/runConfig';
+import { ALL_LINEAR, patternRecord, RUN_FIELDS, type RunConfig, type RunField } from '../../protocol/runConfig';
 
 /** A value as train.py writes it (rendered by pyLiteral). */
-export type PyValue = number | string | boolean | null | PyValue[];
+export type PyValue = number | string | boolean | null | PyValue[] | { [key: string]: PyValue };
 
 /**
  * Where a LoRA Lab field goes in the pinned TRL/transformers (requirements.txt) when the table's
@@ -117,6 +117,7 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
       if (name === 'lora.targetModules') put(lora, name, f.peft, v === undefined ? null : v === ALL_LINEAR ? ALL_LINEAR : (v as string[]), v === undefined ? "PEFT's default for the architecture, as LoRA Lab's" : undefined);
       else if (name === 'lora.init') put(lora, name, rename!.to, l.init === 'gaussian' ? 'gaussian' : true, rename!.why);
       else if (name === 'lora.layers') put(lora, name, f.peft, l.layers ?? null, l.layers ? undefined : 'every layer');
+      else if (f.kind === 'pattern') put(lora, name, f.peft, patternRecord(v as string[] | undefined) ?? {}, v === undefined ? 'unset: one r and lora_alpha everywhere' : 'the entries as a dict, in order');
       else put(lora, name, f.peft, v as PyValue);
       continue;
     }
@@ -182,7 +183,8 @@ export function pyLiteral(v: PyValue): string {
     return Number.isInteger(v) ? String(v) : String(v).replace(/^(-?)\./, '$10.');
   }
   if (typeof v === 'string') return JSON.stringify(v);
-  return `[${v.map(pyLiteral).join(', ')}]`;
+  if (Array.isArray(v)) return `[${v.map(pyLiteral).join(', ')}]`;
+  return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyLiteral(x)}`).join(', ')}}`;
 }
 
 /** `dict(key=value, ...)` over several lines, for train.py. */

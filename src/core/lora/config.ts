@@ -149,14 +149,19 @@ export function selectTargets(spec: ModelSpec, cfg: Pick<LoraConfig, 'targetModu
  * an absurd one would allocate gigabytes before any pre-flight. Names the module with the
  * smallest bound. Training refuses it; reading an existing adapter does not ask.
  */
-export function rankProblem(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>): string | undefined {
+export function rankProblem(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform' | 'rankPattern'>): string | undefined {
+  // The module whose rank (rank_pattern's where it applies) exceeds its bound by the most.
   let tightest: LinearModule | undefined;
+  let r = cfg.r;
+  const excess = (m: LinearModule) => moduleLora(cfg, m.path).r - Math.min(m.inFeatures, m.outFeatures);
   for (const m of selectTargets(spec, cfg)) {
-    if (!tightest || Math.min(m.inFeatures, m.outFeatures) < Math.min(tightest.inFeatures, tightest.outFeatures)) tightest = m;
+    if (!tightest || excess(m) > excess(tightest)) tightest = m;
   }
   if (!tightest) return undefined;
   const bound = Math.min(tightest.inFeatures, tightest.outFeatures);
-  if (cfg.r <= bound) return undefined;
+  r = moduleLora(cfg, tightest.path).r;
+  if (r <= bound) return undefined;
+  if (r !== cfg.r) return `rank_pattern gives ${tightest.path} r=${r}, which exceeds its min(in, out)=${bound} (in ${tightest.inFeatures}, out ${tightest.outFeatures}): past that the update is no longer low-rank. Choose r ≤ ${bound} for it`;
   return `LoRA rank r=${cfg.r} exceeds min(in, out)=${bound} of ${tightest.path} (in ${tightest.inFeatures}, out ${tightest.outFeatures}): past that the update is no longer low-rank. Choose r ≤ ${bound}, or target other modules`;
 }
 

@@ -1,6 +1,6 @@
 // Every field PEFT's LoraConfig writes into adapter_config.json (PEFT 0.21.2, the pinned version:
 // scripts/gen_peft_fields.py lists them from dataclasses.fields(peft.LoraConfig) into
-// test/fixtures/peft/lora-config-fields.json, and a test checks this table covers them all), with
+// test/fixtures/peft/loraconfig-fields.json, and a test checks this table covers them all), with
 // what LoRA Lab does with it when it reads an adapter:
 //   honoured — read and applied (loading, merging, parameter counts) with PEFT's meaning;
 //   ignored  — read and dropped, because it cannot change what the adapter computes (each says why);
