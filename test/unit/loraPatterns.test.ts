@@ -14,6 +14,8 @@ import { loadPeftAdapter, readPeftAdapter, writePeftAdapter } from '../../src/co
 import { mergeModelFolder } from '../../src/core/peft/merge';
 import { resolveRunConfig } from '../../src/core/runConfig';
 import { parseFieldText, patternRecord, runField } from '../../src/protocol/runConfig';
+import { configFromFlags } from '../../src/cli/train';
+import { cli } from './helpers/cli';
 
 const PEFT = path.join(__dirname, '..', 'fixtures', 'peft');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lora-patterns-'));
@@ -146,5 +148,20 @@ describe('--rank-pattern / --alpha-pattern (run config lora.rankPattern / lora.a
     expect(['h.0.attn.c_attn', 'h.1.attn.c_attn', 'h.0.mlp.c_fc', 'h.1.mlp.c_fc'].map(rankOf)).toEqual([4, 2, 3, 3]);
     expect(countParameters(model.spec, back.config).trainable).toBe(4 * (32 + 96) + 2 * (32 + 96) + 2 * 3 * (32 + 128));
     model.dispose();
+  });
+});
+
+describe('lora-lab params --rank-pattern / train --rank-pattern --alpha-pattern', () => {
+  it("params counts PEFT's print_trainable_parameters() of the golden GPT-2 config (3,776 of 34,368)", async () => {
+    const g = JSON.parse(fs.readFileSync(path.join(PEFT, 'patterns-gpt2-tiny', 'golden.json'), 'utf8')) as Golden;
+    const model = path.join(PEFT, '..', 'gpt2-tiny');
+    const { code, out } = await cli(['params', '--model', model, '--rank', '4', '--targets', 'c_attn,c_proj,c_fc', '--rank-pattern', '1\\.attn\\.c_attn=2,c_attn=6,mlp\\.c_proj=3', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ trainable: g.trainable_params, total: g.total_params, rankPattern: { '1\\.attn\\.c_attn': 2, c_attn: 6, 'mlp\\.c_proj': 3 } });
+    expect((await cli(['params', '--model', model, '--rank-pattern', 'c_attn'])).err).toContain('--rank-pattern must be a list of regex=rank (a whole number ≥ 1) entries');
+  });
+  it('train flags fill the run config in order', () => {
+    const c = configFromFlags({ 'rank-pattern': 'h\\.0\\.attn\\.c_attn=16, c_attn=2', 'alpha-pattern': 'c_fc=3' });
+    expect([c.lora?.rankPattern, c.lora?.alphaPattern]).toEqual([['h\\.0\\.attn\\.c_attn=16', 'c_attn=2'], ['c_fc=3']]);
   });
 });
