@@ -117,6 +117,11 @@ describe('a rank that disagrees with rank_pattern', () => {
     c.rank_pattern = { c_attn: 6, 'mlp\\.c_proj': 3 }; // drops layer 1's r=2
     fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(c));
     fs.copyFileSync(path.join(src, 'adapter_model.safetensors'), path.join(dir, 'adapter_model.safetensors'));
+    c.alpha_pattern = { '(?P<x>c_fc)': 2 }; // Python-only regex syntax
+    fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(c));
+    expect(() => readPeftAdapter(dir)).toThrow(/adapter_config\.json: "alpha_pattern" key "\(\?P<x>c_fc\)" is not a regular expression LoRA Lab can read/);
+    c.alpha_pattern = {};
+    fs.writeFileSync(path.join(dir, 'adapter_config.json'), JSON.stringify(c));
     expect(() => readPeftAdapter(dir)).toThrow(/adapter_model\.safetensors: tensor "base_model\.model\.transformer\.h\.1\.attn\.c_attn\.lora_[AB]\.weight" has rank 2 but adapter_config\.json says r=6 for transformer\.h\.1\.attn\.c_attn \(rank_pattern\)/);
   });
 });

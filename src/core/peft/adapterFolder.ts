@@ -54,6 +54,13 @@ export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter
     if (typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'number')) {
       throw new AdapterError(`"${key}" must map module-name patterns to numbers, found ${JSON.stringify(v)}`, file);
     }
+    for (const k of Object.keys(v)) {
+      try {
+        new RegExp(k);
+      } catch (e) {
+        throw new AdapterError(`"${key}" key ${JSON.stringify(k)} is not a regular expression LoRA Lab can read (${(e as Error).message})`, file);
+      }
+    }
     return Object.keys(v).length ? (v as Record<string, number>) : undefined;
   };
   const r = c.r;
