@@ -16,6 +16,7 @@ import { resolveRunConfig } from '../../src/core/runConfig';
 import { parseFieldText, patternRecord, runField } from '../../src/protocol/runConfig';
 import { configFromFlags } from '../../src/cli/train';
 import { cli } from './helpers/cli';
+import { factsMarkdown } from '../../src/core/hf/modelCard';
 
 const PEFT = path.join(__dirname, '..', 'fixtures', 'peft');
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'lora-patterns-'));
@@ -168,5 +169,13 @@ describe('lora-lab params --rank-pattern / train --rank-pattern --alpha-pattern'
   it('train flags fill the run config in order', () => {
     const c = configFromFlags({ 'rank-pattern': 'h\\.0\\.attn\\.c_attn=16, c_attn=2', 'alpha-pattern': 'c_fc=3' });
     expect([c.lora?.rankPattern, c.lora?.alphaPattern]).toEqual([['h\\.0\\.attn\\.c_attn=16', 'c_attn=2'], ['c_fc=3']]);
+  });
+});
+
+describe('model card', () => {
+  it('lists the rank and alpha patterns under the LoRA configuration', () => {
+    const md = factsMarkdown({ baseModel: 'gpt2-tiny', version: 'x', lora: { r: 4, alpha: 8, dropout: 0, targets: ['c_attn'], rslora: false, rankPattern: { '1\\.attn\\.c_attn': 2, c_attn: 6 }, alphaPattern: { c_attn: 3 } } });
+    expect(md).toContain('Per module, rank_pattern (r): `1\\.attn\\.c_attn` → 2, `c_attn` → 6 (the first matching key wins).');
+    expect(md).toContain('Per module, alpha_pattern (alpha): `c_attn` → 3');
   });
 });

@@ -14,7 +14,7 @@ import { ACCELERATE_CONFIGS, bundleReadme, LAUNCH_SH, requirementsTxt, slurmSbat
 import { renderTrainPy } from './trainPy';
 import { lossTokens, sha256Text, trlJsonl } from './trlData';
 import { trlPlan, type TrlPlan } from './trlPlan';
-import type { RunConfig } from '../../protocol/runConfig';
+import { patternRecord, type RunConfig } from '../../protocol/runConfig';
 
 /** The manifest every bundle carries; --force replaces only folders that hold one. */
 export const BUNDLE_MANIFEST = 'lora-lab-bundle.json';
@@ -80,7 +80,7 @@ function sourceFacts(input: TrlBundleInput, baseModel: string): string | undefin
   const ev = decodeEvalReport(read(EVAL_FILE));
   const { version, ...facts } = runFacts(rec.value, input.config, ev.ok ? ev.value : undefined);
   const l = input.config.lora;
-  const lora = { r: l.r, alpha: l.alpha, dropout: l.dropout, targets: l.targetModules ?? "PEFT's default for the architecture", rslora: l.useRslora, layers: l.layers };
+  const lora = { r: l.r, alpha: l.alpha, dropout: l.dropout, targets: l.targetModules ?? "PEFT's default for the architecture", rslora: l.useRslora, layers: l.layers, rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
   return factsMarkdown({ baseModel, lora, ...facts, version: version ?? loraLabVersion() });
 }
 
