@@ -116,6 +116,8 @@ export_case() {
   echo "   ($((SECONDS - t)) s)"
 }
 export_case
+# The same initial-loss check for each data format (prompt/completion, messages, text, input_ids, .txt): --check-only only.
+bash scripts/interop_export_formats.sh "$VENV" "$WORK/formats" || failed=1
 
 echo "interop: venv ${t_venv} s, checks $((SECONDS - t0 - t_venv)) s, total $((SECONDS - t0)) s"
 if [ "$failed" -ne 0 ]; then
