@@ -4,14 +4,15 @@
 // defaults and checks come from the run-config table (src/protocol/runConfig.ts).
 import type { FormState, RunParameters } from '../src/protocol/panel';
 import {
-  ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, RUN_FIELDS, runField, setField, type RunField,
+  ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, patternRecord, RUN_FIELDS, runField, setField, type RunField,
 } from '../src/protocol/runConfig';
-import { countParameters, selectTargets, type ParameterCounts } from '../src/core/lora/config';
+import { countParameters, moduleLora, rankProblem, selectTargets, type ParameterCounts } from '../src/core/lora/config';
 import type { ModelSpec } from '../src/core/hf/config';
 
 export { ALL_LINEAR };
 export const SCHEDULES = runField('training', 'schedule').choices!;
 export const BACKENDS = runField('run', 'backend').choices!;
+export const LORA_INITS = runField('lora', 'init').choices!;
 
 /** The draft's keys are the run-config fields' keys (protocol/runConfig.ts), plus the epochs/max-steps switch. */
 export interface FormDraft {
@@ -20,9 +21,17 @@ export interface FormDraft {
   dropout: string;
   targetModules: string[];
   useRslora: boolean;
+  /** How A starts: one of the table's init choices. */
+  init: string;
   /** Comma-separated layer indices; blank = every layer. */
   layers: string;
+  /** PEFT's rank_pattern as `regex=r` entries, comma-separated; blank = r for every module. */
+  rankPattern: string;
+  /** PEFT's alpha_pattern as `regex=alpha` entries; blank = alpha for every module. */
+  alphaPattern: string;
   learningRate: string;
+  /** LoRA+: B's learning rate ÷ A's; blank = plain LoRA. */
+  loraplusLrRatio: string;
   schedule: string;
   lengthMode: 'epochs' | 'maxSteps';
   epochs: string;
@@ -43,7 +52,7 @@ export type DraftField = keyof FormDraft;
 export type FieldErrors = Partial<Record<DraftField, string>>;
 
 /** The draft's text fields (boxes and single selects), each a row of the run-config table. */
-export const TEXT_FIELDS = ['r', 'alpha', 'dropout', 'layers', 'learningRate', 'schedule', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulation', 'maxSeqLen', 'evalEvery', 'checkpointEvery', 'seed', 'backend'] as const;
+export const TEXT_FIELDS = ['r', 'alpha', 'dropout', 'init', 'layers', 'rankPattern', 'alphaPattern', 'learningRate', 'loraplusLrRatio', 'schedule', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulation', 'maxSeqLen', 'evalEvery', 'checkpointEvery', 'seed', 'backend'] as const;
 const BOOL_FIELDS = ['useRslora', 'groupByLength'] as const;
 
 /** The table row behind a draft field (undefined for the form-only lengthMode). */
@@ -133,16 +142,24 @@ export function validateDraft(draft: FormDraft, form: FormState): Validation {
   if (draft.targetModules.length === 0) errors.targetModules = 'choose at least one target module';
   setField(config, runField('lora', 'targetModules'), targetsOf(draft));
   for (const k of BOOL_FIELDS) setField(config, formField(k)!, draft[k]);
+  // A rank (r, or the rank pattern's for a module) above min(in, out) of a targeted module: the engine's refusal, shown at the field it comes from.
+  if (!errors.r && !errors.rankPattern && !errors.layers && !errors.targetModules) {
+    const lora = config.lora!;
+    const problem = rankProblem(form.modelSpec, { r: lora.r!, targetModules: targetsOf(draft), layersToTransform: lora.layers, rankPattern: patternRecord(lora.rankPattern) });
+    if (problem) errors[problem.startsWith('rank_pattern') ? 'rankPattern' : 'r'] = problem;
+  }
   return Object.keys(errors).length ? { errors } : { errors, config };
 }
 
 export interface ModuleKind {
   /** The module path below the layer: `attn.c_attn`, `mlp.c_proj`, `self_attn.q_proj`. */
   kind: string;
-  /** How many modules of this kind are adapted (one per selected layer). */
+  /** How many modules of this kind are adapted at this rank (one per selected layer). */
   count: number;
   inFeatures: number;
   outFeatures: number;
+  /** The modules' rank: r, or the rank_pattern's where its first matching key gives one (a kind with two ranks is two rows). */
+  r: number;
   /** r·(in+out): LoRA's trainable parameters for one such module. */
   lora: number;
   /** in·out: what full fine-tuning of that weight would train. */
@@ -154,21 +171,30 @@ export interface ParamPreview {
   kinds: ModuleKind[];
 }
 
-/** PEFT's trainable-parameter count for the draft, and its breakdown by module kind; undefined while r, targets or layers are invalid. */
+/**
+ * PEFT's trainable-parameter count for the draft (the rank pattern's per-module r included, as
+ * `lora-lab params --rank-pattern` counts), and its breakdown by module kind and rank; undefined
+ * while r, targets, layers or the rank pattern are invalid.
+ */
 export function paramPreview(spec: ModelSpec, draft: FormDraft): ParamPreview | undefined {
   const parsed = parseFieldText(runField('lora', 'r'), draft.r);
   if (typeof parsed !== 'object' || draft.targetModules.length === 0) return undefined;
   const r = parsed.value as number;
   const layers = parseLayers(draft.layers, spec.numLayers);
   if (typeof layers === 'string') return undefined;
-  const cfg = { r, targetModules: targetsOf(draft), layersToTransform: layers };
+  const pattern = parseFieldText(runField('lora', 'rankPattern'), draft.rankPattern);
+  if (typeof pattern === 'string') return undefined;
+  const cfg = { r, targetModules: targetsOf(draft), layersToTransform: layers, rankPattern: patternRecord(pattern?.value as string[] | undefined) };
   const counts = countParameters(spec, cfg);
   const kinds = new Map<string, ModuleKind>();
   for (const m of selectTargets(spec, cfg)) {
     const kind = m.path.replace(/^.*?\.\d+\./, '');
-    const k = kinds.get(kind);
+    const mr = moduleLora(cfg, m.path).r;
+    const k = kinds.get(`${kind} ${mr}`);
     if (k) k.count++;
-    else kinds.set(kind, { kind, count: 1, inFeatures: m.inFeatures, outFeatures: m.outFeatures, lora: r * (m.inFeatures + m.outFeatures), full: m.inFeatures * m.outFeatures });
+    else kinds.set(`${kind} ${mr}`, { kind, count: 1, inFeatures: m.inFeatures, outFeatures: m.outFeatures, r: mr, lora: mr * (m.inFeatures + m.outFeatures), full: m.inFeatures * m.outFeatures });
   }
-  return { counts, kinds: [...kinds.values()] };
+  // Rows of one kind together (the kinds in module order, each kind's ranks in order of appearance).
+  const order = [...new Set([...kinds.values()].map((k) => k.kind))];
+  return { counts, kinds: [...kinds.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind)) };
 }

@@ -1,10 +1,14 @@
 // The configuration form's model: draft from FormState, validation messages per field, the
 // RunConfigInput Start sends, and the live parameter preview (PEFT's numbers, r·(in+out) per kind).
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/core/hf/config';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseConfig, readConfig } from '../../src/core/hf/config';
 import { resolveRunConfig } from '../../src/core/runConfig';
+import { countParameters } from '../../src/core/lora/config';
 import { startConfig, type FormState } from '../../src/protocol/panel';
-import { draftFromForm, mergeDraft, paramPreview, parseLayers, validateDraft, type FormDraft } from '../../webview/formModel';
+import { fieldRule, formHelp, runConfigProblems, runField } from '../../src/protocol/runConfig';
+import { draftFromForm, formField, mergeDraft, paramPreview, parseLayers, TEXT_FIELDS, validateDraft, type FormDraft } from '../../webview/formModel';
 import { fmtDuration, fmtInt, fmtLoss } from '../../webview/format';
 
 const gpt2 = parseConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, vocab_size: 50257 });
@@ -27,7 +31,7 @@ describe('parameter preview', () => {
     expect(p.counts.trainable).toBe(294_912);
     expect(p.counts.total).toBe(124_734_720);
     expect(p.counts.percent.toFixed(4)).toBe('0.2364');
-    expect(p.kinds).toEqual([{ kind: 'attn.c_attn', count: 12, inFeatures: 768, outFeatures: 2304, lora: 8 * (768 + 2304), full: 768 * 2304 }]);
+    expect(p.kinds).toEqual([{ kind: 'attn.c_attn', count: 12, inFeatures: 768, outFeatures: 2304, r: 8, lora: 8 * (768 + 2304), full: 768 * 2304 }]);
   });
 
   it('c_proj splits into attn.c_proj (768×768) and mlp.c_proj (3072×768), as PEFT matches both', () => {
@@ -37,7 +41,7 @@ describe('parameter preview', () => {
 
   it("the product's worked example: a 512×64 weight at r=8 trains 4,608 instead of 32,768", () => {
     const p = paramPreview(llama, { ...draftFromForm({ ...gpt2Form, modelSpec: llama }), targetModules: ['k_proj'] })!;
-    expect(p.kinds).toEqual([{ kind: 'self_attn.k_proj', count: 2, inFeatures: 512, outFeatures: 64, lora: 4608, full: 32_768 }]);
+    expect(p.kinds).toEqual([{ kind: 'self_attn.k_proj', count: 2, inFeatures: 512, outFeatures: 64, r: 8, lora: 4608, full: 32_768 }]);
   });
 
   it('all-linear and layers_to_transform follow countParameters', () => {
@@ -46,11 +50,36 @@ describe('parameter preview', () => {
     expect(all.kinds.every((k) => k.count === 3)).toBe(true);
   });
 
+  it('the rank pattern counts as `lora-lab params --rank-pattern` does: per-module r, the first matching key winning, a kind with two ranks two rows', () => {
+    const draft = edit({ targetModules: ['c_attn', 'c_proj'], rankPattern: 'h\\.0\\.attn\\.c_attn=16, c_attn=4, attn\\.c_attn=32' });
+    const p = paramPreview(gpt2, draft)!;
+    const cfg = { r: 8, targetModules: ['c_attn', 'c_proj'], rankPattern: { 'h\\.0\\.attn\\.c_attn': 16, c_attn: 4, 'attn\\.c_attn': 32 } };
+    expect(p.counts).toEqual(countParameters(gpt2, cfg));
+    // h.0's c_attn at 16, the other 11 at 4 (c_attn matches before attn\.c_attn), every c_proj at r=8.
+    expect(p.counts.trainable).toBe(16 * 3072 + 11 * 4 * 3072 + 12 * 8 * 1536 + 12 * 8 * 3840);
+    expect(p.kinds.map((k) => [k.kind, k.count, k.r, k.lora])).toEqual([
+      ['attn.c_attn', 1, 16, 16 * 3072], ['attn.c_attn', 11, 4, 4 * 3072], ['attn.c_proj', 12, 8, 8 * 1536], ['mlp.c_proj', 12, 8, 8 * 3840]]);
+    // A blank pattern: r everywhere again.
+    expect(paramPreview(gpt2, edit({ rankPattern: '' }))!.counts.trainable).toBe(294_912);
+  });
+
+  it("equals PEFT's print_trainable_parameters() of the golden rank_pattern GPT-2 (3,776 of 34,368), as lora-lab params --rank-pattern", () => {
+    const fixtures = path.join(__dirname, '..', 'fixtures');
+    const golden = JSON.parse(fs.readFileSync(path.join(fixtures, 'peft', 'patterns-gpt2-tiny', 'golden.json'), 'utf8')) as { trainable_params: number; total_params: number };
+    const { spec } = readConfig(path.join(fixtures, 'gpt2-tiny'));
+    const form: FormState = { ...gpt2Form, modelSpec: spec };
+    const draft = { ...draftFromForm(form), r: '4', targetModules: ['c_attn', 'c_proj', 'c_fc'], rankPattern: '1\\.attn\\.c_attn=2,c_attn=6,mlp\\.c_proj=3' };
+    const p = paramPreview(spec, draft)!;
+    expect([p.counts.trainable, p.counts.total]).toEqual([golden.trainable_params, golden.total_params]);
+    expect([golden.trainable_params, golden.total_params]).toEqual([3776, 34_368]);
+  });
+
   it('no preview while rank, targets or layers are invalid', () => {
     expect(paramPreview(gpt2, edit({ r: '0' }))).toBeUndefined();
     expect(paramPreview(gpt2, edit({ r: '2.5' }))).toBeUndefined();
     expect(paramPreview(gpt2, edit({ targetModules: [] }))).toBeUndefined();
     expect(paramPreview(gpt2, edit({ layers: '12' }))).toBeUndefined();
+    expect(paramPreview(gpt2, edit({ rankPattern: 'c_attn' }))).toBeUndefined();
   });
 });
 
@@ -100,6 +129,71 @@ describe('validation', () => {
     expect(parseLayers('', 12)).toBeUndefined();
     expect(parseLayers('12', 12)).toMatch(/layers 0–11/);
     expect(parseLayers('a', 12)).toMatch(/not a layer index/);
+  });
+});
+
+describe('LoRA+, rank and alpha patterns, init', () => {
+  it('are form fields with the table\'s label and one-line help; blank by default (plain LoRA, r and alpha everywhere)', () => {
+    for (const k of ['loraplusLrRatio', 'rankPattern', 'alphaPattern', 'init', 'useRslora'] as const) {
+      const f = formField(k)!;
+      expect(f.label).toBeTruthy();
+      expect(formHelp(f)).not.toContain('\n');
+    }
+    expect(TEXT_FIELDS).toEqual(expect.arrayContaining(['loraplusLrRatio', 'rankPattern', 'alphaPattern', 'init']));
+    expect(formHelp(formField('loraplusLrRatio')!)).toMatch(/^LoRA\+: every B matrix learns at the learning rate × this ratio.*; blank: plain LoRA, B learns at the learning rate\.$/);
+    expect(formHelp(formField('rankPattern')!)).toMatch(/rank_pattern.*first matching key wins; blank: r for every module\.$/);
+    expect(formHelp(formField('alphaPattern')!)).toMatch(/alpha_pattern.*; blank: alpha for every module\.$/);
+    const d = draftFromForm(gpt2Form);
+    expect(d).toMatchObject({ loraplusLrRatio: '', rankPattern: '', alphaPattern: '', init: 'kaiming' });
+    const v = validateDraft(d, gpt2Form);
+    expect(v.config!.training!.loraplusLrRatio).toBeUndefined();
+    expect(v.config!.lora!.rankPattern).toBeUndefined();
+    expect(v.config!.lora!.alphaPattern).toBeUndefined();
+  });
+
+  it('invalid values get the table\'s rule, as the CLI and run.json validation word it', () => {
+    const v = validateDraft(edit({ loraplusLrRatio: '0', rankPattern: 'c_attn', alphaPattern: 'c_attn=0' }), gpt2Form);
+    expect(v.config).toBeUndefined();
+    const ratio = runField('training', 'loraplusLrRatio');
+    const rank = runField('lora', 'rankPattern');
+    expect(v.errors.loraplusLrRatio).toBe(`LoRA+ ratio (B rate ÷ A rate) must be ${fieldRule(ratio)}, or blank: plain LoRA, B learns at the learning rate (got "0")`);
+    expect(fieldRule(ratio)).toBe('a number > 0');
+    expect(v.errors.rankPattern).toBe(`Rank pattern must be ${fieldRule(rank)}, or blank: r for every module (got "c_attn")`);
+    expect(fieldRule(rank)).toBe('a list of regex=rank (a whole number ≥ 1) entries');
+    expect(v.errors.alphaPattern).toBe(`Alpha pattern must be ${fieldRule(runField('lora', 'alphaPattern'))}, or blank: alpha for every module (got "c_attn=0")`);
+    // A non-integer rank, a rank of 0, a key that is not a regex, one bad entry among good ones.
+    for (const bad of ['c_attn=2.5', 'c_attn=0', '(c_attn=4', 'c_proj=4, c_attn=x']) {
+      expect(validateDraft(edit({ rankPattern: bad }), gpt2Form).errors.rankPattern).toBe(`Rank pattern must be ${fieldRule(rank)}, or blank: r for every module (got "${bad}")`);
+    }
+    // The same values are what run.json validation refuses.
+    expect(runConfigProblems({ training: { loraplusLrRatio: 0 }, lora: { rankPattern: ['c_attn'] } })).toEqual([
+      `lora.rankPattern must be ${fieldRule(rank)}, got ["c_attn"]`, `training.loraplusLrRatio must be ${fieldRule(ratio)}, got 0`]);
+    // Other fields stay valid: only the bad ones are named.
+    expect(Object.keys(v.errors).sort()).toEqual(['alphaPattern', 'loraplusLrRatio', 'rankPattern']);
+  });
+
+  it('a rank pattern above min(in, out) of a targeted module is the engine\'s refusal, at the pattern', () => {
+    const v = validateDraft(edit({ targetModules: ['c_proj'], rankPattern: 'attn\\.c_proj=800' }), gpt2Form);
+    expect(v.errors.rankPattern).toMatch(/rank_pattern gives transformer\.h\.0\.attn\.c_proj r=800, which exceeds its min\(in, out\)=768/);
+    expect(v.errors.r).toBeUndefined();
+    expect(validateDraft(edit({ r: '800', targetModules: ['c_proj'] }), gpt2Form).errors.r).toMatch(/LoRA rank r=800 exceeds min\(in, out\)=768/);
+  });
+
+  it('valid values reach the RunConfigInput Start sends, and the engine resolves them', () => {
+    const v = validateDraft(edit({ loraplusLrRatio: '16', rankPattern: 'h\\.0\\.attn\\.c_attn=16, c_attn=4', alphaPattern: ' c_attn=32 ,', init: 'gaussian', useRslora: true }), gpt2Form);
+    expect(v.errors).toEqual({});
+    expect(v.config!.training!.loraplusLrRatio).toBe(16);
+    expect(v.config!.lora).toMatchObject({ rankPattern: ['h\\.0\\.attn\\.c_attn=16', 'c_attn=4'], alphaPattern: ['c_attn=32'], init: 'gaussian', useRslora: true });
+    const cfg = resolveRunConfig(startConfig(gpt2Form, v.config!));
+    expect(cfg.training.loraplusLrRatio).toBe(16);
+    expect(cfg.lora).toMatchObject({ rankPattern: ['h\\.0\\.attn\\.c_attn=16', 'c_attn=4'], alphaPattern: ['c_attn=32'], init: 'gaussian', useRslora: true });
+    expect(runConfigProblems(cfg)).toEqual([]);
+  });
+
+  it('prefill from the settings / initial config, and a new FormState keeps what was typed', () => {
+    const form: FormState = { ...gpt2Form, initial: { ...gpt2Form.initial, lora: { r: 8, rankPattern: ['c_attn=4', 'c_proj=2'], init: 'gaussian' }, training: { loraplusLrRatio: 16 } } };
+    expect(draftFromForm(form)).toMatchObject({ rankPattern: 'c_attn=4, c_proj=2', loraplusLrRatio: '16', init: 'gaussian' });
+    expect(mergeDraft(edit({ rankPattern: 'c_fc=2' }), form).rankPattern).toBe('c_fc=2');
   });
 });
 

@@ -7,7 +7,7 @@
 import type { DatasetLintState, FormState, FromPanel } from '../../src/protocol/panel';
 import { h, onActivate, setChildren, setText, toggleAttr } from '../dom';
 import { fmtInt, fmtPercent } from '../format';
-import { ALL_LINEAR, BACKENDS, SCHEDULES, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
+import { ALL_LINEAR, BACKENDS, LORA_INITS, SCHEDULES, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
 import { formHelp } from '../../src/protocol/runConfig';
 import { draftMaxSeqLen, lintBlocksStart, lintSummaryView } from '../lintSummary';
 import type { Action, State } from '../store';
@@ -121,6 +121,8 @@ export class ConfigureView {
     this.controls.clear();
     this.errors.clear();
     const spec = form.modelSpec;
+    /** A module name of this architecture for the pattern boxes' placeholders. */
+    const example = form.defaultTargets[0] ?? form.moduleChoices.find((c) => c !== ALL_LINEAR) ?? 'q_proj';
     const text = (f: DraftField, placeholder?: string, label = labelOf(f)) =>
       this.field(f, label, h('vscode-textfield', { id: `f-${f}`, label, '.value': String(d[f]), placeholder, oninput: (e: Event) => this.edit(f, (e.currentTarget as Control).value) }) as Control);
     const select = (f: DraftField, options: readonly string[], label = labelOf(f)) =>
@@ -158,9 +160,12 @@ export class ConfigureView {
       h('div', { class: 'form-grid' },
         h('fieldset', null, h('legend', null, 'LoRA adapter'),
           text('r'), text('alpha'), text('dropout'),
-          this.field('targetModules', labelOf('targetModules'), targets, this.targetsHelp), h('div', { class: 'field' }, rslora), text('layers', `0–${spec.numLayers - 1}`)),
+          this.field('targetModules', labelOf('targetModules'), targets, this.targetsHelp),
+          h('div', { class: 'field' }, rslora, h('div', { class: 'field-help' }, helpOf('useRslora'))),
+          select('init', LORA_INITS), text('layers', `0–${spec.numLayers - 1}`),
+          text('rankPattern', `e.g. ${example}=16`), text('alphaPattern', `e.g. ${example}=32`)),
         h('fieldset', null, h('legend', null, 'Training'),
-          text('learningRate'), select('schedule', SCHEDULES), lengthMode, epochs, maxSteps,
+          text('learningRate'), text('loraplusLrRatio', 'e.g. 16'), select('schedule', SCHEDULES), lengthMode, epochs, maxSteps,
           text('batchSize'), text('gradientAccumulation'), text('maxSeqLen'), h('div', { class: 'field' }, byLength)),
         h('fieldset', null, h('legend', null, 'Cadence and system'),
           text('evalEvery', 'auto'), text('checkpointEvery', 'auto'),
@@ -235,10 +240,9 @@ export class ConfigureView {
     if (!this.params) return;
     const p = paramPreview(form.modelSpec, d);
     if (!p) {
-      setChildren(this.params, h('p', { class: 'hint' }, 'The parameter count appears once rank, target modules and layers are valid.'));
+      setChildren(this.params, h('p', { class: 'hint' }, 'The parameter count appears once rank, target modules, layers and rank pattern are valid.'));
       return;
     }
-    const r = Number(d.r);
     const c = p.counts;
     setChildren(this.params,
       h('div', { class: 'params-total' },
@@ -251,7 +255,7 @@ export class ConfigureView {
           h('td', null, h('code', null, k.kind)),
           h('td', { class: 'num' }, `× ${k.count}`),
           h('td', { class: 'num' }, `${fmtInt(k.inFeatures)} × ${fmtInt(k.outFeatures)}`),
-          h('td', { class: 'num' }, `${r}·(${fmtInt(k.inFeatures)}+${fmtInt(k.outFeatures)}) = ${fmtInt(k.lora)}`),
+          h('td', { class: 'num' }, `${k.r}·(${fmtInt(k.inFeatures)}+${fmtInt(k.outFeatures)}) = ${fmtInt(k.lora)}`),
           h('td', { class: 'num' }, fmtInt(k.full)),
           h('td', { class: 'num' }, `${((100 * k.lora) / k.full).toFixed(2)}%`))))),
       h('p', { class: 'hint' }, `PEFT: trainable params: ${fmtInt(c.trainable)} || all params: ${fmtInt(c.total)} || trainable%: ${fmtPercent(c.percent)}`));
