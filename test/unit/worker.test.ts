@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { RunDir } from '../../src/core/runs';
 import { WorkerClient } from '../../src/worker/client';
 import type { FromWorker, RunConfigInput, WorkerJob } from '../../src/protocol/worker';
-import { buildWorker } from './helpers/buildWorker';
+import { buildWorker, startJob as startWorkerJob } from './helpers/buildWorker';
 import type { EvalReport } from '../../src/protocol/evaluation';
 import { Narrator } from '../../src/protocol/progress';
 import { randomIds } from './helpers/randomModel';
@@ -34,16 +34,8 @@ function start(config: RunConfigInput, onEvent: (e: FromWorker, w: WorkerClient)
   return startJob({ type: 'train', config }, onEvent);
 }
 
-function startJob(job: WorkerJob, onEvent: (e: FromWorker, w: WorkerClient) => void = () => {}) {
-  const events: FromWorker[] = [];
-  const holder: { worker?: WorkerClient } = {};
-  const worker = new WorkerClient(script, job, (e) => {
-    events.push(e);
-    onEvent(e, holder.worker!);
-  });
-  holder.worker = worker;
-  return { worker, events };
-}
+/** The bundled worker on a job, its events recorded (helpers/buildWorker.ts). */
+const startJob = (job: WorkerJob, onEvent?: (e: FromWorker, w: WorkerClient) => void) => startWorkerJob(script, job, onEvent);
 
 let finishedRun = '';
 

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeCasesReport, type CaseOutcome } from '../../src/protocol/evalCases';
 import type { FromWorker, WorkerJob } from '../../src/protocol/worker';
 import { WorkerClient } from '../../src/worker/client';
-import { buildWorker } from './helpers/buildWorker';
+import { buildWorker, startJob as startWorkerJob } from './helpers/buildWorker';
 import { handmadeRun } from './helpers/handmadeRun';
 
 const MODEL = path.join(__dirname, '..', '..', 'samples', 'model');
@@ -36,16 +36,8 @@ const CASES = [
   JSON.stringify({ name: 'equals', prompt: 'Define: Abdication\n', expect: { equals: 'not this' }, maxNewTokens: 3 }),
 ];
 
-function startJob(job: WorkerJob, onEvent: (e: FromWorker, w: WorkerClient) => void = () => {}) {
-  const events: FromWorker[] = [];
-  const holder: { worker?: WorkerClient } = {};
-  const worker = new WorkerClient(script, job, (e) => {
-    events.push(e);
-    onEvent(e, holder.worker!);
-  });
-  holder.worker = worker;
-  return { worker, events };
-}
+/** The bundled worker on a job, its events recorded (helpers/buildWorker.ts). */
+const startJob = (job: WorkerJob, onEvent?: (e: FromWorker, w: WorkerClient) => void) => startWorkerJob(script, job, onEvent);
 
 const outcomesOf = (events: FromWorker[]) => events.filter((e): e is Extract<FromWorker, { type: 'caseOutcome' }> => e.type === 'caseOutcome').map((e) => e.outcome);
 const finishedOf = (events: FromWorker[]) => events.find((e): e is Extract<FromWorker, { type: 'finished' }> => e.type === 'finished');
