@@ -12,7 +12,7 @@ import { CaseFileError, readCases } from '../core/eval/cases/caseFile';
 import { junitXml } from '../core/eval/cases/junit';
 import { defaultGate, gateFailures, runCases, selectCases } from '../core/eval/cases/run';
 import { runCaseModels, writeRunCasesReport } from '../core/runCases';
-import { outcomeOf, tally, type CaseModel, type CaseOutcome, type CasesReport, type CaseStatus } from '../protocol/evalCases';
+import { matrixText, tally, type CaseModel, type CaseOutcome, type CasesReport, type CaseStatus } from '../protocol/evalCases';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, optionalInt, optionalList, requireString } from './common';
 
 const MARK: Record<CaseStatus, string> = { pass: '✓', fail: '✗', skip: '–', error: 'E' };
@@ -24,17 +24,7 @@ function show(text: string, max = 200): string {
 
 /** The matrix: one row per case, one column per model (✓ pass, ✗ fail, – skipped, E error). */
 export function formatMatrix(r: CasesReport): string[] {
-  const nameWidth = Math.max(4, ...r.cases.map((c) => c.name.length));
-  const widths = r.models.map((m) => Math.max(m.label.length, 1));
-  const lines = [`${'case'.padEnd(nameWidth)}  ${r.models.map((m, i) => m.label.padEnd(widths[i])).join('  ')}`];
-  for (const c of r.cases) {
-    const cells = r.models.map((m, i) => {
-      const o = outcomeOf(r, c.name, m.label);
-      return (o ? MARK[o.status] : '?').padEnd(widths[i]);
-    });
-    lines.push(`${c.name.padEnd(nameWidth)}  ${cells.join('  ')}`.trimEnd());
-  }
-  return lines;
+  return matrixText(r, MARK, '?');
 }
 
 /** Each failing or erroring outcome: where the case is, what was expected and what came, and the output. */

@@ -3,7 +3,7 @@
 // expected/actual pair of an `equals` diff, and the pass/fail matrix (cases × models) written to
 // the test run's output. No vscode import: src/host/evalTests.ts wraps these in TestMessages, and
 // vitest checks them as they are.
-import type { CaseOutcome, CasesReport, CaseStatus, EvalCase } from '../protocol/evalCases';
+import { matrixText, type CaseOutcome, type CasesReport, type CaseStatus, type EvalCase } from '../protocol/evalCases';
 
 /** A case's own state from its models' outcomes: passed only when every one passed (skips aside). */
 export function rollup(statuses: readonly CaseStatus[]): CaseStatus {
@@ -60,17 +60,7 @@ export function equalsDiff(c: EvalCase | undefined, o: CaseOutcome): { message: 
  */
 export function matrixLines(r: CasesReport): string[] {
   const models = r.models.map((m) => m.label);
-  const nameWidth = Math.min(40, Math.max(4, ...r.cases.map((c) => c.name.length)));
-  const cell = (s: string, w: number) => s.padEnd(w);
-  const widths = models.map((m) => Math.max(m.length, 1));
-  const row = (name: string, cells: string[]) => `${cell(name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name, nameWidth)}  ${cells.map((c, i) => cell(c, widths[i])).join('  ')}`.trimEnd();
-  const lines = [row('case', models)];
-  for (const c of r.cases) {
-    lines.push(row(c.name, models.map((m) => {
-      const o = r.outcomes.find((x) => x.case === c.name && x.model === m);
-      return o ? MARK[o.status] : ' ';
-    })));
-  }
+  const lines = matrixText(r, MARK, ' ', 40);
   const counts = models.map((m) => {
     const os = r.outcomes.filter((o) => o.model === m);
     const n = (s: CaseStatus) => os.filter((o) => o.status === s).length;

@@ -183,6 +183,24 @@ export function tally(r: CasesReport): Record<string, { pass: number; fail: numb
   return t;
 }
 
+/**
+ * The cases × models grid as text: a header row of model labels, then a row per case with each
+ * model's mark (`missing` where the report has no outcome for it); names past `maxName`
+ * characters are cut with "…". For the terminal (lora-lab test) and the Test Explorer's output.
+ */
+export function matrixText(r: CasesReport, marks: Record<CaseStatus, string>, missing: string, maxName = Number.POSITIVE_INFINITY): string[] {
+  const nameWidth = Math.min(maxName, Math.max(4, ...r.cases.map((c) => c.name.length)));
+  const widths = r.models.map((m) => Math.max(m.label.length, 1));
+  const row = (name: string, cells: string[]) => `${(name.length > nameWidth ? `${name.slice(0, nameWidth - 1)}…` : name).padEnd(nameWidth)}  ${cells.map((c, i) => c.padEnd(widths[i])).join('  ')}`.trimEnd();
+  return [
+    row('case', r.models.map((m) => m.label)),
+    ...r.cases.map((c) => row(c.name, r.models.map((m) => {
+      const o = outcomeOf(r, c.name, m.label);
+      return o ? marks[o.status] : missing;
+    }))),
+  ];
+}
+
 // --- Decoder -------------------------------------------------------------------------------------
 
 const STOPS: readonly StopReason[] = ['eos', 'max-new-tokens', 'max-positions'];
