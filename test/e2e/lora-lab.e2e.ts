@@ -163,6 +163,26 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
   }
 
+  /**
+   * A short run started as a user would (Start Training with Defaults on the dataset), awaited to
+   * completion. (d)'s workspace settings ask for 120 steps: they are set back to 20 first.
+   */
+  async function shortRunWithDefaults(): Promise<RunInfo> {
+    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+    if (fs.existsSync(wsSettings)) {
+      fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
+      await sleep(3_000); // the settings file watcher
+    }
+    const before = runs(server.workspace).map((r) => r.id);
+    await step(`${DATASET} in the editor → "LoRA Lab: Start Training with Defaults" → model`, async () => {
+      await startWithDefaultsOnDataset();
+    });
+    return step('the run completes', async () => {
+      const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+      return waitForCompletion(server.workspace, r.id);
+    });
+  }
+
   /** Runs a step; on failure, a screenshot and the visible notifications explain it. */
   async function step<T>(name: string, f: () => Promise<T>): Promise<T> {
     progress(`▶ ${name}`);
@@ -582,20 +602,9 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
   });
 
   it('(g) a short run → Show Results → Loss curves → click a point of the training curve → its examples → the first link opens the dataset at its line', { ...only('g'), timeout: 10 * 60_000 }, async () => {
-    // Its own short run (it also runs alone, LORA_LAB_E2E_ONLY=g): (d)'s workspace settings ask for 120 steps.
-    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
-    if (fs.existsSync(wsSettings)) {
-      fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
-      await sleep(3_000); // the settings file watcher
-    }
-    const before = runs(server.workspace).map((r) => r.id);
-    await step(`${DATASET} in the editor → "LoRA Lab: Start Training with Defaults" → model`, async () => {
-      await startWithDefaultsOnDataset();
-    });
-
-    await step('the run completes with per-example provenance in its metrics', async () => {
-      const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
-      const done = await waitForCompletion(server.workspace, r.id);
+    // Its own short run (it also runs alone, LORA_LAB_E2E_ONLY=g).
+    const done = await shortRunWithDefaults();
+    await step('the run has per-example provenance in its metrics', async () => {
       const rows = fs.readFileSync(path.join(done.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; examples?: number[] });
       assert.ok(rows.some((x) => x.type === 'step' && (x.examples?.length ?? 0) > 0), 'step rows carry "examples"');
       progress(`run ${done.id}: ${metricsCount(done).steps} steps`);
@@ -637,18 +646,9 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
   it('(h) a case file in the Test Explorer → Run All Tests → pass/fail per case and model → the matrix in the results panel', { ...only('h'), ...(hasSampleCases ? {} : { skip: 'no samples/datasets/devil/devil.evals.jsonl (or no sample model)' }), timeout: 12 * 60_000 }, async () => {
     const trained = () => runs(server.workspace).filter((r) => r.status === 'completed' && fs.existsSync(path.join(r.dir, 'adapter', 'adapter_config.json')));
     if (trained().length === 0) {
-      const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
-      if (fs.existsSync(wsSettings)) {
-        fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
-        await sleep(3_000); // the settings file watcher
-      }
-      const before = runs(server.workspace).map((r) => r.id);
-      await step('no trained run yet: a short one first', async () => {
-        await startWithDefaultsOnDataset();
-        const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
-        await waitForCompletion(server.workspace, r.id);
-        await sleep(1_500); // the runs watcher refreshes the Test Explorer's profiles
-      });
+      progress('no trained run yet: a short one first');
+      await shortRunWithDefaults();
+      await sleep(1_500); // the runs watcher refreshes the Test Explorer's profiles
     }
 
     await step(`Testing view → ${CASES} and its cases`, async () => {
