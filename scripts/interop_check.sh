@@ -10,7 +10,11 @@
 #     venv's python, sees the same validation tokens (its base loss equals eval.json's within 1e-4
 #     relative), trains 2 steps on the CPU in one process and through launch.sh (accelerate launch,
 #     2 processes, DDP over gloo), and its adapters load with PEFT; `lora-lab import` brings the
-#     2-process output back as a run listed beside the local one (source trl).
+#     2-process output back as a run listed beside the local one (source trl). train.py's batch table
+#     (batch_split over WORLD_SIZE 1..16) equals the manifest's (scripts/interop_bundle_checks.py);
+#     a run trained with --loraplus-lr-ratio 16, exported, trains a step whose optimizer holds
+#     lora_B at 16 x lora_A's rate (PEFT's create_loraplus_optimizer).
+# LORA_LAB_INTEROP_ONLY=export runs part 4 only (the venv and the build still come first).
 # Needs python3 (3.10+) and PyPI; prints the time each part took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,10 +77,12 @@ run_case() { # name base-fixture vocab train-flags...
   echo "   ($((SECONDS - t)) s)"
 }
 
+if [ "${LORA_LAB_INTEROP_ONLY:-}" != export ]; then
 run_case gpt2 gpt2-tiny 96 --rank 4 --alpha 8 --targets c_attn,c_proj
 run_case gpt2-bare gpt2-tiny-bare 96 --rank 2 --alpha 4 --targets c_fc
 run_case llama-bf16 llama-tiny-gqa-bf16 128 --rank 4 --alpha 6 --rslora --targets all-linear
 run_case mistral-f16-sharded mistral-tiny-f16-sharded 112 --rank 3 --alpha 16 --targets q_proj,v_proj,down_proj
+fi
 
 # Export to TRL (issue 17): a short run on the sample model and dataset (prompt/completion, sibling
 # valid.jsonl), exported; the bundle's train.py must see the same validation tokens as LoRA Lab.
@@ -90,6 +96,8 @@ export_case() {
   run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
     const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
   "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  # python3 alone (no torch): train.py's WORLD_SIZE lookup against the plan's table in the manifest.
+  "$PYTHON" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --batch-table || failed=1
   if ! "$VENV/bin/python" scripts/interop_check.py --export-bundle "$dir/bundle" --eval "$run/eval.json" --train-steps 2; then
     failed=1
   fi
@@ -116,6 +124,23 @@ export_case() {
   echo "   ($((SECONDS - t)) s)"
 }
 export_case
+
+# LoRA+ in the exported train.py: a 2-step run trained with --loraplus-lr-ratio 16, exported; one
+# train.py step on the CPU, whose optimizer groups (printed by train.py) hold B at 16 x A's rate.
+loraplus_case() {
+  local t=$SECONDS dir="$WORK/export-loraplus"
+  mkdir -p "$dir"
+  echo "== export to TRL with LoRA+ (--loraplus-lr-ratio 16)"
+  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
+    --max-steps 2 --batch 4 --max-seq-len 64 --loraplus-lr-ratio 16 --backend wasm --json >"$dir/events.jsonl"
+  local run
+  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
+  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  "$VENV/bin/python" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --loraplus 16 --steps 1 || failed=1
+  echo "   ($((SECONDS - t)) s)"
+}
+loraplus_case
 # The same initial-loss check for each data format (prompt/completion, messages, text, input_ids, .txt): --check-only only.
 bash scripts/interop_export_formats.sh "$VENV" "$WORK/formats" || failed=1
 

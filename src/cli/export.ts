@@ -32,12 +32,12 @@ export const exportCommand: CliCommand = {
     }
     const { notes } = result;
     if (values.json) {
-      console.log(JSON.stringify({ dir: result.dir, files: result.files, effectiveBatch: result.plan.effectiveBatch, totalSteps: result.plan.totalSteps, train: result.train, valid: result.valid, notes }));
+      console.log(JSON.stringify({ dir: result.dir, files: result.files, effectiveBatch: result.plan.effectiveBatch, batchSplits: result.plan.batchSplits, totalSteps: result.plan.totalSteps, train: result.train, valid: result.valid, notes }));
       return 0;
     }
     const lines = [
       `data     ${formatInt(result.train)} training and ${formatInt(result.valid)} validation examples (LoRA Lab's tokens and loss mask)`,
-      `plan     ${result.plan.totalSteps} steps, effective batch ${result.plan.effectiveBatch} (split from WORLD_SIZE at launch)`,
+      `plan     ${result.plan.totalSteps} steps, effective batch ${result.plan.effectiveBatch}; world sizes ${result.plan.batchSplits.map((s) => s.world).join(', ')} keep it (train.py's BATCH_SPLITS)`,
       ...notes.map((n) => `note     ${n}`),
       `wrote    ${result.dir}: ${result.files.length} files`,
       `next     cd ${result.dir} && pip install -r requirements.txt && python train.py --check-only && bash launch.sh`,

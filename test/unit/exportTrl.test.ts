@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareData, type Example } from '../../src/core/data';
-import { BUNDLE_MANIFEST, checkBundleTarget, ExportError, microBatchPlan, trlPlan, trlRow, validWorldSizes, writeTrlBundle } from '../../src/core/export';
+import { batchSplits, BUNDLE_MANIFEST, checkBundleTarget, ExportError, microBatchPlan, trlPlan, trlRow, validWorldSizes, writeTrlBundle } from '../../src/core/export';
+import { pyBatchSplits, renderTrainPy } from '../../src/core/export/trainPy';
 import { pyLiteral, TRL_RENAMES } from '../../src/core/export/trlPlan';
 import { LoraTokenizer } from '../../src/core/hf/tokenizer';
 import { dataOptionsOf, resolveRunConfig } from '../../src/core/runConfig';
@@ -48,6 +49,55 @@ describe('effective batch split (micro × accumulation × world = the local run�
     expect(microBatchPlan(24, 4, 5)).toBeUndefined();
     expect(microBatchPlan(24, 4, 48)).toBeUndefined();
     expect(validWorldSizes(12)).toEqual([1, 2, 3, 4, 6, 12]);
+    expect(validWorldSizes(36)).toEqual([1, 2, 3, 4, 6, 9, 12, 18, 36]);
+    expect(validWorldSizes(1)).toEqual([1]);
+  });
+});
+
+/** train.py's BATCH_SPLITS as written: world → [micro, accumulation]. */
+function trainPySplits(py: string): Map<number, [number, number]> {
+  const block = /^BATCH_SPLITS = \{\n([\s\S]*?)\n\}$/m.exec(py);
+  if (!block) throw new Error('train.py has no BATCH_SPLITS table');
+  return new Map(block[1].split('\n').map((line) => {
+    const m = /^ {4}(\d+): \((\d+), (\d+)\),$/.exec(line);
+    if (!m) throw new Error(`BATCH_SPLITS line not understood: ${line}`);
+    return [Number(m[1]), [Number(m[2]), Number(m[3])]];
+  }));
+}
+
+describe("train.py's batch table is the plan's (one rule: trlPlan.ts microBatchPlan)", () => {
+  it('for batch 1..8 × accumulation 1..8 (and larger), world 1..16: a row exactly for the worlds that divide the batch, equal to microBatchPlan', () => {
+    const cases: [number, number][] = [];
+    for (let b = 1; b <= 8; b++) for (let a = 1; a <= 8; a++) cases.push([b, a]);
+    cases.push([16, 4], [3, 7], [12, 5], [32, 1], [1, 48]);
+    for (const [batchSize, gradientAccumulation] of cases) {
+      const plan = trlPlan(config({ training: { batchSize, gradientAccumulation, maxSteps: 3 } }), 10);
+      const effective = batchSize * gradientAccumulation;
+      const py = renderTrainPy({ plan, runId: 'r', baseModel: '/m', padId: 0, validLossTokens: 1 });
+      expect(py).toContain(`EFFECTIVE_BATCH = ${effective} `);
+      const table = trainPySplits(py);
+      expect([...table.keys()]).toEqual(validWorldSizes(effective));
+      for (let world = 1; world <= 16; world++) {
+        const want = microBatchPlan(effective, batchSize, world);
+        const got = table.get(world);
+        expect(got && { micro: got[0], accumulation: got[1] }, `batch ${batchSize} × accumulation ${gradientAccumulation}, world ${world}`).toEqual(want);
+        if (got) {
+          expect(got[0] * got[1] * world).toBe(effective);
+          expect(got[0]).toBeLessThanOrEqual(batchSize);
+        }
+      }
+      // One process keeps the local run's split exactly.
+      expect(table.get(1)).toEqual([batchSize, gradientAccumulation]);
+    }
+  });
+
+  it('train.py computes no split of its own: it only looks WORLD_SIZE up in the table and exits naming the sizes that fit', () => {
+    const py = renderTrainPy({ plan: trlPlan(config(), 100), runId: 'r', baseModel: '/m', padId: 0, validLossTokens: 1 });
+    expect(py).not.toMatch(/micro_batch_plan|EFFECTIVE_BATCH %|% world|range\(1, EFFECTIVE_BATCH/);
+    expect(py).toMatch(/if world not in BATCH_SPLITS:/);
+    expect(py).toMatch(/launch with one of \{sorted\(BATCH_SPLITS\)\} processes/);
+    expect(pyBatchSplits(batchSplits(6, 2))).toBe('{\n    1: (2, 3),\n    2: (1, 3),\n    3: (2, 1),\n    6: (1, 1),\n}');
+    expect(() => pyBatchSplits([])).toThrow(/batch table is empty/);
   });
 });
 
@@ -144,6 +194,9 @@ describe('the bundle on disk', () => {
     const py = read('train.py');
     expect(py).not.toMatch(/@@[A-Z_]+@@/);
     expect(py).toContain('EFFECTIVE_BATCH = 24');
+    expect(trainPySplits(py)).toEqual(new Map(r.plan.batchSplits.map((s) => [s.world, [s.micro, s.accumulation]])));
+    expect(JSON.parse(read(BUNDLE_MANIFEST)).batchSplits).toEqual(r.plan.batchSplits);
+    expect(read('README.md')).toContain('1 → 4 x 6, 2 → 4 x 3, 3 → 4 x 2, 4 → 3 x 2, 6 → 4 x 1, 8 → 3 x 1, 12 → 2 x 1, 24 → 1 x 1.');
     expect(py).toContain('lora_alpha=12,');
     expect(py).toContain('use_rslora=True,');
     expect(py).toMatch(/--check-only/);

@@ -112,7 +112,8 @@ export function writeTrlBundle(input: TrlBundleInput): TrlBundleResult {
   for (const [name, text] of Object.entries(ACCELERATE_CONFIGS)) files[`accelerate/${name}.yaml`] = text;
   const manifest = {
     formatVersion: BUNDLE_FORMAT_VERSION, to: 'trl', runId: input.runId, runDir: path.resolve(input.runDir), baseModel,
-    exportedAt: new Date().toISOString(), effectiveBatch: plan.effectiveBatch, totalSteps: plan.totalSteps,
+    exportedAt: new Date().toISOString(), effectiveBatch: plan.effectiveBatch,
+    batchSplits: plan.batchSplits, totalSteps: plan.totalSteps,
     data: { train: { examples: input.train.length, sha256: trainSha }, valid: { examples: input.valid.length, sha256: validSha } },
     requirements: TRL_REQUIREMENTS, files: [...Object.keys(files), BUNDLE_MANIFEST].sort(),
   };

@@ -5,5 +5,5 @@
 export { BUNDLE_MANIFEST, checkBundleTarget, ExportError, writeTrlBundle, type TrlBundleInput, type TrlBundleResult } from './bundle';
 export { ACCELERATE_CONFIGS, TRL_REQUIREMENTS } from './launchFiles';
 export { IGNORE_INDEX, trlRow, type TrlRow } from './trlData';
-export { microBatchPlan, trlPlan, validWorldSizes, type TrlPlan } from './trlPlan';
+export { batchSplits, microBatchPlan, trlPlan, validWorldSizes, type BatchSplit, type TrlPlan } from './trlPlan';
 export { ImportError, readTrlMetrics, readTrlOutput, TRL_OUTPUT_RECORD, type TrlOutput } from './trlOutput';

@@ -157,7 +157,8 @@ The adapter lands in \`output/adapter/\` (PEFT format), per-step metrics in \`ou
 Exactly: the tokens and loss mask of every example, the validation rows, LoRA r / alpha / dropout / targets /
 rsLoRA / init / layers, AdamW's rate, betas, epsilon and weight decay, clipping, the schedule (LoRA Lab's own
 formula, warm-up included), ${plan.totalSteps} steps, and the effective batch of ${plan.effectiveBatch} examples per step
-(micro-batch x accumulation x world size, chosen from WORLD_SIZE; a world size that does not divide it is refused).
+(micro-batch x accumulation x world size, looked up by WORLD_SIZE in train.py's BATCH_SPLITS; a world size that
+does not divide it is refused): ${plan.batchSplits.map((s) => `${s.world} → ${s.micro} x ${s.accumulation}`).join(', ')}.
 Not bit for bit: the random streams (adapter init, data order, dropout) are PyTorch's, seeded with the run's seed.
 
 | LoRA Lab | TRL / PEFT | value | note |

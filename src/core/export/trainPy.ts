@@ -1,6 +1,7 @@
 // The bundle's train.py: TRL SFTTrainer + SFTConfig + PEFT LoraConfig over the exported,
 // pre-tokenized data (data/*.jsonl: LoRA Lab's own ids and loss mask), with LoRA Lab's
-// learning-rate formula, the effective batch split from WORLD_SIZE, metrics.jsonl rows in LoRA
+// learning-rate formula, the effective batch split looked up by WORLD_SIZE in the plan's table
+// (trlPlan.ts batchSplits: the split rule lives there only), metrics.jsonl rows in LoRA
 // Lab's format, and --check-only (the base model's validation loss, to compare with eval.json).
 // The Python is a fixed text; only the @@NAME@@ slots are filled from the plan.
 import { pyDict, pyLiteral, type TrlPlan } from './trlPlan';
@@ -25,7 +26,8 @@ const TEMPLATE = String.raw`#!/usr/bin/env python3
 Written by "lora-lab export --to trl". The data in data/ is LoRA Lab's own tokenization (input_ids,
 and labels = -100 where LoRA Lab puts no loss), so both engines train on the same tokens; the
 validation file holds the same rows LoRA Lab validated on. The effective batch of the local run
-(micro-batch x gradient accumulation x world size) is kept for any WORLD_SIZE that divides it.
+(micro-batch x gradient accumulation x world size) is kept for any WORLD_SIZE that divides it:
+BATCH_SPLITS below lists them (written by the export; train.py computes no split of its own).
 """
 import argparse
 import datetime
@@ -42,7 +44,9 @@ RUN_ID = @@RUN_ID_LIT@@
 BASE_MODEL = os.environ.get("LORA_LAB_BASE_MODEL", @@BASE_MODEL@@)
 PAD_ID = @@PAD_ID@@
 EFFECTIVE_BATCH = @@EFFECTIVE_BATCH@@  # examples per optimizer step, all processes together
-LOCAL_MICRO_BATCH = @@LOCAL_MICRO@@  # the local run's micro-batch: the largest per-device batch used
+# WORLD_SIZE: (per-device micro-batch, gradient accumulation), micro x accumulation x world = EFFECTIVE_BATCH,
+# micro at most the local run's @@LOCAL_MICRO@@; every world size that divides EFFECTIVE_BATCH is here.
+BATCH_SPLITS = @@BATCH_SPLITS@@
 TOTAL_STEPS = @@TOTAL_STEPS@@
 WARMUP_STEPS = @@WARMUP_STEPS@@  # None: WARMUP_RATIO of the steps, rounded down (LoRA Lab's rule)
 WARMUP_RATIO = @@WARMUP_RATIO@@
@@ -58,13 +62,19 @@ LORA = @@LORA@@
 SFT = @@SFT@@
 
 
-def micro_batch_plan(effective, local_micro, world):
-    """(micro-batch, accumulation) with micro x accumulation x world == effective, or None."""
-    if world < 1 or effective % world:
-        return None
-    share = effective // world
-    micro = max(d for d in range(1, min(local_micro, share) + 1) if share % d == 0)
-    return micro, share // micro
+def batch_split(env):
+    """(world size, micro-batch, accumulation) for the launcher's WORLD_SIZE; exits naming the sizes that fit."""
+    text = env.get("WORLD_SIZE", "1")
+    try:
+        world = int(text)
+    except ValueError:
+        sys.exit(f"WORLD_SIZE={text!r} is not a whole number of processes; launch with one of {sorted(BATCH_SPLITS)}.")
+    if world not in BATCH_SPLITS:
+        sys.exit(
+            f"WORLD_SIZE={world} does not divide the run's effective batch of {EFFECTIVE_BATCH} examples "
+            f"(micro-batch x accumulation x world size); launch with one of {sorted(BATCH_SPLITS)} processes."
+        )
+    return (world, *BATCH_SPLITS[world])
 
 
 def lab_lr_factor(step, warmup, total, kind):
@@ -75,6 +85,17 @@ def lab_lr_factor(step, warmup, total, kind):
         return 1.0
     progress = min(1.0, max(0.0, (step - warmup) / max(1, total - warmup)))
     return 1 - progress if kind == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def loraplus_groups(model, optimizer):
+    """The optimizer's non-empty parameter groups as {lr, weight_decay, tensors, kinds}: which LoRA matrices learn at which rate."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    kind = lambda n: next((k for k in ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector") if f".{k}." in f".{n}."), n.rsplit(".", 1)[-1])
+    return [
+        {"lr": g["lr"], "weight_decay": g["weight_decay"], "tensors": len(g["params"]), "kinds": sorted({kind(names[id(p)]) for p in g["params"]})}
+        for g in optimizer.param_groups
+        if g["params"]
+    ]
 
 
 def verify_data():
@@ -128,6 +149,7 @@ def main():
     ap.add_argument("--check-only", action="store_true", help="print the base model's validation loss as one JSON line, then exit")
     args = ap.parse_args()
     verify_data()
+    split = None if args.check_only else batch_split(os.environ)  # before torch: a wrong world size fails at once
 
     import torch
     from transformers import AutoModelForCausalLM
@@ -141,10 +163,10 @@ def main():
         loss, _ = mean_loss(model, valid, device)
         print(json.dumps({"initial_eval_loss": loss, "examples": len(valid)}), flush=True)
         return 0
-    return train(args, valid)
+    return train(args, valid, split)
 
 
-def train(args, valid):
+def train(args, valid, split):
     import torch
     from accelerate import PartialState
     from datasets import Dataset
@@ -152,12 +174,7 @@ def train(args, valid):
     from transformers import AutoModelForCausalLM, AutoTokenizer, EarlyStoppingCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    split = micro_batch_plan(EFFECTIVE_BATCH, LOCAL_MICRO_BATCH, world)
-    if split is None:
-        fits = [d for d in range(1, EFFECTIVE_BATCH + 1) if EFFECTIVE_BATCH % d == 0]
-        sys.exit(f"WORLD_SIZE={world} does not divide the run's effective batch of {EFFECTIVE_BATCH} examples; use {fits} processes.")
-    micro, accumulation = split
+    world, micro, accumulation = split
     total = args.max_steps or TOTAL_STEPS
     warmup = WARMUP_STEPS if WARMUP_STEPS is not None else math.floor(WARMUP_RATIO * total)
     out = Path(args.output_dir)
@@ -223,6 +240,8 @@ def train(args, valid):
                 self.optimizer = create_loraplus_optimizer(
                     opt_model, optimizer_cls, loraplus_lr_ratio=LORAPLUS_LR_RATIO, loraplus_weight_decay=self.args.weight_decay, **optimizer_kwargs
                 )
+                if self.is_world_process_zero():
+                    print(json.dumps({"loraplus": {"ratio": LORAPLUS_LR_RATIO, "groups": loraplus_groups(opt_model, self.optimizer)}}), flush=True)
             return super().create_optimizer(model)
 
     class LabMetrics(TrainerCallback):
@@ -287,6 +306,12 @@ if __name__ == "__main__":
     sys.exit(main())
 `;
 
+/** The plan's batch table as train.py's BATCH_SPLITS: `{world: (micro, accumulation), ...}`, one world per line. */
+export function pyBatchSplits(splits: TrlPlan['batchSplits']): string {
+  if (splits.length === 0) throw new Error('train.py template: the batch table is empty (effective batch < 1)');
+  return `{\n${splits.map((s) => `    ${pyLiteral(s.world)}: (${pyLiteral(s.micro)}, ${pyLiteral(s.accumulation)}),`).join('\n')}\n}`;
+}
+
 /** train.py for the plan: the fixed script with the run's values filled in. */
 export function renderTrainPy(i: TrainPyInputs): string {
   const { plan } = i;
@@ -297,6 +322,7 @@ export function renderTrainPy(i: TrainPyInputs): string {
     PAD_ID: pyLiteral(i.padId),
     EFFECTIVE_BATCH: pyLiteral(plan.effectiveBatch),
     LOCAL_MICRO: pyLiteral(plan.localMicroBatch),
+    BATCH_SPLITS: pyBatchSplits(plan.batchSplits),
     TOTAL_STEPS: pyLiteral(plan.totalSteps),
     WARMUP_STEPS: pyLiteral(plan.warmupSteps ?? null),
     WARMUP_RATIO: pyLiteral(plan.warmupRatio),

@@ -2,7 +2,8 @@
 // named by the run-config table (src/protocol/runConfig.ts RUN_FIELDS: `peft` and `trainer`),
 // with the values LoRA Lab resolves at run time written out (total steps, warm-up steps,
 // evaluation and checkpoint cadence) so both engines follow the same schedule. Also the
-// effective-batch split across a world of processes. Pure: no files, no tensors.
+// effective-batch split for every world size that can keep it: the one table train.py reads
+// (BATCH_SPLITS), so the rule lives here only. Pure: no files, no tensors.
 import { ALL_LINEAR, patternRecord, RUN_FIELDS, type RunConfig, type RunField } from '../../protocol/runConfig';
 
 /** A value as train.py writes it (rendered by pyLiteral). */
@@ -19,8 +20,8 @@ export const TRL_RENAMES: Readonly<Record<string, { to: string; why: string }>> 
   'training.maxSeqLen': { to: 'max_length', why: "TRL SFTConfig's name (max_seq_length before TRL 0.20); the data is already truncated to it" },
   'training.epochs': { to: 'num_train_epochs', why: 'informative: max_steps is always written (the resolved total)' },
   'training.maxSteps': { to: 'max_steps', why: 'the total LoRA Lab resolves: maxSteps, else epochs × steps per epoch' },
-  'training.batchSize': { to: 'per_device_train_batch_size', why: 'chosen at run time from WORLD_SIZE so that micro-batch × accumulation × world size = the effective batch' },
-  'training.gradientAccumulation': { to: 'gradient_accumulation_steps', why: 'chosen at run time, as per_device_train_batch_size' },
+  'training.batchSize': { to: 'per_device_train_batch_size', why: "looked up at run time by WORLD_SIZE in train.py's BATCH_SPLITS (written by the export) so that micro-batch × accumulation × world size = the effective batch" },
+  'training.gradientAccumulation': { to: 'gradient_accumulation_steps', why: 'looked up at run time, as per_device_train_batch_size' },
   'training.evalEvery': { to: 'eval_steps', why: 'resolved: about ten evaluations per run when unset' },
   'training.checkpointEvery': { to: 'save_steps', why: 'resolved: with every evaluation when unset' },
   'training.groupByLength': { to: 'train_sampling_strategy', why: 'transformers 5 replaced group_by_length with train_sampling_strategy="group_by_length"' },
@@ -35,12 +36,18 @@ export const TRL_RENAMES: Readonly<Record<string, { to: string; why: string }>> 
 export interface TrlPlan {
   /** PEFT LoraConfig(**lora). */
   lora: Record<string, PyValue>;
-  /** TRL SFTConfig(**sft), less the batch split (decided from WORLD_SIZE in train.py). */
+  /** TRL SFTConfig(**sft), less the batch split (train.py looks it up in batchSplits by WORLD_SIZE). */
   sft: Record<string, PyValue>;
   /** Examples per optimizer step in the local run: batchSize × gradientAccumulation. */
   effectiveBatch: number;
   /** The local run's micro-batch: the largest per-device batch train.py uses. */
   localMicroBatch: number;
+  /**
+   * For every world size that divides the effective batch (ascending): the per-device micro-batch
+   * and accumulation (microBatchPlan). train.py reads this table by WORLD_SIZE and refuses a world
+   * size not in it; it computes no split of its own.
+   */
+  batchSplits: BatchSplit[];
   totalSteps: number;
   /** Explicit warm-up steps, or undefined when they follow warmupRatio × the total (so --max-steps rescales them). */
   warmupSteps?: number;
@@ -52,6 +59,13 @@ export interface TrlPlan {
   loraplusLrRatio?: number;
   /** One line per field: LoRA Lab name → TRL/PEFT argument = value (the README's table). */
   mapping: { field: string; to: string; value: PyValue; note?: string }[];
+}
+
+/** One row of the batch table: `world` processes, each `micro` examples per forward pass, `accumulation` passes per step. */
+export interface BatchSplit {
+  world: number;
+  micro: number;
+  accumulation: number;
 }
 
 /** The trainer's steps per epoch (src/core/train/trainer.ts stepsPerEpoch): last partial micro-batch and step kept. */
@@ -78,11 +92,21 @@ export function microBatchPlan(effective: number, localMicro: number, world: num
   return { micro, accumulation: share / micro };
 }
 
-/** World sizes that split an effective batch exactly (its divisors). */
+/** World sizes that split an effective batch exactly (its divisors, ascending). */
 export function validWorldSizes(effective: number): number[] {
-  const out: number[] = [];
-  for (let d = 1; d <= effective; d++) if (effective % d === 0) out.push(d);
-  return out;
+  const low: number[] = [];
+  const high: number[] = [];
+  for (let d = 1; d * d <= effective; d++) {
+    if (effective % d !== 0) continue;
+    low.push(d);
+    if (d * d !== effective) high.unshift(effective / d);
+  }
+  return [...low, ...high];
+}
+
+/** The batch table train.py reads: microBatchPlan for every world size that divides the effective batch. */
+export function batchSplits(effective: number, localMicro: number): BatchSplit[] {
+  return validWorldSizes(effective).map((world) => ({ world, ...microBatchPlan(effective, localMicro, world)! }));
 }
 
 function fieldName(f: RunField): string {
@@ -168,7 +192,8 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
   sft.eval_strategy = 'steps';
   sft.save_strategy = 'steps';
   return {
-    lora, sft, effectiveBatch: t.batchSize * t.gradientAccumulation, localMicroBatch: t.batchSize, totalSteps,
+    lora, sft, effectiveBatch: t.batchSize * t.gradientAccumulation, localMicroBatch: t.batchSize,
+    batchSplits: batchSplits(t.batchSize * t.gradientAccumulation, t.batchSize), totalSteps,
     warmupSteps: t.warmupSteps, warmupRatio: t.warmupRatio, schedule: t.schedule, earlyStoppingPatience: t.earlyStoppingPatience,
     ...(t.loraplusLrRatio !== undefined && { loraplusLrRatio: t.loraplusLrRatio }), mapping,
   };
