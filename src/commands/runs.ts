@@ -37,7 +37,7 @@ interface RunItem extends vscode.QuickPickItem {
 
 /** Quick-pick items of runs: the label says what differs among them, the id and status beside it. */
 export function runItems(runs: readonly RunSummary[]): RunItem[] {
-  const labels = runLabels(runs.map((r) => ({ id: r.id, name: r.name, config: r.config, dataset: r.dataset, model: r.model })));
+  const labels = runLabels(runs); // a RunSummary is a LabelledRun (id, name, config, files, source)
   return runs.map((r, i) => {
     const best = r.bestValLoss != null ? `best val loss ${r.bestValLoss.toFixed(4)}` : 'no evaluation';
     return { id: r.id, dir: r.dir, createdAt: r.createdAt, label: labels[i], description: `${r.id} · ${r.status} · ${best}` };
@@ -68,7 +68,7 @@ export async function pickRun(given: string | undefined, title: string): Promise
  */
 export function compareOrder(runs: readonly [RunSummary, RunSummary]): { older: RunSummary; newer: RunSummary; olderLabel: string; newerLabel: string } {
   const [older, newer] = [...runs].sort((x, y) => x.createdAt.localeCompare(y.createdAt) || x.id.localeCompare(y.id));
-  const [olderLabel, newerLabel] = runLabels([older, newer].map((r) => ({ id: r.id, name: r.name, config: r.config, dataset: r.dataset, model: r.model })));
+  const [olderLabel, newerLabel] = runLabels([older, newer]);
   return { older, newer, olderLabel, newerLabel };
 }
 

@@ -32,6 +32,7 @@ export function summarize(rec: RunRecord, specs: SpecCache = new Map()): RunSumm
     finalStep: typeof s.finalStep === 'number' ? s.finalStep : undefined,
     model: rec.model.path,
     dataset: rec.dataset.path,
+    ...(rec.source && { source: rec.source }),
     ...(config && { config }),
   };
 }

@@ -11,7 +11,7 @@ import type { LintDiagnostic, LintSummary } from './lint';
 import type { MetricRow } from './metrics';
 import { requestType, type RpcMessage } from './rpc';
 import { decodeRunConfig, getField, RUN_FIELDS, fieldProblem, setField, type RunConfig, type RunConfigInput } from './runConfig';
-import { decodeRunRecord, RUN_STATUSES, type RunRecord, type RunStatus } from './runRecord';
+import { decodeRunRecord, RUN_SOURCES, RUN_STATUSES, type RunRecord, type RunSource, type RunStatus } from './runRecord';
 import type { SessionEvent } from './worker';
 
 export type { MetricRow } from './metrics';
@@ -50,6 +50,8 @@ export interface RunSummary {
   finalStep?: number;
   model: string;
   dataset: string;
+  /** run.json's `source`: absent for a run LoRA Lab trained; 'trl' for one trained by an exported bundle's train.py and brought back by `lora-lab import`. */
+  source?: RunSource;
   /**
    * run.json's config resolved as training resolves it (defaults filled, the LoRA targets spelled
    * out where the model's config.json is readable; host/resolvedRunConfig.ts): what the run labels
@@ -328,6 +330,7 @@ function runSummary(f: Fields): RunSummary {
   if (durationMs !== undefined) s.durationMs = durationMs;
   const finalStep = f.optNum('finalStep');
   if (finalStep !== undefined) s.finalStep = finalStep;
+  if (f.has('source')) s.source = f.oneOf('source', RUN_SOURCES);
   if (f.has('config')) {
     const c = decodeRunConfig(f.raw.config);
     s.config = c.ok ? c.value : fail(f.at('config'), f.raw.config, `a run config (${c.ok ? '' : c.error})`);

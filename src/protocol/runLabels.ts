@@ -2,9 +2,11 @@
 // chart's legend, Compare, the quick picks), what differs among their resolved configurations,
 // e.g. "r16 α32 lr5e-3 all-linear devil.jsonl". Fields are walked from the run-config table
 // (RUN_FIELDS), the common ones under short names; the run's own name, when the user gave one,
-// comes first; when nothing differs the label falls back to the name or the creation time.
+// comes first; when nothing differs the label falls back to the name or the creation time. A run
+// another engine trained (run.json `source`, e.g. TRL through `lora-lab import`) says so in its label.
 // Pure and DOM-free: the webview bundle imports it.
 import { ALL_LINEAR, getField, RUN_FIELDS, type RunConfig, type RunField } from './runConfig';
+import type { RunSource } from './runRecord';
 
 export interface LabelledRun {
   /** The run folder's name: `<yyyymmdd-hhmmss>-<name>` for runs LoRA Lab created. */
@@ -17,6 +19,21 @@ export interface LabelledRun {
   dataset?: string;
   /** The base model folder (run.json `model.path`), used when `config` is absent. */
   model?: string;
+  /** run.json's `source`: absent for LoRA Lab's own runs; the engine of an imported one. */
+  source?: RunSource;
+}
+
+/** How a label names the engine of an imported run. */
+export const SOURCE_NAMES: Readonly<Record<RunSource, string>> = { trl: 'TRL' };
+
+/**
+ * A label with the engine of an imported run: "r16 (TRL)", unless the label names it already
+ * (`lora-lab import`'s default run name is "<source run id> (TRL)"). LoRA Lab's own runs: as is.
+ */
+export function withSource(label: string, source: RunSource | undefined): string {
+  if (source === undefined) return label;
+  const name = SOURCE_NAMES[source];
+  return new RegExp(`\\b${name}\\b`).test(label) ? label : `${label} (${name})`;
 }
 
 /** Short prefixes of the common fields ("r16", "α32", "lr5e-3"); other fields read `key=value`. */
@@ -92,7 +109,8 @@ function givenName(r: LabelledRun): string | undefined {
  * One label per run (in the order given): the user's name if set, then each field whose value is
  * not the same for every run shown, then the dataset and model files where they differ. With one
  * run, or runs that differ in nothing, the name or the creation time is the label (the id last);
- * labels that would still be equal get the creation time.
+ * labels that would still be equal get the creation time. An imported run's ends with its engine
+ * ("(TRL)", withSource), so it never reads as a run LoRA Lab trained.
  */
 export function runLabels(runs: readonly LabelledRun[]): string[] {
   const parts: string[][] = runs.map(() => []);
@@ -125,9 +143,9 @@ export function runLabels(runs: readonly LabelledRun[]): string[] {
   const count = new Map<string, number>();
   for (const l of labels) count.set(l, (count.get(l) ?? 0) + 1);
   return labels.map((l, i) => {
-    if (count.get(l)! < 2) return l;
+    if (count.get(l)! < 2) return withSource(l, runs[i].source);
     const t = idTime(runs[i].id) ?? runs[i].id;
-    return l === t ? runs[i].id : `${l} · ${t}`;
+    return withSource(l === t ? runs[i].id : `${l} · ${t}`, runs[i].source);
   });
 }
 

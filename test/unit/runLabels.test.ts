@@ -2,7 +2,7 @@
 // order under short names; the user's name first; the time when nothing else tells runs apart.
 import { describe, expect, it } from 'vitest';
 import { decodeRunConfig, type RunConfig, type RunConfigInput } from '../../src/protocol/runConfig';
-import { runLabelMap, runLabels, shortNumber, type LabelledRun } from '../../src/protocol/runLabels';
+import { runLabelMap, runLabels, shortNumber, withSource, type LabelledRun } from '../../src/protocol/runLabels';
 
 function config(over: RunConfigInput = {}): RunConfig {
   const d = decodeRunConfig({ model: '/m/gpt2', data: '/w/data/shakespeare.jsonl', workspace: '/w', runsDir: '.lora-lab/runs', ...over });
@@ -52,6 +52,20 @@ describe('runLabels', () => {
     const a: LabelledRun = { id: '20250301-101500-x', name: 'x.jsonl', dataset: '/w/x.jsonl', model: '/m/gpt2' };
     const b: LabelledRun = { id: '20250302-101500-y', name: 'y.jsonl', dataset: '/w/y.jsonl', model: '/m/gpt2' };
     expect(runLabelMap([a, b])).toEqual(new Map([[a.id, 'x.jsonl'], [b.id, 'y.jsonl']]));
+  });
+
+  it('an imported TRL run (run.json source "trl") never reads as a local run: "(TRL)" ends its label unless its name says TRL already', () => {
+    const local = run('20250301-101500-shakespeare');
+    const trl: LabelledRun = { ...run('20250302-093000-shakespeare'), source: 'trl' };
+    // Same config: the times tell them apart, the engine tells which is which.
+    expect(runLabels([local, trl])).toEqual(['2025-03-01 10:15', '2025-03-02 09:30 (TRL)']);
+    expect(runLabels([trl])).toEqual(['2025-03-02 09:30 (TRL)']);
+    // lora-lab import's default name "<source run id> (TRL)" is not marked twice; a --name of the user's is.
+    const named: LabelledRun = { ...run('20250303-080000-x', { name: '20250301-101500-shakespeare (TRL)', lora: { r: 16 } }), source: 'trl' };
+    expect(runLabels([local, named])).toEqual(['r8', '20250301-101500-shakespeare (TRL) r16']);
+    const cluster: LabelledRun = { ...run('20250304-080000-x', { name: 'cluster', lora: { r: 16 } }), source: 'trl' };
+    expect(runLabels([local, cluster])).toEqual(['r8', 'cluster r16 (TRL)']);
+    expect([withSource('a', undefined), withSource('CONTROL', 'trl'), withSource('x TRL', 'trl')]).toEqual(['a', 'CONTROL (TRL)', 'x TRL']);
   });
 
   it('writes learning rates as people do', () => {

@@ -42,6 +42,24 @@ describe('runs model', () => {
     expect(alpha).toMatchObject({ status: 'completed', bestValLoss: 1.25, finalStep: 10, dataset: '/d/alpha.jsonl' });
   });
 
+  it("carries run.json's source: an imported TRL run's summary (list and detail, through LoadRuns' decoder) says trl; a local run's has none", () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-runs-'));
+    const local = makeRun(root, 'local');
+    const trl = RunDir.create(root, {
+      name: 'local (TRL)', config: { model: '/m', data: '/d/local.jsonl', name: 'local (TRL)' }, model: { path: '/m', fingerprint: 'f' }, dataset: { path: '/d/local.jsonl', sha256: '0'.repeat(64) },
+      source: 'trl', imported: { from: '/b/output', cluster: { worldSize: 2 }, sourceRunId: local.id },
+    });
+    const { runs } = runSummaries(root);
+    expect(runs.find((r) => r.id === trl.id)!.source).toBe('trl');
+    expect(runs.find((r) => r.id === local.id)).not.toHaveProperty('source');
+    const d = runDetail(trl.dir);
+    expect(d.summary.source).toBe('trl');
+    expect(LoadRuns.reply(JSON.parse(JSON.stringify([d, runDetail(local.dir)])))).toMatchObject({ ok: true, value: [{ summary: { source: 'trl' } }, { summary: { id: local.id } }] });
+    const bad = JSON.parse(JSON.stringify(d));
+    bad.summary.source = 'axolotl';
+    expect(LoadRuns.reply([bad])).toMatchObject({ ok: false, error: expect.stringMatching(/summary\.source/) });
+  });
+
   it('detail keeps step and eval rows only, takes the best val loss from metrics while running, and reads eval.json', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-runs-'));
     const run = makeRun(root, 'live');

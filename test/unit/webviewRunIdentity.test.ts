@@ -5,7 +5,7 @@ import type { RunSummary } from '../../src/protocol/panel';
 import { decodeRunConfig, type RunConfigInput } from '../../src/protocol/runConfig';
 import { valuesAt } from '../../webview/legendValues';
 import { idHash, runColorIndices } from '../../webview/runColors';
-import { labelsOf, labelsOfSummaries } from '../../webview/runIdentity';
+import { labelsOf, labelsOfSummaries, sourceBadge } from '../../webview/runIdentity';
 
 describe('run colours', () => {
   it('each run keeps the slot its id hashes to while it is free; a clash takes the next free slot; all distinct up to the palette size', () => {
@@ -55,5 +55,15 @@ describe('labels from the panel state', () => {
     expect([...labelsOfSummaries([a, b, c]).values()]).toEqual(['r8 α16', 'r16 α16', 'r16 α8']);
     const detail = { summary: c, record: {} as never, metrics: [] };
     expect([...labelsOf({ runs: [a, b], runData: { [c.id]: { metrics: [], detail } } }, [b.id, c.id]).values()]).toEqual(['α16', 'α8']);
+  });
+  it('an imported TRL run (summary source "trl") is labelled and badged as such in the Runs table and the chart; a local run is not', () => {
+    const local = summary('20250301-101500-d', { r: 8 });
+    const trl: RunSummary = { ...summary('20250302-101500-d', { r: 8 }), source: 'trl' };
+    expect([...labelsOfSummaries([local, trl]).values()]).toEqual(['2025-03-01 10:15', '2025-03-02 10:15 (TRL)']);
+    // The chart's legend over the selected runs: the imported run's detail only (not listed yet).
+    const detail = { summary: trl, record: {} as never, metrics: [] };
+    expect([...labelsOf({ runs: [local], runData: { [trl.id]: { metrics: [], detail } } }, [local.id, trl.id]).values()]).toEqual(['2025-03-01 10:15', '2025-03-02 10:15 (TRL)']);
+    expect(sourceBadge(trl)).toEqual({ text: 'TRL', title: expect.stringMatching(/^Trained with TRL .*lora-lab import; not a LoRA Lab run$/) });
+    expect(sourceBadge(local)).toBeUndefined();
   });
 });

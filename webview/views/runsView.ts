@@ -1,13 +1,14 @@
 // The Runs section: every run, labelled by what differs among the runs listed (r, α, lr, targets,
 // dataset, …; protocol/runLabels.ts) with its id beside, status, best validation loss, steps,
-// duration and creation time. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
+// duration and creation time; a run another engine trained (TRL, via lora-lab import) is marked as
+// such beside its status. Rows are a multi-select grid (click, Enter or Space toggles; arrow keys move) whose
 // selection is what the chart overlays; the toolbar acts on one run or diffs two.
 import type { RunSummary } from '../../src/protocol/panel';
 import type { HostApi } from '../host';
 import { h, onActivate, setChildren, setText } from '../dom';
 import { baseName, fmtDate, fmtDuration, fmtInt, fmtLoss } from '../format';
 import { runColorIndices } from '../runColors';
-import { labelsOfSummaries } from '../runIdentity';
+import { labelsOfSummaries, sourceBadge } from '../runIdentity';
 import { RUN_VARS } from '../theme';
 import type { Action, State } from '../store';
 
@@ -101,6 +102,7 @@ export class RunsView {
   private row(r: RunSummary, s: State, label: string, color: number | undefined): HTMLElement {
     const selected = color !== undefined;
     const live = r.id === s.activeRunId && s.live && s.live.phase !== 'finished';
+    const badge = sourceBadge(r);
     const tr = h('tr', {
       role: 'row', 'aria-selected': String(selected), tabindex: r.id === this.focusId ? '0' : '-1', 'data-run': r.id,
       class: selected ? 'selected' : undefined, title: r.dir,
@@ -109,7 +111,8 @@ export class RunsView {
         h('input', { type: 'checkbox', tabindex: '-1', 'aria-hidden': 'true', '.checked': selected }),
         selected ? h('span', { class: 'swatch', style: `background: var(${RUN_VARS[color % RUN_VARS.length]})` }) : null),
       h('td', { role: 'gridcell' }, h('span', { class: 'run-label' }, label), h('span', { class: 'run-id hint' }, r.id)),
-      h('td', { role: 'gridcell' }, h('span', { class: `status status-${r.status}` }, live ? 'running' : r.status)),
+      h('td', { role: 'gridcell' }, h('span', { class: `status status-${r.status}` }, live ? 'running' : r.status),
+        badge ? h('span', { class: 'source-badge', title: badge.title }, badge.text) : null),
       h('td', { role: 'gridcell', class: 'num' }, fmtLoss(r.bestValLoss ?? undefined)),
       h('td', { role: 'gridcell', class: 'num' }, fmtInt(r.finalStep)),
       h('td', { role: 'gridcell', class: 'num' }, fmtDuration(r.durationMs)),
