@@ -166,21 +166,23 @@ export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads:
  * query heads sharing one KV head are stacked along the time axis, so head h reads KV head
  * ⌊h/rep⌋ exactly as HF's repeat_kv does.
  *   q [B, H, Tq, hd], k/v [B, K, Tk, hd], mask [Tq, Tk] additive (undefined: every key visible) → [B·Tq, H·hd]
+ * `drop`: a dropout multiplier [B, H, Tq, Tk] on the probabilities (training with the model's
+ * attention dropout), as HF's eager attention applies it: O = (P ⊙ drop)·V.
  * The backward is hand-written (attentionBackward) so its products avoid tfjs's transposed
  * matMul gradients; on wasm every product runs per head as a plain 2-D matMul (groupMatMul).
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): tf.Tensor2D {
-  if (!tapeActive()) return tf.tidy(() => attentionSaved(q, k, v, mask, scale).y); // no gradient wanted: nothing to save
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number, drop?: tf.Tensor): tf.Tensor2D {
+  if (!tapeActive()) return tf.tidy(() => attentionSaved(q, k, v, mask, scale, drop).y); // no gradient wanted: nothing to save
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn] = args as tf.Tensor4D[];
     const save = args[3] as tf.GradSaveFunc;
-    const { y, saved } = attentionSaved(qIn, kIn, vIn, mask, scale);
-    save([saved.q, saved.k, saved.v, saved.p]);
+    const { y, saved } = attentionSaved(qIn, kIn, vIn, mask, scale, drop);
+    save([saved.q, saved.k, saved.v, saved.p, ...(saved.drop ? [saved.drop] : [])]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, s: tf.Tensor[]) => {
-        const [qS, kS, vS, p] = s as tf.Tensor3D[];
-        const g = attentionBackward(dy as tf.Tensor2D, { ...saved, q: qS, k: kS, v: vS, p });
+        const [qS, kS, vS, p, dropS] = s as tf.Tensor3D[];
+        const g = attentionBackward(dy as tf.Tensor2D, { ...saved, q: qS, k: kS, v: vS, p, drop: dropS });
         return [g.dq, g.dk, g.dv];
       },
     };
@@ -197,6 +199,8 @@ export interface AttentionSaved {
   v: tf.Tensor3D;
   /** softmax probabilities (G, R, Tk). */
   p: tf.Tensor3D;
+  /** The attention dropout multiplier (G, R, Tk) applied to p; absent without dropout. */
+  drop?: tf.Tensor3D;
   /** [B, H, Tq, K, Tk, hd]. */
   dims: number[];
   scale: number;
@@ -220,9 +224,13 @@ export function groupMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, 
 
 /**
  * Forward of attention() returning what attentionBackward needs. G = B·K groups, R = rep·Tq rows:
- *   S = s·Q·Kᵀ + M;  P = softmax(S);  O = P·V
+ *   S = s·Q·Kᵀ + M;  P = softmax(S);  O = P·V  (O = (P ⊙ D)·V with a dropout multiplier D)
+ * D [B, H, Tq, Tk] is viewed as (G, R, Tk): head h = kv·rep + r is row r·Tq + t of group (b, kv),
+ * the same element HF's [B, H, Tq, Tk] weights hold after repeat_kv.
  */
-export function attentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): { y: tf.Tensor2D; saved: AttentionSaved } {
+export function attentionSaved(
+  q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number, drop?: tf.Tensor,
+): { y: tf.Tensor2D; saved: AttentionSaved } {
   return tf.tidy(() => {
     const [B, H, Tq, hd] = q.shape;
     const K = k.shape[1];
@@ -235,9 +243,10 @@ export function attentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, m
     let scores = groupMatMul(qg, kg, false, true).mul(scale) as tf.Tensor3D; // (G, R, Tk)
     if (mask) scores = reshapeTo<tf.Tensor3D>(reshapeTo(scores, [B * H, Tq, Tk]).add(mask), [G, R, Tk]); // per query row: (B·H, Tq, Tk)
     const p = tf.softmax(scores, -1) as tf.Tensor3D;
-    const out = groupMatMul(p, vg); // (G, R, hd)
+    const d = drop && reshapeTo<tf.Tensor3D>(drop, [G, R, Tk]);
+    const out = groupMatMul(d ? (p.mul(d) as tf.Tensor3D) : p, vg); // (G, R, hd)
     const y = (Tq === 1 ? out.reshape([B, H * hd]) : out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd])) as tf.Tensor2D;
-    return { y, saved: { q: qg, k: kg, v: vg, p, dims: [B, H, Tq, K, Tk, hd], scale } };
+    return { y, saved: { q: qg, k: kg, v: vg, p, ...(d ? { drop: d } : {}), dims: [B, H, Tq, K, Tk, hd], scale } };
   });
 }
 
@@ -252,16 +261,18 @@ export function reshapeTo<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T
 /**
  * Backward of attention for upstream dy (B·Tq, H·hd):
  *   dP = dO·Vᵀ;  dV = Pᵀ·dO;  dS = P ⊙ (dP − Σⱼ dP⊙P);  dQ = s·dS·K;  dK = s·dSᵀ·Q
+ * With a dropout multiplier D: dV = (P ⊙ D)ᵀ·dO and dP = (dO·Vᵀ) ⊙ D.
  */
 export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq: tf.Tensor4D; dk: tf.Tensor4D; dv: tf.Tensor4D } {
   return tf.tidy(() => {
     const [B, H, Tq, K, Tk, hd] = saved.dims;
-    const { q, k, v, p, scale } = saved;
+    const { q, k, v, p, drop, scale } = saved;
     const G = B * K;
     const R = (H / K) * Tq;
     const dO = dy.reshape([B, Tq, H, hd]).transpose([0, 2, 1, 3]).reshape([G, R, hd]) as tf.Tensor3D;
-    const dP = groupMatMul(dO, v, false, true); // (G, R, Tk)
-    const dv = groupMatMul(p, dO, true, false); // (G, Tk, hd)
+    let dP = groupMatMul(dO, v, false, true); // (G, R, Tk)
+    const dv = groupMatMul(drop ? (p.mul(drop) as tf.Tensor3D) : p, dO, true, false); // (G, Tk, hd)
+    if (drop) dP = dP.mul(drop) as tf.Tensor3D;
     const dS = p.mul(dP.sub(dP.mul(p).sum(-1, true))).mul(scale) as tf.Tensor3D; // scale folded in
     const dq = groupMatMul(dS, k); // (G, R, hd)
     const dk = groupMatMul(dS, q, true, false); // (G, Tk, hd)

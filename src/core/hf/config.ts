@@ -44,10 +44,23 @@ export interface ModelSpec {
   slidingWindow?: number;
   /** GPT-2 only: scale attention scores by 1/(layer index + 1) as well. */
   scaleAttnByInverseLayerIdx: boolean;
+  /**
+   * The model's own dropout probabilities, applied in training only (models/baseDropout.ts):
+   * GPT-2's embd_pdrop (after wte + wpe), attn_pdrop (attention probabilities) and resid_pdrop
+   * (after the attention's and the MLP's c_proj); Llama/Mistral/Qwen2's attention_dropout
+   * (attention probabilities; embd and resid 0). Absent: all 0.
+   */
+  dropout?: DropoutProbs;
   /** dtype named by the config (informational; the weights file decides). */
   torchDtype?: string;
   bosTokenId?: number;
   eosTokenId?: number | number[];
+}
+
+export interface DropoutProbs {
+  embd: number;
+  attn: number;
+  resid: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +102,13 @@ function size(cfg: Json, key: string, file: string, max: number, fallback?: numb
   if (v > max) {
     throw new ConfigError(`"${key}" is ${v}, over the ${max} this tool loads (far above any published model); the file is likely corrupt. Re-download config.json or fix the value`, file);
   }
+  return v;
+}
+
+/** A dropout probability in [0, 1); `fallback` is the config class's default when the key is absent. */
+function probability(cfg: Json, key: string, file: string, fallback: number): number {
+  const v = num(cfg, key, file, fallback);
+  if (v < 0 || v >= 1) throw new ConfigError(`"${key}" must be a dropout probability in [0, 1), found ${v}`, file);
   return v;
 }
 
@@ -170,6 +190,8 @@ function parseGpt2(cfg: Json, file: string, architecture: string): ModelSpec {
     ropeTheta: 0,
     ropeScaling: { type: 'none' },
     scaleAttnByInverseLayerIdx: bool(cfg, 'scale_attn_by_inverse_layer_idx', false),
+    // GPT2Config's defaults are 0.1 each (the released gpt2/distilgpt2 configs say 0.1 too).
+    dropout: { embd: probability(cfg, 'embd_pdrop', file, 0.1), attn: probability(cfg, 'attn_pdrop', file, 0.1), resid: probability(cfg, 'resid_pdrop', file, 0.1) },
     torchDtype: typeof cfg.torch_dtype === 'string' ? cfg.torch_dtype : undefined,
     bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : undefined,
     eosTokenId: cfg.eos_token_id as number | number[] | undefined,
@@ -218,6 +240,7 @@ function parseLlamaLike(cfg: Json, file: string, architecture: string, family: F
     ropeScaling: parseRopeScaling(cfg, file),
     slidingWindow,
     scaleAttnByInverseLayerIdx: false,
+    dropout: { embd: 0, attn: probability(cfg, 'attention_dropout', file, 0), resid: 0 },
     torchDtype: typeof cfg.torch_dtype === 'string' ? cfg.torch_dtype : typeof cfg.dtype === 'string' ? cfg.dtype : undefined,
     bosTokenId: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : undefined,
     eosTokenId: cfg.eos_token_id as number | number[] | undefined,

@@ -12,7 +12,20 @@ export interface ForwardContext {
   training: boolean;
   /** Seed source for dropout masks; required when training with lora_dropout > 0. */
   dropoutSeed?: () => number;
+  /**
+   * The base model's own dropout (embd/attn/resid_pdrop, attention_dropout) in training: the
+   * multiplier of each site (models/baseDropout.ts). Absent: none (evaluation, decoding, merge,
+   * or a run with training.baseDropout off). Tests inject fixed masks through it.
+   */
+  baseDropout?: BaseDropoutMasks;
 }
+
+/**
+ * The dropout multiplier (0 or 1/(1 − p) entries) of `site`, a Hugging Face module path such as
+ * `transformer.h.0.attn.attn_dropout`, for a tensor of `shape`; owned by the caller. Asked only
+ * where p > 0.
+ */
+export type BaseDropoutMasks = (site: string, shape: number[], p: number) => tf.Tensor;
 
 /**
  * What LoraLinear.backward needs from LoraLinear.forwardSaved besides the layer's input: the

@@ -144,13 +144,34 @@ export abstract class CausalLM {
   private forward(ids: tf.Tensor2D, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
-      let x = this.embedTokens(ids, cache?.length ?? 0);
+      let x = this.embedDropout(this.embedTokens(ids, cache?.length ?? 0), ctx);
       for (let i = 0; i < this.spec.numLayers; i++) {
         x = this.runBlock(i, x, B, T, ctx, cache);
         this.memoryGuard?.(`forward, layer ${i}`);
       }
       return this.finalNorm(x);
     });
+  }
+
+  /**
+   * The base model's dropout multiplier of `site` for a tensor of `shape` when training with the
+   * model's own dropout (ctx.baseDropout) and p > 0; undefined otherwise, so a model whose
+   * probabilities are all 0, evaluation and decoding run no extra op.
+   */
+  protected dropMask(ctx: ForwardContext, site: string, shape: number[], p: number | undefined): tf.Tensor | undefined {
+    if (!ctx.training || !ctx.baseDropout || !(p !== undefined && p > 0)) return undefined;
+    const m = ctx.baseDropout(site, shape, p);
+    if (m.shape.length !== shape.length || m.shape.some((n, k) => n !== shape[k])) {
+      const got = m.shape;
+      m.dispose();
+      throw new Error(`dropout mask for ${site} has shape [${got}], expected [${shape}]`);
+    }
+    return m;
+  }
+
+  /** The embedding dropout of training (GPT-2's embd_pdrop) on x (B·T, d): a new tensor, or x itself when none applies. */
+  protected embedDropout(x: tf.Tensor2D, _ctx: ForwardContext): tf.Tensor2D {
+    return x;
   }
 
   /** Frozen tensors owned by the family (embeddings, norms). */
@@ -382,7 +403,8 @@ export abstract class CausalLM {
    * for one extra forward). 'auto' measures the first adapted block's activations and keeps them
    * all when memoryFits says they fit, with room for the LM head. Blocks below the lowest
    * adapted one run without saving anything. Dropout masks are the same in both passes: each
-   * block draws its seeds from its own base seed. `examples`: each batch row's loss sums, read
+   * block draws its LoRA dropout seeds from its own base seed, and the model's own dropout
+   * (ctx.baseDropout) addresses each mask by its site. `examples`: each batch row's loss sums, read
    * from the same forward's per-token losses (a reduction, no second pass; see ExampleSums).
    */
   lossAndGrads(ids: number[][], weights: number[][] | undefined, ctx: ForwardContext, scale = 1): { loss: number; tokens: number; grads: tf.Tensor[]; examples: ExampleSums } {
@@ -396,7 +418,7 @@ export abstract class CausalLM {
     const ctxFor = (i: number): ForwardContext => {
       if (!bases) return ctx;
       let k = 0;
-      return { training: ctx.training, dropoutSeed: () => (bases[i] + k++) >>> 0 };
+      return { ...ctx, dropoutSeed: () => (bases[i] + k++) >>> 0 };
     };
     const idsT = this.idsTensor(ids);
     const [B, T] = idsT.shape;
@@ -417,6 +439,11 @@ export abstract class CausalLM {
       clock = now;
     };
     try {
+      const dropped = this.embedDropout(x, ctx); // the undropped embeddings are not needed again: no gradient goes below block 0
+      if (dropped !== x) {
+        x.dispose();
+        x = dropped;
+      }
       for (let i = 0; i < L; i++) {
         const xi = x;
         if (i < lowest) {

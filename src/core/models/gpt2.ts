@@ -13,6 +13,7 @@ import {
   layerNormSaved, mergeHeads, splitHeads, tuning, type ActivationKind, type AttentionSaved,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
+import { GPT2_SITES } from './baseDropout';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -38,6 +39,9 @@ interface Gpt2Saved {
   act: tf.Tensor2D[];
   g: tf.Tensor2D;
   mlp: LinearSaved;
+  /** resid_pdrop's multipliers after the attention's c_proj and the MLP's c_proj (training with the model's dropout). */
+  residAttn?: tf.Tensor2D;
+  residMlp?: tf.Tensor2D;
 }
 
 /**
@@ -138,6 +142,31 @@ export class Gpt2Model extends CausalLM {
     });
   }
 
+  /** embd_pdrop after wte + wpe (GPT2Model's `drop`), in training with the model's dropout. */
+  protected override embedDropout(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
+    const m = this.dropMask(ctx, GPT2_SITES.embd, x.shape, this.spec.dropout?.embd);
+    if (!m) return x;
+    const y = x.mul(m) as tf.Tensor2D;
+    m.dispose();
+    return y;
+  }
+
+  /**
+   * The block's dropout multipliers in training with the model's dropout (each undefined when its
+   * p is 0 or none applies): attn_pdrop on the probabilities [B, H, T, T], resid_pdrop after the
+   * attention's c_proj and after the MLP's c_proj (B·T, d) — GPT2Attention.attn_dropout /
+   * resid_dropout and GPT2MLP.dropout.
+   */
+  private blockDropout(i: number, B: number, T: number, ctx: ForwardContext): { attn?: tf.Tensor; residAttn?: tf.Tensor2D; residMlp?: tf.Tensor2D } {
+    const p = this.spec.dropout;
+    const { numHeads: H, hiddenSize: d } = this.spec;
+    return {
+      attn: this.dropMask(ctx, GPT2_SITES.attn(i), [B, H, T, T], p?.attn),
+      residAttn: this.dropMask(ctx, GPT2_SITES.residAttn(i), [B * T, d], p?.resid) as tf.Tensor2D | undefined,
+      residMlp: this.dropMask(ctx, GPT2_SITES.residMlp(i), [B * T, d], p?.resid) as tf.Tensor2D | undefined,
+    };
+  }
+
   /** Block i on x (B·T, d); with a cache, attending to cached keys/values too. */
   protected runBlock(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext, cache?: KvCache): tf.Tensor2D {
     if (cache && B === 1 && T === 1 && !this.padded) return this.decodeBlock(i, x, cache);
@@ -158,10 +187,13 @@ export class Gpt2Model extends CausalLM {
         const Tk = c.k.shape[2];
         kv = { k: c.k.reshape([B, H, Tk, hd]), v: c.v.reshape([B, H, Tk, hd]) };
       }
-      const a = attention(q, kv.k, kv.v, mask, this.attentionScale(i)); // (B·T, d)
-      const x1 = x.add(blk.attnProj.apply(a, ctx)) as tf.Tensor2D;
+      const drop = cache ? {} : this.blockDropout(i, B, T, ctx); // decoding runs in eval mode
+      const a = attention(q, kv.k, kv.v, mask, this.attentionScale(i), drop.attn); // (B·T, d)
+      const o = blk.attnProj.apply(a, ctx);
+      const x1 = x.add(drop.residAttn ? o.mul(drop.residAttn) : o) as tf.Tensor2D;
       const h2 = layerNorm(x1, blk.ln2[0], blk.ln2[1], eps);
-      return x1.add(blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx)) as tf.Tensor2D;
+      const f = blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx);
+      return x1.add(drop.residMlp ? f.mul(drop.residMlp) : f) as tf.Tensor2D;
     });
   }
 
@@ -303,9 +335,10 @@ export class Gpt2Model extends CausalLM {
       const ln1 = layerNormSaved(x, blk.ln1[0], blk.ln1[1], eps);
       const qkv = blk.attn.forwardSaved(ln1.y, ctx); // (B·T, 3d)
       const [q, k, v] = tf.split(qkv.y, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd));
-      const att = attentionSaved(q, k, v, this.mask(T), this.attentionScale(i));
+      const drop = this.blockDropout(i, B, T, ctx);
+      const att = attentionSaved(q, k, v, this.mask(T), this.attentionScale(i), drop.attn);
       const proj = blk.attnProj.forwardSaved(att.y, ctx);
-      const x1 = x.add(proj.y) as tf.Tensor2D;
+      const x1 = x.add(drop.residAttn ? proj.y.mul(drop.residAttn) : proj.y) as tf.Tensor2D;
       const ln2 = layerNormSaved(x1, blk.ln2[0], blk.ln2[1], eps);
       const fc = blk.fc.forwardSaved(ln2.y, ctx);
       const act = activationSaved(this.activationKind(), fc.y);
@@ -313,8 +346,9 @@ export class Gpt2Model extends CausalLM {
       const saved: Gpt2Saved = {
         ln1: [ln1.xhat, ln1.rstd], h1: ln1.y, qkv: qkv.saved, att: att.saved, a: att.y, proj: proj.saved,
         ln2: [ln2.xhat, ln2.rstd], h2: ln2.y, fc: fc.saved, act: act.saved, g: act.y, mlp: mlp.saved,
+        ...(drop.residAttn ? { residAttn: drop.residAttn } : {}), ...(drop.residMlp ? { residMlp: drop.residMlp } : {}),
       };
-      return { y: x1.add(mlp.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
+      return { y: x1.add(drop.residMlp ? mlp.y.mul(drop.residMlp) : mlp.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
     });
   }
 
@@ -323,11 +357,11 @@ export class Gpt2Model extends CausalLM {
     const blk = this.blocks[i];
     const grads = new Map<tf.Variable, tf.Tensor>();
     const dx = tf.tidy(() => {
-      const dg = collectGrads(blk.mlpProj, blk.mlpProj.backward(dy, s.g, s.mlp, true), grads)!;
+      const dg = collectGrads(blk.mlpProj, blk.mlpProj.backward(s.residMlp ? (dy.mul(s.residMlp) as tf.Tensor2D) : dy, s.g, s.mlp, true), grads)!;
       const df = activationBackward(this.activationKind(), dg, s.act);
       const dh2 = collectGrads(blk.fc, blk.fc.backward(df, s.h2, s.fc, true), grads)!;
       const dx1 = dy.add(layerNormBackward(dh2, s.ln2[0], s.ln2[1], blk.ln2[0])) as tf.Tensor2D;
-      const da = collectGrads(blk.attnProj, blk.attnProj.backward(dx1, s.a, s.proj, true), grads)!;
+      const da = collectGrads(blk.attnProj, blk.attnProj.backward(s.residAttn ? (dx1.mul(s.residAttn) as tf.Tensor2D) : dx1, s.a, s.proj, true), grads)!;
       const { dq, dk, dv } = attentionBackward(da, s.att);
       const dqkv = tf.concat([mergeHeads(dq), mergeHeads(dk), mergeHeads(dv)], 1) as tf.Tensor2D;
       const dh1 = collectGrads(blk.attn, blk.attn.backward(dqkv, s.h1, s.qkv, needDx), grads);

@@ -14,6 +14,7 @@ import {
   ropeTables, silu, splitHeads, tuning, type AttentionSaved,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
+import { llamaAttnSite } from './baseDropout';
 import type { WeightReader } from './weightReader';
 
 interface Block {
@@ -214,7 +215,9 @@ export class LlamaModel extends CausalLM {
         k = c.k.reshape([B, K, Tk, hd]);
         v = c.v.reshape([B, K, Tk, hd]);
       }
-      const x1 = x.add(blk.o.apply(attention(q, k, v, mask, scale), ctx)) as tf.Tensor2D;
+      // attention_dropout on the probabilities in training (decoding runs in eval mode).
+      const drop = cache ? undefined : this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn);
+      const x1 = x.add(blk.o.apply(attention(q, k, v, mask, scale, drop), ctx)) as tf.Tensor2D;
       const h2 = rmsNorm(x1, blk.postNorm, eps);
       const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
       return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
@@ -428,6 +431,7 @@ export class LlamaModel extends CausalLM {
         splitHeads(v.y, B, T, K, hd),
         this.mask(T),
         1 / Math.sqrt(hd),
+        this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn),
       );
       const o = blk.o.forwardSaved(att.y, ctx);
       const x1 = x.add(o.y) as tf.Tensor2D;
