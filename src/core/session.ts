@@ -17,7 +17,7 @@ import { runCaseFileOnRun } from './runCases';
 import type { CausalLM } from './models/causalLm';
 import { fingerprintModel, sha256File } from './hf/fingerprint';
 import { readConfig } from './hf/config';
-import { countParameters, LoraConfigError, rankProblem, resolveLoraConfig, type LoraConfig } from './lora/config';
+import { countParameters, initLoraWeightsOf, LoraConfigError, rankProblem, resolveLoraConfig, type LoraConfig } from './lora/config';
 import type { ModelSpec } from './hf/config';
 import { loadModel } from './models/load';
 import { checkPeftAdapter, loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
@@ -80,7 +80,7 @@ function reopenRun(run: RunDir, given: string): { config: RunConfig; resume: Tra
 /** The LoRA options as addAdapter takes them. */
 function loraOptions(config: RunConfig): Partial<LoraConfig> {
   const l = config.lora;
-  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: l.init === 'gaussian' ? 'gaussian' : true, layersToTransform: l.layers,
+  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: initLoraWeightsOf(l.init), layersToTransform: l.layers,
     rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
 }
 
@@ -200,7 +200,8 @@ function setUpModel(config: RunConfig, spec: SessionData['spec'], report: Backen
   const model = loaded.model;
   if (loaded.unusedTensors.length) events.push({ type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` });
   if (resume) {
-    model.loadAdapter(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])));
+    const init = resume.init && new Map(resume.init.map((t) => [t.name, t])); // PiSSA/OLoRA: rebuild the residual base
+    model.adapters.load(resume.lora, new Map(resume.adapter.map((t) => [t.name, { shape: t.shape, data: t.data }])), init);
   } else if (config.initAdapter) {
     const a = loadPeftAdapter(model, config.initAdapter);
     events.push({ type: 'log', level: 'info', message: `continuing the adapter ${config.initAdapter} (r=${a.config.r}, alpha ${a.config.loraAlpha}); its settings replace the LoRA options` });
@@ -341,8 +342,9 @@ async function* casesAtEnd(run: RunDir, file: string, report: BackendReport, sig
 async function* wrapUp(run: RunDir, model: CausalLM, s: SessionData, config: RunConfig, report: BackendReport, outcome: TrainerDone | undefined, signal?: AbortSignal): AsyncGenerator<SessionEvent> {
   const status: FinishedStatus = outcome?.status === 'diverged' ? 'failed' : outcome?.status === 'cancelled' ? 'cancelled' : 'completed';
   if (status === 'completed') {
-    const tensors = model.adapterTensors();
-    run.writeAdapterWith((tmp) => writePeftAdapter(tmp, model.loraConfig!, s.spec, path.resolve(config.model), tensors));
+    // PiSSA/OLoRA: PEFT's converted form (rank 2r), which applies to the original base.
+    const saved = model.adapters.peftForm();
+    run.writeAdapterWith((tmp) => writePeftAdapter(tmp, saved.config, s.spec, path.resolve(config.model), saved.tensors));
     yield { type: 'adapter', dir: run.adapterDir };
     if (s.data.valid.length > 0) yield* evaluateAtEnd(run, model, s, config, report, signal);
     if (config.evals) yield* casesAtEnd(run, config.evals, report, signal);

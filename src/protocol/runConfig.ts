@@ -14,8 +14,9 @@ export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export const BAD_ROW_POLICIES = ['fail', 'skip'] as const;
 export type BadRowPolicy = (typeof BAD_ROW_POLICIES)[number];
-export const LORA_INITS = ['kaiming', 'gaussian'] as const;
-export type LoraInit = (typeof LORA_INITS)[number];
+export const LORA_INITS = ['kaiming', 'gaussian', 'pissa', 'olora'] as const;
+/** The choices, plus PEFT's fast PiSSA `pissa_niter_N` (N subspace iterations of torch.svd_lowrank). */
+export type LoraInit = (typeof LORA_INITS)[number] | `pissa_niter_${number}`;
 /** PEFT's target_modules value for every linear layer in the blocks. */
 export const ALL_LINEAR = 'all-linear';
 
@@ -122,6 +123,8 @@ interface FieldSpec {
   exclusiveMin?: number;
   exclusiveMax?: number;
   choices?: readonly string[];
+  /** An enum's values beyond `choices`, by pattern (`text` names them in messages: pissa_niter_<N>). */
+  choicePattern?: { re: RegExp; text: string };
   /** One line per choice (the settings UI shows them). */
   choiceHelp?: readonly string[];
   /** One phrase without a final period: the setting's description, the flag's --help, the form's hint. */
@@ -165,8 +168,9 @@ export const RUN_FIELDS: readonly RunField[] = [
     label: 'rsLoRA (scale alpha/√r)', help: 'Scale by alpha/√r (rank-stabilised LoRA)',
   }),
   field('lora', 'init', {
-    peft: 'init_lora_weights', kind: 'enum', choices: LORA_INITS, default: 'kaiming', flag: 'init', valueName: 'kind',
-    label: 'Initialisation', help: "How A starts (B starts at zero): kaiming is PEFT's init_lora_weights=True, gaussian is N(0, 1/r)",
+    peft: 'init_lora_weights', kind: 'enum', choices: LORA_INITS, choicePattern: { re: /^pissa_niter_\d+$/, text: 'pissa_niter_<N>' }, default: 'kaiming', flag: 'init', valueName: 'kind',
+    label: 'Initialisation',
+    help: "How A and B start: kaiming (PEFT's init_lora_weights=True) and gaussian keep B at zero; pissa / pissa_niter_<N> (fast SVD, N iterations) / olora take A and B from W's SVD / QR and train on the residual base, the saved adapter converted to rank 2r for the original base",
   }),
   field('lora', 'layers', {
     peft: 'layers_to_transform', kind: 'layers', whenUnset: 'every layer', flag: 'layers', valueName: 'list',
@@ -378,7 +382,7 @@ export function fieldRule(f: RunField): string {
     case 'boolean':
       return 'true or false';
     case 'enum':
-      return `one of ${f.choices!.join(', ')}`;
+      return `one of ${f.choices!.join(', ')}${f.choicePattern ? `, ${f.choicePattern.text}` : ''}`;
     case 'string':
       return 'a text';
     case 'modules':
@@ -407,7 +411,7 @@ export function fieldAccepts(f: RunField, v: unknown): boolean {
     case 'boolean':
       return typeof v === 'boolean';
     case 'enum':
-      return typeof v === 'string' && f.choices!.includes(v);
+      return typeof v === 'string' && (f.choices!.includes(v) || (f.choicePattern?.re.test(v) ?? false));
     case 'string':
       return typeof v === 'string';
     case 'modules':
@@ -642,7 +646,7 @@ export function fromSettingValue(f: RunField, v: unknown): unknown {
 
 /** `lora-lab train --help` text of a field's flag, and the default it prints. */
 export function flagHelp(f: RunField): { description: string; default: string } {
-  const description = f.kind === 'enum' ? `${f.help}; one of ${f.choices!.join(', ')}` : f.flagUnit ? `${f.help}, in ${f.flagUnit.name}` : f.help;
+  const description = f.kind === 'enum' ? `${f.help}; ${fieldRule(f)}` : f.flagUnit ? `${f.help}, in ${f.flagUnit.name}` : f.help;
   return { description, default: f.default !== undefined ? fieldText(f.default) : f.whenUnset! };
 }
 

@@ -257,9 +257,11 @@ export async function evaluateRun(r: {
   /** A cancel stops the evaluation between batches and prompts (an AbortError): the adapter is saved by then. */
   signal?: AbortSignal;
 }): Promise<{ path: string; report: EvalReport }> {
-  const config = r.model.loraConfig;
-  if (!config) throw new Error('the model has no adapter to evaluate');
-  const tensors = new Map(r.model.adapterTensors().map((t) => [t.name, { shape: t.shape, data: t.data }]));
+  if (!r.model.loraConfig) throw new Error('the model has no adapter to evaluate');
+  // As saved: for PiSSA/OLoRA the converted adapter, so base is the original model and merged = W + ΔW.
+  const saved = r.model.adapters.peftForm();
+  const config = saved.config;
+  const tensors = new Map(saved.tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));
   const notes: string[] = [];
   let merged: CausalLM | undefined;
   const mergedDtype = weightsPrecision(r.modelDir);

@@ -7,6 +7,7 @@ import type { ModelSpec } from '../hf/config';
 import { Rng } from '../util/rng';
 import { moduleLora, resolveLoraConfig, selectTargets, type LoraConfig } from './config';
 import type { LoraLinear } from './layer';
+import { convertAdapter, isDecompInit } from './initDecomp';
 
 /** One PEFT adapter tensor in PEFT's layout: lora_A (r, in), lora_B (out, r). */
 export interface AdapterTensor {
@@ -44,8 +45,11 @@ export class LoraAdapters {
     return cfg;
   }
 
-  /** Installs PEFT-layout weights (A (r, in), B (out, r)) by PEFT tensor name; every target must be present. */
-  load(cfg: LoraConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>): void {
+  /**
+   * Installs PEFT-layout weights (A (r, in), B (out, r)) by PEFT tensor name; every target must be present.
+   * With `init` (a resumed PiSSA/OLoRA run: A₀, B₀ under the same names), each layer trains on its residual base.
+   */
+  load(cfg: LoraConfig, tensors: Map<string, { shape: number[]; data: Float32Array }>, init?: Map<string, { data: Float32Array }>): void {
     const resolved = resolveLoraConfig(this.spec, cfg);
     this.remove();
     const used = new Set<string>();
@@ -54,7 +58,11 @@ export class LoraAdapters {
       const a = tensors.get(an);
       const b = tensors.get(bn);
       if (!a || !b) throw new Error(`adapter is missing ${!a ? an : bn} for target module ${m.path}`);
-      this.linear(m.path).loadPeft(tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number]), moduleLora(resolved, m.path));
+      const [ta, tb] = [tf.tensor2d(a.data, a.shape as [number, number]), tf.tensor2d(b.data, b.shape as [number, number])];
+      const [a0, b0] = [init?.get(an), init?.get(bn)];
+      if (init && (!a0 || !b0)) throw new Error(`the ${String(resolved.initLoraWeights)} checkpoint has no initial ${!a0 ? an : bn}`);
+      if (a0 && b0) this.linear(m.path).loadResidual(ta, tb, { a: a0.data, b: b0.data }, moduleLora(resolved, m.path));
+      else this.linear(m.path).loadPeft(ta, tb, moduleLora(resolved, m.path));
       used.add(an).add(bn);
     }
     const extra = [...tensors.keys()].filter((k) => !used.has(k));
@@ -79,6 +87,30 @@ export class LoraAdapters {
       b.dispose();
     }
     return out;
+  }
+
+  /** PiSSA/OLoRA's initial A₀ (r, in), B₀ (out, r) under PEFT's names; empty for other inits. */
+  initTensors(): AdapterTensor[] {
+    return [...this.linears.values()].flatMap((l) => {
+      const f = l.initFactors();
+      if (!f) return [];
+      const { inFeatures: n, outFeatures: m, path } = l.module;
+      const r = f.a.length / n;
+      return [{ name: peftName(path, 'A'), shape: [r, n] as [number, number], data: f.a }, { name: peftName(path, 'B'), shape: [m, r] as [number, number], data: f.b }];
+    });
+  }
+
+  /**
+   * The adapter as it is written to disk and applies to the original base: the tensors and config as
+   * installed, or for PiSSA/OLoRA PEFT's converted form (rank 2r, initDecomp.ts convertAdapter).
+   */
+  peftForm(): { config: LoraConfig; tensors: AdapterTensor[] } {
+    if (!this.config) throw new Error('the model has no adapter');
+    const tensors = this.tensors();
+    if (!isDecompInit(this.config.initLoraWeights)) return { config: this.config, tensors };
+    const init = new Map(this.initTensors().map((t) => [t.name, t]));
+    const c = convertAdapter(this.config, tensors, init);
+    return { config: c.config, tensors: c.tensors.map((t) => ({ ...t, shape: t.shape as [number, number] })) };
   }
 
   /** Trainable variables with the PEFT tensor they hold, transposed: Aᵀ (in, r) for lora_A, Bᵀ (r, out) for lora_B. */

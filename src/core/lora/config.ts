@@ -4,6 +4,7 @@
 import type { ModelSpec } from '../hf/config';
 import { fieldProblem, runField } from '../../protocol/runConfig';
 import { baseParameterCount, defaultTargets, linearModules, moduleNames, type LinearModule } from './modules';
+import { decompProblem, isDecompInit, type DecompInit } from './initDecomp';
 
 export interface LoraConfig {
   r: number;
@@ -15,8 +16,11 @@ export interface LoraConfig {
    */
   targetModules: string[] | string;
   useRslora: boolean;
-  /** PEFT's init_lora_weights: true = Kaiming-uniform A (a=√5) and zero B; 'gaussian' = A ~ N(0, 1/r), zero B. */
-  initLoraWeights: true | 'gaussian';
+  /**
+   * PEFT's init_lora_weights: true = Kaiming-uniform A (a=√5) and zero B; 'gaussian' = A ~ N(0, 1/r), zero B;
+   * 'pissa', 'pissa_niter_N', 'olora' = A and B from W's SVD / QR, the base becoming the residual (initDecomp.ts).
+   */
+  initLoraWeights: true | 'gaussian' | DecompInit;
   /** Restrict adaptation to these layer indices (PEFT's layers_to_transform); undefined = all layers. */
   layersToTransform?: number[];
   bias: 'none';
@@ -36,7 +40,7 @@ export const LORA_DEFAULTS: Omit<LoraConfig, 'targetModules'> = {
   loraAlpha: ALPHA.default as number,
   loraDropout: DROPOUT.default as number,
   useRslora: runField('lora', 'useRslora').default as boolean,
-  initLoraWeights: runField('lora', 'init').default === 'gaussian' ? 'gaussian' : true,
+  initLoraWeights: initLoraWeightsOf(runField('lora', 'init').default as string),
   bias: 'none',
 };
 
@@ -55,9 +59,11 @@ export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> 
     const problem = fieldProblem(f, v, f.peft === 'r' ? 'LoRA rank r' : f.peft);
     if (problem) throw new LoraConfigError(problem);
   }
-  if (cfg.initLoraWeights !== true && cfg.initLoraWeights !== 'gaussian') {
-    throw new LoraConfigError(`init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported (supported: true, "gaussian")`);
+  if (cfg.initLoraWeights !== true && cfg.initLoraWeights !== 'gaussian' && !isDecompInit(cfg.initLoraWeights)) {
+    throw new LoraConfigError(`init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported (supported: true, "gaussian", "pissa", "pissa_niter_N", "olora")`);
   }
+  const decomp = decompProblem(cfg, spec.family === 'gpt2');
+  if (decomp) throw new LoraConfigError(decomp);
   if (Array.isArray(cfg.targetModules)) {
     if (cfg.targetModules.length === 0) throw new LoraConfigError('target_modules is empty: name at least one module');
     const all = linearModules(spec);
@@ -109,6 +115,12 @@ export function moduleLora<C extends Pick<LoraConfig, 'r' | 'rankPattern'> & Par
   const ak = cfg.alphaPattern && patternKey(Object.keys(cfg.alphaPattern), modulePath);
   if (rk === undefined && ak === undefined) return cfg;
   return { ...cfg, r: rk !== undefined ? cfg.rankPattern![rk] : cfg.r, loraAlpha: ak !== undefined ? cfg.alphaPattern![ak] : cfg.loraAlpha };
+}
+
+/** The run config's lora.init as PEFT's init_lora_weights: kaiming → true, the others by their own name. */
+export function initLoraWeightsOf(init: string): LoraConfig['initLoraWeights'] {
+  if (init === 'gaussian' || isDecompInit(init)) return init;
+  return true;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

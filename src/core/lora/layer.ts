@@ -7,6 +7,7 @@ import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './config';
 import { Rng } from '../util/rng';
 import { matMulT, tapeActive } from '../backend/tensorOps';
+import { decompose, isDecompInit, residualInOut, type Factors } from './initDecomp';
 
 export interface ForwardContext {
   training: boolean;
@@ -45,6 +46,8 @@ interface Adapter {
   bt: tf.Variable<tf.Rank.R2>;
   scale: number;
   dropout: number;
+  /** PiSSA/OLoRA (initDecomp.ts): A₀ (r, in) and B₀ (out, r), which the base weight had taken out. */
+  init?: Factors;
 }
 
 export class LoraLinear {
@@ -52,6 +55,8 @@ export class LoraLinear {
   private adapter?: Adapter;
   /** The untouched base weight while merged, so unmerge restores it bit for bit. */
   private baseWhileMerged?: tf.Tensor2D;
+  /** The original base weight while the layer trains on PiSSA/OLoRA's residual; removeAdapter puts it back. */
+  private baseBeforeResidual?: tf.Tensor2D;
 
   /** `weightInOut` must be (in, out); the layer takes ownership. */
   constructor(
@@ -78,6 +83,11 @@ export class LoraLinear {
   initAdapter(cfg: LoraConfig, rng: Rng): void {
     const { inFeatures: n, outFeatures: m } = this.module;
     const r = cfg.r;
+    if (isDecompInit(cfg.initLoraWeights)) {
+      const init = decompose(cfg.initLoraWeights, this.weight.dataSync() as Float32Array, n, m, r, loraScale(cfg), rng);
+      this.loadResidual(tf.tensor2d(init.a, [r, n]), tf.tensor2d(init.b, [m, r]), init, cfg);
+      return;
+    }
     const a = new Float32Array(n * r); // stored as Aᵀ (in, r)
     if (cfg.initLoraWeights === 'gaussian') {
       for (let k = 0; k < a.length; k++) a[k] = rng.normal(0, 1 / r);
@@ -100,6 +110,23 @@ export class LoraLinear {
     b.dispose();
   }
 
+  /**
+   * PiSSA/OLoRA: installs A (r, in), B (out, r) on the residual base W − s·B₀·A₀ of `init` (the original W
+   * comes back with removeAdapter). A fresh adapter passes its own A₀, B₀; a resumed one its trained A, B.
+   */
+  loadResidual(a: tf.Tensor2D, b: tf.Tensor2D, init: Factors, cfg: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora' | 'loraDropout'>): void {
+    this.loadPeft(a, b, cfg);
+    const { inFeatures: n, outFeatures: m } = this.module;
+    this.baseBeforeResidual = this.weight;
+    this.weight = tf.tensor2d(residualInOut(this.weight.dataSync() as Float32Array, init, n, m, cfg.r, loraScale(cfg)), [n, m]);
+    this.adapter!.init = init;
+  }
+
+  /** PiSSA/OLoRA's A₀ (r, in) and B₀ (out, r); undefined for an adapter that did not change the base. */
+  initFactors(): Factors | undefined {
+    return this.adapter?.init;
+  }
+
   private setAdapter(at: tf.Tensor2D, bt: tf.Tensor2D, cfg: Pick<LoraConfig, 'r' | 'loraAlpha' | 'useRslora' | 'loraDropout'>): void {
     if (this.merged) throw new Error(`${this.module.path}: unmerge before replacing the adapter`);
     this.removeAdapter();
@@ -114,6 +141,11 @@ export class LoraLinear {
     this.adapter.at.dispose();
     this.adapter.bt.dispose();
     this.adapter = undefined;
+    if (this.baseBeforeResidual) {
+      this.weight.dispose();
+      this.weight = this.baseBeforeResidual;
+      this.baseBeforeResidual = undefined;
+    }
   }
 
   trainableVariables(): tf.Variable[] {

@@ -201,6 +201,7 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
     progress: { ...progress },
     lora: model.loraConfig!,
     adapter: model.adapterTensors(),
+    init: model.adapters.initTensors(), // PiSSA/OLoRA's A₀, B₀ (the checkpoint is written converted); else empty
     optimizer: opt.getState(),
   });
   const saveLast = (): TrainerEvent => ({ type: 'checkpoint', step: lastGood.progress.step, name: 'last', dir: input.saveCheckpoint('last', lastGood) });
