@@ -80,7 +80,7 @@ function reopenRun(run: RunDir, given: string): { config: RunConfig; resume: Tra
 /** The LoRA options as addAdapter takes them. */
 function loraOptions(config: RunConfig): Partial<LoraConfig> {
   const l = config.lora;
-  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, initLoraWeights: initLoraWeightsOf(l.init), layersToTransform: l.layers,
+  return { r: l.r, loraAlpha: l.alpha, loraDropout: l.dropout, targetModules: l.targetModules, useRslora: l.useRslora, useDora: l.useDora, initLoraWeights: initLoraWeightsOf(l.init), layersToTransform: l.layers,
     rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
 }
 

@@ -40,6 +40,8 @@ export interface RunConfig {
     /** undefined = PEFT's default targets for the architecture. */
     targetModules?: string[] | typeof ALL_LINEAR;
     useRslora: boolean;
+    /** DoRA (PEFT's use_dora): a trained magnitude per output of each adapted module. */
+    useDora: boolean;
     init: LoraInit;
     layers?: number[];
     /** PEFT's rank_pattern as `pattern=r` entries in order (the first key matching a module wins); undefined = r everywhere. */
@@ -166,6 +168,10 @@ export const RUN_FIELDS: readonly RunField[] = [
   field('lora', 'useRslora', {
     peft: 'use_rslora', kind: 'boolean', default: false, setting: true, flag: 'rslora',
     label: 'rsLoRA (scale alpha/√r)', help: 'Scale by alpha/√r (rank-stabilised LoRA)',
+  }),
+  field('lora', 'useDora', {
+    peft: 'use_dora', kind: 'boolean', default: false, flag: 'dora',
+    label: 'DoRA (magnitude + direction)', help: "DoRA (PEFT's use_dora): a trained magnitude per output rescales the adapted weight's direction; adds out parameters per module and slower steps",
   }),
   field('lora', 'init', {
     peft: 'init_lora_weights', kind: 'enum', choices: LORA_INITS, choicePattern: { re: /^pissa_niter_\d+$/, text: 'pissa_niter_<N>' }, default: 'kaiming', flag: 'init', valueName: 'kind',

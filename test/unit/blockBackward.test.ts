@@ -2,7 +2,8 @@
 // LayerNorm/RMSNorm, GPT-2 activations, SwiGLU, rotary embeddings) against tfjs's own automatic
 // differentiation of model.loss (the reference path; golden.test.ts also checks both against
 // PyTorch's loss.backward()). Covers keeping activations and recomputing them, lora_dropout
-// (the same masks in both paths), an adapter on some layers only, and every GPT-2 activation.
+// (the same masks in both paths), an adapter on some layers only, every GPT-2 activation, and DoRA
+// (its magnitude's gradient too, with dropout).
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ModelSpec } from '../../src/core/hf/config';
@@ -25,6 +26,8 @@ const cases: [string, ModelSpec, string, Partial<LoraConfig>][] = [
   ['GPT-2 relu, c_fc only', gpt2With('relu'), '', { r: 3, loraAlpha: 3, targetModules: ['c_fc'] }],
   ['Llama GQA, all-linear, dropout 0.2', TINY_LLAMA, '', { r: 4, loraAlpha: 8, targetModules: 'all-linear', loraDropout: 0.2 }],
   ['Mistral 1 KV head, sliding window, q/v on layer 2', llamaWindow, '', { r: 2, loraAlpha: 8, targetModules: ['q_proj', 'v_proj'], layersToTransform: [2] }],
+  ['GPT-2 DoRA, all-linear, dropout 0.3', TINY_GPT2, 'transformer.', { r: 4, loraAlpha: 8, targetModules: 'all-linear', loraDropout: 0.3, useDora: true }],
+  ['Llama GQA DoRA, all-linear, dropout 0.2', TINY_LLAMA, '', { r: 4, loraAlpha: 8, targetModules: 'all-linear', loraDropout: 0.2, useDora: true }],
 ];
 
 /**

@@ -117,7 +117,8 @@ describe('config mapping (RUN_FIELDS peft / trainer names → LoraConfig / SFTCo
   });
 
   it('writes every LoRA field under its PEFT name', () => {
-    expect(plan.lora).toEqual({ r: 4, lora_alpha: 12, lora_dropout: 0.1, target_modules: ['c_attn', 'c_proj'], use_rslora: true, init_lora_weights: true, layers_to_transform: [0, 2], rank_pattern: {}, alpha_pattern: {} });
+    expect(plan.lora).toEqual({ r: 4, lora_alpha: 12, lora_dropout: 0.1, target_modules: ['c_attn', 'c_proj'], use_rslora: true, use_dora: false, init_lora_weights: true, layers_to_transform: [0, 2], rank_pattern: {}, alpha_pattern: {} });
+    expect(trlPlan(config({ lora: { useDora: true } }), 10).lora).toMatchObject({ use_dora: true }); // train.py's LoraConfig(**LORA) trains DoRA too
     expect(trlPlan(config({ lora: { rankPattern: ['1\\.attn\\.c_attn=2', 'c_attn=6'], alphaPattern: ['c_fc=32'] } }), 10).lora).toMatchObject({ rank_pattern: { '1\\.attn\\.c_attn': 2, c_attn: 6 }, alpha_pattern: { c_fc: 32 } });
     expect(pyLiteral({ '1\\.attn': 2, c_attn: 6 })).toBe('{"1\\\\.attn": 2, "c_attn": 6}');
     for (const f of RUN_FIELDS.filter((x) => x.peft)) expect(Object.keys(plan.lora)).toContain(f.peft);

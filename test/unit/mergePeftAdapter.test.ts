@@ -159,10 +159,13 @@ describe('bad adapter folders: errors name the file and what is wrong', () => {
     expect(() => load(variant(GPT2, { config: (c) => (c.target_modules = ['q_proj']) }))).toThrow(/target_modules selects no|does not select/);
   });
 
-  it('DoRA and other variants are refused by name', () => {
-    expect(() => load(variant(GPT2, { config: (c) => (c.use_dora = true) }))).toThrow(/use_dora=true is not supported by LoRA Lab: use_dora \(DoRA\)/);
+  it('a DoRA flag without magnitudes, magnitudes without the flag, and other variants are refused by name', () => {
+    // DoRA itself loads (dora.test.ts); a config and weights that disagree about it do not.
+    expect(() => load(variant(GPT2, { config: (c) => (c.use_dora = true) }))).toThrow(/has no lora_magnitude_vector for module transformer\.h\.0\.attn\.c_attn, but adapter_config\.json has use_dora true/);
     const magnitudes = variant(GPT2, { tensors: (t) => t.set('base_model.model.transformer.h.0.attn.c_attn.lora_magnitude_vector', { shape: [96], data: new Float32Array(96) }) });
-    expect(() => load(magnitudes)).toThrow(/tensor "base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_magnitude_vector" is not a LoRA A\/B weight \(embedding LoRA, DoRA magnitudes/);
+    expect(() => load(magnitudes)).toThrow(/tensor "base_model\.model\.transformer\.h\.0\.attn\.c_attn\.lora_magnitude_vector" is a DoRA magnitude, but adapter_config\.json has use_dora false/);
+    const embedding = variant(GPT2, { tensors: (t) => t.set('base_model.model.transformer.wte.lora_embedding_A', { shape: [4, 96], data: new Float32Array(384) }) });
+    expect(() => load(embedding)).toThrow(/tensor "base_model\.model\.transformer\.wte\.lora_embedding_A" is not a LoRA A\/B weight or DoRA magnitude \(embedding LoRA/);
     expect(() => load(variant(GPT2, { config: (c) => (c.init_lora_weights = 'pissa_niter_4') }))).toThrow(/init_lora_weights="pissa_niter_4" is not supported.*path_initial_model_for_weight_conversion/);
     expect(() => load(variant(GPT2, { config: (c) => (c.use_bdlora = { lora_a_is_blockdiagonal: true }) }))).toThrow(/use_bdlora=.* use_bdlora \(BD-LoRA/);
     expect(() => load(variant(GPT2, { config: (c) => (c.modules_to_save = ['lm_head']) }))).toThrow(/modules_to_save=\["lm_head"\] is not supported/);

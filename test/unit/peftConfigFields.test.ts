@@ -57,7 +57,7 @@ describe(`adapter_config.json fields of PEFT ${FIELDS.peft_version} (dataclasses
   it("each refused field at PEFT's default passes, and at a non-default value is refused naming the field and the file", () => {
     const refused = FIELDS.fields.filter((f) => LORA_CONFIG_FIELDS[f.name]?.kind === 'refused');
     expect(refused.map((f) => f.name)).toEqual(expect.arrayContaining([
-      'use_dora', 'alora_invocation_tokens', 'target_parameters', 'trainable_token_indices', 'layer_replication', 'modules_to_save',
+      'alora_invocation_tokens', 'target_parameters', 'trainable_token_indices', 'layer_replication', 'modules_to_save',
       'bias', 'megatron_config', 'loftq_config', 'eva_config', 'corda_config', 'lora_bias', 'use_qalora',
     ]));
     for (const f of refused) {

@@ -44,7 +44,7 @@ describe('package.json contributes.configuration equals the field table', () => 
 describe('the field table', () => {
   it('covers every leaf of RunConfig (compile-time list) and nothing else', () => {
     const leaves: { [G in 'lora' | 'training' | 'dataOptions']: Record<keyof Required<RunConfig[G]>, true> } & { run: Record<'backend' | 'threads' | 'memoryLimitBytes', true> } = {
-      lora: { r: true, alpha: true, dropout: true, targetModules: true, useRslora: true, init: true, layers: true, rankPattern: true, alphaPattern: true },
+      lora: { r: true, alpha: true, dropout: true, targetModules: true, useRslora: true, useDora: true, init: true, layers: true, rankPattern: true, alphaPattern: true },
       training: {
         learningRate: true, schedule: true, warmupRatio: true, warmupSteps: true, epochs: true, maxSteps: true, batchSize: true, gradientAccumulation: true,
         maxSeqLen: true, maxGradNorm: true, weightDecay: true, loraplusLrRatio: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,
@@ -76,7 +76,7 @@ describe('the field table', () => {
   it('records PEFT LoraConfig names for the LoRA fields and HF TrainingArguments names for the training fields', () => {
     const names = Object.fromEntries(RUN_FIELDS.map((f) => [fieldPath(f), f.peft ?? f.trainer]));
     expect(names).toMatchObject({
-      'lora.r': 'r', 'lora.alpha': 'lora_alpha', 'lora.dropout': 'lora_dropout', 'lora.targetModules': 'target_modules', 'lora.useRslora': 'use_rslora',
+      'lora.r': 'r', 'lora.alpha': 'lora_alpha', 'lora.dropout': 'lora_dropout', 'lora.targetModules': 'target_modules', 'lora.useRslora': 'use_rslora', 'lora.useDora': 'use_dora',
       'lora.init': 'init_lora_weights', 'lora.layers': 'layers_to_transform',
       'training.learningRate': 'learning_rate', 'training.batchSize': 'per_device_train_batch_size', 'training.gradientAccumulation': 'gradient_accumulation_steps',
       'training.epochs': 'num_train_epochs', 'training.maxSteps': 'max_steps', 'training.warmupSteps': 'warmup_steps', 'training.warmupRatio': 'warmup_ratio',
@@ -88,14 +88,14 @@ describe('the field table', () => {
 
   it('defaults are the values before the table (b8d8253: core/runConfig.ts DEFAULT_LORA / DEFAULT_TRAINING), under the new keys', () => {
     const c = resolveRunConfig({ model: 'm', data: 'd' });
-    expect(c.lora).toEqual({ r: 8, alpha: 16, dropout: 0.05, useRslora: false, init: 'kaiming' });
+    expect(c.lora).toEqual({ r: 8, alpha: 16, dropout: 0.05, useRslora: false, useDora: false /* added later (issue 18) */, init: 'kaiming' });
     expect(c.training).toEqual({
       learningRate: 0.0002, schedule: 'cosine', warmupRatio: 0.05, epochs: 3, batchSize: 4, gradientAccumulation: 1, maxSeqLen: 256, maxGradNorm: 1,
       weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: 42, reportEvery: 1, earlyStoppingPatience: 0, groupByLength: false,
     });
     expect(c.dataOptions).toEqual({ badRows: 'fail', validationFraction: 0.1, maxRowBytes: 8 * 1024 * 1024 /* added later (issue 13) */ });
     expect(c.backend).toBe('auto');
-    expect(LORA_DEFAULTS).toEqual({ r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, initLoraWeights: true, bias: 'none' });
+    expect(LORA_DEFAULTS).toEqual({ r: 8, loraAlpha: 16, loraDropout: 0.05, useRslora: false, useDora: false, initLoraWeights: true, bias: 'none' });
   });
 
   it('checks in words: the messages name the field, the rule and the value', () => {

@@ -9,16 +9,21 @@ import { moduleLora, resolveLoraConfig, selectTargets, type LoraConfig } from '.
 import type { LoraLinear } from './layer';
 import { convertAdapter, isDecompInit } from './initDecomp';
 
-/** One PEFT adapter tensor in PEFT's layout: lora_A (r, in), lora_B (out, r). */
+/** One PEFT adapter tensor in PEFT's layout: lora_A (r, in), lora_B (out, r), DoRA's lora_magnitude_vector (out). */
 export interface AdapterTensor {
   name: string;
-  shape: [number, number];
+  shape: number[];
   data: Float32Array;
 }
 
 /** PEFT's state-dict key of a module's lora_A / lora_B weight. */
 export function peftName(modulePath: string, which: 'A' | 'B'): string {
   return `base_model.model.${modulePath}.lora_${which}.weight`;
+}
+
+/** PEFT's state-dict key of a module's DoRA magnitude (saved without `.default.weight`, as PEFT 0.21 writes it). */
+export function magnitudeName(modulePath: string): string {
+  return `base_model.model.${modulePath}.lora_magnitude_vector`;
 }
 
 export class LoraAdapters {
@@ -40,7 +45,11 @@ export class LoraAdapters {
     const cfg = resolveLoraConfig(this.spec, partial);
     this.remove();
     const rng = new Rng(seed);
-    for (const m of selectTargets(this.spec, cfg)) this.linear(m.path).initAdapter(moduleLora(cfg, m.path), rng);
+    for (const m of selectTargets(this.spec, cfg)) {
+      const l = this.linear(m.path);
+      l.initAdapter(moduleLora(cfg, m.path), rng);
+      if (cfg.useDora) l.initMagnitude(); // after A and B, as PEFT's DoRA variant init
+    }
     this.config = cfg;
     return cfg;
   }
@@ -64,8 +73,18 @@ export class LoraAdapters {
       if (a0 && b0) this.linear(m.path).loadResidual(ta, tb, { a: a0.data, b: b0.data }, moduleLora(resolved, m.path));
       else this.linear(m.path).loadPeft(ta, tb, moduleLora(resolved, m.path));
       used.add(an).add(bn);
+      if (resolved.useDora) {
+        const mn = magnitudeName(m.path);
+        const mag = tensors.get(mn);
+        if (!mag) throw new Error(`adapter is missing ${mn} for target module ${m.path} (use_dora is true)`);
+        this.linear(m.path).loadMagnitude(tf.tensor(mag.data, mag.shape));
+        used.add(mn);
+      }
     }
     const extra = [...tensors.keys()].filter((k) => !used.has(k));
+    if (extra.length && !resolved.useDora && extra.some((k) => k.endsWith('.lora_magnitude_vector'))) {
+      throw new Error(`adapter has DoRA magnitudes (${extra.find((k) => k.endsWith('.lora_magnitude_vector'))}) but the config has use_dora false`);
+    }
     if (extra.length) throw new Error(`adapter has tensors for modules the config does not target: ${extra.slice(0, 5).join(', ')}`);
     this.config = resolved;
   }
@@ -80,11 +99,11 @@ export class LoraAdapters {
     const out: AdapterTensor[] = [];
     for (const l of this.linears.values()) {
       if (!l.hasAdapter) continue;
-      const { a, b } = l.peftTensors();
+      const { a, b, magnitude } = l.peftTensors();
       out.push({ name: peftName(l.module.path, 'A'), shape: a.shape, data: a.dataSync() as Float32Array });
       out.push({ name: peftName(l.module.path, 'B'), shape: b.shape, data: b.dataSync() as Float32Array });
-      a.dispose();
-      b.dispose();
+      if (magnitude) out.push({ name: magnitudeName(l.module.path), shape: magnitude.shape, data: magnitude.dataSync() as Float32Array });
+      tf.dispose([a, b, magnitude] as tf.Tensor[]);
     }
     return out;
   }
@@ -113,11 +132,16 @@ export class LoraAdapters {
     return { config: c.config, tensors: c.tensors.map((t) => ({ ...t, shape: t.shape as [number, number] })) };
   }
 
-  /** Trainable variables with the PEFT tensor they hold, transposed: Aᵀ (in, r) for lora_A, Bᵀ (r, out) for lora_B. */
+  /**
+   * Trainable variables with the PEFT tensor they hold, transposed: Aᵀ (in, r) for lora_A, Bᵀ (r, out) for lora_B;
+   * DoRA's magnitude (out) as it is.
+   */
   namedVariables(): { peftName: string; variable: tf.Variable }[] {
     return [...this.linears.values()].flatMap((l) => {
-      const [at, bt] = l.trainableVariables();
-      return at ? [{ peftName: peftName(l.module.path, 'A'), variable: at }, { peftName: peftName(l.module.path, 'B'), variable: bt }] : [];
+      const [at, bt, m] = l.trainableVariables();
+      if (!at) return [];
+      const ab = [{ peftName: peftName(l.module.path, 'A'), variable: at }, { peftName: peftName(l.module.path, 'B'), variable: bt }];
+      return m ? [...ab, { peftName: magnitudeName(l.module.path), variable: m }] : ab;
     });
   }
 

@@ -16,6 +16,8 @@ export interface LoraConfig {
    */
   targetModules: string[] | string;
   useRslora: boolean;
+  /** PEFT's use_dora: DoRA, a trained magnitude per output rescaling the adapted weight's direction (dora.ts). */
+  useDora: boolean;
   /**
    * PEFT's init_lora_weights: true = Kaiming-uniform A (a=√5) and zero B; 'gaussian' = A ~ N(0, 1/r), zero B;
    * 'pissa', 'pissa_niter_N', 'olora' = A and B from W's SVD / QR, the base becoming the residual (initDecomp.ts).
@@ -40,6 +42,7 @@ export const LORA_DEFAULTS: Omit<LoraConfig, 'targetModules'> = {
   loraAlpha: ALPHA.default as number,
   loraDropout: DROPOUT.default as number,
   useRslora: runField('lora', 'useRslora').default as boolean,
+  useDora: runField('lora', 'useDora').default as boolean,
   initLoraWeights: initLoraWeightsOf(runField('lora', 'init').default as string),
   bias: 'none',
 };
@@ -94,6 +97,9 @@ export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> 
       const ok = name === 'rank_pattern' ? Number.isInteger(v) && v > 0 : typeof v === 'number' && Number.isFinite(v);
       if (!ok) throw new LoraConfigError(`${name} ${JSON.stringify(k)}: ${JSON.stringify(v)} is not ${name === 'rank_pattern' ? 'a positive integer rank' : 'a number'}`);
     }
+  }
+  if (cfg.useDora && typeof cfg.initLoraWeights === 'string' && cfg.initLoraWeights !== 'gaussian') {
+    throw new LoraConfigError(`use_dora with init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported by LoRA Lab yet: train DoRA with init "kaiming" or "gaussian"`);
   }
   const targets = selectTargets(spec, cfg);
   if (targets.length === 0) throw new LoraConfigError('no module matches target_modules and layers_to_transform');
@@ -188,10 +194,10 @@ export interface ParameterCounts {
   adapterBytes: number;
 }
 
-/** Identical to PEFT's print_trainable_parameters() for the same config. */
-export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform' | 'rankPattern'>): ParameterCounts {
+/** Identical to PEFT's print_trainable_parameters() for the same config: r·(in + out) per module, + out with DoRA (its magnitude). */
+export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform' | 'rankPattern'> & { useDora?: boolean }): ParameterCounts {
   const targets = selectTargets(spec, cfg);
-  const trainable = targets.reduce((s, m) => s + moduleLora(cfg, m.path).r * (m.inFeatures + m.outFeatures), 0);
+  const trainable = targets.reduce((s, m) => s + moduleLora(cfg, m.path).r * (m.inFeatures + m.outFeatures) + (cfg.useDora ? m.outFeatures : 0), 0);
   const base = baseParameterCount(spec);
   const total = base + trainable;
   return { trainable, total, base, percent: (100 * trainable) / total, adaptedModules: targets.length, adapterBytes: 4 * trainable };

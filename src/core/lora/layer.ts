@@ -1,12 +1,14 @@
 // The LoRA linear layer with PEFT's semantics: y = x·W + b + scale·dropout(x)·Aᵀ·Bᵀ.
 // The frozen W is held as (in, out) so every product is a plain 2-D matMul; A and B live as
 // trainable variables in the transposed layouts Aᵀ (in, r) and Bᵀ (r, out) for the same reason,
-// and are converted to PEFT's A (r, in) / B (out, r) only at the file boundary.
+// and are converted to PEFT's A (r, in) / B (out, r) only at the file boundary. With DoRA
+// (use_dora) a magnitude m (out) joins them and the math of forward, backward and merge is dora.ts's.
 import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './config';
 import { Rng } from '../util/rng';
 import { matMulT, tapeActive } from '../backend/tensorOps';
+import { doraBackward, doraForward, doraLinear, doraMergedWeight, doraNorm, type DoraParams, type DoraSaved } from './dora';
 import { decompose, isDecompInit, residualInOut, type Factors } from './initDecomp';
 
 export interface ForwardContext {
@@ -37,6 +39,8 @@ export interface LinearSaved {
   mask?: tf.Tensor2D;
   /** s·xd·Aᵀ (N, r): the scale is applied on these r columns, not on the (N, out) product. */
   xa?: tf.Tensor2D;
+  /** A DoRA layer's norm and unscaled output (dora.ts; xa is its own). */
+  dora?: Omit<DoraSaved, 'xa'>;
 }
 
 interface Adapter {
@@ -48,6 +52,8 @@ interface Adapter {
   dropout: number;
   /** PiSSA/OLoRA (initDecomp.ts): A₀ (r, in) and B₀ (out, r), which the base weight had taken out. */
   init?: Factors;
+  /** DoRA's magnitude m (out): PEFT's lora_magnitude_vector; absent for plain LoRA. */
+  magnitude?: tf.Variable<tf.Rank.R1>;
 }
 
 export class LoraLinear {
@@ -140,6 +146,7 @@ export class LoraLinear {
     if (this.merged) this.unmerge();
     this.adapter.at.dispose();
     this.adapter.bt.dispose();
+    this.adapter.magnitude?.dispose();
     this.adapter = undefined;
     if (this.baseBeforeResidual) {
       this.weight.dispose();
@@ -148,8 +155,36 @@ export class LoraLinear {
     }
   }
 
+  /**
+   * Makes the adapter DoRA with PEFT's initial magnitude m = ‖W + s·Aᵀ·Bᵀ‖ per output (DoraLinearLayer.update_layer,
+   * after A and B are initialised: ‖W‖ for a fresh B = 0), so the output is unchanged.
+   */
+  initMagnitude(): void {
+    const ad = this.requireUnmerged();
+    ad.magnitude?.dispose();
+    ad.magnitude = tf.variable(doraNorm(this.weight, ad.at, ad.bt, ad.scale), true);
+  }
+
+  /** Makes the adapter DoRA with a saved magnitude (out): PEFT's `lora_magnitude_vector`. Takes ownership of `m`. */
+  loadMagnitude(m: tf.Tensor): void {
+    const ad = this.requireUnmerged();
+    const { outFeatures, path } = this.module;
+    if (m.shape.length !== 1 || m.shape[0] !== outFeatures) {
+      m.dispose();
+      throw new Error(`${path}.lora_magnitude_vector has shape [${m.shape}], expected [${outFeatures}] (one magnitude per output)`);
+    }
+    ad.magnitude?.dispose();
+    ad.magnitude = tf.variable(m as tf.Tensor1D, true);
+    m.dispose();
+  }
+
+  get isDora(): boolean {
+    return this.adapter?.magnitude !== undefined;
+  }
+
   trainableVariables(): tf.Variable[] {
-    return this.adapter ? [this.adapter.at, this.adapter.bt] : [];
+    const ad = this.adapter;
+    return ad ? (ad.magnitude ? [ad.at, ad.bt, ad.magnitude] : [ad.at, ad.bt]) : [];
   }
 
   /**
@@ -162,12 +197,13 @@ export class LoraLinear {
     if (!tapeActive()) {
       // No gradient wanted (evaluation, decoding): the plain forward, without a customGrad wrapper.
       const { y, saved } = this.forwardSaved(x, ctx);
-      tf.dispose([saved.mask, saved.xa] as tf.Tensor[]);
+      tf.dispose([saved.mask, saved.xa, saved.dora] as tf.TensorContainer[]);
       return y;
     }
     return tf.tidy(() => {
       const ad = this.adapter;
       if (!ad || this.merged) return frozenLinear(x, this.weight, this.bias);
+      if (ad.magnitude) return doraLinear(x, this.dropoutMask(x, ctx), this.doraParams());
       let xd: tf.Tensor2D = x;
       if (ctx.training && ad.dropout > 0) {
         if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
@@ -186,14 +222,12 @@ export class LoraLinear {
     return tf.tidy(() => {
       const ad = this.adapter;
       if (!ad || this.merged) return { y: frozenProduct(x, this.weight, this.bias), saved: {} };
-      let xd = x;
-      let mask: tf.Tensor2D | undefined;
-      if (ctx.training && ad.dropout > 0) {
-        if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
-        const keep = 1 - ad.dropout;
-        mask = tf.randomUniform(x.shape, 0, 1, 'float32', ctx.dropoutSeed()).add(keep).floor().div(keep) as tf.Tensor2D;
-        xd = x.mul(mask) as tf.Tensor2D;
+      const mask = this.dropoutMask(x, ctx);
+      if (ad.magnitude) {
+        const { y, saved: { xa, ...dora } } = doraForward(x, mask, this.doraParams());
+        return { y, saved: mask ? { mask, xa, dora } : { xa, dora } };
       }
+      const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
       const xa = tf.matMul(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
       let y = tf.matMul(x, this.weight).add(tf.matMul(xa, ad.bt)) as tf.Tensor2D;
       if (this.bias) y = y.add(this.bias);
@@ -206,10 +240,16 @@ export class LoraLinear {
    * the gradients of Aᵀ and Bᵀ in the order of trainableVariables(). Transposed operands go
    * through matMulT (explicit copies on wasm, matMul's flags on native: BackendTuning):
    *   g = s·dy·B;  dx = dy·Wᵀ + (g·A) ⊙ mask;  dAᵀ = xdᵀ·g;  dBᵀ = (s·xa)ᵀ·dy
+   * (DoRA: doraBackward, with the magnitude's gradient third.)
    */
-  backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean): { dx?: tf.Tensor2D; grads: tf.Tensor2D[] } {
+  backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean): { dx?: tf.Tensor2D; grads: tf.Tensor[] } {
     return tf.tidy(() => {
       const ad = this.adapter;
+      if (ad?.magnitude && !this.merged) {
+        const { mask, xa, dora } = saved;
+        if (!xa || !dora) throw new Error(`internal: ${this.module.path} (DoRA) was run without saving its adapter product and norm`);
+        return doraBackward(dy, x, mask, { xa, ...dora }, this.doraParams(), needDx);
+      }
       const frozenDx = needDx ? matMulT(dy, this.weight, false, true) : undefined;
       if (!ad || this.merged) return frozenDx ? { dx: frozenDx, grads: [] } : { grads: [] };
       const { mask, xa } = saved;
@@ -241,6 +281,7 @@ export class LoraLinear {
    */
   inferenceWeight(): { w: tf.Tensor2D; owned: boolean } {
     if (!this.adapter || this.merged) return { w: this.weight, owned: false };
+    if (this.adapter.magnitude) return { w: doraMergedWeight(this.doraParams()), owned: true };
     const delta = this.deltaInOut();
     const w = this.weight.add(delta) as tf.Tensor2D;
     delta.dispose();
@@ -250,6 +291,17 @@ export class LoraLinear {
   /** W ← W + scale·(B·A)ᵀ-as-stored. Refuses NaN/Inf adapters (PEFT's safe_merge check). */
   merge(): void {
     if (!this.adapter || this.merged) return;
+    if (this.adapter.magnitude) {
+      // DoRA: W ← (W + ΔW) ⊙ m/‖W + ΔW‖ per output (dora.ts); the base stays aside for unmerge.
+      const next = doraMergedWeight(this.doraParams());
+      if (!tf.tidy(() => tf.all(tf.isFinite(next)).dataSync()[0] === 1)) {
+        next.dispose();
+        throw new Error(`${this.module.path}: the DoRA adapter gives NaN or Inf weights (NaN/Inf in A, B or the magnitude, or a zero weight norm); refusing to merge`);
+      }
+      this.baseWhileMerged = this.weight;
+      this.weight = next;
+      return;
+    }
     const delta = this.deltaInOut();
     const finite = tf.tidy(() => tf.all(tf.isFinite(delta)).dataSync()[0] === 1);
     if (!finite) {
@@ -273,11 +325,36 @@ export class LoraLinear {
     return this.module.fanInFanOut ? this.weight.clone() : (this.weight.transpose() as tf.Tensor2D);
   }
 
-  /** PEFT-layout adapter weights: A (r, in), B (out, r). Caller disposes. */
-  peftTensors(): { a: tf.Tensor2D; b: tf.Tensor2D } {
+  /** PEFT-layout adapter weights: A (r, in), B (out, r) and, for DoRA, the magnitude (out). Caller disposes. */
+  peftTensors(): { a: tf.Tensor2D; b: tf.Tensor2D; magnitude?: tf.Tensor1D } {
     const ad = this.adapter;
     if (!ad) throw new Error(`${this.module.path} has no adapter`);
-    return { a: ad.at.transpose(), b: ad.bt.transpose() };
+    const ab = { a: ad.at.transpose() as tf.Tensor2D, b: ad.bt.transpose() as tf.Tensor2D };
+    return ad.magnitude ? { ...ab, magnitude: ad.magnitude.clone() } : ab;
+  }
+
+  private requireUnmerged(): Adapter {
+    if (!this.adapter) throw new Error(`${this.module.path} has no adapter`);
+    if (this.merged) throw new Error(`${this.module.path}: unmerge before changing the adapter`);
+    return this.adapter;
+  }
+
+  /** The DoRA layer's tensors for dora.ts (the layer must have a magnitude). */
+  private doraParams(): DoraParams {
+    const ad = this.adapter!;
+    return { w: this.weight, b: this.bias, at: ad.at, bt: ad.bt, m: ad.magnitude!, s: ad.scale };
+  }
+
+  /**
+   * The lora_dropout multiplier for x when training (0 or 1/keep entries), else undefined: the mask
+   * tf.dropout draws with the same seed (floor(U + keep) / keep), so both passes agree.
+   */
+  private dropoutMask(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D | undefined {
+    const p = this.adapter?.dropout ?? 0;
+    if (!ctx.training || p <= 0) return undefined;
+    if (!ctx.dropoutSeed) throw new Error('training with lora_dropout needs a dropout seed source');
+    const keep = 1 - p;
+    return tf.tidy(() => tf.randomUniform(x.shape, 0, 1, 'float32', ctx.dropoutSeed!()).add(keep).floor().div(keep) as tf.Tensor2D);
   }
 
   dispose(): void {

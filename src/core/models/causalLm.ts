@@ -44,7 +44,7 @@ export interface BlockGrads {
 export type ActivationMode = 'keep' | 'recompute' | 'auto';
 
 /** Collects a LoraLinear.backward result into a BlockGrads map; returns dx. */
-export function collectGrads(layer: LoraLinear, r: { dx?: tf.Tensor2D; grads: tf.Tensor2D[] }, into: Map<tf.Variable, tf.Tensor>): tf.Tensor2D | undefined {
+export function collectGrads(layer: LoraLinear, r: { dx?: tf.Tensor2D; grads: tf.Tensor[] }, into: Map<tf.Variable, tf.Tensor>): tf.Tensor2D | undefined {
   const vs = layer.trainableVariables();
   r.grads.forEach((g, k) => into.set(vs[k], g));
   return r.dx;

@@ -1,6 +1,7 @@
 // PEFT adapter folders in and out: adapter_config.json (LoraConfig's JSON) and
 // adapter_model.safetensors with PEFT's tensor names `base_model.model.<module>.lora_A.weight`
-// (r, in) and `.lora_B.weight` (out, r), float32, metadata {"format": "pt"}. Reading checks an
+// (r, in) and `.lora_B.weight` (out, r), with DoRA (use_dora) `.lora_magnitude_vector` (out) too,
+// float32, metadata {"format": "pt"}. Reading checks an
 // adapter against the base it is loaded on (modules, shapes, target_modules by PEFT's matching
 // rules) and refuses LoRA variants whose math LoRA Lab does not implement, naming them.
 import * as fs from 'node:fs';
@@ -85,6 +86,7 @@ export function parseAdapterConfig(raw: unknown, file: string): Omit<PeftAdapter
       loraDropout: typeof c.lora_dropout === 'number' ? c.lora_dropout : 0,
       targetModules: tm as string[] | string,
       useRslora: c.use_rslora === true,
+      useDora: c.use_dora === true,
       initLoraWeights: init === 'gaussian' ? 'gaussian' : true,
       layersToTransform: layers,
       bias: 'none',
@@ -143,8 +145,16 @@ function readAdapterShapes(dir: string): AdapterShapes {
   try {
     const tensors: AdapterShapes['tensors'] = new Map();
     for (const name of st.names()) {
+      const dora = /^base_model\.model\.(.+)\.lora_magnitude_vector(?:\.default)?$/.exec(name);
+      if (dora) {
+        if (!config.useDora) throw new AdapterError(`tensor "${name}" is a DoRA magnitude, but adapter_config.json has use_dora false: the config and the weights come from different adapters`, wFile);
+        const info = st.info(name);
+        if (info.shape.length !== 1) throw new AdapterError(`tensor "${name}" has shape [${info.shape}], expected 1-D (one magnitude per output)`, wFile);
+        tensors.set(`base_model.model.${dora[1]}.lora_magnitude_vector`, { shape: info.shape, stored: name });
+        continue;
+      }
       const m = /^base_model\.model\.(.+)\.lora_([AB])\.(?:default\.)?weight$/.exec(name);
-      if (!m) throw new AdapterError(`tensor "${name}" is not a LoRA A/B weight (embedding LoRA, DoRA magnitudes and saved modules are not supported)`, wFile);
+      if (!m) throw new AdapterError(`tensor "${name}" is not a LoRA A/B weight or DoRA magnitude (embedding LoRA and saved modules are not supported)`, wFile);
       const info = st.info(name);
       if (info.shape.length !== 2) throw new AdapterError(`tensor "${name}" has shape [${info.shape}], expected 2-D`, wFile);
       const rank = m[2] === 'A' ? info.shape[0] : info.shape[1];
@@ -205,7 +215,7 @@ export function adapterConfigJson(cfg: LoraConfig, spec: ModelSpec, baseModel: s
     task_type: 'CAUSAL_LM',
     trainable_token_indices: null,
     use_bdlora: null,
-    use_dora: false,
+    use_dora: cfg.useDora,
     use_qalora: false,
     use_rslora: cfg.useRslora,
     velora_config: null,
@@ -221,7 +231,7 @@ export function writePeftAdapter(
   tensors: { name: string; shape: number[]; data: Float32Array }[],
 ): void {
   makeDirs(dir); // not Node's recursive mkdir, which reports a read-only file system as ENOENT
-  const paths = [...new Set(tensors.map((t) => /^base_model\.model\.(.+)\.lora_[AB]\.weight$/.exec(t.name)?.[1] ?? t.name))];
+  const paths = [...new Set(tensors.map((t) => /^base_model\.model\.(.+)\.(?:lora_[AB]\.weight|lora_magnitude_vector)$/.exec(t.name)?.[1] ?? t.name))];
   // Leaf names (+ layers_to_transform) when they select exactly these modules, else the full paths;
   // all-linear is written as full paths, as PEFT expands it.
   const leaves = [...new Set(paths.map((p) => p.split('.').pop()!))];
@@ -265,10 +275,18 @@ export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensor
   const byPath = new Map(all.map((m) => [m.path, m]));
   const factors = new Map<string, Set<string>>();
   for (const [name, t] of adapter.tensors) {
-    const [, modPath, which] = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(name)!;
+    const [, modPath, which] = /^base_model\.model\.(.+)\.(?:lora_([AB])\.weight|lora_magnitude_vector)$/.exec(name)!;
     const mod = byPath.get(modPath);
     if (!mod) {
       throw new AdapterError(`tensor "${name}" is for module "${modPath}", which ${spec.architecture} with ${spec.numLayers} layers does not have (its modules look like ${all[0].path}): the adapter was made for another model`, wFile);
+    }
+    if (!which) {
+      // DoRA's magnitude: one per output of the module.
+      if (t.shape.length !== 1 || t.shape[0] !== mod.outFeatures) {
+        throw new AdapterError(`tensor "${name}" has shape [${t.shape.join(', ')}], but ${modPath} of this base has ${mod.outFeatures} outputs: the adapter was trained on a base of other dimensions`, wFile);
+      }
+      factors.set(modPath, (factors.get(modPath) ?? new Set()).add('magnitude'));
+      continue;
     }
     const r = moduleLora(adapter.config, modPath).r;
     const want = which === 'A' ? [r, mod.inFeatures] : [mod.outFeatures, r];
@@ -278,7 +296,13 @@ export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensor
     factors.set(modPath, (factors.get(modPath) ?? new Set()).add(which));
   }
   for (const [modPath, f] of factors) {
-    if (f.size < 2) throw new AdapterError(`has lora_${[...f][0]} but no lora_${f.has('A') ? 'B' : 'A'} for module ${modPath}: the file is incomplete`, wFile);
+    if (!f.has('A') || !f.has('B')) {
+      const has = f.has('A') ? 'lora_A' : f.has('B') ? 'lora_B' : 'a DoRA magnitude';
+      throw new AdapterError(`has ${has} but no ${f.has('A') ? 'lora_B' : 'lora_A'} for module ${modPath}: the file is incomplete`, wFile);
+    }
+    if (adapter.config.useDora && !f.has('magnitude')) {
+      throw new AdapterError(`has no lora_magnitude_vector for module ${modPath}, but adapter_config.json has use_dora true: the file is incomplete`, wFile);
+    }
   }
   let selected: LinearModule[];
   try {

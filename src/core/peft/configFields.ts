@@ -8,7 +8,7 @@
 //              because LoRA Lab does not implement what it means and ignoring it would misread the adapter.
 // A field this table does not know (a newer PEFT): absent, null, false, "", {} or [] (what PEFT's
 // defaults look like) gives a warning naming it; any other value is refused, because every option
-// PEFT has added with a non-default value so far (use_dora, lora_bias, alora, …) changed the math.
+// PEFT has added with a non-default value so far (lora_bias, alora, …) changed the math.
 // Pure: no file access, so the webview and tests can use it.
 
 export type FieldRule =
@@ -61,7 +61,10 @@ export const LORA_CONFIG_FIELDS: Readonly<Record<string, FieldRule>> = {
   eva_config: refused('eva_config (EVA) initialises from activations and redistributes ranks; not implemented here'),
   corda_config: refused('corda_config (CorDA) makes the adapter relative to a base CorDA modified'),
   lora_ga_config: refused('lora_ga_config (LoRA-GA) makes the adapter relative to a base LoRA-GA modified'),
-  use_dora: refused('use_dora (DoRA) adds a magnitude vector per output and changes the forward', isFalse),
+  use_dora: {
+    kind: 'honoured',
+    what: "DoRA on the linear modules LoRA Lab adapts (nn.Linear, GPT-2's Conv1D): each module's lora_magnitude_vector is read, trained, merged and saved (lora/dora.ts)",
+  },
   velora_config: refused('velora_config (VeLoRA) is a LoRA variant with different math'),
   alora_invocation_tokens: refused('alora_invocation_tokens (activated LoRA) applies the adapter only after the invocation tokens'),
   use_qalora: refused('use_qalora (QALoRA) pools the input for a quantised base', isFalse),

@@ -1,6 +1,7 @@
 // Merging a PEFT LoRA adapter into its base, tensor by tensor straight from the base's files
 // (the model is never built, so memory holds one tensor at a time): W' = W + scale·(B·A) in the
-// file's layout ((B·A)ᵀ for GPT-2's Conv1D), rounded back to the tensor's own dtype. Writes a
+// file's layout ((B·A)ᵀ for GPT-2's Conv1D), with DoRA then each output's row (Conv1D: column)
+// scaled by m/‖W + scale·B·A‖, rounded back to the tensor's own dtype. Writes a
 // complete model folder (its README.md the merged model's card, peft/modelCard.ts) through a
 // temporary sibling folder renamed at the end; also serves the merged tensors in memory
 // (MergedSource) so evaluation scores exactly what the folder would hold.
@@ -35,6 +36,8 @@ export interface ModuleDelta {
   b: Float32Array; // (out, r)
   r: number;
   scale: number;
+  /** DoRA's magnitude (out): the merged weight is (W + ΔW) ⊙ m/‖W + ΔW‖ per output. */
+  magnitude?: Float32Array;
 }
 
 /** The base key of each adapted module's weight → its delta; checks keys, shapes and finiteness. */
@@ -46,9 +49,13 @@ export function mergePlan(spec: ModelSpec, base: TensorSource, cfg: LoraConfig, 
     const a = tensors.get(`base_model.model.${module.path}.lora_A.weight`);
     const b = tensors.get(`base_model.model.${module.path}.lora_B.weight`);
     if (!a || !b) continue;
-    for (const [t, which] of [[a, 'lora_A'], [b, 'lora_B']] as const) {
+    const mag = cfg.useDora ? tensors.get(`base_model.model.${module.path}.lora_magnitude_vector`) : undefined;
+    if (cfg.useDora && (!mag || mag.data.length !== module.outFeatures)) {
+      throw new MergeError(`${where}: the DoRA adapter has ${mag ? `a magnitude of ${mag.data.length} values` : 'no lora_magnitude_vector'} for ${module.path}, which needs ${module.outFeatures} (one per output)`);
+    }
+    for (const [t, which] of [[a, 'lora_A'], [b, 'lora_B'], ...(mag ? [[mag, 'lora_magnitude_vector'] as const] : [])] as const) {
       const bad = t.data.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new MergeError(`adapter tensor ${module.path}.${which}.weight holds ${t.data[bad]} at element ${bad}: refusing to merge NaN/Inf weights (the training diverged; use an earlier checkpoint)`);
+      if (bad >= 0) throw new MergeError(`adapter tensor ${module.path}.${which}${which === 'lora_magnitude_vector' ? '' : '.weight'} holds ${t.data[bad]} at element ${bad}: refusing to merge NaN/Inf weights (the training diverged; use an earlier checkpoint)`);
     }
     const key = (spec.family === 'gpt2' ? prefix + module.path.replace(/^transformer\./, '') : module.path) + '.weight';
     const shape = base.has(key) ? base.info(key).shape : undefined;
@@ -57,14 +64,34 @@ export function mergePlan(spec: ModelSpec, base: TensorSource, cfg: LoraConfig, 
     if (shape.length !== 2 || shape[0] !== want[0] || shape[1] !== want[1]) {
       throw new MergeError(`${where}: tensor "${key}" has shape [${shape.join(', ')}], expected [${want.join(', ')}] for ${module.path}`);
     }
-    plan.set(key, { module, key, a: a.data, b: b.data, r: a.shape[0], scale: loraScale(moduleLora(cfg, module.path)) });
+    plan.set(key, { module, key, a: a.data, b: b.data, r: a.shape[0], scale: loraScale(moduleLora(cfg, module.path)), ...(mag && { magnitude: mag.data }) });
   }
   if (plan.size === 0) throw new MergeError(`${where}: the adapter adapts no module of this model`);
   return plan;
 }
 
-/** W += scale·(B·A) in place, W in the file's layout; products summed in float64 like one float32 matmul, then rounded. */
+/**
+ * W += scale·(B·A) in place, W in the file's layout; products summed in float64 like one float32 matmul, then rounded.
+ * DoRA: then W ← W ⊙ m/‖W‖ per output (PEFT's DoraLinearVariant.merge_safe), the norm of the float32 sum.
+ */
 export function applyDelta(w: Float32Array, d: ModuleDelta): void {
+  addLoraDelta(w, d);
+  if (d.magnitude) scaleOutputs(w, d.module, d.magnitude);
+}
+
+/** Each output of W (a row of nn.Linear's (out, in), a column of Conv1D's (in, out)) times m/‖that output's weights‖. */
+function scaleOutputs(w: Float32Array, module: LinearModule, m: Float32Array): void {
+  const { inFeatures: n, outFeatures: o, fanInFanOut } = module;
+  const [step, stride] = fanInFanOut ? [o, 1] : [1, n]; // element k of output j sits at j·stride + k·step
+  for (let j = 0; j < o; j++) {
+    let ss = 0;
+    for (let k = 0; k < n; k++) ss += w[j * stride + k * step] ** 2;
+    const f = Math.fround(m[j] / Math.fround(Math.sqrt(ss)));
+    for (let k = 0; k < n; k++) w[j * stride + k * step] = Math.fround(w[j * stride + k * step] * f);
+  }
+}
+
+function addLoraDelta(w: Float32Array, d: ModuleDelta): void {
   const { inFeatures: n, outFeatures: m, fanInFanOut } = d.module;
   const { a, b, r, scale } = d;
   if (!fanInFanOut) {
