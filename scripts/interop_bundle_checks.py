@@ -7,6 +7,16 @@
         micro x accumulation x world = the effective batch; any other WORLD_SIZE (and a non-number)
         exits with a message naming the world sizes that fit.
 
+    python scripts/interop_bundle_checks.py --bundle DIR --accelerate-configs
+        With the interop venv, no GPU: each accelerate/*.yaml read by the pinned accelerate's own
+        launcher (launch_command_parser + _validate_launch_command, as `accelerate launch` does), every
+        key of its fsdp_config / deepspeed_config a launcher option (accelerate copies unknown ones
+        silently), the distributed type as named; then the FSDP and DeepSpeed plugins built from the
+        environment the launcher prepares: FSDP2, transformer-layer wrapping from the model's
+        _no_split_modules, FULL_STATE_DICT (the Trainer's save_model writes the adapter only with it),
+        CPU-RAM-efficient loading; ZeRO stage 2 without offload, gradient accumulation and clipping
+        "auto" (the Trainer fills them from SFTConfig). deepspeed itself is not needed for this.
+
     python scripts/interop_bundle_checks.py --bundle DIR --loraplus RATIO [--steps N]
         With the interop venv: `train.py --max-steps N` in one process on the CPU (default 1 step).
         The optimizer train.py builds (PEFT's create_loraplus_optimizer over the Trainer's AdamW)
@@ -61,6 +71,58 @@ def check_batch_table(bundle: Path) -> list:
     return failures
 
 
+def check_accelerate_configs(bundle: Path) -> list:
+    """accelerate/*.yaml as the pinned accelerate's launcher reads them, and the plugins its environment builds."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils import DeepSpeedPlugin, FullyShardedDataParallelPlugin
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
+    from torch.distributed.fsdp.fully_sharded_data_parallel import StateDictType
+
+    import yaml
+
+    failures = []
+    known = set(vars(launch_command_parser().parse_args(["x.py"])))
+    want = {"single_gpu": (False, False, False), "multi_gpu": (True, False, False), "fsdp": (False, True, False), "deepspeed_zero2": (False, False, True)}
+    seen = []
+    for name, (multi, fsdp, ds) in want.items():
+        path = bundle / "accelerate" / f"{name}.yaml"
+        raw = yaml.safe_load(path.read_text())
+        sub = {**{(k if k.startswith("fsdp") else f"fsdp_{k}"): v for k, v in raw.get("fsdp_config", {}).items()}, **raw.get("deepspeed_config", {})}
+        unknown = sorted(k for k in sub if k not in known)
+        if unknown:
+            failures.append(f"{path}: {unknown} are not accelerate launch options (ignored silently)")
+        launch = ["--config_file", str(path), "--num_processes", "8", "--num_machines", "1", "--machine_rank", "0", "--main_process_ip", "127.0.0.1", "--main_process_port", "29500", str(bundle / "train.py")]
+        args, defaults, mixed_from_config = _validate_launch_command(launch_command_parser().parse_args(launch))
+        got = (bool(args.multi_gpu), bool(args.use_fsdp), bool(args.use_deepspeed))
+        if got != (multi, fsdp, ds) or args.cpu:
+            failures.append(f"{path}: launcher reads multi_gpu/fsdp/deepspeed {got}, cpu {args.cpu}; want {(multi, fsdp, ds)} on GPUs")
+        saved = dict(os.environ)
+        try:
+            if fsdp:
+                os.environ.update(prepare_multi_gpu_env(args))
+                p = FullyShardedDataParallelPlugin()
+                fields = (p.fsdp_version, p.state_dict_type, p.cpu_ram_efficient_loading, p.reshard_after_forward, p.auto_wrap_policy.__name__, p.transformer_cls_names_to_wrap)
+                if fields != (2, StateDictType.FULL_STATE_DICT, True, True, "transformer_auto_wrap_policy", None):
+                    failures.append(f"{path}: FSDP plugin {fields}")
+                seen.append(f"fsdp: FSDP{p.fsdp_version} {p.state_dict_type.name} wrap=_no_split_modules")
+            elif ds:
+                args.deepspeed_fields_from_accelerate_config = ",".join(list(defaults.deepspeed_config) + (["mixed_precision"] if mixed_from_config else []))
+                os.environ.update(prepare_deepspeed_cmd_env(args)[1])
+                c = DeepSpeedPlugin().deepspeed_config
+                z = c["zero_optimization"]
+                fields = (z["stage"], z["offload_optimizer"]["device"], z["offload_param"]["device"], c["gradient_accumulation_steps"], c["gradient_clipping"], c["train_micro_batch_size_per_gpu"])
+                if fields != (2, "none", "none", "auto", "auto", "auto"):
+                    failures.append(f"{path}: DeepSpeed config {fields}")
+                seen.append(f"deepspeed_zero2: stage {z['stage']}, accumulation/clipping/micro-batch auto")
+            else:
+                seen.append(name)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    print(f"  {'ok' if not failures else 'FAIL'} accelerate/*.yaml through accelerate's launcher: {'; '.join(seen)}{'' if not failures else ': ' + '; '.join(failures)}")
+    return failures
+
+
 def check_loraplus(bundle: Path, ratio: float, steps: int) -> list:
     """One short train.py run: the LoRA+ groups it prints, checked against the run's rate, ratio and weight decay."""
     train = load_train_py(bundle)
@@ -104,6 +166,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", required=True, type=Path)
     ap.add_argument("--batch-table", action="store_true")
+    ap.add_argument("--accelerate-configs", action="store_true")
     ap.add_argument("--loraplus", type=float)
     ap.add_argument("--steps", type=int, default=1)
     args = ap.parse_args()
@@ -112,6 +175,8 @@ def main() -> int:
     failures = []
     if args.batch_table:
         failures += check_batch_table(args.bundle)
+    if args.accelerate_configs:
+        failures += check_accelerate_configs(args.bundle)
     if args.loraplus is not None:
         failures += check_loraplus(args.bundle, args.loraplus, args.steps)
     if failures:

@@ -12,6 +12,7 @@
 #     2 processes, DDP over gloo), and its adapters load with PEFT; `lora-lab import` brings the
 #     2-process output back as a run listed beside the local one (source trl). train.py's batch table
 #     (batch_split over WORLD_SIZE 1..16) equals the manifest's (scripts/interop_bundle_checks.py);
+#     the accelerate/*.yaml configs pass accelerate's own launcher and build the FSDP2 / ZeRO-2 plugins;
 #     a run trained with --loraplus-lr-ratio 16, exported, trains a step whose optimizer holds
 #     lora_B at 16 x lora_A's rate (PEFT's create_loraplus_optimizer).
 # LORA_LAB_INTEROP_ONLY=export runs part 4 only (the venv and the build still come first).
@@ -98,6 +99,8 @@ export_case() {
   "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
   # python3 alone (no torch): train.py's WORLD_SIZE lookup against the plan's table in the manifest.
   "$PYTHON" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --batch-table || failed=1
+  # The FSDP / DeepSpeed configs as the pinned accelerate's launcher reads them (no GPU needed to read them).
+  "$VENV/bin/python" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --accelerate-configs || failed=1
   if ! "$VENV/bin/python" scripts/interop_check.py --export-bundle "$dir/bundle" --eval "$run/eval.json" --train-steps 2; then
     failed=1
   fi

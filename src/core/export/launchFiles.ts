@@ -45,11 +45,11 @@ ${COMMON}distributed_type: FSDP
 num_processes: 8
 fsdp_config:
   fsdp_version: 2
-  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
-  fsdp_cpu_ram_efficient_loading: true
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP  # one unit per block named by the model's _no_split_modules (GPT2Block, LlamaDecoderLayer, ...)
+  fsdp_cpu_ram_efficient_loading: true  # rank 0 reads the weights, the others start empty and receive them
   fsdp_offload_params: false
   fsdp_reshard_after_forward: true
-  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_state_dict_type: FULL_STATE_DICT  # Trainer.save_model writes the adapter only from a full state dict (gathered on rank 0's CPU)
 `,
   deepspeed_zero2: `# DeepSpeed ZeRO stage 2: optimizer state and gradients sharded (pip install deepspeed).
 ${COMMON}distributed_type: DEEPSPEED
