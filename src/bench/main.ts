@@ -16,6 +16,8 @@ import type { ModelSpec } from '../core/hf/config';
 import type { ActivationMode, CausalLM } from '../core/models/causalLm';
 import { buildModel } from '../core/models/load';
 import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from '../core/train/optimizer';
+import { seededBaseDropout } from '../core/models/baseDropout';
+import type { ForwardContext } from '../core/lora/layer';
 import { METRICS_CASES, metricsBench, metricsCase } from './metricsBench';
 import { PRESETS } from './presets';
 import { tokenizerBench } from './tokenizerBench';
@@ -56,6 +58,13 @@ interface BenchOptions {
   warmup: number;
   steps: number;
   activations?: ActivationMode;
+  /** `--base-dropout`: the model's own dropout in the training steps, as the trainer applies it by default (new masks each step). */
+  baseDropout?: boolean;
+}
+
+/** The training context of step i: with the model's own dropout when asked (--base-dropout). */
+function trainCtx(opts: BenchOptions, i: number): ForwardContext {
+  return opts.baseDropout ? { training: true, baseDropout: seededBaseDropout(i) } : { training: true };
 }
 
 interface Peaks {
@@ -123,7 +132,7 @@ async function benchPreset(name: string, opts: BenchOptions, peak: Peaks, report
       if (i === opts.warmup) tensorsBefore = tf.memory().numTensors;
       const t0 = performance.now();
       const c0 = cpuMs();
-      const { grads } = model.lossAndGrads(ids, undefined, { training: true });
+      const { grads } = model.lossAndGrads(ids, undefined, trainCtx(opts, i));
       sample();
       const clipped = clipByGlobalNorm(grads, 1.0);
       opt.apply(clipped.grads, 1e-4);
@@ -189,7 +198,8 @@ async function profilePreset(name: string, opts: BenchOptions, report: BackendRe
   const { spec, model } = benchModel(name, opts, report);
   try {
     const ids = idsFor(spec, opts);
-    const step = () => tf.dispose(model.lossAndGrads(ids, undefined, { training: true }).grads);
+    let k = 0;
+    const step = () => tf.dispose(model.lossAndGrads(ids, undefined, trainCtx(opts, k++)).grads);
     for (let i = 0; i < Math.max(1, opts.warmup); i++) step();
     const t0 = performance.now();
     const info = await tf.profile(() => {
@@ -259,7 +269,7 @@ async function partsPreset(name: string, opts: BenchOptions, peak: Peaks, report
       const timed = i >= opts.warmup;
       model.onPart = timed ? add : undefined;
       const t0 = performance.now();
-      const { grads } = model.lossAndGrads(ids, undefined, { training: true });
+      const { grads } = model.lossAndGrads(ids, undefined, trainCtx(opts, i));
       const t1 = performance.now();
       const clipped = clipByGlobalNorm(grads, 1.0);
       opt.apply(clipped.grads, 1e-4);
@@ -323,6 +333,7 @@ async function main(): Promise<void> {
       profile: { type: 'boolean', default: false },
       parts: { type: 'boolean', default: false },
       activations: { type: 'string', default: 'auto' },
+      'base-dropout': { type: 'boolean', default: false },
       metrics: { type: 'boolean', default: false },
       'metrics-steps': { type: 'string', default: '1000000' },
       'eval-every': { type: 'string', default: '1000' },
@@ -388,7 +399,7 @@ async function main(): Promise<void> {
   }
   const activations = values.activations as ActivationMode;
   if (!['auto', 'keep', 'recompute'].includes(activations)) throw new Error(`--activations must be auto, keep or recompute, got "${activations}"`);
-  const opts: BenchOptions = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps), activations };
+  const opts: BenchOptions = { batch: Number(values.batch), seqLen: Number(values['seq-len']), warmup: Number(values.warmup), steps: Number(values.steps), activations, baseDropout: values['base-dropout'] };
   if (values.profile) {
     for (const n of names) await profilePreset(n, opts, report);
     return;

@@ -103,12 +103,12 @@ export function fieldOptions(): Record<string, CliOption> {
 
 /**
  * A run-config field's value from its flag, checked against the table; undefined when the flag is
- * absent (a boolean flag can only switch its field on).
+ * absent (a boolean flag switches its field on, or off for a default-on field's --no-… flag).
  */
 export function fieldFlagValue(values: CliValues, f: RunField): FieldValue | undefined {
   const raw = f.flag === undefined ? undefined : values[f.flag];
   if (raw === undefined) return undefined;
-  if (f.kind === 'boolean') return raw === true ? true : undefined;
+  if (f.kind === 'boolean') return raw === true ? !f.flagTurnsOff : undefined; // --no-… turns a default-on field off
   const text = String(raw);
   if (f.flagUnit) {
     const n = Number(text);

@@ -56,7 +56,7 @@ function trainerConfig(c: RunConfig, examples: number): TrainerConfig {
   const base: TrainerConfig = {
     lr: t.learningRate, schedule: t.schedule, warmupSteps: 0, epochs: t.epochs, maxSteps: t.maxSteps, batchSize: t.batchSize, gradAccum: t.gradientAccumulation,
     maxGradNorm: t.maxGradNorm, adamw: { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay }, loraplusLrRatio: t.loraplusLrRatio, seed: t.seed,
-    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.earlyStoppingPatience, groupByLength: t.groupByLength,
+    reportEvery: t.reportEvery, evalEvery: 1, checkpointEvery: 1, patience: t.earlyStoppingPatience, groupByLength: t.groupByLength, baseDropout: t.baseDropout,
   };
   const total = totalSteps(examples, base);
   const evalEvery = t.evalEvery ?? Math.max(1, Math.round(total / 10)); // about ten evaluations per run
@@ -198,6 +198,11 @@ function setUpModel(config: RunConfig, spec: SessionData['spec'], report: Backen
   const events: SessionEvent[] = [];
   const loaded = loadModel(config.model);
   const model = loaded.model;
+  const p = spec.dropout;
+  if (config.training.baseDropout && p && (p.embd > 0 || p.attn > 0 || p.resid > 0)) {
+    const what = spec.family === 'gpt2' ? `attn_pdrop ${p.attn}, resid_pdrop ${p.resid}, embd_pdrop ${p.embd}` : `attention_dropout ${p.attn}`;
+    events.push({ type: 'log', level: 'info', message: `the model's own dropout is on in training (${what}), as in PyTorch's model.train(); --no-base-dropout / training.baseDropout false turns it off` });
+  }
   if (loaded.unusedTensors.length) events.push({ type: 'log', level: 'warn', message: `checkpoint tensors not used by ${spec.architecture}: ${loaded.unusedTensors.slice(0, 5).join(', ')}` });
   if (resume) {
     const init = resume.init && new Map(resume.init.map((t) => [t.name, t])); // PiSSA/OLoRA: rebuild the residual base

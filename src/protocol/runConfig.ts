@@ -76,6 +76,8 @@ export interface RunConfig {
     earlyStoppingPatience: number;
     /** Batches of examples of similar length (shuffled in groups of up to 50 batches): less padding. */
     groupByLength: boolean;
+    /** The base model's own dropout (GPT-2 attn/resid/embd_pdrop, Llama attention_dropout) in training, as model.train(). */
+    baseDropout: boolean;
   };
   dataOptions: {
     badRows: BadRowPolicy;
@@ -136,6 +138,8 @@ interface FieldSpec {
   /** A `loraLab.<section>.<key>` setting exists (section: lora, training, data; none for the top level). */
   setting?: boolean;
   flag?: string;
+  /** A boolean whose default is true: its flag (--no-…) turns it off. */
+  flagTurnsOff?: boolean;
   valueName?: string;
   /** The flag takes another unit than the field: `value × factor` (MiB → bytes). */
   flagUnit?: { name: string; factor: number };
@@ -274,6 +278,11 @@ export const RUN_FIELDS: readonly RunField[] = [
     trainer: 'group_by_length', kind: 'boolean', default: false, setting: true, flag: 'group-by-length',
     label: 'Group batches by length (less padding, faster epochs)',
     help: 'Batch examples of similar length together (the order is shuffled in groups of up to 50 batches, each sorted by length). Less padding, so epochs of mixed-length data train faster; the order is less random',
+  }),
+  field('training', 'baseDropout', {
+    kind: 'boolean', default: true, setting: true, flag: 'no-base-dropout', flagTurnsOff: true,
+    label: "Base model's dropout in training",
+    help: "Apply the model's own dropout in training as PyTorch's model.train() does under PEFT and the HF Trainer (GPT-2 attn_pdrop, resid_pdrop, embd_pdrop; Llama, Mistral, Qwen2 attention_dropout); off: the frozen model runs as in evaluation. Models whose probabilities are 0 are unaffected",
   }),
   field('dataOptions', 'validationFraction', {
     kind: 'number', default: 0.1, exclusiveMin: 0, exclusiveMax: 1, setting: true, flag: 'valid-fraction', valueName: 'x',
@@ -653,6 +662,7 @@ export function fromSettingValue(f: RunField, v: unknown): unknown {
 /** `lora-lab train --help` text of a field's flag, and the default it prints. */
 export function flagHelp(f: RunField): { description: string; default: string } {
   const description = f.kind === 'enum' ? `${f.help}; ${fieldRule(f)}` : f.flagUnit ? `${f.help}, in ${f.flagUnit.name}` : f.help;
+  if (f.flagTurnsOff) return { description: `Turn off: ${description}`, default: 'on' };
   return { description, default: f.default !== undefined ? fieldText(f.default) : f.whenUnset! };
 }
 

@@ -15,6 +15,12 @@ import type { BaseDropoutMasks, ForwardContext } from '../../src/core/lora/layer
 import { dropoutMask, seededBaseDropout } from '../../src/core/models/baseDropout';
 import type { CausalLM } from '../../src/core/models/causalLm';
 import { buildModel, loadModel } from '../../src/core/models/load';
+import { ADAMW_DEFAULTS } from '../../src/core/train/optimizer';
+import { trainLoop, type TrainerConfig } from '../../src/core/train/trainer';
+import { trlPlan } from '../../src/core/export/trlPlan';
+import { renderTrainPy } from '../../src/core/export/trainPy';
+import { resolveRunConfig } from '../../src/core/runConfig';
+import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 
@@ -209,5 +215,51 @@ describe('probabilities 0 (samples/model, the fixtures) take exactly the path wi
     const gpt2 = { architectures: ['GPT2LMHeadModel'], n_embd: 16, n_head: 2, n_layer: 2, vocab_size: 40 };
     expect(parseConfig(gpt2).dropout).toEqual({ embd: 0.1, attn: 0.1, resid: 0.1 });
     expect(() => parseConfig({ ...gpt2, attn_pdrop: 1.5 }, 'm/config.json')).toThrow('m/config.json: "attn_pdrop" must be a dropout probability in [0, 1), found 1.5');
+  });
+});
+
+describe('the trainer (training.baseDropout)', () => {
+  const CFG: TrainerConfig = {
+    lr: 5e-3, schedule: 'constant', warmupSteps: 0, epochs: 1, maxSteps: 3, batchSize: 2, gradAccum: 2, maxGradNorm: 1,
+    adamw: ADAMW_DEFAULTS, seed: 5, reportEvery: 1, evalEvery: 100, checkpointEvery: 100, patience: 0,
+  };
+  const train = randomIds(8, 10, TINY_GPT2.vocabSize, 4).map((ids) => ({ ids, weights: ids.map(() => 1) }));
+  const losses = async (dropout: DropoutProbs, baseDropout: boolean | undefined): Promise<number[]> => {
+    const spec = { ...TINY_GPT2, dropout };
+    const { model } = buildModel(spec, randomWeights(spec, 3), 'mem');
+    model.addAdapter({ r: 4, loraAlpha: 8, loraDropout: 0, targetModules: 'all-linear' }, 1);
+    const out: number[] = [];
+    for await (const e of trainLoop({ model, train, valid: [], padId: 0, config: { ...CFG, baseDropout }, saveCheckpoint: () => 'mem' })) {
+      if (e.type === 'step') out.push(e.loss);
+    }
+    model.dispose();
+    return out;
+  };
+  const on: DropoutProbs = { embd: 0.1, attn: 0.1, resid: 0.1 };
+  const zero: DropoutProbs = { embd: 0, attn: 0, resid: 0 };
+
+  it('on by default: other losses than off, the same twice; off equals a model whose probabilities are 0, bit for bit', async () => {
+    const byDefault = await losses(on, undefined);
+    const again = await losses(on, true);
+    const off = await losses(on, false);
+    const none = await losses(zero, undefined);
+    expect(again).toEqual(byDefault);
+    byDefault.forEach((l, i) => expect(l).not.toBe(off[i]));
+    expect(off).toEqual(none);
+  });
+});
+
+describe("the TRL export's train.py", () => {
+  it("keeps the Trainer's model.train() dropout when on; when off, loads the model with its dropout probabilities at 0", () => {
+    for (const baseDropout of [true, false]) {
+      const plan = trlPlan(resolveRunConfig({ model: 'm', data: 'd', training: { baseDropout, maxSteps: 2 } }), 10);
+      expect(plan.baseDropout).toBe(baseDropout);
+      expect(plan.mapping.find((m) => m.field === 'training.baseDropout')?.value).toBe(baseDropout);
+      const py = renderTrainPy({ plan, runId: 'r', baseModel: '/m', padId: 0, validLossTokens: 1 });
+      expect(py).toContain(`BASE_DROPOUT = ${baseDropout ? 'True' : 'False'}  #`);
+      // Only the keys the model's config has (GPT-2: *_pdrop; Llama family: attention_dropout), passed to from_pretrained.
+      expect(py).toContain('off = {k: 0.0 for k in ("attn_pdrop", "embd_pdrop", "resid_pdrop", "attention_dropout") if hasattr(cfg, k)}');
+      expect(py).toContain('model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, **off)');
+    }
   });
 });

@@ -75,6 +75,35 @@ describe('float64 linear algebra (linalg64.ts)', () => {
     for (let i = 1; i < 60; i++) expect(values[i]).toBeLessThanOrEqual(values[i - 1]);
   });
 
+  it('top-k eigenvectors by inverse iteration equal the full decomposition (up to sign, 1e-10), also with a repeated eigenvalue', () => {
+    const x = randomMat(80, 60, 4);
+    const g = matmul(transpose(x), x);
+    // A repeated top eigenvalue: G + c·(u uᵀ + w wᵀ) for orthonormal u, w puts two equal eigenvalues above the rest.
+    const { q } = householderQR(randomMat(60, 2, 5));
+    const h = mat(60, 60, g.data.slice());
+    for (let i = 0; i < 60; i++) for (let j = 0; j < 60; j++) h.data[i * 60 + j] += 1e4 * (q.data[i * 2] * q.data[j * 2] + q.data[i * 2 + 1] * q.data[j * 2 + 1]);
+    for (const m of [g, h]) {
+      const all = symmetricEigen(m);
+      const top = symmetricEigen(m, 5);
+      expect(top.vectors.cols).toBe(5);
+      const gv = matmul(m, top.vectors);
+      for (let c = 0; c < 5; c++) {
+        let err = 0;
+        for (let i = 0; i < 60; i++) err = Math.max(err, Math.abs(gv.data[i * 5 + c] - all.values[c] * top.vectors.data[i * 5 + c]));
+        expect(err / all.values[0]).toBeLessThan(1e-10);
+      }
+      const vtv = matmul(transpose(top.vectors), top.vectors);
+      for (let i = 0; i < 5; i++) for (let c = 0; c < 5; c++) expect(Math.abs(vtv.data[i * 5 + c] - (i === c ? 1 : 0))).toBeLessThan(1e-10);
+      if (m === g) {
+        for (let c = 0; c < 5; c++) {
+          let dot = 0;
+          for (let i = 0; i < 60; i++) dot += top.vectors.data[i * 5 + c] * all.vectors.data[i * 60 + c];
+          expect(Math.abs(Math.abs(dot) - 1)).toBeLessThan(1e-10);
+        }
+      }
+    }
+  });
+
   it('Householder QR: Q·R = W, QᵀQ = I, R upper triangular (tall and wide)', () => {
     for (const [m, n] of [[50, 20], [20, 50]]) {
       const w = randomMat(m, n, 2);
@@ -85,6 +114,10 @@ describe('float64 linear algebra (linalg64.ts)', () => {
       const qtq = matmul(transpose(q), q);
       for (let i = 0; i < k; i++) for (let c = 0; c < k; c++) expect(Math.abs(qtq.data[i * k + c] - (i === c ? 1 : 0))).toBeLessThan(1e-13);
       for (let i = 0; i < k; i++) for (let c = 0; c < i; c++) expect(r.data[i * n + c]).toBe(0);
+      // Only the first 3 reflectors: Q's first 3 columns and R's first 3 rows, as the full QR has them.
+      const part = householderQR(w, 3);
+      for (let i = 0; i < m; i++) for (let c = 0; c < 3; c++) expect(part.q.data[i * 3 + c]).toBeCloseTo(q.data[i * k + c], 14);
+      for (let i = 0; i < 3; i++) for (let c = 0; c < n; c++) expect(part.r.data[i * n + c]).toBeCloseTo(r.data[i * n + c], 12);
     }
   });
 

@@ -48,7 +48,7 @@ describe('the field table', () => {
       training: {
         learningRate: true, schedule: true, warmupRatio: true, warmupSteps: true, epochs: true, maxSteps: true, batchSize: true, gradientAccumulation: true,
         maxSeqLen: true, maxGradNorm: true, weightDecay: true, loraplusLrRatio: true, beta1: true, beta2: true, eps: true, seed: true, reportEvery: true, evalEvery: true,
-        checkpointEvery: true, earlyStoppingPatience: true, groupByLength: true,
+        checkpointEvery: true, earlyStoppingPatience: true, groupByLength: true, baseDropout: true,
       },
       dataOptions: { badRows: true, maxRowBytes: true, validationFraction: true, textColumn: true, promptColumn: true, completionColumn: true },
       run: { backend: true, threads: true, memoryLimitBytes: true },
@@ -92,6 +92,7 @@ describe('the field table', () => {
     expect(c.training).toEqual({
       learningRate: 0.0002, schedule: 'cosine', warmupRatio: 0.05, epochs: 3, batchSize: 4, gradientAccumulation: 1, maxSeqLen: 256, maxGradNorm: 1,
       weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: 42, reportEvery: 1, earlyStoppingPatience: 0, groupByLength: false,
+      baseDropout: true /* added later (issue 18): the model's own dropout in training, as model.train() */,
     });
     expect(c.dataOptions).toEqual({ badRows: 'fail', validationFraction: 0.1, maxRowBytes: 8 * 1024 * 1024 /* added later (issue 13) */ });
     expect(c.backend).toBe('auto');
@@ -151,6 +152,10 @@ describe('lora-lab train flags come from the table', () => {
 
   it('a bad flag value is a usage error naming the flag and its rule', () => {
     expect(() => configFromFlags({ rank: '0' })).toThrow(CliUsageError);
+    // A default-on boolean: absent leaves the default (on), --no-base-dropout turns it off.
+    expect(configFromFlags({}).training?.baseDropout).toBeUndefined();
+    expect(configFromFlags({ 'no-base-dropout': true }).training?.baseDropout).toBe(false);
+    expect(resolveRunConfig(configFromFlags({ model: 'm', data: 'd', 'no-base-dropout': true })).training.baseDropout).toBe(false);
     expect(() => configFromFlags({ rank: '0' })).toThrow('--rank must be a whole number ≥ 1, got "0"');
     expect(() => configFromFlags({ schedule: 'step' })).toThrow('--schedule must be one of constant, linear, cosine, got "step"');
     expect(() => configFromFlags({ layers: 'x' })).toThrow(/--layers: "x" is not a layer index/);

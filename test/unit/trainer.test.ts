@@ -59,8 +59,10 @@ function maxDiff(a: Float32Array[], b: Float32Array[]): number {
 
 describe('trainLoop', () => {
   it('gradient accumulation 2 × batch 2 equals batch 4 (same examples, token-weighted mean): weights within 1e-5 after 4 steps', async () => {
-    const a = await run({ ...CFG, maxSteps: 4, batchSize: 4, gradAccum: 1 });
-    const b = await run({ ...CFG, maxSteps: 4, batchSize: 2, gradAccum: 2 });
+    // Without random masks: dropout draws its masks per forward (as PyTorch does), so two micro-batches of 2
+    // see other masks than one batch of 4. TINY_GPT2's pdrop are GPT2Config's 0.1 (its config names none).
+    const a = await run({ ...CFG, maxSteps: 4, batchSize: 4, gradAccum: 1, baseDropout: false });
+    const b = await run({ ...CFG, maxSteps: 4, batchSize: 2, gradAccum: 2, baseDropout: false });
     a.steps.forEach((s, i) => expect(b.steps[i].loss).toBeCloseTo(s.loss, 5));
     expect(maxDiff(adapterValues(a.model), adapterValues(b.model))).toBeLessThan(1e-5);
     a.model.dispose();
@@ -125,7 +127,9 @@ describe('trainLoop', () => {
   });
 
   it('the training loss falls on a tiny dataset (mean of the last 3 steps < 80% of the first)', async () => {
-    const r = await run({ ...CFG, lr: 2e-2, epochs: 6, schedule: 'constant' });
+    // The model's own dropout off: TINY_GPT2's pdrop 0.1 (GPT2Config's default) on a 16-wide model make the
+    // train-mode loss too noisy for this threshold (with it on: 3.35 against 0.8 × 4.07); baseDropout.test.ts trains with it.
+    const r = await run({ ...CFG, lr: 2e-2, epochs: 6, schedule: 'constant', baseDropout: false });
     const first = r.steps[0].loss;
     const tail = r.steps.slice(-3).reduce((s, x) => s + x.loss, 0) / 3;
     expect(tail).toBeLessThan(0.8 * first);

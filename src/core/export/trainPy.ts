@@ -53,6 +53,7 @@ WARMUP_RATIO = @@WARMUP_RATIO@@
 SCHEDULE = @@SCHEDULE@@
 EARLY_STOPPING_PATIENCE = @@PATIENCE@@
 LORAPLUS_LR_RATIO = @@LORAPLUS_LR_RATIO@@  # LoRA+: B at lr x this (PEFT's create_loraplus_optimizer); None: plain AdamW
+BASE_DROPOUT = @@BASE_DROPOUT@@  # the model's own dropout in training (model.train()); False: its probabilities set to 0
 VALID_LOSS_TOKENS = @@VALID_LOSS_TOKENS@@
 
 # PEFT LoraConfig: the run's adapter configuration by PEFT's names.
@@ -206,7 +207,12 @@ def train(args, valid, split):
     if state.num_processes != world:
         sys.exit(f"WORLD_SIZE={world} but {state.num_processes} processes joined; launch with accelerate launch or torchrun.")
 
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    off = {}  # LoRA Lab's training.baseDropout false: the config's dropout probabilities, those it has, set to 0
+    if not BASE_DROPOUT:
+        from transformers import AutoConfig
+        cfg = AutoConfig.from_pretrained(args.model)
+        off = {k: 0.0 for k in ("attn_pdrop", "embd_pdrop", "resid_pdrop", "attention_dropout") if hasattr(cfg, k)}
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32, **off)
     if has_valid and state.is_main_process:
         loss, _ = mean_loss(model.to(device), valid, device)
         print(json.dumps({"initial_eval_loss": loss, "examples": len(valid)}), flush=True)
@@ -329,6 +335,7 @@ export function renderTrainPy(i: TrainPyInputs): string {
     SCHEDULE: pyLiteral(plan.schedule),
     PATIENCE: pyLiteral(plan.earlyStoppingPatience),
     LORAPLUS_LR_RATIO: pyLiteral(plan.loraplusLrRatio ?? null),
+    BASE_DROPOUT: pyLiteral(plan.baseDropout),
     VALID_LOSS_TOKENS: pyLiteral(i.validLossTokens),
     LORA: pyDict(plan.lora),
     SFT: pyDict(plan.sft),

@@ -57,6 +57,8 @@ export interface TrlPlan {
   earlyStoppingPatience: number;
   /** LoRA+ ratio (train.py builds PEFT's create_loraplus_optimizer with it); undefined: the Trainer's own AdamW. */
   loraplusLrRatio?: number;
+  /** The model's own dropout in training; false: train.py loads the model with its dropout probabilities at 0. */
+  baseDropout: boolean;
   /** One line per field: LoRA Lab name → TRL/PEFT argument = value (the README's table). */
   mapping: { field: string; to: string; value: PyValue; note?: string }[];
 }
@@ -183,6 +185,10 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
         put(sft, name, rename?.to ?? f.trainer, v as PyValue, rename?.why);
     }
   }
+  mapping.push({
+    field: 'training.baseDropout', to: 'the model config\'s attn_pdrop/embd_pdrop/resid_pdrop or attention_dropout', value: t.baseDropout,
+    note: t.baseDropout ? "on: the Trainer's model.train() applies them" : 'off: train.py loads the model with them set to 0',
+  });
   // What LoRA Lab fixes without a field: AdamW, data seed = seed, one evaluation/save cadence.
   sft.optim = 'adamw_torch';
   // LoRA Lab trains in float32; TRL's configs default to bf16.
@@ -195,7 +201,7 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
     lora, sft, effectiveBatch: t.batchSize * t.gradientAccumulation, localMicroBatch: t.batchSize,
     batchSplits: batchSplits(t.batchSize * t.gradientAccumulation, t.batchSize), totalSteps,
     warmupSteps: t.warmupSteps, warmupRatio: t.warmupRatio, schedule: t.schedule, earlyStoppingPatience: t.earlyStoppingPatience,
-    ...(t.loraplusLrRatio !== undefined && { loraplusLrRatio: t.loraplusLrRatio }), mapping,
+    ...(t.loraplusLrRatio !== undefined && { loraplusLrRatio: t.loraplusLrRatio }), baseDropout: t.baseDropout, mapping,
   };
 }
 

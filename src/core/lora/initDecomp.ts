@@ -43,7 +43,7 @@ export function decompose(kind: DecompInit, wInOut: Float32Array, inF: number, o
   const w = mat(outF, inF);
   for (let i = 0; i < inF; i++) for (let o = 0; o < outF; o++) w.data[o * inF + i] = wInOut[i * outF + o];
   if (kind === 'olora') {
-    const { q, r: rr } = householderQR(w);
+    const { q, r: rr } = householderQR(w, r); // only Q[:, :r] and R[:r]
     const k = q.cols;
     const a = new Float32Array(r * inF);
     const b = new Float32Array(outF * r);

@@ -10,6 +10,8 @@ import { learningRate, type ScheduleKind } from './schedule';
 import { epochOrder, lengthGroupedOrder, makeBatch } from '../data/batches';
 import type { Batch, Example } from '../data/types';
 import { evalLoss } from './evalLoss';
+import { baseDropoutSeed, seededBaseDropout } from '../models/baseDropout';
+import type { BaseDropoutMasks, ForwardContext } from '../lora/layer';
 import { exampleLosses, roundLoss, type ExampleLoss } from './exampleLosses';
 import type { EvalEvent, StepEvent } from '../../protocol/metrics';
 
@@ -40,6 +42,12 @@ export interface TrainerConfig {
   patience: number;
   /** Batches of similar-length examples (lengthGroupedOrder): less padding, fewer FLOPs per epoch. */
   groupByLength?: boolean;
+  /**
+   * The base model's own dropout (embd/attn/resid_pdrop, attention_dropout) in training, as
+   * model.train() applies it under PEFT + HF Trainer; undefined: on. Nothing changes for a model
+   * whose probabilities are all 0.
+   */
+  baseDropout?: boolean;
 }
 
 export type TrainerEvent =
@@ -114,14 +122,15 @@ function stepGroup(order: number[], progress: TrainerProgress, microPerEpoch: nu
  * Forward and backward over the step's micro-batches, gradients summed: the group's loss and
  * gradients, or undefined when cancelled between micro-batches (or no batch carried loss).
  */
-async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => number, signal?: AbortSignal): Promise<{ loss: number; grads: tf.Tensor[]; exampleLosses: (number | null)[] } | undefined> {
+async function accumulate(
+  model: CausalLM, batches: Batch[], dropoutSeed: () => number, baseDropout: ((micro: number) => BaseDropoutMasks) | undefined, signal?: AbortSignal,
+): Promise<{ loss: number; grads: tf.Tensor[]; exampleLosses: (number | null)[] } | undefined> {
   const groupWeight = batches.reduce((s, b) => s + b.lossTokens, 0);
-  const ctx = { training: true, dropoutSeed };
   let lossValue = 0;
   let accum: tf.Tensor[] | undefined;
   // Each example's mean loss per loss token, in the step's batch order (null: no loss token, or its micro-batch had none).
   const perExample: (number | null)[] = [];
-  for (const b of batches) {
+  for (const [k, b] of batches.entries()) {
     if (signal?.aborted) {
       tf.dispose(accum ?? []);
       return undefined;
@@ -134,6 +143,8 @@ async function accumulate(model: CausalLM, batches: Batch[], dropoutSeed: () => 
     // gradient then equals the gradient of the whole group's token mean (a larger batch).
     const share = b.lossTokens / groupWeight;
     // Layer-wise recomputation: activation memory of one block, not of the whole model.
+    // The model's own dropout draws new masks for each micro-batch (see baseDropoutSeed).
+    const ctx: ForwardContext = { training: true, dropoutSeed, ...(baseDropout ? { baseDropout: baseDropout(k) } : {}) };
     const r = model.lossAndGrads(b.ids, b.weights, ctx, share);
     lossValue += r.loss * share;
     perExample.push(...exampleLosses(r.examples));
@@ -215,7 +226,9 @@ export async function* trainLoop(input: TrainerInput): AsyncGenerator<TrainerEve
       const group = stepGroup(orderOf(progress.epoch), progress, microPerEpoch, cfg);
       const batches = group.map((idx) => makeBatch(train, idx, padId));
       const t0 = performance.now();
-      const acc = await accumulate(model, batches, dropoutSeeds(progress.seed, progress.step), signal);
+      const { seed, step } = progress;
+      const baseDropout = cfg.baseDropout === false ? undefined : (micro: number) => seededBaseDropout(baseDropoutSeed(seed, step, micro));
+      const acc = await accumulate(model, batches, dropoutSeeds(seed, step), baseDropout, signal);
       if (!acc) break;
       if (!Number.isFinite(acc.loss)) {
         tf.dispose(acc.grads);
