@@ -188,7 +188,17 @@ def main() -> int:
         failures.append("PeftModel.from_pretrained warned about keys")
         print("  FAIL PeftModel.from_pretrained:", key_warnings)
     cfg = json.loads((Path(args.adapter) / "adapter_config.json").read_text())
-    print(f"  adapter: r={cfg['r']} alpha={cfg['lora_alpha']} rslora={cfg['use_rslora']} targets={cfg['target_modules']} fan_in_fan_out={cfg['fan_in_fan_out']}")
+    print(f"  adapter: r={cfg['r']} alpha={cfg['lora_alpha']} rslora={cfg['use_rslora']} dora={cfg['use_dora']} targets={cfg['target_modules']} fan_in_fan_out={cfg['fan_in_fan_out']}")
+    if cfg["use_dora"]:
+        # PeftModel.from_pretrained must have put LoRA Lab's magnitudes in place (a missing key would leave ‖W‖ there).
+        with safe_open(str(Path(args.adapter) / "adapter_model.safetensors"), "pt") as st_a:
+            mags = {k: st_a.get_tensor(k) for k in st_a.keys() if k.endswith(".lora_magnitude_vector")}
+        params = dict(peft_model.named_parameters())
+        loaded = sum(torch.equal(params[k.replace(".lora_magnitude_vector", ".lora_magnitude_vector.default.weight")], v) for k, v in mags.items())
+        ok = mags and loaded == len(mags)
+        print(f"  {'ok' if ok else 'FAIL'} DoRA: {loaded} of {len(mags)} lora_magnitude_vector tensors loaded by PEFT bit for bit")
+        if not ok:
+            failures.append("DoRA magnitudes not loaded")
     with torch.no_grad():
         adapter_logits = peft_model(input_ids=ids).logits
     close("adapter logits (PeftModel.from_pretrained vs LoRA Lab)", adapter_logits, ours["adapter"], TOL)
