@@ -167,6 +167,26 @@ def main():
     return train(args, valid, split)
 
 
+def fsdp_lm_head_apart(model, state):
+    """FSDP2 through accelerate 1.15 shards the final norm, the input embedding and the LM head as one
+    group, and TRL's SFTTrainer computes the loss with a fused LM head that reads lm_head.weight without
+    calling lm_head: that group then never runs its forward, and the second step fails ("got mixed
+    torch.Tensor and DTensor", seen on an H200 with torch 2.11, for GPT-2's tied embedding). So the LM
+    head gets its own group: untied from the input embedding as a frozen copy (the two stay equal: LoRA
+    trains neither; costs vocab x hidden floats per process), and kept out of the final norm's group."""
+    out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
+    if out_emb is None or in_emb is None:
+        return
+    if out_emb.weight is in_emb.weight:
+        out_emb.weight = torch.nn.Parameter(in_emb.weight.detach().clone(), requires_grad=False)
+        model.config.get_text_config().tie_word_embeddings = False
+    from accelerate.utils import fsdp_utils
+    if hasattr(fsdp_utils, "_find_final_norm"):
+        fsdp_utils._find_final_norm = lambda _model: None  # the final norm joins the root group instead
+    if state.is_main_process:
+        print("FSDP: the LM head sharded apart from the embedding and the final norm (TRL's fused LM head)", flush=True)
+
+
 def train(args, valid, split):
     import torch
     from accelerate import PartialState
@@ -216,6 +236,8 @@ def train(args, valid, split):
     if has_valid and state.is_main_process:
         loss, _ = mean_loss(model.to(device), valid, device)
         print(json.dumps({"initial_eval_loss": loss, "examples": len(valid)}), flush=True)
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        fsdp_lm_head_apart(model, state)
     state.wait_for_everyone()
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     if tokenizer.pad_token is None:
