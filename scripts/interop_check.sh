@@ -14,7 +14,9 @@
 #     (batch_split over WORLD_SIZE 1..16) equals the manifest's (scripts/interop_bundle_checks.py);
 #     the accelerate/*.yaml configs pass accelerate's own launcher and build the FSDP2 / ZeRO-2 plugins;
 #     a run trained with --loraplus-lr-ratio 16, exported, trains a step whose optimizer holds
-#     lora_B at 16 x lora_A's rate (PEFT's create_loraplus_optimizer).
+#     lora_B at 16 x lora_A's rate (PEFT's create_loraplus_optimizer); a run trained with
+#     --init pissa_niter_4, exported, trains a step and saves adapter/ in PEFT's converted form (rank 2r).
+#     Parts 2–3 include PiSSA (gpt2-tiny) and OLoRA (llama) runs, whose converted adapter/ PEFT loads on the original base.
 #  5. DoRA (--dora): a GPT-2 (Conv1D, with lora_dropout) and a BF16 Llama adapter trained with PEFT's
 #     use_dora, checked as in 2-3 (PeftModel.from_pretrained loads the lora_magnitude_vector keys).
 # LORA_LAB_INTEROP_ONLY=export runs part 4 only, LORA_LAB_INTEROP_ONLY=dora part 5 only (the venv
@@ -162,6 +164,49 @@ loraplus_case() {
   echo "   ($((SECONDS - t)) s)"
 }
 loraplus_case
+# PiSSA in the exported train.py: a 2-step run trained with --init pissa, exported; one train.py step on
+# the CPU saves adapter-init/ before training and adapter/ converted (rank 2r, init_lora_weights true,
+# lora_A = [A | A0], lora_B = [B | -B0]) as LoRA Lab's own adapter/ is, loadable on the original base.
+pissa_export_case() {
+  local t=$SECONDS dir="$WORK/export-pissa"
+  mkdir -p "$dir"
+  echo "== export to TRL with PiSSA (--init pissa_niter_4)"
+  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
+    --max-steps 2 --batch 4 --max-seq-len 64 --rank 4 --alpha 8 --init pissa_niter_4 --backend wasm --json >"$dir/events.jsonl"
+  local run
+  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
+  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  if ! "$VENV/bin/python" "$dir/bundle/train.py" --max-steps 1 --output-dir "$dir/out" >"$dir/train.log" 2>&1; then
+    tail -5 "$dir/train.log"; failed=1
+  elif ! "$VENV/bin/python" - "$dir/out" "$dir/bundle/lora-lab-bundle.json" <<'PY'
+import json, sys, torch
+from pathlib import Path
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+out = Path(sys.argv[1])
+cfg = json.loads((out / "adapter" / "adapter_config.json").read_text())
+init = load_file(out / "adapter-init" / "adapter_model.safetensors")
+conv = load_file(out / "adapter" / "adapter_model.safetensors")
+ok = cfg["r"] == 8 and cfg["lora_alpha"] == 16 and cfg["init_lora_weights"] is True
+for k, v in conv.items():
+    k0 = k
+    if "lora_A" in k:
+        ok &= v.shape[0] == 8 and torch.equal(v[4:], init[k0])
+    else:
+        ok &= v.shape[1] == 8 and torch.equal(v[:, 4:], -init[k0])
+base = AutoModelForCausalLM.from_pretrained(json.loads(Path(sys.argv[2]).read_text())["baseModel"], dtype=torch.float32)
+PeftModel.from_pretrained(base, out / "adapter")
+print(f"  {'ok' if ok else 'FAIL'} train.py --init pissa_niter_4: adapter/ converted (r {cfg['r']}, alpha {cfg['lora_alpha']}, {len(conv)} tensors = [trained | initial]), loads on the original base")
+sys.exit(0 if ok else 1)
+PY
+  then
+    failed=1
+  fi
+  echo "   ($((SECONDS - t)) s)"
+}
+pissa_export_case
 # The same initial-loss check for each data format (prompt/completion, messages, text, input_ids, .txt): --check-only only.
 bash scripts/interop_export_formats.sh "$VENV" "$WORK/formats" || failed=1
 

@@ -17,6 +17,8 @@ import { runSession, type SessionEvent } from '../../src/core/session';
 import { Rng } from '../../src/core/util/rng';
 import { parseFieldText, runField } from '../../src/protocol/runConfig';
 import { randomIds } from './helpers/randomModel';
+import { trlPlan } from '../../src/core/export/trlPlan';
+import { resolveRunConfig } from '../../src/core/runConfig';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const PISSA = path.join(FIX, 'pissa');
@@ -283,6 +285,11 @@ describe('refusals, by name', () => {
   });
   it("rsLoRA with rank_pattern and PiSSA is refused, as PEFT's conversion refuses it", () => {
     expect(() => resolveLoraConfig(gpt2(), { initLoraWeights: 'pissa', useRslora: true, rankPattern: { c_attn: 2 } })).toThrow(/use_rslora and rank_pattern\/alpha_pattern cannot be converted/);
+  });
+  it("the TRL export passes the init by PEFT's name (kaiming as True)", () => {
+    for (const [init, want] of [['pissa_niter_4', 'pissa_niter_4'], ['olora', 'olora'], ['kaiming', true]] as const) {
+      expect(trlPlan(resolveRunConfig({ model: '/m', data: '/d/train.jsonl', lora: { init } }), 10).lora.init_lora_weights).toBe(want);
+    }
   });
   it('lora.init reads pissa, olora and pissa_niter_<N>; anything else is an error listing them', () => {
     const f = runField('lora', 'init');

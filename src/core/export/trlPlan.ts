@@ -30,7 +30,7 @@ export const TRL_RENAMES: Readonly<Record<string, { to: string; why: string }>> 
     to: 'create_loraplus_optimizer(loraplus_lr_ratio)',
     why: "PEFT's LoRA+ optimizer (groups: A at lr, B at lr × ratio, both with the run's weight decay as loraplus_weight_decay), built by train.py's create_optimizer over the Trainer's own AdamW class and arguments; not an SFTConfig argument",
   },
-  'lora.init': { to: 'init_lora_weights', why: 'kaiming → True (PEFT default), gaussian → "gaussian"' },
+  'lora.init': { to: 'init_lora_weights', why: 'kaiming → True (PEFT default); gaussian, pissa, pissa_niter_N, olora by name (the last three saved converted, as LoRA Lab saves them)' },
 };
 
 export interface TrlPlan {
@@ -141,7 +141,7 @@ export function trlPlan(config: RunConfig, trainExamples: number): TrlPlan {
     const rename = TRL_RENAMES[name];
     if (f.peft) {
       if (name === 'lora.targetModules') put(lora, name, f.peft, v === undefined ? null : v === ALL_LINEAR ? ALL_LINEAR : (v as string[]), v === undefined ? "PEFT's default for the architecture, as LoRA Lab's" : undefined);
-      else if (name === 'lora.init') put(lora, name, rename!.to, l.init === 'gaussian' ? 'gaussian' : true, rename!.why);
+      else if (name === 'lora.init') put(lora, name, rename!.to, l.init === 'kaiming' ? true : l.init, rename!.why);
       else if (name === 'lora.layers') put(lora, name, f.peft, l.layers ?? null, l.layers ? undefined : 'every layer');
       else if (f.kind === 'pattern') put(lora, name, f.peft, patternRecord(v as string[] | undefined) ?? {}, v === undefined ? 'unset: one r and lora_alpha everywhere' : 'the entries as a dict, in order');
       else put(lora, name, f.peft, v as PyValue);
