@@ -27,7 +27,7 @@ describe('resolved run configs for Compare', () => {
     const doc = configDocument(raw({ r: 4 }, gone));
     expect(doc.split('\n')[0]).toMatch(/^\/\/ the model folder .*no-such-model cannot be read .*targetModules is left unset/);
     const json = JSON.parse(doc.split('\n').filter((l) => !l.startsWith('//')).join('\n'));
-    expect(json.lora).toEqual({ r: 4, alpha: 16, dropout: 0.05, useRslora: false, init: 'kaiming' });
+    expect(json.lora).toEqual({ r: 4, alpha: 16, dropout: 0.05, useRslora: false, useDora: false, init: 'kaiming' });
     // Not a run config at all: shown as it is, with the reason.
     expect(configDocument({ lora: 1 })).toMatch(/^\/\/ run\.json's config is not valid/);
   });

@@ -23,7 +23,7 @@ describe('old run.json keys', () => {
 
   it('an old run.json resolves with the same values under the new keys', () => {
     const cfg = resolveRunConfig(readRunRecord(OLD_RUN).config as RunConfigInput);
-    expect(cfg.lora).toEqual({ r: 4, alpha: 8, dropout: 0.05, useRslora: false, init: 'kaiming', targetModules: ['c_attn', 'c_proj'], layers: [0, 1] });
+    expect(cfg.lora).toEqual({ r: 4, alpha: 8, dropout: 0.05, useRslora: false, useDora: false, init: 'kaiming', targetModules: ['c_attn', 'c_proj'], layers: [0, 1] });
     expect(cfg.training).toMatchObject({ learningRate: 5e-4, gradientAccumulation: 2, earlyStoppingPatience: 3, maxSteps: 40, evalEvery: 10, batchSize: 2 });
     expect(cfg.dataOptions).toEqual({ badRows: 'skip', validationFraction: 0.2, maxRowBytes: 8 * 1024 * 1024 });
     expect(cfg.backend).toBe('wasm');
