@@ -174,6 +174,8 @@ def fsdp_lm_head_apart(model, state):
     torch.Tensor and DTensor", seen on an H200 with torch 2.11, for GPT-2's tied embedding). So the LM
     head gets its own group: untied from the input embedding as a frozen copy (the two stay equal: LoRA
     trains neither; costs vocab x hidden floats per process), and kept out of the final norm's group."""
+    import torch
+
     out_emb, in_emb = model.get_output_embeddings(), model.get_input_embeddings()
     if out_emb is None or in_emb is None:
         return
@@ -314,21 +316,8 @@ def train(args, valid, split):
         model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         peft_config=LoraConfig(task_type="CAUSAL_LM", **LORA), callbacks=callbacks,
     )
-    init = LORA.get("init_lora_weights")
-    decomposed = isinstance(init, str) and (init.startswith("pissa") or init == "olora")
-    if decomposed and state.is_main_process:
-        # PiSSA/OLoRA train on a residual base; PEFT's conversion needs the initial adapter, saved as plain LoRA.
-        peft_model = trainer.model
-        peft_model.peft_config["default"].init_lora_weights = True
-        peft_model.save_pretrained(str(out / "adapter-init"))
-        peft_model.peft_config["default"].init_lora_weights = init
     trainer.train()
-    if decomposed:
-        # As LoRA Lab's adapter/: PEFT's converted form (rank 2r) for the original base (one process or DDP; not FSDP/ZeRO-3).
-        if state.is_main_process:
-            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(out / "adapter"), path_initial_model_for_weight_conversion=str(out / "adapter-init"))
-    else:
-        trainer.save_model(str(out / "adapter"))  # PEFT format: adapter_config.json + adapter_model.safetensors
+    trainer.save_model(str(out / "adapter"))  # PEFT format: adapter_config.json + adapter_model.safetensors
     if state.is_main_process:
         # What this run did, for "lora-lab import" (src/core/export/trlOutput.ts reads it).
         from importlib.metadata import version
