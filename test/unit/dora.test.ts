@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/core/hf/config';
+import { factsMarkdown } from '../../src/core/hf/modelCard';
 import { SafetensorsFile, writeSafetensors } from '../../src/core/hf/safetensors';
 import { countParameters, resolveLoraConfig, type LoraConfig } from '../../src/core/lora/config';
 import { doraBackward, doraForward, doraLinear, type DoraParams } from '../../src/core/lora/dora';
@@ -360,6 +361,13 @@ describe('DoRA adapter folders: what is read and what is refused', () => {
       /adapter_model\.safetensors: has no lora_magnitude_vector for module transformer\.h\.1\.mlp\.c_proj, but adapter_config\.json has use_dora true/,
     );
     model.dispose();
+  });
+
+  it('model cards (adapter, merged, export bundle) say DoRA when the adapter is one', () => {
+    const lora = { r: 4, alpha: 8, dropout: 0, targets: ['c_attn'], rslora: false };
+    const line = "DoRA (PEFT's `use_dora`): each adapted module also trains a magnitude per output (`lora_magnitude_vector`).";
+    expect(factsMarkdown({ baseModel: 'b', version: '0', lora: { ...lora, dora: true } })).toContain(line);
+    expect(factsMarkdown({ baseModel: 'b', version: '0', lora })).not.toContain('DoRA');
   });
 
   it('DoRA with a PiSSA/OLoRA initialisation is refused by name', () => {

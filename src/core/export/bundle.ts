@@ -80,7 +80,7 @@ function sourceFacts(input: TrlBundleInput, baseModel: string): string | undefin
   const ev = decodeEvalReport(read(EVAL_FILE));
   const { version, ...facts } = runFacts(rec.value, input.config, ev.ok ? ev.value : undefined);
   const l = input.config.lora;
-  const lora = { r: l.r, alpha: l.alpha, dropout: l.dropout, targets: l.targetModules ?? "PEFT's default for the architecture", rslora: l.useRslora, layers: l.layers, rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
+  const lora = { r: l.r, alpha: l.alpha, dropout: l.dropout, targets: l.targetModules ?? "PEFT's default for the architecture", rslora: l.useRslora, dora: l.useDora, layers: l.layers, rankPattern: patternRecord(l.rankPattern), alphaPattern: patternRecord(l.alphaPattern) };
   return factsMarkdown({ baseModel, lora, ...facts, version: version ?? loraLabVersion() });
 }
 

@@ -14,7 +14,7 @@ export interface CardFacts {
   baseModel: string;
   /** The base card's license (its front matter), carried to the derived model. */
   license?: string;
-  lora?: { r: number; alpha: number; dropout: number; targets: string[] | string; rslora: boolean; layers?: number[]; rankPattern?: Record<string, number>; alphaPattern?: Record<string, number> };
+  lora?: { r: number; alpha: number; dropout: number; targets: string[] | string; rslora: boolean; dora?: boolean; layers?: number[]; rankPattern?: Record<string, number>; alphaPattern?: Record<string, number> };
   training?: {
     learningRate: number; schedule: string; warmup: string; steps: string; batchSize: number; gradientAccumulation: number;
     maxSeqLen: number; seed: number; weightDecay: number;
@@ -90,6 +90,7 @@ export function factsMarkdown(f: CardFacts): string {
     const l = f.lora;
     out.push('## LoRA configuration', '', '| r | alpha | dropout | target modules | rsLoRA | layers |', '| --- | --- | --- | --- | --- | --- |',
       `| ${l.r} | ${l.alpha} | ${l.dropout} | ${Array.isArray(l.targets) ? l.targets.join(', ') : l.targets} | ${l.rslora ? 'yes (alpha/√r)' : 'no (alpha/r)'} | ${l.layers?.join(', ') ?? 'all'} |`, '');
+    if (l.dora) out.push("DoRA (PEFT's `use_dora`): each adapted module also trains a magnitude per output (`lora_magnitude_vector`).", '');
     for (const [name, p] of [['rank_pattern (r)', l.rankPattern], ['alpha_pattern (alpha)', l.alphaPattern]] as const) {
       if (p) out.push(`Per module, ${name}: ${Object.entries(p).map(([k, v]) => `\`${k}\` → ${v}`).join(', ')} (the first matching key wins).`, '');
     }

@@ -43,7 +43,7 @@ export function cardFacts(adapterDir: string, modelDir: string): CardFacts {
   const facts: CardFacts = {
     baseModel: adapter.baseModel ?? path.resolve(modelDir),
     license: baseCard === undefined ? undefined : cardLicense(baseCard),
-    lora: { r: c.r, alpha: c.loraAlpha, dropout: c.loraDropout, targets: c.targetModules, rslora: c.useRslora, layers: c.layersToTransform, rankPattern: c.rankPattern, alphaPattern: c.alphaPattern },
+    lora: { r: c.r, alpha: c.loraAlpha, dropout: c.loraDropout, targets: c.targetModules, rslora: c.useRslora, dora: c.useDora, layers: c.layersToTransform, rankPattern: c.rankPattern, alphaPattern: c.alphaPattern },
     version: loraLabVersion(),
   };
   const runDir = runDirOf(adapterDir);
