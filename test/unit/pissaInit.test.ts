@@ -19,6 +19,8 @@ import { parseFieldText, runField } from '../../src/protocol/runConfig';
 import { randomIds } from './helpers/randomModel';
 import { trlPlan } from '../../src/core/export/trlPlan';
 import { resolveRunConfig } from '../../src/core/runConfig';
+import { estimateMemoryFromSpec } from '../../src/core/train/preflight';
+import type { BackendReport } from '../../src/core/backend';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const PISSA = path.join(FIX, 'pissa');
@@ -267,6 +269,16 @@ describe("PEFT's conversion (save_pretrained with path_initial_model_for_weight_
       fresh.dispose();
     });
   }
+});
+
+describe('pre-flight memory estimate', () => {
+  it('counts the residual copy of every adapted weight (gpt2-tiny c_attn ×2 layers: 2·32·96 floats)', () => {
+    const spec = loadModel(path.join(FIX, 'gpt2-tiny')).spec;
+    const report = { memoryLimitBytes: undefined } as unknown as BackendReport; // only the limit is read
+    const lora = resolveLoraConfig(spec, {});
+    const plain = estimateMemoryFromSpec(spec, lora, report).weightsBytes;
+    expect(estimateMemoryFromSpec(spec, { ...lora, initLoraWeights: 'pissa' }, report).weightsBytes - plain).toBe(4 * 2 * 32 * 96);
+  });
 });
 
 describe('refusals, by name', () => {

@@ -7,7 +7,8 @@ import type { BackendReport } from '../backend';
 import { MemoryLimitError } from '../backend';
 import type { CausalLM } from '../models/causalLm';
 import type { ModelSpec } from '../hf/config';
-import { countParameters, type LoraConfig } from '../lora/config';
+import { countParameters, selectTargets, type LoraConfig } from '../lora/config';
+import { isDecompInit } from '../lora/initDecomp';
 import { baseParameterCount } from '../lora/modules';
 import type { Batch } from '../data/types';
 import type { MemoryEstimate } from '../../protocol/metrics';
@@ -55,9 +56,13 @@ export function estimateMemory(model: CausalLM, report: BackendReport, activatio
  * are measured once the model is loaded). A lower bound of estimateMemory's total, so a run it
  * refuses would fail the full pre-flight too, only after allocating.
  */
-export function estimateMemoryFromSpec(spec: ModelSpec, lora: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'>, report: BackendReport): MemoryEstimate {
+export function estimateMemoryFromSpec(
+  spec: ModelSpec, lora: Pick<LoraConfig, 'r' | 'targetModules' | 'layersToTransform'> & Partial<Pick<LoraConfig, 'initLoraWeights'>>, report: BackendReport,
+): MemoryEstimate {
   const { trainable } = countParameters(spec, lora);
-  const weightsBytes = 4 * (baseParameterCount(spec) + trainable);
+  // PiSSA/OLoRA train on a residual copy of each adapted weight and keep the original for the base model.
+  const residual = isDecompInit(lora.initLoraWeights) ? selectTargets(spec, lora).reduce((s, m) => s + m.inFeatures * m.outFeatures, 0) : 0;
+  const weightsBytes = 4 * (baseParameterCount(spec) + trainable + residual);
   const optimizerBytes = 2 * 4 * trainable;
   const gradientBytes = 2 * 4 * trainable;
   return { weightsBytes, optimizerBytes, gradientBytes, activationBytes: 0, totalBytes: weightsBytes + optimizerBytes + gradientBytes, limitBytes: report.memoryLimitBytes };
