@@ -89,6 +89,10 @@ run_case gpt2 gpt2-tiny 96 --rank 4 --alpha 8 --targets c_attn,c_proj
 run_case gpt2-bare gpt2-tiny-bare 96 --rank 2 --alpha 4 --targets c_fc
 run_case llama-bf16 llama-tiny-gqa-bf16 128 --rank 4 --alpha 6 --rslora --targets all-linear
 run_case mistral-f16-sharded mistral-tiny-f16-sharded 112 --rank 3 --alpha 16 --targets q_proj,v_proj,down_proj
+# PiSSA / OLoRA (issue 18 item 2): trained on the residual base; adapter/ is PEFT's converted form (rank 2r),
+# so PeftModel.from_pretrained on the original base must give LoRA Lab's logits.
+run_case gpt2-pissa gpt2-tiny 96 --rank 4 --alpha 8 --targets c_attn,c_proj --init pissa
+run_case llama-olora llama-tiny-gqa-bf16 128 --rank 4 --alpha 6 --targets q_proj,k_proj,down_proj --init olora
 fi
 # DoRA (issue 18 item 1): PEFT use_dora adapters trained here, with lora_dropout on GPT-2's Conv1D and on a BF16 Llama.
 if [ "$ONLY" != export ]; then

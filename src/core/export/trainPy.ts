@@ -316,8 +316,21 @@ def train(args, valid, split):
         model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
         peft_config=LoraConfig(task_type="CAUSAL_LM", **LORA), callbacks=callbacks,
     )
+    init = LORA.get("init_lora_weights")
+    decomposed = isinstance(init, str) and (init.startswith("pissa") or init == "olora")
+    if decomposed and state.is_main_process:
+        # PiSSA/OLoRA train on a residual base; PEFT's conversion needs the initial adapter, saved as plain LoRA.
+        peft_model = trainer.model
+        peft_model.peft_config["default"].init_lora_weights = True
+        peft_model.save_pretrained(str(out / "adapter-init"))
+        peft_model.peft_config["default"].init_lora_weights = init
     trainer.train()
-    trainer.save_model(str(out / "adapter"))  # PEFT format: adapter_config.json + adapter_model.safetensors
+    if decomposed:
+        # As LoRA Lab's adapter/: PEFT's converted form (rank 2r) for the original base (one process or DDP; not FSDP/ZeRO-3).
+        if state.is_main_process:
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(out / "adapter"), path_initial_model_for_weight_conversion=str(out / "adapter-init"))
+    else:
+        trainer.save_model(str(out / "adapter"))  # PEFT format: adapter_config.json + adapter_model.safetensors
     if state.is_main_process:
         # What this run did, for "lora-lab import" (src/core/export/trlOutput.ts reads it).
         from importlib.metadata import version

@@ -4,7 +4,6 @@
 import type { ModelSpec } from '../hf/config';
 import { fieldProblem, runField } from '../../protocol/runConfig';
 import { baseParameterCount, defaultTargets, linearModules, moduleNames, type LinearModule } from './modules';
-import { decompProblem, isDecompInit, type DecompInit } from './initDecomp';
 
 export interface LoraConfig {
   r: number;
@@ -201,4 +200,38 @@ export function countParameters(spec: ModelSpec, cfg: Pick<LoraConfig, 'r' | 'ta
   const base = baseParameterCount(spec);
   const total = base + trainable;
   return { trainable, total, base, percent: (100 * trainable) / total, adaptedModules: targets.length, adapterBytes: 4 * trainable };
+}
+
+// ---- PiSSA / OLoRA: which inits take A and B from W (the math is initDecomp.ts's) ----
+
+export type DecompInit = 'pissa' | 'olora' | `pissa_niter_${number}`;
+
+/** Whether init_lora_weights (or the run config's lora.init) is one of the decomposition inits. */
+export function isDecompInit(v: unknown): v is DecompInit {
+  return v === 'pissa' || v === 'olora' || (typeof v === 'string' && niterOf(v) !== undefined);
+}
+
+/** N of `pissa_niter_N` (a whole number ≥ 0), else undefined. */
+export function niterOf(v: string): number | undefined {
+  const m = /^pissa_niter_(\d+)$/.exec(v);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Why `cfg` cannot use its decomposition init, or undefined. PEFT 0.21.2's olora_init runs the QR on
+ * the weight as stored, without the fan_in_fan_out transpose pissa_init does: on GPT-2's Conv1D
+ * (stored (in, out)) its lora_A comes out (r, out) and the first forward fails, so an OLoRA GPT-2
+ * adapter could not be reproduced or exported to PEFT. PEFT's conversion refuses rsLoRA with
+ * rank_pattern/alpha_pattern (the ×√2 alpha rule cannot be expressed per pattern).
+ */
+export function decompProblem(cfg: Pick<LoraConfig, 'initLoraWeights' | 'useRslora' | 'rankPattern' | 'alphaPattern'>, fanInFanOut: boolean): string | undefined {
+  const init = cfg.initLoraWeights;
+  if (!isDecompInit(init)) return undefined;
+  if (init === 'olora' && fanInFanOut) {
+    return 'init_lora_weights "olora" is not supported on GPT-2 (Conv1D, fan_in_fan_out): PEFT 0.21.2 does its QR on the stored (in, out) weight without transposing, so its adapter has the wrong shapes and fails in PEFT; use "pissa" (which PEFT transposes correctly) or a Llama-family model';
+  }
+  if (cfg.useRslora && (cfg.rankPattern || cfg.alphaPattern)) {
+    return `init_lora_weights "${init}" with use_rslora and rank_pattern/alpha_pattern cannot be converted to a plain LoRA adapter (PEFT's save_pretrained refuses it too): drop rsLoRA or the patterns`;
+  }
+  return undefined;
 }
