@@ -13,6 +13,14 @@ export { ALL_LINEAR };
 export const SCHEDULES = runField('training', 'schedule').choices!;
 export const BACKENDS = runField('run', 'backend').choices!;
 export const LORA_INITS = runField('lora', 'init').choices!;
+/** PEFT's fast PiSSA with the iteration counts its documentation uses; other N stay reachable through settings and the CLI. */
+const PISSA_NITERS = ['pissa_niter_4', 'pissa_niter_16'];
+
+/** The Initialisation menu: the table's choices with the fast PiSSA variants after pissa, and the current value when it is another pissa_niter_N. */
+export function initOptions(current: string): string[] {
+  const out = LORA_INITS.flatMap((c) => (c === 'pissa' ? [c, ...PISSA_NITERS] : [c]));
+  return out.includes(current) || !/^pissa_niter_\d+$/.test(current) ? out : [...out, current];
+}
 
 /** The draft's keys are the run-config fields' keys (protocol/runConfig.ts), plus the epochs/max-steps switch. */
 export interface FormDraft {
@@ -21,7 +29,9 @@ export interface FormDraft {
   dropout: string;
   targetModules: string[];
   useRslora: boolean;
-  /** How A starts: one of the table's init choices. */
+  /** DoRA (PEFT's use_dora): a trained magnitude per output on top of A and B. */
+  useDora: boolean;
+  /** How A and B start: one of the table's init choices, or pissa_niter_<N>. */
   init: string;
   /** Comma-separated layer indices; blank = every layer. */
   layers: string;
@@ -40,6 +50,8 @@ export interface FormDraft {
   gradientAccumulation: string;
   maxSeqLen: string;
   groupByLength: boolean;
+  /** The base model's own dropout in training (as model.train() under PEFT and the HF Trainer). */
+  baseDropout: boolean;
   /** Blank = automatic (about ten evaluations per run). */
   evalEvery: string;
   /** Blank = with every evaluation. */
@@ -53,7 +65,7 @@ export type FieldErrors = Partial<Record<DraftField, string>>;
 
 /** The draft's text fields (boxes and single selects), each a row of the run-config table. */
 export const TEXT_FIELDS = ['r', 'alpha', 'dropout', 'init', 'layers', 'rankPattern', 'alphaPattern', 'learningRate', 'loraplusLrRatio', 'schedule', 'epochs', 'maxSteps', 'batchSize', 'gradientAccumulation', 'maxSeqLen', 'evalEvery', 'checkpointEvery', 'seed', 'backend'] as const;
-const BOOL_FIELDS = ['useRslora', 'groupByLength'] as const;
+const BOOL_FIELDS = ['useRslora', 'useDora', 'groupByLength', 'baseDropout'] as const;
 
 /** The table row behind a draft field (undefined for the form-only lengthMode). */
 export function formField(k: DraftField): RunField | undefined {
@@ -160,8 +172,10 @@ export interface ModuleKind {
   outFeatures: number;
   /** The modules' rank: r, or the rank_pattern's where its first matching key gives one (a kind with two ranks is two rows). */
   r: number;
-  /** r·(in+out): LoRA's trainable parameters for one such module. */
+  /** r·(in+out), + out with DoRA's magnitude: the trainable parameters of one such module. */
   lora: number;
+  /** Whether `lora` includes DoRA's magnitude (out). */
+  dora: boolean;
   /** in·out: what full fine-tuning of that weight would train. */
   full: number;
 }
@@ -184,7 +198,7 @@ export function paramPreview(spec: ModelSpec, draft: FormDraft): ParamPreview | 
   if (typeof layers === 'string') return undefined;
   const pattern = parseFieldText(runField('lora', 'rankPattern'), draft.rankPattern);
   if (typeof pattern === 'string') return undefined;
-  const cfg = { r, targetModules: targetsOf(draft), layersToTransform: layers, rankPattern: patternRecord(pattern?.value as string[] | undefined) };
+  const cfg = { r, targetModules: targetsOf(draft), layersToTransform: layers, rankPattern: patternRecord(pattern?.value as string[] | undefined), useDora: draft.useDora };
   const counts = countParameters(spec, cfg);
   const kinds = new Map<string, ModuleKind>();
   for (const m of selectTargets(spec, cfg)) {
@@ -192,7 +206,7 @@ export function paramPreview(spec: ModelSpec, draft: FormDraft): ParamPreview | 
     const mr = moduleLora(cfg, m.path).r;
     const k = kinds.get(`${kind} ${mr}`);
     if (k) k.count++;
-    else kinds.set(`${kind} ${mr}`, { kind, count: 1, inFeatures: m.inFeatures, outFeatures: m.outFeatures, r: mr, lora: mr * (m.inFeatures + m.outFeatures), full: m.inFeatures * m.outFeatures });
+    else kinds.set(`${kind} ${mr}`, { kind, count: 1, inFeatures: m.inFeatures, outFeatures: m.outFeatures, r: mr, lora: mr * (m.inFeatures + m.outFeatures) + (draft.useDora ? m.outFeatures : 0), dora: draft.useDora, full: m.inFeatures * m.outFeatures });
   }
   // Rows of one kind together (the kinds in module order, each kind's ranks in order of appearance).
   const order = [...new Set([...kinds.values()].map((k) => k.kind))];

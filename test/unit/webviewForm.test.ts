@@ -8,7 +8,7 @@ import { resolveRunConfig } from '../../src/core/runConfig';
 import { countParameters } from '../../src/core/lora/config';
 import { startConfig, type FormState } from '../../src/protocol/panel';
 import { fieldRule, formHelp, runConfigProblems, runField } from '../../src/protocol/runConfig';
-import { draftFromForm, formField, mergeDraft, paramPreview, parseLayers, TEXT_FIELDS, validateDraft, type FormDraft } from '../../webview/formModel';
+import { draftFromForm, formField, initOptions, mergeDraft, paramPreview, parseLayers, TEXT_FIELDS, validateDraft, type FormDraft } from '../../webview/formModel';
 import { fmtDuration, fmtInt, fmtLoss } from '../../webview/format';
 
 const gpt2 = parseConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2', n_embd: 768, n_head: 12, n_layer: 12, n_positions: 1024, vocab_size: 50257 });
@@ -31,7 +31,7 @@ describe('parameter preview', () => {
     expect(p.counts.trainable).toBe(294_912);
     expect(p.counts.total).toBe(124_734_720);
     expect(p.counts.percent.toFixed(4)).toBe('0.2364');
-    expect(p.kinds).toEqual([{ kind: 'attn.c_attn', count: 12, inFeatures: 768, outFeatures: 2304, r: 8, lora: 8 * (768 + 2304), full: 768 * 2304 }]);
+    expect(p.kinds).toEqual([{ kind: 'attn.c_attn', count: 12, inFeatures: 768, outFeatures: 2304, r: 8, lora: 8 * (768 + 2304), dora: false, full: 768 * 2304 }]);
   });
 
   it('c_proj splits into attn.c_proj (768×768) and mlp.c_proj (3072×768), as PEFT matches both', () => {
@@ -41,7 +41,7 @@ describe('parameter preview', () => {
 
   it("the product's worked example: a 512×64 weight at r=8 trains 4,608 instead of 32,768", () => {
     const p = paramPreview(llama, { ...draftFromForm({ ...gpt2Form, modelSpec: llama }), targetModules: ['k_proj'] })!;
-    expect(p.kinds).toEqual([{ kind: 'self_attn.k_proj', count: 2, inFeatures: 512, outFeatures: 64, r: 8, lora: 4608, full: 32_768 }]);
+    expect(p.kinds).toEqual([{ kind: 'self_attn.k_proj', count: 2, inFeatures: 512, outFeatures: 64, r: 8, lora: 4608, dora: false, full: 32_768 }]);
   });
 
   it('all-linear and layers_to_transform follow countParameters', () => {
@@ -220,5 +220,51 @@ describe('format', () => {
     expect(fmtLoss(NaN)).toBe('NaN');
     expect(fmtDuration(192_000)).toBe('3m 12s');
     expect(fmtDuration(3_720_000)).toBe('1h 02m');
+  });
+});
+
+describe('DoRA, PiSSA/OLoRA init, base dropout (issue 18)', () => {
+  const doraCounts = JSON.parse(fs.readFileSync(path.join(__dirname, '../fixtures/dora/param-counts.json'), 'utf8')) as { name: string; trainable: number; total: number }[];
+
+  it("with DoRA the preview counts the magnitude (out per module) as PEFT's print_trainable_parameters: GPT-2 r=8 c_attn 322,560 of 124,762,368", () => {
+    const peft = doraCounts.find((c) => c.name === 'gpt2 r=8 c_attn use_dora')!;
+    const p = paramPreview(gpt2, edit({ useDora: true }))!;
+    expect(p.counts.trainable).toBe(peft.trainable);
+    expect(p.counts.total).toBe(peft.total);
+    expect(p.kinds).toEqual([{ kind: 'attn.c_attn', count: 12, inFeatures: 768, outFeatures: 2304, r: 8, lora: 8 * (768 + 2304) + 2304, dora: true, full: 768 * 2304 }]);
+    // The kinds add up to the total, DoRA's magnitudes included.
+    expect(p.kinds.reduce((s, k) => s + k.count * k.lora, 0)).toBe(p.counts.trainable);
+  });
+
+  it('are form fields with the table\'s label and one-line help, off / kaiming / on by default', () => {
+    for (const k of ['useDora', 'baseDropout', 'init'] as const) {
+      const f = formField(k)!;
+      expect(f.label.length).toBeGreaterThan(3);
+      expect(formHelp(f)).not.toMatch(/\n/);
+    }
+    expect(draftFromForm(gpt2Form)).toMatchObject({ useDora: false, init: 'kaiming', baseDropout: true });
+  });
+
+  it("the Initialisation menu: the table's choices with pissa_niter_4 / _16 after pissa, and a settings value such as pissa_niter_7 kept", () => {
+    expect(initOptions('kaiming')).toEqual(['kaiming', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora']);
+    expect(initOptions('pissa_niter_7')).toEqual(['kaiming', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora', 'pissa_niter_7']);
+    for (const o of initOptions('pissa_niter_7')) expect(validateDraft(edit({ init: o }), gpt2Form).errors).toEqual({});
+    expect(validateDraft(edit({ init: 'svd' }), gpt2Form).errors.init).toMatch(/Initialisation must be/);
+  });
+
+  it('DoRA, pissa_niter_16 and base dropout off reach the RunConfigInput Start sends, and the engine resolves them', () => {
+    const v = validateDraft(edit({ useDora: true, init: 'pissa_niter_16', baseDropout: false }), gpt2Form);
+    expect(v.errors).toEqual({});
+    expect(v.config!.lora).toMatchObject({ useDora: true, init: 'pissa_niter_16' });
+    expect(v.config!.training!.baseDropout).toBe(false);
+    const cfg = resolveRunConfig(startConfig(gpt2Form, v.config!));
+    expect(cfg.lora).toMatchObject({ useDora: true, init: 'pissa_niter_16' });
+    expect(cfg.training.baseDropout).toBe(false);
+    expect(runConfigProblems(cfg)).toEqual([]);
+  });
+
+  it('prefill from the settings / initial config', () => {
+    const form: FormState = { ...gpt2Form, initial: { ...gpt2Form.initial, lora: { r: 8, useDora: true, init: 'olora' }, training: { baseDropout: false } } };
+    expect(draftFromForm(form)).toMatchObject({ useDora: true, init: 'olora', baseDropout: false });
   });
 });

@@ -7,7 +7,7 @@
 import type { DatasetLintState, FormState, FromPanel } from '../../src/protocol/panel';
 import { h, onActivate, setChildren, setText, toggleAttr } from '../dom';
 import { fmtInt, fmtPercent } from '../format';
-import { ALL_LINEAR, BACKENDS, LORA_INITS, SCHEDULES, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
+import { ALL_LINEAR, BACKENDS, SCHEDULES, initOptions, formField, paramPreview, validateDraft, type DraftField, type FormDraft, type Validation } from '../formModel';
 import { formHelp } from '../../src/protocol/runConfig';
 import { draftMaxSeqLen, lintBlocksStart, lintSummaryView } from '../lintSummary';
 import type { Action, State } from '../store';
@@ -133,11 +133,10 @@ export class ConfigureView {
       id: 'f-targetModules', label: labelOf('targetModules'),
       onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { targetModules: [...((e.currentTarget as unknown as { value: string[] }).value ?? [])] } }),
     }, choices.map((c) => h('vscode-option', { value: c, selected: d.targetModules.includes(c), description: c === ALL_LINEAR ? 'every linear layer in the blocks' : undefined }, c))) as unknown as Control;
-    const rslora = h('vscode-checkbox', { label: labelOf('useRslora'), '.checked': d.useRslora, onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { useRslora: (e.currentTarget as unknown as { checked: boolean }).checked } }) });
-    const byLength = h('vscode-checkbox', {
-      label: labelOf('groupByLength'), '.checked': d.groupByLength,
-      onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { groupByLength: (e.currentTarget as unknown as { checked: boolean }).checked } }),
-    });
+    /** A checkbox row with its one-line help from the table. */
+    const check = (f: 'useRslora' | 'useDora' | 'groupByLength' | 'baseDropout', withHelp = true) => h('div', { class: 'field' },
+      h('vscode-checkbox', { id: `f-${f}`, label: labelOf(f), '.checked': d[f], onchange: (e: Event) => this.dispatch({ type: 'ui/draft', patch: { [f]: (e.currentTarget as unknown as { checked: boolean }).checked } }) }),
+      withHelp && helpOf(f) ? h('div', { class: 'field-help' }, helpOf(f)) : null);
     const epochs = text('epochs');
     const maxSteps = text('maxSteps', 'e.g. 2000');
     this.lengthFields = { epochs, maxSteps };
@@ -161,12 +160,12 @@ export class ConfigureView {
         h('fieldset', null, h('legend', null, 'LoRA adapter'),
           text('r'), text('alpha'), text('dropout'),
           this.field('targetModules', labelOf('targetModules'), targets, this.targetsHelp),
-          h('div', { class: 'field' }, rslora, h('div', { class: 'field-help' }, helpOf('useRslora'))),
-          select('init', LORA_INITS), text('layers', `0–${spec.numLayers - 1}`),
+          check('useRslora'), check('useDora'),
+          select('init', initOptions(d.init)), text('layers', `0–${spec.numLayers - 1}`),
           text('rankPattern', `e.g. ${example}=16`), text('alphaPattern', `e.g. ${example}=32`)),
         h('fieldset', null, h('legend', null, 'Training'),
           text('learningRate'), text('loraplusLrRatio', 'e.g. 16'), select('schedule', SCHEDULES), lengthMode, epochs, maxSteps,
-          text('batchSize'), text('gradientAccumulation'), text('maxSeqLen'), h('div', { class: 'field' }, byLength)),
+          text('batchSize'), text('gradientAccumulation'), text('maxSeqLen'), check('groupByLength', false), check('baseDropout')),
         h('fieldset', null, h('legend', null, 'Cadence and system'),
           text('evalEvery', 'auto'), text('checkpointEvery', 'auto'),
           text('seed'), select('backend', BACKENDS))),
@@ -250,12 +249,12 @@ export class ConfigureView {
         `${fmtInt(c.adaptedModules)} modules adapted · adapter ${(c.adapterBytes / 2 ** 20).toFixed(2)} MiB (float32)`),
       h('table', { class: 'data-table params-table' },
         h('caption', { class: 'visually-hidden' }, 'Trainable parameters per adapted module kind'),
-        h('thead', null, h('tr', null, ['Module', 'Count', 'Weight (in × out)', 'LoRA r·(in+out)', 'Instead of in·out', 'Share'].map((t, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, t)))),
+        h('thead', null, h('tr', null, ['Module', 'Count', 'Weight (in × out)', p.kinds.some((k) => k.dora) ? 'LoRA r·(in+out) + DoRA out' : 'LoRA r·(in+out)', 'Instead of in·out', 'Share'].map((t, i) => h('th', { scope: 'col', class: i > 0 ? 'num' : undefined }, t)))),
         h('tbody', null, p.kinds.map((k) => h('tr', null,
           h('td', null, h('code', null, k.kind)),
           h('td', { class: 'num' }, `× ${k.count}`),
           h('td', { class: 'num' }, `${fmtInt(k.inFeatures)} × ${fmtInt(k.outFeatures)}`),
-          h('td', { class: 'num' }, `${k.r}·(${fmtInt(k.inFeatures)}+${fmtInt(k.outFeatures)}) = ${fmtInt(k.lora)}`),
+          h('td', { class: 'num' }, `${k.r}·(${fmtInt(k.inFeatures)}+${fmtInt(k.outFeatures)})${k.dora ? ` + ${fmtInt(k.outFeatures)}` : ''} = ${fmtInt(k.lora)}`),
           h('td', { class: 'num' }, fmtInt(k.full)),
           h('td', { class: 'num' }, `${((100 * k.lora) / k.full).toFixed(2)}%`))))),
       h('p', { class: 'hint' }, `PEFT: trainable params: ${fmtInt(c.trainable)} || all params: ${fmtInt(c.total)} || trainable%: ${fmtPercent(c.percent)}`));
