@@ -22,6 +22,7 @@ import { readCheckpoint, writeCheckpoint, type TrainerCheckpoint } from '../../s
 import { ADAMW_DEFAULTS } from '../../src/core/train/optimizer';
 import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/train/trainer';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
+import { cli } from './helpers/cli';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const DORA = path.join(FIX, 'dora');
@@ -319,6 +320,20 @@ describe.each(MODELS)('%s with PEFT\'s DoRA adapter %s', (base, fixture) => {
       merged.dispose();
     }
     fs.rmSync(path.dirname(out), { recursive: true });
+  });
+
+  it('lora-lab params --dora (with --alpha-pattern, which does not change the count) prints PEFT\'s trainable count', async () => {
+    const cfg = readPeftAdapter(dir).config;
+    const targets = (cfg.targetModules as string[]).join(',');
+    const args = ['params', '--model', path.join(FIX, base), '--rank', String(cfg.r), '--targets', targets, '--dora', '--alpha-pattern', `${(cfg.targetModules as string[])[0]}=32`, '--json'];
+    const { code, out } = await cli(args);
+    expect(code).toBe(0);
+    const j = JSON.parse(out) as { trainable: number; total: number; useDora: boolean; alphaPattern: Record<string, number> };
+    expect([j.trainable, j.total, j.useDora]).toEqual([g.trainable_params, g.total_params, true]);
+    expect(j.alphaPattern).toEqual({ [(cfg.targetModules as string[])[0]]: 32 });
+    const text = await cli(args.slice(0, -1));
+    expect(text.out).toMatch(/^DoRA r=4 \(alpha_pattern \w+=32\) on /m);
+    expect(text.out).toMatch(/DoRA magnitudes\)$/m);
   });
 
   it('trainable parameters equal PEFT\'s get_nb_trainable_parameters()', () => {
