@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveLoraConfig, type LoraConfig } from '../../src/core/lora/config';
 import { convertAdapter, splitConverted } from '../../src/core/lora/initDecomp';
-import { householderQR, mat, matmul, svdLowRank, svdTop, symmetricEigen, transpose } from '../../src/core/lora/linalg64';
+import { householderQR, mat, matmul, transpose } from '../../src/core/lora/linalg64';
+import { svdLowRank, svdTop, symmetricEigen } from '../../src/core/lora/svd64';
 import { loadModel } from '../../src/core/models/load';
 import { loadPeftAdapter, readPeftAdapter, writePeftAdapter } from '../../src/core/peft/adapterFolder';
 import { runSession, type SessionEvent } from '../../src/core/session';
@@ -65,7 +66,7 @@ const loraOf = (g: Golden): Partial<LoraConfig> => ({
   r: g.r, loraAlpha: g.loraAlpha, useRslora: g.useRslora, targetModules: g.targetModules, loraDropout: 0, initLoraWeights: g.init as LoraConfig['initLoraWeights'],
 });
 
-describe('float64 linear algebra (linalg64.ts)', () => {
+describe('float64 linear algebra (linalg64.ts, svd64.ts)', () => {
   it('symmetric eigendecomposition: G·v = λ·v and VᵀV = I to 1e-12 (n = 60)', () => {
     const x = randomMat(80, 60, 1);
     const g = matmul(transpose(x), x);

@@ -12,7 +12,8 @@
 // Everything on disk (the run's adapter/, every checkpoint) is that converted form; a checkpoint's
 // trainer_state.json names the init so resuming splits it back (splitConverted) and rebuilds W_res.
 import { isDecompInit, niterOf, type DecompInit, type LoraConfig } from './config';
-import { householderQR, mat, svdLowRank, svdTop, type Mat } from './linalg64';
+import { householderQR, mat, type Mat } from './linalg64';
+import { svdLowRank, svdTop } from './svd64';
 import type { Rng } from '../util/rng';
 
 export { isDecompInit, niterOf, type DecompInit };
