@@ -6,7 +6,7 @@ import type { FormState, RunParameters } from '../src/protocol/panel';
 import {
   ALL_LINEAR, fieldRule, fieldText, getField, parseFieldText, parseLayerList, patternRecord, RUN_FIELDS, runField, setField, type RunField,
 } from '../src/protocol/runConfig';
-import { countParameters, moduleLora, rankProblem, selectTargets, type ParameterCounts } from '../src/core/lora/config';
+import { countParameters, decompProblem, moduleLora, rankProblem, selectTargets, type LoraConfig, type ParameterCounts } from '../src/core/lora/config';
 import type { ModelSpec } from '../src/core/hf/config';
 
 export { ALL_LINEAR };
@@ -159,6 +159,15 @@ export function validateDraft(draft: FormDraft, form: FormState): Validation {
     const lora = config.lora!;
     const problem = rankProblem(form.modelSpec, { r: lora.r!, targetModules: targetsOf(draft), layersToTransform: lora.layers, rankPattern: patternRecord(lora.rankPattern) });
     if (problem) errors[problem.startsWith('rank_pattern') ? 'rankPattern' : 'r'] = problem;
+  }
+  // An init that cannot go with the rest (DoRA on PiSSA/OLoRA, OLoRA on GPT-2's Conv1D, rsLoRA + patterns on a converted adapter): the engine's refusal, at Initialisation.
+  if (!errors.init && !errors.rankPattern && !errors.alphaPattern) {
+    const lora = config.lora!;
+    const problem = decompProblem({
+      initLoraWeights: lora.init as LoraConfig['initLoraWeights'], useRslora: lora.useRslora === true, useDora: lora.useDora === true,
+      rankPattern: patternRecord(lora.rankPattern), alphaPattern: patternRecord(lora.alphaPattern),
+    }, form.modelSpec.family === 'gpt2');
+    if (problem) errors.init = problem;
   }
   return Object.keys(errors).length ? { errors } : { errors, config };
 }

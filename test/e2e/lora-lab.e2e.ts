@@ -46,7 +46,10 @@ import {
   webviewContent,
 } from './harness';
 import { describeRun, findNotification, linkedLibraries, nativeInstallRecord, NATIVE_HINT, NATIVE_SET_UP, seedWheelCache } from './native';
-import { casesMatrix, checkResultsPanel, clickLintLink, clickStepExample, clickTrainingStep, configureLint, expandCaseCell, panelText, stepExamplesList } from './panel';
+import {
+  casesMatrix, checkResultsPanel, chooseFormOption, clickLintLink, clickStartTraining, clickStepExample, clickTrainingStep, configureLint, expandCaseCell, formFieldError, formFieldHelp, formParamsText,
+  openConfigureForm, panelText, setFormCheckbox, stepExamplesList, typeFormText,
+} from './panel';
 import { expandTestRow, showTestExplorer, testRows, waitForCaseReport } from './testExplorer';
 import { CASES, DATASET, FIXTURE_MODEL, hasSampleCases, metricsCount, PLANTED, runs, useSample, waitForCompletion, workspaceFiles, type RunInfo } from './workspace';
 
@@ -754,6 +757,95 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       progress(`completion: ${offered.slice(0, 200)}`);
       await screenshot(page, 'cases-completion');
       await page.keyboard.press('Escape');
+    });
+  });
+
+  it('(i) Configure → DoRA + LoRA+ → a run; then PiSSA (pissa_niter_4) without the base dropout → a run whose adapter is PEFT\'s converted form', { ...only('i'), timeout: 12 * 60_000 }, async () => {
+    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+    fs.mkdirSync(path.dirname(wsSettings), { recursive: true });
+    fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
+    await sleep(3_000); // the settings file watcher
+
+    /** DATASET in the editor → Start Training… → the model → Configure… → the form. */
+    const openForm = async () => {
+      await closeQuickInput(page);
+      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
+      if (!(await tab.isVisible())) {
+        await showExplorer(page);
+        await explorerRow(page, DATASET).click();
+      }
+      await tab.click();
+      await runFromPalette(page, 'LoRA Lab: Start Training…', 60_000);
+      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
+      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+      await waitForQuickPick(page, `LoRA Lab: ${DATASET} on`, 60_000);
+      progress(`picked: ${await pickRow(page, 'Configure…')}`);
+      await openConfigureForm(page);
+    };
+    /** Start training, then the new run to its end. */
+    const startAndWait = async (): Promise<RunInfo> => {
+      const before = runs(server.workspace).map((r) => r.id);
+      await clickStartTraining(page);
+      const r = await waitFor('a new run folder under .lora-lab/runs', () => runs(server.workspace).find((x) => !before.includes(x.id)), 120_000);
+      return waitForCompletion(server.workspace, r.id);
+    };
+    const trainable = (t: string) => Number((/([\d,]+) trainable/.exec(t) ?? ['', 'NaN'])[1].replace(/,/g, ''));
+
+    await step(`${DATASET} → Start Training… → model → Configure…: tick DoRA (the preview adds each module's out), LoRA+ ratio 16; screenshot`, async () => {
+      await openForm();
+      assert.equal(await setFormCheckbox(page, 'useDora', false), false);
+      const plain = await waitFor('the parameter preview', async () => { const t = await formParamsText(page); return /trainable/.test(t) ? t : undefined; }, 30_000);
+      assert.match(await formFieldHelp(page, 'useDora'), /magnitude/);
+      assert.equal(await setFormCheckbox(page, 'useDora', true), true);
+      const dora = await waitFor('the preview with DoRA magnitudes', async () => { const t = await formParamsText(page); return /DoRA out/.test(t) ? t : undefined; }, 10_000);
+      // Each row "kind × count in × out …": DoRA adds out per adapted module (PEFT's lora_magnitude_vector).
+      const outs = [...dora.matchAll(/× (\d+) ([\d,]+) × ([\d,]+)/g)].reduce((s, m) => s + Number(m[1]) * Number(m[3].replace(/,/g, '')), 0);
+      progress(`preview: ${plain.slice(0, 120)} → ${dora.slice(0, 160)} (outs ${outs})`);
+      assert.ok(outs > 0, 'the preview lists the adapted module kinds');
+      assert.equal(trainable(dora) - trainable(plain), outs, 'DoRA adds one magnitude per output of each adapted module');
+      await typeFormText(page, 'loraplusLrRatio', '16');
+      await screenshot(page, 'configure-dora');
+    });
+    const doraRun = await step('Start training → the DoRA run completes; its adapter_config.json says use_dora, the weights hold the magnitudes', async () => {
+      const run = await startAndWait();
+      const cfg = (JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8')) as { config: { lora: { useDora?: boolean }; training: { loraplusLrRatio?: number } } }).config;
+      assert.equal(cfg.lora.useDora, true);
+      assert.equal(cfg.training.loraplusLrRatio, 16);
+      const ac = JSON.parse(fs.readFileSync(path.join(run.dir, 'adapter', 'adapter_config.json'), 'utf8')) as { use_dora: boolean };
+      assert.equal(ac.use_dora, true);
+      const st = fs.readFileSync(path.join(run.dir, 'adapter', 'adapter_model.safetensors'));
+      const header = JSON.parse(st.subarray(8, 8 + Number(st.readBigUInt64LE(0))).toString('utf8')) as Record<string, unknown>;
+      const magnitudes = Object.keys(header).filter((k) => k.endsWith('lora_magnitude_vector'));
+      progress(`DoRA run ${run.id}: ${magnitudes.length} lora_magnitude_vector tensors`);
+      assert.ok(magnitudes.length > 0 && magnitudes.length === Object.keys(header).filter((k) => k.endsWith('lora_A.weight')).length, 'one magnitude vector per adapted module');
+      return run;
+    });
+
+    await step('Configure again: DoRA with pissa_niter_4 is refused at Initialisation (Start disabled); DoRA off, base dropout off; screenshot', async () => {
+      await openForm();
+      assert.equal(await setFormCheckbox(page, 'useDora', true), true);
+      assert.equal(await chooseFormOption(page, 'init', 'pissa_niter_4'), 'pissa_niter_4');
+      const refused = await waitFor('the refusal under Initialisation', async () => { const e = await formFieldError(page, 'init'); return e || undefined; }, 10_000);
+      progress(`init error: ${refused}`);
+      assert.match(refused, /use_dora|DoRA/);
+      assert.equal(await setFormCheckbox(page, 'useDora', false), false);
+      await waitFor('the refusal gone', async () => ((await formFieldError(page, 'init')) === '' ? true : undefined), 10_000);
+      assert.equal(await setFormCheckbox(page, 'baseDropout', false), false);
+      await screenshot(page, 'configure-pissa');
+    });
+    await step('Start training → the PiSSA run completes; adapter/ is the converted rank-2r adapter for the original base', async () => {
+      const run = await startAndWait();
+      assert.notEqual(run.id, doraRun.id);
+      const cfg = (JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8')) as { config: { lora: { r: number; alpha: number; init: string; useDora?: boolean }; training: { baseDropout?: boolean } } }).config;
+      assert.equal(cfg.lora.init, 'pissa_niter_4');
+      assert.equal(cfg.training.baseDropout, false);
+      const ac = JSON.parse(fs.readFileSync(path.join(run.dir, 'adapter', 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number; init_lora_weights: unknown; use_dora: boolean };
+      progress(`PiSSA run ${run.id}: run r ${cfg.lora.r} alpha ${cfg.lora.alpha} → adapter_config r ${ac.r} lora_alpha ${ac.lora_alpha} init_lora_weights ${JSON.stringify(ac.init_lora_weights)}`);
+      assert.equal(ac.r, 2 * cfg.lora.r, "PEFT's conversion doubles r");
+      assert.equal(ac.lora_alpha, 2 * cfg.lora.alpha, 'and alpha (no rsLoRA)');
+      assert.equal(ac.init_lora_weights, true, 'the converted adapter applies to the original base, as a plain LoRA adapter');
+      assert.equal(ac.use_dora, false);
+      await checkResultsPanel(page, run);
     });
   });
 });

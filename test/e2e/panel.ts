@@ -183,3 +183,61 @@ export async function expandCaseCell(page: Page, label: RegExp): Promise<string>
   await detail.waitFor({ state: 'visible', timeout: 10_000 });
   return ((await detail.innerText()) ?? '').replace(/\s+/g, ' ').trim();
 }
+
+// --- The Configure form's controls (webview/views/configureView.ts: each control has id f-<field>) ---
+/** Ticks (or unticks) the Configure form's checkbox for `field` by clicking it, as a user does; returns its state after. */
+export async function setFormCheckbox(page: Page, field: string, checked: boolean): Promise<boolean> {
+  const box = webviewContent(page).locator(`#f-${field}`).first();
+  const state = async () => (await box.evaluate((el) => (el as unknown as { checked: boolean }).checked));
+  if ((await state()) !== checked) await box.click();
+  return waitFor(`the ${field} checkbox ${checked ? 'ticked' : 'cleared'}`, async () => ((await state()) === checked ? true : undefined), 10_000);
+}
+
+/** Opens the Configure form's menu for `field` and clicks the option `value`; returns the menu's value after. */
+export async function chooseFormOption(page: Page, field: string, value: string): Promise<string> {
+  const view = webviewContent(page);
+  const select = view.locator(`#f-${field}`).first();
+  await select.click();
+  await view.locator(`#f-${field} li[role=option]`).filter({ hasText: new RegExp(`^\\s*${value}\\s*$`) }).first().click();
+  return waitFor(`the ${field} menu showing ${value}`, async () => {
+    const v = await select.evaluate((el) => (el as unknown as { value: string }).value);
+    return v === value ? v : undefined;
+  }, 10_000);
+}
+
+/** The Configure form's parameter preview (the count, the per-kind table, PEFT's line), whitespace collapsed. */
+export async function formParamsText(page: Page): Promise<string> {
+  return ((await webviewContent(page).locator('.params').first().innerText({ timeout: 5_000 })) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** The help line under a Configure form field. */
+export async function formFieldHelp(page: Page, field: string): Promise<string> {
+  const el = webviewContent(page).locator(`#f-${field}`).first().locator('xpath=ancestor::div[contains(@class, "field")][1]').locator('.field-help').first();
+  return ((await el.innerText({ timeout: 5_000 })) ?? '').replace(/\s+/g, ' ').trim();
+}
+
+/** Opens the results panel's Configure section and waits for its form. */
+export async function openConfigureForm(page: Page): Promise<void> {
+  await waitFor('the Configure form', async () => {
+    await openPanelTab(page, /^\s*Configure/);
+    return (await webviewContent(page).locator('#f-useDora').first().isVisible().catch(() => false)) ? true : undefined;
+  }, 120_000, 1_000);
+}
+
+/** Types into the Configure form's text box for `field` (replacing its text). */
+export async function typeFormText(page: Page, field: string, text: string): Promise<void> {
+  const input = webviewContent(page).locator(`#f-${field} input`).first();
+  await input.click();
+  await input.press('Control+A');
+  await input.pressSequentially(text, { delay: 20 });
+}
+
+/** The error shown under a Configure form field ('' when none). */
+export async function formFieldError(page: Page, field: string): Promise<string> {
+  return ((await webviewContent(page).locator(`#f-${field}-error`).first().innerText({ timeout: 2_000 }).catch(() => '')) ?? '').trim();
+}
+
+/** Clicks Start training in the Configure section. */
+export async function clickStartTraining(page: Page): Promise<void> {
+  await webviewContent(page).locator('#start-training').first().click();
+}

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseConfig, readConfig } from '../../src/core/hf/config';
 import { resolveRunConfig } from '../../src/core/runConfig';
-import { countParameters } from '../../src/core/lora/config';
+import { countParameters, resolveLoraConfig, type LoraConfig } from '../../src/core/lora/config';
 import { startConfig, type FormState } from '../../src/protocol/panel';
 import { fieldRule, formHelp, runConfigProblems, runField } from '../../src/protocol/runConfig';
 import { draftFromForm, formField, initOptions, mergeDraft, paramPreview, parseLayers, TEXT_FIELDS, validateDraft, type FormDraft } from '../../webview/formModel';
@@ -248,19 +248,47 @@ describe('DoRA, PiSSA/OLoRA init, base dropout (issue 18)', () => {
   it("the Initialisation menu: the table's choices with pissa_niter_4 / _16 after pissa, and a settings value such as pissa_niter_7 kept", () => {
     expect(initOptions('kaiming')).toEqual(['kaiming', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora']);
     expect(initOptions('pissa_niter_7')).toEqual(['kaiming', 'gaussian', 'pissa', 'pissa_niter_4', 'pissa_niter_16', 'olora', 'pissa_niter_7']);
-    for (const o of initOptions('pissa_niter_7')) expect(validateDraft(edit({ init: o }), gpt2Form).errors).toEqual({});
+    // Each is a valid choice on Llama (on GPT-2, olora is refused: below).
+    const llamaForm: FormState = { ...gpt2Form, modelSpec: llama, moduleChoices: ['q_proj', 'v_proj', 'all-linear'], defaultTargets: ['q_proj', 'v_proj'] };
+    for (const o of initOptions('pissa_niter_7')) expect(validateDraft({ ...draftFromForm(llamaForm), init: o }, llamaForm).errors).toEqual({});
     expect(validateDraft(edit({ init: 'svd' }), gpt2Form).errors.init).toMatch(/Initialisation must be/);
   });
 
-  it('DoRA, pissa_niter_16 and base dropout off reach the RunConfigInput Start sends, and the engine resolves them', () => {
-    const v = validateDraft(edit({ useDora: true, init: 'pissa_niter_16', baseDropout: false }), gpt2Form);
+  it('pissa_niter_16 and base dropout off reach the RunConfigInput Start sends (DoRA on its own), and the engine resolves them', () => {
+    expect(validateDraft(edit({ useDora: true }), gpt2Form).config!.lora!.useDora).toBe(true);
+    const v = validateDraft(edit({ init: 'pissa_niter_16', baseDropout: false }), gpt2Form);
     expect(v.errors).toEqual({});
-    expect(v.config!.lora).toMatchObject({ useDora: true, init: 'pissa_niter_16' });
+    expect(v.config!.lora).toMatchObject({ useDora: false, init: 'pissa_niter_16' });
     expect(v.config!.training!.baseDropout).toBe(false);
     const cfg = resolveRunConfig(startConfig(gpt2Form, v.config!));
-    expect(cfg.lora).toMatchObject({ useDora: true, init: 'pissa_niter_16' });
+    expect(cfg.lora).toMatchObject({ useDora: false, init: 'pissa_niter_16' });
     expect(cfg.training.baseDropout).toBe(false);
     expect(runConfigProblems(cfg)).toEqual([]);
+  });
+
+  it("the engine's refusals of an init with the rest are shown at Initialisation, worded as lora-lab train words them", () => {
+    // The engine's words: resolveLoraConfig, which lora-lab train and the worker run on the same options.
+    const engine = (lora: Partial<LoraConfig>) => {
+      try {
+        resolveLoraConfig(gpt2, { r: 8, loraAlpha: 16, targetModules: ['c_attn'], ...lora });
+        return '';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    const refusal = (d: Partial<FormDraft>, lora: Partial<LoraConfig>) => {
+      const v = validateDraft(edit(d), gpt2Form);
+      expect(v.config).toBeUndefined();
+      expect(engine(lora)).not.toBe('');
+      expect(v.errors.init).toBe(engine(lora));
+      return v.errors.init!;
+    };
+    expect(refusal({ useDora: true, init: 'pissa_niter_4' }, { useDora: true, initLoraWeights: 'pissa_niter_4' })).toMatch(/^use_dora with init_lora_weights "pissa_niter_4" is not supported/);
+    expect(refusal({ init: 'olora' }, { initLoraWeights: 'olora' })).toMatch(/"olora" is not supported on GPT-2/);
+    expect(refusal({ init: 'pissa', useRslora: true, rankPattern: 'c_attn=4' }, { initLoraWeights: 'pissa', useRslora: true, rankPattern: { c_attn: 4 } })).toMatch(/use_rslora and rank_pattern/);
+    // Llama (no Conv1D): OLoRA is fine.
+    const llamaForm: FormState = { ...gpt2Form, modelSpec: llama, moduleChoices: ['q_proj', 'v_proj', 'all-linear'], defaultTargets: ['q_proj', 'v_proj'] };
+    expect(validateDraft({ ...draftFromForm(llamaForm), init: 'olora' }, llamaForm).errors).toEqual({});
   });
 
   it('prefill from the settings / initial config', () => {

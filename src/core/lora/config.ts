@@ -97,9 +97,6 @@ export function resolveLoraConfig(spec: ModelSpec, partial: Partial<LoraConfig> 
       if (!ok) throw new LoraConfigError(`${name} ${JSON.stringify(k)}: ${JSON.stringify(v)} is not ${name === 'rank_pattern' ? 'a positive integer rank' : 'a number'}`);
     }
   }
-  if (cfg.useDora && typeof cfg.initLoraWeights === 'string' && cfg.initLoraWeights !== 'gaussian') {
-    throw new LoraConfigError(`use_dora with init_lora_weights ${JSON.stringify(cfg.initLoraWeights)} is not supported by LoRA Lab yet: train DoRA with init "kaiming" or "gaussian"`);
-  }
   const targets = selectTargets(spec, cfg);
   if (targets.length === 0) throw new LoraConfigError('no module matches target_modules and layers_to_transform');
   return cfg;
@@ -222,11 +219,13 @@ export function niterOf(v: string): number | undefined {
  * the weight as stored, without the fan_in_fan_out transpose pissa_init does: on GPT-2's Conv1D
  * (stored (in, out)) its lora_A comes out (r, out) and the first forward fails, so an OLoRA GPT-2
  * adapter could not be reproduced or exported to PEFT. PEFT's conversion refuses rsLoRA with
- * rank_pattern/alpha_pattern (the ×√2 alpha rule cannot be expressed per pattern).
+ * rank_pattern/alpha_pattern (the ×√2 alpha rule cannot be expressed per pattern). DoRA on a
+ * decomposition init is not implemented here (refused by name).
  */
-export function decompProblem(cfg: Pick<LoraConfig, 'initLoraWeights' | 'useRslora' | 'rankPattern' | 'alphaPattern'>, fanInFanOut: boolean): string | undefined {
+export function decompProblem(cfg: Pick<LoraConfig, 'initLoraWeights' | 'useRslora' | 'rankPattern' | 'alphaPattern'> & { useDora?: boolean }, fanInFanOut: boolean): string | undefined {
   const init = cfg.initLoraWeights;
   if (!isDecompInit(init)) return undefined;
+  if (cfg.useDora) return `use_dora with init_lora_weights ${JSON.stringify(init)} is not supported by LoRA Lab yet: train DoRA with init "kaiming" or "gaussian"`;
   if (init === 'olora' && fanInFanOut) {
     return 'init_lora_weights "olora" is not supported on GPT-2 (Conv1D, fan_in_fan_out): PEFT 0.21.2 does its QR on the stored (in, out) weight without transposing, so its adapter has the wrong shapes and fails in PEFT; use "pissa" (which PEFT transposes correctly) or a Llama-family model';
   }
