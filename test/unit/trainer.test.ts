@@ -7,7 +7,7 @@ import type { TrainerCheckpoint } from '../../src/core/train/checkpoint';
 import { buildModel } from '../../src/core/models/load';
 import { ADAMW_DEFAULTS } from '../../src/core/train/optimizer';
 import { lengthGroupedOrder } from '../../src/core/data';
-import { trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/train/trainer';
+import { dropoutSeeds, trainLoop, type TrainerConfig, type TrainerEvent } from '../../src/core/train/trainer';
 import type { TrainExample } from '../../src/core/train/trainer';
 import { randomIds, randomWeights, TINY_GPT2 } from './helpers/randomModel';
 
@@ -159,5 +159,24 @@ describe('trainLoop', () => {
     expect(evals.at(-1)!.best).toBe(false);
     expect(r.saved.best.progress.step).toBe(done.bestStep);
     r.model.dispose();
+  });
+});
+
+describe('LoRA-dropout seeds', () => {
+  it('one per adapted block, each block counting its modules up from it: no two blocks of a step share a seed (the old `>>> 1` gave calls 2j and 2j+1 one seed)', () => {
+    for (const [seed, step] of [[42, 0], [42, 1], [0, 7], [123_456, 999]]) {
+      const next = dropoutSeeds(seed, step);
+      const bases = Array.from({ length: 48 }, () => next());
+      // The seeds CausalLM hands a block's modules: base, base+1, … (7 linear modules per Llama block).
+      const used = bases.flatMap((b) => Array.from({ length: 7 }, (_, k) => (b + k) >>> 0));
+      expect(new Set(used).size).toBe(used.length);
+    }
+  });
+
+  it('the same (seed, step) gives the same sequence (a resumed run draws the masks of the uninterrupted one); another step another one', () => {
+    const take = (seed: number, step: number) => { const n = dropoutSeeds(seed, step); return [n(), n(), n()]; };
+    expect(take(42, 5)).toEqual(take(42, 5));
+    expect(take(42, 6)).not.toEqual(take(42, 5));
+    expect(take(43, 5)).not.toEqual(take(42, 5));
   });
 });

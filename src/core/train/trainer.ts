@@ -78,10 +78,20 @@ export function totalSteps(examples: number, cfg: TrainerConfig): number {
   return cfg.maxSteps ?? cfg.epochs * stepsPerEpoch(examples, cfg);
 }
 
-/** Deterministic dropout seeds from (run seed, step, call index): identical after a resume. */
-function dropoutSeeds(seed: number, step: number): () => number {
+/**
+ * Deterministic LoRA-dropout seeds from (run seed, step, call index): identical after a resume. Each
+ * call's value goes through SplitMix32's finaliser: the calls are one per adapted block, and each block
+ * counts its modules up from its value (CausalLM), so unmixed neighbours would give two blocks the same
+ * masks (as `>>> 1` of consecutive sums did: calls 2j and 2j+1 often returned the same seed).
+ */
+export function dropoutSeeds(seed: number, step: number): () => number {
   let k = 0;
-  return () => (Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + k++) >>> 1;
+  return () => {
+    let z = (Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + Math.imul(k++, 0x9e3779b9)) >>> 0;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
+  };
 }
 
 /** Each epoch's seeded example order, computed once per epoch. */
