@@ -174,11 +174,11 @@ export const RUN_FIELDS: readonly RunField[] = [
     label: 'rsLoRA (scale alpha/√r)', help: 'Scale by alpha/√r (rank-stabilised LoRA)',
   }),
   field('lora', 'useDora', {
-    peft: 'use_dora', kind: 'boolean', default: false, flag: 'dora',
+    peft: 'use_dora', kind: 'boolean', default: false, setting: true, flag: 'dora',
     label: 'DoRA (magnitude + direction)', help: "DoRA (PEFT's use_dora): a trained magnitude per output rescales the adapted weight's direction; adds out parameters per module and slower steps",
   }),
   field('lora', 'init', {
-    peft: 'init_lora_weights', kind: 'enum', choices: LORA_INITS, choicePattern: { re: /^pissa_niter_\d+$/, text: 'pissa_niter_<N>' }, default: 'kaiming', flag: 'init', valueName: 'kind',
+    peft: 'init_lora_weights', kind: 'enum', choices: LORA_INITS, choicePattern: { re: /^pissa_niter_\d+$/, text: 'pissa_niter_<N>' }, default: 'kaiming', setting: true, flag: 'init', valueName: 'kind',
     label: 'Initialisation',
     help: "How A and B start: kaiming (PEFT's init_lora_weights=True) and gaussian keep B at zero; pissa / pissa_niter_<N> (fast SVD, N iterations) / olora take A and B from W's SVD / QR and train on the residual base, the saved adapter converted to rank 2r for the original base",
   }),
