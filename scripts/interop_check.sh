@@ -109,18 +109,27 @@ if [ "$ONLY" = dora ]; then
   exit 0
 fi
 
+# A 2-step run on the sample model and dataset (wasm, batch 4, max_seq_len 64, plus the flags given),
+# exported to DIR/bundle; prints the run folder, fails when the run did not complete.
+train_and_export() { # dir train-flags...
+  local dir="$1" run
+  shift
+  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
+    --max-steps 2 --batch 4 --max-seq-len 64 --backend wasm --json "$@" >"$dir/events.jsonl"
+  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
+  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle" >&2
+  echo "$run"
+}
+
 # Export to TRL (issue 17): a short run on the sample model and dataset (prompt/completion, sibling
 # valid.jsonl), exported; the bundle's train.py must see the same validation tokens as LoRA Lab.
 export_case() {
   local t=$SECONDS dir="$WORK/export"
   mkdir -p "$dir"
   echo "== export to TRL (samples/model, samples/datasets/devil)"
-  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
-    --max-steps 2 --batch 4 --grad-accum 2 --max-seq-len 64 --backend wasm --json >"$dir/events.jsonl"
   local run
-  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
-    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
-  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  run="$(train_and_export "$dir" --grad-accum 2)"
   # python3 alone (no torch): train.py's WORLD_SIZE lookup against the plan's table in the manifest.
   "$PYTHON" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --batch-table || failed=1
   # The FSDP / DeepSpeed configs as the pinned accelerate's launcher reads them (no GPU needed to read them).
@@ -158,12 +167,8 @@ loraplus_case() {
   local t=$SECONDS dir="$WORK/export-loraplus"
   mkdir -p "$dir"
   echo "== export to TRL with LoRA+ (--loraplus-lr-ratio 16)"
-  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
-    --max-steps 2 --batch 4 --max-seq-len 64 --loraplus-lr-ratio 16 --backend wasm --json >"$dir/events.jsonl"
   local run
-  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
-    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
-  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  run="$(train_and_export "$dir" --loraplus-lr-ratio 16)"
   "$VENV/bin/python" scripts/interop_bundle_checks.py --bundle "$dir/bundle" --loraplus 16 --steps 1 || failed=1
   echo "   ($((SECONDS - t)) s)"
 }
@@ -175,12 +180,8 @@ pissa_export_case() {
   local t=$SECONDS dir="$WORK/export-pissa"
   mkdir -p "$dir"
   echo "== export to TRL with PiSSA (--init pissa_niter_4)"
-  "${CLI[@]}" train --model samples/model --data samples/datasets/devil/train.jsonl --workspace "$dir" \
-    --max-steps 2 --batch 4 --max-seq-len 64 --rank 4 --alpha 8 --init pissa_niter_4 --backend wasm --json >"$dir/events.jsonl"
   local run
-  run="$(node -e 'const ev = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
-    const f = ev.find((e) => e.type === "finished"); if (!f || f.status !== "completed") { console.error(JSON.stringify(ev.at(-1))); process.exit(1); } console.log(f.runDir);' "$dir/events.jsonl")"
-  "${CLI[@]}" export --run "$run" --to trl --out "$dir/bundle"
+  run="$(train_and_export "$dir" --rank 4 --alpha 8 --init pissa_niter_4)"
   if ! "$VENV/bin/python" "$dir/bundle/train.py" --max-steps 1 --output-dir "$dir/out" >"$dir/train.log" 2>&1; then
     tail -5 "$dir/train.log"; failed=1
   elif ! "$VENV/bin/python" - "$dir/out" "$dir/bundle/lora-lab-bundle.json" <<'PY'

@@ -151,8 +151,8 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
     }
   });
 
-  /** The dataset's editor tab (opened from the explorer if needed) → "Start Training with Defaults" → the model. */
-  async function startWithDefaultsOnDataset(): Promise<void> {
+  /** The dataset's editor tab (opened from the explorer if needed) → `command` from the palette → the model. */
+  async function onDatasetPickModel(command: string): Promise<void> {
       await closeQuickInput(page);
       const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
       if (!(await tab.isVisible())) {
@@ -161,9 +161,20 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       }
       await tab.click();
       await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
-      await runFromPalette(page, 'LoRA Lab: Start Training with Defaults', 60_000);
+      await runFromPalette(page, command, 60_000);
       await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
       progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+  }
+
+  /** The dataset's editor tab → "Start Training with Defaults" → the model. */
+  const startWithDefaultsOnDataset = () => onDatasetPickModel('LoRA Lab: Start Training with Defaults');
+
+  /** Workspace settings for short runs: 20 steps, a checkpoint at 10, an evaluation every 5 ((d) asks for 120 steps). */
+  async function shortRunSettings(): Promise<void> {
+    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
+    fs.mkdirSync(path.dirname(wsSettings), { recursive: true });
+    fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
+    await sleep(3_000); // the settings file watcher
   }
 
   /**
@@ -171,11 +182,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
    * completion. (d)'s workspace settings ask for 120 steps: they are set back to 20 first.
    */
   async function shortRunWithDefaults(): Promise<RunInfo> {
-    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
-    if (fs.existsSync(wsSettings)) {
-      fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
-      await sleep(3_000); // the settings file watcher
-    }
+    if (fs.existsSync(path.join(server.workspace, '.vscode', 'settings.json'))) await shortRunSettings();
     const before = runs(server.workspace).map((r) => r.id);
     await step(`${DATASET} in the editor → "LoRA Lab: Start Training with Defaults" → model`, async () => {
       await startWithDefaultsOnDataset();
@@ -761,23 +768,11 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
   });
 
   it('(i) Configure → DoRA + LoRA+ → a run; then PiSSA (pissa_niter_4) without the base dropout → a run whose adapter is PEFT\'s converted form', { ...only('i'), timeout: 12 * 60_000 }, async () => {
-    const wsSettings = path.join(server.workspace, '.vscode', 'settings.json');
-    fs.mkdirSync(path.dirname(wsSettings), { recursive: true });
-    fs.writeFileSync(wsSettings, JSON.stringify({ 'loraLab.training.maxSteps': 20, 'loraLab.training.checkpointEvery': 10, 'loraLab.training.evalEvery': 5 }, null, 2));
-    await sleep(3_000); // the settings file watcher
+    await shortRunSettings();
 
     /** DATASET in the editor → Start Training… → the model → Configure… → the form. */
     const openForm = async () => {
-      await closeQuickInput(page);
-      const tab = page.locator('.tabs-container .tab').filter({ hasText: DATASET }).first();
-      if (!(await tab.isVisible())) {
-        await showExplorer(page);
-        await explorerRow(page, DATASET).click();
-      }
-      await tab.click();
-      await runFromPalette(page, 'LoRA Lab: Start Training…', 60_000);
-      await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
-      progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
+      await onDatasetPickModel('LoRA Lab: Start Training…');
       await waitForQuickPick(page, `LoRA Lab: ${DATASET} on`, 60_000);
       progress(`picked: ${await pickRow(page, 'Configure…')}`);
       await openConfigureForm(page);

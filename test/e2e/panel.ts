@@ -190,7 +190,8 @@ export async function setFormCheckbox(page: Page, field: string, checked: boolea
   const box = webviewContent(page).locator(`#f-${field}`).first();
   const state = async () => (await box.evaluate((el) => (el as unknown as { checked: boolean }).checked));
   if ((await state()) !== checked) await box.click();
-  return waitFor(`the ${field} checkbox ${checked ? 'ticked' : 'cleared'}`, async () => ((await state()) === checked ? true : undefined), 10_000);
+  await waitFor(`the ${field} checkbox ${checked ? 'ticked' : 'cleared'}`, async () => ((await state()) === checked ? true : undefined), 10_000);
+  return state();
 }
 
 /** Opens the Configure form's menu for `field` and clicks the option `value`; returns the menu's value after. */
