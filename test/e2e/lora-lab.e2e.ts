@@ -823,6 +823,9 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       const refused = await waitFor('the refusal under Initialisation', async () => { const e = await formFieldError(page, 'init'); return e || undefined; }, 10_000);
       progress(`init error: ${refused}`);
       assert.match(refused, /use_dora|DoRA/);
+      const start = await configureLint(page);
+      assert.ok(start.startDisabled, 'Start training is disabled while a field is refused');
+      assert.match(start.startTitle, /Fix the fields marked in red/);
       assert.equal(await setFormCheckbox(page, 'useDora', false), false);
       await waitFor('the refusal gone', async () => ((await formFieldError(page, 'init')) === '' ? true : undefined), 10_000);
       assert.equal(await setFormCheckbox(page, 'baseDropout', false), false);

@@ -198,6 +198,8 @@ export async function setFormCheckbox(page: Page, field: string, checked: boolea
 export async function chooseFormOption(page: Page, field: string, value: string): Promise<string> {
   const view = webviewContent(page);
   const select = view.locator(`#f-${field}`).first();
+  // The menu opens below the box: with the box near the window's bottom its options would sit under the status bar.
+  await select.evaluate((el) => el.scrollIntoView({ block: 'center' }));
   await select.click();
   await view.locator(`#f-${field} li[role=option]`).filter({ hasText: new RegExp(`^\\s*${value}\\s*$`) }).first().click();
   return waitFor(`the ${field} menu showing ${value}`, async () => {
