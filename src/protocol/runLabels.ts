@@ -45,7 +45,18 @@ const SHORT: Readonly<Record<string, string>> = {
   'training.maxSteps': 'steps',
   'training.batchSize': 'batch',
   'training.maxSeqLen': 'seq',
+  'training.loraplusLrRatio': 'LoRA+',
 };
+
+/** Switches by the name people know them by: "DoRA" / "no DoRA"; others read their key ("no groupByLength"). */
+const SWITCH: Readonly<Record<string, string>> = {
+  'lora.useRslora': 'rsLoRA',
+  'lora.useDora': 'DoRA',
+  'training.baseDropout': 'base dropout',
+};
+
+/** Fields whose value alone says what it is ("pissa_niter_4", not "init=pissa_niter_4"). */
+const BARE: ReadonlySet<string> = new Set(['lora.init', 'training.schedule']);
 
 /** Fields that say nothing about the experiment (where it ran, how often it logged): never in a label. */
 const SKIP: ReadonlySet<string> = new Set(['run.backend', 'run.threads', 'run.memoryLimitBytes', 'training.reportEvery', 'dataOptions.maxRowBytes', 'dataOptions.badRows']);
@@ -87,7 +98,11 @@ function part(f: RunField, v: unknown): string {
   if ((v === undefined || v === null) && f.kind !== 'modules') return '';
   const text = valueText(f, v);
   if (f.kind === 'modules') return text === ALL_LINEAR ? ALL_LINEAR : text;
-  if (f.kind === 'boolean') return v ? f.key : `no ${f.key}`;
+  if (f.kind === 'boolean') {
+    const name = SWITCH[pathKey(f)] ?? f.key;
+    return v ? name : `no ${name}`;
+  }
+  if (BARE.has(pathKey(f))) return text;
   const short = SHORT[pathKey(f)];
   return short !== undefined ? `${short}${text}` : `${f.key}=${text}`;
 }

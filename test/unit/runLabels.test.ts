@@ -36,10 +36,16 @@ describe('runLabels', () => {
     expect(runLabels([a])).toEqual(['baseline']);
   });
 
+  it('the LoRA family reads as people name it: DoRA, the init by its value, LoRA+ with its ratio, base dropout', () => {
+    const a = run('a', { lora: { useDora: true }, training: { loraplusLrRatio: 16 } });
+    const b = run('b', { lora: { init: 'pissa_niter_4' }, training: { baseDropout: false } });
+    expect(runLabels([a, b])).toEqual(['DoRA kaiming LoRA+16 base dropout', 'no DoRA pissa_niter_4 no base dropout']);
+  });
+
   it('walks the field table generically: other fields read key=value, booleans by name, targets as a set', () => {
     const a = run('a', { lora: { dropout: 0.1, targetModules: ['v_proj', 'q_proj'] }, training: { schedule: 'linear', maxSteps: 500 } });
     const b = run('b', { lora: { useRslora: true, targetModules: ['q_proj', 'v_proj'] }, training: { batchSize: 8, maxSeqLen: 512 } });
-    expect(runLabels([a, b])).toEqual(['dropout=0.1 no useRslora schedule=linear steps500 batch4 seq256', 'dropout=0.05 useRslora schedule=cosine batch8 seq512']);
+    expect(runLabels([a, b])).toEqual(['dropout=0.1 no rsLoRA linear steps500 batch4 seq256', 'dropout=0.05 rsLoRA cosine batch8 seq512']);
   });
 
   it('leaves out where and how a run ran (backend, threads, logging), and tells same-named files apart by folder', () => {
