@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate, type Sampling } from '../../src/core/eval/generate';
-import { generateBatch } from '../../src/core/eval/generateBatch';
+import { generateBatch, generateBatchAsync } from '../../src/core/eval/generateBatch';
 import { KvCache } from '../../src/core/models/kvCache';
 import type { CausalLM } from '../../src/core/models/causalLm';
 import { loadModel } from '../../src/core/models/load';
@@ -159,5 +159,31 @@ describe('generateBatch', () => {
     expect(() => generateBatch(model, [new Array<number>(64).fill(1)], { maxNewTokens: 1, eosIds: [] })).toThrow(/64 positions/);
     expect(generateBatch(model, [], { maxNewTokens: 3, eosIds: [] })).toEqual([]);
     model.dispose();
+  });
+});
+
+describe('generateBatchAsync (the event loop runs between steps)', () => {
+  it('gives generateBatch\'s generations (ids and stops) on GPT-2', async () => {
+    const model = load('gpt2-tiny');
+    const p = prompts(model.spec.vocabSize);
+    const opts = { maxNewTokens: [5, 9, 3, 7], eosIds: [], batchSize: 3 };
+    const sync = generateBatch(model, p, opts);
+    const viaLoop = await generateBatchAsync(model, p, opts);
+    expect(viaLoop.map((g) => [g.ids, g.stop])).toEqual(sync.map((g) => [g.ids, g.stop]));
+  });
+
+  it('an abort that arrives as an event (a timer, as the worker\'s cancel message does) stops it within a step, not after the batch', async () => {
+    const model = load('gpt2-tiny');
+    const controller = new AbortController();
+    let steps = 0;
+    const nextLogits = model.nextLogits.bind(model);
+    model.nextLogits = ((...args: Parameters<typeof nextLogits>) => {
+      steps++;
+      return nextLogits(...args);
+    }) as typeof model.nextLogits;
+    setTimeout(() => controller.abort(), 0);
+    await expect(generateBatchAsync(model, prompts(model.spec.vocabSize), { maxNewTokens: 40, eosIds: [], signal: controller.signal })).rejects.toThrow(/abort/i);
+    // The synchronous form would have run all 40 steps before the timer could fire.
+    expect(steps).toBeLessThan(5);
   });
 });

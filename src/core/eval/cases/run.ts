@@ -18,14 +18,14 @@ import type { CausalLM } from '../../models/causalLm';
 import { loadModel } from '../../models/load';
 import { adapterForModel, readPeftAdapter } from '../../peft/adapterFolder';
 import { buildMergedModel } from '../../peft/merge';
-import { generateBatch } from '../generateBatch';
+import { generateBatchAsync } from '../generateBatch';
 import type { Sampling } from '../generate';
 import { DEFAULT_CASE_MAX_NEW_TOKENS, tally, type CaseModel, type CaseOutcome, type CasesReport, type EvalCase } from '../../../protocol/evalCases';
 import type { PhaseEvent } from '../../../protocol/progress';
 import { caseStatus, checkLoss, checkOutput } from './expect';
 import { CaseTokenizer, type CaseTokens, type LossSequence } from './caseTokens';
 
-/** Prompts generated together (one generateBatch call; cancel and progress land between them). */
+/** Prompts generated together (one generateBatchAsync call: a cancel lands within a decoding step, progress between batches). */
 export const DEFAULT_CASE_BATCH = 8;
 
 export interface RunCasesOptions {
@@ -281,10 +281,10 @@ async function runOnModel(
   }
   for (const { batch, eosIds } of batches) {
     s.signal?.throwIfAborted();
-    let gens: ReturnType<typeof generateBatch> | undefined;
+    let gens: Awaited<ReturnType<typeof generateBatchAsync>> | undefined;
     let genError: string | undefined;
     try {
-      gens = generateBatch(model, batch.map((p) => p.t.prompt!), {
+      gens = await generateBatchAsync(model, batch.map((p) => p.t.prompt!), {
         maxNewTokens: batch.map((p) => p.c.maxNewTokens ?? DEFAULT_CASE_MAX_NEW_TOKENS), eosIds, sampling: batch.map((p) => samplingOf(p.c)), batchSize: batch.length, signal: s.signal,
       });
     } catch (e) {
