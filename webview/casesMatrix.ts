@@ -3,7 +3,7 @@
 // adapter, merged, checkpoints by step), cells = outcomes with a symbol and a word (not colour
 // alone), a tally per model, the gate model's failures marked, and each cell's tooltip (outputs
 // truncated) and expanded detail (the whole output, the checks, the losses). Pure: no DOM.
-import type { CaseModel, CaseOutcome, CaseStatus, CasesReport, CheckStatus, ModelKind } from '../src/protocol/evalCases';
+import { tally, type CaseModel, type CaseOutcome, type CaseStatus, type CasesReport, type CheckStatus, type ModelKind } from '../src/protocol/evalCases';
 import type { RunCaseReport } from '../src/protocol/panel';
 import { baseName, fmtDate, fmtDuration, fmtLoss } from './format';
 
@@ -28,7 +28,7 @@ export interface MatrixColumn {
   skip: number;
   /** Cases (rows), the denominator of the tally. */
   total: number;
-  /** "adapter 5/7 passed", with the failures, errors and skips when there are some. */
+  /** evalCases.tally's line: "adapter 5/7 passed", with the failures, errors, skips and cases not run when there are some. */
   tally: string;
   /** What the model is: its folder, adapter, note, step. */
   title: string;
@@ -104,11 +104,6 @@ function modelTitle(m: CaseModel): string {
   return parts.join('\n');
 }
 
-function tallyText(label: string, c: { pass: number; fail: number; error: number; skip: number; total: number }): string {
-  const extra = [c.fail && `${c.fail} failed`, c.error && `${c.error} ${c.error === 1 ? 'error' : 'errors'}`, c.skip && `${c.skip} skipped`].filter(Boolean);
-  return `${label} ${c.pass}/${c.total} passed${extra.length ? ` (${extra.join(', ')})` : ''}`;
-}
-
 /** The losses of an outcome, as shown: "loss 3.120 · base loss 4.010 · 12 tokens". */
 export function lossLine(o: CaseOutcome): string | undefined {
   const parts: string[] = [];
@@ -155,13 +150,10 @@ export function casesMatrix(name: string, report: CasesReport): CasesMatrix {
       };
     }),
   }));
-  const columns: MatrixColumn[] = models.map((m, j) => {
-    const c = { pass: 0, fail: 0, error: 0, skip: 0, total: rows.length };
-    for (const r of rows) {
-      const s = r.cells[j].status;
-      if (s !== 'missing') c[s]++;
-    }
-    return { label: m.label, kind: m.kind, gate: m.label === gate, ...c, tally: tallyText(m.label, c), title: modelTitle(m) };
+  const t = tally(report);
+  const columns: MatrixColumn[] = models.map((m) => {
+    const { line, ...c } = t[m.label];
+    return { label: m.label, kind: m.kind, gate: m.label === gate, ...c, tally: line, title: modelTitle(m) };
   });
   const gateColumn = columns.find((c) => c.gate);
   return {

@@ -8,6 +8,7 @@ import { writeEvalReport, type EvalReport, type ModelRole } from '../core/eval/e
 import { evaluateFolders } from '../core/eval/evaluateFolders';
 import type { GenerationOut, TokensText } from '../core/eval/generate';
 import { readConfig } from '../core/hf/config';
+import { checkPeftAdapter } from '../core/peft/adapterFolder';
 import { runEvalInputs, runValidation } from '../core/runEval';
 import { loadTokenizer } from '../core/hf/tokenizer';
 import { BACKEND_CHOICES, backendFlag, CliUsageError, type CliCommand, formatInt, optionalInt, optionalNumber, requireString } from './common';
@@ -83,6 +84,8 @@ export const evalCommand: CliCommand = {
     if (temperature !== undefined && !(temperature > 0)) throw new CliUsageError('--temperature must be > 0 (greedy outputs are always included)');
     if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new CliUsageError('--top-p must be in (0, 1]');
     const { spec } = readConfig(modelDir);
+    // An adapter for another model fails here, from its config and header, before the data is read.
+    if (adapterDir !== undefined) checkPeftAdapter(adapterDir, spec);
     const tokenizer = loadTokenizer(modelDir);
     const maxSeqLen = optionalInt(values, 'max-seq-len', 2) ?? run?.config.training.maxSeqLen ?? 256;
     // Without --data, a run is scored on its own validation examples (never on what it trained on).

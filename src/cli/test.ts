@@ -42,15 +42,10 @@ export function formatFailures(r: CasesReport, rel: (f: string) => string = (f) 
   return lines;
 }
 
-/** A tally line per model, the gate's marked. */
+/** A tally line per model (evalCases.tally's wording), the gate's marked. */
 export function formatTally(r: CasesReport, gate: string): string[] {
   const t = tally(r);
-  return r.models.map((m) => {
-    const c = t[m.label];
-    const errors = r.outcomes.filter((o) => o.model === m.label && o.status === 'error').length;
-    const failed = c.fail - errors;
-    return `${m.label}: ${c.pass} passed, ${failed} failed${errors ? `, ${errors} error${errors === 1 ? '' : 's'}` : ''}, ${c.skip} skipped${m.label === gate ? '  (gate)' : ''}`;
-  });
+  return r.models.map((m) => `${t[m.label].line}${m.label === gate ? '  (gate)' : ''}`);
 }
 
 function str(values: Record<string, unknown>, flag: string): string | undefined {

@@ -1,5 +1,5 @@
 // One training run end to end, as an async generator of events: check the config against the
-// model's config.json (LoRA targets, layers, rank), validate the dataset, tokenize, warn about
+// model's config.json and safetensors headers (tensors, shapes, dtypes; LoRA targets, layers, rank), validate the dataset, tokenize, warn about
 // settings that cannot be meant, pick the backend, estimate memory from the shapes, and only then
 // create (or lock and reopen) the run folder, load the model and adapter, pre-flight, train, write
 // the PEFT adapter, evaluate it, and record the outcome. Nothing is allocated and no run folder
@@ -20,6 +20,7 @@ import { readConfig } from './hf/config';
 import { countParameters, initLoraWeightsOf, LoraConfigError, rankProblem, resolveLoraConfig, type LoraConfig } from './lora/config';
 import type { ModelSpec } from './hf/config';
 import { loadModel } from './models/load';
+import { checkModelWeights } from './models/weightLayout';
 import { checkPeftAdapter, loadPeftAdapter, writePeftAdapter } from './peft/adapterFolder';
 import { assertFits, estimateMemory, estimateMemoryFromSpec, measureActivationBytes, warmup, type Preflight } from './train/preflight';
 import { dataOptionsOf, resolveRunConfig, type RunConfig, type RunConfigInput } from './runConfig';
@@ -393,8 +394,12 @@ export async function* runSession(input: RunConfigInput, opts: SessionOptions = 
     }
     yield { type: 'config', config };
 
-    // 1. Checks that need only config.json: LoRA targets, layers and rank.
+    // 1. Checks that need only config.json and the safetensors headers: every weight present with
+    // config.json's shape and a trainable dtype; LoRA targets, layers and rank. And a runs folder
+    // a run folder can be made in (a file in its path, read-only, unwritable), before any work.
+    if (!run) RunDir.assertCanCreateIn(runsRoot(config.workspace, config.runsDir));
     const { spec } = readConfig(config.model);
+    checkModelWeights(config.model, spec);
     const lora = checkLora(config, spec, resume);
     await checkCancelled(signal, 'checking the config');
 

@@ -3,7 +3,7 @@
 // expected/actual pair of an `equals` diff, and the pass/fail matrix (cases × models) written to
 // the test run's output. No vscode import: src/host/evalTests.ts wraps these in TestMessages, and
 // vitest checks them as they are.
-import { matrixText, type CaseOutcome, type CasesReport, type CaseStatus, type EvalCase } from '../protocol/evalCases';
+import { matrixText, tally, type CaseOutcome, type CasesReport, type CaseStatus, type EvalCase } from '../protocol/evalCases';
 
 /** A case's own state from its models' outcomes: passed only when every one passed (skips aside). */
 export function rollup(statuses: readonly CaseStatus[]): CaseStatus {
@@ -59,14 +59,9 @@ export function equalsDiff(c: EvalCase | undefined, o: CaseOutcome): { message: 
  * ! error), then the counts per model: the summary a test run's output ends with.
  */
 export function matrixLines(r: CasesReport): string[] {
-  const models = r.models.map((m) => m.label);
   const lines = matrixText(r, MARK, ' ', 40);
-  const counts = models.map((m) => {
-    const os = r.outcomes.filter((o) => o.model === m);
-    const n = (s: CaseStatus) => os.filter((o) => o.status === s).length;
-    return `${m} ${n('pass')}/${os.length} passed${n('fail') ? `, ${n('fail')} failed` : ''}${n('error') ? `, ${n('error')} errors` : ''}${n('skip') ? `, ${n('skip')} skipped` : ''}`;
-  });
-  lines.push('', counts.join(' · '));
+  const t = tally(r);
+  lines.push('', r.models.map((m) => t[m.label].line).join(' · '));
   for (const n of r.notes) lines.push(`note: ${n}`);
   return lines;
 }

@@ -170,17 +170,48 @@ export function outcomeOf(r: CasesReport, caseName: string, model: string): Case
   return r.outcomes.find((o) => o.case === caseName && o.model === model);
 }
 
-/** Counts per model: passed, failed (errors included), skipped. */
-export function tally(r: CasesReport): Record<string, { pass: number; fail: number; skip: number }> {
-  const t: Record<string, { pass: number; fail: number; skip: number }> = {};
-  for (const m of r.models) t[m.label] = { pass: 0, fail: 0, skip: 0 };
+/** One model's column of a report: each outcome counted once by status, errors apart from failures. */
+export interface CaseTally {
+  pass: number;
+  /** A check failed. */
+  fail: number;
+  /** The case could not run on this model (its message says why). */
+  error: number;
+  skip: number;
+  /** The report's cases: the denominator; a case with no outcome for this model counts here only ("not run"). */
+  total: number;
+  /** The one wording of it: "adapter 5/7 passed (1 failed, 1 error)", what is not zero in brackets. */
+  line: string;
+}
+
+/** "adapter 5/7 passed (1 failed, 1 error, 1 skipped, 1 not run)": only the counts that are not zero in brackets. */
+function tallyLine(label: string, c: Omit<CaseTally, 'line'>): string {
+  const missing = c.total - c.pass - c.fail - c.error - c.skip;
+  const extra = [
+    c.fail && `${c.fail} failed`, c.error && `${c.error} ${c.error === 1 ? 'error' : 'errors'}`, c.skip && `${c.skip} skipped`, missing > 0 && `${missing} not run`,
+  ].filter(Boolean);
+  return `${label} ${c.pass}/${c.total} passed${extra.length ? ` (${extra.join(', ')})` : ''}`;
+}
+
+/**
+ * The pass/fail tally per model label, in the report's model order, with its one-line wording: what
+ * the session's end-of-run line, lora-lab test, the Test Explorer's output and the panel show. The
+ * cases are the report's and any an outcome names beyond them; an outcome given twice counts once.
+ */
+export function tally(r: CasesReport): Record<string, CaseTally> {
+  const cases = new Set(r.cases.map((c) => `${c.line}\u0000${c.name}`));
+  const status = new Map<string, CaseStatus>();
   for (const o of r.outcomes) {
-    const c = (t[o.model] ??= { pass: 0, fail: 0, skip: 0 });
-    if (o.status === 'pass') c.pass++;
-    else if (o.status === 'skip') c.skip++;
-    else c.fail++;
+    cases.add(`${o.line}\u0000${o.case}`);
+    status.set(`${o.line}\u0000${o.case}\u0000${o.model}`, o.status);
   }
-  return t;
+  const counts: Record<string, Omit<CaseTally, 'line'>> = {};
+  for (const m of r.models) counts[m.label] = { pass: 0, fail: 0, error: 0, skip: 0, total: cases.size };
+  for (const [key, s] of status) {
+    const model = key.slice(key.lastIndexOf('\u0000') + 1);
+    (counts[model] ??= { pass: 0, fail: 0, error: 0, skip: 0, total: cases.size })[s]++;
+  }
+  return Object.fromEntries(Object.entries(counts).map(([label, c]) => [label, { ...c, line: tallyLine(label, c) }]));
 }
 
 /**

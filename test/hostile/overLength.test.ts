@@ -99,7 +99,8 @@ describe('a runs folder that cannot be written', () => {
     writeIdsDataset(data, 3);
     const r = await runCliChild(['train', '--model', TINY, '--data', data, '--workspace', ro!, '--backend', 'wasm', '--max-steps', '1'], tmp);
     expect(r.code, r.out + r.err).toBe(1);
-    expect(r.out).toMatch(new RegExp(`cannot create the run folder ${ro}/\\.lora-lab/runs/\\d{8}-\\d{6}-ids: the folder ${ro} is on a read-only file system \\(EROFS\\)\\. Choose a writable runs folder \\(--runs-dir, or the loraLab\\.runsFolder setting\\)`));
+    // Said before the data is read (RunDir.assertCanCreateIn), so the run folder is named by its runs folder.
+    expect(r.out).toMatch(new RegExp(`cannot create a run folder in ${ro}/\\.lora-lab/runs: the folder ${ro} is on a read-only file system \\(EROFS\\)\\. Choose a writable runs folder \\(--runs-dir, or the loraLab\\.runsFolder setting\\)`));
     expect(r.out + r.err).not.toMatch(/ENOENT/);
   });
 

@@ -1,8 +1,8 @@
 // The Evaluation section's case matrix (issue 16), from a report as `lora-lab test --run` writes
 // it (test/fixtures/cases/devil.json, written by hand after src/protocol/evalCases.ts): rows are
 // the cases in file order with their lines, columns the models base, adapter, merged, then
-// checkpoints by step; cells carry a symbol and a word; the tally per model counts like
-// evalCases.tally (errors apart); the gate's failures are marked; tooltips cut long outputs; the
+// checkpoints by step; cells carry a symbol and a word; the tally per model is evalCases.tally's
+// (errors apart, one wording shared with the session, lora-lab test and the Test Explorer); the gate's failures are marked; tooltips cut long outputs; the
 // store keeps a run's reports from its detail and from a runCases notification (checked there).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +11,9 @@ import { decodeCasesReport, tally, type CasesReport } from '../../src/protocol/e
 import type { RunDetail, RunSummary } from '../../src/protocol/panel';
 import { casesEmptyHint, casesEntries, casesMatrix, cellFacts, gateLabel, orderModels, STATUS_SYMBOL, TOOLTIP_OUTPUT_CHARS, truncate } from '../../webview/casesMatrix';
 import { initialState, reduce, type State } from '../../webview/store';
+import { describeTally } from '../../src/core/eval/cases/run';
+import { formatTally } from '../../src/cli/test';
+import { matrixLines } from '../../src/host/evalTestText';
 
 const FIXTURE = path.join(__dirname, '../fixtures/cases/devil.json');
 
@@ -38,14 +41,14 @@ describe('casesMatrix', () => {
     expect(STATUS_SYMBOL.missing).not.toBe(STATUS_SYMBOL.skip);
   });
 
-  it('tallies each model as evalCases.tally does (errors counted apart, then added to the failures)', () => {
+  it('tallies each model with evalCases.tally: its counts (errors apart from failures) and its line', () => {
     const r = report();
     const m = casesMatrix('devil.json', r);
     const t = tally(r);
     for (const c of m.columns) {
-      expect(c.pass).toBe(t[c.label].pass);
-      expect(c.skip).toBe(t[c.label].skip);
-      expect(c.fail + c.error).toBe(t[c.label].fail);
+      const { line, ...counts } = t[c.label];
+      expect({ pass: c.pass, fail: c.fail, error: c.error, skip: c.skip, total: c.total }).toEqual(counts);
+      expect(c.tally).toBe(line);
       expect(c.total).toBe(4);
     }
     const adapter = m.columns.find((c) => c.label === 'adapter');
@@ -111,7 +114,24 @@ describe('casesMatrix', () => {
     expect(m.rows.map((x) => x.line)).toEqual([1, 2, 3, 5]);
     const merged = m.rows[0].cells.find((c) => c.model === 'merged');
     expect(merged).toMatchObject({ status: 'missing', text: 'not run' });
-    expect(m.columns.find((c) => c.label === 'merged')).toMatchObject({ pass: 2, total: 4 });
+    expect(m.columns.find((c) => c.label === 'merged')).toMatchObject({ pass: 2, total: 4, tally: 'merged 2/4 passed (1 error, 1 not run)' });
+  });
+
+  it('evalCases.tally: an outcome given twice counts once (the last), a model without outcomes is all "not run"', () => {
+    const r = report();
+    const again = r.outcomes.find((o) => o.model === 'base' && o.line === 1)!;
+    const t = tally({ ...r, models: [...r.models, { label: 'extra', kind: 'base', model: '/m' }], outcomes: [...r.outcomes, { ...again, status: 'pass' }] });
+    expect(t.base).toMatchObject({ pass: 1, fail: 1, error: 1, skip: 1, total: 4, line: 'base 1/4 passed (1 failed, 1 error, 1 skipped)' });
+    expect(t.extra.line).toBe('extra 0/4 passed (4 not run)');
+  });
+
+  it('one wording of a tally: the session\'s end-of-run line, lora-lab test, the Test Explorer output and the panel show evalCases.tally\'s line', () => {
+    const r = report();
+    const lines = r.models.map((m) => tally(r)[m.label].line);
+    expect(describeTally(r)).toBe(`cases: ${lines.join(' · ')}`);
+    expect(formatTally(r, 'adapter')).toEqual(lines.map((l) => (l.startsWith('adapter ') ? `${l}  (gate)` : l)));
+    expect(matrixLines(r).at(-1 - r.notes.length)).toBe(lines.join(' · '));
+    expect(casesMatrix('devil.json', r).columns.map((c) => c.tally).sort()).toEqual([...lines].sort());
   });
 
   it('entries: a matrix per report, one line with file and reason for one that could not be used', () => {

@@ -1,12 +1,13 @@
 // Evaluation: loss, perplexity and accuracy equal independent computations (the trainer's
 // evalLoss, argmax of the logits, the hand-made PyTorch script's loss); the merge check passes for
 // a correct merge and flags a wrong one; the effect check flags an adapter that changes nothing;
-// generations come side by side; `lora-lab eval --json` and `lora-lab merge` work end to end.
+// generations come side by side; `lora-lab eval --json` and `lora-lab merge` work end to end, and
+// refuse an adapter made for another base from its header, before any weight or data is read.
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { cli } from './helpers/cli';
 import { evaluateModels, MERGE_CHECK_THRESHOLD, NO_EFFECT_THRESHOLD, type EvalReport } from '../../src/core/eval/evaluate';
 import { evalLoss } from '../../src/core/train/evalLoss';
@@ -15,6 +16,7 @@ import { buildMergedModel } from '../../src/core/peft/merge';
 import { loadModel } from '../../src/core/models/load';
 import { loadPeftAdapter } from '../../src/core/peft/adapterFolder';
 import { LoraTokenizer } from '../../src/core/hf/tokenizer';
+import { SafetensorsFile, writeSafetensors } from '../../src/core/hf/safetensors';
 import { gpt2TokenizerConfig, gpt2TokenizerJson } from './helpers/gpt2TokenizerJson';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
@@ -149,5 +151,33 @@ describe('CLI', () => {
     const bad = await cli(['merge', '--model', path.join(FIX, 'gpt2-tiny'), '--adapter', path.join(FIX, 'qwen2-tiny', 'lora-r4-all-linear'), '--out', path.join(os.tmpdir(), 'never')]);
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/is for module "model\.layers\.0\.mlp\.down_proj", which GPT2LMHeadModel with 2 layers does not have/);
+  });
+
+  it('an adapter for a base of other dimensions: eval and merge refuse it from adapter_config.json and its header, naming the file and tensor, before a weight or the data is read', async () => {
+    // gpt2-tiny's r=4 c_attn adapter with lora_A (4, 48): a base whose hidden size is 48, not 32.
+    const src = path.join(FIX, 'gpt2-tiny', 'lora-r4-c_attn');
+    const adapter = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-eval-adapter-'));
+    fs.copyFileSync(path.join(src, 'adapter_config.json'), path.join(adapter, 'adapter_config.json'));
+    const t = (name: string, shape: number[]) => ({ name, shape, dtype: 'F32' as const, data: new Float32Array(shape[0] * shape[1]) });
+    writeSafetensors(path.join(adapter, 'adapter_model.safetensors'), [0, 1].flatMap((l) => [
+      t(`base_model.model.transformer.h.${l}.attn.c_attn.lora_A.weight`, [4, 48]),
+      t(`base_model.model.transformer.h.${l}.attn.c_attn.lora_B.weight`, [96, 4]),
+    ]));
+    const why = new RegExp(`^lora-lab (eval|merge): ${adapter}/adapter_model\\.safetensors: tensor "base_model\\.model\\.transformer\\.h\\.0\\.attn\\.c_attn\\.lora_A\\.weight" has shape \\[4, 48\\], but transformer\\.h\\.0\\.attn\\.c_attn of this base \\(in 32, out 96\\) needs \\[4, 32\\]`, 'm');
+    const reads = vi.spyOn(SafetensorsFile.prototype, 'readFloat32');
+    const out = path.join(os.tmpdir(), `lora-never-${process.pid}`);
+    try {
+      const e = await cli(['eval', '--model', path.join(FIX, 'gpt2-tiny'), '--adapter', adapter, '--data', path.join(adapter, 'no-such-data.jsonl'), '--backend', 'wasm']);
+      expect(e.code).toBe(1);
+      expect(e.err).toMatch(why);
+      const m = await cli(['merge', '--model', path.join(FIX, 'gpt2-tiny'), '--adapter', adapter, '--out', out]);
+      expect(m.code).toBe(1);
+      expect(m.err).toMatch(why);
+      expect(reads).not.toHaveBeenCalled();
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      reads.mockRestore();
+      fs.rmSync(adapter, { recursive: true, force: true });
+    }
   });
 });

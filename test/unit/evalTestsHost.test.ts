@@ -286,9 +286,9 @@ describe('text of results', () => {
     expect(failureText(outcome('base', 'error', { error: 'prompt too long' }))).toBe('c could not run on base: prompt too long');
   });
 
-  it('matrixLines: a row per case, a column per model, counts per model', () => {
+  it('matrixLines: a row per case, a column per model, evalCases.tally\'s line per model', () => {
     const r = { models: [{ label: 'base' }, { label: 'adapter' }], cases: [{ name: 'c', line: 1 }, { name: 'd', line: 2 }], notes: ['merged in memory'],
-      outcomes: [outcome('base', 'fail'), outcome('adapter', 'pass'), { ...outcome('base', 'pass'), case: 'd' }, { ...outcome('adapter', 'error'), case: 'd' }] } as unknown as CasesReport;
-    expect(matrixLines(r)).toEqual(['case  base  adapter', 'c     ✗     ✓', 'd     ✓     !', '', 'base 1/2 passed, 1 failed · adapter 1/2 passed, 1 errors', 'note: merged in memory']);
+      outcomes: [outcome('base', 'fail'), outcome('adapter', 'pass'), { ...outcome('base', 'pass'), case: 'd', line: 2 }, { ...outcome('adapter', 'error'), case: 'd', line: 2 }] } as unknown as CasesReport;
+    expect(matrixLines(r)).toEqual(['case  base  adapter', 'c     ✗     ✓', 'd     ✓     !', '', 'base 1/2 passed (1 failed) · adapter 1/2 passed (1 error)', 'note: merged in memory']);
   });
 });

@@ -2,7 +2,8 @@
 // read-only runs folder read "ENOENT: no such file or directory", because Node's recursive mkdir
 // reports the stat of the folder it failed to make). Real refusals where this machine can make
 // them: a file in the path (everywhere), a read-only tmpfs mount (root with mount rights), a
-// chmod 555 folder (not root: root writes through it).
+// chmod 555 folder (not root: root writes through it); RunDir.assertCanCreateIn says the same
+// before anything is made (a session checks it before reading the data).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -100,6 +101,29 @@ describe('RunDir.create on a folder it cannot write', () => {
       expect(fs.readdirSync(root)).toEqual([]);
     } finally {
       fs.chmodSync(root, 0o755);
+    }
+  });
+
+  it('assertCanCreateIn says the same before anything is made (a file in the path); a makeable runs folder passes and is not made', () => {
+    const file = path.join(tmp, 'also-not-a-folder');
+    fs.writeFileSync(file, 'x');
+    const root = path.join(file, '.lora-lab', 'runs');
+    expect(() => RunDir.assertCanCreateIn(root)).toThrow(`cannot create a run folder in ${root}: ${file} is a file, not a folder (ENOTDIR). Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.`);
+    const fresh = path.join(tmp, 'fresh', '.lora-lab', 'runs');
+    expect(() => RunDir.assertCanCreateIn(fresh)).not.toThrow();
+    expect(fs.existsSync(path.join(tmp, 'fresh'))).toBe(false);
+    if (ro !== undefined) {
+      expect(() => RunDir.assertCanCreateIn(path.join(ro, 'runs'))).toThrow(`cannot create a run folder in ${path.join(ro, 'runs')}: the folder ${ro} is on a read-only file system (EROFS).`);
+    }
+    if (notRoot) {
+      const locked = path.join(tmp, 'locked-early');
+      fs.mkdirSync(locked);
+      fs.chmodSync(locked, 0o555);
+      try {
+        expect(() => RunDir.assertCanCreateIn(path.join(locked, 'runs'))).toThrow(`the folder ${locked} is not writable: permission denied (EACCES)`);
+      } finally {
+        fs.chmodSync(locked, 0o755);
+      }
     }
   });
 

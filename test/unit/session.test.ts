@@ -1,17 +1,21 @@
 // A whole run through runSession (what `lora-lab train` and the worker drive): bad input fails
-// before any model is loaded and leaves no run folder, as does a LoRA config that cannot train (an
+// before any model is loaded and leaves no run folder (weights refused from their safetensors
+// header; a runs folder that cannot be made, before the data is read), as does a LoRA config that cannot train (an
 // unmatched target, r above min(in, out)) or a run whose weights alone pass the memory limit; a run
 // that cannot fit in memory stops at pre-flight naming what to lower; the run's lock is held while
 // it trains and released at the end; a completed run leaves a loadable PEFT adapter and its record.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { writeSafetensors } from '../../src/core/hf/safetensors';
 import { readPeftAdapter } from '../../src/core/peft/adapterFolder';
 import { LOCK_FILE, RunDir, runLockHolder } from '../../src/core/runs';
 import { runSession, type SessionEvent } from '../../src/core/session';
 import { randomIds } from './helpers/randomModel';
+import { cli } from './helpers/cli';
+import { patchedGpt2Tiny, type HeaderEntries } from './helpers/patchedModel';
 
 const MODEL = path.join(__dirname, '..', 'fixtures', 'gpt2-tiny');
 
@@ -26,6 +30,22 @@ async function collect(gen: AsyncGenerator<SessionEvent>): Promise<SessionEvent[
   const out: SessionEvent[] = [];
   for await (const e of gen) out.push(e);
   return out;
+}
+
+const mounts: string[] = [];
+afterAll(() => mounts.forEach((m) => execFileSync('umount', [m])));
+
+/** An empty read-only tmpfs, or undefined where this process may not mount one (not root, not Linux). */
+function readOnlyMount(): string | undefined {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-session-ro-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  mounts.push(dir);
+  return dir;
 }
 
 const goodRows = () => randomIds(24, 14, 96, 3).map((ids) => JSON.stringify({ input_ids: ids }));
@@ -51,6 +71,61 @@ describe('runSession', () => {
     expect(fin.status).toBe('failed');
     expect(fin.message).toMatch(/config\.json: not found/);
     expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+  });
+
+  it('weights LoRA Lab cannot train (a tensor I32) or off config.json (a shape): refused from the safetensors header, naming file and tensor, before the data is read and with no run folder', async () => {
+    const cases: [(h: HeaderEntries) => void, string][] = [
+      [(h) => (h['transformer.h.1.attn.c_proj.weight'].dtype = 'I32'), 'tensor "transformer.h.1.attn.c_proj.weight" is I32; LoRA Lab trains on F32, F16, BF16, F64 weights'],
+      [(h) => (h['transformer.wpe.weight'].shape = [32, 64]), 'tensor "transformer.wpe.weight" has shape [32, 64], but'],
+    ];
+    for (const [patch, says] of cases) {
+      const model = patchedGpt2Tiny(patch);
+      const ws = workspace(goodRows());
+      try {
+        const events = await collect(runSession({ model, data: ws.data, workspace: ws.dir }));
+        const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+        expect(fin).toMatchObject({ status: 'failed', errorKind: 'safetensors' });
+        expect(fin.message).toContain(`${path.join(model, 'model.safetensors')}: ${says}`);
+        expect(events.map((e) => e.type)).toEqual(['config', 'finished']);
+        expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+      } finally {
+        fs.rmSync(model, { recursive: true, force: true });
+      }
+    }
+    // The same through `lora-lab train`: exit 1 with the file and tensor, no run folder.
+    const model = patchedGpt2Tiny((h) => (h['transformer.h.0.ln_1.bias'].dtype = 'U32'));
+    const ws = workspace(goodRows());
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => lines.push(String(chunk)) > 0);
+    const r = await cli(['train', '--model', model, '--data', ws.data, '--workspace', ws.dir, '--json']).finally(() => write.mockRestore());
+    expect(r.code).toBe(1);
+    const fin = lines.map((l) => JSON.parse(l) as SessionEvent).at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.message).toContain(`${path.join(model, 'model.safetensors')}: tensor "transformer.h.0.ln_1.bias" is U32`);
+    expect(fs.existsSync(path.join(ws.dir, '.lora-lab'))).toBe(false);
+    fs.rmSync(model, { recursive: true, force: true });
+  });
+
+  it('a runs folder that cannot be made (a file in its path): said with the file and --runs-dir / loraLab.runsFolder before the data is read; nothing written', async () => {
+    const ws = workspace(goodRows());
+    const file = path.join(ws.dir, 'not-a-folder');
+    fs.writeFileSync(file, 'x');
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, runsDir: path.join('not-a-folder', 'runs') }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.status).toBe('failed');
+    expect(fin.message).toBe(`cannot create a run folder in ${path.join(file, 'runs')}: ${file} is a file, not a folder (ENOTDIR). Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.`);
+    expect(events.map((e) => e.type)).toEqual(['config', 'finished']);
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  const ro = readOnlyMount();
+  it.runIf(ro !== undefined)('a runs folder on a read-only file system: EROFS with the folder, not ENOENT, before the data is read', async () => {
+    const ws = workspace(goodRows());
+    const root = path.join(ro!, '.lora-lab', 'runs');
+    const events = await collect(runSession({ model: MODEL, data: ws.data, workspace: ws.dir, runsDir: root }));
+    const fin = events.at(-1) as Extract<SessionEvent, { type: 'finished' }>;
+    expect(fin.message).toBe(`cannot create a run folder in ${root}: the folder ${ro} is on a read-only file system (EROFS). Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.`);
+    expect(events.map((e) => e.type)).toEqual(['config', 'finished']);
+    expect(fs.readdirSync(ro!)).toEqual([]);
   });
 
   it('a target that matches no module and an r above min(in, out) fail before the backend is loaded, with no run folder', async () => {

@@ -9,7 +9,7 @@ import { readConfig } from '../hf/config';
 import type { LoraTokenizer } from '../hf/tokenizer';
 import type { CausalLM } from '../models/causalLm';
 import { loadModel } from '../models/load';
-import { adapterForModel, readPeftAdapter } from '../peft/adapterFolder';
+import { readPeftAdapterFor } from '../peft/adapterFolder';
 import { buildMergedModel, weightsPrecision } from '../peft/merge';
 import type { PhaseEvent } from '../../protocol/progress';
 import { evaluateModels, type EvalOptions, type EvalReport } from './evaluate';
@@ -37,8 +37,9 @@ export interface FolderEvaluation {
 
 export async function evaluateFolders(f: FolderEvaluation): Promise<EvalReport> {
   const { spec } = readConfig(f.modelDir);
-  const adapter = f.adapterDir ? readPeftAdapter(f.adapterDir) : undefined;
-  const config = adapter && f.adapterDir ? adapterForModel(adapter, spec, f.adapterDir) : undefined;
+  // Checked against the base from adapter_config.json and the header before its weights are read.
+  const adapter = f.adapterDir ? readPeftAdapterFor(f.adapterDir, spec) : undefined;
+  const config = adapter?.config;
   f.onPhase?.({ type: 'phase', phase: 'loading-model' });
   const { model } = loadModel(f.modelDir);
   let merged: CausalLM | undefined;

@@ -15,6 +15,7 @@ import {
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import { GPT2_SITES } from './baseDropout';
 import type { WeightReader } from './weightReader';
+import { gpt2Prefix } from './weightLayout';
 
 interface Block {
   ln1: [tf.Tensor1D, tf.Tensor1D];
@@ -78,11 +79,7 @@ export class Gpt2Model extends CausalLM {
 
   /** Which key layout a checkpoint uses: 'transformer.' or '' (bare GPT2Model keys). */
   static detectPrefix(names: string[], where: string): string {
-    if (names.includes('transformer.wte.weight')) return 'transformer.';
-    if (names.includes('wte.weight')) return '';
-    throw new Error(
-      `${where}: not a GPT-2 checkpoint: neither "transformer.wte.weight" nor "wte.weight" is present (first keys: ${names.slice(0, 5).join(', ')})`,
-    );
+    return gpt2Prefix(names, where);
   }
 
   static load(spec: ModelSpec, reader: WeightReader): Gpt2Model {

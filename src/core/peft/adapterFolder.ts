@@ -16,6 +16,8 @@ import { SafetensorsFile, writeSafetensors } from '../hf/safetensors';
 
 export const ADAPTER_CONFIG = 'adapter_config.json';
 export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** The dtypes an adapter's tensors are read from (SafetensorsFile.readFloat32). */
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
 
 export class AdapterError extends Error {
   constructor(message: string, readonly file: string) {
@@ -104,7 +106,10 @@ type AdapterShapes = Omit<PeftAdapter, 'tensors'> & { tensors: Map<string, { sha
 
 /** Reads a PEFT LoRA adapter folder. Errors name the file and tensor. */
 export function readPeftAdapter(dir: string): PeftAdapter {
-  const { tensors: shapes, ...rest } = readAdapterShapes(dir);
+  return readAdapterWeights(dir, readAdapterShapes(dir));
+}
+
+function readAdapterWeights(dir: string, { tensors: shapes, ...rest }: AdapterShapes): PeftAdapter {
   const st = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS));
   try {
     const tensors = new Map([...shapes].map(([key, t]) => [key, { shape: t.shape, data: st.readFloat32(t.stored) }]));
@@ -121,6 +126,17 @@ export function readPeftAdapter(dir: string): PeftAdapter {
  */
 export function checkPeftAdapter(dir: string, spec: ModelSpec): LoraConfig {
   return adapterForModel(readAdapterShapes(dir), spec, dir);
+}
+
+/**
+ * Reads the adapter in `dir` for a base of `spec`: adapter_config.json and the safetensors header
+ * are checked against `spec` first (an adapter for another model fails naming its file and tensor
+ * before any weight is read), then the weights are read. `config` is the one that loads them.
+ */
+export function readPeftAdapterFor(dir: string, spec: ModelSpec): PeftAdapter & { config: LoraConfig } {
+  const shapes = readAdapterShapes(dir);
+  const config = adapterForModel(shapes, spec, dir);
+  return { ...readAdapterWeights(dir, shapes), config };
 }
 
 function readAdapterShapes(dir: string): AdapterShapes {
@@ -145,6 +161,8 @@ function readAdapterShapes(dir: string): AdapterShapes {
   try {
     const tensors: AdapterShapes['tensors'] = new Map();
     for (const name of st.names()) {
+      const { dtype } = st.info(name);
+      if (!FLOAT_DTYPES.includes(dtype)) throw new AdapterError(`tensor "${name}" is ${dtype}; adapter weights must be F32, F16, BF16 or F64 (re-save the adapter from PEFT without quantizing it)`, wFile);
       const dora = /^base_model\.model\.(.+)\.lora_magnitude_vector(?:\.default)?$/.exec(name);
       if (dora) {
         if (!config.useDora) throw new AdapterError(`tensor "${name}" is a DoRA magnitude, but adapter_config.json has use_dora false: the config and the weights come from different adapters`, wFile);
@@ -327,8 +345,7 @@ export function adapterForModel(adapter: Omit<PeftAdapter, 'tensors'> & { tensor
 
 /** Reads the PEFT adapter folder `dir`, checks it against `model`'s architecture and installs it. */
 export function loadPeftAdapter(model: CausalLM, dir: string): PeftAdapter {
-  const adapter = readPeftAdapter(dir);
-  const config = adapterForModel(adapter, model.spec, dir);
-  model.loadAdapter(config, adapter.tensors);
-  return { ...adapter, config };
+  const adapter = readPeftAdapterFor(dir, model.spec);
+  model.loadAdapter(adapter.config, adapter.tensors);
+  return adapter;
 }

@@ -15,7 +15,7 @@ import { buildModel } from '../models/load';
 import type { CausalLM } from '../models/causalLm';
 import type { TensorSource } from '../models/weightReader';
 import { linearModules, type LinearModule } from '../lora/modules';
-import { adapterForModel, readPeftAdapter, type PeftAdapter } from './adapterFolder';
+import { readPeftAdapterFor, type PeftAdapter } from './adapterFolder';
 import { CARD_FILE, cardFacts, mergedModelCard } from './modelCard';
 import { SafetensorsFile, type StDtype } from '../hf/safetensors';
 import { WeightStore } from '../hf/weights';
@@ -236,8 +236,9 @@ export function mergeModelFolder(opts: { model: string; adapter: string; out: st
   const [modelDir, adapterDir, out] = [opts.model, opts.adapter, opts.out].map((p) => path.resolve(p));
   if (out === modelDir || out === adapterDir) throw new MergeError(`--out ${opts.out} is the base or adapter folder: choose a new folder for the merged model`);
   const { spec } = readConfig(modelDir);
-  const adapter = readPeftAdapter(adapterDir);
-  const cfg = adapterForModel(adapter, spec, adapterDir);
+  // Checked against the base from adapter_config.json and the header before its weights are read.
+  const adapter = readPeftAdapterFor(adapterDir, spec);
+  const cfg = adapter.config;
   if (fs.existsSync(out) && !opts.force) throw new MergeError(`${out} already exists: choose another --out, or pass --force to replace it`);
   const store = WeightStore.open(modelDir);
   const parent = path.dirname(out);

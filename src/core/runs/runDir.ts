@@ -11,6 +11,7 @@ import {
   checkName,
   commitDirAtomically,
   commitDirAtomicallyAsync,
+  cannotCreateIn,
   creationError,
   makeDirs,
   removeDirAtomically,
@@ -31,6 +32,9 @@ export { ADAPTER_DIR, CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RUN_FILE, RUN_STA
 export { baseRunId, DEFAULT_RUNS_SETTING, newRunId, runsRoot, slugOf } from './ids';
 export { isOrphaned, isProcessAlive, listRuns, type ListRunsOptions, type RunListing } from './list';
 export { LOCK_FILE, RunLock, RunLockedError, runLockHolder, type LockHolder } from './lock';
+
+/** What to do when a run folder cannot be made: both ways to choose the runs folder. */
+export const RUNS_FOLDER_ADVICE = 'Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.';
 
 /** What the caller supplies to create a run; the store fills id, dir, status, createdAt, pid, hostname. */
 export type RunInit = Omit<RunRecord, 'id' | 'dir' | 'status' | 'createdAt' | 'pid' | 'hostname' | 'name'> & { id?: string; name?: string };
@@ -54,8 +58,7 @@ export class RunDir {
     const created = new Date();
     const id = init.id ?? baseRunId(created, init.dataset.path);
     // Read-only, not writable, full: said with the folder at fault, not as a bare errno.
-    const cannot = (e: unknown, dir: string) =>
-      creationError(e, 'the run folder', dir, 'Choose a writable runs folder (--runs-dir, or the loraLab.runsFolder setting), or make that folder writable.');
+    const cannot = (e: unknown, dir: string) => creationError(e, 'the run folder', dir, RUNS_FOLDER_ADVICE);
     let dir: string;
     try {
       makeDirs(root);
@@ -82,6 +85,16 @@ export class RunDir {
       throw cannot(e, run.dir);
     }
     return run;
+  }
+
+  /**
+   * Throws, naming the folder at fault, when a run folder could not be made under `root` (a file in
+   * the path, a read-only or unwritable folder), without making anything: checked before the data
+   * is read and the model loaded, so that work is not lost when create() would fail.
+   */
+  static assertCanCreateIn(root: string): void {
+    const e = cannotCreateIn(root, 'a run folder in', path.resolve(root), RUNS_FOLDER_ADVICE);
+    if (e) throw e;
   }
 
   /** Open an existing run folder; throws RunStoreError naming run.json if it is missing or invalid. */

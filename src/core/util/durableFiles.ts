@@ -87,6 +87,32 @@ export function creationError(e: unknown, what: string, target: string, advice: 
   return new RunStoreError(`cannot create ${what} ${target}: the folder ${folder} ${why}. ${advice}`, folder);
 }
 
+/**
+ * What making a folder inside `root` would throw, found without making anything (so work that
+ * would be lost is not started): the nearest existing folder at or above `root` must be a folder
+ * this process may write to (EACCES, EROFS from access(2)). Worded by creationError; undefined
+ * when it looks creatable (a full disk or a race still shows when the folder is made).
+ */
+export function cannotCreateIn(root: string, what: string, target: string, advice: string): unknown {
+  let d = path.resolve(root);
+  let made = path.join(d, '_'); // the level that would be made in d
+  let st = statOrUndefined(d);
+  while (!st && path.dirname(d) !== d) {
+    made = d;
+    d = path.dirname(d);
+    st = statOrUndefined(d);
+  }
+  if (!st) return undefined;
+  const at = (e: Error, code: string) => Object.assign(e, { code, path: made });
+  if (!st.isDirectory()) return creationError(at(new Error(`ENOTDIR: not a directory, mkdir '${made}'`), 'ENOTDIR'), what, target, advice);
+  try {
+    fs.accessSync(d, fs.constants.W_OK);
+  } catch (e) {
+    return creationError(at(e as Error, (e as NodeJS.ErrnoException).code ?? ''), what, target, advice);
+  }
+  return undefined;
+}
+
 /** fsync a folder so renames and new entries in it survive a power loss. */
 export function fsyncDir(dir: string): void {
   // Windows cannot open a folder for fsync; NTFS journals metadata itself.

@@ -16,7 +16,7 @@ import { sha256File } from '../../hf/fingerprint';
 import { loadTokenizer, type LoraTokenizer } from '../../hf/tokenizer';
 import type { CausalLM } from '../../models/causalLm';
 import { loadModel } from '../../models/load';
-import { adapterForModel, readPeftAdapter } from '../../peft/adapterFolder';
+import { readPeftAdapterFor } from '../../peft/adapterFolder';
 import { buildMergedModel } from '../../peft/merge';
 import { generateBatchAsync } from '../generateBatch';
 import type { Sampling } from '../generate';
@@ -81,14 +81,10 @@ export function gateFailures(r: CasesReport, gate = r.gate ?? defaultGate(r.mode
   return r.outcomes.filter((o) => o.model === gate && (o.status === 'fail' || o.status === 'error'));
 }
 
-/** One line for a log: "cases: base 2/8 passed, adapter 6/8 passed (1 skipped), merged 6/8 passed". */
+/** One line for a log (evalCases.tally's wording per model): "cases: base 2/8 passed (6 failed) · adapter 6/8 passed (1 failed, 1 skipped) · merged 6/8 passed (2 failed)". */
 export function describeTally(r: CasesReport): string {
   const t = tally(r);
-  const parts = r.models.map((m) => {
-    const c = t[m.label];
-    return `${m.label} ${c.pass}/${c.pass + c.fail + c.skip} passed${c.skip ? ` (${c.skip} skipped)` : ''}`;
-  });
-  return `cases: ${parts.join(', ')}`;
+  return `cases: ${r.models.map((m) => t[m.label].line).join(' · ')}`;
 }
 
 function samplingOf(c: EvalCase): Sampling | undefined {
@@ -204,8 +200,8 @@ function setUpModel(m: CaseModel, base: CausalLM, baseDir: string, backend: Back
   if (m.kind === 'base') return { model: base, owned: false };
   const readAdapter = () => {
     if (!m.adapter) throw new Error(`a ${m.kind} model needs an adapter folder`);
-    const adapter = readPeftAdapter(m.adapter);
-    return { config: adapterForModel(adapter, base.spec, m.adapter), tensors: adapter.tensors };
+    const adapter = readPeftAdapterFor(m.adapter, base.spec); // shapes checked before the weights are read
+    return { config: adapter.config, tensors: adapter.tensors };
   };
   if (m.kind === 'adapter' || m.kind === 'checkpoint') {
     const a = readAdapter();
