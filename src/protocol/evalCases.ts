@@ -162,7 +162,15 @@ export interface CasesReport {
   /** The model whose failures fail the whole (lora-lab test's exit code): "adapter" by default. */
   gate?: string;
   backend?: string;
+  /** Wall time of the whole run of the cases (loading the base and scoring its losses included). */
   ms: number;
+  /**
+   * Wall time per model label: setting the model up (adapter installed, merged model loaded or
+   * built), scoring its losses and generating its outputs. The real elapsed time of its column,
+   * unlike the sum of its outputs' `ms` (outputs decoded in one batch share their seconds).
+   * Absent in reports written before it was recorded.
+   */
+  modelMs?: Record<string, number>;
   notes: string[];
 }
 
@@ -296,5 +304,7 @@ export const decodeCasesReport: Decoder<CasesReport> = decoder((v) => {
     const x = f.optStr(k);
     if (x !== undefined) r[k] = x;
   }
+  const modelMs = f.optObj('modelMs');
+  if (modelMs) r.modelMs = Object.fromEntries(Object.keys(modelMs.raw).map((label) => [label, modelMs.num(label)]));
   return r;
 });

@@ -24,7 +24,7 @@ function outcome(o: Partial<CaseOutcome> & Pick<CaseOutcome, 'case' | 'line' | '
 
 const REPORT: CasesReport = {
   formatVersion: 1, createdAt: '2026-12-03T16:30:05.123Z', file: '/ws/cases/capitals.evals.jsonl', sha256: 'ab'.repeat(32),
-  run: '/ws/.lora-lab/runs/r1', gate: 'adapter', backend: 'wasm', ms: 4321, notes: [],
+  run: '/ws/.lora-lab/runs/r1', gate: 'adapter', backend: 'wasm', ms: 4321, modelMs: { base: 1500, adapter: 2600 }, notes: [],
   models: [
     { label: 'base', kind: 'base', model: '/models/gpt2-tiny' },
     { label: 'adapter', kind: 'adapter', model: '/models/gpt2-tiny', adapter: '/ws/.lora-lab/runs/r1/adapter' },
@@ -83,10 +83,10 @@ describe('junitXml', () => {
     }
   });
 
-  it('one testsuite per model with its counts and time (seconds from the outputs), totals on the root', () => {
+  it('one testsuite per model with its counts and time (its model\'s elapsed time, modelMs), totals on the root', () => {
     expect(xml).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="lora-lab test capitals" tests="6" failures="1" errors="2" skipped="1" time="4.321">/);
-    expect(xml).toContain('<testsuite name="base" tests="3" failures="1" errors="1" skipped="1" time="0.250" timestamp="2026-12-03T16:30:05" package="capitals">');
-    expect(xml).toContain('<testsuite name="adapter" tests="3" failures="0" errors="1" skipped="0" time="1.250" timestamp="2026-12-03T16:30:05" package="capitals">');
+    expect(xml).toContain('<testsuite name="base" tests="3" failures="1" errors="1" skipped="1" time="1.500" timestamp="2026-12-03T16:30:05" package="capitals">');
+    expect(xml).toContain('<testsuite name="adapter" tests="3" failures="0" errors="1" skipped="0" time="2.600" timestamp="2026-12-03T16:30:05" package="capitals">');
     expect(xml).toContain('<property name="adapter" value="/ws/.lora-lab/runs/r1/adapter"/>');
     expect(xml).toContain('<property name="gate" value="true"/>');
   });
@@ -122,6 +122,23 @@ describe('junitXml', () => {
   it('xmlEscape keeps CR, and newlines and tabs in attributes', () => {
     expect(xmlEscape('a\r\nb\tc')).toBe('a&#13;\nb\tc');
     expect(xmlEscape('a\r\nb\tc', true)).toBe('a&#13;&#10;b&#9;c');
+  });
+
+  it('batched cases: the suite time is the elapsed time, not the sum of the cases\' batch times; without modelMs no suite time', async () => {
+    // Three cases decoded in one batch of 1.2 s: their outputs end at 0.8, 1.0 and 1.2 s of it.
+    // Summed they would make 3.0 s; the model took 1.4 s (1.2 s of batch and 0.2 s setting up).
+    const batched = (name: string, line: number, ms: number) => outcome({ case: name, line, model: 'adapter', status: 'pass', output: { text: name, ids: [1], stop: 'eos', ms } });
+    const r: CasesReport = {
+      ...REPORT, models: [REPORT.models[1]], cases: [{ name: 'a', line: 1 }, { name: 'b', line: 2 }, { name: 'c', line: 3 }],
+      outcomes: [batched('a', 1, 800), batched('b', 2, 1000), batched('c', 3, 1200)], ms: 1900, modelMs: { adapter: 1400 },
+    };
+    const doc = junitXml(r);
+    expect(doc).toContain('<testsuite name="adapter" tests="3" failures="0" errors="0" skipped="0" time="1.400"');
+    expect([...doc.matchAll(/<testcase name="(\w)"[^>]* time="([\d.]+)"/g)].map((m) => [m[1], m[2]])).toEqual([['a', '0.800'], ['b', '1.000'], ['c', '1.200']]);
+    expect((await validate(doc)).valid).toBe(true);
+    const old = junitXml({ ...r, modelMs: undefined }); // a report written before modelMs
+    expect(old).toContain('<testsuite name="adapter" tests="3" failures="0" errors="0" skipped="0" timestamp=');
+    expect((await validate(old)).valid).toBe(true);
   });
 
   it('a report with no outcomes is still a valid document', async () => {

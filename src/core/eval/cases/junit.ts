@@ -4,6 +4,14 @@
 // check was skipped, and the generated text in <system-out>. Written to the Ant / Jenkins shape
 // that test/fixtures/junit/junit.xsd states (test/unit/junit.test.ts validates against it).
 //
+// Times: a testsuite's `time` is its model's real elapsed time (the report's modelMs: setting the
+// model up, scoring, generating), not the sum of its cases' times: outputs decoded in one batch
+// share their seconds, so that sum counts the same seconds once per case of the batch. A report
+// without modelMs (written before it was recorded) gives its suites no time. A testcase's `time` is
+// its output's `ms`: from the start of its batch to its last token, the wait for that answer
+// (overlapping its batch-mates'); a case without a generation has none. The root's `time` is the
+// whole run's.
+//
 // Characters XML 1.0 cannot hold at all (U+0000–U+0008, U+000B, U+000C, U+000E–U+001F, lone
 // surrogates, U+FFFE, U+FFFF) are written as the visible text `\uXXXX`: a model's output may
 // contain them, and one of them would make the whole file unreadable to every XML parser.
@@ -87,15 +95,14 @@ function testcase(o: CaseOutcome, classname: string, file: string): string {
   return body.length ? `${open}\n${body.join('\n')}\n    </testcase>` : `${open.slice(0, -1)}/>`;
 }
 
-interface Counts { tests: number; failures: number; errors: number; skipped: number; ms: number }
+interface Counts { tests: number; failures: number; errors: number; skipped: number }
 
 function count(outcomes: CaseOutcome[]): Counts {
-  const c: Counts = { tests: outcomes.length, failures: 0, errors: 0, skipped: 0, ms: 0 };
+  const c: Counts = { tests: outcomes.length, failures: 0, errors: 0, skipped: 0 };
   for (const o of outcomes) {
     if (o.status === 'fail') c.failures++;
     else if (o.status === 'error') c.errors++;
     else if (o.status === 'skip') c.skipped++;
-    if (o.output) c.ms += o.output.ms;
   }
   return c;
 }
@@ -116,13 +123,14 @@ export function junitXml(report: CasesReport): string {
   // The models in report order, then any label an outcome names that the model list lacks.
   const labels = [...new Set([...report.models.map((m) => m.label), ...report.outcomes.map((o) => o.model)])];
   const suites: string[] = [];
-  const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0, ms: 0 };
+  const total: Counts = { tests: 0, failures: 0, errors: 0, skipped: 0 };
   for (const label of labels) {
     const outcomes = report.outcomes.filter((o) => o.model === label);
     const c = count(outcomes);
     for (const k of ['tests', 'failures', 'errors', 'skipped'] as const) total[k] += c[k];
     const model = report.models.find((m) => m.label === label);
-    const head = `  <testsuite${attrs({ name: label, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: seconds(c.ms), timestamp: timestamp(report.createdAt), package: base })}>`;
+    const ms = report.modelMs?.[label];
+    const head = `  <testsuite${attrs({ name: label, tests: c.tests, failures: c.failures, errors: c.errors, skipped: c.skipped, time: ms !== undefined ? seconds(ms) : undefined, timestamp: timestamp(report.createdAt), package: base })}>`;
     const cases = outcomes.map((o) => testcase(o, `${base}.${label}`, report.file));
     suites.push(`${head}\n${properties(report, model)}${cases.map((s) => `${s}\n`).join('')}  </testsuite>`);
   }

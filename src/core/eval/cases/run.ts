@@ -131,6 +131,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
   const batchSize = Math.max(1, o.batchSize ?? DEFAULT_CASE_BATCH);
   const notes = [...(o.notes ?? [])];
   const byKey = new Map<string, CaseOutcome>();
+  const modelMs: Record<string, number> = {};
   const total = prepared.length * o.models.length;
   let done = 0;
   let phaseStart = performance.now();
@@ -157,6 +158,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
     phaseStart = performance.now();
     for (const m of o.models) {
       o.signal?.throwIfAborted();
+      const m0 = performance.now();
       let model: CausalLM;
       let owned = false;
       try {
@@ -166,6 +168,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
         const why = `${m.label}: ${messageOf(e)}`;
         for (const p of prepared) tell(errorOutcome(p.c, m, why));
         notes.push(`${m.label} could not be loaded: ${messageOf(e)}`);
+        modelMs[m.label] = Math.round(performance.now() - m0);
         continue;
       }
       progress(m.label);
@@ -174,6 +177,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
       } finally {
         if (owned) model.dispose();
       }
+      modelMs[m.label] = Math.round(performance.now() - m0);
     }
   } finally {
     base.dispose();
@@ -186,7 +190,7 @@ export async function runCases(o: RunCasesOptions): Promise<CasesReport> {
     models: o.models, cases: cases.map((c) => ({ name: c.name, line: c.line })), outcomes,
     ...(o.gate !== undefined ? { gate: o.gate } : {}),
     backend: `${o.backend.backend} on ${o.backend.device}, ${o.backend.threads} thread(s)`,
-    ms: Math.round(performance.now() - t0), notes,
+    ms: Math.round(performance.now() - t0), modelMs, notes,
   };
 }
 
