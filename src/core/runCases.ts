@@ -12,7 +12,7 @@ import { runCases, type RunCasesOptions } from './eval/cases/run';
 import { ADAPTER_CONFIG } from './peft/adapterFolder';
 import { resolveRunConfig } from './runConfig';
 import { ADAPTER_DIR, RunDir } from './runs';
-import { TRAINER_STATE } from './train/checkpoint';
+import { caseCheckpoints } from './runs/caseCheckpoints';
 import { makeDirs, writeFileAtomic } from './util/durableFiles';
 import { caseReportName, RUN_CASES_DIR, type CaseModel, type CasesReport, type ModelKind } from '../protocol/evalCases';
 
@@ -24,16 +24,6 @@ export const DEFAULT_RUN_KINDS: readonly ModelKind[] = ['base', 'adapter', 'merg
 
 const holdsAdapter = (dir: string) => fs.existsSync(path.join(dir, ADAPTER_CONFIG));
 const holdsModel = (dir: string) => fs.existsSync(path.join(dir, 'config.json')) && fs.readdirSync(dir).some((f) => f.endsWith('.safetensors'));
-
-/** A checkpoint's step from its trainer_state.json, when it records one. */
-function checkpointStep(dir: string): number | undefined {
-  try {
-    const s = JSON.parse(fs.readFileSync(path.join(dir, TRAINER_STATE), 'utf8')) as { step?: unknown };
-    return typeof s.step === 'number' && Number.isInteger(s.step) ? s.step : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The run's models for the cases, in the report's column order (base, adapter, merged, then the
@@ -66,12 +56,9 @@ export function runCaseModels(runDir: string, o: { kinds?: readonly ModelKind[];
     } else notes.push('no merged model: the run has no adapter to merge');
   }
   if (kinds.has('checkpoint')) {
-    const found = run.listCheckpoints().filter((c) => holdsAdapter(c.dir));
+    const found = caseCheckpoints(run);
     if (found.length === 0) notes.push(`${run.checkpointsDir} holds no checkpoint with an adapter`);
-    for (const c of found) {
-      const step = checkpointStep(c.dir);
-      models.push({ label: `checkpoint ${c.name}${step !== undefined ? ` (step ${step})` : ''}`, kind: 'checkpoint', model: base, adapter: c.dir, ...(step !== undefined ? { step } : {}) });
-    }
+    for (const c of found) models.push({ label: c.label, kind: 'checkpoint', model: base, adapter: c.dir, ...(c.step !== undefined ? { step: c.step } : {}) });
   }
   return { models, notes };
 }

@@ -1,14 +1,16 @@
 // The Test Explorer's tree of evaluation cases (issue 16): every `*.evals.jsonl` of the workspace
 // (found with findFiles, kept current by a FileSystemWatcher and by edits of open documents) is a
 // file item; each case of it an item at its line (the gutter's ▷, Go to Test); under each case one
-// item per model it runs on (base, adapter, merged; a checkpoint's appears once a run reports it).
+// item per model it runs on: base, adapter, merged, and the checkpoints of one run (setCheckpoints:
+// src/host/evalTests.ts keeps them following that run's checkpoints folder as checkpoints are
+// written, replaced or removed).
 // Parsing is parseCases's, in the host: pure text, cheap. A file with problems shows them as the
 // item's error (the Problems panel has them by line: src/host/caseDiagnostics.ts).
 import * as vscode from 'vscode';
 import { parseCases } from '../core/eval/cases/caseFile';
 import { CASES_SUFFIX, isCaseFile, type EvalCase, type ModelKind } from '../protocol/evalCases';
 
-/** The models every case shows before a run (a run's checkpoints are added as it reports them). */
+/** The models every case shows (then the checkpoints of the run setCheckpoints was given). */
 export const MODEL_CHILDREN: readonly ModelKind[] = ['base', 'adapter', 'merged'];
 
 export type CaseItemData =
@@ -22,6 +24,8 @@ const EXCLUDE = '{**/node_modules/**,**/.git/**}';
 export class CaseTree implements vscode.Disposable {
   private readonly data = new WeakMap<vscode.TestItem, CaseItemData>();
   private readonly disposables: vscode.Disposable[] = [];
+  /** Labels of the checkpoint items every case shows ("checkpoint last (step 80)"), oldest first. */
+  private checkpoints: readonly string[] = [];
 
   constructor(private readonly ctrl: vscode.TestController) {
     const watcher = vscode.workspace.createFileSystemWatcher(`**/*${CASES_SUFFIX}`);
@@ -82,6 +86,26 @@ export class CaseTree implements vscode.Disposable {
     return item;
   }
 
+  /**
+   * The checkpoint items of every case: one per label (runCaseModels' labels of a run's
+   * checkpoints); items of checkpoints no longer there go, with their results.
+   */
+  setCheckpoints(labels: readonly string[]): void {
+    if (labels.length === this.checkpoints.length && labels.every((l, i) => l === this.checkpoints[i])) return;
+    this.checkpoints = [...labels];
+    this.ctrl.items.forEach((file) => file.children.forEach((c) => this.syncCheckpoints(c)));
+  }
+
+  private syncCheckpoints(caseItem: vscode.TestItem): void {
+    const stale: string[] = [];
+    caseItem.children.forEach((c) => {
+      const d = this.data.get(c);
+      if (d?.kind === 'model' && d.modelKind === 'checkpoint' && !this.checkpoints.includes(d.model)) stale.push(c.id);
+    });
+    for (const id of stale) caseItem.children.delete(id);
+    this.checkpoints.forEach((label, i) => (this.modelItem(caseItem, label, 'checkpoint').sortText = `${MODEL_CHILDREN.length + i}`.padStart(4, '0')));
+  }
+
   async updateFromDisk(uri: vscode.Uri): Promise<void> {
     const open = openDocument(uri);
     if (open) return this.update(uri, open.getText());
@@ -115,7 +139,8 @@ export class CaseTree implements vscode.Disposable {
       item.description = `line ${c.line}`;
       item.sortText = String(c.line).padStart(8, '0');
       this.data.set(item, { kind: 'case', uri, case: c });
-      for (const m of MODEL_CHILDREN) this.modelItem(item, m, m);
+      MODEL_CHILDREN.forEach((m, i) => (this.modelItem(item, m, m).sortText = String(i).padStart(4, '0')));
+      this.syncCheckpoints(item);
       items.push(item);
     }
     file.children.replace(items);

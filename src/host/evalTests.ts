@@ -1,14 +1,18 @@
 // Evaluation cases in VS Code's Test Explorer (issue 16): the test controller 'loraLab.evals', its
 // tree of case files (src/host/evalTestTree.ts) and its run profiles, one per run folder with an
 // adapter ("<run label>", the newest the default) plus a "+ checkpoints" variant that also runs
-// every saved checkpoint; they follow the runs folder as runs come and go. Running is
+// every saved checkpoint; they follow the runs folder as runs come and go. Each case shows one
+// item per checkpoint of one run, the newest run's, or the run last run + checkpoints; those items
+// follow its checkpoints folder as training writes, replaces (checkpoints/last, with its step in
+// the label) or a rewind removes checkpoints. Running is
 // src/host/evalTestRun.ts: a worker job per case file, never the engine in the extension host.
 // The command *Run Evaluation Cases…* (loraLab.runEvalCases) runs a case file on a picked run
 // without opening the Test Explorer (the results land there all the same).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ADAPTER_DIR, runsRoot } from '../core/runs';
+import { ADAPTER_DIR, CHECKPOINTS_DIR, RunDir, runsRoot } from '../core/runs';
+import { caseCheckpoints } from '../core/runs/caseCheckpoints';
 import { CASES_SUFFIX, isCaseFile } from '../protocol/evalCases';
 import { runLabels } from '../protocol/runLabels';
 import type { RunSummary } from '../protocol/panel';
@@ -48,6 +52,8 @@ export class EvalTests implements vscode.Disposable {
   private targets = new Map<string, { label: string; run?: CaseRun; checkpoints: boolean; isDefault: boolean }>();
   private readonly disposables: vscode.Disposable[] = [];
   private refreshTimer?: NodeJS.Timeout;
+  /** The run whose checkpoints the cases show, once one was run + checkpoints (else the newest run's). */
+  private checkpointRun?: string;
 
   constructor(private readonly deps: EvalTestsDeps) {
     this.ctrl = vscode.tests.createTestController(EVAL_TEST_CONTROLLER_ID, 'LoRA Lab Evaluations');
@@ -86,6 +92,7 @@ export class EvalTests implements vscode.Disposable {
     // No trained run yet: one profile that says so when used, rather than no Run button at all.
     if (runs.length === 0) wanted.set('#none', { label: 'No run with an adapter yet', checkpoints: false, isDefault: true });
     this.targets = wanted;
+    this.showCheckpoints(runs);
     for (const [key, p] of this.profiles) {
       if (!wanted.has(key)) {
         p.dispose();
@@ -105,6 +112,15 @@ export class EvalTests implements vscode.Disposable {
         const t = this.targets.get(key);
         const run = t?.run ?? this.runs()[0];
         if (!t?.run && run) this.refreshProfiles();
+        // Run with its checkpoints: the cases show this run's checkpoints from now on.
+        const checkpointItem = (i: vscode.TestItem) => {
+          const d = this.tree.dataOf(i);
+          return d?.kind === 'model' && d.modelKind === 'checkpoint';
+        };
+        if (run && (t?.checkpoints || request.include?.some(checkpointItem)) && this.checkpointRun !== run.dir) {
+          this.checkpointRun = run.dir;
+          this.showCheckpoints(this.runs());
+        }
         return run ? runCaseFiles({ ctrl: this.ctrl, tree: this.tree, ...this.deps }, request, token, { runDir: run.dir, runLabel: run.label, checkpoints: t?.checkpoints ?? false }) : this.noRun();
       };
       this.profiles.set(key, this.ctrl.createRunProfile(w.label, vscode.TestRunProfileKind.Run, handler, w.isDefault));
@@ -153,6 +169,20 @@ export class EvalTests implements vscode.Disposable {
     return picked?.uri;
   }
 
+  /** The checkpoint items of every case: the checkpoints of checkpointRun while it exists, else the newest run's. */
+  private showCheckpoints(runs: readonly CaseRun[]): void {
+    const run = runs.find((r) => r.dir === this.checkpointRun) ?? runs[0];
+    let labels: string[] = [];
+    if (run) {
+      try {
+        labels = caseCheckpoints(RunDir.open(run.dir)).map((c) => c.label);
+      } catch (e) {
+        this.deps.log.warn(`evaluation cases: could not list the checkpoints of ${run.dir}: ${(e as Error).message}`);
+      }
+    }
+    this.tree.setCheckpoints(labels);
+  }
+
   /** Says why nothing runs, without holding the test run open until the notification is answered. */
   private noRun(): Promise<void> {
     void vscode.window.showInformationMessage('LoRA Lab: evaluation cases run on a trained run\'s base, adapter and merged model, and no run in this workspace has an adapter yet. Train one first.', 'Start Training…').then((pick) => {
@@ -161,7 +191,10 @@ export class EvalTests implements vscode.Disposable {
     return Promise.resolve();
   }
 
-  /** Profiles follow the runs folder: a run created, finished (its adapter written) or deleted. */
+  /**
+   * Profiles and checkpoint items follow the runs folder: a run created, finished (its adapter
+   * written) or deleted; a checkpoint written, replaced or removed (the whole folder, or a file of it).
+   */
   private watchRuns(): vscode.Disposable[] {
     const out: vscode.Disposable[] = [];
     const later = () => {
@@ -171,8 +204,10 @@ export class EvalTests implements vscode.Disposable {
     for (const f of vscode.workspace.workspaceFolders ?? []) {
       const rel = path.relative(f.uri.fsPath, runsRoot(f.uri.fsPath, runsFolderSetting())).split(path.sep).join('/');
       if (rel.startsWith('..') || path.isAbsolute(rel)) continue; // a runs folder outside the workspace: refresh by hand
-      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(f, `${rel}/*/{run.json,${ADAPTER_DIR}/adapter_config.json}`));
-      out.push(w, w.onDidCreate(later), w.onDidChange(later), w.onDidDelete(later));
+      for (const pattern of [`${rel}/*/{run.json,${ADAPTER_DIR}/adapter_config.json}`, `${rel}/*/${CHECKPOINTS_DIR}/**`]) {
+        const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(f, pattern));
+        out.push(w, w.onDidCreate(later), w.onDidChange(later), w.onDidDelete(later));
+      }
     }
     out.push(vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('loraLab.runsFolder')) later();

@@ -6,6 +6,8 @@
 // run through the forked worker on the sample model with a hand-made adapter: failures with the
 // generated text, `equals` as a diff, the case failed when one model failed, the matrix in the
 // output, the report in <run>/evals/; the command Run Evaluation Cases… on the active editor's file.
+// The checkpoint items of every case against the run folder (runCaseModels' labels): written,
+// replaced and removed checkpoints show up and go once the runs watcher fires.
 // The text helpers (rollup, matrix) against known reports.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +17,11 @@ import type { CaseOutcome, CasesReport } from '../../src/protocol/evalCases';
 import { buildWorker } from './helpers/buildWorker';
 import { handmadeRun } from './helpers/handmadeRun';
 
-const h = vi.hoisted(() => ({ ws: '', info: undefined as unknown as import('vitest').Mock, active: undefined as undefined | { document: { uri: unknown } } }));
+const h = vi.hoisted(() => ({
+  ws: '', info: undefined as unknown as import('vitest').Mock, active: undefined as undefined | { document: { uri: unknown } },
+  /** Every file-system watcher made, with its pattern, and a way to fire its events. */
+  watchers: [] as { pattern: unknown; fire: (u: unknown) => void }[],
+}));
 
 vi.mock('vscode', () => {
   const uri = (fsPath: string) => ({ fsPath, scheme: 'file', toString: () => `file://${fsPath}` });
@@ -119,7 +125,12 @@ vi.mock('vscode', () => {
       findFiles: async () => find(h.ws).map(uri),
       fs: { readFile: async (u: { fsPath: string }) => fs.readFileSync(u.fsPath) },
       asRelativePath: (u: { fsPath: string }) => path.relative(h.ws, u.fsPath),
-      createFileSystemWatcher: () => ({ onDidCreate: ev(), onDidChange: ev(), onDidDelete: ev(), dispose() {} }),
+      createFileSystemWatcher: (pattern: unknown) => {
+        const listeners: ((u: unknown) => void)[] = [];
+        const on = (f: (u: unknown) => void) => (listeners.push(f), { dispose() {} });
+        h.watchers.push({ pattern, fire: (u) => listeners.forEach((f) => f(u)) });
+        return { onDidCreate: on, onDidChange: on, onDidDelete: on, dispose() {} };
+      },
       onDidChangeTextDocument: ev(), onDidOpenTextDocument: ev(), onDidCloseTextDocument: ev(), onDidSaveTextDocument: ev(), onDidChangeConfiguration: ev(),
       getConfiguration: () => ({ get: (_k: string, d: unknown) => d }),
     },
@@ -130,6 +141,10 @@ import { caseDiagnostics } from '../../src/host/caseDiagnostics';
 import { EvalTests } from '../../src/host/evalTests';
 import { groupRequest, jobFor } from '../../src/host/evalTestRun';
 import { equalsDiff, failureText, matrixLines, rollup } from '../../src/host/evalTestText';
+import { runCaseModels } from '../../src/core/runCases';
+import { CHECKPOINT_ADAPTER_CONFIG, CHECKPOINT_TRAINER_STATE } from '../../src/core/runs/caseCheckpoints';
+import { ADAPTER_CONFIG } from '../../src/core/peft/adapterFolder';
+import { TRAINER_STATE } from '../../src/core/train/checkpoint';
 
 const MODEL = path.join(__dirname, '..', '..', 'samples', 'model');
 const DATA = path.join(__dirname, '..', '..', 'samples', 'datasets', 'devil', 'train.jsonl');
@@ -154,6 +169,7 @@ const token = { isCancellationRequested: false, onCancellationRequested: () => (
 
 function workspace(lines: string[]): { file: string } {
   h.ws = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-evaltests-'));
+  h.watchers.length = 0;
   const file = path.join(h.ws, 'cases', 'devil.evals.jsonl');
   fs.mkdirSync(path.dirname(file));
   fs.writeFileSync(file, lines.join('\n') + '\n');
@@ -213,6 +229,80 @@ describe('Test Explorer tree and profiles', () => {
     expect(jobFor(all, target)).toEqual({ type: 'test', cases: fileItem.uri.fsPath, runDir: '/r', checkpoints: true });
     const [less] = groupRequest(tests, { include: [fileItem], exclude: [impossible] } as never);
     expect(jobFor(less, target).only).toEqual(['says something', 'equals']);
+    tests.dispose();
+  });
+});
+
+describe('checkpoint items follow the run folder', () => {
+  /** A checkpoint folder as training writes it: the adapter and trainer_state.json with its step. */
+  const checkpoint = (runDir: string, name: string, step: number) => {
+    const dir = path.join(runDir, 'checkpoints', name);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.cpSync(path.join(runDir, 'adapter'), dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'trainer_state.json'), JSON.stringify({ step }));
+  };
+  const modelsOf = (ctrl: MockCtrl, file: string) => {
+    const out: string[][] = [];
+    ctrl.items.get(`file://${file}`).children.forEach((c) => {
+      const labels: string[] = [];
+      c.children.forEach((m) => labels.push(m.label));
+      out.push(labels);
+    });
+    return out;
+  };
+  /** What the runs watcher reports for a change under a run's checkpoints, then the debounce. */
+  const fsEvent = async (file: string) => {
+    const w = h.watchers.filter((x) => String((x.pattern as { pattern?: string }).pattern).includes('checkpoints'));
+    expect(w.length).toBe(1);
+    w[0].fire({ fsPath: file, scheme: 'file', toString: () => `file://${file}` });
+    await new Promise((r) => setTimeout(r, 700));
+  };
+  const BASE = ['base', 'adapter', 'merged'];
+
+  it('a checkpoint written, last replaced at a later step, one removed by a rewind: every case\'s checkpoint items follow (runCaseModels\' labels)', async () => {
+    const { file } = workspace(CASES);
+    const runDir = handmadeRun(path.join(h.ws, '.lora-lab', 'runs'), MODEL, DATA, 'devil');
+    checkpoint(runDir, 'step-2', 2);
+    const { ctrl, tests } = await controller();
+    const expected = (ckpts: string[]) => [[...BASE, ...ckpts], [...BASE, ...ckpts], [...BASE, ...ckpts]];
+    expect(modelsOf(ctrl, file)).toEqual(expected(['checkpoint step-2 (step 2)']));
+    expect(runCaseModels(runDir, { checkpoints: true }).models.filter((m) => m.kind === 'checkpoint').map((m) => m.label)).toEqual(['checkpoint step-2 (step 2)']);
+    expect([CHECKPOINT_ADAPTER_CONFIG, CHECKPOINT_TRAINER_STATE]).toEqual([ADAPTER_CONFIG, TRAINER_STATE]); // the host's copies of the names
+
+    await new Promise((r) => setTimeout(r, 20)); // checkpoints are ordered by their folders' mtimes
+    checkpoint(runDir, 'last', 4);
+    await fsEvent(path.join(runDir, 'checkpoints', 'last', 'trainer_state.json'));
+    expect(modelsOf(ctrl, file)).toEqual(expected(['checkpoint step-2 (step 2)', 'checkpoint last (step 4)']));
+
+    fs.rmSync(path.join(runDir, 'checkpoints', 'step-2'), { recursive: true }); // a rewind
+    checkpoint(runDir, 'last', 6);
+    await fsEvent(path.join(runDir, 'checkpoints', 'step-2'));
+    expect(modelsOf(ctrl, file)).toEqual(expected(['checkpoint last (step 6)']));
+    expect(runCaseModels(runDir, { checkpoints: true }).models.filter((m) => m.kind === 'checkpoint').map((m) => m.label)).toEqual(['checkpoint last (step 6)']);
+
+    // A case added to the file gets them too; a checkpoint without adapter files is no model.
+    fs.mkdirSync(path.join(runDir, 'checkpoints', 'partial'));
+    tests.tree.update(ctrl.items.get(`file://${file}`).uri as never, [...CASES, JSON.stringify({ name: 'new', prompt: 'x', expect: { contains: ['y'] } })].join('\n'));
+    expect(modelsOf(ctrl, file)).toEqual([...expected(['checkpoint last (step 6)']), [...BASE, 'checkpoint last (step 6)']]);
+    tests.dispose();
+  });
+
+  it("the newest run's checkpoints, until a run is run + checkpoints: then that run's", async () => {
+    const { file } = workspace(CASES);
+    const root = path.join(h.ws, '.lora-lab', 'runs');
+    const older = handmadeRun(root, MODEL, DATA, 'older');
+    checkpoint(older, 'last', 3);
+    await new Promise((r) => setTimeout(r, 1100)); // run ids and creation times to the second
+    const newer = handmadeRun(root, MODEL, DATA, 'newer');
+    checkpoint(newer, 'last', 8);
+    const { ctrl, tests } = await controller();
+    expect(modelsOf(ctrl, file)[0]).toEqual([...BASE, 'checkpoint last (step 8)']);
+    const profile = ctrl.profiles.find((p) => p.label === 'Run: older + checkpoints')!;
+    await profile.handler({ include: [], exclude: [] }, token); // nothing to run: no worker
+    expect(modelsOf(ctrl, file)[0]).toEqual([...BASE, 'checkpoint last (step 3)']);
+    fs.rmSync(older, { recursive: true }); // that run deleted: back to the newest's
+    await fsEvent(path.join(older, 'checkpoints', 'last'));
+    expect(modelsOf(ctrl, file)[0]).toEqual([...BASE, 'checkpoint last (step 8)']);
     tests.dispose();
   });
 });
