@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeBatch } from '../data/batches';
 import type { Example } from '../data/types';
-import { sideBySide } from './generate';
+import { sideBySide } from './sideBySide';
 import type { LoraConfig } from '../lora/config';
 import { buildMergedModel, weightsPrecision } from '../peft/merge';
 import type { CausalLM } from '../models/causalLm';

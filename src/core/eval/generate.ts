@@ -1,13 +1,12 @@
 // Text generation with incremental decoding (KvCache): greedy, or sampled with temperature and
 // nucleus (top-p) filtering from a seeded generator, stopping at EOS, a maximum number of new
 // tokens, or the model's position limit. Also picks evaluation prompts from tokenized examples
-// and generates from them with several models side by side (the evaluation report's generations).
+// (the side-by-side generations of the evaluation report: sideBySide.ts).
 import type { Example } from '../data/types';
 import { KvCache } from '../models/kvCache';
 import type { CausalLM } from '../models/causalLm';
 import { Rng } from '../util/rng';
-import type { LoraTokenizer } from '../hf/tokenizer';
-import type { GenerationEntry, GenerationOut, StopReason, TokensText } from '../../protocol/evaluation';
+import type { StopReason } from '../../protocol/evaluation';
 
 export type { GenerationEntry, GenerationOut, StopReason, TokensText } from '../../protocol/evaluation';
 
@@ -132,50 +131,4 @@ export function promptOf(ex: Pick<Example, 'ids' | 'weights'>): { prompt: number
 export function pickPromptExamples<T>(examples: readonly T[], count: number): T[] {
   const n = Math.min(count, examples.length);
   return Array.from({ length: n }, (_, i) => examples[Math.floor((i * examples.length) / n)]);
-}
-
-/**
- * Greedy and sampled continuations of `prompts` prompts from the examples, by the merged model (or
- * the base with its adapter installed) and by the base (adapter removed through setAdapter). Prompt
- * i samples with seed + i for every model, so their samples are comparable.
- */
-export async function sideBySide(s: {
-  model: CausalLM; merged?: CausalLM; hasAdapter: boolean; setAdapter: (on: boolean) => void; examples: readonly Pick<Example, 'ids' | 'weights'>[];
-  tokenizer?: LoraTokenizer; prompts: number; maxNewTokens: number; temperature: number; topP: number; seed: number; eosIds: number[];
-  /** Told after each prompt of each model: (done, total) over prompts × models. */
-  onProgress?: (done: number, total: number) => void;
-  signal?: AbortSignal;
-}): Promise<GenerationEntry[]> {
-  if (s.prompts <= 0 || s.maxNewTokens <= 0) return [];
-  const limit = s.model.spec.family === 'gpt2' ? s.model.spec.maxPositions : Infinity;
-  const text = (ids: number[]): TokensText => (s.tokenizer ? { ids, text: s.tokenizer.decode(ids, { skipSpecialTokens: true }) } : { ids });
-  const entries: GenerationEntry[] = pickPromptExamples(s.examples, s.prompts).map((ex) => {
-    const { prompt, reference } = promptOf(ex);
-    const room = Math.max(1, limit - s.maxNewTokens); // GPT-2: keep the prompt's end when it would not leave room
-    return { prompt: text(prompt.slice(Math.max(0, prompt.length - room))), reference: text(reference.slice(0, s.maxNewTokens)), outputs: {} };
-  });
-  const total = entries.length * (s.merged || s.hasAdapter ? 2 : 1);
-  let done = 0;
-  s.onProgress?.(0, total);
-  const run = async (role: keyof GenerationEntry['outputs'], model: CausalLM) => {
-    for (const [i, e] of entries.entries()) {
-      s.signal?.throwIfAborted();
-      const out = (g: Generation): GenerationOut => ({ ...text(g.ids), stop: g.stop, ms: Math.round(g.ms) });
-      const opts = { maxNewTokens: s.maxNewTokens, eosIds: s.eosIds };
-      e.outputs[role] = {
-        greedy: out(generate(model, e.prompt.ids, opts)),
-        sampled: out(generate(model, e.prompt.ids, { ...opts, sampling: { temperature: s.temperature, topP: s.topP, seed: s.seed + i } })),
-      };
-      s.onProgress?.(++done, total);
-      await new Promise<void>((resolve) => setImmediate(resolve)); // lets progress and a cancel through
-    }
-  };
-  if (s.merged) await run('merged', s.merged);
-  else if (s.hasAdapter) {
-    s.setAdapter(true);
-    await run('adapter', s.model);
-  }
-  s.setAdapter(false);
-  await run('base', s.model);
-  return entries;
 }

@@ -1,4 +1,5 @@
-// Generation for many prompts at once (issue 16's evaluation cases): prompts sorted by length and
+// Generation for many prompts at once (issue 16's evaluation cases; the evaluation report's
+// side-by-side generations, sideBySide.ts): prompts sorted by length and
 // decoded `batchSize` at a time through one KV cache, left-padded to the longest of their batch
 // (nextLogits' `pad`: a per-row key mask and positions counted from each row's first real token).
 // Each row's output equals generate() on its prompt alone: the same greedy ids, and sampled rows
