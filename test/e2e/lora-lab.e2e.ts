@@ -160,7 +160,9 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
         await explorerRow(page, DATASET).click();
       }
       await tab.click();
-      await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().click({ position: { x: 40, y: 30 } });
+      // The editor box, not .view-lines: Monaco moves .view-lines up by the scroll offset, so a point near its
+      // top is off screen once an earlier test left the file scrolled down ((g) opens a row near its end).
+      await page.locator('.editor-group-container.active .monaco-editor').first().click({ position: { x: 80, y: 30 } });
       await runFromPalette(page, command, 60_000);
       await waitForQuickPick(page, 'LoRA Lab: base model', 60_000);
       progress(`picked: ${await pickRow(page, /recently used|Bundled sample model|From settings/)}`);
