@@ -1,0 +1,12 @@
+#!/bin/bash
+# Alternating session: native parts/profile for smollm-135m and distilgpt2, PyTorch smollm-135m and distilgpt2.
+cd /work/main
+O=docs/bench/2026-12-04/smollm
+export TF_ENABLE_ONEDNN_OPTS=1
+r() { local name=$1; shift; echo "== $(date -u +%T) start $name (load $(cut -d' ' -f1-3 /proc/loadavg))" >> $O/session.log; /usr/bin/time -v "$@" > $O/$name.txt 2> $O/$name.err; echo "== $(date -u +%T) end $name rc=$?" >> $O/session.log; grep -E "User time|System time|Elapsed|Maximum resident" $O/$name.err >> $O/session.log; }
+while kill -0 935 2>/dev/null; do sleep 2; done
+r probe-native-1 node docs/bench/2026-12-04/smollm/shapes-probe.js
+r probe-torch-1 .venv-interop/bin/python docs/bench/2026-12-04/smollm/shapes_probe_torch.py
+r probe-native-2 node docs/bench/2026-12-04/smollm/shapes-probe.js
+r probe-torch-2 .venv-interop/bin/python docs/bench/2026-12-04/smollm/shapes_probe_torch.py
+echo "== done2" >> $O/session.log
