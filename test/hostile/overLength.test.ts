@@ -7,7 +7,7 @@
 // - A runs folder on a read-only file system: before, "ENOENT: no such file or directory, mkdir …"
 //   (Node's recursive mkdir reports the stat of the folder it failed to make); now the folder and
 //   EROFS. Needs a read-only mount: root with mount rights, else skipped.
-import { execFileSync } from 'node:child_process';
+import { readOnlyMount, unmountReadOnly } from '../unit/helpers/readOnlyMount';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,9 +22,8 @@ const TINY = path.join(ROOT, 'test', 'fixtures', 'gpt2-tiny');
 const PEAK_MIB = 400;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-hostile-overlength-'));
-const mounts: string[] = [];
 afterAll(() => {
-  for (const m of mounts) execFileSync('umount', [m]);
+  unmountReadOnly();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 let n = 0;
@@ -79,21 +78,8 @@ describe('prompt/completion rows whose prompt fills max_seq_len', () => {
   });
 });
 
-/** An empty read-only tmpfs, or undefined where this process may not mount one. */
-function readOnlyMount(): string | undefined {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
-  const dir = fs.mkdtempSync(path.join(tmp, 'ro-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
-  mounts.push(dir);
-  return dir;
-}
-
 describe('a runs folder that cannot be written', () => {
-  const ro = readOnlyMount();
+  const ro = readOnlyMount(tmp);
   it.runIf(ro !== undefined)('on a read-only file system: names the folder and EROFS, not ENOENT', async () => {
     const data = path.join(tmp, 'ids.jsonl');
     writeIdsDataset(data, 3);

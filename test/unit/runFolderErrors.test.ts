@@ -4,7 +4,7 @@
 // them: a file in the path (everywhere), a read-only tmpfs mount (root with mount rights), a
 // chmod 555 folder (not root: root writes through it); RunDir.assertCanCreateIn says the same
 // before anything is made (a session checks it before reading the data).
-import { execFileSync } from 'node:child_process';
+import { readOnlyMount, unmountReadOnly } from './helpers/readOnlyMount';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,9 +13,8 @@ import { RunDir, RunStoreError, type RunInit } from '../../src/core/runs';
 import { creationError, makeDirs } from '../../src/core/util/durableFiles';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-lab-runfolder-'));
-const mounts: string[] = [];
 afterAll(() => {
-  for (const m of mounts) execFileSync('umount', [m]);
+  unmountReadOnly();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -28,19 +27,6 @@ const init = (): RunInit => ({
 });
 
 const errno = (code: string, p: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: mkdir '${p}'`), { code, path: p });
-
-/** An empty read-only tmpfs, or undefined where this process may not mount one. */
-function readOnlyMount(): string | undefined {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
-  const dir = fs.mkdtempSync(path.join(tmp, 'ro-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
-  mounts.push(dir);
-  return dir;
-}
 
 describe('creationError: what a refused folder says', () => {
   const target = '/w/.lora-lab/runs/20260101-000000-train';
@@ -74,7 +60,7 @@ describe('RunDir.create on a folder it cannot write', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 
-  const ro = readOnlyMount();
+  const ro = readOnlyMount(tmp);
   it.runIf(ro !== undefined)('a read-only file system: EROFS with the folder, where Node\'s recursive mkdir says ENOENT', () => {
     const root = path.join(ro!, '.lora-lab', 'runs');
     // The cause, measured: Node's own recursive mkdir misreports the read-only mount.

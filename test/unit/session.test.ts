@@ -4,7 +4,7 @@
 // unmatched target, r above min(in, out)) or a run whose weights alone pass the memory limit; a run
 // that cannot fit in memory stops at pre-flight naming what to lower; the run's lock is held while
 // it trains and released at the end; a completed run leaves a loadable PEFT adapter and its record.
-import { execFileSync } from 'node:child_process';
+import { readOnlyMount, unmountReadOnly } from './helpers/readOnlyMount';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,21 +32,7 @@ async function collect(gen: AsyncGenerator<SessionEvent>): Promise<SessionEvent[
   return out;
 }
 
-const mounts: string[] = [];
-afterAll(() => mounts.forEach((m) => execFileSync('umount', [m])));
-
-/** An empty read-only tmpfs, or undefined where this process may not mount one (not root, not Linux). */
-function readOnlyMount(): string | undefined {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-session-ro-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', dir], { stdio: 'ignore' });
-  } catch {
-    return undefined;
-  }
-  mounts.push(dir);
-  return dir;
-}
+afterAll(unmountReadOnly);
 
 const goodRows = () => randomIds(24, 14, 96, 3).map((ids) => JSON.stringify({ input_ids: ids }));
 
@@ -117,7 +103,7 @@ describe('runSession', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('x');
   });
 
-  const ro = readOnlyMount();
+  const ro = readOnlyMount(os.tmpdir());
   it.runIf(ro !== undefined)('a runs folder on a read-only file system: EROFS with the folder, not ENOENT, before the data is read', async () => {
     const ws = workspace(goodRows());
     const root = path.join(ro!, '.lora-lab', 'runs');
