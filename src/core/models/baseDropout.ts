@@ -7,15 +7,13 @@
 // from JavaScript, not from a backend's random kernel).
 import * as tf from '@tensorflow/tfjs';
 import type { BaseDropoutMasks } from '../lora/layer';
+import { mix32 } from '../util/rng';
 
 /** FNV-1a of a site name, then mixed with the seed (SplitMix32's finaliser). */
 function siteSeed(seed: number, site: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < site.length; i++) h = Math.imul(h ^ site.charCodeAt(i), 0x01000193);
-  let z = (h ^ Math.imul(seed >>> 0, 0x9e3779b1)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
+  return mix32(h ^ Math.imul(seed >>> 0, 0x9e3779b1));
 }
 
 /**

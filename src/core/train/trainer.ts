@@ -12,6 +12,7 @@ import type { Batch, Example } from '../data/types';
 import { evalLoss } from './evalLoss';
 import { baseDropoutSeed, seededBaseDropout } from '../models/baseDropout';
 import type { BaseDropoutMasks, ForwardContext } from '../lora/layer';
+import { mix32 } from '../util/rng';
 import { exampleLosses, roundLoss, type ExampleLoss } from './exampleLosses';
 import type { EvalEvent, StepEvent } from '../../protocol/metrics';
 
@@ -86,12 +87,7 @@ export function totalSteps(examples: number, cfg: TrainerConfig): number {
  */
 export function dropoutSeeds(seed: number, step: number): () => number {
   let k = 0;
-  return () => {
-    let z = (Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + Math.imul(k++, 0x9e3779b9)) >>> 0;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
+  return () => mix32(Math.imul(seed + 1, 1_000_003) + Math.imul(step, 7919) + Math.imul(k++, 0x9e3779b9));
 }
 
 /** Each epoch's seeded example order, computed once per epoch. */

@@ -1,6 +1,14 @@
 // A small seeded PRNG (SplitMix32-style mixing over a 32-bit counter) so adapter initialisation,
 // dropout masks and data order are reproducible from one seed on every backend.
 
+/** SplitMix32's finaliser: a 32-bit value mixed so that neighbouring inputs give unrelated outputs. */
+export function mix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
 export class Rng {
   private state: number;
 
@@ -12,10 +20,7 @@ export class Rng {
   /** Next 32-bit unsigned integer. */
   nextUint32(): number {
     this.state = (this.state + 0x9e3779b9) >>> 0;
-    let z = this.state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
+    return mix32(this.state);
   }
 
   /** Uniform in [0, 1). */
