@@ -413,6 +413,8 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       const linked = await waitFor('tfjs-node/deps/lib linked again', () => linkedLibraries(extensionDir), 30_000);
       progress(`re-linked on activation: deps/lib → ${linked}`);
       const line = await waitFor('the re-link line in the LoRA Lab output channel', async () => {
+        // The window may still be restoring its layout when Show Log runs, and close the panel again: ask once more.
+        if (!(await page.locator('.part.panel').first().isVisible().catch(() => false))) await runFromPalette(page, 'LoRA Lab: Show Log', 20_000).catch(() => undefined);
         // Monaco renders spaces as U+00A0 and wraps long lines: compare the text with spaces collapsed.
         const text = ((await page.locator('.part.panel .monaco-editor .view-lines').first().innerText().catch(() => '')) ?? '').replace(/\s+/g, ' ');
         return /\S+ \[info\] native TensorFlow: re-linked cpu in \S+/.exec(text)?.[0];
