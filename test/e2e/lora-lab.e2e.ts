@@ -418,7 +418,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
         // Monaco renders spaces as U+00A0 and wraps long lines: compare the text with spaces collapsed.
         const text = ((await page.locator('.part.panel .monaco-editor .view-lines').first().innerText().catch(() => '')) ?? '').replace(/\s+/g, ' ');
         return /\S+ \[info\] native TensorFlow: re-linked cpu in \S+/.exec(text)?.[0];
-      }, 30_000);
+      }, 60_000);
       progress(`output channel: ${line}`);
       await screenshot(page, 'relinked-log');
     });
