@@ -4,7 +4,8 @@
 # time it costs a copy of the built binding and a load check), then
 #  1. the engine's test files again with LORA_LAB_TEST_BACKEND=tensorflow (golden logits and
 #     gradients vs PyTorch, options, block backward, LoRA, optimizer, KV cache, trainer, merge,
-#     backend report, native-vs-wasm losses);
+#     backend report, native-vs-wasm losses, LoRA Lab's fused kernels), and the Llama-path files
+#     once more without the fused kernels (LORA_LAB_FUSED_OPS=0);
 #  2. one short `lora-lab train` on the sample with --backend tensorflow, checking that run.json
 #     records the native backend and TensorFlow from the PyPI wheel.
 # Linux x86_64 only (elsewhere it says so and exits 0: wasm stays the backend there).
@@ -19,9 +20,11 @@ npm run --silent build >/dev/null
 node bin/lora-lab.js setup-native
 t_setup=$((SECONDS - t0))
 
-FILES=(golden goldenOptions blockBackward lora optimizer generateKvCache trainer mergeFolder mergePeftAdapter backend)
+FILES=(golden goldenOptions blockBackward lora optimizer generateKvCache trainer mergeFolder mergePeftAdapter backend fusedOps)
 for extra in test/unit/nativeEquivalence.test.ts; do [ -f "$extra" ] && FILES+=("$(basename "$extra" .test.ts)"); done
 LORA_LAB_TEST_BACKEND=tensorflow npx vitest run "${FILES[@]/#/test/unit/}"
+# Native without LoRA Lab's fused kernels (a machine where they did not build): the Llama path's tfjs chains.
+LORA_LAB_TEST_BACKEND=tensorflow LORA_LAB_FUSED_OPS=0 npx vitest run test/unit/golden test/unit/blockBackward test/unit/nativeEquivalence
 t_tests=$((SECONDS - t0 - t_setup))
 
 WORK="$(mktemp -d)"

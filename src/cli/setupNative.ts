@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { nativeHome, nativeLibraryDirs, nativeUnsupportedReason, type NativeVariant } from '../core/backend/nativeLayout';
 import { checkNativeLoads, installPackageWithoutScripts, linkPackage, loraLabRoot, NATIVE_PACKAGE, packageState, provideBinding } from '../core/backend/nativeBinding';
 import { installNativeLibraries, mb } from '../core/backend/nativeSetup';
+import { provideFusedOps } from '../core/backend/fusedOpsBuild';
 import type { CliCommand } from './common';
 
 export const setupNativeCommand: CliCommand = {
@@ -49,6 +50,16 @@ export const setupNativeCommand: CliCommand = {
     linkPackage(variant, libs.install, root);
     const binding = provideBinding(variant, libs.install, home, { force: values.force === true, log, root });
     log(`Binding    ${path.relative(root, binding.file)} (${binding.built ? `built in ${binding.seconds.toFixed(0)} s` : 'reused'})`);
+    // The fused kernels are a speed-up, not a requirement: a failed build leaves native working without them.
+    let fusedOps: Record<string, unknown>;
+    try {
+      const f = await provideFusedOps(variant, libs.install, home, { force: values.force === true, log, root });
+      fusedOps = { ok: true, ...f };
+      log(`Fused ops  ${path.relative(root, f.file)} (${f.built ? `built in ${f.seconds.toFixed(0)} s` : 'reused'})`);
+    } catch (e) {
+      fusedOps = { ok: false, error: (e as Error).message };
+      log(`Fused ops  not built: ${(e as Error).message}\n           Native TensorFlow works without them (Llama-family steps run slower).`);
+    }
     const check = checkNativeLoads(variant, { root });
     if (!check.ok) {
       console.error(`lora-lab setup-native: ${NATIVE_PACKAGE[variant]} was set up but does not load:\n${check.error}\nLoRA Lab keeps training on wasm.`);
@@ -60,7 +71,7 @@ export const setupNativeCommand: CliCommand = {
       ? `lora-lab and npm start now pick the '${variant === 'gpu' ? 'tensorflow-gpu' : 'tensorflow'}' backend`
       : "'tensorflow-gpu' is picked where an NVIDIA driver is present; without one, auto keeps the CPU build ('tensorflow') when it is set up, else runs this one on the CPU and says so";
     log(`Done in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${picks} (lora-lab info --model <dir> shows it).`);
-    return report(json, { variant, libraries: { root: libs.install.root, bytes: libs.installBytes, downloadedBytes: libs.downloadedBytes, reused: libs.reused, dirs: nativeLibraryDirs(libs.install) }, binding, check }, log);
+    return report(json, { variant, libraries: { root: libs.install.root, bytes: libs.installBytes, downloadedBytes: libs.downloadedBytes, reused: libs.reused, dirs: nativeLibraryDirs(libs.install) }, binding, fusedOps, check }, log);
   },
 };
 

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { AttemptFailed, BACKEND_PACKAGES, errorText, firstLine, type Loaded } from './attempt';
 import { CUDA12_DRIVER, findCuda12Libraries, findCudaLibraries } from './cudaEnv';
+import { loadFusedOps } from './fusedOps';
 import { bindingFile, loraLabRoot } from './nativeBinding';
 import { TF_WHEEL_VERSION } from './nativeLayout';
 import { describeLibrary, libtensorflowDir, mappedLibraries, nativeMemoryLimitBytes, type NativeSourceInfo } from './nativeSource';
@@ -117,6 +118,8 @@ export async function loadNative(gpu: boolean, forced: boolean, opts: { threads?
     const loadedCuda = Object.fromEntries(mappedLibraries(/^lib(cuda|cudart|cudnn|cublas|cublasLt)\.so/).map((f) => [path.basename(f), f]));
     native.cuda = { ...(cuda ?? { libraries: {}, missing: [] }), libraries: { ...(cuda?.libraries ?? {}), ...loadedCuda } };
   }
+  // LoRA Lab's fused CPU kernels (fusedOps.ts): for a CPU device only (they are CPU kernels).
+  if (native && !onGpu) native.fusedOps = loadFusedOps(path.dirname(bindingFile(pkgDir)));
   const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || os.availableParallelism();
   const memory = nativeMemoryLimitBytes();
   const common = { threads, versions, ...(native ? { native } : {}) };

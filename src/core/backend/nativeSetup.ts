@@ -59,11 +59,12 @@ function wheelCandidates(project: string, version: string): string[] {
   return ['cp311-cp311', 'cp312-cp312', 'cp310-cp310', 'cp313-cp313'].map((py) => linuxWheelName(project, version, `${py}-manylinux_2_27_x86_64`));
 }
 
-/** What of the TensorFlow wheel an install keeps: the two libraries and the C headers the binding includes. */
+/** What of the TensorFlow wheel an install keeps: the two libraries and the C headers the binding and the fused ops include. */
 export function tfWheelDest(root: string, entry: string): string | undefined {
   const lib = /^tensorflow\/(libtensorflow_(?:cc|framework)\.so\.2)$/.exec(entry);
   if (lib) return path.join(tfLibDir(root), lib[1]);
-  const header = /^tensorflow\/include\/((?:tensorflow\/c\/.*|tensorflow\/core\/platform\/ctstring[^/]*|tsl\/platform\/ctstring[^/]*|xla\/tsl\/c\/.*)\.h)$/.exec(entry);
+  // tsl/platform/platform.h and tf_rendezvous_c_api.h: included by kernels.h (LoRA Lab's fused ops, fusedOpsBuild.ts).
+  const header = /^tensorflow\/include\/((?:tensorflow\/c\/.*|tensorflow\/core\/platform\/ctstring[^/]*|tsl\/platform\/ctstring[^/]*|tsl\/platform\/platform|tensorflow\/core\/common_runtime\/next_pluggable_device\/c\/tf_rendezvous_c_api|xla\/tsl\/c\/.*)\.h)$/.exec(entry);
   if (header) return path.join(includeDir(root), header[1]);
   return undefined;
 }

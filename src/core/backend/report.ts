@@ -62,6 +62,10 @@ export function formatBackendReport(r: BackendReport): string {
     const from = n.source === 'pypi-wheel' ? `the PyPI wheel ${n.wheel}, set up in ${n.installRoot}` : 'the classic package (its own libtensorflow)';
     lines.push(`TensorFlow ${r.versions.tensorflow ?? '?'} from ${from}`, `           ${n.library}`);
     if (n.onednn !== undefined) lines.push(`           oneDNN ${n.onednn ? 'on' : 'off'} (TF_ENABLE_ONEDNN_OPTS)`);
+    if (n.fusedOps) {
+      const f = n.fusedOps;
+      lines.push(f.loaded ? `Fused ops  ${f.ops?.length ?? 0} LoRA Lab kernels (${f.threads} threads) from ${f.file}` : `Fused ops  not used: ${f.reason}`);
+    }
     if (n.cuda) {
       lines.push(`CUDA       driver ${n.cuda.driver ?? `not found (${'libcuda.so.1'}): no NVIDIA driver on this machine`}`);
       const libs = Object.keys(n.cuda.libraries);

@@ -2,6 +2,9 @@
 // causal masks and grouped-query attention. Activations are kept 2-D ([tokens, features]) between
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
+import {
+  fusedKernels, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
+} from './fusedOps';
 
 /**
  * How the engine's products and per-op work are shaped on one backend. Every backend-specific
@@ -79,8 +82,21 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   });
 }
 
+/**
+ * Whether a plain forward may use the fused kernels (backend/fusedOps.ts): they have no tfjs
+ * gradient, so not while a tape records (the LM-head loss's final norm, tape-trained variants).
+ */
+function fusedPlain(): boolean {
+  return fusedKernels() && !tapeActive();
+}
+
 /** RMSNorm (Llama family): x / √(mean(x²) + eps) · w. */
 export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fusedPlain()) {
+    const { y, r } = fusedRmsNorm(x, weight, eps);
+    r.dispose();
+    return y;
+  }
   return tf.tidy(() => x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(weight) as tf.Tensor2D);
 }
 
@@ -101,6 +117,29 @@ export function geluExact(x: tf.Tensor): tf.Tensor {
 
 export function silu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => x.mul(tf.sigmoid(x)));
+}
+
+/** SwiGLU's product silu(gate)·up (Llama's MLP), one fused kernel on native TensorFlow. */
+export function swiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  if (fusedPlain()) return fusedSwiGlu(gate, up);
+  return tf.tidy(() => silu(gate).mul(up) as tf.Tensor2D);
+}
+
+/** swiGlu for the hand-written backward (which keeps gate and up). */
+export function swiGluSaved(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  if (fusedKernels()) return fusedSwiGlu(gate, up);
+  return tf.tidy(() => gate.mul(tf.sigmoid(gate)).mul(up) as tf.Tensor2D);
+}
+
+/** Backward of silu(g)·u: dg = dm·u·σ(g)·(1 + g·(1 − σ(g))), du = dm·silu(g). */
+export function swiGluBackward(dm: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D): { dg: tf.Tensor2D; du: tf.Tensor2D } {
+  if (fusedKernels()) return fusedSwiGluGrad(dm, gate, up);
+  return tf.tidy(() => {
+    const sig = tf.sigmoid(gate);
+    const du = dm.mul(gate.mul(sig)) as tf.Tensor2D;
+    const dg = dm.mul(up).mul(sig.mul(gate.mul(sig.neg().add(1)).add(1))) as tf.Tensor2D;
+    return { dg, du };
+  });
 }
 
 /**
@@ -153,6 +192,21 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
     const rotated = tf.concat([x2.neg(), x1], 3);
     return x.mul(cos).add(rotated.mul(sin)) as tf.Tensor4D;
   });
+}
+
+/**
+ * applyRope(splitHeads(x)) for tables [T, hd] (one fused kernel on native TensorFlow). `saved`:
+ * for the hand-written backward (a tape may be on, nobody differentiates through it).
+ */
+export function ropeSplitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, cos: tf.Tensor2D, sin: tf.Tensor2D, saved = false): tf.Tensor4D {
+  if ((saved ? fusedKernels() : fusedPlain()) && cos.rank === 2 && cos.shape[0] === length) return fusedRopeSplit(x, cos, sin, batch, heads);
+  return tf.tidy(() => applyRope(splitHeads(x, batch, length, heads, headDim), cos, sin));
+}
+
+/** mergeHeads(applyRopeBackward(dy)) for tables [T, hd]: the backward of ropeSplitHeads. */
+export function ropeMergeHeadsBackward(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor2D {
+  if (fusedKernels()) return fusedRopeMerge(dy, cos, sin);
+  return tf.tidy(() => mergeHeads(applyRopeBackward(dy, cos, sin)));
 }
 
 /** [B·T, heads·hd] → [B, heads, T, hd] (one token: a reshape, no transpose). */
@@ -240,9 +294,14 @@ export function attentionSaved(
     const qg = reshapeTo<tf.Tensor3D>(q, [G, R, hd]);
     const kg = reshapeTo<tf.Tensor3D>(k, [G, Tk, hd]);
     const vg = reshapeTo<tf.Tensor3D>(v, [G, Tk, hd]);
-    let scores = groupMatMul(qg, kg, false, true).mul(scale) as tf.Tensor3D; // (G, R, Tk)
-    if (mask) scores = reshapeTo<tf.Tensor3D>(reshapeTo(scores, [B * H, Tq, Tk]).add(mask), [G, R, Tk]); // per query row: (B·H, Tq, Tk)
-    const p = tf.softmax(scores, -1) as tf.Tensor3D;
+    let p: tf.Tensor3D;
+    if (fusedKernels() && mask && mask.rank === 2 && mask.shape[0] === Tq && mask.shape[1] === Tk) {
+      p = fusedMaskedSoftmax(groupMatMul(qg, kg, false, true), mask, scale); // scale, mask and softmax in one pass
+    } else {
+      let scores = groupMatMul(qg, kg, false, true).mul(scale) as tf.Tensor3D; // (G, R, Tk)
+      if (mask) scores = reshapeTo<tf.Tensor3D>(reshapeTo(scores, [B * H, Tq, Tk]).add(mask), [G, R, Tk]); // per query row: (B·H, Tq, Tk)
+      p = tf.softmax(scores, -1) as tf.Tensor3D;
+    }
     const d = drop && reshapeTo<tf.Tensor3D>(drop, [G, R, Tk]);
     const out = groupMatMul(d ? (p.mul(d) as tf.Tensor3D) : p, vg); // (G, R, hd)
     const y = (Tq === 1 ? out.reshape([B, H * hd]) : out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd])) as tf.Tensor2D;
@@ -273,7 +332,7 @@ export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq:
     let dP = groupMatMul(dO, v, false, true); // (G, R, Tk)
     const dv = groupMatMul(drop ? (p.mul(drop) as tf.Tensor3D) : p, dO, true, false); // (G, Tk, hd)
     if (drop) dP = dP.mul(drop) as tf.Tensor3D;
-    const dS = p.mul(dP.sub(dP.mul(p).sum(-1, true))).mul(scale) as tf.Tensor3D; // scale folded in
+    const dS = fusedKernels() ? fusedSoftmaxGrad(dP, p, scale) : (p.mul(dP.sub(dP.mul(p).sum(-1, true))).mul(scale) as tf.Tensor3D); // scale folded in
     const dq = groupMatMul(dS, k); // (G, R, hd)
     const dk = groupMatMul(dS, q, true, false); // (G, Tk, hd)
     return { dq: dq.reshape([B, H, Tq, hd]) as tf.Tensor4D, dk: dk.reshape([B, K, Tk, hd]) as tf.Tensor4D, dv: dv.reshape([B, K, Tk, hd]) as tf.Tensor4D };
@@ -313,20 +372,22 @@ export function layerNormBackward(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.T
   });
 }
 
-/** RMSNorm keeping x̂ = x·r and r = 1/√(mean(x²) + eps) for rmsNormBackward. */
-export function rmsNormSaved(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; r: tf.Tensor2D } {
+/** RMSNorm keeping r = 1/√(mean(x²) + eps) [rows, 1] for rmsNormBackward (which also takes x). */
+export function rmsNormSaved(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { y: tf.Tensor2D; r: tf.Tensor2D } {
+  if (fusedKernels()) return fusedRmsNorm(x, weight, eps);
   return tf.tidy(() => {
     const r = tf.rsqrt(x.square().mean(-1, true).add(eps)) as tf.Tensor2D;
-    const xhat = x.mul(r) as tf.Tensor2D;
-    return { y: xhat.mul(weight) as tf.Tensor2D, xhat, r };
+    return { y: x.mul(r).mul(weight) as tf.Tensor2D, r };
   });
 }
 
-/** dx = r·(g − x̂·mean(g⊙x̂)) with g = dy·w. */
-export function rmsNormBackward(dy: tf.Tensor2D, xhat: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D): tf.Tensor2D {
+/** residual + dx, dx = r·(g − x̂·mean(g⊙x̂)) with g = dy·w and x̂ = x·r. */
+export function rmsNormBackward(dy: tf.Tensor2D, x: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
+  if (fusedKernels()) return fusedRmsNormGrad(dy, x, r, weight, residual);
   return tf.tidy(() => {
+    const xhat = x.mul(r);
     const g = dy.mul(weight);
-    return g.sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(r) as tf.Tensor2D;
+    return residual.add(g.sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(r)) as tf.Tensor2D;
   });
 }
 

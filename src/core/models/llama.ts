@@ -10,8 +10,8 @@ import { llamaModules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
-  applyRope, applyRopeBackward, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved,
-  ropeTables, silu, splitHeads, tuning, type AttentionSaved,
+  attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved, ropeMergeHeadsBackward, ropeSplitHeads,
+  ropeTables, splitHeads, swiGlu, swiGluBackward, swiGluSaved, tuning, type AttentionSaved,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import { llamaAttnSite } from './baseDropout';
@@ -29,9 +29,10 @@ interface Block {
   down: LoraLinear;
 }
 
-/** What a Llama block keeps for its hand-written backward. */
+/** What a Llama block keeps for its hand-written backward (the block input x is passed to it apart). */
 interface LlamaSaved {
-  n1: [tf.Tensor2D, tf.Tensor2D];
+  /** The input norm's 1/rms per row. */
+  r1: tf.Tensor2D;
   h1: tf.Tensor2D;
   q: LinearSaved;
   k: LinearSaved;
@@ -39,14 +40,14 @@ interface LlamaSaved {
   att: AttentionSaved;
   a: tf.Tensor2D;
   o: LinearSaved;
-  n2: [tf.Tensor2D, tf.Tensor2D];
+  /** The attention residual's output (the post norm's input) and its 1/rms per row. */
+  x1: tf.Tensor2D;
+  r2: tf.Tensor2D;
   h2: tf.Tensor2D;
   gate: LinearSaved;
   up: LinearSaved;
-  /** gate pre-activation, σ(gate), silu(gate), up output, silu(gate)·up. */
+  /** gate and up outputs, silu(gate)·up. */
   g: tf.Tensor2D;
-  sig: tf.Tensor2D;
-  sg: tf.Tensor2D;
   u: tf.Tensor2D;
   m: tf.Tensor2D;
   down: LinearSaved;
@@ -205,8 +206,8 @@ export class LlamaModel extends CausalLM {
       const { cos, sin } = cache ? (this.padded ? this.paddedRope(T) : this.stepRopeFor(T, past)) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
-      const q = applyRope(splitHeads(blk.q.apply(h, ctx), B, T, H, hd), cos, sin); // (B, H, T, hd)
-      let k = applyRope(splitHeads(blk.k.apply(h, ctx), B, T, K, hd), cos, sin); // (B, K, T, hd)
+      const q = ropeSplitHeads(blk.q.apply(h, ctx), B, T, H, hd, cos, sin); // (B, H, T, hd)
+      let k = ropeSplitHeads(blk.k.apply(h, ctx), B, T, K, hd, cos, sin); // (B, K, T, hd)
       let v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
       if (cache) {
         // The cache holds [B·K, 1, time, hd] (the layout decodeBlock broadcasts with).
@@ -219,7 +220,7 @@ export class LlamaModel extends CausalLM {
       const drop = cache ? undefined : this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn);
       const x1 = x.add(blk.o.apply(attention(q, k, v, mask, scale, drop), ctx)) as tf.Tensor2D;
       const h2 = rmsNorm(x1, blk.postNorm, eps);
-      const mlp = silu(blk.gate.apply(h2, ctx)).mul(blk.up.apply(h2, ctx)) as tf.Tensor2D;
+      const mlp = swiGlu(blk.gate.apply(h2, ctx), blk.up.apply(h2, ctx));
       return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
     });
   }
@@ -426,8 +427,8 @@ export class LlamaModel extends CausalLM {
       const k = blk.k.forwardSaved(n1.y, ctx);
       const v = blk.v.forwardSaved(n1.y, ctx);
       const att = attentionSaved(
-        applyRope(splitHeads(q.y, B, T, H, hd), cos, sin),
-        applyRope(splitHeads(k.y, B, T, K, hd), cos, sin),
+        ropeSplitHeads(q.y, B, T, H, hd, cos, sin, true),
+        ropeSplitHeads(k.y, B, T, K, hd, cos, sin, true),
         splitHeads(v.y, B, T, K, hd),
         this.mask(T),
         1 / Math.sqrt(hd),
@@ -438,19 +439,17 @@ export class LlamaModel extends CausalLM {
       const n2 = rmsNormSaved(x1, blk.postNorm, eps);
       const gate = blk.gate.forwardSaved(n2.y, ctx);
       const up = blk.up.forwardSaved(n2.y, ctx);
-      const sig = tf.sigmoid(gate.y) as tf.Tensor2D;
-      const sg = gate.y.mul(sig) as tf.Tensor2D;
-      const m = sg.mul(up.y) as tf.Tensor2D;
+      const m = swiGluSaved(gate.y, up.y);
       const down = blk.down.forwardSaved(m, ctx);
       const saved: LlamaSaved = {
-        n1: [n1.xhat, n1.r], h1: n1.y, q: q.saved, k: k.saved, v: v.saved, att: att.saved, a: att.y, o: o.saved,
-        n2: [n2.xhat, n2.r], h2: n2.y, gate: gate.saved, up: up.saved, g: gate.y, sig, sg, u: up.y, m, down: down.saved,
+        r1: n1.r, h1: n1.y, q: q.saved, k: k.saved, v: v.saved, att: att.saved, a: att.y, o: o.saved,
+        x1, r2: n2.r, h2: n2.y, gate: gate.saved, up: up.saved, g: gate.y, u: up.y, m, down: down.saved,
       };
       return { y: x1.add(down.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
     });
   }
 
-  protected blockBackward(i: number, dy: tf.Tensor2D, _x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
+  protected blockBackward(i: number, dy: tf.Tensor2D, x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
     const s = savedIn as unknown as LlamaSaved;
     const blk = this.blocks[i];
     const grads = new Map<tf.Variable, tf.Tensor>();
@@ -458,17 +457,15 @@ export class LlamaModel extends CausalLM {
       const T = s.att.dims[2];
       const { cos, sin } = this.ropeFor(T);
       const dm = collectGrads(blk.down, blk.down.backward(dy, s.m, s.down, true), grads)!;
-      // m = silu(g)·u;  silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-      const du = dm.mul(s.sg) as tf.Tensor2D;
-      const dg = dm.mul(s.u).mul(s.sig.mul(s.g.mul(s.sig.neg().add(1)).add(1))) as tf.Tensor2D;
+      const { dg, du } = swiGluBackward(dm, s.g, s.u);
       const dh2 = collectGrads(blk.gate, blk.gate.backward(dg, s.h2, s.gate, true), grads)!.add(
         collectGrads(blk.up, blk.up.backward(du, s.h2, s.up, true), grads)!,
       ) as tf.Tensor2D;
-      const dx1 = dy.add(rmsNormBackward(dh2, s.n2[0], s.n2[1], blk.postNorm)) as tf.Tensor2D;
+      const dx1 = rmsNormBackward(dh2, s.x1, s.r2, blk.postNorm, dy);
       const da = collectGrads(blk.o, blk.o.backward(dx1, s.a, s.o, true), grads)!;
       const g = attentionBackward(da, s.att);
-      const dq = mergeHeads(applyRopeBackward(g.dq, cos, sin));
-      const dk = mergeHeads(applyRopeBackward(g.dk, cos, sin));
+      const dq = ropeMergeHeadsBackward(g.dq, cos, sin);
+      const dk = ropeMergeHeadsBackward(g.dk, cos, sin);
       const dv = mergeHeads(g.dv);
       const parts = [
         collectGrads(blk.q, blk.q.backward(dq, s.h1, s.q, needDx), grads),
@@ -478,7 +475,7 @@ export class LlamaModel extends CausalLM {
       for (const gv of grads.values()) tf.keep(gv);
       if (!needDx) return undefined;
       const dh1 = tf.addN(parts as tf.Tensor2D[]) as tf.Tensor2D;
-      return dx1.add(rmsNormBackward(dh1, s.n1[0], s.n1[1], blk.inputNorm)) as tf.Tensor2D;
+      return rmsNormBackward(dh1, x, s.r1, blk.inputNorm, dx1);
     });
     return dx ? { dx, grads } : { grads };
   }

@@ -1,0 +1,557 @@
+// LoRA Lab's fused CPU kernels for native TensorFlow (the tfjs-node backend).
+//
+// tfjs-node runs every tfjs op as one TensorFlow eager op. A Llama block's RMSNorm, rotary
+// embedding, masked softmax and SwiGLU are 4–12 small elementwise ops each, forward and backward:
+// a smollm-135m step runs ~4400 kernels, and TensorFlow's elementwise kernels on these sizes took
+// 3–7× PyTorch's time (docs/bench/2026-12-04/smollm). Each op below does one of those chains in one
+// pass over its tensors. They are registered into TensorFlow's op and kernel registries through
+// TensorFlow's C API (tensorflow/c/ops.h, kernels.h) when this N-API module loads, so the tfjs-node
+// binding runs them by name (backend.executeMultipleOutputs) like any TensorFlow op.
+//
+// Built by `npm run setup:native` with g++ against the install's C headers and libtensorflow_cc
+// (src/core/backend/fusedOps.ts). float32 only. Numerics: the same formulas as the tfjs chains in
+// src/core/backend/tensorOps.ts, in float32, with exp by Cody–Waite range reduction and a degree-7
+// polynomial (relative error < 2e-7 against float64 over the range softmax and sigmoid use).
+#include <node_api.h>
+
+#include <tensorflow/c/kernels.h>
+#include <tensorflow/c/ops.h>
+#include <tensorflow/c/tf_status.h>
+#include <tensorflow/c/tf_tensor.h>
+
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+// The hash of this file the build was made from (fusedOpsBuild.ts), checked when it is loaded.
+#ifndef LORA_LAB_OPS_SOURCE
+#define LORA_LAB_OPS_SOURCE "unknown"
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LL_CLONES
+#endif
+
+namespace {
+
+// ---- a small thread pool: the calling thread runs part 0, workers the rest ----
+
+class Pool {
+ public:
+  explicit Pool(int threads) : threads_(std::max(1, threads)) {
+    for (int i = 1; i < threads_; i++) workers_.emplace_back([this, i] { Loop(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+      gen_++;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int threads() const { return threads_; }
+
+  // fn(begin, end) over [0, n) in `threads` contiguous parts; inline when the work is small.
+  void For(int64_t n, double costPerItem, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    int parts = threads_;
+    // Below ~40k cost units (a few µs) a wake-up costs more than it saves.
+    if (parts == 1 || n * costPerItem < 40000 || n < parts) {
+      fn(0, n);
+      return;
+    }
+    std::unique_lock<std::mutex> call(call_);  // one parallel region at a time
+    {
+      std::lock_guard<std::mutex> l(m_);
+      job_ = &fn;
+      n_ = n;
+      parts_ = parts;
+      pending_ = parts - 1;
+      gen_++;
+    }
+    cv_.notify_all();
+    fn(0, Bound(0));
+    std::unique_lock<std::mutex> l(m_);
+    done_.wait(l, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  int64_t Bound(int part) const { return n_ * (part + 1) / parts_; }
+  void Loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t, int64_t)>* job;
+      int64_t begin, end;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [&] { return gen_ != seen; });
+        seen = gen_;
+        if (stop_) return;
+        if (!job_ || index >= parts_) continue;
+        job = job_;
+        begin = n_ * index / parts_;
+        end = Bound(index);
+      }
+      (*job)(begin, end);
+      std::lock_guard<std::mutex> l(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  int threads_;
+  std::vector<std::thread> workers_;
+  std::mutex m_, call_;
+  std::condition_variable cv_, done_;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t n_ = 0;
+  int parts_ = 1;
+  int pending_ = 0;
+  uint64_t gen_ = 0;
+  bool stop_ = false;
+};
+
+int ThreadCount() {
+  const char* env = std::getenv("TF_NUM_INTRAOP_THREADS");
+  if (env && std::atoi(env) > 0) return std::atoi(env);
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Pool& ThePool() {
+  static Pool* pool = new Pool(ThreadCount());  // never destroyed: workers outlive module teardown order
+  return *pool;
+}
+
+// ---- exp for arrays: vectorisable, no libm call ----
+
+// e^x for x in float32's range: x = n·ln2 + r, |r| ≤ ln2/2, e^r by its Taylor polynomial of
+// degree 7 (truncation < 1.2e-8 relative), 2^n built in the exponent bits. Inputs below −87.3
+// give 0 (as softmax of a −1e9 mask must), above 88.7 are clamped.
+inline float ExpF(float x) {
+  x = std::min(std::max(x, -87.3f), 88.7f);
+  // Round to nearest by adding and removing 1.5·2²³ (no libm call, so the loops vectorise).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693145751953125f;  // ln2 split: hi part exact in float
+  r = r - n * 1.428606765330187e-06f;
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return x <= -87.3f ? 0.0f : p * scale;
+}
+
+// Σ f(j) over [0, n) in 16 independent lanes, so the compiler vectorises the sum (a plain
+// `s += …` is a serial chain it may not reorder without -ffast-math).
+template <typename F>
+inline float LaneSum(int64_t n, F f) {
+  float acc[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; k++) acc[k] += f(j + k);
+  float s = 0;
+  for (; j < n; j++) s += f(j);
+  for (int k = 0; k < 16; k++) s += acc[k];
+  return s;
+}
+
+template <typename F>
+inline float LaneMax(int64_t n, F f) {
+  float acc[16];
+  for (int k = 0; k < 16; k++) acc[k] = -INFINITY;
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int k = 0; k < 16; k++) acc[k] = std::max(acc[k], f(j + k));
+  float m = -INFINITY;
+  for (; j < n; j++) m = std::max(m, f(j));
+  for (int k = 0; k < 16; k++) m = std::max(m, acc[k]);
+  return m;
+}
+
+// ---- kernels (plain loops the compiler vectorises; rows split across the pool) ----
+
+// y = x·r·w, r = 1/√(mean(x²) + eps), per row of d.
+LL_CLONES void RmsNormRows(const float* x, const float* w, float* y, float* r, int64_t r0, int64_t r1, int64_t d, float eps) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* xi = x + i * d;
+    float* yi = y + i * d;
+    const float ss = LaneSum(d, [&](int64_t j) { return xi[j] * xi[j]; });
+    const float ri = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
+    r[i] = ri;
+    for (int64_t j = 0; j < d; j++) yi[j] = (xi[j] * ri) * w[j];
+  }
+}
+
+// dx = resid + r·(g − x̂·mean(g⊙x̂)), g = dy⊙w, x̂ = x·r.
+LL_CLONES void RmsNormGradRows(const float* dy, const float* x, const float* r, const float* w, const float* resid, float* dx, int64_t r0, int64_t r1, int64_t d) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* dyi = dy + i * d;
+    const float* xi = x + i * d;
+    const float ri = r[i];
+    const float dot = LaneSum(d, [&](int64_t j) { return (dyi[j] * w[j]) * (xi[j] * ri); });
+    const float mean = dot / static_cast<float>(d);
+    const float* ei = resid + i * d;
+    float* o = dx + i * d;
+    for (int64_t j = 0; j < d; j++) {
+      const float v = ((dyi[j] * w[j]) - (xi[j] * ri) * mean) * ri;
+      o[j] = ei[j] + v;
+    }
+  }
+}
+
+// Rotary embedding between [B·T, heads·hd] rows (tokens) and [B, heads, T, hd] (attention's layout).
+// split: y[b,h,t] = rot(x[b·T+t, h]) by +θ;  merge (backward): y[b·T+t, h] = rot(x[b,h,t]) by −θ.
+// rot by ±θ: out[i] = a[i]·c ∓ a[i+half]·s, out[i+half] = a[i+half]·c ± a[i]·s (cos/sin [T, hd]).
+LL_CLONES void RopeRows(const float* in, const float* cosT, const float* sinT, float* out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, bool merge) {
+  const int64_t half = hd / 2;
+  const float sign = merge ? -1.0f : 1.0f;
+  for (int64_t row = r0; row < r1; row++) {  // row = (b·heads + h)·T + t
+    const int64_t t = row % T;
+    const int64_t bh = row / T;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const int64_t tokenOffset = ((b * T + t) * heads + h) * hd;
+    const int64_t headOffset = row * hd;
+    const float* src = in + (merge ? headOffset : tokenOffset);
+    float* dst = out + (merge ? tokenOffset : headOffset);
+    const float* c = cosT + t * hd;
+    const float* s = sinT + t * hd;
+    for (int64_t i = 0; i < half; i++) {
+      const float a = src[i];
+      const float bb = src[i + half];
+      dst[i] = a * c[i] - sign * (bb * s[i]);
+      dst[i + half] = bb * c[i + half] + sign * (a * s[i + half]);
+    }
+  }
+}
+
+// p = softmax(scale·s + mask[t]) per row; rows are (group, r) with query t = r mod Tq.
+LL_CLONES void SoftmaxRows(const float* s, const float* mask, float* p, int64_t r0, int64_t r1, int64_t R, int64_t Tq, int64_t Tk, float scale) {
+  for (int64_t row = r0; row < r1; row++) {
+    const float* si = s + row * Tk;
+    const float* mi = mask + ((row % R) % Tq) * Tk;
+    float* pi = p + row * Tk;
+    for (int64_t j = 0; j < Tk; j++) pi[j] = si[j] * scale + mi[j];
+    const float mx = LaneMax(Tk, [&](int64_t j) { return pi[j]; });
+    for (int64_t j = 0; j < Tk; j++) pi[j] = ExpF(pi[j] - mx);
+    const float sum = LaneSum(Tk, [&](int64_t j) { return pi[j]; });
+    const float inv = 1.0f / sum;
+    for (int64_t j = 0; j < Tk; j++) pi[j] *= inv;
+  }
+}
+
+// dS = scale·P⊙(dP − Σⱼ dP⊙P) per row.
+LL_CLONES void SoftmaxGradRows(const float* dp, const float* p, float* ds, int64_t r0, int64_t r1, int64_t Tk, float scale) {
+  for (int64_t row = r0; row < r1; row++) {
+    const float* a = dp + row * Tk;
+    const float* b = p + row * Tk;
+    const float dot = LaneSum(Tk, [&](int64_t j) { return a[j] * b[j]; });
+    float* o = ds + row * Tk;
+    for (int64_t j = 0; j < Tk; j++) o[j] = (b[j] * (a[j] - dot)) * scale;
+  }
+}
+
+// m = g·σ(g)·u.
+LL_CLONES void SwiGluRange(const float* g, const float* u, float* m, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float sig = 1.0f / (1.0f + ExpF(-g[i]));
+    m[i] = (g[i] * sig) * u[i];
+  }
+}
+
+// dg = dm·u·σ(g)·(1 + g·(1 − σ(g))), du = dm·g·σ(g).
+LL_CLONES void SwiGluGradRange(const float* dm, const float* g, const float* u, float* dg, float* du, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float sig = 1.0f / (1.0f + ExpF(-g[i]));
+    du[i] = dm[i] * (g[i] * sig);
+    dg[i] = (dm[i] * u[i]) * (sig * (g[i] * (1.0f - sig) + 1.0f));
+  }
+}
+
+// ---- TensorFlow glue ----
+
+struct Attrs {
+  float eps = 0, scale = 1;
+  int64_t batch = 0, heads = 0;
+  bool merge = false;
+};
+
+struct Input {
+  TF_Tensor* t = nullptr;
+  ~Input() {
+    if (t) TF_DeleteTensor(t);
+  }
+  const float* data() const { return static_cast<const float*>(TF_TensorData(t)); }
+  int rank() const { return TF_NumDims(t); }
+  int64_t dim(int i) const { return TF_Dim(t, i); }
+  int64_t size() const { return TF_TensorElementCount(t); }
+};
+
+bool Fail(TF_OpKernelContext* ctx, const std::string& op, const std::string& message) {
+  TF_Status* st = TF_NewStatus();
+  TF_SetStatus(st, TF_INVALID_ARGUMENT, (op + ": " + message).c_str());
+  TF_OpKernelContext_Failure(ctx, st);
+  TF_DeleteStatus(st);
+  return false;
+}
+
+bool GetInputs(TF_OpKernelContext* ctx, const char* op, std::vector<Input>& in) {
+  TF_Status* st = TF_NewStatus();
+  for (size_t i = 0; i < in.size(); i++) {
+    TF_GetInput(ctx, static_cast<int>(i), &in[i].t, st);
+    if (TF_GetCode(st) != TF_OK) {
+      TF_OpKernelContext_Failure(ctx, st);
+      TF_DeleteStatus(st);
+      return false;
+    }
+    if (TF_TensorType(in[i].t) != TF_FLOAT) {
+      TF_DeleteStatus(st);
+      return Fail(ctx, op, "input " + std::to_string(i) + " must be float32");
+    }
+  }
+  TF_DeleteStatus(st);
+  return true;
+}
+
+float* Output(TF_OpKernelContext* ctx, int index, const std::vector<int64_t>& dims) {
+  TF_Status* st = TF_NewStatus();
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  TF_Tensor* t = TF_AllocateOutput(ctx, index, TF_FLOAT, dims.data(), static_cast<int>(dims.size()), static_cast<size_t>(n) * sizeof(float), st);
+  float* data = nullptr;
+  if (TF_GetCode(st) != TF_OK) TF_OpKernelContext_Failure(ctx, st);
+  else data = static_cast<float*>(TF_TensorData(t));
+  if (t) TF_DeleteTensor(t);  // the output keeps its buffer; this drops our handle only
+  TF_DeleteStatus(st);
+  return data;
+}
+
+void ComputeRmsNorm(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabRmsNorm", in)) return;
+  const Input &x = in[0], &w = in[1];
+  if (x.rank() != 2 || w.rank() != 1 || w.dim(0) != x.dim(1)) {
+    Fail(ctx, "LoraLabRmsNorm", "x must be [rows, d] and weight [d]");
+    return;
+  }
+  const int64_t N = x.dim(0), d = x.dim(1);
+  float* y = Output(ctx, 0, {N, d});
+  float* r = y ? Output(ctx, 1, {N, 1}) : nullptr;
+  if (!r) return;
+  ThePool().For(N, 3.0 * d, [&](int64_t r0, int64_t r1) { RmsNormRows(x.data(), w.data(), y, r, r0, r1, d, a.eps); });
+}
+
+void ComputeRmsNormGrad(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(5);
+  if (!GetInputs(ctx, "LoraLabRmsNormGrad", in)) return;
+  const int64_t N = in[1].dim(0), d = in[1].dim(1);
+  const bool ok = in[0].rank() == 2 && in[1].rank() == 2 && in[4].rank() == 2 && in[0].dim(0) == N && in[0].dim(1) == d &&
+                  in[4].dim(0) == N && in[4].dim(1) == d && in[2].size() == N && in[3].size() == d;
+  if (!ok) {
+    Fail(ctx, "LoraLabRmsNormGrad", "dy, x and residual must be [rows, d], r [rows, 1], weight [d]");
+    return;
+  }
+  float* dx = Output(ctx, 0, {N, d});
+  if (!dx) return;
+  ThePool().For(N, 6.0 * d, [&](int64_t r0, int64_t r1) { RmsNormGradRows(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), dx, r0, r1, d); });
+}
+
+void ComputeRope(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(3);
+  if (!GetInputs(ctx, "LoraLabRope", in)) return;
+  const Input &x = in[0], &c = in[1], &s = in[2];
+  if (c.rank() != 2 || s.rank() != 2 || s.dim(0) != c.dim(0) || s.dim(1) != c.dim(1) || c.dim(1) % 2 != 0) {
+    Fail(ctx, "LoraLabRope", "cos and sin must be [T, headDim] with an even headDim");
+    return;
+  }
+  const int64_t T = c.dim(0), hd = c.dim(1), H = a.heads, B = a.batch;
+  const bool shapeOk = a.merge ? (x.rank() == 4 && x.dim(0) == B && x.dim(1) == H && x.dim(2) == T && x.dim(3) == hd)
+                               : (x.rank() == 2 && x.dim(0) == B * T && x.dim(1) == H * hd);
+  if (!shapeOk) {
+    Fail(ctx, "LoraLabRope", a.merge ? "x must be [batch, heads, T, headDim]" : "x must be [batch·T, heads·headDim]");
+    return;
+  }
+  float* y = a.merge ? Output(ctx, 0, {B * T, H * hd}) : Output(ctx, 0, {B, H, T, hd});
+  if (!y) return;
+  ThePool().For(B * H * T, 3.0 * hd, [&](int64_t r0, int64_t r1) { RopeRows(x.data(), c.data(), s.data(), y, r0, r1, T, H, hd, a.merge); });
+}
+
+void ComputeSoftmax(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabMaskedSoftmax", in)) return;
+  const Input &s = in[0], &m = in[1];
+  if (s.rank() != 3 || m.rank() != 2 || m.dim(1) != s.dim(2) || s.dim(1) % m.dim(0) != 0) {
+    Fail(ctx, "LoraLabMaskedSoftmax", "scores must be [groups, rows, Tk] and the mask [Tq, Tk] with Tq dividing rows");
+    return;
+  }
+  const int64_t G = s.dim(0), R = s.dim(1), Tk = s.dim(2), Tq = m.dim(0);
+  float* p = Output(ctx, 0, {G, R, Tk});
+  if (!p) return;
+  ThePool().For(G * R, 12.0 * Tk, [&](int64_t r0, int64_t r1) { SoftmaxRows(s.data(), m.data(), p, r0, r1, R, Tq, Tk, a.scale); });
+}
+
+void ComputeSoftmaxGrad(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabSoftmaxGrad", in)) return;
+  const Input &dp = in[0], &p = in[1];
+  if (dp.rank() != 3 || p.rank() != 3 || dp.dim(0) != p.dim(0) || dp.dim(1) != p.dim(1) || dp.dim(2) != p.dim(2)) {
+    Fail(ctx, "LoraLabSoftmaxGrad", "dP and P must be the same [groups, rows, Tk]");
+    return;
+  }
+  const int64_t rows = p.dim(0) * p.dim(1), Tk = p.dim(2);
+  float* ds = Output(ctx, 0, {p.dim(0), p.dim(1), Tk});
+  if (!ds) return;
+  ThePool().For(rows, 4.0 * Tk, [&](int64_t r0, int64_t r1) { SoftmaxGradRows(dp.data(), p.data(), ds, r0, r1, Tk, a.scale); });
+}
+
+std::vector<int64_t> DimsOf(const Input& t) {
+  std::vector<int64_t> d(t.rank());
+  for (int i = 0; i < t.rank(); i++) d[i] = t.dim(i);
+  return d;
+}
+
+void ComputeSwiGlu(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabSwiGlu", in)) return;
+  if (DimsOf(in[0]) != DimsOf(in[1])) {
+    Fail(ctx, "LoraLabSwiGlu", "gate and up must have the same shape");
+    return;
+  }
+  float* m = Output(ctx, 0, DimsOf(in[0]));
+  if (!m) return;
+  ThePool().For(in[0].size(), 12.0, [&](int64_t i0, int64_t i1) { SwiGluRange(in[0].data(), in[1].data(), m, i0, i1); });
+}
+
+void ComputeSwiGluGrad(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(3);
+  if (!GetInputs(ctx, "LoraLabSwiGluGrad", in)) return;
+  if (DimsOf(in[0]) != DimsOf(in[1]) || DimsOf(in[0]) != DimsOf(in[2])) {
+    Fail(ctx, "LoraLabSwiGluGrad", "dm, gate and up must have the same shape");
+    return;
+  }
+  float* dg = Output(ctx, 0, DimsOf(in[0]));
+  float* du = dg ? Output(ctx, 1, DimsOf(in[0])) : nullptr;
+  if (!du) return;
+  ThePool().For(in[0].size(), 16.0, [&](int64_t i0, int64_t i1) { SwiGluGradRange(in[0].data(), in[1].data(), in[2].data(), dg, du, i0, i1); });
+}
+
+void* CreateKernel(TF_OpKernelConstruction* ctx) {
+  auto* a = new Attrs();
+  TF_Status* st = TF_NewStatus();
+  auto has = [&](const char* name) { return TF_OpKernelConstruction_HasAttr(ctx, name, st); };
+  if (has("eps")) TF_OpKernelConstruction_GetAttrFloat(ctx, "eps", &a->eps, st);
+  if (has("scale")) TF_OpKernelConstruction_GetAttrFloat(ctx, "scale", &a->scale, st);
+  int32_t v = 0;
+  if (has("batch")) TF_OpKernelConstruction_GetAttrInt32(ctx, "batch", &v, st), a->batch = v;
+  if (has("heads")) TF_OpKernelConstruction_GetAttrInt32(ctx, "heads", &v, st), a->heads = v;
+  TF_Bool b = 0;
+  if (has("merge")) TF_OpKernelConstruction_GetAttrBool(ctx, "merge", &b, st), a->merge = b;
+  if (TF_GetCode(st) != TF_OK) TF_OpKernelConstruction_Failure(ctx, st);
+  TF_DeleteStatus(st);
+  return a;
+}
+
+void DeleteKernel(void* kernel) { delete static_cast<Attrs*>(kernel); }
+
+void UnknownShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  TF_ShapeInferenceContextSetUnknownShape(ctx, status);
+}
+
+struct OpSpec {
+  const char* name;
+  std::vector<const char*> inputs, outputs, attrs;
+  void (*compute)(void*, TF_OpKernelContext*);
+};
+
+const std::vector<OpSpec>& Specs() {
+  static const std::vector<OpSpec> specs = {
+      {"LoraLabRmsNorm", {"x: float", "weight: float"}, {"y: float", "r: float"}, {"eps: float"}, ComputeRmsNorm},
+      {"LoraLabRmsNormGrad", {"dy: float", "x: float", "r: float", "weight: float", "residual: float"}, {"dx: float"}, {}, ComputeRmsNormGrad},
+      {"LoraLabRope", {"x: float", "cos: float", "sin: float"}, {"y: float"}, {"batch: int", "heads: int", "merge: bool"}, ComputeRope},
+      {"LoraLabMaskedSoftmax", {"scores: float", "mask: float"}, {"p: float"}, {"scale: float"}, ComputeSoftmax},
+      {"LoraLabSoftmaxGrad", {"dp: float", "p: float"}, {"ds: float"}, {"scale: float"}, ComputeSoftmaxGrad},
+      {"LoraLabSwiGlu", {"gate: float", "up: float"}, {"m: float"}, {}, ComputeSwiGlu},
+      {"LoraLabSwiGluGrad", {"dm: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, ComputeSwiGluGrad},
+  };
+  return specs;
+}
+
+// Registers every op once per process; returns "" or the first error.
+std::string RegisterAll() {
+  static std::once_flag once;
+  static std::string error;
+  std::call_once(once, [] {
+    TF_Status* st = TF_NewStatus();
+    for (const OpSpec& s : Specs()) {
+      TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(s.name);
+      for (const char* i : s.inputs) TF_OpDefinitionBuilderAddInput(b, i);
+      for (const char* o : s.outputs) TF_OpDefinitionBuilderAddOutput(b, o);
+      for (const char* at : s.attrs) TF_OpDefinitionBuilderAddAttr(b, at);
+      TF_OpDefinitionBuilderSetShapeInferenceFunction(b, UnknownShape);
+      TF_RegisterOpDefinition(b, st);
+      if (TF_GetCode(st) != TF_OK) {
+        error = std::string(s.name) + ": " + TF_Message(st);
+        break;
+      }
+      TF_KernelBuilder* kb = TF_NewKernelBuilder(s.name, "CPU", CreateKernel, s.compute, DeleteKernel);
+      TF_RegisterKernelBuilder(s.name, kb, st);
+      if (TF_GetCode(st) != TF_OK) {
+        error = std::string(s.name) + " kernel: " + TF_Message(st);
+        break;
+      }
+    }
+    TF_DeleteStatus(st);
+  });
+  return error;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const std::string error = RegisterAll();
+  if (!error.empty()) {
+    napi_throw_error(env, nullptr, ("LoRA Lab fused ops: registering failed: " + error).c_str());
+    return nullptr;
+  }
+  napi_value ops, name, threads;
+  napi_create_array(env, &ops);
+  uint32_t i = 0;
+  for (const OpSpec& s : Specs()) {
+    napi_create_string_utf8(env, s.name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, ops, i++, name);
+  }
+  napi_set_named_property(env, exports, "ops", ops);
+  napi_create_int32(env, ThePool().threads(), &threads);
+  napi_set_named_property(env, exports, "threads", threads);
+  napi_value source;
+  napi_create_string_utf8(env, LORA_LAB_OPS_SOURCE, NAPI_AUTO_LENGTH, &source);
+  napi_set_named_property(env, exports, "source", source);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,130 @@
+// LoRA Lab's fused CPU kernels on native TensorFlow (native/lora_lab_ops.cc, built by
+// `npm run setup:native`: fusedOpsBuild.ts). Loading the module registers its ops in TensorFlow's
+// registry; the tfjs-node backend then runs them by name like any TensorFlow op. Each replaces a
+// chain of 4–12 small tfjs ops of the Llama block (RMSNorm, rotary embedding with the head
+// split/merge, masked softmax, SwiGLU, and their backwards) by one pass.
+//
+// They have no tfjs gradient: they are used where no tape differentiates through them (the
+// hand-written block forward/backward, and plain forwards when no tape is recording). Without the
+// module (wasm, cpu, GPU device, not built, LORA_LAB_FUSED_OPS=0) tensorOps.ts runs the tfjs chains.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { FUSED_OPS_FILE, fusedOpsSource, fusedOpsSourceHash } from './fusedOpsBuild';
+
+export interface FusedOpsState {
+  loaded: boolean;
+  /** Where the module was (or would have been) loaded from. */
+  file?: string;
+  ops?: string[];
+  threads?: number;
+  /** Why it is not loaded. */
+  reason?: string;
+}
+
+let state: FusedOpsState = { loaded: false, reason: 'not loaded (native TensorFlow only)' };
+
+interface FusedModule {
+  ops: string[];
+  threads: number;
+  source: string;
+}
+
+/**
+ * Loads the module that sits next to the tfjs-node binding in `bindingDir`, after the binding (its
+ * libtensorflow must be the one in the process). Never throws: the state says why not.
+ */
+export function loadFusedOps(bindingDir: string, env: NodeJS.ProcessEnv = process.env): FusedOpsState {
+  const file = path.join(bindingDir, FUSED_OPS_FILE);
+  if (['0', 'false', 'off'].includes((env.LORA_LAB_FUSED_OPS ?? '').toLowerCase())) {
+    state = { loaded: false, file, reason: 'switched off (LORA_LAB_FUSED_OPS=0)' };
+    return state;
+  }
+  if (!fs.existsSync(file)) {
+    state = { loaded: false, file, reason: `${FUSED_OPS_FILE} is not built (npm run setup:native builds it)` };
+    return state;
+  }
+  try {
+    const mod = { exports: {} as FusedModule };
+    process.dlopen(mod, file);
+    const expected = fusedOpsSourceHash(fusedOpsSource());
+    if (expected && mod.exports.source !== expected) {
+      // Registered already (TensorFlow cannot unregister), but an older build may compute other ops: not used.
+      state = { loaded: false, file, reason: `${FUSED_OPS_FILE} was built from another native/lora_lab_ops.cc (${mod.exports.source}, now ${expected}): npm run setup:native rebuilds it` };
+      return state;
+    }
+    state = { loaded: true, file, ops: mod.exports.ops, threads: mod.exports.threads };
+  } catch (e) {
+    state = { loaded: false, file, reason: `loading ${FUSED_OPS_FILE} failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return state;
+}
+
+export function fusedOpsState(): FusedOpsState {
+  return state;
+}
+
+/** True when the fused kernels can run: the module is loaded and the backend is native TensorFlow. */
+export function fusedKernels(): boolean {
+  return state.loaded && tf.getBackend() === 'tensorflow';
+}
+
+interface OpAttr {
+  name: string;
+  type: number;
+  value: number | boolean;
+}
+
+interface NodeBackend {
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_INT: number; TF_ATTR_BOOL: number };
+}
+
+function run(name: string, attrs: Array<[string, 'float' | 'int' | 'bool', number | boolean]>, inputs: tf.Tensor[], outputs: number): tf.Tensor[] {
+  const be = tf.backend() as unknown as NodeBackend;
+  const types = { float: be.binding.TF_ATTR_FLOAT, int: be.binding.TF_ATTR_INT, bool: be.binding.TF_ATTR_BOOL };
+  return be.executeMultipleOutputs(name, attrs.map(([n, t, v]) => ({ name: n, type: types[t], value: v })), inputs, outputs);
+}
+
+/** RMSNorm: y = x·r·w and r = 1/√(mean(x²) + eps) [rows, 1]. */
+export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { y: tf.Tensor2D; r: tf.Tensor2D } {
+  const [y, r] = run('LoraLabRmsNorm', [['eps', 'float', eps]], [x, weight], 2);
+  return { y: y as tf.Tensor2D, r: r as tf.Tensor2D };
+}
+
+/** residual + RMSNorm's dx: r·(g − x̂·mean(g⊙x̂)), g = dy⊙w, x̂ = x·r. */
+export function fusedRmsNormGrad(dy: tf.Tensor2D, x: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
+  return run('LoraLabRmsNormGrad', [], [dy, x, r, weight, residual], 1)[0] as tf.Tensor2D;
+}
+
+/** splitHeads then applyRope: [B·T, heads·hd] → [B, heads, T, hd] rotated by cos/sin [T, hd]. */
+export function fusedRopeSplit(x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, batch: number, heads: number): tf.Tensor4D {
+  return run('LoraLabRope', [['batch', 'int', batch], ['heads', 'int', heads], ['merge', 'bool', false]], [x, cos, sin], 1)[0] as tf.Tensor4D;
+}
+
+/** applyRopeBackward then mergeHeads: [B, heads, T, hd] → [B·T, heads·hd]. */
+export function fusedRopeMerge(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor2D {
+  const [B, H] = dy.shape;
+  return run('LoraLabRope', [['batch', 'int', B], ['heads', 'int', H], ['merge', 'bool', true]], [dy, cos, sin], 1)[0] as tf.Tensor2D;
+}
+
+/** softmax(scale·scores + mask[t]) over scores (G, R, Tk) whose row r is query t = r mod Tq of mask [Tq, Tk]. */
+export function fusedMaskedSoftmax(scores: tf.Tensor3D, mask: tf.Tensor2D, scale: number): tf.Tensor3D {
+  return run('LoraLabMaskedSoftmax', [['scale', 'float', scale]], [scores, mask], 1)[0] as tf.Tensor3D;
+}
+
+/** dS = scale·P⊙(dP − Σⱼ dP⊙P). */
+export function fusedSoftmaxGrad(dp: tf.Tensor3D, p: tf.Tensor3D, scale: number): tf.Tensor3D {
+  return run('LoraLabSoftmaxGrad', [['scale', 'float', scale]], [dp, p], 1)[0] as tf.Tensor3D;
+}
+
+/** silu(gate)·up. */
+export function fusedSwiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  return run('LoraLabSwiGlu', [], [gate, up], 1)[0] as tf.Tensor2D;
+}
+
+/** d(silu(g)·u): dg = dm·u·σ(g)·(1 + g·(1 − σ(g))), du = dm·silu(g). */
+export function fusedSwiGluGrad(dm: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D): { dg: tf.Tensor2D; du: tf.Tensor2D } {
+  const [dg, du] = run('LoraLabSwiGluGrad', [], [dm, gate, up], 2);
+  return { dg: dg as tf.Tensor2D, du: du as tf.Tensor2D };
+}

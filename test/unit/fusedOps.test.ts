@@ -1,0 +1,158 @@
+// LoRA Lab's fused CPU kernels (native/lora_lab_ops.cc via backend/fusedOps.ts) against the tfjs op
+// chains they replace, which the golden tests check against PyTorch (test/unit/golden.test.ts).
+// The kernels run on native TensorFlow only (LORA_LAB_TEST_BACKEND=tensorflow, npm run test:native);
+// elsewhere the kernel cases are skipped and the fallback cases check that nothing fused runs.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import {
+  fusedKernels, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
+} from '../../src/core/backend/fusedOps';
+import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
+import { tfWheelDest } from '../../src/core/backend/nativeSetup';
+import { causalMask, ropeTables } from '../../src/core/backend/tensorOps';
+
+const onNative = tf.getBackend() === 'tensorflow' && fusedOpsState().loaded;
+
+/** max |a − b| / max |b|. */
+function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  expect(a.shape).toEqual(b.shape);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < y.length; i++) {
+    diff = Math.max(diff, Math.abs(x[i] - y[i]));
+    scale = Math.max(scale, Math.abs(y[i]));
+  }
+  return diff / scale;
+}
+
+function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [a, b] = tf.split(x, [half, half], 3);
+  return tf.concat([b.neg(), a], 3) as tf.Tensor4D;
+}
+
+function invFreq(hd: number): Float32Array {
+  return Float32Array.from({ length: hd / 2 }, (_, i) => 1 / Math.pow(10000, (2 * i) / hd));
+}
+
+describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (native TensorFlow)', () => {
+  it('are loaded by the test setup as initBackend loads them', () => {
+    expect(fusedKernels()).toBe(true);
+    expect(fusedOpsState().ops).toEqual(expect.arrayContaining(['LoraLabRmsNorm', 'LoraLabRope', 'LoraLabMaskedSoftmax', 'LoraLabSwiGluGrad']));
+  });
+
+  it('RMSNorm forward (y and 1/rms) and backward with the residual: within 2e-6 relative', () => {
+    tf.tidy(() => {
+      const eps = 1e-5;
+      const x = tf.randomNormal([37, 96], 0, 3, 'float32', 1) as tf.Tensor2D; // rows not a multiple of anything
+      const w = tf.randomNormal([96], 1, 0.2, 'float32', 2) as tf.Tensor1D;
+      const { y, r } = fusedRmsNorm(x, w, eps);
+      const rRef = tf.rsqrt(x.square().mean(-1, true).add(eps));
+      expect(r.shape).toEqual([37, 1]);
+      expect(relErr(r, rRef)).toBeLessThan(2e-6);
+      expect(relErr(y, x.mul(rRef).mul(w))).toBeLessThan(2e-6);
+      const dy = tf.randomNormal([37, 96], 0, 1, 'float32', 3) as tf.Tensor2D;
+      const res = tf.randomNormal([37, 96], 0, 1, 'float32', 4) as tf.Tensor2D;
+      const xhat = x.mul(rRef);
+      const g = dy.mul(w);
+      const dxRef = res.add(g.sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(rRef));
+      expect(relErr(fusedRmsNormGrad(dy, x, r, w, res), dxRef)).toBeLessThan(2e-6);
+    });
+  });
+
+  it('rotary embedding with the head split, and its backward with the merge: within 1e-6 relative', () => {
+    tf.tidy(() => {
+      const [B, T, H, hd] = [3, 11, 5, 16];
+      const { cos, sin } = ropeTables(invFreq(hd), T, 0);
+      const x = tf.randomNormal([B * T, H * hd], 0, 1, 'float32', 5) as tf.Tensor2D;
+      const x4 = x.reshape([B, T, H, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+      const ref = x4.mul(cos).add(rotateHalf(x4).mul(sin));
+      const y = fusedRopeSplit(x, cos, sin, B, H);
+      expect(y.shape).toEqual([B, H, T, hd]);
+      expect(relErr(y, ref)).toBeLessThan(1e-6);
+      // Backward: dx = dy·cos + rotate_halfᵀ(dy·sin), rotate_halfᵀ([a, b]) = [b, −a]; then [B·T, H·hd].
+      const dy = tf.randomNormal([B, H, T, hd], 0, 1, 'float32', 6) as tf.Tensor4D;
+      const [z1, z2] = tf.split(dy.mul(sin), [hd / 2, hd / 2], 3);
+      const dxRef = dy.mul(cos).add(tf.concat([z2, z1.neg()], 3)).transpose([0, 2, 1, 3]).reshape([B * T, H * hd]);
+      expect(relErr(fusedRopeMerge(dy, cos, sin), dxRef)).toBeLessThan(1e-6);
+      // Invariant: the backward is the inverse rotation, so merge(split(x)) = x.
+      expect(relErr(fusedRopeMerge(y, cos, sin), x)).toBeLessThan(1e-6);
+    });
+  });
+
+  it('masked softmax over grouped-query rows (rep 3, sliding window, decoding offset) and its backward: within 2e-6 relative', () => {
+    tf.tidy(() => {
+      const [G, rep, Tq, past] = [4, 3, 9, 5];
+      const Tk = Tq + past;
+      const scale = 0.125;
+      const mask = causalMask(Tq, past, 7);
+      const s = tf.randomNormal([G, rep * Tq, Tk], 0, 6, 'float32', 7) as tf.Tensor3D;
+      const p = fusedMaskedSoftmax(s, mask, scale);
+      const pRef = tf.softmax(s.mul(scale).reshape([G * rep, Tq, Tk]).add(mask).reshape([G, rep * Tq, Tk]), -1);
+      expect(relErr(p, pRef)).toBeLessThan(2e-6);
+      // Masked keys get exactly 0, as softmax of −1e9 does.
+      const pd = p.dataSync();
+      expect(pd[Tq - 1]).toBe(0); // row 0 (query at position past) cannot see key Tq − 1 > past
+      const dP = tf.randomNormal([G, rep * Tq, Tk], 0, 1, 'float32', 8) as tf.Tensor3D;
+      const dSRef = pRef.mul(dP.sub(dP.mul(pRef).sum(-1, true))).mul(scale);
+      expect(relErr(fusedSoftmaxGrad(dP, p, scale), dSRef)).toBeLessThan(2e-6);
+    });
+  });
+
+  it('SwiGLU silu(g)·u and its backward, over |g| up to 40: within 1e-6 relative', () => {
+    tf.tidy(() => {
+      const g = tf.randomNormal([33, 70], 0, 8, 'float32', 9).clipByValue(-40, 40) as tf.Tensor2D;
+      const u = tf.randomNormal([33, 70], 0, 1, 'float32', 10) as tf.Tensor2D;
+      const sig = tf.sigmoid(g);
+      expect(relErr(fusedSwiGlu(g, u), g.mul(sig).mul(u))).toBeLessThan(1e-6);
+      const dm = tf.randomNormal([33, 70], 0, 1, 'float32', 11) as tf.Tensor2D;
+      const { dg, du } = fusedSwiGluGrad(dm, g, u);
+      expect(relErr(du, dm.mul(g.mul(sig)))).toBeLessThan(1e-6);
+      expect(relErr(dg, dm.mul(u).mul(sig.mul(g.mul(sig.neg().add(1)).add(1))))).toBeLessThan(1e-6);
+    });
+  });
+
+  it('bad shapes fail with the op and the shape it wants, not a crash', () => {
+    tf.tidy(() => {
+      expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
+      const { cos, sin } = ropeTables(invFreq(8), 3, 0);
+      expect(() => fusedRopeSplit(tf.zeros([5, 16]) as tf.Tensor2D, cos, sin, 2, 2)).toThrow(/LoraLabRope: x must be \[batch·T, heads·headDim\]/);
+      expect(() => fusedMaskedSoftmax(tf.zeros([2, 5, 4]) as tf.Tensor3D, tf.zeros([2, 4]) as tf.Tensor2D, 1)).toThrow(/LoraLabMaskedSoftmax/);
+      expect(() => fusedSwiGlu(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([3, 2]) as tf.Tensor2D)).toThrow(/LoraLabSwiGlu: gate and up must have the same shape/);
+    });
+  });
+});
+
+describe('fused kernels: loading and set-up', () => {
+  it.runIf(!onNative)('are not used off native TensorFlow (the tfjs chains run)', () => {
+    expect(fusedKernels()).toBe(false);
+  });
+
+  it('a binding folder without the module, or LORA_LAB_FUSED_OPS=0, leaves them off with the reason', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fused-'));
+    try {
+      const before = fusedOpsState();
+      expect(loadFusedOps(dir, {}).reason).toMatch(/lora_lab_ops\.node is not built \(npm run setup:native builds it\)/);
+      expect(loadFusedOps(dir, { LORA_LAB_FUSED_OPS: '0' }).reason).toMatch(/switched off/);
+      fs.writeFileSync(path.join(dir, 'lora_lab_ops.node'), 'not an ELF file');
+      const bad = loadFusedOps(dir, {});
+      expect(bad.loaded).toBe(false);
+      expect(bad.reason).toMatch(/loading lora_lab_ops\.node failed/);
+      // Put the process's state back for the other files' cases (the module, once registered, stays).
+      if (before.loaded && before.file) loadFusedOps(path.dirname(before.file), {});
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an install keeps the headers kernels.h pulls in (tfWheelDest takes each of FUSED_OPS_HEADERS out of the wheel)", () => {
+    for (const h of FUSED_OPS_HEADERS) expect(tfWheelDest('/i', `tensorflow/include/${h}`)).toBe(path.join('/i', 'include', h));
+    expect(tfWheelDest('/i', 'tensorflow/include/tsl/platform/logging.h')).toBeUndefined();
+  });
+});
