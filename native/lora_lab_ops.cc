@@ -1,7 +1,8 @@
 // LoRA Lab's fused CPU kernels for native TensorFlow (the tfjs-node backend).
 //
 // tfjs-node runs every tfjs op as one TensorFlow eager op. A Llama block's RMSNorm, rotary
-// embedding, masked softmax and SwiGLU are 4–12 small elementwise ops each, forward and backward:
+// embedding, masked softmax and SwiGLU (GPT-2's LayerNorm and gelu_new) are 4–12 small
+// elementwise ops each, forward and backward:
 // a smollm-135m step runs ~4400 kernels, and TensorFlow's elementwise kernels on these sizes took
 // 3–7× PyTorch's time (docs/bench/2026-12-04/smollm). Each op below does one of those chains in one
 // pass over its tensors. They are registered into TensorFlow's op and kernel registries through
@@ -141,9 +142,9 @@ Pool& ThePool() {
 
 // e^x for x in float32's range: x = n·ln2 + r, |r| ≤ ln2/2, e^r by its Taylor polynomial of
 // degree 7 (truncation < 1.2e-8 relative), 2^n built in the exponent bits. Inputs below −87.3
-// give 0 (as softmax of a −1e9 mask must), above 88.7 are clamped.
+// give 0 (as softmax of a −1e9 mask must), above 88 are clamped (e^88 ≈ 1.65e38).
 inline float ExpF(float x) {
-  x = std::min(std::max(x, -87.3f), 88.7f);
+  x = std::min(std::max(x, -87.3f), 88.0f);  // 88.0: n ≤ 127, so 2^n stays finite
   // Round to nearest by adding and removing 1.5·2²³ (no libm call, so the loops vectorise).
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - n * 0.693145751953125f;  // ln2 split: hi part exact in float
@@ -217,6 +218,61 @@ LL_CLONES void RmsNormGradRows(const float* dy, const float* x, const float* r, 
       const float v = ((dyi[j] * w[j]) - (xi[j] * ri) * mean) * ri;
       o[j] = ei[j] + v;
     }
+  }
+}
+
+// y = (x − mean)·rstd·γ + β, rstd = 1/√(var + eps), per row of d (LayerNorm, GPT-2).
+LL_CLONES void LayerNormRows(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int64_t r0, int64_t r1, int64_t d, float eps) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* xi = x + i * d;
+    float* yi = y + i * d;
+    const float mu = LaneSum(d, [&](int64_t j) { return xi[j]; }) / static_cast<float>(d);
+    const float var = LaneSum(d, [&](int64_t j) { return (xi[j] - mu) * (xi[j] - mu); }) / static_cast<float>(d);
+    const float rs = 1.0f / std::sqrt(var + eps);
+    mean[i] = mu;
+    rstd[i] = rs;
+    for (int64_t j = 0; j < d; j++) yi[j] = ((xi[j] - mu) * rs) * gamma[j] + beta[j];
+  }
+}
+
+// dx = resid + rstd·(g − mean(g) − x̂·mean(g⊙x̂)), g = dy⊙γ, x̂ = (x − mean)·rstd.
+LL_CLONES void LayerNormGradRows(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma, const float* resid, float* dx, int64_t r0, int64_t r1, int64_t d) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* dyi = dy + i * d;
+    const float* xi = x + i * d;
+    const float mu = mean[i], rs = rstd[i];
+    const float mg = LaneSum(d, [&](int64_t j) { return dyi[j] * gamma[j]; }) / static_cast<float>(d);
+    const float mgx = LaneSum(d, [&](int64_t j) { return (dyi[j] * gamma[j]) * ((xi[j] - mu) * rs); }) / static_cast<float>(d);
+    const float* ei = resid + i * d;
+    float* o = dx + i * d;
+    for (int64_t j = 0; j < d; j++) o[j] = ei[j] + ((dyi[j] * gamma[j]) - mg - ((xi[j] - mu) * rs) * mgx) * rs;
+  }
+}
+
+// tanh(u) = 1 − 2/(e^{2u} + 1): exact limits ±1, absolute error ~1e-7.
+inline float TanhF(float u) { return 1.0f - 2.0f / (ExpF(2.0f * u) + 1.0f); }
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+
+// GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+LL_CLONES void GeluNewRange(const float* x, float* y, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float v = x[i];
+    const float t = TanhF((v + 0.044715f * (v * v * v)) * kSqrt2OverPi);
+    y[i] = (0.5f * v) * (1.0f + t);
+  }
+}
+
+// dx = dy·(0.5·(1 + t) + 0.5·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)).
+LL_CLONES void GeluNewGradRange(const float* dy, const float* x, float* dx, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float v = x[i];
+    // t and 1 − t² = sech²(u) = 4E/(E + 1)² from one E = e^{2u} (no cancellation in 1 − t² near |t| = 1).
+    const float e = ExpF(2.0f * ((v + 0.044715f * (v * v * v)) * kSqrt2OverPi));
+    const float t = 1.0f - 2.0f / (e + 1.0f);
+    const float sech2 = (4.0f / (e + 1.0f)) * (e / (e + 1.0f));  // no overflow at the clamped e ≈ 1.65e38
+    const float inner = ((3.0f * 0.044715f) * (v * v) + 1.0f) * kSqrt2OverPi;
+    dx[i] = dy[i] * ((t + 1.0f) * 0.5f + ((0.5f * v) * sech2) * inner);
   }
 }
 
@@ -378,6 +434,38 @@ void ComputeRmsNormGrad(void*, TF_OpKernelContext* ctx) {
   ThePool().For(N, 6.0 * d, [&](int64_t r0, int64_t r1) { RmsNormGradRows(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), dx, r0, r1, d); });
 }
 
+void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(3);
+  if (!GetInputs(ctx, "LoraLabLayerNorm", in)) return;
+  const Input &x = in[0], &g = in[1], &b = in[2];
+  if (x.rank() != 2 || g.rank() != 1 || b.rank() != 1 || g.dim(0) != x.dim(1) || b.dim(0) != x.dim(1)) {
+    Fail(ctx, "LoraLabLayerNorm", "x must be [rows, d], gamma and beta [d]");
+    return;
+  }
+  const int64_t N = x.dim(0), d = x.dim(1);
+  float* y = Output(ctx, 0, {N, d});
+  float* mean = y ? Output(ctx, 1, {N, 1}) : nullptr;
+  float* rstd = mean ? Output(ctx, 2, {N, 1}) : nullptr;
+  if (!rstd) return;
+  ThePool().For(N, 5.0 * d, [&](int64_t r0, int64_t r1) { LayerNormRows(x.data(), g.data(), b.data(), y, mean, rstd, r0, r1, d, a.eps); });
+}
+
+void ComputeLayerNormGrad(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(6);
+  if (!GetInputs(ctx, "LoraLabLayerNormGrad", in)) return;
+  const int64_t N = in[1].dim(0), d = in[1].dim(1);
+  const bool ok = in[0].rank() == 2 && in[1].rank() == 2 && in[5].rank() == 2 && in[0].dim(0) == N && in[0].dim(1) == d &&
+                  in[5].dim(0) == N && in[5].dim(1) == d && in[2].size() == N && in[3].size() == N && in[4].size() == d;
+  if (!ok) {
+    Fail(ctx, "LoraLabLayerNormGrad", "dy, x and residual must be [rows, d], mean and rstd [rows, 1], gamma [d]");
+    return;
+  }
+  float* dx = Output(ctx, 0, {N, d});
+  if (!dx) return;
+  ThePool().For(N, 8.0 * d, [&](int64_t r0, int64_t r1) { LayerNormGradRows(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), in[5].data(), dx, r0, r1, d); });
+}
+
 void ComputeRope(void* kernel, TF_OpKernelContext* ctx) {
   const Attrs& a = *static_cast<Attrs*>(kernel);
   std::vector<Input> in(3);
@@ -460,6 +548,26 @@ void ComputeSwiGluGrad(void*, TF_OpKernelContext* ctx) {
   ThePool().For(in[0].size(), 16.0, [&](int64_t i0, int64_t i1) { SwiGluGradRange(in[0].data(), in[1].data(), in[2].data(), dg, du, i0, i1); });
 }
 
+void ComputeGeluNew(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(1);
+  if (!GetInputs(ctx, "LoraLabGeluNew", in)) return;
+  float* y = Output(ctx, 0, DimsOf(in[0]));
+  if (!y) return;
+  ThePool().For(in[0].size(), 14.0, [&](int64_t i0, int64_t i1) { GeluNewRange(in[0].data(), y, i0, i1); });
+}
+
+void ComputeGeluNewGrad(void*, TF_OpKernelContext* ctx) {
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabGeluNewGrad", in)) return;
+  if (DimsOf(in[0]) != DimsOf(in[1])) {
+    Fail(ctx, "LoraLabGeluNewGrad", "dy and x must have the same shape");
+    return;
+  }
+  float* dx = Output(ctx, 0, DimsOf(in[0]));
+  if (!dx) return;
+  ThePool().For(in[0].size(), 20.0, [&](int64_t i0, int64_t i1) { GeluNewGradRange(in[0].data(), in[1].data(), dx, i0, i1); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -497,6 +605,10 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabSoftmaxGrad", {"dp: float", "p: float"}, {"ds: float"}, {"scale: float"}, ComputeSoftmaxGrad},
       {"LoraLabSwiGlu", {"gate: float", "up: float"}, {"m: float"}, {}, ComputeSwiGlu},
       {"LoraLabSwiGluGrad", {"dm: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, ComputeSwiGluGrad},
+      {"LoraLabLayerNorm", {"x: float", "gamma: float", "beta: float"}, {"y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeLayerNorm},
+      {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
+      {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
+      {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
   };
   return specs;
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedKernels, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -115,6 +115,64 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       const { dg, du } = fusedSwiGluGrad(dm, g, u);
       expect(relErr(du, dm.mul(g.mul(sig)))).toBeLessThan(1e-6);
       expect(relErr(dg, dm.mul(u).mul(sig.mul(g.mul(sig.neg().add(1)).add(1))))).toBeLessThan(1e-6);
+    });
+  });
+
+  it('LayerNorm forward (y, mean, rstd) and backward with the residual: within 2e-6 relative', () => {
+    tf.tidy(() => {
+      const eps = 1e-5;
+      const x = tf.randomNormal([29, 80], 2, 3, 'float32', 12) as tf.Tensor2D; // off-centre rows
+      const gamma = tf.randomNormal([80], 1, 0.2, 'float32', 13) as tf.Tensor1D;
+      const beta = tf.randomNormal([80], 0, 0.5, 'float32', 14) as tf.Tensor1D;
+      const { y, mean, rstd } = fusedLayerNorm(x, gamma, beta, eps);
+      const m = tf.moments(x, -1, true);
+      const rRef = tf.rsqrt(m.variance.add(eps));
+      expect(relErr(mean, m.mean)).toBeLessThan(2e-6);
+      expect(relErr(rstd, rRef)).toBeLessThan(2e-6);
+      const xhat = x.sub(m.mean).mul(rRef);
+      expect(relErr(y, xhat.mul(gamma).add(beta))).toBeLessThan(2e-6);
+      const dy = tf.randomNormal([29, 80], 0, 1, 'float32', 15) as tf.Tensor2D;
+      const res = tf.randomNormal([29, 80], 0, 1, 'float32', 16) as tf.Tensor2D;
+      const g = dy.mul(gamma);
+      const dxRef = res.add(g.sub(g.mean(-1, true)).sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(rRef));
+      expect(relErr(fusedLayerNormGrad(dy, x, mean, rstd, gamma, res), dxRef)).toBeLessThan(2e-6);
+    });
+  });
+
+  it("GPT-2's gelu_new and its derivative, over |x| up to 12: within 1e-6 relative of float64 (and closer than the tfjs chain)", () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([31, 64], 0, 4, 'float32', 17).clipByValue(-12, 12) as tf.Tensor2D;
+      const dy = tf.randomNormal([31, 64], 0, 1, 'float32', 18) as tf.Tensor2D;
+      // float64 references from the same float32 inputs.
+      const c = Math.sqrt(2 / Math.PI);
+      const xs = x.dataSync();
+      const ds = dy.dataSync();
+      const y64 = new Float64Array(xs.length);
+      const dx64 = new Float64Array(xs.length);
+      xs.forEach((v, i) => {
+        const t = Math.tanh(c * (v + 0.044715 * v * v * v));
+        y64[i] = 0.5 * v * (1 + t);
+        dx64[i] = ds[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v));
+      });
+      const err = (a: tf.Tensor, ref: Float64Array): number => {
+        const d = a.dataSync();
+        let diff = 0;
+        let scale = 0;
+        ref.forEach((r, i) => {
+          diff = Math.max(diff, Math.abs(d[i] - r));
+          scale = Math.max(scale, Math.abs(r));
+        });
+        return diff / scale;
+      };
+      const t = tf.tanh(x.add(x.square().mul(x).mul(0.044715)).mul(c));
+      const chainY = x.mul(0.5).mul(t.add(1));
+      const chainDx = dy.mul(t.add(1).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1)).mul(x.square().mul(3 * 0.044715).add(1).mul(c))));
+      const fusedY = err(fusedGeluNew(x), y64);
+      const fusedDx = err(fusedGeluNewGrad(dy, x), dx64);
+      expect(fusedY).toBeLessThan(1e-6);
+      expect(fusedDx).toBeLessThan(1e-6);
+      expect(fusedY).toBeLessThanOrEqual(2 * err(chainY, y64) + 1e-7);
+      expect(fusedDx).toBeLessThanOrEqual(2 * err(chainDx, dx64) + 1e-7);
     });
   });
 

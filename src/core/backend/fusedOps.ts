@@ -77,13 +77,35 @@ interface OpAttr {
 
 interface NodeBackend {
   executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
-  binding: { TF_ATTR_FLOAT: number; TF_ATTR_INT: number; TF_ATTR_BOOL: number };
+  binding: { TF_ATTR_FLOAT: number; TF_ATTR_INT: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number };
 }
 
-function run(name: string, attrs: Array<[string, 'float' | 'int' | 'bool', number | boolean]>, inputs: tf.Tensor[], outputs: number): tf.Tensor[] {
+type Attr = [string, 'float' | 'int' | 'bool' | 'float32-type', number | boolean];
+
+function run(name: string, attrs: Attr[], inputs: tf.Tensor[], outputs: number): tf.Tensor[] {
   const be = tf.backend() as unknown as NodeBackend;
-  const types = { float: be.binding.TF_ATTR_FLOAT, int: be.binding.TF_ATTR_INT, bool: be.binding.TF_ATTR_BOOL };
-  return be.executeMultipleOutputs(name, attrs.map(([n, t, v]) => ({ name: n, type: types[t], value: v })), inputs, outputs);
+  const b = be.binding;
+  const attr = ([n, t, v]: Attr): OpAttr => (t === 'float32-type' ? { name: n, type: b.TF_ATTR_TYPE, value: b.TF_FLOAT } : { name: n, type: { float: b.TF_ATTR_FLOAT, int: b.TF_ATTR_INT, bool: b.TF_ATTR_BOOL }[t], value: v });
+  return be.executeMultipleOutputs(name, attrs.map(attr), inputs, outputs);
+}
+
+/**
+ * Whether 2-D products may run as TensorFlow's MatMul op (nativeMatMul): native TensorFlow, float32,
+ * and no tape recording (the op has no tfjs gradient; taped products take tf.matMul).
+ */
+export function nativeMatMulFor(a: tf.Tensor, b: tf.Tensor): boolean {
+  return a.rank === 2 && b.rank === 2 && a.dtype === 'float32' && b.dtype === 'float32' && tf.getBackend() === 'tensorflow' &&
+    !(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
+/**
+ * a·b (2-D) as one TensorFlow MatMul op. tf.matMul on tfjs-node runs BatchMatMulV2 on [1, M, K]
+ * views, with three Reshape ops around it; MatMul took 0.55–0.95× its time in one alternating
+ * probe (LoRA's rank-8 products 0.55–0.6×, smollm's LM head [256,576]×[576,49152] 87 → 53 ms,
+ * the block products 0.9–1.05×; docs/bench/2026-12-05).
+ */
+export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+  return run('MatMul', [['transpose_a', 'bool', transposeA], ['transpose_b', 'bool', transposeB], ['T', 'float32-type', 0]], [a, b], 1)[0] as tf.Tensor2D;
 }
 
 /** RMSNorm: y = x·r·w and r = 1/√(mean(x²) + eps) [rows, 1]. */
@@ -127,4 +149,25 @@ export function fusedSwiGlu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
 export function fusedSwiGluGrad(dm: tf.Tensor2D, gate: tf.Tensor2D, up: tf.Tensor2D): { dg: tf.Tensor2D; du: tf.Tensor2D } {
   const [dg, du] = run('LoraLabSwiGluGrad', [], [dm, gate, up], 2);
   return { dg: dg as tf.Tensor2D, du: du as tf.Tensor2D };
+}
+
+/** LayerNorm: y = (x − mean)·rstd·γ + β, with mean and rstd [rows, 1]. */
+export function fusedLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const [y, mean, rstd] = run('LoraLabLayerNorm', [['eps', 'float', eps]], [x, gamma, beta], 3);
+  return { y: y as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd: rstd as tf.Tensor2D };
+}
+
+/** residual + LayerNorm's dx: rstd·(g − mean(g) − x̂·mean(g⊙x̂)), g = dy⊙γ, x̂ = (x − mean)·rstd. */
+export function fusedLayerNormGrad(dy: tf.Tensor2D, x: tf.Tensor2D, mean: tf.Tensor2D, rstd: tf.Tensor2D, gamma: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
+  return run('LoraLabLayerNormGrad', [], [dy, x, mean, rstd, gamma, residual], 1)[0] as tf.Tensor2D;
+}
+
+/** GPT-2's gelu_new. */
+export function fusedGeluNew(x: tf.Tensor): tf.Tensor {
+  return run('LoraLabGeluNew', [], [x], 1)[0];
+}
+
+/** dy ⊙ gelu_new'(x). */
+export function fusedGeluNewGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
+  return run('LoraLabGeluNewGrad', [], [dy, x], 1)[0] as tf.Tensor2D;
 }

@@ -3,7 +3,7 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 import {
-  fusedKernels, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
+  fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, nativeMatMul, nativeMatMulFor, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
 } from './fusedOps';
 
 /**
@@ -53,10 +53,13 @@ export function tuning(): BackendTuning {
 }
 
 /**
- * a·b with optional transposes, made the way the backend multiplies fastest
- * (BackendTuning.transposedProducts): explicit transposes then a plain product, or matMul's flags.
+ * a·b with optional transposes, made the way the backend multiplies fastest: 2-D products on
+ * native TensorFlow as its MatMul op (nativeMatMul) unless a tape records; otherwise
+ * (BackendTuning.transposedProducts) explicit transposes then a plain product, or matMul's flags.
+ * Every product of the engine goes through here.
  */
 export function matMulT<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
+  if (nativeMatMulFor(a, b)) return nativeMatMul(a as unknown as tf.Tensor2D, b as unknown as tf.Tensor2D, transposeA, transposeB) as unknown as T;
   if (tuning().transposedProducts === 'flags' || (!transposeA && !transposeB)) return tf.matMul(a, b, transposeA, transposeB) as T;
   return tf.tidy(() => {
     const perm = (x: tf.Tensor) => (x.rank === 2 ? x.transpose() : x.transpose([0, 2, 1]));
@@ -76,6 +79,11 @@ export function tapeActive(): boolean {
 
 /** LayerNorm over the last axis (GPT-2): (x − mean) / √(var + eps) · γ + β. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fusedPlain()) {
+    const { y, mean, rstd } = fusedLayerNorm(x, gamma, beta, eps);
+    tf.dispose([mean, rstd]);
+    return y;
+  }
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(gamma).add(beta) as tf.Tensor2D;
@@ -104,6 +112,7 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
 /** GPT-2's gelu_new: the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export function geluNew(x: tf.Tensor): tf.Tensor {
+  if (fusedPlain() && x.dtype === 'float32') return fusedGeluNew(x);
   return tf.tidy(() => {
     const inner = x.add(x.square().mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI); // x·x·x: cheaper than Pow and its Pow-based gradient on wasm (measured: Pow took 1.5% of a distilgpt2 step)
     return x.mul(0.5).mul(tf.tanh(inner).add(1));
@@ -354,21 +363,23 @@ export function applyRopeBackward(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Ten
   });
 }
 
-/** LayerNorm keeping x̂ = (x − mean)·rstd and rstd for layerNormBackward. */
-export function layerNormSaved(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor2D; xhat: tf.Tensor2D; rstd: tf.Tensor2D } {
+/** LayerNorm keeping each row's mean and rstd [rows, 1] for layerNormBackward (which also takes x). */
+export function layerNormSaved(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
+  if (fusedKernels()) return fusedLayerNorm(x, gamma, beta, eps);
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     const rstd = tf.rsqrt(variance.add(eps)) as tf.Tensor2D;
-    const xhat = x.sub(mean).mul(rstd) as tf.Tensor2D;
-    return { y: xhat.mul(gamma).add(beta) as tf.Tensor2D, xhat, rstd };
+    return { y: x.sub(mean).mul(rstd).mul(gamma).add(beta) as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd };
   });
 }
 
-/** dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)) with g = dy·γ. */
-export function layerNormBackward(dy: tf.Tensor2D, xhat: tf.Tensor2D, rstd: tf.Tensor2D, gamma: tf.Tensor1D): tf.Tensor2D {
+/** residual + dx, dx = rstd·(g − mean(g) − x̂·mean(g⊙x̂)) with g = dy·γ and x̂ = (x − mean)·rstd. */
+export function layerNormBackward(dy: tf.Tensor2D, x: tf.Tensor2D, mean: tf.Tensor2D, rstd: tf.Tensor2D, gamma: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
+  if (fusedKernels()) return fusedLayerNormGrad(dy, x, mean, rstd, gamma, residual);
   return tf.tidy(() => {
+    const xhat = x.sub(mean).mul(rstd);
     const g = dy.mul(gamma);
-    return g.sub(g.mean(-1, true)).sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(rstd) as tf.Tensor2D;
+    return residual.add(g.sub(g.mean(-1, true)).sub(xhat.mul(g.mul(xhat).mean(-1, true))).mul(rstd)) as tf.Tensor2D;
   });
 }
 
@@ -393,8 +404,12 @@ export function rmsNormBackward(dy: tf.Tensor2D, x: tf.Tensor2D, r: tf.Tensor2D,
 
 export type ActivationKind = 'gelu_new' | 'gelu' | 'relu';
 
-/** GPT-2's MLP activations keeping what activationBackward needs: the input, and tanh(u) for gelu_new. */
+/**
+ * GPT-2's MLP activations keeping what activationBackward needs: the input, and tanh(u) for
+ * gelu_new (not with the fused kernels, whose backward recomputes it).
+ */
 export function activationSaved(kind: ActivationKind, x: tf.Tensor2D): { y: tf.Tensor2D; saved: tf.Tensor2D[] } {
+  if (kind === 'gelu_new' && fusedKernels()) return { y: fusedGeluNew(x) as tf.Tensor2D, saved: [x] };
   return tf.tidy(() => {
     if (kind === 'gelu_new') {
       const t = tf.tanh(x.add(x.square().mul(x).mul(0.044715)).mul(SQRT_2_OVER_PI)) as tf.Tensor2D;
@@ -413,6 +428,7 @@ export function activationSaved(kind: ActivationKind, x: tf.Tensor2D): { y: tf.T
 export function activationBackward(kind: ActivationKind, dy: tf.Tensor2D, saved: tf.Tensor2D[]): tf.Tensor2D {
   return tf.tidy(() => {
     const x = saved[0];
+    if (kind === 'gelu_new' && saved.length === 1) return fusedGeluNewGrad(dy, x); // saved by the fused forward
     if (kind === 'gelu_new') {
       const t = saved[1];
       const x2 = x.square();

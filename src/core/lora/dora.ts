@@ -37,7 +37,7 @@ export interface DoraSaved {
  * dimension). A value, never differentiated: callers use it as a constant.
  */
 export function doraNorm(w: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Tensor2D, s: number): tf.Tensor1D {
-  return tf.tidy(() => w.add(tf.matMul(at, bt).mul(s)).square().sum(0).sqrt() as tf.Tensor1D);
+  return tf.tidy(() => w.add(matMulT(at, bt).mul(s)).square().sum(0).sqrt() as tf.Tensor1D);
 }
 
 /**
@@ -46,7 +46,7 @@ export function doraNorm(w: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Tensor2D, s: nu
  */
 export function doraMergedWeight(p: Omit<DoraParams, 'b'>): tf.Tensor2D {
   return tf.tidy(() => {
-    const v = p.w.add(tf.matMul(p.at, p.bt).mul(p.s)) as tf.Tensor2D; // (in, out)
+    const v = p.w.add(matMulT(p.at, p.bt).mul(p.s)) as tf.Tensor2D; // (in, out)
     const n = v.square().sum(0).sqrt();
     return v.mul(p.m.div(n)) as tf.Tensor2D;
   });
@@ -58,10 +58,10 @@ export function doraForward(x: tf.Tensor2D, mask: tf.Tensor2D | undefined, p: Do
     const norm = doraNorm(p.w, p.at, p.bt, p.s);
     const c = p.m.div(norm);
     const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-    const xa = tf.matMul(xd, p.at).mul(p.s) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
-    const base = tf.matMul(x, p.w); // x·W (N, out)
-    const pd = mask ? tf.matMul(xd, p.w) : base; // xd·W: PEFT's F.linear on the dropped-out x
-    const pl = pd.add(tf.matMul(xa, p.bt)) as tf.Tensor2D;
+    const xa = matMulT(xd, p.at).mul(p.s) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
+    const base = matMulT(x, p.w); // x·W (N, out)
+    const pd = mask ? matMulT(xd, p.w) : base; // xd·W: PEFT's F.linear on the dropped-out x
+    const pl = pd.add(matMulT(xa, p.bt)) as tf.Tensor2D;
     // No dropout: x·W + (c − 1)⊙x·W + c⊙l = c⊙(x·W + l). With it: x·W + c⊙(xd·W + l) − xd·W.
     let y = pl.mul(c);
     if (mask) y = y.add(base).sub(pd);

@@ -228,8 +228,8 @@ export class LoraLinear {
         return { y, saved: mask ? { mask, xa, dora } : { xa, dora } };
       }
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-      const xa = tf.matMul(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
-      let y = tf.matMul(x, this.weight).add(tf.matMul(xa, ad.bt)) as tf.Tensor2D;
+      const xa = matMulT(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
+      let y = matMulT(x, this.weight).add(matMulT(xa, ad.bt)) as tf.Tensor2D;
       if (this.bias) y = y.add(this.bias);
       return { y, saved: mask ? { mask, xa } : { xa } };
     });
@@ -271,7 +271,7 @@ export class LoraLinear {
   deltaInOut(): tf.Tensor2D {
     const ad = this.adapter;
     if (!ad) throw new Error(`${this.module.path} has no adapter`);
-    return tf.tidy(() => tf.matMul(ad.at, ad.bt).mul(ad.scale) as tf.Tensor2D);
+    return tf.tidy(() => matMulT(ad.at, ad.bt).mul(ad.scale) as tf.Tensor2D);
   }
 
   /**
@@ -365,7 +365,7 @@ export class LoraLinear {
 }
 
 function frozenProduct(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
-  const y = tf.matMul(x, w) as tf.Tensor2D;
+  const y = matMulT(x, w);
   return b ? (y.add(b) as tf.Tensor2D) : y;
 }
 
@@ -373,7 +373,7 @@ function frozenProduct(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
 function frozenLinear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     (args[1] as tf.GradSaveFunc)([]);
-    let y = tf.matMul(args[0] as tf.Tensor2D, w);
+    let y = matMulT(args[0] as tf.Tensor2D, w);
     if (b) y = y.add(b);
     return { value: y, gradFunc: (dy: tf.Tensor) => [matMulT(dy as tf.Tensor2D, w, false, true)] };
   });
@@ -388,9 +388,9 @@ function loraLinear(x: tf.Tensor2D, xd: tf.Tensor2D, at: tf.Tensor2D, bt: tf.Ten
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xIn, xdIn, atIn, btIn] = args as tf.Tensor2D[];
     const save = args[4] as tf.GradSaveFunc;
-    const xa = tf.matMul(xdIn, atIn).mul(s); // s·xd·Aᵀ (N, r)
+    const xa = matMulT(xdIn, atIn).mul(s); // s·xd·Aᵀ (N, r)
     save([xdIn, xa, atIn, btIn]);
-    let y = tf.matMul(xIn, w).add(tf.matMul(xa, btIn));
+    let y = matMulT(xIn, w).add(matMulT(xa, btIn));
     if (b) y = y.add(b);
     return {
       value: y,

@@ -12,7 +12,7 @@ import { LoraAdapters, type AdapterTensor } from '../lora/adapters';
 import type { LoraLinear, ForwardContext } from '../lora/layer';
 import type { LoraConfig } from '../lora/config';
 import { headNll, lossTargets, LOSS_CHUNK_TOKENS, readExampleSums, VOCAB_BLOCK, vocabBlocks, type ExampleSums, type LossTargets, type RowLosses, type VocabBlock } from './headLoss';
-import { causalMask } from '../backend/tensorOps';
+import { causalMask, matMulT } from '../backend/tensorOps';
 
 export const EVAL: ForwardContext = { training: false };
 
@@ -103,7 +103,7 @@ export abstract class CausalLM {
 
   /** Logits h·Wₕᵀ (N, V) for hidden states h (N, d), one product per vocabulary block. */
   protected headLogits(h: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => (this.head.length === 1 ? tf.matMul(h, this.head[0].t) : tf.concat(this.head.map((b) => tf.matMul(h, b.t)), 1)) as tf.Tensor2D);
+    return tf.tidy(() => (this.head.length === 1 ? matMulT(h, this.head[0].t) : tf.concat(this.head.map((b) => matMulT(h, b.t)), 1)) as tf.Tensor2D);
   }
 
   /** Embeddings of ids [B, T] at positions past… → (B·T, d). */

@@ -10,7 +10,7 @@ import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
   activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
-  layerNormSaved, mergeHeads, splitHeads, tuning, type ActivationKind, type AttentionSaved,
+  layerNormSaved, mergeHeads, splitHeads, tuning, type ActivationKind, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import { GPT2_SITES } from './baseDropout';
@@ -28,12 +28,15 @@ interface Block {
 
 /** What a GPT-2 block keeps for its hand-written backward. */
 interface Gpt2Saved {
+  /** LayerNorms: each row's mean and rstd (the first norm's input is the block input x, passed to the backward apart). */
   ln1: [tf.Tensor2D, tf.Tensor2D];
   h1: tf.Tensor2D;
   qkv: LinearSaved;
   att: AttentionSaved;
   a: tf.Tensor2D;
   proj: LinearSaved;
+  /** The attention residual's output: the second norm's input. */
+  x1: tf.Tensor2D;
   ln2: [tf.Tensor2D, tf.Tensor2D];
   h2: tf.Tensor2D;
   fc: LinearSaved;
@@ -227,7 +230,7 @@ export class Gpt2Model extends CausalLM {
         const zc = z.sub(z.sum(-1, true).mul(st.invD));
         return zc.mul(tf.rsqrt(zc.square().sum(-1, true).add(st.dEps))).mul(g).add(b) as tf.Tensor2D;
       };
-      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? tf.matMul(a, w).add(bias) : tf.matMul(a, w)) as tf.Tensor2D;
+      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? matMulT(a, w).add(bias) : matMulT(a, w)) as tf.Tensor2D;
       const qkv = product(ln(x, L.g1, blk.ln1[1]), L.attn, blk.attn.bias).reshape([3 * H, 1, 1, hd]);
       const [q, k, v] = tf.split(qkv, 3, 0) as tf.Tensor4D[]; // (H, 1, 1, hd) each
       const kv = cache.extend(i, k, v); // (H, 1, past + 1, hd)
@@ -341,15 +344,15 @@ export class Gpt2Model extends CausalLM {
       const act = activationSaved(this.activationKind(), fc.y);
       const mlp = blk.mlpProj.forwardSaved(act.y, ctx);
       const saved: Gpt2Saved = {
-        ln1: [ln1.xhat, ln1.rstd], h1: ln1.y, qkv: qkv.saved, att: att.saved, a: att.y, proj: proj.saved,
-        ln2: [ln2.xhat, ln2.rstd], h2: ln2.y, fc: fc.saved, act: act.saved, g: act.y, mlp: mlp.saved,
+        ln1: [ln1.mean, ln1.rstd], h1: ln1.y, qkv: qkv.saved, att: att.saved, a: att.y, proj: proj.saved,
+        x1, ln2: [ln2.mean, ln2.rstd], h2: ln2.y, fc: fc.saved, act: act.saved, g: act.y, mlp: mlp.saved,
         ...(drop.residAttn ? { residAttn: drop.residAttn } : {}), ...(drop.residMlp ? { residMlp: drop.residMlp } : {}),
       };
       return { y: x1.add(drop.residMlp ? mlp.y.mul(drop.residMlp) : mlp.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
     });
   }
 
-  protected blockBackward(i: number, dy: tf.Tensor2D, _x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
+  protected blockBackward(i: number, dy: tf.Tensor2D, x: tf.Tensor2D, savedIn: BlockSaved, needDx: boolean): BlockGrads {
     const s = savedIn as unknown as Gpt2Saved;
     const blk = this.blocks[i];
     const grads = new Map<tf.Variable, tf.Tensor>();
@@ -357,13 +360,13 @@ export class Gpt2Model extends CausalLM {
       const dg = collectGrads(blk.mlpProj, blk.mlpProj.backward(s.residMlp ? (dy.mul(s.residMlp) as tf.Tensor2D) : dy, s.g, s.mlp, true), grads)!;
       const df = activationBackward(this.activationKind(), dg, s.act);
       const dh2 = collectGrads(blk.fc, blk.fc.backward(df, s.h2, s.fc, true), grads)!;
-      const dx1 = dy.add(layerNormBackward(dh2, s.ln2[0], s.ln2[1], blk.ln2[0])) as tf.Tensor2D;
+      const dx1 = layerNormBackward(dh2, s.x1, s.ln2[0], s.ln2[1], blk.ln2[0], dy);
       const da = collectGrads(blk.attnProj, blk.attnProj.backward(s.residAttn ? (dx1.mul(s.residAttn) as tf.Tensor2D) : dx1, s.a, s.proj, true), grads)!;
       const { dq, dk, dv } = attentionBackward(da, s.att);
       const dqkv = tf.concat([mergeHeads(dq), mergeHeads(dk), mergeHeads(dv)], 1) as tf.Tensor2D;
       const dh1 = collectGrads(blk.attn, blk.attn.backward(dqkv, s.h1, s.qkv, needDx), grads);
       for (const g of grads.values()) tf.keep(g);
-      return dh1 ? (dx1.add(layerNormBackward(dh1, s.ln1[0], s.ln1[1], blk.ln1[0])) as tf.Tensor2D) : undefined;
+      return dh1 ? layerNormBackward(dh1, x, s.ln1[0], s.ln1[1], blk.ln1[0], dx1) : undefined;
     });
     return dx ? { dx, grads } : { grads };
   }

@@ -4,6 +4,7 @@
 // head split into vocabulary blocks where a backend is faster that way (VOCAB_BLOCK). Used by
 // CausalLM.loss / lossAndGrads (causalLm.ts).
 import * as tf from '@tensorflow/tfjs';
+import { matMulT } from '../backend/tensorOps';
 
 /** Rows of [tokens × vocab] logits materialised at once by the loss (bounds peak memory). */
 export const LOSS_CHUNK_TOKENS = 256;
@@ -43,7 +44,7 @@ export function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
  */
 function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; rowNll: tf.Tensor1D; grad?: tf.Tensor2D } {
   return tf.tidy(() => {
-    const logits = head.map((b) => tf.matMul(hc, b.t)); // (n, V_b) each
+    const logits = head.map((b) => matMulT(hc, b.t)); // (n, V_b) each
     const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
     const e = logits.map((l) => tf.exp(l.sub(m)));
     tf.dispose(logits);
@@ -53,7 +54,7 @@ function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, 
     const nll = rowNll.sum() as tf.Scalar;
     if (!withGrad) return { nll, rowNll };
     const inv = tf.reciprocal(sum);
-    const ph = tf.addN(e.map((x, k) => tf.matMul(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
+    const ph = tf.addN(e.map((x, k) => matMulT(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
     return { nll, rowNll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
   });
 }

@@ -11,7 +11,7 @@ import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
   attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved, ropeMergeHeadsBackward, ropeSplitHeads,
-  ropeTables, splitHeads, swiGlu, swiGluBackward, swiGluSaved, tuning, type AttentionSaved,
+  ropeTables, splitHeads, swiGlu, swiGluBackward, swiGluSaved, tuning, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import { llamaAttnSite } from './baseDropout';
@@ -321,7 +321,7 @@ export class LlamaModel extends CausalLM {
       const L = st.layers[i];
       const rep = H / K;
       const rstd = (z: tf.Tensor2D) => tf.rsqrt(z.square().sum(-1, true).add(st.dEps));
-      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? tf.matMul(a, w).add(bias) : tf.matMul(a, w)) as tf.Tensor2D;
+      const product = (a: tf.Tensor2D, w: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D => (bias ? matMulT(a, w).add(bias) : matMulT(a, w)) as tf.Tensor2D;
       const qkv = product(x.mul(rstd(x)) as tf.Tensor2D, L.qkv, L.qkvBias).reshape([H + 2 * K, 1, 1, hd]);
       const [q, k, v] = tf.split(tf.matMul(qkv, this.decodeRotation(st, cache.length)), [H, K, K], 0) as tf.Tensor4D[]; // (·, 1, 1, hd)
       const kv = cache.extend(i, k, v); // (K, 1, past + 1, hd)
@@ -332,8 +332,8 @@ export class LlamaModel extends CausalLM {
       const a = p.reshape([K, rep, Tk, 1]).mul(kv.v).sum(2).reshape([1, H * hd]) as tf.Tensor2D;
       const x1 = x.add(product(a, L.o, this.blocks[i].o.bias)) as tf.Tensor2D;
       const h2 = x1.mul(rstd(x1)).mul(L.post) as tf.Tensor2D;
-      const g = tf.matMul(h2, L.gate);
-      const mlp = g.mul(tf.sigmoid(g)).mul(tf.matMul(h2, L.up)) as tf.Tensor2D;
+      const g = matMulT(h2, L.gate);
+      const mlp = g.mul(tf.sigmoid(g)).mul(matMulT(h2, L.up)) as tf.Tensor2D;
       return x1.add(product(mlp, L.down, this.blocks[i].down.bias)) as tf.Tensor2D;
     });
   }
