@@ -276,6 +276,38 @@ LL_CLONES void GeluNewGradRange(const float* dy, const float* x, float* dx, int6
   }
 }
 
+// out = base + u·m for a low rank r: u [N, r], m [r, C] (LoRA's (s·x·Aᵀ)·Bᵀ added to x·W, and its
+// backward g·A added to dy·Wᵀ). Per row, r passes over the output row (in L1), each vectorised.
+LL_CLONES void AddLowRankRows(const float* base, const float* u, const float* m, float* out, int64_t r0, int64_t r1, int64_t r, int64_t C) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* bi = base + i * C;
+    const float* ui = u + i * r;
+    float* oi = out + i * C;
+    for (int64_t j = 0; j < C; j++) oi[j] = bi[j];
+    for (int64_t k = 0; k < r; k++) {
+      const float uk = ui[k];
+      const float* mk = m + k * C;
+      for (int64_t j = 0; j < C; j++) oi[j] += uk * mk[j];
+    }
+  }
+}
+
+// Per row of logits [n, V]: lse = max + log Σ exp(l − max), and with probs p = exp(l − max)/Σ.
+// The LM head's loss (and its gradient's softmax) in 2–3 passes over a row that stays in L2.
+LL_CLONES void LogSoftmaxRows(const float* logits, float* lse, float* p, int64_t r0, int64_t r1, int64_t V) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* li = logits + i * V;
+    const float mx = LaneMax(V, [&](int64_t j) { return li[j]; });
+    const float sum = LaneSum(V, [&](int64_t j) { return ExpF(li[j] - mx); });
+    const float l = mx + std::log(sum);
+    lse[i] = l;
+    if (!p) continue;
+    float* pi = p + i * V;
+    const float inv = 1.0f / sum;  // exp(l − max)/Σ: l − max is exact near the max, l − lse would carry lse's rounding
+    for (int64_t j = 0; j < V; j++) pi[j] = ExpF(li[j] - mx) * inv;
+  }
+}
+
 // Rotary embedding between [B·T, heads·hd] rows (tokens) and [B, heads, T, hd] (attention's layout).
 // split: y[b,h,t] = rot(x[b·T+t, h]) by +θ;  merge (backward): y[b·T+t, h] = rot(x[b,h,t]) by −θ.
 // rot by ±θ: out[i] = a[i]·c ∓ a[i+half]·s, out[i+half] = a[i+half]·c ± a[i]·s (cos/sin [T, hd]).
@@ -350,7 +382,7 @@ LL_CLONES void SwiGluGradRange(const float* dm, const float* g, const float* u, 
 struct Attrs {
   float eps = 0, scale = 1;
   int64_t batch = 0, heads = 0;
-  bool merge = false;
+  bool merge = false, transposeM = false, probs = false;
 };
 
 struct Input {
@@ -568,6 +600,47 @@ void ComputeGeluNewGrad(void*, TF_OpKernelContext* ctx) {
   ThePool().For(in[0].size(), 20.0, [&](int64_t i0, int64_t i1) { GeluNewGradRange(in[0].data(), in[1].data(), dx, i0, i1); });
 }
 
+void ComputeAddLowRank(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(3);
+  if (!GetInputs(ctx, "LoraLabAddLowRank", in)) return;
+  const Input &base = in[0], &u = in[1], &m = in[2];
+  const bool ok = base.rank() == 2 && u.rank() == 2 && m.rank() == 2 && u.dim(0) == base.dim(0) &&
+                  (a.transposeM ? (m.dim(1) == u.dim(1) && m.dim(0) == base.dim(1)) : (m.dim(0) == u.dim(1) && m.dim(1) == base.dim(1)));
+  if (!ok) {
+    Fail(ctx, "LoraLabAddLowRank", a.transposeM ? "base must be [N, C], u [N, r] and m [C, r] (transposed)" : "base must be [N, C], u [N, r] and m [r, C]");
+    return;
+  }
+  const int64_t N = base.dim(0), C = base.dim(1), r = u.dim(1);
+  float* out = Output(ctx, 0, {N, C});
+  if (!out) return;
+  const float* mk = m.data();
+  std::vector<float> mt;
+  if (a.transposeM) {  // m given as [C, r]: rows of [r, C] made once (r·C floats)
+    mt.resize(static_cast<size_t>(r * C));
+    for (int64_t j = 0; j < C; j++)
+      for (int64_t k = 0; k < r; k++) mt[k * C + j] = mk[j * r + k];
+    mk = mt.data();
+  }
+  ThePool().For(N, 2.0 * static_cast<double>(C) * static_cast<double>(r + 1), [&](int64_t r0, int64_t r1) { AddLowRankRows(base.data(), u.data(), mk, out, r0, r1, r, C); });
+}
+
+void ComputeLogSoftmax(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(1);
+  if (!GetInputs(ctx, "LoraLabLogSoftmax", in)) return;
+  if (in[0].rank() != 2) {
+    Fail(ctx, "LoraLabLogSoftmax", "logits must be [rows, vocabulary]");
+    return;
+  }
+  const int64_t n = in[0].dim(0), V = in[0].dim(1);
+  float* lse = Output(ctx, 0, {n});
+  if (!lse) return;
+  float* p = a.probs ? Output(ctx, 1, {n, V}) : Output(ctx, 1, {0});
+  if (a.probs && !p) return;
+  ThePool().For(n, 24.0 * V, [&](int64_t r0, int64_t r1) { LogSoftmaxRows(in[0].data(), lse, a.probs ? p : nullptr, r0, r1, V); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -579,6 +652,8 @@ void* CreateKernel(TF_OpKernelConstruction* ctx) {
   if (has("heads")) TF_OpKernelConstruction_GetAttrInt32(ctx, "heads", &v, st), a->heads = v;
   TF_Bool b = 0;
   if (has("merge")) TF_OpKernelConstruction_GetAttrBool(ctx, "merge", &b, st), a->merge = b;
+  if (has("transpose_m")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_m", &b, st), a->transposeM = b;
+  if (has("probs")) TF_OpKernelConstruction_GetAttrBool(ctx, "probs", &b, st), a->probs = b;
   if (TF_GetCode(st) != TF_OK) TF_OpKernelConstruction_Failure(ctx, st);
   TF_DeleteStatus(st);
   return a;
@@ -609,6 +684,8 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
+      {"LoraLabAddLowRank", {"base: float", "u: float", "m: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
+      {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
   };
   return specs;
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -176,6 +176,31 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     });
   });
 
+  it("LoRA's low-rank add base + u·m (m as [r, C] and transposed [C, r]), ranks 1–16: within 1e-6 relative of base + matMul", () => {
+    tf.tidy(() => {
+      for (const [N, C, r] of [[19, 40, 1], [64, 96, 8], [33, 70, 16]]) {
+        const base = tf.randomNormal([N, C], 0, 2, 'float32', 19) as tf.Tensor2D;
+        const u = tf.randomNormal([N, r], 0, 1, 'float32', 20) as tf.Tensor2D;
+        const m = tf.randomNormal([r, C], 0, 1, 'float32', 21) as tf.Tensor2D;
+        const ref = base.add(tf.matMul(u, m));
+        expect(relErr(fusedAddLowRank(base, u, m), ref)).toBeLessThan(1e-6);
+        expect(relErr(fusedAddLowRank(base, u, m.transpose() as tf.Tensor2D, true), ref)).toBeLessThan(1e-6);
+      }
+    });
+  });
+
+  it("the LM head's log-sum-exp and softmax per row (vocabulary 5003, logits up to ±60): within 1e-6 relative", () => {
+    tf.tidy(() => {
+      const logits = tf.randomNormal([9, 5003], 0, 20, 'float32', 22).clipByValue(-60, 60) as tf.Tensor2D;
+      const withP = fusedLogSoftmax(logits, true);
+      expect(relErr(withP.lse, tf.logSumExp(logits, 1))).toBeLessThan(1e-6);
+      expect(relErr(withP.p!, tf.softmax(logits, -1))).toBeLessThan(1e-6);
+      const lseOnly = fusedLogSoftmax(logits, false);
+      expect(lseOnly.p).toBeUndefined();
+      expect(relErr(lseOnly.lse, withP.lse)).toBe(0);
+    });
+  });
+
   it('bad shapes fail with the op and the shape it wants, not a crash', () => {
     tf.tidy(() => {
       expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
@@ -183,6 +208,7 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(() => fusedRopeSplit(tf.zeros([5, 16]) as tf.Tensor2D, cos, sin, 2, 2)).toThrow(/LoraLabRope: x must be \[batch·T, heads·headDim\]/);
       expect(() => fusedMaskedSoftmax(tf.zeros([2, 5, 4]) as tf.Tensor3D, tf.zeros([2, 4]) as tf.Tensor2D, 1)).toThrow(/LoraLabMaskedSoftmax/);
       expect(() => fusedSwiGlu(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([3, 2]) as tf.Tensor2D)).toThrow(/LoraLabSwiGlu: gate and up must have the same shape/);
+      expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\] and m \[r, C\]/);
     });
   });
 });

@@ -171,3 +171,16 @@ export function fusedGeluNew(x: tf.Tensor): tf.Tensor {
 export function fusedGeluNewGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
   return run('LoraLabGeluNewGrad', [], [dy, x], 1)[0] as tf.Tensor2D;
 }
+
+/** base + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM). */
+export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false): tf.Tensor2D {
+  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m], 1)[0] as tf.Tensor2D;
+}
+
+/** Per row of logits [n, V]: lse = log Σ exp(l) [n], and with `probs` the softmax p [n, V]. */
+export function fusedLogSoftmax(logits: tf.Tensor2D, probs: boolean): { lse: tf.Tensor1D; p?: tf.Tensor2D } {
+  const [lse, p] = run('LoraLabLogSoftmax', [['probs', 'bool', probs]], [logits], 2);
+  if (probs) return { lse: lse as tf.Tensor1D, p: p as tf.Tensor2D };
+  p.dispose();
+  return { lse: lse as tf.Tensor1D };
+}

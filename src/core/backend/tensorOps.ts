@@ -3,7 +3,7 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 import {
-  fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, nativeMatMul, nativeMatMulFor, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
+  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, nativeMatMul, nativeMatMulFor, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
 } from './fusedOps';
 
 /**
@@ -65,6 +65,22 @@ export function matMulT<T extends tf.Tensor>(a: T, b: T, transposeA = false, tra
     const perm = (x: tf.Tensor) => (x.rank === 2 ? x.transpose() : x.transpose([0, 2, 1]));
     return tf.matMul(transposeA ? perm(a) : a, transposeB ? perm(b) : b) as T;
   });
+}
+
+/**
+ * The largest rank addLowRank adds in LoRA Lab's fused kernel (r passes over each output row);
+ * above it the product is a MatMul op and an add.
+ */
+export const LOW_RANK_FUSED_MAX = 16;
+
+/**
+ * base + u·m with u [N, r] and m [r, C] (transposeM: m is [C, r]) for LoRA's low rank r: one
+ * fused kernel on native TensorFlow (in place of a rank-r product and an add of [N, C]), else a
+ * product and an add. No tfjs gradient: for the hand-written forward/backward and tape-free forwards.
+ */
+export function addLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false): tf.Tensor2D {
+  if (fusedKernels() && u.shape[1] <= LOW_RANK_FUSED_MAX) return fusedAddLowRank(base, u, m, transposeM);
+  return tf.tidy(() => base.add(matMulT(u, m, false, transposeM)) as tf.Tensor2D);
 }
 
 /**

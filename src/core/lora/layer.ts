@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './config';
 import { Rng } from '../util/rng';
-import { matMulT, tapeActive } from '../backend/tensorOps';
+import { addLowRank, matMulT, tapeActive } from '../backend/tensorOps';
 import { doraBackward, doraForward, doraLinear, doraMergedWeight, doraNorm, type DoraParams, type DoraSaved } from './dora';
 import { decompose, isDecompInit, residualInOut, type Factors } from './initDecomp';
 
@@ -229,7 +229,7 @@ export class LoraLinear {
       }
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
       const xa = matMulT(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
-      let y = matMulT(x, this.weight).add(matMulT(xa, ad.bt)) as tf.Tensor2D;
+      let y = addLowRank(matMulT(x, this.weight), xa, ad.bt);
       if (this.bias) y = y.add(this.bias);
       return { y, saved: mask ? { mask, xa } : { xa } };
     });
@@ -257,11 +257,8 @@ export class LoraLinear {
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
       const g = matMulT(dy, ad.bt as tf.Tensor2D, false, true).mul(ad.scale) as tf.Tensor2D; // (N, r)
       let dx = frozenDx;
-      if (needDx) {
-        let dxd = matMulT(g, ad.at as tf.Tensor2D, false, true);
-        if (mask) dxd = dxd.mul(mask);
-        dx = dx!.add(dxd) as tf.Tensor2D;
-      }
+      if (needDx && !mask) dx = addLowRank(frozenDx!, g, ad.at as tf.Tensor2D, true); // dy·Wᵀ + g·A
+      else if (needDx) dx = dx!.add(matMulT(g, ad.at as tf.Tensor2D, false, true).mul(mask!)) as tf.Tensor2D;
       const grads = [matMulT(xd, g, true, false), matMulT(xa, dy, true, false)];
       return dx ? { dx, grads } : { grads };
     });

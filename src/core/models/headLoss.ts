@@ -4,7 +4,8 @@
 // head split into vocabulary blocks where a backend is faster that way (VOCAB_BLOCK). Used by
 // CausalLM.loss / lossAndGrads (causalLm.ts).
 import * as tf from '@tensorflow/tfjs';
-import { matMulT } from '../backend/tensorOps';
+import { fusedKernels, fusedLogSoftmax } from '../backend/fusedOps';
+import { matMulT, tapeActive } from '../backend/tensorOps';
 
 /** Rows of [tokens × vocab] logits materialised at once by the loss (bounds peak memory). */
 export const LOSS_CHUNK_TOKENS = 256;
@@ -44,6 +45,14 @@ export function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
  */
 function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; rowNll: tf.Tensor1D; grad?: tf.Tensor2D } {
   return tf.tidy(() => {
+    if (head.length === 1 && fusedKernels() && !tapeActive()) {
+      // Native with LoRA Lab's kernels: log-sum-exp (and the softmax) in one kernel over the logits.
+      const { lse, p } = fusedLogSoftmax(matMulT(hc, head[0].t), withGrad);
+      const rowNll = lse.sub(hc.mul(targetRows).sum(1)).mul(w) as tf.Tensor1D;
+      const nll = rowNll.sum() as tf.Scalar;
+      if (!p) return { nll, rowNll };
+      return { nll, rowNll, grad: matMulT(p, head[0].rows).sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
+    }
     const logits = head.map((b) => matMulT(hc, b.t)); // (n, V_b) each
     const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
     const e = logits.map((l) => tf.exp(l.sub(m)));
