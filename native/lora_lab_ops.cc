@@ -276,14 +276,17 @@ LL_CLONES void GeluNewGradRange(const float* dy, const float* x, float* dx, int6
   }
 }
 
-// out = base + u·m for a low rank r: u [N, r], m [r, C] (LoRA's (s·x·Aᵀ)·Bᵀ added to x·W, and its
-// backward g·A added to dy·Wᵀ). Per row, r passes over the output row (in L1), each vectorised.
-LL_CLONES void AddLowRankRows(const float* base, const float* u, const float* m, float* out, int64_t r0, int64_t r1, int64_t r, int64_t C) {
+// out = base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (LoRA's (s·x·Aᵀ)·Bᵀ added to x·W
+// and the layer's bias, and its backward g·A added to dy·Wᵀ). Per row, r passes over the output row (in L1), each vectorised.
+LL_CLONES void AddLowRankRows(const float* base, const float* u, const float* m, const float* bias, float* out, int64_t r0, int64_t r1, int64_t r, int64_t C) {
   for (int64_t i = r0; i < r1; i++) {
     const float* bi = base + i * C;
     const float* ui = u + i * r;
     float* oi = out + i * C;
-    for (int64_t j = 0; j < C; j++) oi[j] = bi[j];
+    if (bias)
+      for (int64_t j = 0; j < C; j++) oi[j] = bi[j] + bias[j];
+    else
+      for (int64_t j = 0; j < C; j++) oi[j] = bi[j];
     for (int64_t k = 0; k < r; k++) {
       const float uk = ui[k];
       const float* mk = m + k * C;
@@ -305,6 +308,21 @@ LL_CLONES void LogSoftmaxRows(const float* logits, float* lse, float* p, int64_t
     float* pi = p + i * V;
     const float inv = 1.0f / sum;  // exp(l − max)/Σ: l − max is exact near the max, l − lse would carry lse's rounding
     for (int64_t j = 0; j < V; j++) pi[j] = ExpF(li[j] - mx) * inv;
+  }
+}
+
+// Heads between [B·T, C] rows (tokens; columns offset…offset + H·hd) and [B, H, T, hd]: attention's
+// layout change (reshape + transpose (+ reshape) in tfjs, a copy either way), one op.
+LL_CLONES void HeadRows(const float* in, float* out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, int64_t C, int64_t offset, bool merge) {
+  for (int64_t row = r0; row < r1; row++) {  // row = (b·heads + h)·T + t
+    const int64_t t = row % T;
+    const int64_t bh = row / T;
+    const int64_t b = bh / heads;
+    const int64_t h = bh % heads;
+    const int64_t token = merge ? ((b * T + t) * heads + h) * hd : (b * T + t) * C + offset + h * hd;
+    const float* src = in + (merge ? row * hd : token);
+    float* dst = out + (merge ? token : row * hd);
+    std::memcpy(dst, src, static_cast<size_t>(hd) * sizeof(float));
   }
 }
 
@@ -381,7 +399,7 @@ LL_CLONES void SwiGluGradRange(const float* dm, const float* g, const float* u, 
 
 struct Attrs {
   float eps = 0, scale = 1;
-  int64_t batch = 0, heads = 0;
+  int64_t batch = 0, heads = 0, headDim = 0, offset = 0;
   bool merge = false, transposeM = false, probs = false;
 };
 
@@ -602,13 +620,14 @@ void ComputeGeluNewGrad(void*, TF_OpKernelContext* ctx) {
 
 void ComputeAddLowRank(void* kernel, TF_OpKernelContext* ctx) {
   const Attrs& a = *static_cast<Attrs*>(kernel);
-  std::vector<Input> in(3);
+  std::vector<Input> in(4);
   if (!GetInputs(ctx, "LoraLabAddLowRank", in)) return;
-  const Input &base = in[0], &u = in[1], &m = in[2];
+  const Input &base = in[0], &u = in[1], &m = in[2], &bias = in[3];
   const bool ok = base.rank() == 2 && u.rank() == 2 && m.rank() == 2 && u.dim(0) == base.dim(0) &&
-                  (a.transposeM ? (m.dim(1) == u.dim(1) && m.dim(0) == base.dim(1)) : (m.dim(0) == u.dim(1) && m.dim(1) == base.dim(1)));
+                  (a.transposeM ? (m.dim(1) == u.dim(1) && m.dim(0) == base.dim(1)) : (m.dim(0) == u.dim(1) && m.dim(1) == base.dim(1))) &&
+                  (bias.size() == 0 || (bias.rank() == 1 && bias.dim(0) == base.dim(1)));
   if (!ok) {
-    Fail(ctx, "LoraLabAddLowRank", a.transposeM ? "base must be [N, C], u [N, r] and m [C, r] (transposed)" : "base must be [N, C], u [N, r] and m [r, C]");
+    Fail(ctx, "LoraLabAddLowRank", a.transposeM ? "base must be [N, C], u [N, r], m [C, r] (transposed) and bias [C] or empty" : "base must be [N, C], u [N, r], m [r, C] and bias [C] or empty");
     return;
   }
   const int64_t N = base.dim(0), C = base.dim(1), r = u.dim(1);
@@ -622,7 +641,7 @@ void ComputeAddLowRank(void* kernel, TF_OpKernelContext* ctx) {
       for (int64_t k = 0; k < r; k++) mt[k * C + j] = mk[j * r + k];
     mk = mt.data();
   }
-  ThePool().For(N, 2.0 * static_cast<double>(C) * static_cast<double>(r + 1), [&](int64_t r0, int64_t r1) { AddLowRankRows(base.data(), u.data(), mk, out, r0, r1, r, C); });
+  ThePool().For(N, 2.0 * static_cast<double>(C) * static_cast<double>(r + 1), [&](int64_t r0, int64_t r1) { AddLowRankRows(base.data(), u.data(), mk, bias.size() ? bias.data() : nullptr, out, r0, r1, r, C); });
 }
 
 void ComputeLogSoftmax(void* kernel, TF_OpKernelContext* ctx) {
@@ -641,6 +660,36 @@ void ComputeLogSoftmax(void* kernel, TF_OpKernelContext* ctx) {
   ThePool().For(n, 24.0 * V, [&](int64_t r0, int64_t r1) { LogSoftmaxRows(in[0].data(), lse, a.probs ? p : nullptr, r0, r1, V); });
 }
 
+void ComputeHeads(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(1);
+  if (!GetInputs(ctx, "LoraLabHeads", in)) return;
+  const Input& x = in[0];
+  const int64_t B = a.batch, H = a.heads, hd = a.headDim;
+  if (B <= 0 || H <= 0 || hd <= 0) {
+    Fail(ctx, "LoraLabHeads", "batch, heads and head_dim must be positive");
+    return;
+  }
+  int64_t T, C = H * hd;
+  if (a.merge) {
+    if (x.size() % (B * H * hd) != 0) {
+      Fail(ctx, "LoraLabHeads", "x must hold batch·heads·T·head_dim values");
+      return;
+    }
+    T = x.size() / (B * H * hd);
+  } else {
+    if (x.rank() != 2 || x.dim(0) % B != 0 || a.offset < 0 || x.dim(1) < a.offset + H * hd) {
+      Fail(ctx, "LoraLabHeads", "x must be [batch·T, columns] with offset + heads·head_dim columns or more");
+      return;
+    }
+    T = x.dim(0) / B;
+    C = x.dim(1);
+  }
+  float* y = a.merge ? Output(ctx, 0, {B * T, H * hd}) : Output(ctx, 0, {B, H, T, hd});
+  if (!y) return;
+  ThePool().For(B * H * T, 1.0 * hd, [&](int64_t r0, int64_t r1) { HeadRows(x.data(), y, r0, r1, T, H, hd, C, a.offset, a.merge); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -650,6 +699,8 @@ void* CreateKernel(TF_OpKernelConstruction* ctx) {
   int32_t v = 0;
   if (has("batch")) TF_OpKernelConstruction_GetAttrInt32(ctx, "batch", &v, st), a->batch = v;
   if (has("heads")) TF_OpKernelConstruction_GetAttrInt32(ctx, "heads", &v, st), a->heads = v;
+  if (has("head_dim")) TF_OpKernelConstruction_GetAttrInt32(ctx, "head_dim", &v, st), a->headDim = v;
+  if (has("offset")) TF_OpKernelConstruction_GetAttrInt32(ctx, "offset", &v, st), a->offset = v;
   TF_Bool b = 0;
   if (has("merge")) TF_OpKernelConstruction_GetAttrBool(ctx, "merge", &b, st), a->merge = b;
   if (has("transpose_m")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_m", &b, st), a->transposeM = b;
@@ -684,8 +735,9 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
-      {"LoraLabAddLowRank", {"base: float", "u: float", "m: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
+      {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
       {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
+      {"LoraLabHeads", {"x: float"}, {"y: float"}, {"batch: int", "heads: int", "head_dim: int", "offset: int", "merge: bool"}, ComputeHeads},
   };
   return specs;
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -201,6 +201,21 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     });
   });
 
+  it("attention's head layout: split (with GPT-2's q/k/v column offsets) and merge equal reshape + transpose exactly", () => {
+    tf.tidy(() => {
+      const [B, T, H, hd] = [2, 7, 3, 8];
+      const qkv = tf.randomNormal([B * T, 3 * H * hd], 0, 1, 'float32', 23) as tf.Tensor2D;
+      const parts = tf.split(qkv, 3, 1);
+      for (let i = 0; i < 3; i++) {
+        const ref = parts[i].reshape([B, T, H, hd]).transpose([0, 2, 1, 3]);
+        expect(relErr(fusedHeadsSplit(qkv, B, H, hd, i * H * hd), ref)).toBe(0);
+      }
+      const x4 = tf.randomNormal([B, H, T, hd], 0, 1, 'float32', 24) as tf.Tensor4D;
+      expect(relErr(fusedHeadsMerge(x4, B, H, hd), x4.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]))).toBe(0);
+      expect(relErr(fusedHeadsMerge(x4.reshape([B * H, T, hd]), B, H, hd), x4.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]))).toBe(0); // any shape holding [B, H, T, hd]
+    });
+  });
+
   it('bad shapes fail with the op and the shape it wants, not a crash', () => {
     tf.tidy(() => {
       expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
@@ -208,7 +223,8 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(() => fusedRopeSplit(tf.zeros([5, 16]) as tf.Tensor2D, cos, sin, 2, 2)).toThrow(/LoraLabRope: x must be \[batch·T, heads·headDim\]/);
       expect(() => fusedMaskedSoftmax(tf.zeros([2, 5, 4]) as tf.Tensor3D, tf.zeros([2, 4]) as tf.Tensor2D, 1)).toThrow(/LoraLabMaskedSoftmax/);
       expect(() => fusedSwiGlu(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([3, 2]) as tf.Tensor2D)).toThrow(/LoraLabSwiGlu: gate and up must have the same shape/);
-      expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\] and m \[r, C\]/);
+      expect(() => fusedHeadsSplit(tf.zeros([6, 10]) as tf.Tensor2D, 2, 2, 4, 4)).toThrow(/LoraLabHeads: x must be \[batch·T, columns\] with offset \+ heads·head_dim columns or more/);
+      expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\], m \[r, C\] and bias \[C\] or empty/);
     });
   });
 });

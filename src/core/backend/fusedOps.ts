@@ -22,6 +22,9 @@ export interface FusedOpsState {
   reason?: string;
 }
 
+/** An empty float32 tensor, made once when the module loads (not during a step: tensor counts stay flat). */
+let noBias: tf.Tensor1D | undefined;
+
 let state: FusedOpsState = { loaded: false, reason: 'not loaded (native TensorFlow only)' };
 
 interface FusedModule {
@@ -54,6 +57,7 @@ export function loadFusedOps(bindingDir: string, env: NodeJS.ProcessEnv = proces
       return state;
     }
     state = { loaded: true, file, ops: mod.exports.ops, threads: mod.exports.threads };
+    if (!noBias || noBias.isDisposed) noBias = tf.keep(tf.tensor1d([], 'float32')); // LoraLabAddLowRank's bias input when a layer has none
   } catch (e) {
     state = { loaded: false, file, reason: `loading ${FUSED_OPS_FILE} failed: ${(e as Error).message.split('\n')[0]}` };
   }
@@ -172,9 +176,9 @@ export function fusedGeluNewGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
   return run('LoraLabGeluNewGrad', [], [dy, x], 1)[0] as tf.Tensor2D;
 }
 
-/** base + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM). */
-export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false): tf.Tensor2D {
-  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m], 1)[0] as tf.Tensor2D;
+/** base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM), bias [C]. */
+export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D): tf.Tensor2D {
+  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m, bias ?? noBias!], 1)[0] as tf.Tensor2D;
 }
 
 /** Per row of logits [n, V]: lse = log Σ exp(l) [n], and with `probs` the softmax p [n, V]. */
@@ -183,4 +187,14 @@ export function fusedLogSoftmax(logits: tf.Tensor2D, probs: boolean): { lse: tf.
   if (probs) return { lse: lse as tf.Tensor1D, p: p as tf.Tensor2D };
   p.dispose();
   return { lse: lse as tf.Tensor1D };
+}
+
+/** [B·T, C] (columns offset…offset + H·hd) → [B, H, T, hd]. */
+export function fusedHeadsSplit(x: tf.Tensor2D, batch: number, heads: number, headDim: number, offset = 0): tf.Tensor4D {
+  return run('LoraLabHeads', [['batch', 'int', batch], ['heads', 'int', heads], ['head_dim', 'int', headDim], ['offset', 'int', offset], ['merge', 'bool', false]], [x], 1)[0] as tf.Tensor4D;
+}
+
+/** [B, H, T, hd] (any shape with those values in that order) → [B·T, H·hd]. */
+export function fusedHeadsMerge(x: tf.Tensor, batch: number, heads: number, headDim: number): tf.Tensor2D {
+  return run('LoraLabHeads', [['batch', 'int', batch], ['heads', 'int', heads], ['head_dim', 'int', headDim], ['offset', 'int', 0], ['merge', 'bool', true]], [x], 1)[0] as tf.Tensor2D;
 }

@@ -3,7 +3,7 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 import {
-  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, nativeMatMul, nativeMatMulFor, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
+  fusedAddLowRank, fusedGeluNew, fusedHeadsMerge, fusedHeadsSplit, fusedGeluNewGrad, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, nativeMatMul, nativeMatMulFor, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad,
 } from './fusedOps';
 
 /**
@@ -74,13 +74,16 @@ export function matMulT<T extends tf.Tensor>(a: T, b: T, transposeA = false, tra
 export const LOW_RANK_FUSED_MAX = 16;
 
 /**
- * base + u·m with u [N, r] and m [r, C] (transposeM: m is [C, r]) for LoRA's low rank r: one
- * fused kernel on native TensorFlow (in place of a rank-r product and an add of [N, C]), else a
- * product and an add. No tfjs gradient: for the hand-written forward/backward and tape-free forwards.
+ * base + u·m (+ bias [C]) with u [N, r] and m [r, C] (transposeM: m is [C, r]) for LoRA's low
+ * rank r: one fused kernel on native TensorFlow (in place of a rank-r product and one or two adds
+ * of [N, C]), else a product and the adds. No tfjs gradient: for the hand-written forward/backward and tape-free forwards.
  */
-export function addLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false): tf.Tensor2D {
-  if (fusedKernels() && u.shape[1] <= LOW_RANK_FUSED_MAX) return fusedAddLowRank(base, u, m, transposeM);
-  return tf.tidy(() => base.add(matMulT(u, m, false, transposeM)) as tf.Tensor2D);
+export function addLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D): tf.Tensor2D {
+  if (fusedKernels() && u.shape[1] <= LOW_RANK_FUSED_MAX) return fusedAddLowRank(base, u, m, transposeM, bias);
+  return tf.tidy(() => {
+    const y = base.add(matMulT(u, m, false, transposeM)) as tf.Tensor2D;
+    return bias ? (y.add(bias) as tf.Tensor2D) : y;
+  });
 }
 
 /**
@@ -220,6 +223,15 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 }
 
 /**
+ * GPT-2's fused q/k/v projection [B·T, 3·H·hd] → q, k, v as [B, H, T, hd]: one fused op each on
+ * native (in place of a split, three reshapes and three transposes). `saved`: as ropeSplitHeads.
+ */
+export function splitQkvHeads(qkv: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, saved = false): tf.Tensor4D[] {
+  if (length > 1 && (saved ? fusedKernels() : fusedPlain())) return [0, 1, 2].map((i) => fusedHeadsSplit(qkv, batch, heads, headDim, i * heads * headDim));
+  return tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, batch, length, heads, headDim, saved));
+}
+
+/**
  * applyRope(splitHeads(x)) for tables [T, hd] (one fused kernel on native TensorFlow). `saved`:
  * for the hand-written backward (a tape may be on, nobody differentiates through it).
  */
@@ -234,9 +246,13 @@ export function ropeMergeHeadsBackward(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: t
   return tf.tidy(() => mergeHeads(applyRopeBackward(dy, cos, sin)));
 }
 
-/** [B·T, heads·hd] → [B, heads, T, hd] (one token: a reshape, no transpose). */
-export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number): tf.Tensor4D {
+/**
+ * [B·T, heads·hd] → [B, heads, T, hd] (one token: a reshape, no transpose; native: one fused op
+ * in place of a reshape and a transpose). `saved`: as ropeSplitHeads.
+ */
+export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, saved = false): tf.Tensor4D {
   if (length === 1) return x.reshape([batch, heads, 1, headDim]) as tf.Tensor4D;
+  if (saved ? fusedKernels() : fusedPlain()) return fusedHeadsSplit(x, batch, heads, headDim);
   return x.reshape([batch, length, heads, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
 }
 
@@ -329,7 +345,7 @@ export function attentionSaved(
     }
     const d = drop && reshapeTo<tf.Tensor3D>(drop, [G, R, Tk]);
     const out = groupMatMul(d ? (p.mul(d) as tf.Tensor3D) : p, vg); // (G, R, hd)
-    const y = (Tq === 1 ? out.reshape([B, H * hd]) : out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd])) as tf.Tensor2D;
+    const y = (Tq === 1 ? out.reshape([B, H * hd]) : fusedKernels() ? fusedHeadsMerge(out, B, H, hd) : out.reshape([B, H, Tq, hd]).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd])) as tf.Tensor2D;
     return { y, saved: { q: qg, k: kg, v: vg, p, ...(d ? { drop: d } : {}), dims: [B, H, Tq, K, Tk, hd], scale } };
   });
 }
@@ -353,7 +369,7 @@ export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq:
     const { q, k, v, p, drop, scale } = saved;
     const G = B * K;
     const R = (H / K) * Tq;
-    const dO = dy.reshape([B, Tq, H, hd]).transpose([0, 2, 1, 3]).reshape([G, R, hd]) as tf.Tensor3D;
+    const dO = (fusedKernels() ? fusedHeadsSplit(dy, B, H, hd).reshape([G, R, hd]) : dy.reshape([B, Tq, H, hd]).transpose([0, 2, 1, 3]).reshape([G, R, hd])) as tf.Tensor3D;
     let dP = groupMatMul(dO, v, false, true); // (G, R, Tk)
     const dv = groupMatMul(drop ? (p.mul(drop) as tf.Tensor3D) : p, dO, true, false); // (G, Tk, hd)
     if (drop) dP = dP.mul(drop) as tf.Tensor3D;
@@ -367,6 +383,7 @@ export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq:
 /** [B, heads, T, hd] → [B·T, heads·hd]: the inverse of splitHeads. */
 export function mergeHeads(x: tf.Tensor4D): tf.Tensor2D {
   const [B, H, T, hd] = x.shape;
+  if (fusedKernels() && T > 1) return fusedHeadsMerge(x, B, H, hd); // the hand-written backward's
   return x.transpose([0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
 }
 

@@ -229,8 +229,7 @@ export class LoraLinear {
       }
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
       const xa = matMulT(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
-      let y = addLowRank(matMulT(x, this.weight), xa, ad.bt);
-      if (this.bias) y = y.add(this.bias);
+      const y = addLowRank(matMulT(x, this.weight), xa, ad.bt, false, this.bias);
       return { y, saved: mask ? { mask, xa } : { xa } };
     });
   }

@@ -10,7 +10,7 @@ import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
   activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
-  layerNormSaved, mergeHeads, splitHeads, tuning, type ActivationKind, type AttentionSaved, matMulT,
+  layerNormSaved, mergeHeads, splitQkvHeads, tuning, type ActivationKind, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
 import { GPT2_SITES } from './baseDropout';
@@ -179,7 +179,7 @@ export class Gpt2Model extends CausalLM {
       const act = this.spec.activation === 'gelu_new' ? geluNew : this.spec.activation === 'gelu' ? geluExact : tf.relu;
       const h = layerNorm(x, blk.ln1[0], blk.ln1[1], eps);
       const qkv = blk.attn.apply(h, ctx); // (B·T, 3d)
-      const [q, k, v] = tf.split(qkv, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd)); // (B, H, T, hd)
+      const [q, k, v] = splitQkvHeads(qkv, B, T, H, hd); // (B, H, T, hd)
       let kv = { k, v };
       if (cache) {
         // The cache holds [B·H, 1, time, hd] (the layout decodeBlock broadcasts with).
@@ -334,7 +334,7 @@ export class Gpt2Model extends CausalLM {
       const blk = this.blocks[i];
       const ln1 = layerNormSaved(x, blk.ln1[0], blk.ln1[1], eps);
       const qkv = blk.attn.forwardSaved(ln1.y, ctx); // (B·T, 3d)
-      const [q, k, v] = tf.split(qkv.y, 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hd));
+      const [q, k, v] = splitQkvHeads(qkv.y, B, T, H, hd, true);
       const drop = this.blockDropout(i, B, T, ctx);
       const att = attentionSaved(q, k, v, this.mask(T), this.attentionScale(i), drop.attn);
       const proj = blk.attnProj.forwardSaved(att.y, ctx);

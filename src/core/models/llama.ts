@@ -429,7 +429,7 @@ export class LlamaModel extends CausalLM {
       const att = attentionSaved(
         ropeSplitHeads(q.y, B, T, H, hd, cos, sin, true),
         ropeSplitHeads(k.y, B, T, K, hd, cos, sin, true),
-        splitHeads(v.y, B, T, K, hd),
+        splitHeads(v.y, B, T, K, hd, true),
         this.mask(T),
         1 / Math.sqrt(hd),
         this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn),
