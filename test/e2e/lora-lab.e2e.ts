@@ -398,6 +398,7 @@ describe('LoRA Lab in VS Code (code-server + Chromium)', { timeout: 30 * 60_000 
       progress(`native run: ${info.text}`);
       if (firstRun) progress(`first run (wasm): ${describeRun(firstRun).text}`);
       assert.equal(info.backend, 'tensorflow', 'run.json records the native backend');
+      assert.equal(info.fusedOps?.loaded, true, `the worker ran LoRA Lab's fused kernels (the VSIX carries lora_lab_ops.node next to the binding): ${info.fusedOps?.reason ?? 'no fusedOps in run.json'}`);
       await waitFor('the "run completed" notification', async () => (await notifications(page)).find((t) => /LoRA Lab: run completed/.test(t)), 60_000);
       await sleep(500); // the toast slides in
       await screenshot(page, 'native-run-completed');

@@ -59,8 +59,11 @@ export function linkedLibraries(extensionDir: string): string | undefined {
 }
 
 /** The backend run.json records, its duration and the median training speed from metrics.jsonl. */
-export function describeRun(run: RunInfo): { backend?: string; device?: string; threads?: number; seconds?: number; tokensPerSec?: number; text: string } {
-  const rec = JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8')) as { backend?: { backend?: string; device?: string; threads?: number }; durationMs?: number };
+export function describeRun(run: RunInfo): { backend?: string; device?: string; threads?: number; seconds?: number; tokensPerSec?: number; fusedOps?: { loaded: boolean; ops?: string[]; reason?: string }; text: string } {
+  const rec = JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8')) as {
+    backend?: { backend?: string; device?: string; threads?: number; native?: { fusedOps?: { loaded: boolean; ops?: string[]; reason?: string } } };
+    durationMs?: number;
+  };
   const speeds = fs.readFileSync(path.join(run.dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean)
     .map((l) => JSON.parse(l) as { type: string; tokensPerSec?: number })
     .filter((r) => r.type === 'step' && typeof r.tokensPerSec === 'number')
@@ -69,8 +72,10 @@ export function describeRun(run: RunInfo): { backend?: string; device?: string; 
   const median = speeds.length ? speeds[Math.floor(speeds.length / 2)] : undefined;
   const seconds = rec.durationMs !== undefined ? rec.durationMs / 1000 : undefined;
   const b = rec.backend ?? {};
-  const text = `backend ${b.backend ?? '?'} (${b.device ?? '?'}, ${b.threads ?? '?'} threads), ${seconds?.toFixed(1) ?? '?'} s, median ${median?.toFixed(0) ?? '?'} tokens/s`;
-  return { backend: b.backend, device: b.device, threads: b.threads, seconds, tokensPerSec: median, text };
+  const fusedOps = b.native?.fusedOps;
+  const fused = fusedOps ? `, fused kernels ${fusedOps.loaded ? `${fusedOps.ops?.length ?? 0} loaded` : `off (${fusedOps.reason})`}` : '';
+  const text = `backend ${b.backend ?? '?'} (${b.device ?? '?'}, ${b.threads ?? '?'} threads${fused}), ${seconds?.toFixed(1) ?? '?'} s, median ${median?.toFixed(0) ?? '?'} tokens/s`;
+  return { backend: b.backend, device: b.device, threads: b.threads, seconds, tokensPerSec: median, ...(fusedOps ? { fusedOps } : {}), text };
 }
 
 /**
