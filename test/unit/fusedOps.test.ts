@@ -14,21 +14,14 @@ import {
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
 import { tfWheelDest } from '../../src/core/backend/nativeSetup';
 import { causalMask, ropeTables } from '../../src/core/backend/tensorOps';
+import { maxRelDiff } from './helpers/relDiff';
 
 const onNative = tf.getBackend() === 'tensorflow' && fusedOpsState().loaded;
 
-/** max |a − b| / max |b|. */
+/** max |a − b| / max |b| of two tensors of one shape. */
 function relErr(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync();
-  const y = b.dataSync();
   expect(a.shape).toEqual(b.shape);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < y.length; i++) {
-    diff = Math.max(diff, Math.abs(x[i] - y[i]));
-    scale = Math.max(scale, Math.abs(y[i]));
-  }
-  return diff / scale;
+  return maxRelDiff(a.dataSync(), b.dataSync());
 }
 
 function rotateHalf(x: tf.Tensor4D): tf.Tensor4D {
@@ -154,16 +147,7 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
         y64[i] = 0.5 * v * (1 + t);
         dx64[i] = ds[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v));
       });
-      const err = (a: tf.Tensor, ref: Float64Array): number => {
-        const d = a.dataSync();
-        let diff = 0;
-        let scale = 0;
-        ref.forEach((r, i) => {
-          diff = Math.max(diff, Math.abs(d[i] - r));
-          scale = Math.max(scale, Math.abs(r));
-        });
-        return diff / scale;
-      };
+      const err = (a: tf.Tensor, ref: Float64Array): number => maxRelDiff(a.dataSync(), ref);
       const t = tf.tanh(x.add(x.square().mul(x).mul(0.044715)).mul(c));
       const chainY = x.mul(0.5).mul(t.add(1));
       const chainDx = dy.mul(t.add(1).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1)).mul(x.square().mul(3 * 0.044715).add(1).mul(c))));

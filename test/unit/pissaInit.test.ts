@@ -22,6 +22,7 @@ import { trlPlan } from '../../src/core/export/trlPlan';
 import { resolveRunConfig } from '../../src/core/runConfig';
 import { estimateMemoryFromSpec } from '../../src/core/train/preflight';
 import type { BackendReport } from '../../src/core/backend';
+import { maxRelDiff } from './helpers/relDiff';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const PISSA = path.join(FIX, 'pissa');
@@ -36,17 +37,6 @@ type Golden = {
 };
 const golden = (name: string) => JSON.parse(fs.readFileSync(path.join(PISSA, `${name}.json`), 'utf8')) as Golden;
 
-/** max |a − b| / max |b|. */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
-}
 
 const randomMat = (rows: number, cols: number, seed: number) => {
   const rng = new Rng(seed);
@@ -115,7 +105,7 @@ describe('float64 linear algebra (linalg64.ts, svd64.ts)', () => {
       const { q, r } = householderQR(w);
       const k = Math.min(m, n);
       expect([q.rows, q.cols, r.rows, r.cols]).toEqual([m, k, k, n]);
-      expect(relDiff(matmul(q, r).data, w.data)).toBeLessThan(1e-13);
+      expect(maxRelDiff(matmul(q, r).data, w.data)).toBeLessThan(1e-13);
       const qtq = matmul(transpose(q), q);
       for (let i = 0; i < k; i++) for (let c = 0; c < k; c++) expect(Math.abs(qtq.data[i * k + c] - (i === c ? 1 : 0))).toBeLessThan(1e-13);
       for (let i = 0; i < k; i++) for (let c = 0; c < i; c++) expect(r.data[i * n + c]).toBe(0);
@@ -132,17 +122,17 @@ describe('float64 linear algebra (linalg64.ts, svd64.ts)', () => {
     // original is Conv1D (in 32, out 96); PEFT's SVD is of its transpose (out, in).
     const w = transpose(mat(32, 96, Float64Array.from(m.original!)));
     const svd = svdTop(w, 32);
-    expect(relDiff(svd.s, m.singularValues!)).toBeLessThan(1e-6); // fixture values are float32 inputs, 7 digits
+    expect(maxRelDiff(svd.s, m.singularValues!)).toBeLessThan(1e-6); // fixture values are float32 inputs, 7 digits
     const us = svd.u.data.slice();
     for (let i = 0; i < 96; i++) for (let c = 0; c < 32; c++) us[i * 32 + c] *= svd.s[c];
-    expect(relDiff(matmul({ ...svd.u, data: us }, transpose(svd.v)).data, w.data)).toBeLessThan(1e-12); // full rank: U·S·Vᵀ = W
+    expect(maxRelDiff(matmul({ ...svd.u, data: us }, transpose(svd.v)).data, w.data)).toBeLessThan(1e-12); // full rank: U·S·Vᵀ = W
   });
 
   it('randomized SVD (torch.svd_lowrank) converges to the exact top-r singular values as niter grows (decaying spectrum)', () => {
     const w = randomMat(96, 40, 3);
     for (let i = 0; i < 96; i++) for (let c = 0; c < 40; c++) w.data[i * 40 + c] *= 0.8 ** c;
     const exact = svdTop(w, 4);
-    const gap = (niter: number) => relDiff(svdLowRank(w, 4, niter, new Rng(7)).s, exact.s);
+    const gap = (niter: number) => maxRelDiff(svdLowRank(w, 4, niter, new Rng(7)).s, exact.s);
     expect(gap(40)).toBeLessThan(1e-10);
     expect(gap(40)).toBeLessThan(gap(1));
   });
@@ -162,26 +152,26 @@ describe.each(['gpt2-pissa', 'llama-pissa', 'llama-olora-rslora'])("%s: LoRA Lab
     model.addAdapter(loraOf(g), 0);
     for (const [p, m] of Object.entries(g.modules)) {
       const ours = product(model, p, m.scale);
-      expect(relDiff(ours, m.product64!)).toBeLessThan(1e-6);
-      expect(relDiff(ours, m.product)).toBeLessThan(1e-4);
+      expect(maxRelDiff(ours, m.product64!)).toBeLessThan(1e-6);
+      expect(maxRelDiff(ours, m.product)).toBeLessThan(1e-4);
       const layer = model.adapters.linear(p);
       if (m.residual) {
         const res = layer.fileLayoutWeight();
-        expect(relDiff(res.dataSync(), m.residual)).toBeLessThan(1e-4);
+        expect(maxRelDiff(res.dataSync(), m.residual)).toBeLessThan(1e-4);
         res.dispose();
       }
       if (m.a0 && g.init === 'olora') {
         // OLoRA's factors are unique given LAPACK's sign convention: A₀ and B₀ themselves equal PEFT's.
         const { a, b } = layer.peftTensors();
-        expect(relDiff(a.dataSync(), m.a0)).toBeLessThan(1e-5);
-        expect(relDiff(b.dataSync(), m.b0!)).toBeLessThan(1e-5);
+        expect(maxRelDiff(a.dataSync(), m.a0)).toBeLessThan(1e-5);
+        expect(maxRelDiff(b.dataSync(), m.b0!)).toBeLessThan(1e-5);
         tf.dispose([a, b]);
       }
       const { w, owned } = layer.inferenceWeight(); // W_res + s·B·A, (in, out)
       expect(owned).toBe(true);
       const orig = loadModel(base).model;
       const w0 = orig.adapters.linear(p).inferenceWeight().w;
-      expect(relDiff(w.dataSync(), w0.dataSync())).toBeLessThan(1e-6);
+      expect(maxRelDiff(w.dataSync(), w0.dataSync())).toBeLessThan(1e-6);
       w.dispose();
       orig.dispose();
     }
@@ -235,7 +225,7 @@ describe("PEFT's conversion (save_pretrained with path_initial_model_for_weight_
       for (const t of split.tensors) {
         const p = /^base_model\.model\.(.+)\.lora_[AB]\.weight$/.exec(t.name)![1];
         const want = t.name.includes('lora_A') ? g.trained![p].a : g.trained![p].b;
-        expect(relDiff(t.data, want)).toBeLessThan(1e-6);
+        expect(maxRelDiff(t.data, want)).toBeLessThan(1e-6);
       }
       const back = convertAdapter({ ...training }, split.tensors, new Map(split.init.map((t) => [t.name, t])));
       expect(back.config.r).toBe(g.converted!.r);
@@ -253,7 +243,7 @@ describe("PEFT's conversion (save_pretrained with path_initial_model_for_weight_
       const { model } = loadModel(base);
       model.adapters.load(training, new Map(split.tensors.map((t) => [t.name, t])), new Map(split.init.map((t) => [t.name, t])));
       const onResidual = model.logits(g.ids);
-      expect(relDiff(onResidual.dataSync(), g.trainedLogits!)).toBeLessThan(1e-5);
+      expect(maxRelDiff(onResidual.dataSync(), g.trainedLogits!)).toBeLessThan(1e-5);
       const saved = model.adapters.peftForm();
       const dir = tmp();
       writePeftAdapter(dir, saved.config, model.spec, base, saved.tensors);
@@ -261,11 +251,11 @@ describe("PEFT's conversion (save_pretrained with path_initial_model_for_weight_
       const fresh = loadModel(base).model;
       loadPeftAdapter(fresh, dir);
       const onOriginal = fresh.logits(g.ids);
-      expect(relDiff(onOriginal.dataSync(), onResidual.dataSync())).toBeLessThan(1e-5);
-      expect(relDiff(onOriginal.dataSync(), g.convertedLogits!)).toBeLessThan(1e-5);
+      expect(maxRelDiff(onOriginal.dataSync(), onResidual.dataSync())).toBeLessThan(1e-5);
+      expect(maxRelDiff(onOriginal.dataSync(), g.convertedLogits!)).toBeLessThan(1e-5);
       fresh.merge(); // merged = W + converted ΔW
       const merged = fresh.logits(g.ids);
-      expect(relDiff(merged.dataSync(), g.convertedLogits!)).toBeLessThan(1e-5);
+      expect(maxRelDiff(merged.dataSync(), g.convertedLogits!)).toBeLessThan(1e-5);
       tf.dispose([onResidual, onOriginal, merged]);
       fresh.dispose();
     });
@@ -346,7 +336,7 @@ describe('a PiSSA run: adapter/ is the converted form; resuming rebuilds the res
     expect(resumed.at(-1)).toMatchObject({ type: 'finished', status: 'completed' });
     expect(resumed.find((e) => e.type === 'run')).toMatchObject({ resumedFromStep: 2 });
     const b = readPeftAdapter(path.join(dir, 'adapter'));
-    for (const [k, t] of a.tensors) expect(relDiff(b.tensors.get(k)!.data, t.data)).toBeLessThan(1e-6);
+    for (const [k, t] of a.tensors) expect(maxRelDiff(b.tensors.get(k)!.data, t.data)).toBeLessThan(1e-6);
 
     const ev = JSON.parse(fs.readFileSync(path.join(wholeDir, 'eval.json'), 'utf8'));
     expect(ev.mergeCheck.flagged).toBe(false);
