@@ -103,10 +103,10 @@ export function nativeMatMulFor(a: tf.Tensor, b: tf.Tensor): boolean {
 }
 
 /**
- * a·b (2-D) as one TensorFlow MatMul op. tf.matMul on tfjs-node runs BatchMatMulV2 on [1, M, K]
- * views, with three Reshape ops around it; MatMul took 0.55–0.95× its time in one alternating
- * probe (LoRA's rank-8 products 0.55–0.6×, smollm's LM head [256,576]×[576,49152] 87 → 53 ms,
- * the block products 0.9–1.05×; docs/bench/2026-12-05).
+ * a·b (2-D) as one TensorFlow MatMul op. tf.matMul on tfjs-node runs every product as
+ * BatchMatMulV2; for 2-D operands MatMul took 0.55–1.05× its time in one alternating probe (LoRA's
+ * rank-8 products 0.55–0.6×, smollm's LM head [256,576]×[576,49152] 87 → 53 ms, the block products
+ * 0.9–1.05×; BENCHMARKS.md, 2026-12-04).
  */
 export function nativeMatMul(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
   return run('MatMul', [['transpose_a', 'bool', transposeA], ['transpose_b', 'bool', transposeB], ['T', 'float32-type', 0]], [a, b], 1)[0] as tf.Tensor2D;
