@@ -94,12 +94,11 @@ function run(name: string, attrs: Attr[], inputs: tf.Tensor[], outputs: number):
 }
 
 /**
- * Whether 2-D products may run as TensorFlow's MatMul op (nativeMatMul): native TensorFlow, float32,
- * and no tape recording (the op has no tfjs gradient; taped products take tf.matMul).
+ * Whether a product can run as TensorFlow's MatMul op (nativeMatMul): 2-D float32 operands on
+ * native TensorFlow. The op has no tfjs gradient: the caller (matMulT) also checks that no tape records.
  */
 export function nativeMatMulFor(a: tf.Tensor, b: tf.Tensor): boolean {
-  return a.rank === 2 && b.rank === 2 && a.dtype === 'float32' && b.dtype === 'float32' && tf.getBackend() === 'tensorflow' &&
-    !(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  return a.rank === 2 && b.rank === 2 && a.dtype === 'float32' && b.dtype === 'float32' && tf.getBackend() === 'tensorflow';
 }
 
 /**

@@ -59,7 +59,7 @@ export function tuning(): BackendTuning {
  * Every product of the engine goes through here.
  */
 export function matMulT<T extends tf.Tensor>(a: T, b: T, transposeA = false, transposeB = false): T {
-  if (nativeMatMulFor(a, b)) return nativeMatMul(a as unknown as tf.Tensor2D, b as unknown as tf.Tensor2D, transposeA, transposeB) as unknown as T;
+  if (nativeMatMulFor(a, b) && !tapeActive()) return nativeMatMul(a as unknown as tf.Tensor2D, b as unknown as tf.Tensor2D, transposeA, transposeB) as unknown as T;
   if (tuning().transposedProducts === 'flags' || (!transposeA && !transposeB)) return tf.matMul(a, b, transposeA, transposeB) as T;
   return tf.tidy(() => {
     const perm = (x: tf.Tensor) => (x.rank === 2 ? x.transpose() : x.transpose([0, 2, 1]));

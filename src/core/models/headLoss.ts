@@ -45,27 +45,30 @@ export function vocabBlocks(lmRows: tf.Tensor2D, size: number): VocabBlock[] {
  */
 function chunkNll(hc: tf.Tensor2D, head: VocabBlock[], targetRows: tf.Tensor2D, w: tf.Tensor1D, withGrad: boolean): { nll: tf.Scalar; rowNll: tf.Tensor1D; grad?: tf.Tensor2D } {
   return tf.tidy(() => {
-    if (head.length === 1 && fusedKernels() && !tapeActive()) {
-      // Native with LoRA Lab's kernels: log-sum-exp (and the softmax) in one kernel over the logits.
-      const { lse, p } = fusedLogSoftmax(matMulT(hc, head[0].t), withGrad);
-      const rowNll = lse.sub(hc.mul(targetRows).sum(1)).mul(w) as tf.Tensor1D;
-      const nll = rowNll.sum() as tf.Scalar;
-      if (!p) return { nll, rowNll };
-      return { nll, rowNll, grad: matMulT(p, head[0].rows).sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
-    }
-    const logits = head.map((b) => matMulT(hc, b.t)); // (n, V_b) each
-    const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
-    const e = logits.map((l) => tf.exp(l.sub(m)));
-    tf.dispose(logits);
-    const sum = e.length === 1 ? e[0].sum(1, true) : tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
-    const lse = m.add(tf.log(sum)).reshape([-1]); // (n)
+    const { lse, ph } = headLogSumExp(hc, head, withGrad);
     const rowNll = lse.sub(hc.mul(targetRows).sum(1)).mul(w) as tf.Tensor1D; // (n): each row's weighted NLL
     const nll = rowNll.sum() as tf.Scalar;
-    if (!withGrad) return { nll, rowNll };
-    const inv = tf.reciprocal(sum);
-    const ph = tf.addN(e.map((x, k) => matMulT(x.mul(inv) as tf.Tensor2D, head[k].rows))); // softmax·Wₕ (n, d)
+    if (!ph) return { nll, rowNll };
     return { nll, rowNll, grad: ph.sub(targetRows).mul(w.reshape([-1, 1])) as tf.Tensor2D };
   });
+}
+
+/** Each row's logsumexp(hc·Wₕᵀ) (n) and, with `withGrad`, softmax(hc·Wₕᵀ)·Wₕ (n, d). */
+function headLogSumExp(hc: tf.Tensor2D, head: VocabBlock[], withGrad: boolean): { lse: tf.Tensor1D; ph?: tf.Tensor2D } {
+  if (head.length === 1 && fusedKernels() && !tapeActive()) {
+    // Native with LoRA Lab's kernels: log-sum-exp (and the softmax) in one kernel over the logits.
+    const { lse, p } = fusedLogSoftmax(matMulT(hc, head[0].t), withGrad);
+    return p ? { lse, ph: matMulT(p, head[0].rows) } : { lse };
+  }
+  const logits = head.map((b) => matMulT(hc, b.t)); // (n, V_b) each
+  const m = (logits.length === 1 ? logits[0].max(1) : tf.stack(logits.map((l) => l.max(1))).max(0)).reshape([-1, 1]); // (n, 1)
+  const e = logits.map((l) => tf.exp(l.sub(m)));
+  tf.dispose(logits);
+  const sum = e.length === 1 ? e[0].sum(1, true) : tf.addN(e.map((x) => x.sum(1, true))); // (n, 1)
+  const lse = m.add(tf.log(sum)).reshape([-1]) as tf.Tensor1D; // (n)
+  if (!withGrad) return { lse };
+  const inv = tf.reciprocal(sum);
+  return { lse, ph: tf.addN(e.map((x, k) => matMulT(x.mul(inv) as tf.Tensor2D, head[k].rows))) as tf.Tensor2D }; // softmax·Wₕ (n, d)
 }
 
 /**
