@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
@@ -48,80 +49,118 @@
 
 namespace {
 
-// ---- a small thread pool: the calling thread runs part 0, workers the rest ----
+// ---- a small thread pool: the calling thread and the workers share a kernel's chunks ----
+//
+// Waking a thread that sleeps on a condition variable took ~80 µs on the 2-vCPU VMs this was
+// measured on (the idle vCPU halts and needs an IPI), longer than most of these kernels run
+// (30–400 µs). So a kernel's rows are cut into chunks that the caller and the workers take from one
+// counter: the caller starts at once and takes every chunk a late worker has not; it waits only for
+// chunks a worker has begun. A worker stays awake a short while after each kernel (spinning, then
+// yielding its core to TensorFlow's threads), so the next kernel usually finds it there.
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+double EnvNumber(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v, &end);
+  return end && *end == 0 && x >= 0 ? x : fallback;
+}
 
 class Pool {
  public:
-  explicit Pool(int threads) : threads_(std::max(1, threads)) {
-    for (int i = 1; i < threads_; i++) workers_.emplace_back([this, i] { Loop(i); });
+  explicit Pool(int threads) : threads_(std::max(1, threads)), awakeNs_(static_cast<int64_t>(EnvNumber("LORA_LAB_OPS_AWAKE_US", 300) * 1000)) {
+    for (int i = 1; i < threads_; i++) workers_.emplace_back([this] { Loop(); });
   }
   ~Pool() {
     {
       std::lock_guard<std::mutex> l(m_);
       stop_ = true;
-      gen_++;
+      gen_.fetch_add(1);
     }
     cv_.notify_all();
     for (auto& w : workers_) w.join();
   }
   int threads() const { return threads_; }
 
-  // fn(begin, end) over [0, n) in `threads` contiguous parts; inline when the work is small.
+  // fn(begin, end) over [0, n) in chunks; inline when the work is small (cost units ≈ flops).
   void For(int64_t n, double costPerItem, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return;
-    int parts = threads_;
-    // Below ~40k cost units (a few µs) a wake-up costs more than it saves.
-    if (parts == 1 || n * costPerItem < 40000 || n < parts) {
+    if (threads_ == 1 || n * costPerItem < 40000 || n < 2) {
       fn(0, n);
       return;
     }
     std::unique_lock<std::mutex> call(call_);  // one parallel region at a time
+    Job job{&fn, n, std::min<int64_t>(n, 4 * threads_)};
+    job_.store(&job);
     {
-      std::lock_guard<std::mutex> l(m_);
-      job_ = &fn;
-      n_ = n;
-      parts_ = parts;
-      pending_ = parts - 1;
-      gen_++;
+      std::lock_guard<std::mutex> l(m_);  // a worker about to sleep sees the new generation
+      gen_.fetch_add(1);
     }
-    cv_.notify_all();
-    fn(0, Bound(0));
-    std::unique_lock<std::mutex> l(m_);
-    done_.wait(l, [this] { return pending_ == 0; });
-    job_ = nullptr;
+    if (sleeping_.load() > 0) cv_.notify_all();
+    Run(job);
+    job_.store(nullptr);                    // a worker arriving now finds nothing to do
+    while (active_.load() != 0) CpuRelax();  // the chunks workers have begun
   }
 
  private:
-  int64_t Bound(int part) const { return n_ * (part + 1) / parts_; }
-  void Loop(int index) {
-    uint64_t seen = 0;
+  struct Job {
+    const std::function<void(int64_t, int64_t)>* fn;
+    int64_t n, chunks;
+    std::atomic<int64_t> next{0};
+  };
+  static void Run(Job& job) {
     for (;;) {
-      const std::function<void(int64_t, int64_t)>* job;
-      int64_t begin, end;
-      {
-        std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [&] { return gen_ != seen; });
-        seen = gen_;
-        if (stop_) return;
-        if (!job_ || index >= parts_) continue;
-        job = job_;
-        begin = n_ * index / parts_;
-        end = Bound(index);
+      const int64_t c = job.next.fetch_add(1);
+      if (c >= job.chunks) return;
+      (*job.fn)(job.n * c / job.chunks, job.n * (c + 1) / job.chunks);
+    }
+  }
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  void Loop() {
+    uint64_t seen = gen_.load();
+    for (;;) {
+      // Awake for awakeNs_ after the last kernel: ~20 µs spinning, then yielding the core.
+      const int64_t start = NowNs();
+      int polls = 0;
+      while (gen_.load(std::memory_order_acquire) == seen) {
+        if (++polls % 64 != 0) {
+          CpuRelax();
+          continue;
+        }
+        const int64_t now = NowNs();
+        if (now - start > awakeNs_) break;
+        if (now - start > 20000) sched_yield();
       }
-      (*job)(begin, end);
-      std::lock_guard<std::mutex> l(m_);
-      if (--pending_ == 0) done_.notify_one();
+      if (gen_.load() == seen) {
+        std::unique_lock<std::mutex> l(m_);
+        sleeping_.fetch_add(1);
+        cv_.wait(l, [&] { return gen_.load() != seen; });
+        sleeping_.fetch_sub(1);
+      }
+      seen = gen_.load();
+      if (stop_) return;
+      // Entering before looking: For() waits for every worker that found its job (seq_cst on both sides).
+      active_.fetch_add(1);
+      if (Job* job = job_.load()) Run(*job);
+      active_.fetch_sub(1);
     }
   }
   int threads_;
+  int64_t awakeNs_;
   std::vector<std::thread> workers_;
   std::mutex m_, call_;
-  std::condition_variable cv_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t n_ = 0;
-  int parts_ = 1;
-  int pending_ = 0;
-  uint64_t gen_ = 0;
+  std::condition_variable cv_;
+  std::atomic<Job*> job_{nullptr};
+  std::atomic<int> active_{0}, sleeping_{0};
+  std::atomic<uint64_t> gen_{0};
   bool stop_ = false;
 };
 
@@ -143,7 +182,7 @@ Pool& ThePool() {
 // e^x for x in float32's range: x = n·ln2 + r, |r| ≤ ln2/2, e^r by its Taylor polynomial of
 // degree 7 (truncation < 1.2e-8 relative), 2^n built in the exponent bits. Inputs below −87.3
 // give 0 (as softmax of a −1e9 mask must), above 88 are clamped (e^88 ≈ 1.65e38).
-inline float ExpF(float x) {
+__attribute__((always_inline)) inline float ExpF(float x) {
   x = std::min(std::max(x, -87.3f), 88.0f);  // 88.0: n ≤ 127, so 2^n stays finite
   // Round to nearest by adding and removing 1.5·2²³ (no libm call, so the loops vectorise).
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -192,10 +231,17 @@ inline float LaneMax(int64_t n, F f) {
 
 // ---- kernels (plain loops the compiler vectorises; rows split across the pool) ----
 
-// y = x·r·w, r = 1/√(mean(x²) + eps), per row of d.
-LL_CLONES void RmsNormRows(const float* x, const float* w, float* y, float* r, int64_t r0, int64_t r1, int64_t d, float eps) {
+// y = x·r·w, r = 1/√(mean(x²) + eps), per row of d. With delta: x ← x + delta first, written to sum
+// (the residual stream's add before the norm, in the same pass).
+LL_CLONES void RmsNormRows(const float* x, const float* delta, const float* w, float* y, float* r, float* sum, int64_t r0, int64_t r1, int64_t d, float eps) {
   for (int64_t i = r0; i < r1; i++) {
     const float* xi = x + i * d;
+    if (delta) {
+      const float* di = delta + i * d;
+      float* si = sum + i * d;
+      for (int64_t j = 0; j < d; j++) si[j] = xi[j] + di[j];
+      xi = si;
+    }
     float* yi = y + i * d;
     const float ss = LaneSum(d, [&](int64_t j) { return xi[j] * xi[j]; });
     const float ri = 1.0f / std::sqrt(ss / static_cast<float>(d) + eps);
@@ -221,10 +267,17 @@ LL_CLONES void RmsNormGradRows(const float* dy, const float* x, const float* r, 
   }
 }
 
-// y = (x − mean)·rstd·γ + β, rstd = 1/√(var + eps), per row of d (LayerNorm, GPT-2).
-LL_CLONES void LayerNormRows(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, int64_t r0, int64_t r1, int64_t d, float eps) {
+// y = (x − mean)·rstd·γ + β, rstd = 1/√(var + eps), per row of d (LayerNorm, GPT-2). With delta:
+// x ← x + delta first, written to sum.
+LL_CLONES void LayerNormRows(const float* x, const float* delta, const float* gamma, const float* beta, float* y, float* mean, float* rstd, float* sum, int64_t r0, int64_t r1, int64_t d, float eps) {
   for (int64_t i = r0; i < r1; i++) {
     const float* xi = x + i * d;
+    if (delta) {
+      const float* di = delta + i * d;
+      float* si = sum + i * d;
+      for (int64_t j = 0; j < d; j++) si[j] = xi[j] + di[j];
+      xi = si;
+    }
     float* yi = y + i * d;
     const float mu = LaneSum(d, [&](int64_t j) { return xi[j]; }) / static_cast<float>(d);
     const float var = LaneSum(d, [&](int64_t j) { return (xi[j] - mu) * (xi[j] - mu); }) / static_cast<float>(d);
@@ -329,7 +382,7 @@ LL_CLONES void HeadRows(const float* in, float* out, int64_t r0, int64_t r1, int
 // Rotary embedding between [B·T, heads·hd] rows (tokens) and [B, heads, T, hd] (attention's layout).
 // split: y[b,h,t] = rot(x[b·T+t, h]) by +θ;  merge (backward): y[b·T+t, h] = rot(x[b,h,t]) by −θ.
 // rot by ±θ: out[i] = a[i]·c ∓ a[i+half]·s, out[i+half] = a[i+half]·c ± a[i]·s (cos/sin [T, hd]).
-LL_CLONES void RopeRows(const float* in, const float* cosT, const float* sinT, float* out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, bool merge) {
+LL_CLONES void RopeRows(const float* __restrict in, const float* __restrict cosT, const float* __restrict sinT, float* __restrict out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, bool merge) {
   const int64_t half = hd / 2;
   const float sign = merge ? -1.0f : 1.0f;
   for (int64_t row = r0; row < r1; row++) {  // row = (b·heads + h)·T + t
@@ -395,6 +448,157 @@ LL_CLONES void SwiGluGradRange(const float* dm, const float* g, const float* u, 
   }
 }
 
+// ---- attention without a gradient: scores, softmax and P·V per block of query rows ----
+//
+// y = softmax(scale·Q·Kᵀ + mask)·V written straight into [B·Tq, H·hd], for the forwards no tape
+// records (evaluation, prefill). Per block of RB query rows of one head: the scores against the
+// keys the block can see (the mask's visible range: a causal mask halves the work), the softmax
+// of each row in place, then P·V with RB rows × 4 vectors of V's row in registers. Keys are
+// transposed once per KV group ([hd, Tk], so a score row is vectorised over keys); grouped-query
+// heads read their group's keys, as HF's repeat_kv. Written with GCC's vector types, instantiated
+// per instruction set (AVX-512: 16 lanes, 4 rows; AVX2+FMA: 8 lanes, 2 rows; otherwise 4 lanes).
+
+// A mask value at or below this gives exp(…) = 0 for any score a model makes: such keys at the
+// ends of a row are skipped (inside the visible range they are computed and give 0 as well).
+constexpr float kMasked = -1e8f;
+
+struct AttentionShape {
+  int64_t B, H, K, Tq, Tk, hd;
+  float scale;
+};
+
+// Vector values only ever cross always_inline calls: no ABI concern.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+template <int W>
+struct VecOf {
+  typedef float type __attribute__((vector_size(W * sizeof(float))));
+};
+
+template <int W>
+__attribute__((always_inline)) inline typename VecOf<W>::type LoadV(const float* p) {
+  typename VecOf<W>::type v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+template <int W>
+__attribute__((always_inline)) inline void StoreV(float* p, typename VecOf<W>::type v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// Work items [i0, i1): item = (g·rep + hr)·blocks + block, g = b·K + kv, head h = kv·rep + hr.
+// lo/hi [Tq]: each query row's visible key range.
+template <int W, int RB>
+__attribute__((always_inline)) inline void AttentionItems(const float* q, const float* k, const float* v, const float* mask, const int64_t* lo, const int64_t* hi,
+                                                         float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+  using V = typename VecOf<W>::type;
+  constexpr int64_t kChunk = 2 * W;  // keys per score pass
+  const int64_t rep = a.H / a.K, blocks = (a.Tq + RB - 1) / RB, hd = a.hd, Tk = a.Tk;
+  const int64_t TkPad = (Tk + kChunk - 1) / kChunk * kChunk;
+  std::vector<float> kt(static_cast<size_t>(hd * TkPad), 0.0f), s(static_cast<size_t>(RB * TkPad));
+  int64_t ktGroup = -1;
+  for (int64_t item = i0; item < i1; item++) {
+    const int64_t g = item / (rep * blocks), hr = item / blocks % rep, t0 = item % blocks * RB;
+    const int64_t rows = std::min<int64_t>(RB, a.Tq - t0);
+    const int64_t b = g / a.K, h = g % a.K * rep + hr;
+    const float* vg = v + g * Tk * hd;
+    if (g != ktGroup) {
+      const float* kg = k + g * Tk * hd;
+      for (int64_t j = 0; j < Tk; j++)
+        for (int64_t d = 0; d < hd; d++) kt[d * TkPad + j] = kg[j * hd + d];
+      ktGroup = g;
+    }
+    int64_t jlo = Tk, jhi = 0;
+    for (int64_t r = 0; r < rows; r++) jlo = std::min(jlo, lo[t0 + r]), jhi = std::max(jhi, hi[t0 + r]);
+    // Rows past the last of a short block repeat it (computed, never written).
+    const float* qr[RB];
+    float* sr[RB];
+    for (int r = 0; r < RB; r++) {
+      qr[r] = q + ((b * a.H + h) * a.Tq + t0 + std::min<int64_t>(r, rows - 1)) * hd;
+      sr[r] = s.data() + r * TkPad;
+    }
+    for (int64_t c = jlo / kChunk * kChunk; c < jhi; c += kChunk) {
+      V acc[RB][2] = {};
+      for (int64_t d = 0; d < hd; d++) {
+        const V k0 = LoadV<W>(&kt[d * TkPad + c]), k1 = LoadV<W>(&kt[d * TkPad + c + W]);
+        for (int r = 0; r < RB; r++) {
+          const V qv = V{} + qr[r][d];
+          acc[r][0] += qv * k0;
+          acc[r][1] += qv * k1;
+        }
+      }
+      for (int r = 0; r < RB; r++) StoreV<W>(sr[r] + c, acc[r][0]), StoreV<W>(sr[r] + c + W, acc[r][1]);
+    }
+    float inv[RB];
+    for (int64_t r = 0; r < rows; r++) {
+      float* p = sr[r];
+      const float* m = mask ? mask + (t0 + r) * Tk : nullptr;
+      if (m)
+        for (int64_t j = jlo; j < jhi; j++) p[j] = p[j] * a.scale + m[j];
+      else
+        for (int64_t j = jlo; j < jhi; j++) p[j] = p[j] * a.scale;
+      const float mx = LaneMax(jhi - jlo, [&](int64_t j) { return p[jlo + j]; });
+      for (int64_t j = jlo; j < jhi; j++) p[j] = ExpF(p[j] - mx);
+      inv[r] = 1.0f / LaneSum(jhi - jlo, [&](int64_t j) { return p[jlo + j]; });
+    }
+    for (int r = rows; r < RB; r++) sr[r] = sr[rows - 1];
+    for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {
+      V acc[RB][4] = {};
+      for (int64_t j = jlo; j < jhi; j++) {
+        const float* vj = vg + j * hd + d0;
+        const V v0 = LoadV<W>(vj), v1 = LoadV<W>(vj + W), v2 = LoadV<W>(vj + 2 * W), v3 = LoadV<W>(vj + 3 * W);
+        for (int r = 0; r < RB; r++) {
+          const V pv = V{} + sr[r][j];
+          acc[r][0] += pv * v0;
+          acc[r][1] += pv * v1;
+          acc[r][2] += pv * v2;
+          acc[r][3] += pv * v3;
+        }
+      }
+      for (int64_t r = 0; r < rows; r++) {
+        float* out = y + ((b * a.Tq + t0 + r) * a.H + h) * hd + d0;
+        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u] * inv[r]);
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f"))) void Attention16(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<16, 4>(q, k, v, m, lo, hi, y, a, i0, i1);
+}
+__attribute__((target("avx2,fma"))) void Attention8(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<8, 2>(q, k, v, m, lo, hi, y, a, i0, i1);
+}
+#endif
+void Attention4(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<4, 2>(q, k, v, m, lo, hi, y, a, i0, i1);
+}
+
+// The head dimension must be a multiple of this (4 vectors of the widest instruction set).
+constexpr int64_t kAttentionHeadDimMultiple = 64;
+
+int AttentionLanes() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  static const int lanes = __builtin_cpu_supports("avx512f") ? 16 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 8 : 4;
+  return lanes;
+#else
+  return 4;
+#endif
+}
+
+// Query rows per work item of the instruction set AttentionRange uses.
+int64_t AttentionRowBlock() { return AttentionLanes() == 16 ? 4 : 2; }
+
+void AttentionRange(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (AttentionLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, a, i0, i1);
+  if (AttentionLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, a, i0, i1);
+#endif
+  Attention4(q, k, v, m, lo, hi, y, a, i0, i1);
+}
+
 // ---- TensorFlow glue ----
 
 struct Attrs {
@@ -413,6 +617,12 @@ struct Input {
   int64_t dim(int i) const { return TF_Dim(t, i); }
   int64_t size() const { return TF_TensorElementCount(t); }
 };
+
+std::vector<int64_t> DimsOf(const Input& t) {
+  std::vector<int64_t> d(t.rank());
+  for (int i = 0; i < t.rank(); i++) d[i] = t.dim(i);
+  return d;
+}
 
 bool Fail(TF_OpKernelContext* ctx, const std::string& op, const std::string& message) {
   TF_Status* st = TF_NewStatus();
@@ -453,21 +663,29 @@ float* Output(TF_OpKernelContext* ctx, int index, const std::vector<int64_t>& di
   return data;
 }
 
-void ComputeRmsNorm(void* kernel, TF_OpKernelContext* ctx) {
-  const Attrs& a = *static_cast<Attrs*>(kernel);
-  std::vector<Input> in(2);
-  if (!GetInputs(ctx, "LoraLabRmsNorm", in)) return;
-  const Input &x = in[0], &w = in[1];
-  if (x.rank() != 2 || w.rank() != 1 || w.dim(0) != x.dim(1)) {
-    Fail(ctx, "LoraLabRmsNorm", "x must be [rows, d] and weight [d]");
+// LoraLabRmsNorm (x, weight) → (y, r); LoraLabAddRmsNorm (x, delta, weight) → (sum, y, r), sum = x + delta.
+void RmsNormCompute(const Attrs& a, TF_OpKernelContext* ctx, bool add) {
+  const char* op = add ? "LoraLabAddRmsNorm" : "LoraLabRmsNorm";
+  std::vector<Input> in(add ? 3 : 2);
+  if (!GetInputs(ctx, op, in)) return;
+  const Input &x = in[0], &w = in[add ? 2 : 1];
+  if (x.rank() != 2 || w.rank() != 1 || w.dim(0) != x.dim(1) || (add && DimsOf(in[1]) != DimsOf(x))) {
+    Fail(ctx, op, add ? "x and delta must be [rows, d] and weight [d]" : "x must be [rows, d] and weight [d]");
     return;
   }
   const int64_t N = x.dim(0), d = x.dim(1);
-  float* y = Output(ctx, 0, {N, d});
-  float* r = y ? Output(ctx, 1, {N, 1}) : nullptr;
+  int o = 0;
+  float* sum = add ? Output(ctx, o++, {N, d}) : nullptr;
+  if (add && !sum) return;
+  float* y = Output(ctx, o++, {N, d});
+  float* r = y ? Output(ctx, o++, {N, 1}) : nullptr;
   if (!r) return;
-  ThePool().For(N, 3.0 * d, [&](int64_t r0, int64_t r1) { RmsNormRows(x.data(), w.data(), y, r, r0, r1, d, a.eps); });
+  const float* delta = add ? in[1].data() : nullptr;
+  ThePool().For(N, (add ? 5.0 : 3.0) * d, [&](int64_t r0, int64_t r1) { RmsNormRows(x.data(), delta, w.data(), y, r, sum, r0, r1, d, a.eps); });
 }
+
+void ComputeRmsNorm(void* kernel, TF_OpKernelContext* ctx) { RmsNormCompute(*static_cast<Attrs*>(kernel), ctx, false); }
+void ComputeAddRmsNorm(void* kernel, TF_OpKernelContext* ctx) { RmsNormCompute(*static_cast<Attrs*>(kernel), ctx, true); }
 
 void ComputeRmsNormGrad(void*, TF_OpKernelContext* ctx) {
   std::vector<Input> in(5);
@@ -484,22 +702,31 @@ void ComputeRmsNormGrad(void*, TF_OpKernelContext* ctx) {
   ThePool().For(N, 6.0 * d, [&](int64_t r0, int64_t r1) { RmsNormGradRows(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), dx, r0, r1, d); });
 }
 
-void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) {
-  const Attrs& a = *static_cast<Attrs*>(kernel);
-  std::vector<Input> in(3);
-  if (!GetInputs(ctx, "LoraLabLayerNorm", in)) return;
-  const Input &x = in[0], &g = in[1], &b = in[2];
-  if (x.rank() != 2 || g.rank() != 1 || b.rank() != 1 || g.dim(0) != x.dim(1) || b.dim(0) != x.dim(1)) {
-    Fail(ctx, "LoraLabLayerNorm", "x must be [rows, d], gamma and beta [d]");
+// LoraLabLayerNorm (x, γ, β) → (y, mean, rstd); LoraLabAddLayerNorm (x, delta, γ, β) → (sum, y, mean, rstd).
+void LayerNormCompute(const Attrs& a, TF_OpKernelContext* ctx, bool add) {
+  const char* op = add ? "LoraLabAddLayerNorm" : "LoraLabLayerNorm";
+  std::vector<Input> in(add ? 4 : 3);
+  if (!GetInputs(ctx, op, in)) return;
+  const int k = add ? 1 : 0;
+  const Input &x = in[0], &g = in[1 + k], &b = in[2 + k];
+  if (x.rank() != 2 || g.rank() != 1 || b.rank() != 1 || g.dim(0) != x.dim(1) || b.dim(0) != x.dim(1) || (add && DimsOf(in[1]) != DimsOf(x))) {
+    Fail(ctx, op, add ? "x and delta must be [rows, d], gamma and beta [d]" : "x must be [rows, d], gamma and beta [d]");
     return;
   }
   const int64_t N = x.dim(0), d = x.dim(1);
-  float* y = Output(ctx, 0, {N, d});
-  float* mean = y ? Output(ctx, 1, {N, 1}) : nullptr;
-  float* rstd = mean ? Output(ctx, 2, {N, 1}) : nullptr;
+  int o = 0;
+  float* sum = add ? Output(ctx, o++, {N, d}) : nullptr;
+  if (add && !sum) return;
+  float* y = Output(ctx, o++, {N, d});
+  float* mean = y ? Output(ctx, o++, {N, 1}) : nullptr;
+  float* rstd = mean ? Output(ctx, o++, {N, 1}) : nullptr;
   if (!rstd) return;
-  ThePool().For(N, 5.0 * d, [&](int64_t r0, int64_t r1) { LayerNormRows(x.data(), g.data(), b.data(), y, mean, rstd, r0, r1, d, a.eps); });
+  const float* delta = add ? in[1].data() : nullptr;
+  ThePool().For(N, (add ? 7.0 : 5.0) * d, [&](int64_t r0, int64_t r1) { LayerNormRows(x.data(), delta, g.data(), b.data(), y, mean, rstd, sum, r0, r1, d, a.eps); });
 }
+
+void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) { LayerNormCompute(*static_cast<Attrs*>(kernel), ctx, false); }
+void ComputeAddLayerNorm(void* kernel, TF_OpKernelContext* ctx) { LayerNormCompute(*static_cast<Attrs*>(kernel), ctx, true); }
 
 void ComputeLayerNormGrad(void*, TF_OpKernelContext* ctx) {
   std::vector<Input> in(6);
@@ -565,12 +792,6 @@ void ComputeSoftmaxGrad(void* kernel, TF_OpKernelContext* ctx) {
   float* ds = Output(ctx, 0, {p.dim(0), p.dim(1), Tk});
   if (!ds) return;
   ThePool().For(rows, 4.0 * Tk, [&](int64_t r0, int64_t r1) { SoftmaxGradRows(dp.data(), p.data(), ds, r0, r1, Tk, a.scale); });
-}
-
-std::vector<int64_t> DimsOf(const Input& t) {
-  std::vector<int64_t> d(t.rank());
-  for (int i = 0; i < t.rank(); i++) d[i] = t.dim(i);
-  return d;
 }
 
 void ComputeSwiGlu(void*, TF_OpKernelContext* ctx) {
@@ -690,6 +911,45 @@ void ComputeHeads(void* kernel, TF_OpKernelContext* ctx) {
   ThePool().For(B * H * T, 1.0 * hd, [&](int64_t r0, int64_t r1) { HeadRows(x.data(), y, r0, r1, T, H, hd, C, a.offset, a.merge); });
 }
 
+void ComputeAttention(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& at = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(4);
+  if (!GetInputs(ctx, "LoraLabAttention", in)) return;
+  const Input &q = in[0], &k = in[1], &v = in[2], &m = in[3];
+  const bool shapes = q.rank() == 4 && k.rank() == 4 && DimsOf(k) == DimsOf(v) && k.dim(0) == q.dim(0) && k.dim(3) == q.dim(3) && k.dim(1) > 0 && q.dim(1) % k.dim(1) == 0;
+  if (!shapes) {
+    Fail(ctx, "LoraLabAttention", "q must be [batch, heads, Tq, head_dim] and k, v [batch, kv_heads, Tk, head_dim] with kv_heads dividing heads");
+    return;
+  }
+  AttentionShape a{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), at.scale};
+  if (a.hd % kAttentionHeadDimMultiple != 0) {
+    Fail(ctx, "LoraLabAttention", "head_dim must be a multiple of " + std::to_string(kAttentionHeadDimMultiple));
+    return;
+  }
+  const bool masked = m.size() > 0;
+  if (masked && (m.rank() != 2 || m.dim(0) != a.Tq || m.dim(1) != a.Tk)) {
+    Fail(ctx, "LoraLabAttention", "the mask must be [Tq, Tk] or empty");
+    return;
+  }
+  float* y = Output(ctx, 0, {a.B * a.Tq, a.H * a.hd});
+  if (!y || a.B * a.Tq == 0) return;
+  // Each query row's visible keys: from its first to its last mask value above kMasked (all keys
+  // when none is: a fully masked row's softmax is uniform, as the unfused chain gives).
+  std::vector<int64_t> lo(a.Tq, 0), hi(a.Tq, a.Tk);
+  if (masked) {
+    const float* md = m.data();
+    for (int64_t t = 0; t < a.Tq; t++) {
+      const float* row = md + t * a.Tk;
+      int64_t first = 0, last = a.Tk;
+      while (first < a.Tk && row[first] <= kMasked) first++;
+      while (last > first && row[last - 1] <= kMasked) last--;
+      if (first < last) lo[t] = first, hi[t] = last;
+    }
+  }
+  const int64_t rb = AttentionRowBlock(), items = a.B * a.H * ((a.Tq + rb - 1) / rb);
+  ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionRange(q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, a, i0, i1); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -725,6 +985,7 @@ struct OpSpec {
 const std::vector<OpSpec>& Specs() {
   static const std::vector<OpSpec> specs = {
       {"LoraLabRmsNorm", {"x: float", "weight: float"}, {"y: float", "r: float"}, {"eps: float"}, ComputeRmsNorm},
+      {"LoraLabAddRmsNorm", {"x: float", "delta: float", "weight: float"}, {"sum: float", "y: float", "r: float"}, {"eps: float"}, ComputeAddRmsNorm},
       {"LoraLabRmsNormGrad", {"dy: float", "x: float", "r: float", "weight: float", "residual: float"}, {"dx: float"}, {}, ComputeRmsNormGrad},
       {"LoraLabRope", {"x: float", "cos: float", "sin: float"}, {"y: float"}, {"batch: int", "heads: int", "merge: bool"}, ComputeRope},
       {"LoraLabMaskedSoftmax", {"scores: float", "mask: float"}, {"p: float"}, {"scale: float"}, ComputeSoftmax},
@@ -732,11 +993,13 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabSwiGlu", {"gate: float", "up: float"}, {"m: float"}, {}, ComputeSwiGlu},
       {"LoraLabSwiGluGrad", {"dm: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, ComputeSwiGluGrad},
       {"LoraLabLayerNorm", {"x: float", "gamma: float", "beta: float"}, {"y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeLayerNorm},
+      {"LoraLabAddLayerNorm", {"x: float", "delta: float", "gamma: float", "beta: float"}, {"sum: float", "y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeAddLayerNorm},
       {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
       {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
       {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
+      {"LoraLabAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"y: float"}, {"scale: float"}, ComputeAttention},
       {"LoraLabHeads", {"x: float"}, {"y: float"}, {"batch: int", "heads: int", "head_dim: int", "offset: int", "merge: bool"}, ComputeHeads},
   };
   return specs;

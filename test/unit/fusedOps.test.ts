@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -132,6 +132,29 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     });
   });
 
+  it('the residual add fused into the norm: sum = x + delta exactly, then RMSNorm / LayerNorm of the sum as the unfused kernels give it', () => {
+    tf.tidy(() => {
+      const eps = 1e-5;
+      const x = tf.randomNormal([33, 72], 1, 3, 'float32', 17) as tf.Tensor2D;
+      const delta = tf.randomNormal([33, 72], 0, 2, 'float32', 18) as tf.Tensor2D;
+      const w = tf.randomNormal([72], 1, 0.2, 'float32', 19) as tf.Tensor1D;
+      const b = tf.randomNormal([72], 0, 0.5, 'float32', 20) as tf.Tensor1D;
+      const sumRef = x.add(delta) as tf.Tensor2D; // float32 adds: the fused sum must be bit-identical
+      const rms = fusedAddRmsNorm(x, delta, w, eps);
+      expect(relErr(rms.sum, sumRef)).toBe(0);
+      const rmsRef = fusedRmsNorm(sumRef, w, eps);
+      expect(relErr(rms.y, rmsRef.y)).toBe(0);
+      expect(relErr(rms.r, rmsRef.r)).toBe(0);
+      const ln = fusedAddLayerNorm(x, delta, w, b, eps);
+      expect(relErr(ln.sum, sumRef)).toBe(0);
+      const lnRef = fusedLayerNorm(sumRef, w, b, eps);
+      expect(relErr(ln.y, lnRef.y)).toBe(0);
+      expect(relErr(ln.mean, lnRef.mean)).toBe(0);
+      expect(relErr(ln.rstd, lnRef.rstd)).toBe(0);
+      expect(() => fusedAddRmsNorm(x, delta.slice([0, 0], [32, 72]) as tf.Tensor2D, w, eps)).toThrow(/LoraLabAddRmsNorm: x and delta must be \[rows, d\] and weight \[d\]/);
+    });
+  });
+
   it("GPT-2's gelu_new and its derivative, over |x| up to 12: within 1e-6 relative of float64 (and closer than the tfjs chain)", () => {
     tf.tidy(() => {
       const x = tf.randomNormal([31, 64], 0, 4, 'float32', 17).clipByValue(-12, 12) as tf.Tensor2D;
@@ -200,6 +223,37 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     });
   });
 
+  it('attention without gradient equals softmax(scale·QKᵀ + mask)·V with repeat_kv (causal, cache, window, no mask, a fully masked row): within 5e-6', () => {
+    // The reference: HF's eager attention, written out — K/V repeated per query head, full scores, softmax, merge.
+    const reference = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number) => {
+      const [B, H, Tq, hd] = q.shape;
+      const rep = H / k.shape[1];
+      const kr = tf.stack(tf.unstack(k, 1).flatMap((t) => Array<tf.Tensor>(rep).fill(t)), 1) as tf.Tensor4D;
+      const vr = tf.stack(tf.unstack(v, 1).flatMap((t) => Array<tf.Tensor>(rep).fill(t)), 1) as tf.Tensor4D;
+      let s = tf.matMul(q, kr, false, true).mul(scale);
+      if (mask) s = s.add(mask);
+      return tf.matMul(tf.softmax(s, -1), vr).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]);
+    };
+    const cases: { name: string; q: [number, number, number, number]; kv: [number, number, number, number]; mask?: tf.Tensor2D }[] = [
+      { name: 'grouped-query, causal, 37 rows', q: [2, 6, 37, 64], kv: [2, 2, 37, 64], mask: causalMask(37) },
+      { name: 'with 16 cached keys', q: [1, 4, 5, 128], kv: [1, 4, 21, 128], mask: causalMask(5, 16) },
+      { name: 'sliding window 6', q: [2, 2, 20, 64], kv: [2, 1, 20, 64], mask: causalMask(20, 0, 6) },
+      { name: 'one query, no mask', q: [3, 4, 1, 64], kv: [3, 2, 9, 64] },
+      { name: 'a fully masked row', q: [1, 2, 4, 64], kv: [1, 2, 4, 64], mask: tf.tensor2d([[0, -1e9, -1e9, -1e9], [-1e9, -1e9, -1e9, -1e9], [0, 0, 0, -1e9], [0, 0, 0, 0]]) },
+    ];
+    cases.forEach(({ name, q: qs, kv, mask }, i) => {
+      tf.tidy(() => {
+        const q = tf.randomNormal(qs, 0, 2, 'float32', 30 + i) as tf.Tensor4D;
+        const k = tf.randomNormal(kv, 0, 2, 'float32', 40 + i) as tf.Tensor4D;
+        const v = tf.randomNormal(kv, 0, 1, 'float32', 50 + i) as tf.Tensor4D;
+        const scale = 1 / Math.sqrt(qs[3]);
+        const y = fusedAttention(q, k, v, mask, scale);
+        expect(y.shape, name).toEqual([qs[0] * qs[2], qs[1] * qs[3]]);
+        expect(relErr(y, reference(q, k, v, mask, scale)), name).toBeLessThan(5e-6);
+      });
+    });
+  });
+
   it('bad shapes fail with the op and the shape it wants, not a crash', () => {
     tf.tidy(() => {
       expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
@@ -208,6 +262,8 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(() => fusedMaskedSoftmax(tf.zeros([2, 5, 4]) as tf.Tensor3D, tf.zeros([2, 4]) as tf.Tensor2D, 1)).toThrow(/LoraLabMaskedSoftmax/);
       expect(() => fusedSwiGlu(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([3, 2]) as tf.Tensor2D)).toThrow(/LoraLabSwiGlu: gate and up must have the same shape/);
       expect(() => fusedHeadsSplit(tf.zeros([6, 10]) as tf.Tensor2D, 2, 2, 4, 4)).toThrow(/LoraLabHeads: x must be \[batch·T, columns\] with offset \+ heads·head_dim columns or more/);
+      expect(() => fusedAttention(tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, undefined, 1)).toThrow(/LoraLabAttention: head_dim must be a multiple of 64/);
+      expect(() => fusedAttention(tf.zeros([1, 3, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, undefined, 1)).toThrow(/LoraLabAttention: q must be \[batch, heads, Tq, head_dim\] and k, v \[batch, kv_heads, Tk, head_dim\] with kv_heads dividing heads/);
       expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\], m \[r, C\] and bias \[C\] or empty/);
     });
   });

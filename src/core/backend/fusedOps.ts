@@ -22,8 +22,8 @@ export interface FusedOpsState {
   reason?: string;
 }
 
-/** An empty float32 tensor, made once when the module loads (not during a step: tensor counts stay flat). */
-let noBias: tf.Tensor1D | undefined;
+/** An empty float32 tensor, made once when the module loads (not during a step: tensor counts stay flat): an absent optional input. */
+let empty: tf.Tensor1D | undefined;
 
 let state: FusedOpsState = { loaded: false, reason: 'not loaded (native TensorFlow only)' };
 
@@ -57,7 +57,7 @@ export function loadFusedOps(bindingDir: string, env: NodeJS.ProcessEnv = proces
       return state;
     }
     state = { loaded: true, file, ops: mod.exports.ops, threads: mod.exports.threads };
-    if (!noBias || noBias.isDisposed) noBias = tf.keep(tf.tensor1d([], 'float32')); // LoraLabAddLowRank's bias input when a layer has none
+    if (!empty || empty.isDisposed) empty = tf.keep(tf.tensor1d([], 'float32')); // LoraLabAddLowRank's bias when a layer has none, LoraLabAttention's mask when none
   } catch (e) {
     state = { loaded: false, file, reason: `loading ${FUSED_OPS_FILE} failed: ${(e as Error).message.split('\n')[0]}` };
   }
@@ -117,6 +117,12 @@ export function fusedRmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): 
   return { y: y as tf.Tensor2D, r: r as tf.Tensor2D };
 }
 
+/** sum = x + delta, then RMSNorm of sum: the residual add before a norm in the same pass. */
+export function fusedAddRmsNorm(x: tf.Tensor2D, delta: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D; r: tf.Tensor2D } {
+  const [sum, y, r] = run('LoraLabAddRmsNorm', [['eps', 'float', eps]], [x, delta, weight], 3);
+  return { sum: sum as tf.Tensor2D, y: y as tf.Tensor2D, r: r as tf.Tensor2D };
+}
+
 /** residual + RMSNorm's dx: r·(g − x̂·mean(g⊙x̂)), g = dy⊙w, x̂ = x·r. */
 export function fusedRmsNormGrad(dy: tf.Tensor2D, x: tf.Tensor2D, r: tf.Tensor2D, weight: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
   return run('LoraLabRmsNormGrad', [], [dy, x, r, weight, residual], 1)[0] as tf.Tensor2D;
@@ -136,6 +142,18 @@ export function fusedRopeMerge(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor
 /** softmax(scale·scores + mask[t]) over scores (G, R, Tk) whose row r is query t = r mod Tq of mask [Tq, Tk]. */
 export function fusedMaskedSoftmax(scores: tf.Tensor3D, mask: tf.Tensor2D, scale: number): tf.Tensor3D {
   return run('LoraLabMaskedSoftmax', [['scale', 'float', scale]], [scores, mask], 1)[0] as tf.Tensor3D;
+}
+
+/** LoraLabAttention's head dimension must be a multiple of this. */
+export const FUSED_ATTENTION_HEAD_DIM_MULTIPLE = 64;
+
+/**
+ * softmax(scale·Q·Kᵀ + mask)·V without saving anything: q [B, H, Tq, hd], k/v [B, K, Tk, hd]
+ * (K dividing H: grouped-query heads read KV head ⌊h/(H/K)⌋), mask [Tq, Tk] additive or none →
+ * [B·Tq, H·hd]. Keys a row's mask hides at its ends (≤ −1e8) are skipped. hd a multiple of 64.
+ */
+export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): tf.Tensor2D {
+  return run('LoraLabAttention', [['scale', 'float', scale]], [q, k, v, mask ?? empty!], 1)[0] as tf.Tensor2D;
 }
 
 /** dS = scale·P⊙(dP − Σⱼ dP⊙P). */
@@ -160,6 +178,12 @@ export function fusedLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tens
   return { y: y as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd: rstd as tf.Tensor2D };
 }
 
+/** sum = x + delta, then LayerNorm of sum. */
+export function fusedAddLayerNorm(x: tf.Tensor2D, delta: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const [sum, y, mean, rstd] = run('LoraLabAddLayerNorm', [['eps', 'float', eps]], [x, delta, gamma, beta], 4);
+  return { sum: sum as tf.Tensor2D, y: y as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd: rstd as tf.Tensor2D };
+}
+
 /** residual + LayerNorm's dx: rstd·(g − mean(g) − x̂·mean(g⊙x̂)), g = dy⊙γ, x̂ = (x − mean)·rstd. */
 export function fusedLayerNormGrad(dy: tf.Tensor2D, x: tf.Tensor2D, mean: tf.Tensor2D, rstd: tf.Tensor2D, gamma: tf.Tensor1D, residual: tf.Tensor2D): tf.Tensor2D {
   return run('LoraLabLayerNormGrad', [], [dy, x, mean, rstd, gamma, residual], 1)[0] as tf.Tensor2D;
@@ -177,7 +201,7 @@ export function fusedGeluNewGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
 
 /** base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM), bias [C]. */
 export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D): tf.Tensor2D {
-  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m, bias ?? noBias!], 1)[0] as tf.Tensor2D;
+  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m, bias ?? empty!], 1)[0] as tf.Tensor2D;
 }
 
 /** Per row of logits [n, V]: lse = log Σ exp(l) [n], and with `probs` the softmax p [n, V]. */

@@ -3,7 +3,7 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 import {
-  fusedAddLowRank, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad, nativeMatMul, nativeMatMulFor,
+  FUSED_ATTENTION_HEAD_DIM_MULTIPLE, fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad, nativeMatMul, nativeMatMulFor,
 } from './fusedOps';
 
 /**
@@ -125,6 +125,44 @@ export function rmsNorm(x: tf.Tensor2D, weight: tf.Tensor1D, eps: number): tf.Te
     return y;
   }
   return tf.tidy(() => x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(weight) as tf.Tensor2D);
+}
+
+/** The residual add before a norm: sum = x + delta and y = rmsNorm(sum) (one pass on native TensorFlow). */
+export function addRmsNorm(x: tf.Tensor2D, delta: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D } {
+  if (fusedPlain()) {
+    const { sum, y, r } = fusedAddRmsNorm(x, delta, weight, eps);
+    r.dispose();
+    return { sum, y };
+  }
+  const sum = x.add(delta) as tf.Tensor2D;
+  return { sum, y: rmsNorm(sum, weight, eps) };
+}
+
+/** addRmsNorm keeping 1/rms for rmsNormBackward (the hand-written backward: a tape may be on). */
+export function addRmsNormSaved(x: tf.Tensor2D, delta: tf.Tensor2D, weight: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D; r: tf.Tensor2D } {
+  if (fusedKernels()) return fusedAddRmsNorm(x, delta, weight, eps);
+  const sum = x.add(delta) as tf.Tensor2D;
+  return { sum, ...rmsNormSaved(sum, weight, eps) };
+}
+
+/** The residual add before a LayerNorm: sum = x + delta and y = layerNorm(sum). */
+export function addLayerNorm(x: tf.Tensor2D, delta: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D } {
+  if (fusedPlain()) {
+    const { sum, y, mean, rstd } = fusedAddLayerNorm(x, delta, gamma, beta, eps);
+    tf.dispose([mean, rstd]);
+    return { sum, y };
+  }
+  const sum = x.add(delta) as tf.Tensor2D;
+  return { sum, y: layerNorm(sum, gamma, beta, eps) };
+}
+
+/** addLayerNorm keeping each row's mean and rstd for layerNormBackward. */
+export function addLayerNormSaved(
+  x: tf.Tensor2D, delta: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number,
+): { sum: tf.Tensor2D; y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
+  if (fusedKernels()) return fusedAddLayerNorm(x, delta, gamma, beta, eps);
+  const sum = x.add(delta) as tf.Tensor2D;
+  return { sum, ...layerNormSaved(sum, gamma, beta, eps) };
 }
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -267,7 +305,13 @@ export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads:
  * matMul gradients; on wasm every product runs per head as a plain 2-D matMul (groupMatMul).
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number, drop?: tf.Tensor): tf.Tensor2D {
-  if (!tapeActive()) return tf.tidy(() => attentionSaved(q, k, v, mask, scale, drop).y); // no gradient wanted: nothing to save
+  if (!tapeActive()) {
+    // No gradient wanted: nothing to save. Native: scores, softmax and P·V in one kernel over the keys each row sees.
+    if (fusedKernels() && !drop && q.shape[3] % FUSED_ATTENTION_HEAD_DIM_MULTIPLE === 0 && (!mask || (mask.rank === 2 && mask.shape[0] === q.shape[2] && mask.shape[1] === k.shape[2]))) {
+      return fusedAttention(q, k, v, mask, scale);
+    }
+    return tf.tidy(() => attentionSaved(q, k, v, mask, scale, drop).y);
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [qIn, kIn, vIn] = args as tf.Tensor4D[];
     const save = args[3] as tf.GradSaveFunc;

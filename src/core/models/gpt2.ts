@@ -9,7 +9,7 @@ import { gpt2Modules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
-  activationBackward, activationSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
+  activationBackward, activationSaved, addLayerNorm, addLayerNormSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
   layerNormSaved, mergeHeads, splitQkvHeads, tuning, type ActivationKind, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
@@ -190,8 +190,7 @@ export class Gpt2Model extends CausalLM {
       const drop = cache ? {} : this.blockDropout(i, B, T, ctx); // decoding runs in eval mode
       const a = attention(q, kv.k, kv.v, mask, this.attentionScale(i), drop.attn); // (B·T, d)
       const o = blk.attnProj.apply(a, ctx);
-      const x1 = x.add(drop.residAttn ? o.mul(drop.residAttn) : o) as tf.Tensor2D;
-      const h2 = layerNorm(x1, blk.ln2[0], blk.ln2[1], eps);
+      const { sum: x1, y: h2 } = addLayerNorm(x, (drop.residAttn ? o.mul(drop.residAttn) : o) as tf.Tensor2D, blk.ln2[0], blk.ln2[1], eps);
       const f = blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx);
       return x1.add(drop.residMlp ? f.mul(drop.residMlp) : f) as tf.Tensor2D;
     });
@@ -338,8 +337,7 @@ export class Gpt2Model extends CausalLM {
       const drop = this.blockDropout(i, B, T, ctx);
       const att = attentionSaved(q, k, v, this.mask(T), this.attentionScale(i), drop.attn);
       const proj = blk.attnProj.forwardSaved(att.y, ctx);
-      const x1 = x.add(drop.residAttn ? proj.y.mul(drop.residAttn) : proj.y) as tf.Tensor2D;
-      const ln2 = layerNormSaved(x1, blk.ln2[0], blk.ln2[1], eps);
+      const { sum: x1, ...ln2 } = addLayerNormSaved(x, (drop.residAttn ? proj.y.mul(drop.residAttn) : proj.y) as tf.Tensor2D, blk.ln2[0], blk.ln2[1], eps);
       const fc = blk.fc.forwardSaved(ln2.y, ctx);
       const act = activationSaved(this.activationKind(), fc.y);
       const mlp = blk.mlpProj.forwardSaved(act.y, ctx);

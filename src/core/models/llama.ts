@@ -10,7 +10,7 @@ import { llamaModules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
-  attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved, ropeMergeHeadsBackward, ropeSplitHeads,
+  addRmsNorm, addRmsNormSaved, attention, attentionBackward, attentionSaved, mergeHeads, rmsNorm, rmsNormBackward, rmsNormSaved, ropeMergeHeadsBackward, ropeSplitHeads,
   ropeTables, splitHeads, swiGlu, swiGluBackward, swiGluSaved, tuning, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
@@ -218,8 +218,7 @@ export class LlamaModel extends CausalLM {
       }
       // attention_dropout on the probabilities in training (decoding runs in eval mode).
       const drop = cache ? undefined : this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn);
-      const x1 = x.add(blk.o.apply(attention(q, k, v, mask, scale, drop), ctx)) as tf.Tensor2D;
-      const h2 = rmsNorm(x1, blk.postNorm, eps);
+      const { sum: x1, y: h2 } = addRmsNorm(x, blk.o.apply(attention(q, k, v, mask, scale, drop), ctx), blk.postNorm, eps);
       const mlp = swiGlu(blk.gate.apply(h2, ctx), blk.up.apply(h2, ctx));
       return x1.add(blk.down.apply(mlp, ctx)) as tf.Tensor2D;
     });
@@ -435,8 +434,7 @@ export class LlamaModel extends CausalLM {
         this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn),
       );
       const o = blk.o.forwardSaved(att.y, ctx);
-      const x1 = x.add(o.y) as tf.Tensor2D;
-      const n2 = rmsNormSaved(x1, blk.postNorm, eps);
+      const { sum: x1, ...n2 } = addRmsNormSaved(x, o.y, blk.postNorm, eps);
       const gate = blk.gate.forwardSaved(n2.y, ctx);
       const up = blk.up.forwardSaved(n2.y, ctx);
       const m = swiGluSaved(gate.y, up.y);
