@@ -482,6 +482,20 @@ __attribute__((always_inline)) inline typename VecOf<W>::type LoadV(const float*
   return v;
 }
 
+// *p in every lane: one broadcast load. GCC 12 builds `V{} + x` with an extra add (0.0 + x is not
+// an identity for −0 without -ffast-math) and a vector of equal elements lane by lane (16 masked
+// broadcasts), so the AVX/AVX-512 instantiations say it in assembly (the instruction exists in both).
+template <int W>
+__attribute__((always_inline)) inline typename VecOf<W>::type Splat(const float* p) {
+  typename VecOf<W>::type v;
+  if constexpr (W == 4) {
+    v = typename VecOf<W>::type{} + *p;  // SSE2 has no broadcast load
+  } else {
+    asm("vbroadcastss %1, %0" : "=v"(v) : "m"(*p));
+  }
+  return v;
+}
+
 template <int W>
 __attribute__((always_inline)) inline void StoreV(float* p, typename VecOf<W>::type v) {
   std::memcpy(p, &v, sizeof(v));
@@ -523,7 +537,7 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
       for (int64_t d = 0; d < hd; d++) {
         const V k0 = LoadV<W>(&kt[d * TkPad + c]), k1 = LoadV<W>(&kt[d * TkPad + c + W]);
         for (int r = 0; r < RB; r++) {
-          const V qv = V{} + qr[r][d];
+          const V qv = Splat<W>(&qr[r][d]);
           acc[r][0] += qv * k0;
           acc[r][1] += qv * k1;
         }
@@ -549,16 +563,18 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
         const float* vj = vg + j * hd + d0;
         const V v0 = LoadV<W>(vj), v1 = LoadV<W>(vj + W), v2 = LoadV<W>(vj + 2 * W), v3 = LoadV<W>(vj + 3 * W);
         for (int r = 0; r < RB; r++) {
-          const V pv = V{} + sr[r][j];
+          const V pv = Splat<W>(&sr[r][j]);
           acc[r][0] += pv * v0;
           acc[r][1] += pv * v1;
           acc[r][2] += pv * v2;
           acc[r][3] += pv * v3;
         }
       }
-      for (int64_t r = 0; r < rows; r++) {
+      for (int r = 0; r < RB; r++) {
+        if (r >= rows) break;
         float* out = y + ((b * a.Tq + t0 + r) * a.H + h) * hd + d0;
-        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u] * inv[r]);
+        const V scale = Splat<W>(&inv[r]);
+        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u] * scale);
       }
     }
   }
@@ -579,24 +595,112 @@ void Attention4(const float* q, const float* k, const float* v, const float* m, 
 // The head dimension must be a multiple of this (4 vectors of the widest instruction set).
 constexpr int64_t kAttentionHeadDimMultiple = 64;
 
-int AttentionLanes() {
+// The vector width the hand-vectorised kernels use: the widest the CPU has (AVX-512: 16 lanes,
+// AVX2+FMA: 8, otherwise 4); LORA_LAB_OPS_LANES=8 or 4 picks a narrower one (the tests run each).
+int VectorLanes() {
+  static const int lanes = [] {
+    int best = 4;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  static const int lanes = __builtin_cpu_supports("avx512f") ? 16 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 8 : 4;
-  return lanes;
-#else
-  return 4;
+    best = __builtin_cpu_supports("avx512f") ? 16 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 8 : 4;
 #endif
+    const int want = static_cast<int>(EnvNumber("LORA_LAB_OPS_LANES", best));
+    return (want == 4 || want == 8 || want == 16) && want <= best ? want : best;
+  }();
+  return lanes;
 }
 
 // Query rows per work item of the instruction set AttentionRange uses.
-int64_t AttentionRowBlock() { return AttentionLanes() == 16 ? 4 : 2; }
+int64_t AttentionRowBlock() { return VectorLanes() == 16 ? 4 : 2; }
 
 void AttentionRange(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (AttentionLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, a, i0, i1);
-  if (AttentionLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, a, i0, i1);
+  if (VectorLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, a, i0, i1);
+  if (VectorLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, a, i0, i1);
 #endif
   Attention4(q, k, v, m, lo, hi, y, a, i0, i1);
+}
+
+// ---- LoRA's rank-r products: u = s·x·M [N, r] and the gradient reduction aᵀ·g [D, r] (r ≤ 16) ----
+//
+// TensorFlow's MatMul spends ~150–330 µs on these thin products (a [512, 576]·[576, 8] is 4.7 MFLOP)
+// where the work is ~30 µs. Here a row of r values is one 16-lane value (r padded to 16: one zmm
+// with AVX-512, two ymm with AVX2, four xmm otherwise): u's rows as 8 (or 4, 2) accumulators over
+// the shared dimension, and the reduction over rows for 8 output rows at a time.
+constexpr int64_t kLowRankMax = 16;
+
+// u[i, :r] = s·Σ_d x[i, d]·m16[d, :] for rows [i0, i1), m16 [D, 16] zero-padded.
+template <int W>
+__attribute__((always_inline)) inline void LowRankRowsImpl(const float* x, const float* m16, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) {
+  using V = typename VecOf<W>::type;
+  constexpr int NV = 16 / W, RB = 8 / NV;
+  for (int64_t i = i0; i < i1; i += RB) {
+    const int64_t rows = std::min<int64_t>(RB, i1 - i);
+    const float* xr[RB];
+    for (int k = 0; k < RB; k++) xr[k] = x + (i + std::min<int64_t>(k, rows - 1)) * D;
+    V acc[RB][NV] = {};
+    for (int64_t d = 0; d < D; d++) {
+      V mv[NV];
+      for (int v = 0; v < NV; v++) mv[v] = LoadV<W>(m16 + d * 16 + v * W);
+      for (int k = 0; k < RB; k++) {
+        const V b = Splat<W>(&xr[k][d]);
+        for (int v = 0; v < NV; v++) acc[k][v] += b * mv[v];
+      }
+    }
+    float tile[RB][16];  // all of acc written with constant indices, so acc stays in registers
+    const V sv = Splat<W>(&s);
+    for (int k = 0; k < RB; k++)
+      for (int v = 0; v < NV; v++) StoreV<W>(&tile[k][v * W], acc[k][v] * sv);
+    for (int64_t k = 0; k < rows; k++) std::memcpy(u + (i + k) * r, tile[k], static_cast<size_t>(r) * sizeof(float));
+  }
+}
+
+// out16[d, :] = Σ_i a[i, d]·g16[i, :] for d in [d0, d1), g16 [N, 16] zero-padded.
+template <int W>
+__attribute__((always_inline)) inline void LowRankGradImpl(const float* a, const float* g16, float* out16, int64_t d0, int64_t d1, int64_t N, int64_t D) {
+  using V = typename VecOf<W>::type;
+  constexpr int NV = 16 / W, DB = 8 / NV;
+  for (int64_t d = d0; d < d1; d += DB) {
+    const int64_t cols = std::min<int64_t>(DB, d1 - d);
+    V acc[DB][NV] = {};
+    for (int64_t i = 0; i < N; i++) {
+      V gv[NV];
+      for (int v = 0; v < NV; v++) gv[v] = LoadV<W>(g16 + i * 16 + v * W);
+      const float* ai = a + i * D + d;
+      for (int k = 0; k < DB; k++) {
+        const V b = Splat<W>(&ai[std::min<int64_t>(k, cols - 1)]);
+        for (int v = 0; v < NV; v++) acc[k][v] += b * gv[v];
+      }
+    }
+    for (int k = 0; k < DB; k++) {
+      if (k >= cols) break;
+      for (int v = 0; v < NV; v++) StoreV<W>(out16 + (d + k) * 16 + v * W, acc[k][v]);
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f"))) void LowRankRows16(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<16>(x, m, u, i0, i1, D, r, s); }
+__attribute__((target("avx2,fma"))) void LowRankRows8(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<8>(x, m, u, i0, i1, D, r, s); }
+__attribute__((target("avx512f"))) void LowRankGrad16(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<16>(a, g, o, d0, d1, N, D); }
+__attribute__((target("avx2,fma"))) void LowRankGrad8(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<8>(a, g, o, d0, d1, N, D); }
+#endif
+void LowRankRows4(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<4>(x, m, u, i0, i1, D, r, s); }
+void LowRankGrad4(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<4>(a, g, o, d0, d1, N, D); }
+
+void LowRankRows(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (VectorLanes() == 16) return LowRankRows16(x, m, u, i0, i1, D, r, s);
+  if (VectorLanes() == 8) return LowRankRows8(x, m, u, i0, i1, D, r, s);
+#endif
+  LowRankRows4(x, m, u, i0, i1, D, r, s);
+}
+
+void LowRankGradCols(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (VectorLanes() == 16) return LowRankGrad16(a, g, o, d0, d1, N, D);
+  if (VectorLanes() == 8) return LowRankGrad8(a, g, o, d0, d1, N, D);
+#endif
+  LowRankGrad4(a, g, o, d0, d1, N, D);
 }
 
 // ---- TensorFlow glue ----
@@ -604,7 +708,7 @@ void AttentionRange(const float* q, const float* k, const float* v, const float*
 struct Attrs {
   float eps = 0, scale = 1;
   int64_t batch = 0, heads = 0, headDim = 0, offset = 0;
-  bool merge = false, transposeM = false, probs = false;
+  bool merge = false, transposeM = false, transposeOut = false, probs = false;
 };
 
 struct Input {
@@ -950,6 +1054,47 @@ void ComputeAttention(void* kernel, TF_OpKernelContext* ctx) {
   ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionRange(q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, a, i0, i1); });
 }
 
+void ComputeLowRank(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabLowRank", in)) return;
+  const Input &x = in[0], &m = in[1];
+  const int64_t D = x.rank() == 2 ? x.dim(1) : -1;
+  const int64_t r = m.rank() == 2 ? (a.transposeM ? m.dim(0) : m.dim(1)) : -1;
+  if (x.rank() != 2 || m.rank() != 2 || (a.transposeM ? m.dim(1) : m.dim(0)) != D || r < 1 || r > kLowRankMax) {
+    Fail(ctx, "LoraLabLowRank", a.transposeM ? "x must be [N, D] and m [r, D] (transposed) with 1 ≤ r ≤ 16" : "x must be [N, D] and m [D, r] with 1 ≤ r ≤ 16");
+    return;
+  }
+  const int64_t N = x.dim(0);
+  float* u = Output(ctx, 0, {N, r});
+  if (!u || N == 0) return;
+  std::vector<float> m16(static_cast<size_t>(D * 16), 0.0f);  // [D, 16]: m's rows padded to one 16-lane value
+  const float* md = m.data();
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t k = 0; k < r; k++) m16[d * 16 + k] = a.transposeM ? md[k * D + d] : md[d * r + k];
+  ThePool().For(N, 32.0 * D, [&](int64_t i0, int64_t i1) { LowRankRows(x.data(), m16.data(), u, i0, i1, D, r, a.scale); });
+}
+
+void ComputeLowRankGrad(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& at = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(2);
+  if (!GetInputs(ctx, "LoraLabLowRankGrad", in)) return;
+  const Input &a = in[0], &g = in[1];
+  if (a.rank() != 2 || g.rank() != 2 || g.dim(0) != a.dim(0) || g.dim(1) < 1 || g.dim(1) > kLowRankMax) {
+    Fail(ctx, "LoraLabLowRankGrad", "a must be [N, D] and g [N, r] with 1 ≤ r ≤ 16");
+    return;
+  }
+  const int64_t N = a.dim(0), D = a.dim(1), r = g.dim(1);
+  float* out = at.transposeOut ? Output(ctx, 0, {r, D}) : Output(ctx, 0, {D, r});
+  if (!out || D == 0) return;
+  std::vector<float> g16(static_cast<size_t>(N * 16), 0.0f), out16(static_cast<size_t>(D * 16));
+  const float* gd = g.data();
+  for (int64_t i = 0; i < N; i++) std::memcpy(&g16[i * 16], gd + i * r, static_cast<size_t>(r) * sizeof(float));
+  ThePool().For(D, 32.0 * N, [&](int64_t d0, int64_t d1) { LowRankGradCols(a.data(), g16.data(), out16.data(), d0, d1, N, D); });
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t k = 0; k < r; k++) (at.transposeOut ? out[k * D + d] : out[d * r + k]) = out16[d * 16 + k];
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -964,6 +1109,7 @@ void* CreateKernel(TF_OpKernelConstruction* ctx) {
   TF_Bool b = 0;
   if (has("merge")) TF_OpKernelConstruction_GetAttrBool(ctx, "merge", &b, st), a->merge = b;
   if (has("transpose_m")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_m", &b, st), a->transposeM = b;
+  if (has("transpose_out")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_out", &b, st), a->transposeOut = b;
   if (has("probs")) TF_OpKernelConstruction_GetAttrBool(ctx, "probs", &b, st), a->probs = b;
   if (TF_GetCode(st) != TF_OK) TF_OpKernelConstruction_Failure(ctx, st);
   TF_DeleteStatus(st);
@@ -998,6 +1144,8 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
       {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
+      {"LoraLabLowRank", {"x: float", "m: float"}, {"u: float"}, {"scale: float", "transpose_m: bool"}, ComputeLowRank},
+      {"LoraLabLowRankGrad", {"a: float", "g: float"}, {"out: float"}, {"transpose_out: bool"}, ComputeLowRankGrad},
       {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
       {"LoraLabAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"y: float"}, {"scale: float"}, ComputeAttention},
       {"LoraLabHeads", {"x: float"}, {"y: float"}, {"batch: int", "heads: int", "head_dim: int", "offset: int", "merge: bool"}, ComputeHeads},

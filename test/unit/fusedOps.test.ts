@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -254,6 +254,23 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     });
   });
 
+  it("LoRA's rank-r products: s·x·Aᵀ, s·dy·B and the weight gradients xᵀ·g, (xa)ᵀ·dy equal tf.matMul within 2e-6, for r = 1, 8, 13, 16", () => {
+    for (const [N, D, r] of [[33, 37, 1], [512, 576, 8], [7, 130, 13], [70, 64, 16]]) {
+      tf.tidy(() => {
+        const x = tf.randomNormal([N, D], 0, 1, 'float32', N + r) as tf.Tensor2D;
+        const at = tf.randomNormal([D, r], 0, 0.1, 'float32', D + r) as tf.Tensor2D; // Aᵀ (in, r)
+        const bt = tf.randomNormal([r, D], 0, 0.1, 'float32', 2 * D + r) as tf.Tensor2D; // Bᵀ (r, out)
+        const g = tf.randomNormal([N, r], 0, 1, 'float32', 3 * D + r) as tf.Tensor2D;
+        const s = 2 / r;
+        const tag = `N=${N} D=${D} r=${r}`;
+        expect(relErr(fusedLowRank(x, at, s), tf.matMul(x, at).mul(s)), tag).toBeLessThan(2e-6);
+        expect(relErr(fusedLowRank(x, bt, s, true), tf.matMul(x, bt, false, true).mul(s)), tag).toBeLessThan(2e-6);
+        expect(relErr(fusedLowRankGrad(x, g), tf.matMul(x, g, true, false)), tag).toBeLessThan(2e-6);
+        expect(relErr(fusedLowRankGrad(x, g, true), tf.matMul(g, x, true, false)), tag).toBeLessThan(2e-6);
+      });
+    }
+  });
+
   it('bad shapes fail with the op and the shape it wants, not a crash', () => {
     tf.tidy(() => {
       expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
@@ -264,6 +281,8 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(() => fusedHeadsSplit(tf.zeros([6, 10]) as tf.Tensor2D, 2, 2, 4, 4)).toThrow(/LoraLabHeads: x must be \[batch·T, columns\] with offset \+ heads·head_dim columns or more/);
       expect(() => fusedAttention(tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, tf.zeros([1, 2, 3, 32]) as tf.Tensor4D, undefined, 1)).toThrow(/LoraLabAttention: head_dim must be a multiple of 64/);
       expect(() => fusedAttention(tf.zeros([1, 3, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, undefined, 1)).toThrow(/LoraLabAttention: q must be \[batch, heads, Tq, head_dim\] and k, v \[batch, kv_heads, Tk, head_dim\] with kv_heads dividing heads/);
+      expect(() => fusedLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([6, 17]) as tf.Tensor2D, 1)).toThrow(/LoraLabLowRank: x must be \[N, D\] and m \[D, r\] with 1 ≤ r ≤ 16/);
+      expect(() => fusedLowRankGrad(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([5, 2]) as tf.Tensor2D)).toThrow(/LoraLabLowRankGrad: a must be \[N, D\] and g \[N, r\] with 1 ≤ r ≤ 16/);
       expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\], m \[r, C\] and bias \[C\] or empty/);
     });
   });

@@ -204,6 +204,16 @@ export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2
   return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m, bias ?? empty!], 1)[0] as tf.Tensor2D;
 }
 
+/** s·x·m for LoRA's rank r ≤ 16: x [N, D], m [D, r] (or [r, D] with transposeM) → [N, r]. */
+export function fusedLowRank(x: tf.Tensor2D, m: tf.Tensor2D, scale: number, transposeM = false): tf.Tensor2D {
+  return run('LoraLabLowRank', [['scale', 'float', scale], ['transpose_m', 'bool', transposeM]], [x, m], 1)[0] as tf.Tensor2D;
+}
+
+/** aᵀ·g for a [N, D], g [N, r ≤ 16] → [D, r] (transposeOut: gᵀ·a [r, D]): LoRA's weight gradients. */
+export function fusedLowRankGrad(a: tf.Tensor2D, g: tf.Tensor2D, transposeOut = false): tf.Tensor2D {
+  return run('LoraLabLowRankGrad', [['transpose_out', 'bool', transposeOut]], [a, g], 1)[0] as tf.Tensor2D;
+}
+
 /** Per row of logits [n, V]: lse = log Σ exp(l) [n], and with `probs` the softmax p [n, V]. */
 export function fusedLogSoftmax(logits: tf.Tensor2D, probs: boolean): { lse: tf.Tensor1D; p?: tf.Tensor2D } {
   const [lse, p] = run('LoraLabLogSoftmax', [['probs', 'bool', probs]], [logits], 2);

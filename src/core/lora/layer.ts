@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './config';
 import { Rng } from '../util/rng';
-import { addLowRank, matMulT, tapeActive } from '../backend/tensorOps';
+import { addLowRank, lowRankGrad, lowRankProduct, matMulT, tapeActive } from '../backend/tensorOps';
 import { doraBackward, doraForward, doraLinear, doraMergedWeight, doraNorm, type DoraParams, type DoraSaved } from './dora';
 import { decompose, isDecompInit, residualInOut, type Factors } from './initDecomp';
 
@@ -228,7 +228,7 @@ export class LoraLinear {
         return { y, saved: mask ? { mask, xa, dora } : { xa, dora } };
       }
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-      const xa = matMulT(xd, ad.at).mul(ad.scale) as tf.Tensor2D; // s·xd·Aᵀ (N, r)
+      const xa = lowRankProduct(xd, ad.at, ad.scale); // s·xd·Aᵀ (N, r)
       const y = addLowRank(matMulT(x, this.weight), xa, ad.bt, false, this.bias);
       return { y, saved: mask ? { mask, xa } : { xa } };
     });
@@ -254,11 +254,11 @@ export class LoraLinear {
       const { mask, xa } = saved;
       if (!xa) throw new Error(`internal: ${this.module.path} was run without saving its adapter product`);
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-      const g = matMulT(dy, ad.bt as tf.Tensor2D, false, true).mul(ad.scale) as tf.Tensor2D; // (N, r)
+      const g = lowRankProduct(dy, ad.bt as tf.Tensor2D, ad.scale, true); // s·dy·B (N, r)
       let dx = frozenDx;
       if (needDx && !mask) dx = addLowRank(frozenDx!, g, ad.at as tf.Tensor2D, true); // dy·Wᵀ + g·A
       else if (needDx) dx = dx!.add(matMulT(g, ad.at as tf.Tensor2D, false, true).mul(mask!)) as tf.Tensor2D;
-      const grads = [matMulT(xd, g, true, false), matMulT(xa, dy, true, false)];
+      const grads = [lowRankGrad(xd, g), lowRankGrad(dy, xa, true)]; // dAᵀ = xdᵀ·g (in, r), dBᵀ = xaᵀ·dy (r, out)
       return dx ? { dx, grads } : { grads };
     });
   }
