@@ -268,14 +268,17 @@ LL_CLONES void RmsNormGradRows(const float* dy, const float* x, const float* r, 
 }
 
 // y = (x − mean)·rstd·γ + β, rstd = 1/√(var + eps), per row of d (LayerNorm, GPT-2). With delta:
-// x ← x + delta first, written to sum.
-LL_CLONES void LayerNormRows(const float* x, const float* delta, const float* gamma, const float* beta, float* y, float* mean, float* rstd, float* sum, int64_t r0, int64_t r1, int64_t d, float eps) {
+// x ← x + (delta + bias) first (bias optional: the frozen projection's bias), written to sum.
+LL_CLONES void LayerNormRows(const float* x, const float* delta, const float* bias, const float* gamma, const float* beta, float* y, float* mean, float* rstd, float* sum, int64_t r0, int64_t r1, int64_t d, float eps) {
   for (int64_t i = r0; i < r1; i++) {
     const float* xi = x + i * d;
     if (delta) {
       const float* di = delta + i * d;
       float* si = sum + i * d;
-      for (int64_t j = 0; j < d; j++) si[j] = xi[j] + di[j];
+      if (bias)
+        for (int64_t j = 0; j < d; j++) si[j] = xi[j] + (di[j] + bias[j]);
+      else
+        for (int64_t j = 0; j < d; j++) si[j] = xi[j] + di[j];
       xi = si;
     }
     float* yi = y + i * d;
@@ -308,11 +311,33 @@ inline float TanhF(float u) { return 1.0f - 2.0f / (ExpF(2.0f * u) + 1.0f); }
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
 
 // GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+__attribute__((always_inline)) inline float GeluNewF(float v) {
+  const float t = TanhF((v + 0.044715f * (v * v * v)) * kSqrt2OverPi);
+  return (0.5f * v) * (1.0f + t);
+}
+
 LL_CLONES void GeluNewRange(const float* x, float* y, int64_t i0, int64_t i1) {
-  for (int64_t i = i0; i < i1; i++) {
-    const float v = x[i];
-    const float t = TanhF((v + 0.044715f * (v * v * v)) * kSqrt2OverPi);
-    y[i] = (0.5f * v) * (1.0f + t);
+  for (int64_t i = i0; i < i1; i++) y[i] = GeluNewF(x[i]);
+}
+
+// Per row of C: pre = x + bias; y = act(pre) + residual (bias, residual optional; act 1: gelu_new).
+// A frozen layer's bias with what follows it (GPT-2's c_fc + gelu_new, c_proj + the residual add).
+LL_CLONES void BiasActRows(const float* x, const float* bias, const float* res, float* y, float* pre, int64_t r0, int64_t r1, int64_t C, bool gelu) {
+  for (int64_t i = r0; i < r1; i++) {
+    const float* xi = x + i * C;
+    float* yi = y + i * C;
+    float* pi = pre ? pre + i * C : nullptr;
+    if (bias)
+      for (int64_t j = 0; j < C; j++) yi[j] = xi[j] + bias[j];
+    else
+      for (int64_t j = 0; j < C; j++) yi[j] = xi[j];
+    if (pi) std::memcpy(pi, yi, static_cast<size_t>(C) * sizeof(float));
+    if (gelu)
+      for (int64_t j = 0; j < C; j++) yi[j] = GeluNewF(yi[j]);
+    if (res) {
+      const float* ri = res + i * C;
+      for (int64_t j = 0; j < C; j++) yi[j] += ri[j];
+    }
   }
 }
 
@@ -708,7 +733,8 @@ void LowRankGradCols(const float* a, const float* g, float* o, int64_t d0, int64
 struct Attrs {
   float eps = 0, scale = 1;
   int64_t batch = 0, heads = 0, headDim = 0, offset = 0;
-  bool merge = false, transposeM = false, transposeOut = false, probs = false;
+  int64_t activation = 0;
+  bool merge = false, transposeM = false, transposeOut = false, probs = false, keepPre = false;
 };
 
 struct Input {
@@ -806,15 +832,17 @@ void ComputeRmsNormGrad(void*, TF_OpKernelContext* ctx) {
   ThePool().For(N, 6.0 * d, [&](int64_t r0, int64_t r1) { RmsNormGradRows(in[0].data(), in[1].data(), in[2].data(), in[3].data(), in[4].data(), dx, r0, r1, d); });
 }
 
-// LoraLabLayerNorm (x, γ, β) → (y, mean, rstd); LoraLabAddLayerNorm (x, delta, γ, β) → (sum, y, mean, rstd).
+// LoraLabLayerNorm (x, γ, β) → (y, mean, rstd); LoraLabAddLayerNorm (x, delta, bias, γ, β) → (sum, y,
+// mean, rstd), sum = x + (delta + bias), bias [d] or empty.
 void LayerNormCompute(const Attrs& a, TF_OpKernelContext* ctx, bool add) {
   const char* op = add ? "LoraLabAddLayerNorm" : "LoraLabLayerNorm";
-  std::vector<Input> in(add ? 4 : 3);
+  std::vector<Input> in(add ? 5 : 3);
   if (!GetInputs(ctx, op, in)) return;
-  const int k = add ? 1 : 0;
+  const int k = add ? 2 : 0;
   const Input &x = in[0], &g = in[1 + k], &b = in[2 + k];
-  if (x.rank() != 2 || g.rank() != 1 || b.rank() != 1 || g.dim(0) != x.dim(1) || b.dim(0) != x.dim(1) || (add && DimsOf(in[1]) != DimsOf(x))) {
-    Fail(ctx, op, add ? "x and delta must be [rows, d], gamma and beta [d]" : "x must be [rows, d], gamma and beta [d]");
+  const bool biasOk = !add || in[2].size() == 0 || (in[2].rank() == 1 && in[2].dim(0) == x.dim(1));
+  if (x.rank() != 2 || g.rank() != 1 || b.rank() != 1 || g.dim(0) != x.dim(1) || b.dim(0) != x.dim(1) || (add && DimsOf(in[1]) != DimsOf(x)) || !biasOk) {
+    Fail(ctx, op, add ? "x and delta must be [rows, d], bias [d] or empty, gamma and beta [d]" : "x must be [rows, d], gamma and beta [d]");
     return;
   }
   const int64_t N = x.dim(0), d = x.dim(1);
@@ -826,7 +854,8 @@ void LayerNormCompute(const Attrs& a, TF_OpKernelContext* ctx, bool add) {
   float* rstd = mean ? Output(ctx, o++, {N, 1}) : nullptr;
   if (!rstd) return;
   const float* delta = add ? in[1].data() : nullptr;
-  ThePool().For(N, (add ? 7.0 : 5.0) * d, [&](int64_t r0, int64_t r1) { LayerNormRows(x.data(), delta, g.data(), b.data(), y, mean, rstd, sum, r0, r1, d, a.eps); });
+  const float* bias = add && in[2].size() ? in[2].data() : nullptr;
+  ThePool().For(N, (add ? 7.0 : 5.0) * d, [&](int64_t r0, int64_t r1) { LayerNormRows(x.data(), delta, bias, g.data(), b.data(), y, mean, rstd, sum, r0, r1, d, a.eps); });
 }
 
 void ComputeLayerNorm(void* kernel, TF_OpKernelContext* ctx) { LayerNormCompute(*static_cast<Attrs*>(kernel), ctx, false); }
@@ -1095,6 +1124,27 @@ void ComputeLowRankGrad(void* kernel, TF_OpKernelContext* ctx) {
     for (int64_t k = 0; k < r; k++) (at.transposeOut ? out[k * D + d] : out[d * r + k]) = out16[d * 16 + k];
 }
 
+// LoraLabBiasAct (x, bias, residual) → (y, pre): pre = x + bias, y = act(pre) + residual; bias and
+// residual [C]/[N, C] or empty; pre only with keep_pre (else empty).
+void ComputeBiasAct(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& a = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(3);
+  if (!GetInputs(ctx, "LoraLabBiasAct", in)) return;
+  const Input &x = in[0], &bias = in[1], &res = in[2];
+  const bool ok = x.rank() == 2 && (bias.size() == 0 || (bias.rank() == 1 && bias.dim(0) == x.dim(1))) && (res.size() == 0 || DimsOf(res) == DimsOf(x)) && a.activation >= 0 && a.activation <= 1;
+  if (!ok) {
+    Fail(ctx, "LoraLabBiasAct", "x must be [N, C], bias [C] or empty, residual [N, C] or empty, activation 0 (none) or 1 (gelu_new)");
+    return;
+  }
+  const int64_t N = x.dim(0), C = x.dim(1);
+  float* y = Output(ctx, 0, {N, C});
+  float* pre = y ? (a.keepPre ? Output(ctx, 1, {N, C}) : Output(ctx, 1, {0})) : nullptr;
+  if (!y || (a.keepPre && !pre)) return;
+  const float* b = bias.size() ? bias.data() : nullptr;
+  const float* r = res.size() ? res.data() : nullptr;
+  ThePool().For(N, (a.activation == 1 ? 16.0 : 2.0) * C, [&](int64_t r0, int64_t r1) { BiasActRows(x.data(), b, r, y, a.keepPre ? pre : nullptr, r0, r1, C, a.activation == 1); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -1109,6 +1159,8 @@ void* CreateKernel(TF_OpKernelConstruction* ctx) {
   TF_Bool b = 0;
   if (has("merge")) TF_OpKernelConstruction_GetAttrBool(ctx, "merge", &b, st), a->merge = b;
   if (has("transpose_m")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_m", &b, st), a->transposeM = b;
+  if (has("activation")) TF_OpKernelConstruction_GetAttrInt32(ctx, "activation", &v, st), a->activation = v;
+  if (has("keep_pre")) TF_OpKernelConstruction_GetAttrBool(ctx, "keep_pre", &b, st), a->keepPre = b;
   if (has("transpose_out")) TF_OpKernelConstruction_GetAttrBool(ctx, "transpose_out", &b, st), a->transposeOut = b;
   if (has("probs")) TF_OpKernelConstruction_GetAttrBool(ctx, "probs", &b, st), a->probs = b;
   if (TF_GetCode(st) != TF_OK) TF_OpKernelConstruction_Failure(ctx, st);
@@ -1139,13 +1191,14 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabSwiGlu", {"gate: float", "up: float"}, {"m: float"}, {}, ComputeSwiGlu},
       {"LoraLabSwiGluGrad", {"dm: float", "gate: float", "up: float"}, {"dgate: float", "dup: float"}, {}, ComputeSwiGluGrad},
       {"LoraLabLayerNorm", {"x: float", "gamma: float", "beta: float"}, {"y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeLayerNorm},
-      {"LoraLabAddLayerNorm", {"x: float", "delta: float", "gamma: float", "beta: float"}, {"sum: float", "y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeAddLayerNorm},
+      {"LoraLabAddLayerNorm", {"x: float", "delta: float", "bias: float", "gamma: float", "beta: float"}, {"sum: float", "y: float", "mean: float", "rstd: float"}, {"eps: float"}, ComputeAddLayerNorm},
       {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
       {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
       {"LoraLabLowRank", {"x: float", "m: float"}, {"u: float"}, {"scale: float", "transpose_m: bool"}, ComputeLowRank},
       {"LoraLabLowRankGrad", {"a: float", "g: float"}, {"out: float"}, {"transpose_out: bool"}, ComputeLowRankGrad},
+      {"LoraLabBiasAct", {"x: float", "bias: float", "residual: float"}, {"y: float", "pre: float"}, {"activation: int", "keep_pre: bool"}, ComputeBiasAct},
       {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
       {"LoraLabAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"y: float"}, {"scale: float"}, ComputeAttention},
       {"LoraLabHeads", {"x: float"}, {"y: float"}, {"batch: int", "heads: int", "head_dim: int", "offset: int", "merge: bool"}, ComputeHeads},

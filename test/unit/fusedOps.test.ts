@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedBiasAct, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -152,6 +152,26 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(relErr(ln.mean, lnRef.mean)).toBe(0);
       expect(relErr(ln.rstd, lnRef.rstd)).toBe(0);
       expect(() => fusedAddRmsNorm(x, delta.slice([0, 0], [32, 72]) as tf.Tensor2D, w, eps)).toThrow(/LoraLabAddRmsNorm: x and delta must be \[rows, d\] and weight \[d\]/);
+    });
+  });
+
+  it("a frozen layer's bias folded into what follows: act(x + b) + residual and LayerNorm(x + (delta + b)) equal the unfused ops", () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([19, 48], 0, 2, 'float32', 21) as tf.Tensor2D;
+      const b = tf.randomNormal([48], 0, 1, 'float32', 22) as tf.Tensor1D;
+      const res = tf.randomNormal([19, 48], 0, 1, 'float32', 23) as tf.Tensor2D;
+      const pre = x.add(b) as tf.Tensor2D;
+      const g = fusedBiasAct(x, b, 'gelu_new', undefined, true);
+      expect(relErr(g.pre!, pre)).toBe(0); // one float32 add
+      expect(relErr(g.y, fusedGeluNew(pre))).toBe(0); // the same gelu_new as the unfused kernel
+      expect(relErr(fusedBiasAct(x, b, 'none', res).y, pre.add(res))).toBe(0);
+      expect(relErr(fusedBiasAct(x, undefined, 'none', res).y, x.add(res))).toBe(0);
+      const gamma = tf.randomNormal([48], 1, 0.2, 'float32', 24) as tf.Tensor1D;
+      const beta = tf.randomNormal([48], 0, 0.5, 'float32', 25) as tf.Tensor1D;
+      const ln = fusedAddLayerNorm(res, x, gamma, beta, 1e-5, b);
+      expect(relErr(ln.sum, res.add(pre))).toBe(0);
+      expect(relErr(ln.y, fusedLayerNorm(res.add(pre) as tf.Tensor2D, gamma, beta, 1e-5).y)).toBe(0);
+      expect(() => fusedBiasAct(x, tf.zeros([47]) as tf.Tensor1D, 'none')).toThrow(/LoraLabBiasAct: x must be \[N, C\], bias \[C\] or empty/);
     });
   });
 

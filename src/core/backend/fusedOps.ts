@@ -178,9 +178,11 @@ export function fusedLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tens
   return { y: y as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd: rstd as tf.Tensor2D };
 }
 
-/** sum = x + delta, then LayerNorm of sum. */
-export function fusedAddLayerNorm(x: tf.Tensor2D, delta: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): { sum: tf.Tensor2D; y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
-  const [sum, y, mean, rstd] = run('LoraLabAddLayerNorm', [['eps', 'float', eps]], [x, delta, gamma, beta], 4);
+/** sum = x + (delta + bias), then LayerNorm of sum (bias: a frozen projection's, optional). */
+export function fusedAddLayerNorm(
+  x: tf.Tensor2D, delta: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, bias?: tf.Tensor1D,
+): { sum: tf.Tensor2D; y: tf.Tensor2D; mean: tf.Tensor2D; rstd: tf.Tensor2D } {
+  const [sum, y, mean, rstd] = run('LoraLabAddLayerNorm', [['eps', 'float', eps]], [x, delta, bias ?? empty!, gamma, beta], 4);
   return { sum: sum as tf.Tensor2D, y: y as tf.Tensor2D, mean: mean as tf.Tensor2D, rstd: rstd as tf.Tensor2D };
 }
 
@@ -212,6 +214,17 @@ export function fusedLowRank(x: tf.Tensor2D, m: tf.Tensor2D, scale: number, tran
 /** aᵀ·g for a [N, D], g [N, r ≤ 16] → [D, r] (transposeOut: gᵀ·a [r, D]): LoRA's weight gradients. */
 export function fusedLowRankGrad(a: tf.Tensor2D, g: tf.Tensor2D, transposeOut = false): tf.Tensor2D {
   return run('LoraLabLowRankGrad', [['transpose_out', 'bool', transposeOut]], [a, g], 1)[0] as tf.Tensor2D;
+}
+
+/**
+ * pre = x + bias, y = act(pre) + residual (bias [C] and residual [N, C] optional; act: none or
+ * gelu_new): a frozen layer's bias with the activation or residual add after it. `keepPre`: pre too.
+ */
+export function fusedBiasAct(x: tf.Tensor2D, bias: tf.Tensor1D | undefined, activation: 'none' | 'gelu_new', residual?: tf.Tensor2D, keepPre = false): { y: tf.Tensor2D; pre?: tf.Tensor2D } {
+  const [y, pre] = run('LoraLabBiasAct', [['activation', 'int', activation === 'gelu_new' ? 1 : 0], ['keep_pre', 'bool', keepPre]], [x, bias ?? empty!, residual ?? empty!], 2);
+  if (keepPre) return { y: y as tf.Tensor2D, pre: pre as tf.Tensor2D };
+  pre.dispose();
+  return { y: y as tf.Tensor2D };
 }
 
 /** Per row of logits [n, V]: lse = log Σ exp(l) [n], and with `probs` the softmax p [n, V]. */

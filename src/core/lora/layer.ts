@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearModule } from './modules';
 import { loraScale, type LoraConfig } from './config';
 import { Rng } from '../util/rng';
-import { addLowRank, lowRankGrad, lowRankProduct, matMulT, tapeActive } from '../backend/tensorOps';
+import { addBias, addLowRank, lowRankGrad, lowRankProduct, matMulT, tapeActive } from '../backend/tensorOps';
+import { fusedKernels } from '../backend/fusedOps';
 import { doraBackward, doraForward, doraLinear, doraMergedWeight, doraNorm, type DoraParams, type DoraSaved } from './dora';
 import { decompose, isDecompInit, residualInOut, type Factors } from './initDecomp';
 
@@ -214,6 +215,16 @@ export class LoraLinear {
   }
 
   /**
+   * apply() for a plain forward (no tape) with the bias of a frozen layer (no adapter, or merged)
+   * left out and returned, so the caller can fold it into the op that follows (backend/tensorOps.ts
+   * biasAct, addLayerNorm) on native TensorFlow. Otherwise y = apply(x) and no bias.
+   */
+  applyUnbiased(x: tf.Tensor2D, ctx: ForwardContext): { y: tf.Tensor2D; bias?: tf.Tensor1D } {
+    if (this.bias && fusedKernels() && !tapeActive() && (!this.adapter || this.merged)) return { y: matMulT(x, this.weight), bias: this.bias };
+    return { y: this.apply(x, ctx) };
+  }
+
+  /**
    * The forward of apply() without a tape: y plus what backward() needs. Used by the models'
    * hand-written block backward (CausalLM.lossAndGrads). Dropout draws the same mask as
    * tf.dropout with the same seed (floor(U + keep) / keep), kept for the backward.
@@ -362,7 +373,7 @@ export class LoraLinear {
 
 function frozenProduct(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
   const y = matMulT(x, w);
-  return b ? (y.add(b) as tf.Tensor2D) : y;
+  return b ? addBias(y, b) : y;
 }
 
 /** y = x·W + b with dx = dy·Wᵀ as a plain product (W is frozen: no gradient for it). */

@@ -9,7 +9,7 @@ import { gpt2Modules } from '../lora/modules';
 import type { DecodeState, KvCache } from './kvCache';
 import { GraphBuilder, graphsSupported, NativeGraph } from './decodeGraph';
 import {
-  activationBackward, activationSaved, addLayerNorm, addLayerNormSaved, attention, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
+  activationBackward, activationSaved, addLayerNorm, addLayerNormSaved, attention, biasAct, attentionBackward, attentionSaved, geluExact, geluNew, layerNorm, layerNormBackward,
   layerNormSaved, mergeHeads, splitQkvHeads, tuning, type ActivationKind, type AttentionSaved, matMulT,
 } from '../backend/tensorOps';
 import { CausalLM, collectGrads, type BlockGrads, type BlockSaved } from './causalLm';
@@ -189,10 +189,13 @@ export class Gpt2Model extends CausalLM {
       }
       const drop = cache ? {} : this.blockDropout(i, B, T, ctx); // decoding runs in eval mode
       const a = attention(q, kv.k, kv.v, mask, this.attentionScale(i), drop.attn); // (B·T, d)
-      const o = blk.attnProj.apply(a, ctx);
-      const { sum: x1, y: h2 } = addLayerNorm(x, (drop.residAttn ? o.mul(drop.residAttn) : o) as tf.Tensor2D, blk.ln2[0], blk.ln2[1], eps);
-      const f = blk.mlpProj.apply(act(blk.fc.apply(h2, ctx)) as tf.Tensor2D, ctx);
-      return x1.add(drop.residMlp ? f.mul(drop.residMlp) : f) as tf.Tensor2D;
+      // Frozen projections' biases go into the op after them (unbiased: native TensorFlow, no tape).
+      const o = drop.residAttn ? { y: blk.attnProj.apply(a, ctx).mul(drop.residAttn) as tf.Tensor2D } : blk.attnProj.applyUnbiased(a, ctx);
+      const { sum: x1, y: h2 } = addLayerNorm(x, o.y, blk.ln2[0], blk.ln2[1], eps, o.bias);
+      const fc = blk.fc.applyUnbiased(h2, ctx);
+      const hidden = this.spec.activation === 'gelu_new' ? biasAct(fc.y, fc.bias, 'gelu_new') : (act(fc.bias ? fc.y.add(fc.bias) : fc.y) as tf.Tensor2D);
+      const f = drop.residMlp ? { y: blk.mlpProj.apply(hidden, ctx).mul(drop.residMlp) as tf.Tensor2D } : blk.mlpProj.applyUnbiased(hidden, ctx);
+      return biasAct(f.y, f.bias, 'none', x1);
     });
   }
 
