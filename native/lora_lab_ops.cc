@@ -356,9 +356,10 @@ LL_CLONES void GeluNewGradRange(const float* dy, const float* x, float* dx, int6
 
 // out = base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (LoRA's (s·x·Aᵀ)·Bᵀ added to x·W
 // and the layer's bias, and its backward g·A added to dy·Wᵀ). Per row, r passes over the output row (in L1), each vectorised.
-LL_CLONES void AddLowRankRows(const float* base, const float* u, const float* m, const float* bias, float* out, int64_t r0, int64_t r1, int64_t r, int64_t C) {
+// base's rows have Cb columns; the output is its window offset…offset + C.
+LL_CLONES void AddLowRankRows(const float* base, const float* u, const float* m, const float* bias, float* out, int64_t r0, int64_t r1, int64_t r, int64_t C, int64_t Cb, int64_t offset) {
   for (int64_t i = r0; i < r1; i++) {
-    const float* bi = base + i * C;
+    const float* bi = base + i * Cb + offset;
     const float* ui = u + i * r;
     float* oi = out + i * C;
     if (bias)
@@ -407,7 +408,8 @@ LL_CLONES void HeadRows(const float* in, float* out, int64_t r0, int64_t r1, int
 // Rotary embedding between [B·T, heads·hd] rows (tokens) and [B, heads, T, hd] (attention's layout).
 // split: y[b,h,t] = rot(x[b·T+t, h]) by +θ;  merge (backward): y[b·T+t, h] = rot(x[b,h,t]) by −θ.
 // rot by ±θ: out[i] = a[i]·c ∓ a[i+half]·s, out[i+half] = a[i+half]·c ± a[i]·s (cos/sin [T, hd]).
-LL_CLONES void RopeRows(const float* __restrict in, const float* __restrict cosT, const float* __restrict sinT, float* __restrict out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, bool merge) {
+// The token rows have C columns, the heads at columns offset… (a window of a wider product: q, k, v from one).
+LL_CLONES void RopeRows(const float* __restrict in, const float* __restrict cosT, const float* __restrict sinT, float* __restrict out, int64_t r0, int64_t r1, int64_t T, int64_t heads, int64_t hd, int64_t C, int64_t offset, bool merge) {
   const int64_t half = hd / 2;
   const float sign = merge ? -1.0f : 1.0f;
   for (int64_t row = r0; row < r1; row++) {  // row = (b·heads + h)·T + t
@@ -415,7 +417,7 @@ LL_CLONES void RopeRows(const float* __restrict in, const float* __restrict cosT
     const int64_t bh = row / T;
     const int64_t b = bh / heads;
     const int64_t h = bh % heads;
-    const int64_t tokenOffset = ((b * T + t) * heads + h) * hd;
+    const int64_t tokenOffset = (b * T + t) * C + offset + h * hd;
     const int64_t headOffset = row * hd;
     const float* src = in + (merge ? headOffset : tokenOffset);
     float* dst = out + (merge ? tokenOffset : headOffset);
@@ -886,15 +888,16 @@ void ComputeRope(void* kernel, TF_OpKernelContext* ctx) {
     return;
   }
   const int64_t T = c.dim(0), hd = c.dim(1), H = a.heads, B = a.batch;
-  const bool shapeOk = a.merge ? (x.rank() == 4 && x.dim(0) == B && x.dim(1) == H && x.dim(2) == T && x.dim(3) == hd)
-                               : (x.rank() == 2 && x.dim(0) == B * T && x.dim(1) == H * hd);
+  const bool shapeOk = a.merge ? (x.rank() == 4 && x.dim(0) == B && x.dim(1) == H && x.dim(2) == T && x.dim(3) == hd && a.offset == 0)
+                               : (x.rank() == 2 && x.dim(0) == B * T && a.offset >= 0 && x.dim(1) >= a.offset + H * hd);
   if (!shapeOk) {
-    Fail(ctx, "LoraLabRope", a.merge ? "x must be [batch, heads, T, headDim]" : "x must be [batch·T, heads·headDim]");
+    Fail(ctx, "LoraLabRope", a.merge ? "x must be [batch, heads, T, headDim]" : "x must be [batch·T, columns] with offset + heads·headDim columns or more");
     return;
   }
   float* y = a.merge ? Output(ctx, 0, {B * T, H * hd}) : Output(ctx, 0, {B, H, T, hd});
   if (!y) return;
-  ThePool().For(B * H * T, 3.0 * hd, [&](int64_t r0, int64_t r1) { RopeRows(x.data(), c.data(), s.data(), y, r0, r1, T, H, hd, a.merge); });
+  const int64_t C = a.merge ? H * hd : x.dim(1);
+  ThePool().For(B * H * T, 3.0 * hd, [&](int64_t r0, int64_t r1) { RopeRows(x.data(), c.data(), s.data(), y, r0, r1, T, H, hd, C, a.offset, a.merge); });
 }
 
 void ComputeSoftmax(void* kernel, TF_OpKernelContext* ctx) {
@@ -977,14 +980,16 @@ void ComputeAddLowRank(void* kernel, TF_OpKernelContext* ctx) {
   std::vector<Input> in(4);
   if (!GetInputs(ctx, "LoraLabAddLowRank", in)) return;
   const Input &base = in[0], &u = in[1], &m = in[2], &bias = in[3];
-  const bool ok = base.rank() == 2 && u.rank() == 2 && m.rank() == 2 && u.dim(0) == base.dim(0) &&
-                  (a.transposeM ? (m.dim(1) == u.dim(1) && m.dim(0) == base.dim(1)) : (m.dim(0) == u.dim(1) && m.dim(1) == base.dim(1))) &&
-                  (bias.size() == 0 || (bias.rank() == 1 && bias.dim(0) == base.dim(1)));
+  // The output's C columns: m's; base may be wider (columns offset…offset + C of it).
+  const int64_t C = m.rank() == 2 ? (a.transposeM ? m.dim(0) : m.dim(1)) : -1;
+  const bool ok = base.rank() == 2 && u.rank() == 2 && m.rank() == 2 && u.dim(0) == base.dim(0) && (a.transposeM ? m.dim(1) : m.dim(0)) == u.dim(1) &&
+                  a.offset >= 0 && base.dim(1) >= a.offset + C &&
+                  (bias.size() == 0 || (bias.rank() == 1 && bias.dim(0) == C));
   if (!ok) {
-    Fail(ctx, "LoraLabAddLowRank", a.transposeM ? "base must be [N, C], u [N, r], m [C, r] (transposed) and bias [C] or empty" : "base must be [N, C], u [N, r], m [r, C] and bias [C] or empty");
+    Fail(ctx, "LoraLabAddLowRank", a.transposeM ? "base must be [N, C] (or wider, from column offset), u [N, r], m [C, r] (transposed) and bias [C] or empty" : "base must be [N, C] (or wider, from column offset), u [N, r], m [r, C] and bias [C] or empty");
     return;
   }
-  const int64_t N = base.dim(0), C = base.dim(1), r = u.dim(1);
+  const int64_t N = base.dim(0), Cb = base.dim(1), r = u.dim(1);
   float* out = Output(ctx, 0, {N, C});
   if (!out) return;
   const float* mk = m.data();
@@ -995,7 +1000,7 @@ void ComputeAddLowRank(void* kernel, TF_OpKernelContext* ctx) {
       for (int64_t k = 0; k < r; k++) mt[k * C + j] = mk[j * r + k];
     mk = mt.data();
   }
-  ThePool().For(N, 2.0 * static_cast<double>(C) * static_cast<double>(r + 1), [&](int64_t r0, int64_t r1) { AddLowRankRows(base.data(), u.data(), mk, bias.size() ? bias.data() : nullptr, out, r0, r1, r, C); });
+  ThePool().For(N, 2.0 * static_cast<double>(C) * static_cast<double>(r + 1), [&](int64_t r0, int64_t r1) { AddLowRankRows(base.data(), u.data(), mk, bias.size() ? bias.data() : nullptr, out, r0, r1, r, C, Cb, a.offset); });
 }
 
 void ComputeLogSoftmax(void* kernel, TF_OpKernelContext* ctx) {
@@ -1185,7 +1190,7 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabRmsNorm", {"x: float", "weight: float"}, {"y: float", "r: float"}, {"eps: float"}, ComputeRmsNorm},
       {"LoraLabAddRmsNorm", {"x: float", "delta: float", "weight: float"}, {"sum: float", "y: float", "r: float"}, {"eps: float"}, ComputeAddRmsNorm},
       {"LoraLabRmsNormGrad", {"dy: float", "x: float", "r: float", "weight: float", "residual: float"}, {"dx: float"}, {}, ComputeRmsNormGrad},
-      {"LoraLabRope", {"x: float", "cos: float", "sin: float"}, {"y: float"}, {"batch: int", "heads: int", "merge: bool"}, ComputeRope},
+      {"LoraLabRope", {"x: float", "cos: float", "sin: float"}, {"y: float"}, {"batch: int", "heads: int", "offset: int = 0", "merge: bool"}, ComputeRope},
       {"LoraLabMaskedSoftmax", {"scores: float", "mask: float"}, {"p: float"}, {"scale: float"}, ComputeSoftmax},
       {"LoraLabSoftmaxGrad", {"dp: float", "p: float"}, {"ds: float"}, {"scale: float"}, ComputeSoftmaxGrad},
       {"LoraLabSwiGlu", {"gate: float", "up: float"}, {"m: float"}, {}, ComputeSwiGlu},
@@ -1195,7 +1200,7 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabLayerNormGrad", {"dy: float", "x: float", "mean: float", "rstd: float", "gamma: float", "residual: float"}, {"dx: float"}, {}, ComputeLayerNormGrad},
       {"LoraLabGeluNew", {"x: float"}, {"y: float"}, {}, ComputeGeluNew},
       {"LoraLabGeluNewGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, ComputeGeluNewGrad},
-      {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool"}, ComputeAddLowRank},
+      {"LoraLabAddLowRank", {"base: float", "u: float", "m: float", "bias: float"}, {"out: float"}, {"transpose_m: bool", "offset: int = 0"}, ComputeAddLowRank},
       {"LoraLabLowRank", {"x: float", "m: float"}, {"u: float"}, {"scale: float", "transpose_m: bool"}, ComputeLowRank},
       {"LoraLabLowRankGrad", {"a: float", "g: float"}, {"out: float"}, {"transpose_out: bool"}, ComputeLowRankGrad},
       {"LoraLabBiasAct", {"x: float", "bias: float", "residual: float"}, {"y: float", "pre: float"}, {"activation: int", "keep_pre: bool"}, ComputeBiasAct},

@@ -291,11 +291,26 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
     }
   });
 
+  it('windows of a wider product (q, k, v from one MatMul): rope, head split and the low-rank add read columns offset… exactly as from a slice', () => {
+    tf.tidy(() => {
+      const [B, T, H, K, hd] = [2, 5, 4, 2, 8];
+      const base = tf.randomNormal([B * T, (H + 2 * K) * hd], 0, 1, 'float32', 60) as tf.Tensor2D;
+      const { cos, sin } = ropeTables(invFreq(hd), T, 0);
+      const win = (o: number, w: number) => base.slice([0, o], [B * T, w]) as tf.Tensor2D;
+      expect(relErr(fusedRopeSplit(base, cos, sin, B, K, H * hd), fusedRopeSplit(win(H * hd, K * hd), cos, sin, B, K))).toBe(0);
+      expect(relErr(fusedHeadsSplit(base, B, K, hd, (H + K) * hd), fusedHeadsSplit(win((H + K) * hd, K * hd), B, K, hd))).toBe(0);
+      const u = tf.randomNormal([B * T, 3], 0, 1, 'float32', 61) as tf.Tensor2D;
+      const m = tf.randomNormal([3, K * hd], 0, 1, 'float32', 62) as tf.Tensor2D;
+      expect(relErr(fusedAddLowRank(base, u, m, false, undefined, (H + K) * hd), fusedAddLowRank(win((H + K) * hd, K * hd), u, m))).toBe(0);
+      expect(() => fusedAddLowRank(base, u, m, false, undefined, (H + K) * hd + 1)).toThrow(/LoraLabAddLowRank: base must be \[N, C\] \(or wider, from column offset\)/);
+    });
+  });
+
   it('bad shapes fail with the op and the shape it wants, not a crash', () => {
     tf.tidy(() => {
       expect(() => fusedRmsNorm(tf.zeros([4, 8]) as tf.Tensor2D, tf.zeros([7]) as tf.Tensor1D, 1e-5)).toThrow(/LoraLabRmsNorm: x must be \[rows, d\] and weight \[d\]/);
       const { cos, sin } = ropeTables(invFreq(8), 3, 0);
-      expect(() => fusedRopeSplit(tf.zeros([5, 16]) as tf.Tensor2D, cos, sin, 2, 2)).toThrow(/LoraLabRope: x must be \[batch·T, heads·headDim\]/);
+      expect(() => fusedRopeSplit(tf.zeros([5, 16]) as tf.Tensor2D, cos, sin, 2, 2)).toThrow(/LoraLabRope: x must be \[batch·T, columns\] with offset \+ heads·headDim columns or more/);
       expect(() => fusedMaskedSoftmax(tf.zeros([2, 5, 4]) as tf.Tensor3D, tf.zeros([2, 4]) as tf.Tensor2D, 1)).toThrow(/LoraLabMaskedSoftmax/);
       expect(() => fusedSwiGlu(tf.zeros([2, 3]) as tf.Tensor2D, tf.zeros([3, 2]) as tf.Tensor2D)).toThrow(/LoraLabSwiGlu: gate and up must have the same shape/);
       expect(() => fusedHeadsSplit(tf.zeros([6, 10]) as tf.Tensor2D, 2, 2, 4, 4)).toThrow(/LoraLabHeads: x must be \[batch·T, columns\] with offset \+ heads·head_dim columns or more/);
@@ -303,7 +318,7 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
       expect(() => fusedAttention(tf.zeros([1, 3, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, tf.zeros([1, 2, 3, 64]) as tf.Tensor4D, undefined, 1)).toThrow(/LoraLabAttention: q must be \[batch, heads, Tq, head_dim\] and k, v \[batch, kv_heads, Tk, head_dim\] with kv_heads dividing heads/);
       expect(() => fusedLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([6, 17]) as tf.Tensor2D, 1)).toThrow(/LoraLabLowRank: x must be \[N, D\] and m \[D, r\] with 1 ≤ r ≤ 16/);
       expect(() => fusedLowRankGrad(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([5, 2]) as tf.Tensor2D)).toThrow(/LoraLabLowRankGrad: a must be \[N, D\] and g \[N, r\] with 1 ≤ r ≤ 16/);
-      expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\], u \[N, r\], m \[r, C\] and bias \[C\] or empty/);
+      expect(() => fusedAddLowRank(tf.zeros([4, 6]) as tf.Tensor2D, tf.zeros([4, 2]) as tf.Tensor2D, tf.zeros([6, 2]) as tf.Tensor2D)).toThrow(/LoraLabAddLowRank: base must be \[N, C\] \(or wider, from column offset\), u \[N, r\], m \[r, C\] and bias \[C\] or empty/);
     });
   });
 });

@@ -128,9 +128,12 @@ export function fusedRmsNormGrad(dy: tf.Tensor2D, x: tf.Tensor2D, r: tf.Tensor2D
   return run('LoraLabRmsNormGrad', [], [dy, x, r, weight, residual], 1)[0] as tf.Tensor2D;
 }
 
-/** splitHeads then applyRope: [B·T, heads·hd] → [B, heads, T, hd] rotated by cos/sin [T, hd]. */
-export function fusedRopeSplit(x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, batch: number, heads: number): tf.Tensor4D {
-  return run('LoraLabRope', [['batch', 'int', batch], ['heads', 'int', heads], ['merge', 'bool', false]], [x, cos, sin], 1)[0] as tf.Tensor4D;
+/**
+ * splitHeads then applyRope: [B·T, heads·hd] → [B, heads, T, hd] rotated by cos/sin [T, hd]; x may be
+ * wider, the heads at columns offset… (q, k, v as windows of one product).
+ */
+export function fusedRopeSplit(x: tf.Tensor2D, cos: tf.Tensor2D, sin: tf.Tensor2D, batch: number, heads: number, offset = 0): tf.Tensor4D {
+  return run('LoraLabRope', [['batch', 'int', batch], ['heads', 'int', heads], ['offset', 'int', offset], ['merge', 'bool', false]], [x, cos, sin], 1)[0] as tf.Tensor4D;
 }
 
 /** applyRopeBackward then mergeHeads: [B, heads, T, hd] → [B·T, heads·hd]. */
@@ -201,9 +204,12 @@ export function fusedGeluNewGrad(dy: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor2D {
   return run('LoraLabGeluNewGrad', [], [dy, x], 1)[0] as tf.Tensor2D;
 }
 
-/** base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM), bias [C]. */
-export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D): tf.Tensor2D {
-  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM]], [base, u, m, bias ?? empty!], 1)[0] as tf.Tensor2D;
+/**
+ * base (+ bias) + u·m for a low rank r: u [N, r], m [r, C] (or [C, r] with transposeM), bias [C];
+ * base [N, C], or wider with its columns offset…offset + C taken.
+ */
+export function fusedAddLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D, offset = 0): tf.Tensor2D {
+  return run('LoraLabAddLowRank', [['transpose_m', 'bool', transposeM], ['offset', 'int', offset]], [base, u, m, bias ?? empty!], 1)[0] as tf.Tensor2D;
 }
 
 /** s·x·m for LoRA's rank r ≤ 16: x [N, D], m [D, r] (or [r, D] with transposeM) → [N, r]. */

@@ -78,12 +78,17 @@ export const LOW_RANK_FUSED_MAX = 16;
  * rank r: one fused kernel on native TensorFlow (in place of a rank-r product and one or two adds
  * of [N, C]), else a product and the adds. No tfjs gradient: for the hand-written forward/backward and tape-free forwards.
  */
-export function addLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D): tf.Tensor2D {
-  if (fusedKernels() && u.shape[1] <= LOW_RANK_FUSED_MAX) return fusedAddLowRank(base, u, m, transposeM, bias);
+export function addLowRank(base: tf.Tensor2D, u: tf.Tensor2D, m: tf.Tensor2D, transposeM = false, bias?: tf.Tensor1D, offset = 0): tf.Tensor2D {
+  if (fusedKernels() && u.shape[1] <= LOW_RANK_FUSED_MAX) return fusedAddLowRank(base, u, m, transposeM, bias, offset);
   return tf.tidy(() => {
-    const y = base.add(matMulT(u, m, false, transposeM)) as tf.Tensor2D;
+    const y = columns(base, offset, m.shape[transposeM ? 0 : 1]).add(matMulT(u, m, false, transposeM)) as tf.Tensor2D;
     return bias ? (y.add(bias) as tf.Tensor2D) : y;
   });
+}
+
+/** Columns offset…offset + width of x [N, C] (x itself when that is all of it). */
+export function columns(x: tf.Tensor2D, offset: number, width: number): tf.Tensor2D {
+  return offset === 0 && width === x.shape[1] ? x : x.slice([0, offset], [x.shape[0], width]);
 }
 
 /**
@@ -312,9 +317,9 @@ export function splitQkvHeads(qkv: tf.Tensor2D, batch: number, length: number, h
  * applyRope(splitHeads(x)) for tables [T, hd] (one fused kernel on native TensorFlow). `saved`:
  * for the hand-written backward (a tape may be on, nobody differentiates through it).
  */
-export function ropeSplitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, cos: tf.Tensor2D, sin: tf.Tensor2D, saved = false): tf.Tensor4D {
-  if ((saved ? fusedKernels() : fusedPlain()) && cos.rank === 2 && cos.shape[0] === length) return fusedRopeSplit(x, cos, sin, batch, heads);
-  return tf.tidy(() => applyRope(splitHeads(x, batch, length, heads, headDim), cos, sin));
+export function ropeSplitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, cos: tf.Tensor2D, sin: tf.Tensor2D, saved = false, offset = 0): tf.Tensor4D {
+  if ((saved ? fusedKernels() : fusedPlain()) && cos.rank === 2 && cos.shape[0] === length) return fusedRopeSplit(x, cos, sin, batch, heads, offset);
+  return tf.tidy(() => applyRope(splitHeads(columns(x, offset, heads * headDim), batch, length, heads, headDim), cos, sin));
 }
 
 /** mergeHeads(applyRopeBackward(dy)) for tables [T, hd]: the backward of ropeSplitHeads. */
@@ -325,12 +330,15 @@ export function ropeMergeHeadsBackward(dy: tf.Tensor4D, cos: tf.Tensor2D, sin: t
 
 /**
  * [B·T, heads·hd] → [B, heads, T, hd] (one token: a reshape, no transpose; native: one fused op
- * in place of a reshape and a transpose). `saved`: as ropeSplitHeads.
+ * in place of a reshape and a transpose). x may be wider, the heads at columns offset…. `saved`: as ropeSplitHeads.
  */
-export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, saved = false): tf.Tensor4D {
-  if (length === 1) return x.reshape([batch, heads, 1, headDim]) as tf.Tensor4D;
-  if (saved ? fusedKernels() : fusedPlain()) return fusedHeadsSplit(x, batch, heads, headDim);
-  return x.reshape([batch, length, heads, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads: number, headDim: number, saved = false, offset = 0): tf.Tensor4D {
+  if (length > 1 && (saved ? fusedKernels() : fusedPlain())) return fusedHeadsSplit(x, batch, heads, headDim, offset);
+  return tf.tidy(() => {
+    const w = columns(x, offset, heads * headDim);
+    if (length === 1) return w.reshape([batch, heads, 1, headDim]) as tf.Tensor4D;
+    return w.reshape([batch, length, heads, headDim]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+  });
 }
 
 /**

@@ -214,6 +214,35 @@ export class LoraLinear {
     });
   }
 
+  /** The weight x·W multiplies by, (in, out): the merged one while merged. Read-only for callers that multiply several layers' input at once. */
+  get productWeight(): tf.Tensor2D {
+    return this.weight;
+  }
+
+  /**
+   * Whether a plain forward (no tape, native TensorFlow's fused kernels) may take this layer's x·W
+   * as a window of a wider product made by the caller (llama.ts: q, k and v from one MatMul) and
+   * finish it with outputFromShared: no bias, no DoRA (their forwards need the layer's own product).
+   */
+  canShareProduct(): boolean {
+    return !this.bias && !this.adapter?.magnitude && fusedKernels() && !tapeActive();
+  }
+
+  /**
+   * The output when x·W is columns offset…offset + out of `base` (see canShareProduct): the window
+   * plus the adapter's s·(xd·Aᵀ)·Bᵀ in one kernel; undefined when the window itself is the output
+   * (no adapter, or merged), so the caller reads it in place.
+   */
+  outputFromShared(x: tf.Tensor2D, base: tf.Tensor2D, offset: number, ctx: ForwardContext): tf.Tensor2D | undefined {
+    const ad = this.adapter;
+    if (!ad || this.merged) return undefined;
+    return tf.tidy(() => {
+      const mask = this.dropoutMask(x, ctx);
+      const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
+      return addLowRank(base, lowRankProduct(xd, ad.at, ad.scale), ad.bt, false, undefined, offset);
+    });
+  }
+
   /**
    * apply() for a plain forward (no tape) with the bias of a frozen layer (no adapter, or merged)
    * left out and returned, so the caller can fold it into the op that follows (backend/tensorOps.ts

@@ -142,7 +142,28 @@ export class LlamaModel extends CausalLM {
 
   protected frozenTensors(): tf.Tensor[] {
     const ropeTs = [...this.rope.values(), ...(this.stepRope ? [this.stepRope] : [])].flatMap((r) => [r.cos, r.sin]);
-    return [this.embed, this.finalNormWeight, ...this.blocks.flatMap((b) => [b.inputNorm, b.postNorm]), ...ropeTs];
+    const shared = this.sharedQkv.flatMap((c) => (c ? [c.w] : []));
+    return [this.embed, this.finalNormWeight, ...this.blocks.flatMap((b) => [b.inputNorm, b.postNorm]), ...ropeTs, ...shared];
+  }
+
+  /** Per layer: [Wq Wk Wv] (in, (H + 2K)·hd) and the three weights it was made from. */
+  private sharedQkv: ({ parts: tf.Tensor2D[]; w: tf.Tensor2D } | undefined)[] = [];
+
+  /**
+   * Block i's q, k and v weights side by side for one product, when a plain forward may share it
+   * (LoraLinear.canShareProduct: native TensorFlow, no tape, no bias, no DoRA); made once and kept
+   * while the three weights stay the same tensors (merging makes new ones).
+   */
+  private sharedQkvWeight(i: number): tf.Tensor2D | undefined {
+    const { q, k, v } = this.blocks[i];
+    if (!q.canShareProduct() || !k.canShareProduct() || !v.canShareProduct()) return undefined;
+    const parts = [q.productWeight, k.productWeight, v.productWeight];
+    const cached = this.sharedQkv[i];
+    if (cached && cached.parts.every((p, j) => p === parts[j])) return cached.w;
+    cached?.w.dispose();
+    const w = tf.keep(tf.concat(parts, 1) as tf.Tensor2D);
+    this.sharedQkv[i] = { parts, w };
+    return w;
   }
 
   private ropeFor(length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
@@ -206,9 +227,24 @@ export class LlamaModel extends CausalLM {
       const { cos, sin } = cache ? (this.padded ? this.paddedRope(T) : this.stepRopeFor(T, past)) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
-      const q = ropeSplitHeads(blk.q.apply(h, ctx), B, T, H, hd, cos, sin); // (B, H, T, hd)
-      let k = ropeSplitHeads(blk.k.apply(h, ctx), B, T, K, hd, cos, sin); // (B, K, T, hd)
-      let v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
+      let q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D;
+      const qkv = this.sharedQkvWeight(i);
+      if (qkv) {
+        // One product for q, k and v (a [d, 192]-wide product ran at ~55% of a [d, 960] one's rate);
+        // each layer's adapter is added to its window, or the window is read in place.
+        const base = matMulT(h, qkv);
+        const [oq, ok, ov] = [0, H * hd, (H + K) * hd];
+        const qo = blk.q.outputFromShared(h, base, oq, ctx);
+        const ko = blk.k.outputFromShared(h, base, ok, ctx);
+        const vo = blk.v.outputFromShared(h, base, ov, ctx);
+        q = qo ? ropeSplitHeads(qo, B, T, H, hd, cos, sin) : ropeSplitHeads(base, B, T, H, hd, cos, sin, false, oq);
+        k = ko ? ropeSplitHeads(ko, B, T, K, hd, cos, sin) : ropeSplitHeads(base, B, T, K, hd, cos, sin, false, ok);
+        v = vo ? splitHeads(vo, B, T, K, hd) : splitHeads(base, B, T, K, hd, false, ov);
+      } else {
+        q = ropeSplitHeads(blk.q.apply(h, ctx), B, T, H, hd, cos, sin); // (B, H, T, hd)
+        k = ropeSplitHeads(blk.k.apply(h, ctx), B, T, K, hd, cos, sin); // (B, K, T, hd)
+        v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
+      }
       if (cache) {
         // The cache holds [B·K, 1, time, hd] (the layout decodeBlock broadcasts with).
         const c = cache.extend(i, k.reshape([B * K, 1, T, hd]) as tf.Tensor4D, v.reshape([B * K, 1, T, hd]) as tf.Tensor4D);
