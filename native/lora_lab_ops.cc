@@ -532,7 +532,7 @@ __attribute__((always_inline)) inline void StoreV(float* p, typename VecOf<W>::t
 // lo/hi [Tq]: each query row's visible key range.
 template <int W, int RB>
 __attribute__((always_inline)) inline void AttentionItems(const float* q, const float* k, const float* v, const float* mask, const int64_t* lo, const int64_t* hi,
-                                                         float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+                                                         float* y, float* pOut, const AttentionShape& a, int64_t i0, int64_t i1) {
   using V = typename VecOf<W>::type;
   constexpr int64_t kChunk = 2 * W;  // keys per score pass
   const int64_t rep = a.H / a.K, blocks = (a.Tq + RB - 1) / RB, hd = a.hd, Tk = a.Tk;
@@ -583,6 +583,14 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
       for (int64_t j = jlo; j < jhi; j++) p[j] = ExpF(p[j] - mx);
       inv[r] = 1.0f / LaneSum(jhi - jlo, [&](int64_t j) { return p[jlo + j]; });
     }
+    if (pOut) {  // the probabilities for the backward: [G, R, Tk], row hr·Tq + t of group g, 0 outside [jlo, jhi)
+      for (int64_t r = 0; r < rows; r++) {
+        float* pr = pOut + (g * rep * a.Tq + hr * a.Tq + t0 + r) * Tk;
+        std::fill(pr, pr + jlo, 0.0f);
+        for (int64_t j = jlo; j < jhi; j++) pr[j] = sr[r][j] * inv[r];
+        std::fill(pr + jhi, pr + Tk, 0.0f);
+      }
+    }
     for (int r = rows; r < RB; r++) sr[r] = sr[rows - 1];
     for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {
       V acc[RB][4] = {};
@@ -608,15 +616,15 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f"))) void Attention16(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
-  AttentionItems<16, 4>(q, k, v, m, lo, hi, y, a, i0, i1);
+__attribute__((target("avx512f"))) void Attention16(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<16, 4>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
-__attribute__((target("avx2,fma"))) void Attention8(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
-  AttentionItems<8, 2>(q, k, v, m, lo, hi, y, a, i0, i1);
+__attribute__((target("avx2,fma"))) void Attention8(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<8, 2>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
 #endif
-void Attention4(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
-  AttentionItems<4, 2>(q, k, v, m, lo, hi, y, a, i0, i1);
+void Attention4(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
+  AttentionItems<4, 2>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
 
 // The head dimension must be a multiple of this (4 vectors of the widest instruction set).
@@ -639,12 +647,169 @@ int VectorLanes() {
 // Query rows per work item of the instruction set AttentionRange uses.
 int64_t AttentionRowBlock() { return VectorLanes() == 16 ? 4 : 2; }
 
-void AttentionRange(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, const AttentionShape& a, int64_t i0, int64_t i1) {
+void AttentionRange(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, a, i0, i1);
-  if (VectorLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, a, i0, i1);
+  if (VectorLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, p, a, i0, i1);
+  if (VectorLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, p, a, i0, i1);
 #endif
-  Attention4(q, k, v, m, lo, hi, y, a, i0, i1);
+  Attention4(q, k, v, m, lo, hi, y, p, a, i0, i1);
+}
+
+// ---- attention's backward from the saved probabilities ----
+//
+//   dP = dO·Vᵀ;  dS = scale·P ⊙ (dP − Σⱼ dP⊙P);  dQ = dS·K;  dK = dSᵀ·Q;  dV = Pᵀ·dO
+// over the keys each query row saw (P's nonzero span; a causal mask halves the work), dO read from
+// dy [B·Tq, H·hd] in place. Phase 1 per block of query rows: dP as scores against Vᵀ, dS (kept for
+// phase 2) and dQ. Phase 2 per block of keys: dK and dV summed over the query rows that saw them.
+
+struct AttentionGradArgs {
+  const float *q, *k, *v, *p, *dy;
+  float *dq, *dk, *dv, *ds;
+  const int64_t *lo, *hi;  // per row of P ([G·R]): the span of nonzero probabilities
+  AttentionShape a;
+};
+
+template <int W, int RB>
+__attribute__((always_inline)) inline void AttentionGradRows(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
+  using V = typename VecOf<W>::type;
+  constexpr int64_t kChunk = 2 * W;
+  const AttentionShape& a = x.a;
+  const int64_t rep = a.H / a.K, R = rep * a.Tq, blocks = (a.Tq + RB - 1) / RB, hd = a.hd, Tk = a.Tk;
+  const int64_t TkPad = (Tk + kChunk - 1) / kChunk * kChunk;
+  std::vector<float> vt(static_cast<size_t>(hd * TkPad), 0.0f), s(static_cast<size_t>(RB * TkPad));
+  int64_t vtGroup = -1;
+  for (int64_t item = i0; item < i1; item++) {
+    const int64_t g = item / (rep * blocks), hr = item / blocks % rep, t0 = item % blocks * RB;
+    const int64_t rows = std::min<int64_t>(RB, a.Tq - t0);
+    const int64_t b = g / a.K, h = g % a.K * rep + hr, row0 = g * R + hr * a.Tq + t0;
+    if (g != vtGroup) {
+      const float* vg = x.v + g * Tk * hd;
+      for (int64_t j = 0; j < Tk; j++)
+        for (int64_t d = 0; d < hd; d++) vt[d * TkPad + j] = vg[j * hd + d];
+      vtGroup = g;
+    }
+    int64_t jlo = Tk, jhi = 0;
+    for (int64_t r = 0; r < rows; r++) jlo = std::min(jlo, x.lo[row0 + r]), jhi = std::max(jhi, x.hi[row0 + r]);
+    if (jlo >= jhi) jlo = 0, jhi = 0;  // rows with no probability at all: nothing flows back
+    const float* dor[RB];
+    float* sr[RB];
+    for (int r = 0; r < RB; r++) {
+      dor[r] = x.dy + ((b * a.Tq + t0 + std::min<int64_t>(r, rows - 1)) * a.H + h) * hd;
+      sr[r] = s.data() + r * TkPad;
+    }
+    for (int64_t c = jlo / kChunk * kChunk; c < jhi; c += kChunk) {  // dP = dO·Vᵀ
+      V acc[RB][2] = {};
+      for (int64_t d = 0; d < hd; d++) {
+        const V v0 = LoadV<W>(&vt[d * TkPad + c]), v1 = LoadV<W>(&vt[d * TkPad + c + W]);
+        for (int r = 0; r < RB; r++) {
+          const V o = Splat<W>(&dor[r][d]);
+          acc[r][0] += o * v0;
+          acc[r][1] += o * v1;
+        }
+      }
+      for (int r = 0; r < RB; r++) StoreV<W>(sr[r] + c, acc[r][0]), StoreV<W>(sr[r] + c + W, acc[r][1]);
+    }
+    float* dsr[RB] = {};
+    for (int64_t r = 0; r < rows; r++) {  // dS = scale·P ⊙ (dP − Σ dP⊙P), kept (0 outside [jlo, jhi))
+      const float* pr = x.p + (row0 + r) * Tk;
+      const float* dp = sr[r];
+      float* ds = x.ds + (row0 + r) * Tk;
+      const float dot = LaneSum(jhi - jlo, [&](int64_t j) { return dp[jlo + j] * pr[jlo + j]; });
+      std::fill(ds, ds + jlo, 0.0f);
+      for (int64_t j = jlo; j < jhi; j++) ds[j] = (pr[j] * (dp[j] - dot)) * a.scale;
+      std::fill(ds + jhi, ds + Tk, 0.0f);
+      dsr[r] = ds;
+    }
+    for (int r = rows; r < RB; r++) dsr[r] = dsr[rows - 1];
+    const float* kg = x.k + g * Tk * hd;
+    for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {  // dQ = dS·K
+      V acc[RB][4] = {};
+      for (int64_t j = jlo; j < jhi; j++) {
+        const float* kj = kg + j * hd + d0;
+        const V k0 = LoadV<W>(kj), k1 = LoadV<W>(kj + W), k2 = LoadV<W>(kj + 2 * W), k3 = LoadV<W>(kj + 3 * W);
+        for (int r = 0; r < RB; r++) {
+          const V sv = Splat<W>(&dsr[r][j]);
+          acc[r][0] += sv * k0;
+          acc[r][1] += sv * k1;
+          acc[r][2] += sv * k2;
+          acc[r][3] += sv * k3;
+        }
+      }
+      for (int r = 0; r < RB; r++) {
+        if (r >= rows) break;
+        float* out = x.dq + (row0 + r) * hd + d0;  // dq [B, H, Tq, hd] = [G, R, hd]
+        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u]);
+      }
+    }
+  }
+}
+
+// Phase 2: items = (g, block of KB keys); dK[j] = Σ_r dS[r, j]·Q[r], dV[j] = Σ_r P[r, j]·dO[r].
+template <int W, int KB>
+__attribute__((always_inline)) inline void AttentionGradKeys(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
+  using V = typename VecOf<W>::type;
+  const AttentionShape& a = x.a;
+  const int64_t rep = a.H / a.K, R = rep * a.Tq, blocks = (a.Tk + KB - 1) / KB, hd = a.hd, Tk = a.Tk;
+  for (int64_t item = i0; item < i1; item++) {
+    const int64_t g = item / blocks, j0 = item % blocks * KB;
+    const int64_t keys = std::min<int64_t>(KB, Tk - j0);
+    const int64_t b = g / a.K, kv = g % a.K;
+    for (int64_t d0 = 0; d0 < hd; d0 += 2 * W) {
+      V ak[KB][2] = {}, av[KB][2] = {};
+      for (int64_t r = 0; r < R; r++) {
+        const int64_t row = g * R + r;
+        if (x.hi[row] <= j0 || x.lo[row] >= j0 + keys) continue;
+        const int64_t t = r % a.Tq, h = kv * rep + r / a.Tq;
+        const float* qr = x.q + row * hd + d0;
+        const float* dor = x.dy + ((b * a.Tq + t) * a.H + h) * hd + d0;
+        const V q0 = LoadV<W>(qr), q1 = LoadV<W>(qr + W), o0 = LoadV<W>(dor), o1 = LoadV<W>(dor + W);
+        const float* dsr = x.ds + row * Tk + j0;
+        const float* pr = x.p + row * Tk + j0;
+        for (int kk = 0; kk < KB; kk++) {
+          const int64_t j = std::min<int64_t>(kk, keys - 1);  // past the last key: repeated, not written
+          const V sv = Splat<W>(&dsr[j]), pv = Splat<W>(&pr[j]);
+          ak[kk][0] += sv * q0;
+          ak[kk][1] += sv * q1;
+          av[kk][0] += pv * o0;
+          av[kk][1] += pv * o1;
+        }
+      }
+      for (int kk = 0; kk < KB; kk++) {
+        if (kk >= keys) break;
+        float* dk = x.dk + (g * Tk + j0 + kk) * hd + d0;
+        float* dv = x.dv + (g * Tk + j0 + kk) * hd + d0;
+        StoreV<W>(dk, ak[kk][0]), StoreV<W>(dk + W, ak[kk][1]);
+        StoreV<W>(dv, av[kk][0]), StoreV<W>(dv + W, av[kk][1]);
+      }
+    }
+  }
+}
+
+constexpr int64_t kGradKeyBlock = 4;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f"))) void AttentionGradRows16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<16, 4>(x, i0, i1); }
+__attribute__((target("avx2,fma"))) void AttentionGradRows8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<8, 2>(x, i0, i1); }
+__attribute__((target("avx512f"))) void AttentionGradKeys16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<16, kGradKeyBlock>(x, i0, i1); }
+__attribute__((target("avx2,fma"))) void AttentionGradKeys8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<8, kGradKeyBlock>(x, i0, i1); }
+#endif
+void AttentionGradRows4(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<4, 2>(x, i0, i1); }
+void AttentionGradKeys4(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<4, kGradKeyBlock>(x, i0, i1); }
+
+void AttentionGradRowRange(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (VectorLanes() == 16) return AttentionGradRows16(x, i0, i1);
+  if (VectorLanes() == 8) return AttentionGradRows8(x, i0, i1);
+#endif
+  AttentionGradRows4(x, i0, i1);
+}
+
+void AttentionGradKeyRange(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  if (VectorLanes() == 16) return AttentionGradKeys16(x, i0, i1);
+  if (VectorLanes() == 8) return AttentionGradKeys8(x, i0, i1);
+#endif
+  AttentionGradKeys4(x, i0, i1);
 }
 
 // ---- LoRA's rank-r products: u = s·x·M [N, r] and the gradient reduction aᵀ·g [D, r] (r ≤ 16) ----
@@ -1070,7 +1235,8 @@ void ComputeAttention(void* kernel, TF_OpKernelContext* ctx) {
     return;
   }
   float* y = Output(ctx, 0, {a.B * a.Tq, a.H * a.hd});
-  if (!y || a.B * a.Tq == 0) return;
+  float* p = y ? (at.probs ? Output(ctx, 1, {a.B * a.K, a.H / a.K * a.Tq, a.Tk}) : Output(ctx, 1, {0})) : nullptr;
+  if (!y || (at.probs && !p) || a.B * a.Tq == 0) return;
   // Each query row's visible keys: from its first to its last mask value above kMasked (all keys
   // when none is: a fully masked row's softmax is uniform, as the unfused chain gives).
   std::vector<int64_t> lo(a.Tq, 0), hi(a.Tq, a.Tk);
@@ -1085,7 +1251,7 @@ void ComputeAttention(void* kernel, TF_OpKernelContext* ctx) {
     }
   }
   const int64_t rb = AttentionRowBlock(), items = a.B * a.H * ((a.Tq + rb - 1) / rb);
-  ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionRange(q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, a, i0, i1); });
+  ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionRange(q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, at.probs ? p : nullptr, a, i0, i1); });
 }
 
 void ComputeLowRank(void* kernel, TF_OpKernelContext* ctx) {
@@ -1150,6 +1316,49 @@ void ComputeBiasAct(void* kernel, TF_OpKernelContext* ctx) {
   ThePool().For(N, (a.activation == 1 ? 16.0 : 2.0) * C, [&](int64_t r0, int64_t r1) { BiasActRows(x.data(), b, r, y, a.keepPre ? pre : nullptr, r0, r1, C, a.activation == 1); });
 }
 
+void ComputeAttentionGrad(void* kernel, TF_OpKernelContext* ctx) {
+  const Attrs& at = *static_cast<Attrs*>(kernel);
+  std::vector<Input> in(5);
+  if (!GetInputs(ctx, "LoraLabAttentionGrad", in)) return;
+  const Input &q = in[0], &k = in[1], &v = in[2], &p = in[3], &dy = in[4];
+  const bool shapes = q.rank() == 4 && k.rank() == 4 && DimsOf(k) == DimsOf(v) && k.dim(0) == q.dim(0) && k.dim(3) == q.dim(3) && k.dim(1) > 0 && q.dim(1) % k.dim(1) == 0;
+  if (!shapes) {
+    Fail(ctx, "LoraLabAttentionGrad", "q must be [batch, heads, Tq, head_dim] and k, v [batch, kv_heads, Tk, head_dim] with kv_heads dividing heads");
+    return;
+  }
+  AttentionShape a{q.dim(0), q.dim(1), k.dim(1), q.dim(2), k.dim(2), q.dim(3), at.scale};
+  const int64_t G = a.B * a.K, R = a.H / a.K * a.Tq;
+  if (a.hd % kAttentionHeadDimMultiple != 0) {
+    Fail(ctx, "LoraLabAttentionGrad", "head_dim must be a multiple of " + std::to_string(kAttentionHeadDimMultiple));
+    return;
+  }
+  if (p.rank() != 3 || p.dim(0) != G || p.dim(1) != R || p.dim(2) != a.Tk || dy.rank() != 2 || dy.dim(0) != a.B * a.Tq || dy.dim(1) != a.H * a.hd) {
+    Fail(ctx, "LoraLabAttentionGrad", "p must be [batch·kv_heads, heads/kv_heads·Tq, Tk] and dy [batch·Tq, heads·head_dim]");
+    return;
+  }
+  float* dq = Output(ctx, 0, DimsOf(q));
+  float* dk = dq ? Output(ctx, 1, DimsOf(k)) : nullptr;
+  float* dv = dk ? Output(ctx, 2, DimsOf(v)) : nullptr;
+  if (!dv || G * R == 0) return;
+  // Each row's span of nonzero probabilities: the keys its mask let through (exactly: a 0 adds nothing).
+  std::vector<int64_t> lo(G * R), hi(G * R);
+  const float* pd = p.data();
+  ThePool().For(G * R, 1.0 * a.Tk, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* row = pd + r * a.Tk;
+      int64_t first = 0, last = a.Tk;
+      while (first < a.Tk && row[first] == 0.0f) first++;
+      while (last > first && row[last - 1] == 0.0f) last--;
+      lo[r] = first, hi[r] = last;
+    }
+  });
+  std::vector<float> ds(static_cast<size_t>(G * R * a.Tk));
+  AttentionGradArgs x{q.data(), k.data(), v.data(), pd, dy.data(), dq, dk, dv, ds.data(), lo.data(), hi.data(), a};
+  const int64_t rb = AttentionRowBlock();
+  ThePool().For(a.B * a.H * ((a.Tq + rb - 1) / rb), 6.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionGradRowRange(x, i0, i1); });
+  ThePool().For(G * ((a.Tk + kGradKeyBlock - 1) / kGradKeyBlock), 4.0 * static_cast<double>(kGradKeyBlock * R * a.hd), [&](int64_t i0, int64_t i1) { AttentionGradKeyRange(x, i0, i1); });
+}
+
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
   auto* a = new Attrs();
   TF_Status* st = TF_NewStatus();
@@ -1205,7 +1414,8 @@ const std::vector<OpSpec>& Specs() {
       {"LoraLabLowRankGrad", {"a: float", "g: float"}, {"out: float"}, {"transpose_out: bool"}, ComputeLowRankGrad},
       {"LoraLabBiasAct", {"x: float", "bias: float", "residual: float"}, {"y: float", "pre: float"}, {"activation: int", "keep_pre: bool"}, ComputeBiasAct},
       {"LoraLabLogSoftmax", {"logits: float"}, {"lse: float", "p: float"}, {"probs: bool"}, ComputeLogSoftmax},
-      {"LoraLabAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"y: float"}, {"scale: float"}, ComputeAttention},
+      {"LoraLabAttention", {"q: float", "k: float", "v: float", "mask: float"}, {"y: float", "p: float"}, {"scale: float", "probs: bool = false"}, ComputeAttention},
+      {"LoraLabAttentionGrad", {"q: float", "k: float", "v: float", "p: float", "dy: float"}, {"dq: float", "dk: float", "dv: float"}, {"scale: float"}, ComputeAttentionGrad},
       {"LoraLabHeads", {"x: float"}, {"y: float"}, {"batch: int", "heads: int", "head_dim: int", "offset: int", "merge: bool"}, ComputeHeads},
   };
   return specs;

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedBiasAct, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
+  fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedAttentionGrad, fusedAttentionSaved, fusedBiasAct, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLogSoftmax, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedOpsState, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad,
   fusedSwiGlu, fusedSwiGluGrad, loadFusedOps,
 } from '../../src/core/backend/fusedOps';
 import { FUSED_OPS_HEADERS } from '../../src/core/backend/fusedOpsBuild';
@@ -289,6 +289,45 @@ describe.runIf(onNative)('fused kernels equal the tfjs chains they replace (nati
         expect(relErr(fusedLowRankGrad(x, g, true), tf.matMul(g, x, true, false)), tag).toBeLessThan(2e-6);
       });
     }
+  });
+
+  it("attention's training pair: the saved probabilities are softmax's, and the backward equals autograd of the reference (dq, dk, dv within 1e-5)", () => {
+    const reference = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number) => {
+      const [B, H, Tq, hd] = q.shape;
+      const [, K, Tk] = k.shape;
+      const repeat = (t: tf.Tensor4D) => t.reshape([B * K, 1, Tk * hd]).tile([1, H / K, 1]).reshape([B, H, Tk, hd]) as tf.Tensor4D; // HF's repeat_kv: head h reads KV head ⌊h/rep⌋
+      const [kr, vr] = [repeat(k), repeat(v)];
+      let s = tf.matMul(q, kr, false, true).mul(scale);
+      if (mask) s = s.add(mask);
+      const p = tf.softmax(s, -1);
+      return { p, y: tf.matMul(p, vr).transpose([0, 2, 1, 3]).reshape([B * Tq, H * hd]) as tf.Tensor2D };
+    };
+    const cases: { name: string; q: [number, number, number, number]; kv: [number, number, number, number]; mask?: tf.Tensor2D }[] = [
+      { name: 'grouped-query, causal, 37 rows', q: [2, 6, 37, 64], kv: [2, 2, 37, 64], mask: causalMask(37) },
+      { name: 'sliding window 6', q: [1, 2, 20, 128], kv: [1, 1, 20, 128], mask: causalMask(20, 0, 6) },
+      { name: 'no mask', q: [2, 3, 9, 64], kv: [2, 3, 9, 64] },
+    ];
+    cases.forEach(({ name, q: qs, kv, mask }, i) => {
+      tf.tidy(() => {
+        const q = tf.randomNormal(qs, 0, 2, 'float32', 70 + i) as tf.Tensor4D;
+        const k = tf.randomNormal(kv, 0, 2, 'float32', 80 + i) as tf.Tensor4D;
+        const v = tf.randomNormal(kv, 0, 1, 'float32', 90 + i) as tf.Tensor4D;
+        const dy = tf.randomNormal([qs[0] * qs[2], qs[1] * qs[3]], 0, 1, 'float32', 100 + i) as tf.Tensor2D;
+        const scale = 1 / Math.sqrt(qs[3]);
+        const ref = reference(q, k, v, mask, scale);
+        const { y, p } = fusedAttentionSaved(q, k, v, mask, scale);
+        const [B, H, Tq] = qs;
+        const K = kv[1];
+        expect(relErr(y, ref.y), name).toBeLessThan(5e-6);
+        // P as (B·K, (H/K)·Tq, Tk): head h = kv·rep + r is row r·Tq + t of group (b, kv), as [B, H, Tq, Tk] holds it.
+        expect(relErr(p, ref.p.reshape([B * K, (H / K) * Tq, kv[2]])), name).toBeLessThan(5e-6);
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => reference(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, mask, scale).y.mul(dy).sum())([q, k, v]);
+        const got = fusedAttentionGrad(q, k, v, p, dy, scale);
+        expect(relErr(got.dq, g[0]), `${name} dq`).toBeLessThan(1e-5);
+        expect(relErr(got.dk, g[1]), `${name} dk`).toBeLessThan(1e-5);
+        expect(relErr(got.dv, g[2]), `${name} dv`).toBeLessThan(1e-5);
+      });
+    });
   });
 
   it('windows of a wider product (q, k, v from one MatMul): rope, head split and the low-rank add read columns offset… exactly as from a slice', () => {

@@ -156,7 +156,24 @@ export const FUSED_ATTENTION_HEAD_DIM_MULTIPLE = 64;
  * [B·Tq, H·hd]. Keys a row's mask hides at its ends (≤ −1e8) are skipped. hd a multiple of 64.
  */
 export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): tf.Tensor2D {
-  return run('LoraLabAttention', [['scale', 'float', scale]], [q, k, v, mask ?? empty!], 1)[0] as tf.Tensor2D;
+  const [y, p] = run('LoraLabAttention', [['scale', 'float', scale], ['probs', 'bool', false]], [q, k, v, mask ?? empty!], 2);
+  p.dispose();
+  return y as tf.Tensor2D;
+}
+
+/** fusedAttention keeping the probabilities P [B·K, (H/K)·Tq, Tk] (0 where masked) for fusedAttentionGrad. */
+export function fusedAttentionSaved(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number): { y: tf.Tensor2D; p: tf.Tensor3D } {
+  const [y, p] = run('LoraLabAttention', [['scale', 'float', scale], ['probs', 'bool', true]], [q, k, v, mask ?? empty!], 2);
+  return { y: y as tf.Tensor2D, p: p as tf.Tensor3D };
+}
+
+/**
+ * Attention's backward from fusedAttentionSaved's P and dy [B·Tq, H·hd]: dQ = dS·K, dK = dSᵀ·Q,
+ * dV = Pᵀ·dO with dS = scale·P ⊙ (dO·Vᵀ − Σⱼ dO·Vᵀ ⊙ P), over each row's nonzero span of P.
+ */
+export function fusedAttentionGrad(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, p: tf.Tensor3D, dy: tf.Tensor2D, scale: number): { dq: tf.Tensor4D; dk: tf.Tensor4D; dv: tf.Tensor4D } {
+  const [dq, dk, dv] = run('LoraLabAttentionGrad', [['scale', 'float', scale]], [q, k, v, p, dy], 3);
+  return { dq: dq as tf.Tensor4D, dk: dk as tf.Tensor4D, dv: dv as tf.Tensor4D };
 }
 
 /** dS = scale·P⊙(dP − Σⱼ dP⊙P). */

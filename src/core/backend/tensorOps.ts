@@ -3,7 +3,7 @@
 // blocks because plain 2-D matMul is the fast path on the wasm backend (see shared notes).
 import * as tf from '@tensorflow/tfjs';
 import {
-  FUSED_ATTENTION_HEAD_DIM_MULTIPLE, fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedBiasAct, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad, nativeMatMul, nativeMatMulFor,
+  FUSED_ATTENTION_HEAD_DIM_MULTIPLE, fusedAddLayerNorm, fusedAddLowRank, fusedAddRmsNorm, fusedAttention, fusedAttentionGrad, fusedAttentionSaved, fusedBiasAct, fusedGeluNew, fusedGeluNewGrad, fusedHeadsMerge, fusedHeadsSplit, fusedKernels, fusedLayerNorm, fusedLayerNormGrad, fusedLowRank, fusedLowRankGrad, fusedMaskedSoftmax, fusedRmsNorm, fusedRmsNormGrad, fusedRopeMerge, fusedRopeSplit, fusedSoftmaxGrad, fusedSwiGlu, fusedSwiGluGrad, nativeMatMul, nativeMatMulFor,
 } from './fusedOps';
 
 /**
@@ -354,9 +354,7 @@ export function splitHeads(x: tf.Tensor2D, batch: number, length: number, heads:
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: tf.Tensor2D | undefined, scale: number, drop?: tf.Tensor): tf.Tensor2D {
   if (!tapeActive()) {
     // No gradient wanted: nothing to save. Native: scores, softmax and P·V in one kernel over the keys each row sees.
-    if (fusedKernels() && !drop && q.shape[3] % FUSED_ATTENTION_HEAD_DIM_MULTIPLE === 0 && (!mask || (mask.rank === 2 && mask.shape[0] === q.shape[2] && mask.shape[1] === k.shape[2]))) {
-      return fusedAttention(q, k, v, mask, scale);
-    }
+    if (fusedAttentionFor(q, k, mask, drop)) return fusedAttention(q, k, v, mask, scale);
     return tf.tidy(() => attentionSaved(q, k, v, mask, scale, drop).y);
   }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -376,13 +374,26 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, mask: 
   return op(q, k, v) as tf.Tensor2D;
 }
 
-/** What attentionBackward needs: q/k/v grouped by KV head (G = B·K groups) and the probabilities. */
+/**
+ * Whether LoRA Lab's fused attention kernels take this attention (native TensorFlow): no dropout
+ * multiplier, a head dimension the kernels tile, and no mask or one [Tq, Tk] mask for every row.
+ */
+function fusedAttentionFor(q: tf.Tensor4D, k: tf.Tensor4D, mask: tf.Tensor2D | undefined, drop: tf.Tensor | undefined): boolean {
+  return fusedKernels() && !drop && q.shape[3] % FUSED_ATTENTION_HEAD_DIM_MULTIPLE === 0 && (!mask || (mask.rank === 2 && mask.shape[0] === q.shape[2] && mask.shape[1] === k.shape[2]));
+}
+
+/**
+ * What attentionBackward needs: q/k/v grouped by KV head (G = B·K groups) and the probabilities.
+ * From the fused kernel (`fused`): q/k/v as given, [B, H, Tq, hd] and [B, K, Tk, hd] (the same
+ * memory order; no reshape ops), and P 0 where masked.
+ */
 export interface AttentionSaved {
-  /** (G, R, hd) with R = rep·Tq query rows per group. */
+  /** (G, R, hd) with R = rep·Tq query rows per group; [B, H, Tq, hd] when fused. */
   q: tf.Tensor3D;
-  /** (G, Tk, hd). */
+  /** (G, Tk, hd); [B, K, Tk, hd] when fused. */
   k: tf.Tensor3D;
   v: tf.Tensor3D;
+  fused?: boolean;
   /** softmax probabilities (G, R, Tk). */
   p: tf.Tensor3D;
   /** The attention dropout multiplier (G, R, Tk) applied to p; absent without dropout. */
@@ -421,6 +432,10 @@ export function attentionSaved(
     const [B, H, Tq, hd] = q.shape;
     const K = k.shape[1];
     const Tk = k.shape[2];
+    if (fusedAttentionFor(q, k, mask, drop)) {
+      const { y, p } = fusedAttentionSaved(q, k, v, mask, scale);
+      return { y, saved: { q: q as unknown as tf.Tensor3D, k: k as unknown as tf.Tensor3D, v: v as unknown as tf.Tensor3D, fused: true, p, dims: [B, H, Tq, K, Tk, hd], scale } };
+    }
     const G = B * K;
     const R = (H / K) * Tq;
     const qg = reshapeTo<tf.Tensor3D>(q, [G, R, hd]);
@@ -455,6 +470,7 @@ export function reshapeTo<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T
  * With a dropout multiplier D: dV = (P ⊙ D)ᵀ·dO and dP = (dO·Vᵀ) ⊙ D.
  */
 export function attentionBackward(dy: tf.Tensor2D, saved: AttentionSaved): { dq: tf.Tensor4D; dk: tf.Tensor4D; dv: tf.Tensor4D } {
+  if (saved.fused) return fusedAttentionGrad(saved.q as unknown as tf.Tensor4D, saved.k as unknown as tf.Tensor4D, saved.v as unknown as tf.Tensor4D, saved.p, dy, saved.scale);
   return tf.tidy(() => {
     const [B, H, Tq, K, Tk, hd] = saved.dims;
     const { q, k, v, p, drop, scale } = saved;
