@@ -4,8 +4,9 @@
 # time it costs a copy of the built binding and a load check), then
 #  1. the engine's test files again with LORA_LAB_TEST_BACKEND=tensorflow (golden logits and
 #     gradients vs PyTorch, options, block backward, LoRA, optimizer, KV cache, trainer, merge,
-#     backend report, native-vs-wasm losses, LoRA Lab's fused kernels), and the Llama-path files
-#     once more without the fused kernels (LORA_LAB_FUSED_OPS=0);
+#     backend report, native-vs-wasm losses, LoRA Lab's fused kernels), the fused kernels' file again
+#     on their AVX2 and SSE2 paths (LORA_LAB_OPS_LANES=8, 4), and the Llama-path files once more
+#     without the fused kernels (LORA_LAB_FUSED_OPS=0);
 #  2. one short `lora-lab train` on the sample with --backend tensorflow, checking that run.json
 #     records the native backend and TensorFlow from the PyPI wheel.
 # Linux x86_64 only (elsewhere it says so and exits 0: wasm stays the backend there).
@@ -23,6 +24,8 @@ t_setup=$((SECONDS - t0))
 FILES=(golden goldenOptions blockBackward lora optimizer generateKvCache trainer mergeFolder mergePeftAdapter backend fusedOps)
 for extra in test/unit/nativeEquivalence.test.ts; do [ -f "$extra" ] && FILES+=("$(basename "$extra" .test.ts)"); done
 LORA_LAB_TEST_BACKEND=tensorflow npx vitest run "${FILES[@]/#/test/unit/}"
+# The kernels' narrower vector paths (AVX2: 8 lanes; SSE2: 4), as a CPU without AVX-512 runs them.
+for lanes in 8 4; do LORA_LAB_OPS_LANES=$lanes LORA_LAB_TEST_BACKEND=tensorflow npx vitest run test/unit/fusedOps; done
 # Native without LoRA Lab's fused kernels (a machine where they did not build): the Llama path's tfjs chains.
 LORA_LAB_TEST_BACKEND=tensorflow LORA_LAB_FUSED_OPS=0 npx vitest run test/unit/golden test/unit/blockBackward test/unit/nativeEquivalence
 t_tests=$((SECONDS - t0 - t_setup))
