@@ -1466,6 +1466,9 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "ops", ops);
   napi_create_int32(env, ThePool().threads(), &threads);
   napi_set_named_property(env, exports, "threads", threads);
+  napi_value lanes;
+  napi_create_int32(env, VectorLanes(), &lanes);
+  napi_set_named_property(env, exports, "lanes", lanes);
   napi_value source;
   napi_create_string_utf8(env, LORA_LAB_OPS_SOURCE, NAPI_AUTO_LENGTH, &source);
   napi_set_named_property(env, exports, "source", source);

@@ -383,8 +383,11 @@ async function main(): Promise<void> {
   const report = await initBackend(values.backend as BackendChoice, { threads: values.threads ? Number(values.threads) : undefined });
   const peak: Peaks = { small: benchmarkMatMul().gflops, large: benchmarkMatMul(2048, 2048, 2048, 3).gflops };
   const onednn = report.backend.startsWith('tensorflow') ? `; TF_ENABLE_ONEDNN_OPTS=${process.env.TF_ENABLE_ONEDNN_OPTS ?? '(unset)'}` : '';
+  // Whether LoRA Lab's fused kernels run (a build from another source is refused: the figures would be without them).
+  const f = report.native?.fusedOps;
+  const fused = f ? (f.loaded ? `; fused kernels: ${f.ops?.length ?? 0}${f.lanes ? `, ${f.lanes} lanes` : ''}` : `; fused kernels OFF: ${f.reason}`) : '';
   process.stderr.write(
-    `backend ${report.backend} (${report.threads} threads${onednn}); plain 2-D matMul [512,768]×[768,768]: ${peak.small.toFixed(1)} GFLOP/s, [2048,2048]×[2048,2048]: ${peak.large.toFixed(1)} GFLOP/s\n`,
+    `backend ${report.backend} (${report.threads} threads${onednn}${fused}); plain 2-D matMul [512,768]×[768,768]: ${peak.small.toFixed(1)} GFLOP/s, [2048,2048]×[2048,2048]: ${peak.large.toFixed(1)} GFLOP/s\n`,
   );
   if (values.generate) {
     const n = (v: string | undefined, flag: string): number => {

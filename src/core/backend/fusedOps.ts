@@ -18,6 +18,8 @@ export interface FusedOpsState {
   file?: string;
   ops?: string[];
   threads?: number;
+  /** float32 lanes of the vector path the hand-vectorised kernels take (16: AVX-512, 8: AVX2, 4: SSE2). */
+  lanes?: number;
   /** Why it is not loaded. */
   reason?: string;
 }
@@ -30,6 +32,7 @@ let state: FusedOpsState = { loaded: false, reason: 'not loaded (native TensorFl
 interface FusedModule {
   ops: string[];
   threads: number;
+  lanes?: number;
   source: string;
 }
 
@@ -56,7 +59,7 @@ export function loadFusedOps(bindingDir: string, env: NodeJS.ProcessEnv = proces
       state = { loaded: false, file, reason: `${FUSED_OPS_FILE} was built from another native/lora_lab_ops.cc (${mod.exports.source}, now ${expected}): npm run setup:native rebuilds it` };
       return state;
     }
-    state = { loaded: true, file, ops: mod.exports.ops, threads: mod.exports.threads };
+    state = { loaded: true, file, ops: mod.exports.ops, threads: mod.exports.threads, ...(mod.exports.lanes ? { lanes: mod.exports.lanes } : {}) };
     if (!empty || empty.isDisposed) empty = tf.keep(tf.tensor1d([], 'float32')); // LoraLabAddLowRank's bias when a layer has none, LoraLabAttention's mask when none
   } catch (e) {
     state = { loaded: false, file, reason: `loading ${FUSED_OPS_FILE} failed: ${(e as Error).message.split('\n')[0]}` };

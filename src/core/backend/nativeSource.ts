@@ -20,7 +20,7 @@ export interface NativeSourceInfo {
   /** GPU builds: the driver and the CUDA libraries found (and, after load, mapped). */
   cuda?: { driver?: string; libraries: Record<string, string>; missing: string[] };
   /** LoRA Lab's fused CPU kernels (fusedOps.ts): loaded, or why not. CPU device only. */
-  fusedOps?: { loaded: boolean; file?: string; ops?: string[]; threads?: number; reason?: string };
+  fusedOps?: { loaded: boolean; file?: string; ops?: string[]; threads?: number; lanes?: number; reason?: string };
 }
 
 const FRAMEWORK = 'libtensorflow_framework.so.2';

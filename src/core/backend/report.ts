@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { nativeUnsupportedReason } from './nativeLayout';
 import type { NativeSourceInfo } from './nativeSource';
 
+/** The fused kernels' vector path by float32 lanes. */
+const VECTOR_PATHS: Record<number, string> = { 16: 'AVX-512', 8: 'AVX2', 4: 'SSE2' };
+
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
 
@@ -64,7 +67,7 @@ export function formatBackendReport(r: BackendReport): string {
     if (n.onednn !== undefined) lines.push(`           oneDNN ${n.onednn ? 'on' : 'off'} (TF_ENABLE_ONEDNN_OPTS)`);
     if (n.fusedOps) {
       const f = n.fusedOps;
-      lines.push(f.loaded ? `Fused ops  ${f.ops?.length ?? 0} LoRA Lab kernels (${f.threads} threads) from ${f.file}` : `Fused ops  not used: ${f.reason}`);
+      lines.push(f.loaded ? `Fused ops  ${f.ops?.length ?? 0} LoRA Lab kernels (${f.threads} threads${f.lanes ? `, ${VECTOR_PATHS[f.lanes] ?? `${f.lanes}-lane`} vectors` : ''}) from ${f.file}` : `Fused ops  not used: ${f.reason}`);
     }
     if (n.cuda) {
       lines.push(`CUDA       driver ${n.cuda.driver ?? `not found (${'libcuda.so.1'}): no NVIDIA driver on this machine`}`);
