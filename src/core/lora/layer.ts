@@ -224,8 +224,8 @@ export class LoraLinear {
    * as a window of a wider product made by the caller (llama.ts: q, k and v from one MatMul) and
    * finish it with outputFromShared: no bias, no DoRA (their forwards need the layer's own product).
    */
-  canShareProduct(): boolean {
-    return !this.bias && !this.adapter?.magnitude && fusedKernels() && !tapeActive();
+  canShareProduct(saved = false): boolean {
+    return !this.bias && !this.adapter?.magnitude && fusedKernels() && (saved || !tapeActive());
   }
 
   /**
@@ -240,6 +240,22 @@ export class LoraLinear {
       const mask = this.dropoutMask(x, ctx);
       const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
       return addLowRank(base, lowRankProduct(xd, ad.at, ad.scale), ad.bt, false, undefined, offset);
+    });
+  }
+
+  /**
+   * forwardSaved() when x·W is columns offset…offset + out of the caller's `base` (canShareProduct(true)):
+   * y as outputFromShared gives it (undefined: the window is the output) and what backward() needs.
+   */
+  forwardSavedShared(x: tf.Tensor2D, base: tf.Tensor2D, offset: number, ctx: ForwardContext): { y?: tf.Tensor2D; saved: LinearSaved } {
+    const ad = this.adapter;
+    if (!ad || this.merged) return { saved: {} };
+    return tf.tidy(() => {
+      const mask = this.dropoutMask(x, ctx);
+      const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
+      const xa = lowRankProduct(xd, ad.at, ad.scale); // s·xd·Aᵀ (N, r)
+      const y = addLowRank(base, xa, ad.bt, false, undefined, offset);
+      return { y, saved: mask ? { mask, xa } : { xa } };
     });
   }
 
@@ -279,17 +295,20 @@ export class LoraLinear {
    * the gradients of Aᵀ and Bᵀ in the order of trainableVariables(). Transposed operands go
    * through matMulT (explicit copies on wasm, matMul's flags on native: BackendTuning):
    *   g = s·dy·B;  dx = dy·Wᵀ + (g·A) ⊙ mask;  dAᵀ = xdᵀ·g;  dBᵀ = (s·xa)ᵀ·dy
-   * (DoRA: doraBackward, with the magnitude's gradient third.)
+   * (DoRA: doraBackward, with the magnitude's gradient third.) `dxBase`: dy·Wᵀ already made by the
+   * caller (one product for several layers that shared their forward product): dx adds to it.
    */
-  backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean): { dx?: tf.Tensor2D; grads: tf.Tensor[] } {
+  backward(dy: tf.Tensor2D, x: tf.Tensor2D, saved: LinearSaved, needDx: boolean, dxBase?: tf.Tensor2D): { dx?: tf.Tensor2D; grads: tf.Tensor[] } {
     return tf.tidy(() => {
       const ad = this.adapter;
+      if (dxBase && ad?.magnitude && !this.merged) throw new Error(`internal: ${this.module.path} (DoRA) cannot share its dx product`);
       if (ad?.magnitude && !this.merged) {
         const { mask, xa, dora } = saved;
         if (!xa || !dora) throw new Error(`internal: ${this.module.path} (DoRA) was run without saving its adapter product and norm`);
         return doraBackward(dy, x, mask, { xa, ...dora }, this.doraParams(), needDx);
       }
-      const frozenDx = needDx ? matMulT(dy, this.weight, false, true) : undefined;
+      // dxBase: dy·Wᵀ made by the caller together with other layers' (outputFromShared's backward), this layer's part added to it.
+      const frozenDx = needDx ? (dxBase ?? matMulT(dy, this.weight, false, true)) : undefined;
       if (!ad || this.merged) return frozenDx ? { dx: frozenDx, grads: [] } : { grads: [] };
       const { mask, xa } = saved;
       if (!xa) throw new Error(`internal: ${this.module.path} was run without saving its adapter product`);

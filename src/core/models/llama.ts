@@ -37,6 +37,8 @@ interface LlamaSaved {
   q: LinearSaved;
   k: LinearSaved;
   v: LinearSaved;
+  /** q, k and v came from one product (sharedQkvWeight): their dx is made with one product too. */
+  sharedQkv?: boolean;
   att: AttentionSaved;
   a: tf.Tensor2D;
   o: LinearSaved;
@@ -150,13 +152,14 @@ export class LlamaModel extends CausalLM {
   private sharedQkv: ({ parts: tf.Tensor2D[]; w: tf.Tensor2D } | undefined)[] = [];
 
   /**
-   * Block i's q, k and v weights side by side for one product, when a plain forward may share it
-   * (LoraLinear.canShareProduct: native TensorFlow, no tape, no bias, no DoRA); made once and kept
-   * while the three weights stay the same tensors (merging makes new ones).
+   * Block i's q, k and v weights side by side for one product, when a plain forward (or, `saved`,
+   * the hand-written training forward and its backward's dx) may share it (LoraLinear.canShareProduct:
+   * native TensorFlow's fused kernels, no bias, no DoRA); made once and kept while the three weights
+   * stay the same tensors (merging makes new ones).
    */
-  private sharedQkvWeight(i: number): tf.Tensor2D | undefined {
+  private sharedQkvWeight(i: number, saved = false): tf.Tensor2D | undefined {
     const { q, k, v } = this.blocks[i];
-    if (!q.canShareProduct() || !k.canShareProduct() || !v.canShareProduct()) return undefined;
+    if (!q.canShareProduct(saved) || !k.canShareProduct(saved) || !v.canShareProduct(saved)) return undefined;
     const parts = [q.productWeight, k.productWeight, v.productWeight];
     const cached = this.sharedQkv[i];
     if (cached && cached.parts.every((p, j) => p === parts[j])) return cached.w;
@@ -458,13 +461,17 @@ export class LlamaModel extends CausalLM {
       const blk = this.blocks[i];
       const { cos, sin } = this.ropeFor(T);
       const n1 = rmsNormSaved(x, blk.inputNorm, eps);
-      const q = blk.q.forwardSaved(n1.y, ctx);
-      const k = blk.k.forwardSaved(n1.y, ctx);
-      const v = blk.v.forwardSaved(n1.y, ctx);
+      // q, k and v from one product when they can share it (as runBlock); their backward then makes dx with one product too.
+      const qkvW = this.sharedQkvWeight(i, true);
+      const base = qkvW && matMulT(n1.y, qkvW);
+      const [oq, ok, ov] = [0, H * hd, (H + K) * hd];
+      const q = base ? blk.q.forwardSavedShared(n1.y, base, oq, ctx) : blk.q.forwardSaved(n1.y, ctx);
+      const k = base ? blk.k.forwardSavedShared(n1.y, base, ok, ctx) : blk.k.forwardSaved(n1.y, ctx);
+      const v = base ? blk.v.forwardSavedShared(n1.y, base, ov, ctx) : blk.v.forwardSaved(n1.y, ctx);
       const att = attentionSaved(
-        ropeSplitHeads(q.y, B, T, H, hd, cos, sin, true),
-        ropeSplitHeads(k.y, B, T, K, hd, cos, sin, true),
-        splitHeads(v.y, B, T, K, hd, true),
+        q.y ? ropeSplitHeads(q.y, B, T, H, hd, cos, sin, true) : ropeSplitHeads(base!, B, T, H, hd, cos, sin, true, oq),
+        k.y ? ropeSplitHeads(k.y, B, T, K, hd, cos, sin, true) : ropeSplitHeads(base!, B, T, K, hd, cos, sin, true, ok),
+        v.y ? splitHeads(v.y, B, T, K, hd, true) : splitHeads(base!, B, T, K, hd, true, ov),
         this.mask(T),
         1 / Math.sqrt(hd),
         this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn),
@@ -476,7 +483,7 @@ export class LlamaModel extends CausalLM {
       const m = swiGluSaved(gate.y, up.y);
       const down = blk.down.forwardSaved(m, ctx);
       const saved: LlamaSaved = {
-        r1: n1.r, h1: n1.y, q: q.saved, k: k.saved, v: v.saved, att: att.saved, a: att.y, o: o.saved,
+        r1: n1.r, h1: n1.y, q: q.saved, k: k.saved, v: v.saved, ...(qkvW ? { sharedQkv: true } : {}), att: att.saved, a: att.y, o: o.saved,
         x1, r2: n2.r, h2: n2.y, gate: gate.saved, up: up.saved, g: gate.y, u: up.y, m, down: down.saved,
       };
       return { y: x1.add(down.y) as tf.Tensor2D, saved: saved as unknown as BlockSaved };
@@ -501,15 +508,25 @@ export class LlamaModel extends CausalLM {
       const dq = ropeMergeHeadsBackward(g.dq, cos, sin);
       const dk = ropeMergeHeadsBackward(g.dk, cos, sin);
       const dv = mergeHeads(g.dv);
-      const parts = [
-        collectGrads(blk.q, blk.q.backward(dq, s.h1, s.q, needDx), grads),
-        collectGrads(blk.k, blk.k.backward(dk, s.h1, s.k, needDx), grads),
-        collectGrads(blk.v, blk.v.backward(dv, s.h1, s.v, needDx), grads),
-      ];
+      let dh1: tf.Tensor2D | undefined;
+      const qkvW = s.sharedQkv ? this.sharedQkvWeight(i, true) : undefined;
+      if (qkvW) {
+        // One product for the three frozen parts: [dq dk dv]·[Wq Wk Wv]ᵀ; each layer adds its adapter's part.
+        dh1 = needDx ? matMulT(tf.concat([dq, dk, dv], 1) as tf.Tensor2D, qkvW, false, true) : undefined;
+        dh1 = collectGrads(blk.q, blk.q.backward(dq, s.h1, s.q, needDx, dh1), grads);
+        dh1 = collectGrads(blk.k, blk.k.backward(dk, s.h1, s.k, needDx, dh1), grads);
+        dh1 = collectGrads(blk.v, blk.v.backward(dv, s.h1, s.v, needDx, dh1), grads);
+      } else {
+        const parts = [
+          collectGrads(blk.q, blk.q.backward(dq, s.h1, s.q, needDx), grads),
+          collectGrads(blk.k, blk.k.backward(dk, s.h1, s.k, needDx), grads),
+          collectGrads(blk.v, blk.v.backward(dv, s.h1, s.v, needDx), grads),
+        ];
+        if (needDx) dh1 = tf.addN(parts as tf.Tensor2D[]) as tf.Tensor2D;
+      }
       for (const gv of grads.values()) tf.keep(gv);
       if (!needDx) return undefined;
-      const dh1 = tf.addN(parts as tf.Tensor2D[]) as tf.Tensor2D;
-      return rmsNormBackward(dh1, x, s.r1, blk.inputNorm, dx1);
+      return rmsNormBackward(dh1!, x, s.r1, blk.inputNorm, dx1);
     });
     return dx ? { dx, grads } : { grads };
   }
