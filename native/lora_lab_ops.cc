@@ -488,6 +488,7 @@ LL_CLONES void SwiGluGradRange(const float* dm, const float* g, const float* u, 
 // A mask value at or below this gives exp(…) = 0 for any score a model makes: such keys at the
 // ends of a row are skipped (inside the visible range they are computed and give 0 as well).
 constexpr float kMasked = -1e8f;
+constexpr float kOne = 1.0f;
 
 struct AttentionShape {
   int64_t B, H, K, Tq, Tk, hd;
@@ -528,12 +529,62 @@ __attribute__((always_inline)) inline void StoreV(float* p, typename VecOf<W>::t
   std::memcpy(p, &v, sizeof(v));
 }
 
+// Rows [Tk, hd] → [hd, TkPad] (zero-padded): a score row is then vectorised over keys.
+inline void TransposeRows(const float* src, float* dst, int64_t Tk, int64_t hd, int64_t TkPad) {
+  for (int64_t j = 0; j < Tk; j++)
+    for (int64_t d = 0; d < hd; d++) dst[d * TkPad + j] = src[j * hd + d];
+}
+
+// s[r][c0…c1) = Σ_d x[r][d]·t[d][c0…c1) for RB rows x against t [hd, TkPad], in chunks of 2W keys
+// (scores Q·Kᵀ, and dO·Vᵀ in the backward).
+template <int W, int RB>
+__attribute__((always_inline)) inline void ScoreChunks(const float* const* x, const float* t, int64_t TkPad, int64_t hd, int64_t c0, int64_t c1, float* const* s) {
+  using V = typename VecOf<W>::type;
+  for (int64_t c = c0; c < c1; c += 2 * W) {
+    V acc[RB][2] = {};
+    for (int64_t d = 0; d < hd; d++) {
+      const V t0 = LoadV<W>(&t[d * TkPad + c]), t1 = LoadV<W>(&t[d * TkPad + c + W]);
+      for (int r = 0; r < RB; r++) {
+        const V xv = Splat<W>(&x[r][d]);
+        acc[r][0] += xv * t0;
+        acc[r][1] += xv * t1;
+      }
+    }
+    for (int r = 0; r < RB; r++) StoreV<W>(s[r] + c, acc[r][0]), StoreV<W>(s[r] + c + W, acc[r][1]);
+  }
+}
+
+// out[r] = mul[r]·Σ_{j∈[j0,j1)} w[r][j]·m[j] for the first `rows` of RB weight rows and rows m [·, hd]
+// (P·V, and dS·K in the backward); RB rows × 4 vectors of m's row in registers. mul: null for 1.
+template <int W, int RB>
+__attribute__((always_inline)) inline void WeightedRows(const float* const* w, const float* m, int64_t j0, int64_t j1, int64_t hd, float* const* out, const float* mul, int64_t rows) {
+  using V = typename VecOf<W>::type;
+  for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {
+    V acc[RB][4] = {};
+    for (int64_t j = j0; j < j1; j++) {
+      const float* mj = m + j * hd + d0;
+      const V m0 = LoadV<W>(mj), m1 = LoadV<W>(mj + W), m2 = LoadV<W>(mj + 2 * W), m3 = LoadV<W>(mj + 3 * W);
+      for (int r = 0; r < RB; r++) {
+        const V wv = Splat<W>(&w[r][j]);
+        acc[r][0] += wv * m0;
+        acc[r][1] += wv * m1;
+        acc[r][2] += wv * m2;
+        acc[r][3] += wv * m3;
+      }
+    }
+    for (int r = 0; r < RB; r++) {
+      if (r >= rows) break;
+      const V scale = mul ? Splat<W>(&mul[r]) : Splat<W>(&kOne);
+      for (int u = 0; u < 4; u++) StoreV<W>(out[r] + d0 + u * W, acc[r][u] * scale);
+    }
+  }
+}
+
 // Work items [i0, i1): item = (g·rep + hr)·blocks + block, g = b·K + kv, head h = kv·rep + hr.
 // lo/hi [Tq]: each query row's visible key range.
 template <int W, int RB>
 __attribute__((always_inline)) inline void AttentionItems(const float* q, const float* k, const float* v, const float* mask, const int64_t* lo, const int64_t* hi,
                                                          float* y, float* pOut, const AttentionShape& a, int64_t i0, int64_t i1) {
-  using V = typename VecOf<W>::type;
   constexpr int64_t kChunk = 2 * W;  // keys per score pass
   const int64_t rep = a.H / a.K, blocks = (a.Tq + RB - 1) / RB, hd = a.hd, Tk = a.Tk;
   const int64_t TkPad = (Tk + kChunk - 1) / kChunk * kChunk;
@@ -544,12 +595,7 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
     const int64_t rows = std::min<int64_t>(RB, a.Tq - t0);
     const int64_t b = g / a.K, h = g % a.K * rep + hr;
     const float* vg = v + g * Tk * hd;
-    if (g != ktGroup) {
-      const float* kg = k + g * Tk * hd;
-      for (int64_t j = 0; j < Tk; j++)
-        for (int64_t d = 0; d < hd; d++) kt[d * TkPad + j] = kg[j * hd + d];
-      ktGroup = g;
-    }
+    if (g != ktGroup) TransposeRows(k + g * Tk * hd, kt.data(), Tk, hd, TkPad), ktGroup = g;
     int64_t jlo = Tk, jhi = 0;
     for (int64_t r = 0; r < rows; r++) jlo = std::min(jlo, lo[t0 + r]), jhi = std::max(jhi, hi[t0 + r]);
     // Rows past the last of a short block repeat it (computed, never written).
@@ -559,18 +605,7 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
       qr[r] = q + ((b * a.H + h) * a.Tq + t0 + std::min<int64_t>(r, rows - 1)) * hd;
       sr[r] = s.data() + r * TkPad;
     }
-    for (int64_t c = jlo / kChunk * kChunk; c < jhi; c += kChunk) {
-      V acc[RB][2] = {};
-      for (int64_t d = 0; d < hd; d++) {
-        const V k0 = LoadV<W>(&kt[d * TkPad + c]), k1 = LoadV<W>(&kt[d * TkPad + c + W]);
-        for (int r = 0; r < RB; r++) {
-          const V qv = Splat<W>(&qr[r][d]);
-          acc[r][0] += qv * k0;
-          acc[r][1] += qv * k1;
-        }
-      }
-      for (int r = 0; r < RB; r++) StoreV<W>(sr[r] + c, acc[r][0]), StoreV<W>(sr[r] + c + W, acc[r][1]);
-    }
+    ScoreChunks<W, RB>(qr, kt.data(), TkPad, hd, jlo / kChunk * kChunk, jhi, sr);
     float inv[RB];
     for (int64_t r = 0; r < rows; r++) {
       float* p = sr[r];
@@ -592,26 +627,9 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
       }
     }
     for (int r = rows; r < RB; r++) sr[r] = sr[rows - 1];
-    for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {
-      V acc[RB][4] = {};
-      for (int64_t j = jlo; j < jhi; j++) {
-        const float* vj = vg + j * hd + d0;
-        const V v0 = LoadV<W>(vj), v1 = LoadV<W>(vj + W), v2 = LoadV<W>(vj + 2 * W), v3 = LoadV<W>(vj + 3 * W);
-        for (int r = 0; r < RB; r++) {
-          const V pv = Splat<W>(&sr[r][j]);
-          acc[r][0] += pv * v0;
-          acc[r][1] += pv * v1;
-          acc[r][2] += pv * v2;
-          acc[r][3] += pv * v3;
-        }
-      }
-      for (int r = 0; r < RB; r++) {
-        if (r >= rows) break;
-        float* out = y + ((b * a.Tq + t0 + r) * a.H + h) * hd + d0;
-        const V scale = Splat<W>(&inv[r]);
-        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u] * scale);
-      }
-    }
+    float* out[RB];
+    for (int r = 0; r < RB; r++) out[r] = y + ((b * a.Tq + t0 + std::min<int64_t>(r, rows - 1)) * a.H + h) * hd;
+    WeightedRows<W, RB>(sr, vg, jlo, jhi, hd, out, inv, rows);
   }
 }
 
@@ -671,7 +689,6 @@ struct AttentionGradArgs {
 
 template <int W, int RB>
 __attribute__((always_inline)) inline void AttentionGradRows(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
-  using V = typename VecOf<W>::type;
   constexpr int64_t kChunk = 2 * W;
   const AttentionShape& a = x.a;
   const int64_t rep = a.H / a.K, R = rep * a.Tq, blocks = (a.Tq + RB - 1) / RB, hd = a.hd, Tk = a.Tk;
@@ -682,12 +699,7 @@ __attribute__((always_inline)) inline void AttentionGradRows(const AttentionGrad
     const int64_t g = item / (rep * blocks), hr = item / blocks % rep, t0 = item % blocks * RB;
     const int64_t rows = std::min<int64_t>(RB, a.Tq - t0);
     const int64_t b = g / a.K, h = g % a.K * rep + hr, row0 = g * R + hr * a.Tq + t0;
-    if (g != vtGroup) {
-      const float* vg = x.v + g * Tk * hd;
-      for (int64_t j = 0; j < Tk; j++)
-        for (int64_t d = 0; d < hd; d++) vt[d * TkPad + j] = vg[j * hd + d];
-      vtGroup = g;
-    }
+    if (g != vtGroup) TransposeRows(x.v + g * Tk * hd, vt.data(), Tk, hd, TkPad), vtGroup = g;
     int64_t jlo = Tk, jhi = 0;
     for (int64_t r = 0; r < rows; r++) jlo = std::min(jlo, x.lo[row0 + r]), jhi = std::max(jhi, x.hi[row0 + r]);
     if (jlo >= jhi) jlo = 0, jhi = 0;  // rows with no probability at all: nothing flows back
@@ -697,18 +709,7 @@ __attribute__((always_inline)) inline void AttentionGradRows(const AttentionGrad
       dor[r] = x.dy + ((b * a.Tq + t0 + std::min<int64_t>(r, rows - 1)) * a.H + h) * hd;
       sr[r] = s.data() + r * TkPad;
     }
-    for (int64_t c = jlo / kChunk * kChunk; c < jhi; c += kChunk) {  // dP = dO·Vᵀ
-      V acc[RB][2] = {};
-      for (int64_t d = 0; d < hd; d++) {
-        const V v0 = LoadV<W>(&vt[d * TkPad + c]), v1 = LoadV<W>(&vt[d * TkPad + c + W]);
-        for (int r = 0; r < RB; r++) {
-          const V o = Splat<W>(&dor[r][d]);
-          acc[r][0] += o * v0;
-          acc[r][1] += o * v1;
-        }
-      }
-      for (int r = 0; r < RB; r++) StoreV<W>(sr[r] + c, acc[r][0]), StoreV<W>(sr[r] + c + W, acc[r][1]);
-    }
+    ScoreChunks<W, RB>(dor, vt.data(), TkPad, hd, jlo / kChunk * kChunk, jhi, sr);  // dP = dO·Vᵀ
     float* dsr[RB] = {};
     for (int64_t r = 0; r < rows; r++) {  // dS = scale·P ⊙ (dP − Σ dP⊙P), kept (0 outside [jlo, jhi))
       const float* pr = x.p + (row0 + r) * Tk;
@@ -721,26 +722,9 @@ __attribute__((always_inline)) inline void AttentionGradRows(const AttentionGrad
       dsr[r] = ds;
     }
     for (int r = rows; r < RB; r++) dsr[r] = dsr[rows - 1];
-    const float* kg = x.k + g * Tk * hd;
-    for (int64_t d0 = 0; d0 < hd; d0 += 4 * W) {  // dQ = dS·K
-      V acc[RB][4] = {};
-      for (int64_t j = jlo; j < jhi; j++) {
-        const float* kj = kg + j * hd + d0;
-        const V k0 = LoadV<W>(kj), k1 = LoadV<W>(kj + W), k2 = LoadV<W>(kj + 2 * W), k3 = LoadV<W>(kj + 3 * W);
-        for (int r = 0; r < RB; r++) {
-          const V sv = Splat<W>(&dsr[r][j]);
-          acc[r][0] += sv * k0;
-          acc[r][1] += sv * k1;
-          acc[r][2] += sv * k2;
-          acc[r][3] += sv * k3;
-        }
-      }
-      for (int r = 0; r < RB; r++) {
-        if (r >= rows) break;
-        float* out = x.dq + (row0 + r) * hd + d0;  // dq [B, H, Tq, hd] = [G, R, hd]
-        for (int u = 0; u < 4; u++) StoreV<W>(out + u * W, acc[r][u]);
-      }
-    }
+    float* out[RB];  // dq [B, H, Tq, hd] = [G, R, hd]
+    for (int r = 0; r < RB; r++) out[r] = x.dq + (row0 + std::min<int64_t>(r, rows - 1)) * hd;
+    WeightedRows<W, RB>(dsr, x.k + g * Tk * hd, jlo, jhi, hd, out, nullptr, rows);  // dQ = dS·K
   }
 }
 

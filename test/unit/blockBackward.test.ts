@@ -60,9 +60,9 @@ describe.each(cases)('%s', (_name, spec, prefix, lora) => {
     // Block seeds are drawn for every layer, adapted or not; only layers with dropout use them.
     const vars = model.trainableVariables();
     const expected = tf.variableGrads(() => model.loss(ids, weights, lora.loraDropout ? ref.sequential : { training: false }).loss, vars);
-    // A first call makes what the model keeps between calls (native: the shared q/k/v weights of the
-    // plain forwards below the first adapted layer); the measured call must leave no tensor behind.
-    if (!lora.loraDropout) tf.dispose(model.lossAndGrads(ids, weights, { training: false }).grads);
+    // A first call makes what the model keeps between calls (native: the shared q/k/v weights); the
+    // measured call must leave no tensor behind. Its own seed sources: `ref`'s draws stay untouched.
+    tf.dispose(model.lossAndGrads(ids, weights, lora.loraDropout ? seedSources(spec, calls).blockwise : { training: false }).grads);
     const before = tf.memory().numTensors;
     const got = model.lossAndGrads(ids, weights, lora.loraDropout ? ref.blockwise : { training: false });
     expect(model.lastActivations?.mode).toBe(mode);
