@@ -234,13 +234,9 @@ export class LoraLinear {
    * (no adapter, or merged), so the caller reads it in place.
    */
   outputFromShared(x: tf.Tensor2D, base: tf.Tensor2D, offset: number, ctx: ForwardContext): tf.Tensor2D | undefined {
-    const ad = this.adapter;
-    if (!ad || this.merged) return undefined;
-    return tf.tidy(() => {
-      const mask = this.dropoutMask(x, ctx);
-      const xd = mask ? (x.mul(mask) as tf.Tensor2D) : x;
-      return addLowRank(base, lowRankProduct(xd, ad.at, ad.scale), ad.bt, false, undefined, offset);
-    });
+    const { y, saved } = this.forwardSavedShared(x, base, offset, ctx);
+    tf.dispose([saved.mask, saved.xa] as tf.TensorContainer[]);
+    return y;
   }
 
   /**
