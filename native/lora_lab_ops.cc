@@ -34,6 +34,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 // The hash of this file the build was made from (fusedOpsBuild.ts), checked when it is loaded.
@@ -42,9 +43,15 @@
 #endif
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define LL_X86 1
 #define LL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define LL_AVX512 __attribute__((target("avx512f")))
+#define LL_AVX2 __attribute__((target("avx2,fma")))
 #else
+#define LL_X86 0
 #define LL_CLONES
+#define LL_AVX512
+#define LL_AVX2
 #endif
 
 namespace {
@@ -516,8 +523,8 @@ __attribute__((always_inline)) inline typename VecOf<W>::type LoadV(const float*
 template <int W>
 __attribute__((always_inline)) inline typename VecOf<W>::type Splat(const float* p) {
   typename VecOf<W>::type v;
-  if constexpr (W == 4) {
-    v = typename VecOf<W>::type{} + *p;  // SSE2 has no broadcast load
+  if constexpr (W == 4 || !LL_X86) {
+    v = typename VecOf<W>::type{} + *p;  // SSE2 has no broadcast load (elsewhere only width 4 runs)
   } else {
     asm("vbroadcastss %1, %0" : "=v"(v) : "m"(*p));
   }
@@ -633,14 +640,12 @@ __attribute__((always_inline)) inline void AttentionItems(const float* q, const 
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f"))) void Attention16(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
+LL_AVX512 void Attention16(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
   AttentionItems<16, 4>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
-__attribute__((target("avx2,fma"))) void Attention8(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
+LL_AVX2 void Attention8(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
   AttentionItems<8, 2>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
-#endif
 void Attention4(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
   AttentionItems<4, 2>(q, k, v, m, lo, hi, y, p, a, i0, i1);
 }
@@ -653,7 +658,7 @@ constexpr int64_t kAttentionHeadDimMultiple = 64;
 int VectorLanes() {
   static const int lanes = [] {
     int best = 4;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if LL_X86
     best = __builtin_cpu_supports("avx512f") ? 16 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 8 : 4;
 #endif
     const int want = static_cast<int>(EnvNumber("LORA_LAB_OPS_LANES", best));
@@ -662,16 +667,15 @@ int VectorLanes() {
   return lanes;
 }
 
-// Query rows per work item of the instruction set AttentionRange uses.
-int64_t AttentionRowBlock() { return VectorLanes() == 16 ? 4 : 2; }
-
-void AttentionRange(const float* q, const float* k, const float* v, const float* m, const int64_t* lo, const int64_t* hi, float* y, float* p, const AttentionShape& a, int64_t i0, int64_t i1) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return Attention16(q, k, v, m, lo, hi, y, p, a, i0, i1);
-  if (VectorLanes() == 8) return Attention8(q, k, v, m, lo, hi, y, p, a, i0, i1);
-#endif
-  Attention4(q, k, v, m, lo, hi, y, p, a, i0, i1);
+// Calls the instantiation for the vector width VectorLanes() picks (16: AVX-512, 8: AVX2, else 4).
+template <typename F, typename... A>
+void ByLanes(F f16, F f8, F f4, A&&... args) {
+  const int lanes = VectorLanes();
+  (lanes == 16 ? f16 : lanes == 8 ? f8 : f4)(std::forward<A>(args)...);
 }
+
+// Query rows per work item of the attention instantiation ByLanes picks.
+int64_t AttentionRowBlock() { return VectorLanes() == 16 ? 4 : 2; }
 
 // ---- attention's backward from the saved probabilities ----
 //
@@ -771,30 +775,12 @@ __attribute__((always_inline)) inline void AttentionGradKeys(const AttentionGrad
 
 constexpr int64_t kGradKeyBlock = 4;
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f"))) void AttentionGradRows16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<16, 4>(x, i0, i1); }
-__attribute__((target("avx2,fma"))) void AttentionGradRows8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<8, 2>(x, i0, i1); }
-__attribute__((target("avx512f"))) void AttentionGradKeys16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<16, kGradKeyBlock>(x, i0, i1); }
-__attribute__((target("avx2,fma"))) void AttentionGradKeys8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<8, kGradKeyBlock>(x, i0, i1); }
-#endif
+LL_AVX512 void AttentionGradRows16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<16, 4>(x, i0, i1); }
+LL_AVX2 void AttentionGradRows8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<8, 2>(x, i0, i1); }
 void AttentionGradRows4(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradRows<4, 2>(x, i0, i1); }
+LL_AVX512 void AttentionGradKeys16(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<16, kGradKeyBlock>(x, i0, i1); }
+LL_AVX2 void AttentionGradKeys8(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<8, kGradKeyBlock>(x, i0, i1); }
 void AttentionGradKeys4(const AttentionGradArgs& x, int64_t i0, int64_t i1) { AttentionGradKeys<4, kGradKeyBlock>(x, i0, i1); }
-
-void AttentionGradRowRange(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return AttentionGradRows16(x, i0, i1);
-  if (VectorLanes() == 8) return AttentionGradRows8(x, i0, i1);
-#endif
-  AttentionGradRows4(x, i0, i1);
-}
-
-void AttentionGradKeyRange(const AttentionGradArgs& x, int64_t i0, int64_t i1) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return AttentionGradKeys16(x, i0, i1);
-  if (VectorLanes() == 8) return AttentionGradKeys8(x, i0, i1);
-#endif
-  AttentionGradKeys4(x, i0, i1);
-}
 
 // ---- LoRA's rank-r products: u = s·x·M [N, r] and the gradient reduction aᵀ·g [D, r] (r ≤ 16) ----
 //
@@ -854,30 +840,12 @@ __attribute__((always_inline)) inline void LowRankGradImpl(const float* a, const
   }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx512f"))) void LowRankRows16(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<16>(x, m, u, i0, i1, D, r, s); }
-__attribute__((target("avx2,fma"))) void LowRankRows8(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<8>(x, m, u, i0, i1, D, r, s); }
-__attribute__((target("avx512f"))) void LowRankGrad16(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<16>(a, g, o, d0, d1, N, D); }
-__attribute__((target("avx2,fma"))) void LowRankGrad8(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<8>(a, g, o, d0, d1, N, D); }
-#endif
+LL_AVX512 void LowRankRows16(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<16>(x, m, u, i0, i1, D, r, s); }
+LL_AVX2 void LowRankRows8(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<8>(x, m, u, i0, i1, D, r, s); }
 void LowRankRows4(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) { LowRankRowsImpl<4>(x, m, u, i0, i1, D, r, s); }
+LL_AVX512 void LowRankGrad16(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<16>(a, g, o, d0, d1, N, D); }
+LL_AVX2 void LowRankGrad8(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<8>(a, g, o, d0, d1, N, D); }
 void LowRankGrad4(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) { LowRankGradImpl<4>(a, g, o, d0, d1, N, D); }
-
-void LowRankRows(const float* x, const float* m, float* u, int64_t i0, int64_t i1, int64_t D, int64_t r, float s) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return LowRankRows16(x, m, u, i0, i1, D, r, s);
-  if (VectorLanes() == 8) return LowRankRows8(x, m, u, i0, i1, D, r, s);
-#endif
-  LowRankRows4(x, m, u, i0, i1, D, r, s);
-}
-
-void LowRankGradCols(const float* a, const float* g, float* o, int64_t d0, int64_t d1, int64_t N, int64_t D) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  if (VectorLanes() == 16) return LowRankGrad16(a, g, o, d0, d1, N, D);
-  if (VectorLanes() == 8) return LowRankGrad8(a, g, o, d0, d1, N, D);
-#endif
-  LowRankGrad4(a, g, o, d0, d1, N, D);
-}
 
 // ---- TensorFlow glue ----
 
@@ -1235,7 +1203,7 @@ void ComputeAttention(void* kernel, TF_OpKernelContext* ctx) {
     }
   }
   const int64_t rb = AttentionRowBlock(), items = a.B * a.H * ((a.Tq + rb - 1) / rb);
-  ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionRange(q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, at.probs ? p : nullptr, a, i0, i1); });
+  ThePool().For(items, 4.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { ByLanes(Attention16, Attention8, Attention4, q.data(), k.data(), v.data(), masked ? m.data() : nullptr, lo.data(), hi.data(), y, at.probs ? p : nullptr, a, i0, i1); });
 }
 
 void ComputeLowRank(void* kernel, TF_OpKernelContext* ctx) {
@@ -1256,7 +1224,7 @@ void ComputeLowRank(void* kernel, TF_OpKernelContext* ctx) {
   const float* md = m.data();
   for (int64_t d = 0; d < D; d++)
     for (int64_t k = 0; k < r; k++) m16[d * 16 + k] = a.transposeM ? md[k * D + d] : md[d * r + k];
-  ThePool().For(N, 32.0 * D, [&](int64_t i0, int64_t i1) { LowRankRows(x.data(), m16.data(), u, i0, i1, D, r, a.scale); });
+  ThePool().For(N, 32.0 * D, [&](int64_t i0, int64_t i1) { ByLanes(LowRankRows16, LowRankRows8, LowRankRows4, x.data(), m16.data(), u, i0, i1, D, r, a.scale); });
 }
 
 void ComputeLowRankGrad(void* kernel, TF_OpKernelContext* ctx) {
@@ -1274,7 +1242,7 @@ void ComputeLowRankGrad(void* kernel, TF_OpKernelContext* ctx) {
   std::vector<float> g16(static_cast<size_t>(N * 16), 0.0f), out16(static_cast<size_t>(D * 16));
   const float* gd = g.data();
   for (int64_t i = 0; i < N; i++) std::memcpy(&g16[i * 16], gd + i * r, static_cast<size_t>(r) * sizeof(float));
-  ThePool().For(D, 32.0 * N, [&](int64_t d0, int64_t d1) { LowRankGradCols(a.data(), g16.data(), out16.data(), d0, d1, N, D); });
+  ThePool().For(D, 32.0 * N, [&](int64_t d0, int64_t d1) { ByLanes(LowRankGrad16, LowRankGrad8, LowRankGrad4, a.data(), g16.data(), out16.data(), d0, d1, N, D); });
   for (int64_t d = 0; d < D; d++)
     for (int64_t k = 0; k < r; k++) (at.transposeOut ? out[k * D + d] : out[d * r + k]) = out16[d * 16 + k];
 }
@@ -1339,8 +1307,8 @@ void ComputeAttentionGrad(void* kernel, TF_OpKernelContext* ctx) {
   std::vector<float> ds(static_cast<size_t>(G * R * a.Tk));
   AttentionGradArgs x{q.data(), k.data(), v.data(), pd, dy.data(), dq, dk, dv, ds.data(), lo.data(), hi.data(), a};
   const int64_t rb = AttentionRowBlock();
-  ThePool().For(a.B * a.H * ((a.Tq + rb - 1) / rb), 6.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { AttentionGradRowRange(x, i0, i1); });
-  ThePool().For(G * ((a.Tk + kGradKeyBlock - 1) / kGradKeyBlock), 4.0 * static_cast<double>(kGradKeyBlock * R * a.hd), [&](int64_t i0, int64_t i1) { AttentionGradKeyRange(x, i0, i1); });
+  ThePool().For(a.B * a.H * ((a.Tq + rb - 1) / rb), 6.0 * static_cast<double>(rb * a.Tk * a.hd), [&](int64_t i0, int64_t i1) { ByLanes(AttentionGradRows16, AttentionGradRows8, AttentionGradRows4, x, i0, i1); });
+  ThePool().For(G * ((a.Tk + kGradKeyBlock - 1) / kGradKeyBlock), 4.0 * static_cast<double>(kGradKeyBlock * R * a.hd), [&](int64_t i0, int64_t i1) { ByLanes(AttentionGradKeys16, AttentionGradKeys8, AttentionGradKeys4, x, i0, i1); });
 }
 
 void* CreateKernel(TF_OpKernelConstruction* ctx) {
