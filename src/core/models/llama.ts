@@ -169,6 +169,29 @@ export class LlamaModel extends CausalLM {
     return w;
   }
 
+  /** Where q, k and v start in the shared product's columns. */
+  private get qkvOffsets(): number[] {
+    const { numHeads: H, numKvHeads: K, headDim: hd } = this.spec;
+    return [0, H * hd, (H + K) * hd];
+  }
+
+  /**
+   * q and k rotated and v split into heads, each from its layer's output or, where a layer gave none
+   * (its output is its window of the shared product `base`), from that window in place. `saved`: as
+   * ropeSplitHeads (the hand-written training forward).
+   */
+  private qkvHeads(
+    ys: (tf.Tensor2D | undefined)[], base: tf.Tensor2D | undefined, B: number, T: number, cos: tf.Tensor2D, sin: tf.Tensor2D, saved: boolean,
+  ): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+    const { numHeads: H, numKvHeads: K, headDim: hd } = this.spec;
+    const [q, k, v] = ys.map((y, j): [tf.Tensor2D, number] => (y ? [y, 0] : [base!, this.qkvOffsets[j]]));
+    return [
+      ropeSplitHeads(q[0], B, T, H, hd, cos, sin, saved, q[1]),
+      ropeSplitHeads(k[0], B, T, K, hd, cos, sin, saved, k[1]),
+      splitHeads(v[0], B, T, K, hd, saved, v[1]),
+    ];
+  }
+
   private ropeFor(length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
     let r = this.rope.get(length);
     if (!r) {
@@ -230,24 +253,15 @@ export class LlamaModel extends CausalLM {
       const { cos, sin } = cache ? (this.padded ? this.paddedRope(T) : this.stepRopeFor(T, past)) : this.ropeFor(T);
       const scale = 1 / Math.sqrt(hd);
       const h = rmsNorm(x, blk.inputNorm, eps);
-      let q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D;
+      // One product for q, k and v when they can share it (a [d, 192]-wide product ran at ~55% of a
+      // [d, 960] one's rate): each layer's adapter is added to its window, or the window is read in place.
       const qkv = this.sharedQkvWeight(i);
-      if (qkv) {
-        // One product for q, k and v (a [d, 192]-wide product ran at ~55% of a [d, 960] one's rate);
-        // each layer's adapter is added to its window, or the window is read in place.
-        const base = matMulT(h, qkv);
-        const [oq, ok, ov] = [0, H * hd, (H + K) * hd];
-        const qo = blk.q.outputFromShared(h, base, oq, ctx);
-        const ko = blk.k.outputFromShared(h, base, ok, ctx);
-        const vo = blk.v.outputFromShared(h, base, ov, ctx);
-        q = qo ? ropeSplitHeads(qo, B, T, H, hd, cos, sin) : ropeSplitHeads(base, B, T, H, hd, cos, sin, false, oq);
-        k = ko ? ropeSplitHeads(ko, B, T, K, hd, cos, sin) : ropeSplitHeads(base, B, T, K, hd, cos, sin, false, ok);
-        v = vo ? splitHeads(vo, B, T, K, hd) : splitHeads(base, B, T, K, hd, false, ov);
-      } else {
-        q = ropeSplitHeads(blk.q.apply(h, ctx), B, T, H, hd, cos, sin); // (B, H, T, hd)
-        k = ropeSplitHeads(blk.k.apply(h, ctx), B, T, K, hd, cos, sin); // (B, K, T, hd)
-        v = splitHeads(blk.v.apply(h, ctx), B, T, K, hd);
-      }
+      const base = qkv && matMulT(h, qkv);
+      const layers = [blk.q, blk.k, blk.v];
+      const ys = base ? layers.map((l, j) => l.outputFromShared(h, base, this.qkvOffsets[j], ctx)) : layers.map((l) => l.apply(h, ctx));
+      const heads = this.qkvHeads(ys, base, B, T, cos, sin, false); // (B, H, T, hd), (B, K, T, hd) ×2
+      const q = heads[0];
+      let [, k, v] = heads;
       if (cache) {
         // The cache holds [B·K, 1, time, hd] (the layout decodeBlock broadcasts with).
         const c = cache.extend(i, k.reshape([B * K, 1, T, hd]) as tf.Tensor4D, v.reshape([B * K, 1, T, hd]) as tf.Tensor4D);
@@ -457,21 +471,16 @@ export class LlamaModel extends CausalLM {
 
   protected blockForwardSaved(i: number, x: tf.Tensor2D, B: number, T: number, ctx: ForwardContext): { y: tf.Tensor2D; saved: BlockSaved } {
     return tf.tidy(() => {
-      const { numHeads: H, numKvHeads: K, headDim: hd, normEps: eps } = this.spec;
+      const { numHeads: H, headDim: hd, normEps: eps } = this.spec;
       const blk = this.blocks[i];
       const { cos, sin } = this.ropeFor(T);
       const n1 = rmsNormSaved(x, blk.inputNorm, eps);
       // q, k and v from one product when they can share it (as runBlock); their backward then makes dx with one product too.
       const qkvW = this.sharedQkvWeight(i, true);
       const base = qkvW && matMulT(n1.y, qkvW);
-      const [oq, ok, ov] = [0, H * hd, (H + K) * hd];
-      const q = base ? blk.q.forwardSavedShared(n1.y, base, oq, ctx) : blk.q.forwardSaved(n1.y, ctx);
-      const k = base ? blk.k.forwardSavedShared(n1.y, base, ok, ctx) : blk.k.forwardSaved(n1.y, ctx);
-      const v = base ? blk.v.forwardSavedShared(n1.y, base, ov, ctx) : blk.v.forwardSaved(n1.y, ctx);
+      const [q, k, v] = [blk.q, blk.k, blk.v].map((l, j) => (base ? l.forwardSavedShared(n1.y, base, this.qkvOffsets[j], ctx) : l.forwardSaved(n1.y, ctx)));
       const att = attentionSaved(
-        q.y ? ropeSplitHeads(q.y, B, T, H, hd, cos, sin, true) : ropeSplitHeads(base!, B, T, H, hd, cos, sin, true, oq),
-        k.y ? ropeSplitHeads(k.y, B, T, K, hd, cos, sin, true) : ropeSplitHeads(base!, B, T, K, hd, cos, sin, true, ok),
-        v.y ? splitHeads(v.y, B, T, K, hd, true) : splitHeads(base!, B, T, K, hd, true, ov),
+        ...this.qkvHeads([q.y, k.y, v.y], base, B, T, cos, sin, true),
         this.mask(T),
         1 / Math.sqrt(hd),
         this.dropMask(ctx, llamaAttnSite(i), [B, H, T, T], this.spec.dropout?.attn),
